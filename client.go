@@ -1,0 +1,362 @@
+// The client's opening handshake: RFC 6455 §4.1, over TCP or TLS, directly
+// or through an HTTP proxy (RFC 9110 §9.3.6, CONNECT).
+
+package websocket
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DialOptions configures Dial. The zero value (or a nil pointer) is ready:
+// the system's proxy settings, the default TLS configuration, a 30-second
+// handshake bound.
+type DialOptions struct {
+	// Header holds extra request headers (Origin, Authorization, cookies…).
+	// A Host entry sets the Host header.
+	Header http.Header
+
+	// Subprotocols to offer, most preferred first.
+	Subprotocols []string
+
+	// TLSConfig for wss:// URLs; nil means the defaults. ServerName is
+	// filled in from the URL when empty.
+	TLSConfig *tls.Config
+
+	// NetDialContext dials the TCP connection (to the proxy, if there is
+	// one); nil means a net.Dialer.
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Proxy returns the proxy for a request, or nil for none; nil means
+	// http.ProxyFromEnvironment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY). The
+	// request URL it is given has scheme http or https in place of ws or wss.
+	Proxy func(*http.Request) (*url.URL, error)
+
+	// HandshakeTimeout bounds the whole opening handshake, on top of the
+	// context given to Dial; 0 means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+
+	// ReadLimit, CloseTimeout, PingInterval and PingTimeout are as in
+	// AcceptOptions.
+	ReadLimit    int64
+	CloseTimeout time.Duration
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+}
+
+// DefaultHandshakeTimeout bounds Dial's opening handshake unless set.
+const DefaultHandshakeTimeout = 30 * time.Second
+
+// ErrBadHandshake is wrapped by Dial's error when the server's response does
+// not complete a WebSocket handshake; Dial then also returns that response.
+var ErrBadHandshake = errors.New("websocket: bad handshake")
+
+// maxResponseBody is how much of a refusing response's body Dial keeps.
+const maxResponseBody = 1 << 10
+
+// maxResponseHeader bounds the response header: a hostile server cannot make
+// Dial buffer more.
+const maxResponseHeader = 64 << 10
+
+// Dial opens a WebSocket connection to a ws:// or wss:// URL (§4.1). The
+// handshake is bounded by ctx and by the handshake timeout; ctx does not
+// apply to the Conn once Dial has returned.
+//
+// If the server answers but refuses the handshake, Dial returns its
+// *http.Response (status, headers and up to 1 KiB of body) along with an
+// error wrapping ErrBadHandshake, so the caller can see why.
+func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
+	if opts == nil {
+		opts = &DialOptions{}
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("websocket: dial: %w", err)
+	}
+	// §3: ws and wss are http and https for the handshake.
+	switch u.Scheme {
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	case "http", "https":
+	default:
+		return nil, nil, fmt.Errorf("websocket: dial: unsupported URL scheme %q", u.Scheme)
+	}
+	if u.Fragment != "" {
+		// §3: "Fragment identifiers ... MUST NOT be used on these URIs."
+		return nil, nil, fmt.Errorf("websocket: dial: URL has a fragment: %q", rawURL)
+	}
+
+	timeout := opts.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	// §4.1: "a randomly selected 16-byte value that has been base64-encoded".
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	key := base64.StdEncoding.EncodeToString(nonce[:])
+
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header),
+		Host:       u.Host,
+	}
+	for name, values := range opts.Header {
+		if strings.EqualFold(name, "Host") && len(values) > 0 {
+			req.Host = values[0]
+			continue
+		}
+		req.Header[http.CanonicalHeaderKey(name)] = values
+	}
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Key", key)
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	if len(opts.Subprotocols) > 0 {
+		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
+	}
+
+	netConn, err := dialTransport(ctx, req, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Every read and write of the handshake ends when ctx does.
+	stop := context.AfterFunc(ctx, func() { netConn.SetDeadline(aLongTimeAgo) })
+	conn, resp, err := clientHandshake(netConn, req, key, opts)
+	if !stop() {
+		err = errors.Join(ctx.Err(), err)
+	}
+	if err != nil {
+		netConn.Close()
+		return nil, resp, err
+	}
+	netConn.SetDeadline(time.Time{})
+	return conn, resp, nil
+}
+
+// dialTransport opens the connection the handshake runs on: TCP, through
+// the proxy if there is one, then TLS for https.
+func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (net.Conn, error) {
+	dial := opts.NetDialContext
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	proxyFunc := opts.Proxy
+	if proxyFunc == nil {
+		proxyFunc = http.ProxyFromEnvironment
+	}
+	proxyURL, err := proxyFunc(req)
+	if err != nil {
+		return nil, fmt.Errorf("websocket: dial: proxy: %w", err)
+	}
+	target := hostPort(req.URL)
+
+	var nc net.Conn
+	if proxyURL == nil {
+		nc, err = dial(ctx, "tcp", target)
+		if err != nil {
+			return nil, fmt.Errorf("websocket: dial: %w", err)
+		}
+	} else {
+		nc, err = dialProxy(ctx, dial, proxyURL, target)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if req.URL.Scheme != "https" {
+		return nc, nil
+	}
+	cfg := opts.TLSConfig.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = req.URL.Hostname()
+	}
+	// An h2 ALPN would make the server expect HTTP/2, which this handshake
+	// is not; RFC 8441 is a different exchange.
+	cfg.NextProtos = nil
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("websocket: dial: TLS handshake: %w", err)
+	}
+	return tc, nil
+}
+
+// hostPort returns the host:port to dial for u, with the scheme's default port.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// dialProxy opens a tunnel to target through an HTTP proxy with CONNECT.
+func dialProxy(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), proxyURL *url.URL, target string) (net.Conn, error) {
+	if proxyURL.Scheme != "http" && proxyURL.Scheme != "https" {
+		return nil, fmt.Errorf("websocket: dial: unsupported proxy scheme %q", proxyURL.Scheme)
+	}
+	nc, err := dial(ctx, "tcp", hostPort(proxyURL))
+	if err != nil {
+		return nil, fmt.Errorf("websocket: dial: proxy: %w", err)
+	}
+	if proxyURL.Scheme == "https" {
+		tc := tls.Client(nc, &tls.Config{ServerName: proxyURL.Hostname()})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("websocket: dial: proxy TLS handshake: %w", err)
+		}
+		nc = tc
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
+	defer stop()
+
+	connect := &http.Request{
+		Method: http.MethodConnect,
+		URL:    &url.URL{Opaque: target},
+		Host:   target,
+		Header: make(http.Header),
+	}
+	if user := proxyURL.User; user != nil {
+		password, _ := user.Password()
+		credentials := base64.StdEncoding.EncodeToString([]byte(user.Username() + ":" + password))
+		connect.Header.Set("Proxy-Authorization", "Basic "+credentials)
+	}
+	if err := connect.Write(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("websocket: dial: proxy: %w", err)
+	}
+	limited := &limitedReader{r: nc, n: maxResponseHeader}
+	br := bufio.NewReaderSize(limited, 512)
+	resp, err := http.ReadResponse(br, connect)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("websocket: dial: proxy: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		nc.Close()
+		return nil, fmt.Errorf("websocket: dial: proxy refused CONNECT: %s", resp.Status)
+	}
+	if br.Buffered() > 0 {
+		nc.Close()
+		return nil, errors.New("websocket: dial: proxy sent data before the tunnel was used")
+	}
+	nc.SetDeadline(time.Time{})
+	return nc, nil
+}
+
+// clientHandshake sends the request and checks the response (§4.1, "the
+// client MUST validate the server's response as follows").
+func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptions) (*Conn, *http.Response, error) {
+	if err := req.Write(nc); err != nil {
+		return nil, nil, fmt.Errorf("websocket: dial: writing the request: %w", err)
+	}
+	// The header is read through a limit that is lifted once it has been
+	// parsed; the same buffered reader then carries the frames, which the
+	// server may have sent right behind its response.
+	limited := &limitedReader{r: nc, n: maxResponseHeader}
+	br := bufio.NewReaderSize(limited, readBufferSize)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("websocket: dial: reading the response: %w", err)
+	}
+	if err := checkServerHandshake(resp, key, req.Header); err != nil {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return nil, resp, err
+	}
+	limited.n = -1
+	conn := newConn(nc, br, connConfig{
+		subprotocol:  resp.Header.Get("Sec-WebSocket-Protocol"),
+		readLimit:    opts.ReadLimit,
+		closeTimeout: opts.CloseTimeout,
+		pingInterval: opts.PingInterval,
+		pingTimeout:  opts.PingTimeout,
+	})
+	return conn, resp, nil
+}
+
+// checkServerHandshake applies the client's checks of §4.1 to the response.
+func checkServerHandshake(resp *http.Response, key string, offered http.Header) error {
+	// 1. "If the status code received from the server is not 101, the
+	// client handles the response per HTTP procedures."
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return fmt.Errorf("%w: status %s", ErrBadHandshake, resp.Status)
+	}
+	// 2, 3. Upgrade must be "websocket" and Connection must list "Upgrade".
+	if !headerHasToken(resp.Header, "Upgrade", "websocket") {
+		return fmt.Errorf("%w: Upgrade header is %q", ErrBadHandshake, resp.Header.Get("Upgrade"))
+	}
+	if !headerHasToken(resp.Header, "Connection", "upgrade") {
+		return fmt.Errorf("%w: Connection header is %q", ErrBadHandshake, resp.Header.Get("Connection"))
+	}
+	// 4. Sec-WebSocket-Accept must be the hash of our key.
+	if got, want := resp.Header.Values("Sec-WebSocket-Accept"), AcceptKey(key); len(got) != 1 || got[0] != want {
+		return fmt.Errorf("%w: Sec-WebSocket-Accept is %q, want %q", ErrBadHandshake, got, want)
+	}
+	// 5. "If the response includes a |Sec-WebSocket-Extensions| header field
+	// and this header field indicates the use of an extension that was not
+	// present in the client's handshake ... the client MUST _Fail_".
+	if ext := resp.Header.Values("Sec-WebSocket-Extensions"); len(ext) > 0 {
+		return fmt.Errorf("%w: server chose extensions that were not offered: %q", ErrBadHandshake, ext)
+	}
+	// 6. A subprotocol, if any, must be one we offered.
+	if protos := resp.Header.Values("Sec-WebSocket-Protocol"); len(protos) > 0 {
+		chosen := protos[0]
+		if len(protos) > 1 || !headerListsAny(offered, "Sec-WebSocket-Protocol", func(elem string) bool { return elem == chosen }) {
+			return fmt.Errorf("%w: server chose subprotocol %q that was not offered", ErrBadHandshake, protos)
+		}
+	}
+	return nil
+}
+
+// limitedReader reads at most n bytes from r, then fails; n < 0 lifts the limit.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+var errResponseTooLarge = errors.New("websocket: dial: response header too large")
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return l.r.Read(p)
+	}
+	if l.n == 0 {
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}

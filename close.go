@@ -1,0 +1,344 @@
+// Status codes and the closing handshake: RFC 6455 §5.5.1, §7.1–§7.4.
+
+package websocket
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// StatusCode is a close status code (RFC 6455 §7.4).
+type StatusCode uint16
+
+// The status codes of RFC 6455 §7.4.1 and the IANA registry (§11.7).
+//
+//	0–999      not used
+//	1000–2999  reserved for the protocol and its extensions
+//	3000–3999  registered with IANA by libraries and frameworks
+//	4000–4999  private use by applications
+const (
+	StatusNormalClosure   StatusCode = 1000
+	StatusGoingAway       StatusCode = 1001
+	StatusProtocolError   StatusCode = 1002
+	StatusUnsupportedData StatusCode = 1003
+	// 1004 is reserved.
+	StatusNoStatusRcvd       StatusCode = 1005 // local only: the close frame had no code
+	StatusAbnormal           StatusCode = 1006 // local only: no close frame at all
+	StatusInvalidPayload     StatusCode = 1007 // e.g. text that is not UTF-8
+	StatusPolicyViolation    StatusCode = 1008
+	StatusMessageTooBig      StatusCode = 1009
+	StatusMandatoryExtension StatusCode = 1010
+	StatusInternalError      StatusCode = 1011
+	StatusServiceRestart     StatusCode = 1012
+	StatusTryAgainLater      StatusCode = 1013
+	StatusBadGateway         StatusCode = 1014
+	StatusTLSHandshake       StatusCode = 1015 // local only: the TLS handshake failed
+)
+
+var statusNames = map[StatusCode]string{
+	StatusNormalClosure:      "normal closure",
+	StatusGoingAway:          "going away",
+	StatusProtocolError:      "protocol error",
+	StatusUnsupportedData:    "unsupported data",
+	StatusNoStatusRcvd:       "no status received",
+	StatusAbnormal:           "abnormal closure",
+	StatusInvalidPayload:     "invalid payload data",
+	StatusPolicyViolation:    "policy violation",
+	StatusMessageTooBig:      "message too big",
+	StatusMandatoryExtension: "mandatory extension",
+	StatusInternalError:      "internal error",
+	StatusServiceRestart:     "service restart",
+	StatusTryAgainLater:      "try again later",
+	StatusBadGateway:         "bad gateway",
+	StatusTLSHandshake:       "TLS handshake failure",
+}
+
+func (c StatusCode) String() string {
+	if name, ok := statusNames[c]; ok {
+		return strconv.Itoa(int(c)) + " (" + name + ")"
+	}
+	return strconv.Itoa(int(c))
+}
+
+// ValidOnWire reports whether code may appear in a close frame (§7.4).
+// 1005, 1006 and 1015 are for reporting locally and "MUST NOT be set as a
+// status code in a Close control frame"; 1004 and the unassigned rest of
+// 1000–2999 are reserved; codes below 1000 and from 5000 up are not used.
+func (c StatusCode) ValidOnWire() bool {
+	switch {
+	case c >= 1000 && c <= 1003, c >= 1007 && c <= 1014:
+		return true
+	case c >= 3000 && c <= 4999:
+		return true
+	}
+	return false
+}
+
+// CloseError is the close frame a peer sent, returned by reads once the
+// connection is closing. Use errors.As, or CloseStatus, to get at it.
+type CloseError struct {
+	Code   StatusCode
+	Reason string
+
+	cause error // for StatusAbnormal: what ended the stream
+}
+
+func (e *CloseError) Unwrap() error { return e.cause }
+
+func (e *CloseError) Error() string {
+	if e.cause != nil {
+		return "websocket: closed: " + e.Code.String() + ": " + e.cause.Error()
+	}
+	if e.Reason == "" {
+		return "websocket: closed: " + e.Code.String()
+	}
+	return fmt.Sprintf("websocket: closed: %s: %q", e.Code, e.Reason)
+}
+
+// CloseStatus returns the status code that ended a connection, from any
+// error a Conn returned: the peer's code from a *CloseError (1005 if its close
+// frame had none, 1006 if the connection ended without one), or the code we
+// failed the connection with from a *ProtocolError. For other errors,
+// including nil, it returns 0.
+func CloseStatus(err error) StatusCode {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return 0
+}
+
+// maxCloseReason is what fits in a control frame's 125 bytes after the code.
+const maxCloseReason = 123
+
+// ErrCloseReasonTooLong is returned by Close when the reason does not fit in
+// a control frame (§5.5: payload of at most 125 bytes, 2 of them the code).
+var ErrCloseReasonTooLong = errors.New("websocket: close reason longer than 123 bytes")
+
+// appendClosePayload appends the body of a close frame (§5.5.1): the code in
+// network byte order, then the UTF-8 reason. StatusNoStatusRcvd yields an
+// empty body, the way to send a close frame without a code.
+func appendClosePayload(dst []byte, code StatusCode, reason string) []byte {
+	if code == StatusNoStatusRcvd {
+		return dst
+	}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(code))
+	return append(dst, reason...)
+}
+
+// Errors in a received close frame's body (§5.5.1, §7.4).
+var (
+	ErrCloseFrameTooShort = errors.New("websocket: close frame body of 1 byte")
+	ErrInvalidCloseCode   = errors.New("websocket: close code not allowed on the wire")
+	ErrInvalidCloseReason = errors.New("websocket: close reason is not valid UTF-8")
+)
+
+// parseClosePayload decodes a received close frame body. An empty body means
+// no status code (1005). The error, if any, tells which close code the
+// connection must fail with.
+func parseClosePayload(p []byte) (CloseError, error) {
+	switch {
+	case len(p) == 0:
+		return CloseError{Code: StatusNoStatusRcvd}, nil
+	case len(p) == 1:
+		return CloseError{}, protocolError(ErrCloseFrameTooShort)
+	}
+	ce := CloseError{Code: StatusCode(binary.BigEndian.Uint16(p))}
+	if !ce.Code.ValidOnWire() {
+		return ce, protocolError(fmt.Errorf("%w: %d", ErrInvalidCloseCode, uint16(ce.Code)))
+	}
+	// "the data ... MUST be valid UTF-8"; the body is a whole control frame,
+	// so a plain check suffices here.
+	if !utf8.Valid(p[2:]) {
+		return ce, &ProtocolError{Code: StatusInvalidPayload, Err: ErrInvalidCloseReason}
+	}
+	ce.Reason = string(p[2:])
+	return ce, nil
+}
+
+// ProtocolError reports that the peer broke the protocol. Code is the close
+// code the connection was failed with (§7.4.1): 1002 for framing, 1007 for
+// invalid UTF-8, 1009 for a message over the read limit. Err is one of the
+// package's named errors, so errors.Is(err, ErrReservedOpcode) and the like work.
+type ProtocolError struct {
+	Code StatusCode
+	Err  error
+}
+
+func (e *ProtocolError) Error() string {
+	return e.Err.Error() + " (closing with " + e.Code.String() + ")"
+}
+
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+func protocolError(err error) *ProtocolError {
+	return &ProtocolError{Code: StatusProtocolError, Err: err}
+}
+
+// Close runs the closing handshake (§7.1.2, §5.5.1): it sends a close frame
+// with code and reason, waits for the peer's close frame, and closes the TCP
+// connection (a server at once, a client after giving the server the chance
+// to close first, as §7.1.1 asks). The whole takes at most the close timeout
+// (DefaultCloseTimeout unless set in the options); a peer that does not
+// answer in time is dropped and Close reports it.
+//
+// code must be one that may be sent (StatusCode.ValidOnWire), or
+// StatusNoStatusRcvd to send a close frame with no code; reason must be
+// valid UTF-8 of at most 123 bytes. Close is safe to call from any goroutine,
+// and more than once: calls after the first return what the first returned.
+// If another goroutine is reading, the peer's close frame is handled there
+// and that read returns a *CloseError.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if len(reason) > maxCloseReason {
+		return ErrCloseReasonTooLong
+	}
+	if !code.ValidOnWire() && code != StatusNoStatusRcvd {
+		return fmt.Errorf("%w: %d", ErrInvalidCloseCode, uint16(code))
+	}
+	if code == StatusNoStatusRcvd && reason != "" {
+		return errors.New("websocket: a close reason needs a status code")
+	}
+	if !utf8.ValidString(reason) {
+		return ErrInvalidCloseReason
+	}
+	err := c.closeOnceWith(code, reason)
+	c.background.Wait()
+	return err
+}
+
+// closeOnceWith runs the closing handshake the first time it is called and
+// returns that result ever after. Unlike Close it does not wait for the
+// background goroutines, so they may call it.
+func (c *Conn) closeOnceWith(code StatusCode, reason string) error {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closeDone {
+		return c.closeErr
+	}
+	c.closeDone = true
+	c.closeErr = c.closeHandshake(code, reason)
+	return c.closeErr
+}
+
+func (c *Conn) closeHandshake(code StatusCode, reason string) error {
+	deadline := time.Now().Add(c.closeTimeout)
+	timer := time.NewTimer(c.closeTimeout)
+	defer timer.Stop()
+
+	var payload [125]byte
+	sendErr := c.writeControlBounded(OpClose, appendClosePayload(payload[:0], code, reason))
+	if sendErr == ErrClosed {
+		// Already sent: the peer closed first, or a failure did.
+		sendErr = nil
+	}
+
+	// Wait for the peer's close frame. If no one is reading, read here.
+	select {
+	case c.readLock <- struct{}{}:
+		c.netConn.SetReadDeadline(deadline)
+		for c.rd.err == nil {
+			if err := c.beginMessageLocked(); err != nil {
+				break
+			}
+		}
+		unlock(c.readLock)
+	case <-c.closeRecv:
+	case <-c.netClosed:
+	case <-timer.C:
+	}
+	// The reader that got the close frame closes TCP, right away on a
+	// server, on a client once the server has; give it until the deadline.
+	select {
+	case <-c.netClosed:
+	case <-timer.C:
+	}
+	c.closeNet()
+
+	if sendErr != nil {
+		return sendErr
+	}
+	select {
+	case <-c.closeRecv:
+		return nil
+	default:
+		return errors.New("websocket: close handshake not completed: the peer sent no close frame in time")
+	}
+}
+
+// CloseNow drops the connection at once, without a closing handshake. Reads
+// and writes in progress return ErrClosed. It is safe to call at any time,
+// and more than once.
+func (c *Conn) CloseNow() error {
+	c.closeNet()
+	c.background.Wait()
+	return nil
+}
+
+// handlePeerCloseLocked answers a received close frame (§5.5.1): "If an
+// endpoint receives a Close frame and did not previously send a Close frame,
+// the endpoint MUST send a Close frame in response", echoing the code. Then
+// the TCP connection is closed, and the read side ends with the peer's
+// CloseError.
+func (c *Conn) handlePeerCloseLocked(payload []byte) error {
+	ce, err := parseClosePayload(payload)
+	if err != nil {
+		return err
+	}
+	c.peerClose = ce
+	close(c.closeRecv)
+	var echo [2]byte
+	c.writeControlBounded(OpClose, appendClosePayload(echo[:0], ce.Code, ""))
+	c.closeTransportLocked()
+	return &ce
+}
+
+// failLocked is _Fail the WebSocket Connection_ (§7.1.7): send a close frame
+// with the code for the violation, if none was sent yet, and close.
+func (c *Conn) failLocked(pe *ProtocolError) {
+	var payload [125]byte
+	reason := pe.Err.Error()
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason] // our own messages are ASCII
+	}
+	c.writeControlBounded(OpClose, appendClosePayload(payload[:0], pe.Code, reason))
+	c.closeTransportLocked()
+}
+
+// closeTransportLocked is _Close the WebSocket Connection_ (§7.1.1) once the
+// close frames are exchanged. "The underlying TCP connection, in most normal
+// cases, SHOULD be closed first by the server"; so a server closes now, and
+// a client reads until the server's FIN (bounded by the close timeout)
+// before closing. The caller holds readLock.
+func (c *Conn) closeTransportLocked() {
+	if !c.isServer && !c.isNetClosed() {
+		c.netConn.SetReadDeadline(time.Now().Add(c.closeTimeout))
+		io.Copy(io.Discard, c.br)
+	}
+	c.closeNet()
+}
+
+// closeNet closes the TCP connection once, waking everything that waits on it.
+func (c *Conn) closeNet() {
+	c.closeOnce.Do(func() {
+		c.closeNetErr = c.netConn.Close()
+		close(c.netClosed)
+	})
+}
+
+func (c *Conn) isNetClosed() bool {
+	select {
+	case <-c.netClosed:
+		return true
+	default:
+		return false
+	}
+}

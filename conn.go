@@ -1,0 +1,244 @@
+// Conn: a WebSocket connection after the opening handshake, RFC 6455 §5 and §6.
+//
+// The Conn is split by concern: this file holds the type, its state and the
+// rules every side shares; read.go turns frames into messages (§5.4, §6.2),
+// write.go turns messages into frames (§6.1), close.go runs the closing
+// handshake (§7).
+
+package websocket
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MessageType is the type of a data message (§5.6): the opcode of its first frame.
+type MessageType int
+
+const (
+	MessageText   MessageType = MessageType(OpText)   // UTF-8 text
+	MessageBinary MessageType = MessageType(OpBinary) // arbitrary bytes
+)
+
+func (t MessageType) String() string {
+	switch t {
+	case MessageText:
+		return "text"
+	case MessageBinary:
+		return "binary"
+	}
+	return "MessageType(" + Opcode(t).String() + ")"
+}
+
+// Defaults for the options of Accept and Dial. Each applies when the
+// corresponding option is zero.
+const (
+	// DefaultReadLimit bounds the size of one received message: large enough
+	// for typical JSON and chat traffic, small enough that a peer cannot make
+	// a server buffer much. Raise it per connection with SetReadLimit.
+	DefaultReadLimit = 1 << 20
+	// DefaultCloseTimeout bounds Close: how long to wait for the peer's half
+	// of the closing handshake before dropping the connection.
+	DefaultCloseTimeout = 5 * time.Second
+	// DefaultPingTimeout is how long keepalive waits for a pong.
+	DefaultPingTimeout = 15 * time.Second
+)
+
+// Errors returned by Conn methods.
+var (
+	// ErrClosed is returned by operations on a Conn that has been closed,
+	// by either side, or whose closing handshake has begun.
+	ErrClosed = errors.New("websocket: connection closed")
+	// ErrMessageTooBig is wrapped by the *ProtocolError (code 1009) returned
+	// when a message exceeds the read limit.
+	ErrMessageTooBig = errors.New("websocket: message exceeds the read limit")
+)
+
+// Conn is a WebSocket connection, made by Accept on a server or Dial on a client.
+//
+// Concurrency: one goroutine may read at a time (Read, AppendMessage,
+// Reader and the io.Reader it returns). Any number of goroutines may write at
+// once (Write, Writer): messages are sent whole, and the frames of two
+// messages never interleave; control frames (pongs, pings, close) may be sent
+// between the fragments of a message being streamed. Ping, Close, CloseNow,
+// SetReadLimit and Subprotocol are safe from any goroutine at any time.
+//
+// Pings are answered and close frames handled by whichever goroutine reads,
+// while it reads: an application that only writes should call CloseRead so
+// that control frames are still seen. After Close or CloseNow returns, no
+// goroutine started by the Conn remains.
+type Conn struct {
+	netConn     net.Conn
+	br          *bufio.Reader // buffered bytes from netConn; guarded by readLock
+	isServer    bool
+	subprotocol string
+
+	readLimit    atomic.Int64
+	closeTimeout time.Duration
+
+	// readLock is held by the one goroutine reading frames: a reader, or
+	// Close waiting for the peer's close frame. It is a channel so that
+	// waiting for it can be abandoned.
+	readLock chan struct{}
+	rd       readState // guarded by readLock
+
+	// messageLock is held for a whole data message, frameLock for one frame
+	// on the wire. A streamed message holds messageLock throughout and
+	// frameLock per fragment, so control frames can slip in between.
+	messageLock chan struct{}
+	frameLock   chan struct{}
+	iov         [2][]byte     // header and payload for writev; guarded by frameLock
+	iovBufs     net.Buffers   // guarded by frameLock
+	maskRand    *rand.ChaCha8 // client masking keys; guarded by frameLock
+	closeSent   bool          // a close frame has been written; guarded by frameLock
+	writeErr    error         // sticky: the stream can no longer be framed; guarded by frameLock
+
+	// pings waiting for their pong, keyed by payload.
+	pingMu      sync.Mutex
+	pendingPing map[[8]byte]chan struct{} // guarded by pingMu
+	pingCount   uint64                    // guarded by pingMu
+
+	// The closing handshake (close.go).
+	closeRecv   chan struct{} // closed once the peer's close frame is read
+	peerClose   CloseError    // set before closeRecv is closed
+	netClosed   chan struct{} // closed once netConn is closed
+	closeNetErr error         // set before netClosed is closed
+	closeOnce   sync.Once     // guards the net.Conn close
+	closeMu     sync.Mutex    // serializes Close calls
+	closeErr    error         // the result of the first Close; guarded by closeMu
+	closeDone   bool          // guarded by closeMu
+
+	background sync.WaitGroup // keepalive and CloseRead goroutines
+}
+
+// connConfig is what Accept and Dial hand to newConn.
+type connConfig struct {
+	isServer     bool
+	subprotocol  string
+	readLimit    int64
+	closeTimeout time.Duration
+	pingInterval time.Duration
+	pingTimeout  time.Duration
+}
+
+// newConn wraps an established connection. br holds any bytes already read
+// past the handshake; it may be nil.
+func newConn(nc net.Conn, br *bufio.Reader, cfg connConfig) *Conn {
+	if br == nil {
+		br = bufio.NewReaderSize(nc, readBufferSize)
+	}
+	c := &Conn{
+		netConn:      nc,
+		br:           br,
+		isServer:     cfg.isServer,
+		subprotocol:  cfg.subprotocol,
+		closeTimeout: cfg.closeTimeout,
+		readLock:     make(chan struct{}, 1),
+		messageLock:  make(chan struct{}, 1),
+		frameLock:    make(chan struct{}, 1),
+		closeRecv:    make(chan struct{}),
+		netClosed:    make(chan struct{}),
+	}
+	if c.closeTimeout <= 0 {
+		c.closeTimeout = DefaultCloseTimeout
+	}
+	if cfg.readLimit <= 0 {
+		cfg.readLimit = DefaultReadLimit
+	}
+	c.readLimit.Store(cfg.readLimit)
+	if cfg.pingInterval > 0 {
+		if cfg.pingTimeout <= 0 {
+			cfg.pingTimeout = DefaultPingTimeout
+		}
+		c.background.Add(1)
+		go c.keepalive(cfg.pingInterval, cfg.pingTimeout)
+	}
+	return c
+}
+
+// readBufferSize is the size of the read buffer when the handshake left none
+// to reuse. It must hold a whole control frame (2+8+4+125 bytes) so control
+// frames are read atomically.
+const readBufferSize = 4096
+
+// Subprotocol returns the subprotocol the handshake agreed on, or "".
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// NetConn returns the underlying connection. Reading from or writing to it
+// breaks the framing; it is meant for addresses and socket options.
+func (c *Conn) NetConn() net.Conn { return c.netConn }
+
+// SetReadLimit sets the largest message, in bytes, that reads accept; a
+// larger one fails the connection with 1009 (§7.4.1). With permessage-deflate
+// the limit applies to the decompressed size. n <= 0 restores the default.
+func (c *Conn) SetReadLimit(n int64) {
+	if n <= 0 {
+		n = DefaultReadLimit
+	}
+	c.readLimit.Store(n)
+}
+
+// lock acquires a channel lock, giving up when ctx is done or the connection
+// is closed. A context that can never be done costs nothing extra.
+func (c *Conn) lock(ctx context.Context, l chan struct{}) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.netClosed:
+		return ErrClosed
+	}
+}
+
+func unlock(l chan struct{}) { <-l }
+
+// aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// interruptOnDone arranges for a blocked read (or write) on the net.Conn to
+// return once ctx is done, by moving the deadline into the past. The returned
+// function undoes it and reports whether the interruption happened; it must
+// be called before the lock protecting that direction is released, so the
+// deadline never affects another caller. Nothing is set up for a context that
+// can never be done.
+func (c *Conn) interruptOnDone(ctx context.Context, setDeadline func(time.Time) error) (stop func() (interrupted bool)) {
+	if ctx.Done() == nil {
+		return nil
+	}
+	fired := make(chan struct{})
+	stopFunc := context.AfterFunc(ctx, func() {
+		setDeadline(aLongTimeAgo)
+		close(fired)
+	})
+	return func() bool {
+		if stopFunc() {
+			return false
+		}
+		<-fired // the deadline was set; wait until it is, then clear it
+		setDeadline(time.Time{})
+		return true
+	}
+}
+
+// contextError turns an I/O error caused by interruptOnDone into ctx's error.
+func contextError(ctx context.Context, interrupted bool, err error) error {
+	if interrupted && err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return ctx.Err()
+		}
+	}
+	return err
+}

@@ -1,0 +1,3 @@
+module github.com/ws13/websocket
+
+go 1.26

@@ -1,0 +1,76 @@
+// The opening handshake shared by both sides: RFC 6455 §4 and §1.3, and the
+// header grammar of §9.1 (token lists) used by Upgrade, Connection,
+// Sec-WebSocket-Protocol and Sec-WebSocket-Extensions.
+
+package websocket
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"net/http"
+	"strings"
+)
+
+// acceptGUID is the fixed GUID of RFC 6455 §1.3 that the server appends to
+// the client's key before hashing.
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// AcceptKey returns the Sec-WebSocket-Accept value for a Sec-WebSocket-Key
+// (§4.2.2 step 5.4): base64(SHA-1(key + GUID)).
+func AcceptKey(challengeKey string) string {
+	h := sha1.New()
+	h.Write([]byte(challengeKey))
+	h.Write([]byte(acceptGUID))
+	var sum [sha1.Size]byte
+	return base64.StdEncoding.EncodeToString(h.Sum(sum[:0]))
+}
+
+// headerTokens calls yield for each element of the comma-separated lists in
+// every line of header name (the #rule of RFC 7230 §7 that RFC 6455 §4
+// uses), trimmed of spaces and tabs, until yield returns false. Empty
+// elements are skipped, as the #rule allows.
+func headerTokens(h http.Header, name string, yield func(string) bool) {
+	for _, line := range h.Values(name) {
+		for line != "" {
+			var elem string
+			elem, line, _ = strings.Cut(line, ",")
+			elem = strings.Trim(elem, " \t")
+			if elem != "" && !yield(elem) {
+				return
+			}
+		}
+	}
+}
+
+// headerHasToken reports whether header name lists token, compared without
+// regard to case (§4.2.1: "|Connection| header field that includes the token
+// "Upgrade", treated as an ASCII case-insensitive value").
+func headerHasToken(h http.Header, name, token string) bool {
+	return headerListsAny(h, name, func(elem string) bool { return strings.EqualFold(elem, token) })
+}
+
+// headerListsAny reports whether some element of header name's lists
+// satisfies match.
+func headerListsAny(h http.Header, name string, match func(string) bool) bool {
+	found := false
+	headerTokens(h, name, func(elem string) bool {
+		found = match(elem)
+		return !found
+	})
+	return found
+}
+
+// isToken reports whether s is a token (RFC 7230 §3.2.6), the form a
+// subprotocol name must have (§4.1, §11.3.4).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7F || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

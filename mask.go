@@ -1,0 +1,49 @@
+// Masking: RFC 6455 §5.3 (client-to-server masking).
+//
+// "Octet i of the transformed data is the XOR of octet i of the original
+// data with octet at index i modulo 4 of the masking key." Masking and
+// unmasking are the same operation.
+
+package websocket
+
+import "encoding/binary"
+
+// Mask XORs b in place with key, starting at offset pos into the key
+// (pos is taken modulo 4), and returns the key offset for the byte after b,
+// so a payload can be masked in pieces:
+//
+//	pos := 0
+//	pos = Mask(key, pos, part1)
+//	pos = Mask(key, pos, part2)
+func Mask(key [4]byte, pos int, b []byte) int {
+	pos &= 3
+	// Bytes until b is done or we are back at key offset 0 with at least a
+	// word left; from there the key repeats in every 8-byte word.
+	for pos != 0 && len(b) > 0 {
+		b[0] ^= key[pos]
+		b = b[1:]
+		pos = (pos + 1) & 3
+	}
+	if len(b) >= 8 {
+		k32 := uint64(binary.LittleEndian.Uint32(key[:]))
+		k := k32 | k32<<32
+		// Four words per turn: the loop overhead is paid once per 32 bytes.
+		for len(b) >= 32 {
+			v := b[:32]
+			binary.LittleEndian.PutUint64(v[0:], binary.LittleEndian.Uint64(v[0:])^k)
+			binary.LittleEndian.PutUint64(v[8:], binary.LittleEndian.Uint64(v[8:])^k)
+			binary.LittleEndian.PutUint64(v[16:], binary.LittleEndian.Uint64(v[16:])^k)
+			binary.LittleEndian.PutUint64(v[24:], binary.LittleEndian.Uint64(v[24:])^k)
+			b = b[32:]
+		}
+		for len(b) >= 8 {
+			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k)
+			b = b[8:]
+		}
+	}
+	for i := range b {
+		b[i] ^= key[pos]
+		pos = (pos + 1) & 3
+	}
+	return pos
+}

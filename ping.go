@@ -1,0 +1,110 @@
+// Pings and pongs: RFC 6455 §5.5.2 and §5.5.3, and the keepalive built on them.
+
+package websocket
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"time"
+)
+
+// Ping sends a ping and waits for its pong. Each ping carries a fresh
+// payload, so the pong that answers it is told apart from others (§5.5.3:
+// a pong "MUST have identical Application data as found in the message
+// body of the Ping frame being replied to").
+//
+// Pongs are seen only while some goroutine reads from the Conn (or after
+// CloseRead); with no reader, Ping waits until ctx is done.
+func (c *Conn) Ping(ctx context.Context) error {
+	var key [8]byte
+	done := make(chan struct{})
+	c.pingMu.Lock()
+	if c.pendingPing == nil {
+		c.pendingPing = make(map[[8]byte]chan struct{})
+	}
+	c.pingCount++
+	binary.BigEndian.PutUint64(key[:], c.pingCount)
+	c.pendingPing[key] = done
+	c.pingMu.Unlock()
+	defer func() {
+		c.pingMu.Lock()
+		delete(c.pendingPing, key)
+		c.pingMu.Unlock()
+	}()
+
+	if err := c.writeFrame(ctx, Header{Fin: true, Opcode: OpPing}, key[:]); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.netClosed:
+		return ErrClosed
+	}
+}
+
+// pongReceived wakes the Ping waiting for this payload, if any.
+func (c *Conn) pongReceived(payload []byte) {
+	if len(payload) != 8 {
+		return
+	}
+	key := [8]byte(payload)
+	c.pingMu.Lock()
+	if done, ok := c.pendingPing[key]; ok {
+		close(done)
+		delete(c.pendingPing, key)
+	}
+	c.pingMu.Unlock()
+}
+
+// keepalive pings every interval and drops a peer that leaves a ping
+// unanswered for timeout: a peer that vanished without a FIN is otherwise
+// only found by TCP after many minutes. It ends with the connection.
+func (c *Conn) keepalive(interval, timeout time.Duration) {
+	defer c.background.Done()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-c.netClosed:
+			return
+		case <-ticker.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := c.Ping(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.closeNet()
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// CloseRead starts a goroutine that reads from the Conn and discards
+// nothing silently: it handles control frames (answers pings, delivers
+// pongs to Ping, completes a closing handshake), and if a data message
+// arrives it closes the connection with 1008 (policy violation). Use it when
+// the application only writes. The returned context is done when that
+// goroutine ends: the connection closed, or ctx was done.
+func (c *Conn) CloseRead(ctx context.Context) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	if c.isNetClosed() {
+		cancel()
+		return ctx
+	}
+	c.background.Add(1)
+	go func() {
+		defer c.background.Done()
+		defer cancel()
+		if _, _, err := c.Reader(ctx); err == nil {
+			c.closeOnceWith(StatusPolicyViolation, "unexpected data message")
+		}
+	}()
+	return ctx
+}

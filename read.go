@@ -1,0 +1,434 @@
+// Reading: frames into messages, RFC 6455 §5.4 (fragmentation), §5.5
+// (control frames), §6.2 (receiving data).
+//
+// Reading is a loop over frame headers. Control frames may arrive between the
+// fragments of a message and are handled on the spot (a ping is answered, a
+// close is echoed); data frames are checked against the state of the message
+// in progress, and their payload is unmasked, checked as UTF-8 for text, and
+// counted against the read limit as it arrives.
+
+package websocket
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"slices"
+)
+
+// Protocol violations found in received frames. Each reaches the caller
+// wrapped in a *ProtocolError carrying the close code that was sent.
+var (
+	ErrReservedBits           = errors.New("websocket: RSV bit set that no extension negotiated")
+	ErrReservedOpcode         = errors.New("websocket: reserved opcode")
+	ErrFragmentedControl      = errors.New("websocket: fragmented control frame")
+	ErrControlTooLong         = errors.New("websocket: control frame payload longer than 125 bytes")
+	ErrUnmaskedClientFrame    = errors.New("websocket: client frame is not masked")
+	ErrMaskedServerFrame      = errors.New("websocket: server frame is masked")
+	ErrUnexpectedContinuation = errors.New("websocket: continuation frame with no message started")
+	ErrExpectedContinuation   = errors.New("websocket: new data frame before the previous message ended")
+	ErrInvalidUTF8            = errors.New("websocket: text message is not valid UTF-8")
+	// ErrStaleReader is returned by a message reader used after the next
+	// message began.
+	ErrStaleReader = errors.New("websocket: message reader used after the next message began")
+)
+
+// readState is where the reader stands in the stream. It is guarded by
+// Conn.readLock; it is always consistent between two reads, even an
+// interrupted one, because a header or a control frame is consumed only
+// once it is whole.
+type readState struct {
+	err error // sticky: the read side has ended (close frame, failure, lost connection)
+
+	inMessage  bool        // a data message has begun and its final frame is not yet consumed
+	generation uint64      // counts messages begun, so a stale Reader can tell
+	msgType    MessageType // type of the message in progress
+	msgLen     int64       // bytes of the message in progress read so far
+	utf8       utf8Validator
+
+	// The data frame being read.
+	fin       bool  // it is the final fragment
+	remaining int64 // payload bytes not yet read
+	masked    bool
+	mask      [4]byte
+	maskPos   int
+
+	control [125]byte // payload of the control frame being handled
+}
+
+// Read reads the next data message whole. The returned slice is newly
+// allocated and belongs to the caller. See AppendMessage for the rules.
+func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
+	return c.AppendMessage(ctx, nil)
+}
+
+// AppendMessage reads the next data message and appends its payload to buf,
+// returning the extended slice: with a buffer of enough capacity it
+// allocates nothing. Whatever remains unread of a previous message (see
+// Reader) is skipped first.
+//
+// If ctx is done before the message has been read, AppendMessage returns
+// ctx.Err() and buf as it was given; the Conn stays usable, and the next
+// read skips the rest of the interrupted message. Any other error is final:
+// a *CloseError when the peer closed the connection (the close has been
+// answered), a *ProtocolError when the peer broke the protocol (the
+// connection has been failed with the close code it carries), or ErrClosed.
+func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
+	if err := c.lock(ctx, c.readLock); err != nil {
+		return 0, buf, err
+	}
+	defer unlock(c.readLock)
+	stop := c.interruptOnDone(ctx, c.netConn.SetReadDeadline)
+	typ, out, err := c.appendMessageLocked(buf)
+	if stop != nil {
+		err = contextError(ctx, stop(), err)
+	}
+	if err != nil {
+		return 0, buf, err
+	}
+	return typ, out, nil
+}
+
+func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
+	if err := c.beginMessageLocked(); err != nil {
+		return 0, buf, err
+	}
+	for {
+		// Grow by what the current frame announces: a single-frame message
+		// costs one allocation at most, and the read limit already bounds
+		// the announced length.
+		if c.rd.remaining > 0 {
+			buf = slices.Grow(buf, int(c.rd.remaining))
+		} else if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 512)
+		}
+		n, err := c.readMessageDataLocked(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return c.rd.msgType, buf, nil
+		}
+		if err != nil {
+			return 0, buf, c.readFailedLocked(err)
+		}
+	}
+}
+
+// Reader waits for the next data message and returns its type and a reader
+// of its payload, which returns io.EOF at the end of the message. Calling
+// Reader (or Read, or AppendMessage) again skips whatever is left of the
+// message, after which the old reader returns ErrStaleReader.
+//
+// ctx bounds the wait for the message and every Read of the returned
+// reader; when it is done they return ctx.Err() and the Conn stays usable,
+// as with AppendMessage.
+func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
+	if err := c.lock(ctx, c.readLock); err != nil {
+		return 0, nil, err
+	}
+	defer unlock(c.readLock)
+	stop := c.interruptOnDone(ctx, c.netConn.SetReadDeadline)
+	err := c.beginMessageLocked()
+	if stop != nil {
+		err = contextError(ctx, stop(), err)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return c.rd.msgType, &messageReader{c: c, ctx: ctx, generation: c.rd.generation}, nil
+}
+
+// messageReader reads the payload of one message for Reader.
+type messageReader struct {
+	c          *Conn
+	ctx        context.Context
+	generation uint64
+}
+
+func (r *messageReader) Read(p []byte) (int, error) {
+	c := r.c
+	if err := c.lock(r.ctx, c.readLock); err != nil {
+		return 0, err
+	}
+	defer unlock(c.readLock)
+	switch {
+	case c.rd.generation != r.generation:
+		return 0, ErrStaleReader
+	case !c.rd.inMessage:
+		return 0, io.EOF
+	case c.rd.err != nil:
+		return 0, c.rd.err
+	case len(p) == 0:
+		return 0, nil
+	}
+	stop := c.interruptOnDone(r.ctx, c.netConn.SetReadDeadline)
+	n, err := c.readMessageDataLocked(p)
+	if err != nil && err != io.EOF {
+		err = c.readFailedLocked(err)
+	}
+	if stop != nil {
+		err = contextError(r.ctx, stop(), err)
+	}
+	return n, err
+}
+
+// beginMessageLocked skips what is left of an earlier message, then reads
+// frames until the first frame of a new data message.
+func (c *Conn) beginMessageLocked() error {
+	if c.rd.err != nil {
+		return c.rd.err
+	}
+	for c.rd.inMessage {
+		if err := c.skipMessageLocked(); err != nil {
+			return c.readFailedLocked(err)
+		}
+	}
+	if err := c.nextDataFrameLocked(); err != nil {
+		return c.readFailedLocked(err)
+	}
+	return nil
+}
+
+// skipMessageLocked discards the rest of the message in progress without
+// interpreting it.
+func (c *Conn) skipMessageLocked() error {
+	for {
+		for c.rd.remaining > 0 {
+			n, err := c.br.Discard(int(min(c.rd.remaining, 1<<30)))
+			c.rd.remaining -= int64(n)
+			if err != nil {
+				return noEOF(err)
+			}
+		}
+		if c.rd.fin {
+			c.rd.inMessage = false
+			return nil
+		}
+		if err := c.nextDataFrameLocked(); err != nil {
+			return err
+		}
+	}
+}
+
+// readMessageDataLocked reads payload of the message in progress into p,
+// checking it as it comes. It returns io.EOF once the message is complete,
+// possibly with n > 0.
+func (c *Conn) readMessageDataLocked(p []byte) (int, error) {
+	n, err := c.readFramedLocked(p)
+	if c.rd.msgType == MessageText && n > 0 && !c.rd.utf8.write(p[:n]) {
+		// Fail fast: §8.1 leaves no reason to read on once a byte cannot
+		// belong to valid UTF-8.
+		return n, &ProtocolError{Code: StatusInvalidPayload, Err: ErrInvalidUTF8}
+	}
+	if err == io.EOF {
+		if c.rd.msgType == MessageText && !c.rd.utf8.complete() {
+			return n, &ProtocolError{Code: StatusInvalidPayload, Err: ErrInvalidUTF8}
+		}
+		c.rd.inMessage = false
+	}
+	return n, err
+}
+
+// readFramedLocked reads the payload of the message in progress, frame after
+// frame, unmasked. It returns io.EOF after the final frame.
+func (c *Conn) readFramedLocked(p []byte) (int, error) {
+	for c.rd.remaining == 0 {
+		if c.rd.fin {
+			return 0, io.EOF
+		}
+		if err := c.nextDataFrameLocked(); err != nil {
+			return 0, err
+		}
+	}
+	if int64(len(p)) > c.rd.remaining {
+		p = p[:c.rd.remaining]
+	}
+	n, err := c.br.Read(p)
+	if c.rd.masked {
+		c.rd.maskPos = Mask(c.rd.mask, c.rd.maskPos, p[:n])
+	}
+	c.rd.remaining -= int64(n)
+	if err == nil && c.rd.remaining == 0 && c.rd.fin {
+		err = io.EOF
+	}
+	if err != nil && err != io.EOF {
+		return n, noEOF(err)
+	}
+	if err == io.EOF && c.rd.remaining > 0 {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// nextDataFrameLocked reads frame headers, handling any control frames, until
+// a data frame; it leaves that frame's payload unread and the read state
+// describing it.
+func (c *Conn) nextDataFrameLocked() error {
+	for {
+		h, err := c.readFrameLocked()
+		if err != nil {
+			return err
+		}
+		if h.Opcode.IsControl() {
+			continue // handled by readFrameLocked
+		}
+		if h.Opcode != OpContinuation {
+			c.rd.inMessage = true
+			c.rd.generation++
+			c.rd.msgType = MessageType(h.Opcode)
+			c.rd.msgLen = 0
+			c.rd.utf8.reset()
+		}
+		c.rd.msgLen += h.Length
+		c.rd.fin = h.Fin
+		c.rd.remaining = h.Length
+		c.rd.masked = h.Masked
+		c.rd.mask = h.Mask
+		c.rd.maskPos = 0
+		return nil
+	}
+}
+
+// readFrameLocked reads one frame header and checks it; a control frame is
+// read whole and handled before it returns. The header, or the whole control
+// frame, is consumed from the buffer only once it has fully arrived.
+func (c *Conn) readFrameLocked() (Header, error) {
+	b, err := c.br.Peek(2)
+	if err != nil {
+		if len(b) > 0 {
+			err = noEOF(err)
+		}
+		return Header{}, err
+	}
+	n := headerLen(b[0], b[1])
+	if b, err = c.br.Peek(n); err != nil {
+		return Header{}, noEOF(err)
+	}
+	h, _, err := ParseHeader(b)
+	if err != nil {
+		return h, protocolError(err)
+	}
+	if err := c.checkHeaderLocked(h); err != nil {
+		return h, err
+	}
+	if !h.Opcode.IsControl() {
+		c.br.Discard(n)
+		return h, nil
+	}
+	// A control frame fits in the read buffer; take it whole.
+	if b, err = c.br.Peek(n + int(h.Length)); err != nil {
+		return h, noEOF(err)
+	}
+	payload := c.rd.control[:h.Length]
+	copy(payload, b[n:])
+	c.br.Discard(len(b))
+	if h.Masked {
+		Mask(h.Mask, 0, payload)
+	}
+	return h, c.handleControlLocked(h.Opcode, payload)
+}
+
+// checkHeaderLocked validates a received header against the connection's
+// state: the second step after parsing (§5.2, §5.4, §5.5).
+func (c *Conn) checkHeaderLocked(h Header) error {
+	// "MUST be 0 unless an extension is negotiated that defines meanings
+	// for non-zero values."
+	if h.Rsv != 0 {
+		return protocolError(ErrReservedBits)
+	}
+	if h.Opcode.IsReserved() {
+		return protocolError(ErrReservedOpcode)
+	}
+	// "a server MUST close the connection upon receiving a frame that is
+	// not masked"; "A client MUST close a connection if it detects a masked
+	// frame" (§5.1).
+	if c.isServer && !h.Masked {
+		return protocolError(ErrUnmaskedClientFrame)
+	}
+	if !c.isServer && h.Masked {
+		return protocolError(ErrMaskedServerFrame)
+	}
+	if h.Opcode.IsControl() {
+		// "All control frames MUST have a payload length of 125 bytes or
+		// less and MUST NOT be fragmented" (§5.5).
+		if !h.Fin {
+			return protocolError(ErrFragmentedControl)
+		}
+		if h.Length > 125 {
+			return protocolError(ErrControlTooLong)
+		}
+		return nil
+	}
+	if h.Opcode == OpContinuation && !c.rd.inMessage {
+		return protocolError(ErrUnexpectedContinuation)
+	}
+	if h.Opcode != OpContinuation && c.rd.inMessage {
+		return protocolError(ErrExpectedContinuation)
+	}
+	msgLen := h.Length
+	if h.Opcode == OpContinuation {
+		msgLen += c.rd.msgLen
+	}
+	if msgLen > c.readLimit.Load() || msgLen < 0 {
+		return &ProtocolError{Code: StatusMessageTooBig, Err: ErrMessageTooBig}
+	}
+	return nil
+}
+
+// handleControlLocked acts on a control frame read between or within data
+// messages (§5.5).
+func (c *Conn) handleControlLocked(op Opcode, payload []byte) error {
+	switch op {
+	case OpPing:
+		// "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
+		// in response ... with identical Application data" (§5.5.2), unless
+		// it has already sent its close frame.
+		err := c.writeControlBounded(OpPong, payload)
+		if err == ErrClosed {
+			return nil
+		}
+		return err
+	case OpPong:
+		// An unsolicited pong is allowed and ignored (§5.5.3).
+		c.pongReceived(payload)
+		return nil
+	case OpClose:
+		return c.handlePeerCloseLocked(payload)
+	}
+	return nil
+}
+
+// readFailedLocked records a read error that ends the read side and does
+// what it calls for: fail the connection on a protocol violation, drop it on
+// a broken stream. A timeout only interrupted the read; it leaves the state
+// as it was.
+func (c *Conn) readFailedLocked(err error) error {
+	if c.rd.err != nil {
+		return c.rd.err
+	}
+	if isTimeout(err) {
+		return err
+	}
+	var pe *ProtocolError
+	var ce *CloseError
+	switch {
+	case errors.As(err, &pe):
+		c.failLocked(pe)
+	case errors.As(err, &ce):
+		// The close was handled where it was read.
+	case c.isNetClosed():
+		err = ErrClosed
+	default:
+		// The stream ended, or broke, without a close frame (§7.1.5: the
+		// status is 1006).
+		err = &CloseError{Code: StatusAbnormal, cause: err}
+		c.closeNet()
+	}
+	c.rd.err = err
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

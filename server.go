@@ -1,0 +1,268 @@
+// The server's opening handshake: RFC 6455 §4.2.
+
+package websocket
+
+import (
+	"bufio"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+)
+
+// AcceptOptions configures Accept. The zero value (or a nil pointer) is a
+// safe server default: same-origin browsers only, no subprotocol, the
+// default read limit.
+type AcceptOptions struct {
+	// Subprotocols the server speaks, most preferred first. The first one
+	// the client also offers is chosen (§4.2.2 step 5.5); if none matches,
+	// the connection has no subprotocol.
+	Subprotocols []string
+
+	// OriginPatterns lists the hosts, besides the request's own Host, whose
+	// pages may open a connection: patterns in path.Match syntax compared
+	// with the Origin's host (and port, if the pattern has one), without
+	// regard to case, e.g. "example.com" or "*.example.com:8443".
+	// Requests with no Origin header (non-browser clients) are not checked.
+	OriginPatterns []string
+
+	// InsecureSkipOriginCheck accepts any Origin. Browsers send cookies with
+	// a cross-site WebSocket request, so a page of any site could then act
+	// as a logged-in user: only set this if the endpoint has no ambient
+	// authority (no cookies, no client certificates, no IP-based trust).
+	InsecureSkipOriginCheck bool
+
+	// ReadLimit is the largest message accepted, in bytes; 0 means
+	// DefaultReadLimit. See Conn.SetReadLimit.
+	ReadLimit int64
+
+	// CloseTimeout bounds the closing handshake; 0 means DefaultCloseTimeout.
+	CloseTimeout time.Duration
+
+	// PingInterval, if positive, makes the Conn ping the peer at this
+	// interval and drop it if no pong comes within PingTimeout (0 means
+	// DefaultPingTimeout). Pongs are seen only while someone reads.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+}
+
+// Handshake errors. Accept wraps one of them, with details, and has already
+// answered the request with the HTTP status named here.
+var (
+	ErrBadMethod      = errors.New("websocket: handshake: method is not GET")                 // 405
+	ErrBadHTTPVersion = errors.New("websocket: handshake: HTTP version below 1.1")            // 400
+	ErrNotUpgrade     = errors.New("websocket: handshake: not a WebSocket upgrade request")   // 400
+	ErrBadVersion     = errors.New("websocket: handshake: unsupported Sec-WebSocket-Version") // 426
+	ErrBadKey         = errors.New("websocket: handshake: bad Sec-WebSocket-Key")             // 400
+	ErrOriginRefused  = errors.New("websocket: handshake: origin not allowed")                // 403
+	ErrHijack         = errors.New("websocket: handshake: cannot take over the connection")   // 500
+)
+
+// handshakeTimeout bounds writing the 101 response.
+const handshakeTimeout = 10 * time.Second
+
+// Accept completes the opening handshake of a WebSocket client's request
+// (§4.2) and returns the connection. Headers set on w before the call (a
+// cookie, say) are sent with the 101 response.
+//
+// If the request is not an acceptable WebSocket handshake, Accept writes the
+// HTTP error response itself (405, 400, 426 or 403) and returns an error
+// wrapping one of the Err* handshake errors above; the handler should simply
+// return.
+//
+// The connection is taken over with http.ResponseController, so Accept
+// works through middleware whose ResponseWriter has an Unwrap method. The
+// http.Server's ReadTimeout and WriteTimeout no longer apply once Accept
+// returns: the Conn's own contexts and timeouts do.
+func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	if opts == nil {
+		opts = &AcceptOptions{}
+	}
+	status, err := checkClientHandshake(r, opts)
+	if err != nil {
+		if status == http.StatusUpgradeRequired {
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		if status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", http.MethodGet)
+		}
+		http.Error(w, err.Error(), status)
+		return nil, err
+	}
+	subprotocol := selectSubprotocol(r.Header, opts.Subprotocols)
+
+	netConn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		err = fmt.Errorf("%w: %v", ErrHijack, err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return nil, err
+	}
+	// The server's deadlines belong to HTTP; from here on the Conn manages
+	// its own.
+	netConn.SetDeadline(time.Time{})
+
+	// §4.2.2 step 5: the response that completes the handshake.
+	resp := make([]byte, 0, 256)
+	resp = append(resp, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	resp = append(resp, AcceptKey(r.Header.Get("Sec-WebSocket-Key"))...)
+	resp = append(resp, "\r\n"...)
+	if subprotocol != "" {
+		resp = append(resp, "Sec-WebSocket-Protocol: "...)
+		resp = append(resp, subprotocol...)
+		resp = append(resp, "\r\n"...)
+	}
+	for name, values := range w.Header() {
+		for _, v := range values {
+			resp = append(resp, name...)
+			resp = append(resp, ": "...)
+			resp = append(resp, headerValueReplacer.Replace(v)...)
+			resp = append(resp, "\r\n"...)
+		}
+	}
+	resp = append(resp, "\r\n"...)
+	netConn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+	if _, err := netConn.Write(resp); err != nil {
+		netConn.Close()
+		return nil, fmt.Errorf("websocket: handshake: writing the response: %w", err)
+	}
+	netConn.SetWriteDeadline(time.Time{})
+
+	// The client may send frames right behind its request, so the bytes
+	// net/http has already buffered are the start of the stream; keep its
+	// reader (and its buffer) rather than lose them.
+	var br *bufio.Reader
+	if brw != nil && brw.Reader.Size() >= readBufferSize {
+		br = brw.Reader
+	} else if brw != nil && brw.Reader.Buffered() > 0 {
+		br = bufio.NewReaderSize(&prefixedReader{prefix: peekAll(brw.Reader), r: netConn}, readBufferSize)
+	}
+	return newConn(netConn, br, connConfig{
+		isServer:     true,
+		subprotocol:  subprotocol,
+		readLimit:    opts.ReadLimit,
+		closeTimeout: opts.CloseTimeout,
+		pingInterval: opts.PingInterval,
+		pingTimeout:  opts.PingTimeout,
+	}), nil
+}
+
+// headerValueReplacer keeps a header value on its line.
+var headerValueReplacer = strings.NewReplacer("\r", " ", "\n", " ")
+
+// checkClientHandshake validates the client's opening handshake (§4.2.1)
+// and returns the HTTP status to refuse it with, if it must be refused.
+func checkClientHandshake(r *http.Request, opts *AcceptOptions) (int, error) {
+	// "An HTTP/1.1 or higher GET request" (§4.2.1 item 1).
+	if r.Method != http.MethodGet {
+		return http.StatusMethodNotAllowed, fmt.Errorf("%w: %s", ErrBadMethod, r.Method)
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		return http.StatusBadRequest, fmt.Errorf("%w: %s", ErrBadHTTPVersion, r.Proto)
+	}
+	// Items 3 and 4: "An |Upgrade| header field containing the value
+	// "websocket"" and "A |Connection| header field that includes the token
+	// "Upgrade"".
+	if !headerHasToken(r.Header, "Connection", "upgrade") {
+		return http.StatusBadRequest, fmt.Errorf("%w: Connection header does not list Upgrade", ErrNotUpgrade)
+	}
+	if !headerHasToken(r.Header, "Upgrade", "websocket") {
+		return http.StatusBadRequest, fmt.Errorf("%w: Upgrade header does not list websocket", ErrNotUpgrade)
+	}
+	// Item 6: "A |Sec-WebSocket-Version| header field, with a value of 13."
+	// §4.2.2: otherwise answer 426 listing the versions we speak.
+	switch v := r.Header.Values("Sec-WebSocket-Version"); {
+	case len(v) == 0:
+		return http.StatusBadRequest, fmt.Errorf("%w: missing", ErrBadVersion)
+	case len(v) > 1 || strings.TrimSpace(v[0]) != "13":
+		return http.StatusUpgradeRequired, fmt.Errorf("%w: %q", ErrBadVersion, strings.Join(v, ", "))
+	}
+	// Item 5: "a base64-encoded value that, when decoded, is 16 bytes in length".
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return http.StatusBadRequest, fmt.Errorf("%w: %d Sec-WebSocket-Key headers", ErrBadKey, len(keys))
+	}
+	if !validChallengeKey(keys[0]) {
+		return http.StatusBadRequest, fmt.Errorf("%w: %q", ErrBadKey, keys[0])
+	}
+	if err := checkOrigin(r, opts); err != nil {
+		return http.StatusForbidden, err
+	}
+	return 0, nil
+}
+
+// validChallengeKey reports whether key is the base64 form of 16 bytes.
+func validChallengeKey(key string) bool {
+	if len(key) != 24 {
+		return false
+	}
+	var raw [18]byte
+	n, err := base64.StdEncoding.Decode(raw[:], []byte(key))
+	return err == nil && n == 16
+}
+
+// checkOrigin guards against cross-site WebSocket hijacking (§10.2): a
+// browser sends the page's origin, and by default only a page served from
+// the requested host itself may connect.
+func checkOrigin(r *http.Request, opts *AcceptOptions) error {
+	origins := r.Header.Values("Origin")
+	if len(origins) == 0 || opts.InsecureSkipOriginCheck {
+		return nil
+	}
+	if len(origins) > 1 {
+		return fmt.Errorf("%w: %d Origin headers", ErrOriginRefused, len(origins))
+	}
+	u, err := url.Parse(origins[0])
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%w: unparsable Origin %q", ErrOriginRefused, origins[0])
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	for _, pattern := range opts.OriginPatterns {
+		target := u.Hostname()
+		if strings.Contains(pattern, ":") {
+			target = u.Host
+		}
+		if ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(target)); ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %q is not %q and matches no OriginPatterns", ErrOriginRefused, u.Host, r.Host)
+}
+
+// selectSubprotocol returns the first of the server's subprotocols that the
+// client offered. Subprotocol names compare exactly: unlike the other
+// handshake tokens they are case-sensitive (§11.3.4).
+func selectSubprotocol(h http.Header, supported []string) string {
+	for _, s := range supported {
+		if headerListsAny(h, "Sec-WebSocket-Protocol", func(elem string) bool { return elem == s }) {
+			return s
+		}
+	}
+	return ""
+}
+
+// peekAll returns the bytes br holds, without consuming them.
+func peekAll(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	return b
+}
+
+// prefixedReader reads prefix, then r.
+type prefixedReader struct {
+	prefix []byte
+	r      interface{ Read([]byte) (int, error) }
+}
+
+func (p *prefixedReader) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
+}

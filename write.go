@@ -1,0 +1,284 @@
+// Writing: messages into frames, RFC 6455 §5.3 (client masking), §5.4
+// (fragmentation) and §6.1 (sending data).
+
+package websocket
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// ErrInvalidMessageType is returned when writing a MessageType other than
+// MessageText or MessageBinary.
+var ErrInvalidMessageType = errors.New("websocket: invalid message type")
+
+// Write sends p as one message of type typ, in a single frame. It is safe to
+// call from several goroutines at once; each message goes out whole.
+// Write does not check that text is valid UTF-8; sending invalid text makes
+// the peer fail the connection (§8.1).
+//
+// If ctx is done before any byte of the message was sent, Write returns
+// ctx.Err() and the Conn stays usable. If it is done in the middle of the
+// frame, the stream can no longer be framed: the connection is dropped.
+func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
+	if typ != MessageText && typ != MessageBinary {
+		return ErrInvalidMessageType
+	}
+	if err := c.lock(ctx, c.messageLock); err != nil {
+		return err
+	}
+	defer unlock(c.messageLock)
+	return c.writeFrame(ctx, Header{Fin: true, Opcode: Opcode(typ)}, p)
+}
+
+// Writer returns a writer for one message of type typ, sent in fragments as
+// its buffer fills (§5.4) and finished by Close. Until Close, other data
+// messages wait; control frames may still go out between the fragments.
+// ctx bounds the wait for the writer and every write through it.
+func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	if typ != MessageText && typ != MessageBinary {
+		return nil, ErrInvalidMessageType
+	}
+	if err := c.lock(ctx, c.messageLock); err != nil {
+		return nil, err
+	}
+	return &messageWriter{c: c, ctx: ctx, opcode: Opcode(typ), buf: getWriteBuffer()}, nil
+}
+
+// messageWriter streams one message as fragments.
+type messageWriter struct {
+	c      *Conn
+	ctx    context.Context
+	opcode Opcode // of the next fragment: the message type, then OpContinuation
+	buf    *[]byte
+	err    error
+	closed bool
+}
+
+// fragmentSize is the payload a streamed message buffers before it sends a
+// fragment.
+const fragmentSize = writeBufferSize - MaxHeaderSize
+
+func (w *messageWriter) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, ErrClosed
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	written := 0
+	for len(p) > 0 {
+		buf := *w.buf
+		if len(buf) == 0 && len(p) >= fragmentSize {
+			// A large write goes out as its own fragment, without a copy.
+			if err := w.flush(false, p); err != nil {
+				return written, err
+			}
+			return written + len(p), nil
+		}
+		n := copy(buf[len(buf):fragmentSize], p)
+		*w.buf = buf[:len(buf)+n]
+		p = p[n:]
+		written += n
+		if len(*w.buf) == fragmentSize {
+			if err := w.flush(false, *w.buf); err != nil {
+				return written, err
+			}
+		}
+	}
+	return written, nil
+}
+
+// flush sends payload as the next fragment.
+func (w *messageWriter) flush(fin bool, payload []byte) error {
+	err := w.c.writeFrame(w.ctx, Header{Fin: fin, Opcode: w.opcode}, payload)
+	*w.buf = (*w.buf)[:0]
+	if err != nil {
+		if w.opcode == OpContinuation {
+			// Part of the message is out; the rest never will be. The peer
+			// would wait forever for it, so the stream is beyond repair.
+			w.c.breakWrites(err)
+		}
+		w.err = err
+		return err
+	}
+	w.opcode = OpContinuation
+	return nil
+}
+
+// Close sends the final fragment and lets the next message go.
+func (w *messageWriter) Close() error {
+	if w.closed {
+		return ErrClosed
+	}
+	w.closed = true
+	defer func() {
+		putWriteBuffer(w.buf)
+		w.buf = nil
+		unlock(w.c.messageLock)
+	}()
+	if w.err != nil {
+		return w.err
+	}
+	return w.flush(true, *w.buf)
+}
+
+// writeFrame sends one frame with payload p, masking it on a client.
+func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
+	if err := c.lock(ctx, c.frameLock); err != nil {
+		return err
+	}
+	defer unlock(c.frameLock)
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	if c.closeSent {
+		return ErrClosed
+	}
+	stop := c.interruptOnDone(ctx, c.netConn.SetWriteDeadline)
+	err := c.writeFrameLocked(h, p)
+	if stop != nil {
+		err = contextError(ctx, stop(), err)
+	}
+	return err
+}
+
+// writeControlBounded sends a control frame, waiting at most the close
+// timeout for the wire: it is used where no context is at hand (answering a
+// ping, sending a close), and a peer that stops reading must not hold it
+// forever.
+func (c *Conn) writeControlBounded(op Opcode, payload []byte) error {
+	t := time.NewTimer(c.closeTimeout)
+	defer t.Stop()
+	select {
+	case c.frameLock <- struct{}{}:
+	case <-t.C:
+		c.closeNet()
+		return ErrClosed
+	case <-c.netClosed:
+		return ErrClosed
+	}
+	defer unlock(c.frameLock)
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	if c.closeSent {
+		return ErrClosed
+	}
+	if op == OpClose {
+		c.closeSent = true
+	}
+	c.netConn.SetWriteDeadline(time.Now().Add(c.closeTimeout))
+	err := c.writeFrameLocked(Header{Fin: true, Opcode: op}, payload)
+	c.netConn.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// writeFrameLocked puts one frame on the wire, in one write system call
+// where it can. Any failure after the first byte leaves a torn frame on the
+// wire, so the connection is dropped.
+func (c *Conn) writeFrameLocked(h Header, p []byte) error {
+	h.Length = int64(len(p))
+	if !c.isServer {
+		// "The masking key MUST be derived from a strong source of entropy,
+		// and the masking key for a given frame MUST NOT make it simple for
+		// a server or proxy to predict the masking key for a subsequent
+		// frame" (§5.3).
+		h.Masked = true
+		binary.LittleEndian.PutUint32(h.Mask[:], uint32(c.maskKeys().Uint64()))
+	}
+	bufp := getWriteBuffer()
+	defer putWriteBuffer(bufp)
+	buf := AppendHeader((*bufp)[:0], h)
+
+	var err error
+	written := 0
+	switch {
+	case len(buf)+len(p) <= cap(buf):
+		buf = append(buf, p...)
+		if h.Masked {
+			Mask(h.Mask, 0, buf[len(buf)-len(p):])
+		}
+		written, err = c.netConn.Write(buf)
+	case !h.Masked:
+		// Header and payload in one writev, without copying the payload.
+		c.iov[0], c.iov[1] = buf, p
+		c.iovBufs = c.iov[:]
+		var n int64
+		n, err = c.iovBufs.WriteTo(c.netConn)
+		written = int(n)
+		c.iov[1] = nil
+	default:
+		// The caller's bytes must stay as they are, so mask a copy, a
+		// buffer at a time.
+		pos := 0
+		for len(p) > 0 && err == nil {
+			n := copy(buf[len(buf):cap(buf)], p)
+			pos = Mask(h.Mask, pos, buf[len(buf):len(buf)+n])
+			buf = buf[:len(buf)+n]
+			p = p[n:]
+			var w int
+			w, err = c.netConn.Write(buf)
+			written += w
+			buf = buf[:0]
+		}
+		if len(buf) > 0 && err == nil { // a header alone: empty payload
+			var w int
+			w, err = c.netConn.Write(buf)
+			written += w
+		}
+	}
+	if err != nil && (written > 0 || !isTimeout(err)) {
+		c.breakWritesLocked(err)
+	}
+	return err
+}
+
+// breakWrites records that the outgoing stream is torn and drops the
+// connection: nothing more can be framed on it.
+func (c *Conn) breakWrites(err error) {
+	c.frameLock <- struct{}{}
+	c.breakWritesLocked(err)
+	unlock(c.frameLock)
+}
+
+func (c *Conn) breakWritesLocked(err error) {
+	if c.writeErr == nil {
+		c.writeErr = errors.Join(ErrClosed, err)
+	}
+	c.closeNet()
+}
+
+// maskKeys returns the client's source of masking keys: ChaCha8, a
+// cryptographically strong generator, seeded from crypto/rand. Guarded by
+// frameLock.
+func (c *Conn) maskKeys() *rand.ChaCha8 {
+	if c.maskRand == nil {
+		var seed [32]byte
+		crand.Read(seed[:])
+		c.maskRand = rand.NewChaCha8(seed)
+	}
+	return c.maskRand
+}
+
+// writeBufferSize is the size of the pooled buffers frames are assembled in.
+// They are borrowed per frame, so an idle connection holds none.
+const writeBufferSize = 16 << 10
+
+var writeBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, writeBufferSize)
+	return &b
+}}
+
+func getWriteBuffer() *[]byte { return writeBuffers.Get().(*[]byte) }
+
+func putWriteBuffer(b *[]byte) {
+	*b = (*b)[:0]
+	writeBuffers.Put(b)
+}
