@@ -1,0 +1,562 @@
+package websocket
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startServer runs handler on every accepted connection of a test server and
+// returns its ws:// URL. The server is closed when the test ends; handler
+// errors are reported through t.
+func startServer(t *testing.T, opts *AcceptOptions, handler func(*Conn)) string {
+	t.Helper()
+	// Handlers still running when the test ends are waited for, so none
+	// outlives it. The mutex orders every Add before the Wait.
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		finished bool
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if finished {
+			mu.Unlock()
+			return
+		}
+		wg.Add(1)
+		mu.Unlock()
+		defer wg.Done()
+		c, err := Accept(w, r, opts)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		handler(c)
+	}))
+	t.Cleanup(func() {
+		mu.Lock()
+		finished = true
+		mu.Unlock()
+		srv.Close()
+		wg.Wait()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// echoHandler sends every message back with its type until the read fails.
+func echoHandler(c *Conn) {
+	ctx := context.Background()
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+	}
+}
+
+func dialTest(t *testing.T, url string, opts *DialOptions) *Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+func testPayload(n int, text bool) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		if text {
+			p[i] = 'a' + byte(i%26)
+		} else {
+			p[i] = byte(i * 31)
+		}
+	}
+	return p
+}
+
+// Messages of the boundary sizes of §5.2, text and binary, echo byte-exact.
+func TestEchoSizes(t *testing.T) {
+	url := startServer(t, &AcceptOptions{ReadLimit: 2 << 20}, echoHandler)
+	c := dialTest(t, url, &DialOptions{ReadLimit: 2 << 20})
+	ctx := context.Background()
+	for _, size := range []int{0, 1, 125, 126, 127, 65535, 65536, 1 << 20} {
+		for _, typ := range []MessageType{MessageText, MessageBinary} {
+			want := testPayload(size, typ == MessageText)
+			if err := c.Write(ctx, typ, want); err != nil {
+				t.Fatalf("Write %d: %v", size, err)
+			}
+			gotType, got, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("Read %d: %v", size, err)
+			}
+			if gotType != typ || !bytes.Equal(got, want) {
+				t.Fatalf("size %d %v: echo differs (type %v, %d bytes)", size, typ, gotType, len(got))
+			}
+		}
+	}
+	if err := c.Close(StatusNormalClosure, "done"); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// A streamed message goes out as fragments and is reassembled; the server
+// echoes it through Reader and Writer, streaming too.
+func TestStreamedMessages(t *testing.T) {
+	url := startServer(t, nil, func(c *Conn) {
+		ctx := context.Background()
+		for {
+			typ, r, err := c.Reader(ctx)
+			if err != nil {
+				return
+			}
+			w, err := c.Writer(ctx, typ)
+			if err != nil {
+				return
+			}
+			if _, err := io.Copy(w, r); err != nil {
+				return
+			}
+			if err := w.Close(); err != nil {
+				return
+			}
+		}
+	})
+	c := dialTest(t, url, nil)
+	ctx := context.Background()
+	// Multi-byte characters cut across fragment edges must still validate.
+	text := strings.Repeat("κόσμε € 𝄞 ", 10000)
+	w, err := c.Writer(ctx, MessageText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(text); i += 777 {
+		if _, err := w.Write([]byte(text[i:min(i+777, len(text))])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	typ, got, err := c.Read(ctx)
+	if err != nil || typ != MessageText || string(got) != text {
+		t.Fatalf("Read = %v, %d bytes, %v", typ, len(got), err)
+	}
+}
+
+// rawPeer is the other end of a connection, driven by hand: it writes frames
+// as the test builds them, legal or not, and reads what comes back.
+type rawPeer struct {
+	t        *testing.T
+	conn     net.Conn
+	br       *bufio.Reader
+	isClient bool // a client masks what it sends
+}
+
+// dialRaw opens a connection to url and performs the client handshake by hand.
+func dialRaw(t *testing.T, url string) *rawPeer {
+	t.Helper()
+	addr := strings.TrimPrefix(url, "ws://")
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	key := "dGhlIHNhbXBsZSBub25jZQ=="
+	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: "+key+"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != AcceptKey(key) {
+		t.Fatalf("raw handshake: %v %v", resp, err)
+	}
+	return &rawPeer{t: t, conn: nc, br: br, isClient: true}
+}
+
+func (p *rawPeer) writeFrame(h Header, payload []byte) {
+	p.t.Helper()
+	body := append([]byte(nil), payload...)
+	if p.isClient {
+		h.Masked = true
+		h.Mask = [4]byte{0xa1, 0xb2, 0xc3, 0xd4}
+		Mask(h.Mask, 0, body)
+	}
+	if h.Length == 0 {
+		h.Length = int64(len(payload))
+	}
+	if _, err := p.conn.Write(append(AppendHeader(nil, h), body...)); err != nil {
+		p.t.Fatalf("raw write: %v", err)
+	}
+}
+
+// readFrame reads one frame; ok is false at EOF.
+func (p *rawPeer) readFrame() (h Header, payload []byte, ok bool) {
+	p.t.Helper()
+	h, err := ReadHeader(p.br)
+	if err != nil {
+		return h, nil, false
+	}
+	payload = make([]byte, h.Length)
+	if _, err := io.ReadFull(p.br, payload); err != nil {
+		return h, nil, false
+	}
+	if h.Masked {
+		Mask(h.Mask, 0, payload)
+	}
+	return h, payload, true
+}
+
+// expectClose reads until a close frame and returns its code, skipping
+// other frames; then it expects the connection to end.
+func (p *rawPeer) expectClose() StatusCode {
+	p.t.Helper()
+	for {
+		h, payload, ok := p.readFrame()
+		if !ok {
+			p.t.Fatal("connection ended without a close frame")
+		}
+		if h.Opcode == OpClose {
+			if len(payload) < 2 {
+				return StatusNoStatusRcvd
+			}
+			return StatusCode(binary.BigEndian.Uint16(payload))
+		}
+	}
+}
+
+func closeBody(code StatusCode, reason string) []byte {
+	return appendClosePayload(nil, code, reason)
+}
+
+// Each rule of §5 that a server enforces on received frames: the server
+// fails the connection with the close code §7.4.1 names, and its read
+// returns an error that says which rule.
+func TestServerRejectsBadFrames(t *testing.T) {
+	tests := []struct {
+		name   string
+		frames []Header
+		bodies []string
+		code   StatusCode
+		err    error
+	}{
+		{"RSV1 without extension", []Header{{Fin: true, Rsv: Rsv1, Opcode: OpText}}, []string{"x"}, StatusProtocolError, ErrReservedBits},
+		{"RSV2", []Header{{Fin: true, Rsv: Rsv2, Opcode: OpBinary}}, []string{"x"}, StatusProtocolError, ErrReservedBits},
+		{"RSV3 on ping", []Header{{Fin: true, Rsv: Rsv3, Opcode: OpPing}}, []string{""}, StatusProtocolError, ErrReservedBits},
+		{"reserved data opcode 3", []Header{{Fin: true, Opcode: 3}}, []string{""}, StatusProtocolError, ErrReservedOpcode},
+		{"reserved control opcode 0xB", []Header{{Fin: true, Opcode: 0xB}}, []string{""}, StatusProtocolError, ErrReservedOpcode},
+		{"fragmented ping", []Header{{Opcode: OpPing}}, []string{"x"}, StatusProtocolError, ErrFragmentedControl},
+		{"ping of 126 bytes", []Header{{Fin: true, Opcode: OpPing}}, []string{strings.Repeat("x", 126)}, StatusProtocolError, ErrControlTooLong},
+		{"continuation first", []Header{{Fin: true, Opcode: OpContinuation}}, []string{"x"}, StatusProtocolError, ErrUnexpectedContinuation},
+		{"new message inside a fragmented one", []Header{{Opcode: OpText}, {Fin: true, Opcode: OpText}}, []string{"a", "b"}, StatusProtocolError, ErrExpectedContinuation},
+		{"invalid UTF-8", []Header{{Fin: true, Opcode: OpText}}, []string{"\xce\xba\xed\xa0\x80"}, StatusInvalidPayload, ErrInvalidUTF8},
+		{"UTF-8 cut at the end of the message", []Header{{Opcode: OpText}, {Fin: true, Opcode: OpContinuation}}, []string{"ok", "\xe2\x82"}, StatusInvalidPayload, ErrInvalidUTF8},
+		{"over the read limit", []Header{{Fin: true, Opcode: OpBinary}}, []string{strings.Repeat("x", 2000)}, StatusMessageTooBig, ErrMessageTooBig},
+		{"over the limit in fragments", []Header{{Opcode: OpBinary}, {Opcode: OpContinuation}, {Fin: true, Opcode: OpContinuation}}, []string{strings.Repeat("x", 800), strings.Repeat("x", 800), "x"}, StatusMessageTooBig, ErrMessageTooBig},
+		{"close with 1-byte body", []Header{{Fin: true, Opcode: OpClose}}, []string{"\x03"}, StatusProtocolError, ErrCloseFrameTooShort},
+		{"close code 1005 on the wire", []Header{{Fin: true, Opcode: OpClose}}, []string{"\x03\xed"}, StatusProtocolError, ErrInvalidCloseCode},
+		{"close code 999", []Header{{Fin: true, Opcode: OpClose}}, []string{string(closeBody(999, ""))}, StatusProtocolError, ErrInvalidCloseCode},
+		{"close code 2999", []Header{{Fin: true, Opcode: OpClose}}, []string{string(closeBody(2999, ""))}, StatusProtocolError, ErrInvalidCloseCode},
+		{"close code 5000", []Header{{Fin: true, Opcode: OpClose}}, []string{string(closeBody(5000, ""))}, StatusProtocolError, ErrInvalidCloseCode},
+		{"close reason not UTF-8", []Header{{Fin: true, Opcode: OpClose}}, []string{string(closeBody(1000, "\xff"))}, StatusInvalidPayload, ErrInvalidCloseReason},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			readErr := make(chan error, 1)
+			url := startServer(t, &AcceptOptions{ReadLimit: 1500}, func(c *Conn) {
+				_, _, err := c.Read(context.Background())
+				readErr <- err
+			})
+			p := dialRaw(t, url)
+			for i, h := range tt.frames {
+				p.writeFrame(h, []byte(tt.bodies[i]))
+			}
+			if code := p.expectClose(); code != tt.code {
+				t.Errorf("close code %v, want %v", code, tt.code)
+			}
+			err := <-readErr
+			if !errors.Is(err, tt.err) || CloseStatus(err) != tt.code {
+				t.Errorf("Read error %v (status %v), want %v", err, CloseStatus(err), tt.err)
+			}
+			// The server closes TCP after its close frame (§7.1.1).
+			if _, _, ok := p.readFrame(); ok {
+				t.Error("frames after the close frame")
+			}
+		})
+	}
+}
+
+// An unmasked frame from a client is refused (§5.1).
+func TestServerRejectsUnmaskedFrame(t *testing.T) {
+	readErr := make(chan error, 1)
+	url := startServer(t, nil, func(c *Conn) {
+		_, _, err := c.Read(context.Background())
+		readErr <- err
+	})
+	p := dialRaw(t, url)
+	p.isClient = false
+	p.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("hi"))
+	if code := p.expectClose(); code != StatusProtocolError {
+		t.Errorf("close code %v", code)
+	}
+	if err := <-readErr; !errors.Is(err, ErrUnmaskedClientFrame) {
+		t.Errorf("Read error %v", err)
+	}
+}
+
+// Control frames between fragments are handled in place, and the message
+// around them is reassembled (§5.4, Autobahn 5.6).
+func TestControlFramesBetweenFragments(t *testing.T) {
+	url := startServer(t, nil, echoHandler)
+	p := dialRaw(t, url)
+	p.writeFrame(Header{Opcode: OpText}, []byte("frag"))
+	p.writeFrame(Header{Fin: true, Opcode: OpPong}, []byte("unsolicited"))
+	p.writeFrame(Header{Fin: true, Opcode: OpPing}, []byte("ping payload"))
+	p.writeFrame(Header{Fin: true, Opcode: OpContinuation}, []byte("ment"))
+	h, payload, ok := p.readFrame()
+	if !ok || h.Opcode != OpPong || string(payload) != "ping payload" {
+		t.Fatalf("got %v %q, want the pong", h.Opcode, payload)
+	}
+	h, payload, ok = p.readFrame()
+	if !ok || h.Opcode != OpText || !h.Fin || string(payload) != "fragment" || h.Masked {
+		t.Fatalf("got %+v %q, want the echo", h, payload)
+	}
+	// The peer closes: the server echoes the code and closes TCP.
+	p.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(StatusGoingAway, "bye"))
+	if code := p.expectClose(); code != StatusGoingAway {
+		t.Errorf("echoed close code %v", code)
+	}
+	if _, _, ok := p.readFrame(); ok {
+		t.Error("connection still open after the closing handshake")
+	}
+}
+
+// The closing handshake started by our client: the server's Read sees the
+// code and reason, the client's Close completes.
+func TestCloseHandshakeFromClient(t *testing.T) {
+	got := make(chan error, 1)
+	url := startServer(t, nil, func(c *Conn) {
+		_, _, err := c.Read(context.Background())
+		got <- err
+	})
+	c := dialTest(t, url, nil)
+	if err := c.Close(4001, "done here"); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	err := <-got
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != 4001 || ce.Reason != "done here" {
+		t.Errorf("server read error %v", err)
+	}
+	if err := c.Write(context.Background(), MessageText, []byte("late")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close: %v", err)
+	}
+	if _, _, err := c.Read(context.Background()); err == nil {
+		t.Error("Read after Close succeeded")
+	}
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// The server closes while the client is reading: the client's read returns
+// the code and the client's echo completes the server's Close.
+func TestCloseHandshakeFromServer(t *testing.T) {
+	closed := make(chan error, 1)
+	url := startServer(t, nil, func(c *Conn) {
+		closed <- c.Close(StatusGoingAway, "restarting")
+	})
+	c := dialTest(t, url, nil)
+	_, _, err := c.Read(context.Background())
+	if CloseStatus(err) != StatusGoingAway {
+		t.Errorf("client Read: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("server Close: %v", err)
+	}
+}
+
+func TestCloseArguments(t *testing.T) {
+	url := startServer(t, nil, echoHandler)
+	c := dialTest(t, url, nil)
+	if err := c.Close(StatusNormalClosure, strings.Repeat("x", 124)); err != ErrCloseReasonTooLong {
+		t.Errorf("reason of 124 bytes: %v", err)
+	}
+	if err := c.Close(1005, ""); err != nil {
+		t.Errorf("close without status: %v", err)
+	}
+	for _, code := range []StatusCode{0, 999, 1004, 1006, 1015, 1016, 2999, 5000} {
+		if err := c.Close(code, ""); !errors.Is(err, ErrInvalidCloseCode) {
+			t.Errorf("Close(%d) = %v", code, err)
+		}
+	}
+}
+
+// A peer that never answers our close: Close returns within its bound.
+func TestCloseTimeout(t *testing.T) {
+	url := startServer(t, nil, func(c *Conn) { time.Sleep(3 * time.Second) })
+	c := dialTest(t, url, &DialOptions{CloseTimeout: 200 * time.Millisecond})
+	start := time.Now()
+	err := c.Close(StatusNormalClosure, "")
+	if err == nil {
+		t.Error("Close reported success with no close frame from the peer")
+	}
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("Close took %v with a 200ms bound", elapsed)
+	}
+}
+
+// Ping returns when its pong arrives, which needs a reader on our side.
+func TestPing(t *testing.T) {
+	url := startServer(t, nil, echoHandler)
+	c := dialTest(t, url, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	readCtx := c.CloseRead(ctx)
+	for i := 0; i < 3; i++ {
+		if err := c.Ping(ctx); err != nil {
+			t.Fatalf("Ping %d: %v", i, err)
+		}
+	}
+	c.Close(StatusNormalClosure, "")
+	<-readCtx.Done()
+}
+
+// Many goroutines write at once: every message arrives whole.
+func TestConcurrentWriters(t *testing.T) {
+	url := startServer(t, nil, echoHandler)
+	c := dialTest(t, url, nil)
+	ctx := context.Background()
+	const writers, each = 8, 50
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				msg := bytes.Repeat([]byte{byte('A' + w)}, 100+w*1000)
+				var err error
+				if i%2 == 0 {
+					err = c.Write(ctx, MessageBinary, msg)
+				} else {
+					var wr io.WriteCloser
+					if wr, err = c.Writer(ctx, MessageBinary); err == nil {
+						wr.Write(msg[:len(msg)/2])
+						wr.Write(msg[len(msg)/2:])
+						err = wr.Close()
+					}
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		for i := 0; i < 4; i++ {
+			c.Ping(ctx)
+		}
+	}()
+	for i := 0; i < writers*each; i++ {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msg) == 0 || !bytes.Equal(msg, bytes.Repeat(msg[:1], len(msg))) || len(msg) != 100+int(msg[0]-'A')*1000 {
+			t.Fatalf("message %d torn: %d bytes", i, len(msg))
+		}
+	}
+	wg.Wait()
+}
+
+// A cancelled read leaves the Conn usable; an interrupted message is
+// skipped by the next read.
+func TestReadContextCancel(t *testing.T) {
+	release := make(chan struct{})
+	url := startServer(t, nil, func(c *Conn) {
+		ctx := context.Background()
+		<-release
+		// A message in two fragments with a pause between them.
+		w, _ := c.Writer(ctx, MessageText)
+		w.Write(bytes.Repeat([]byte("a"), fragmentSize))
+		time.Sleep(300 * time.Millisecond)
+		w.Write([]byte("tail"))
+		w.Close()
+		c.Write(ctx, MessageText, []byte("next"))
+		echoHandler(c)
+	})
+	c := dialTest(t, url, nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, _, err := c.Read(ctx)
+	cancel()
+	if err != context.DeadlineExceeded {
+		t.Fatalf("Read with nothing to read: %v", err)
+	}
+	close(release)
+	// Interrupted in the middle of the first message.
+	ctx, cancel = context.WithTimeout(context.Background(), 150*time.Millisecond)
+	_, _, err = c.Read(ctx)
+	cancel()
+	if err != context.DeadlineExceeded {
+		t.Fatalf("Read interrupted mid-message: %v", err)
+	}
+	_, msg, err := c.Read(context.Background())
+	if err != nil || string(msg) != "next" {
+		t.Fatalf("Read after interruption = %q, %v; want the next message", msg, err)
+	}
+	if err := c.Write(context.Background(), MessageText, []byte("still alive")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "still alive" {
+		t.Fatalf("echo after interruption = %q, %v", msg, err)
+	}
+}
+
+// After Close and CloseNow, no goroutine of the package is left.
+func TestNoGoroutineOutlivesConn(t *testing.T) {
+	url := startServer(t, nil, echoHandler)
+	before := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		c := dialTest(t, url, &DialOptions{PingInterval: time.Millisecond})
+		c.CloseRead(context.Background())
+		if i%2 == 0 {
+			c.Close(StatusNormalClosure, "")
+		} else {
+			c.CloseNow()
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if runtime.NumGoroutine() <= before+2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<16)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, fn := range []string{"websocket.(*Conn).keepalive", "websocket.(*Conn).CloseRead"} {
+		if strings.Contains(stacks, fn) {
+			t.Errorf("%s still running after close:\n%s", fn, stacks)
+		}
+	}
+}
