@@ -1,0 +1,94 @@
+// Package websocket implements the WebSocket protocol, RFC 6455, for servers
+// and clients, on the standard library alone.
+//
+// # Server
+//
+//	http.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+//		c, err := websocket.Accept(w, r, nil)
+//		if err != nil {
+//			return // Accept has answered the request with an HTTP error
+//		}
+//		defer c.CloseNow()
+//		for {
+//			typ, msg, err := c.Read(r.Context())
+//			if err != nil {
+//				return // the peer closed (see CloseStatus) or broke the protocol
+//			}
+//			if err := c.Write(r.Context(), typ, msg); err != nil {
+//				return
+//			}
+//		}
+//	})
+//
+// # Client
+//
+//	c, _, err := websocket.Dial(ctx, "wss://example.com/echo", nil)
+//	if err != nil {
+//		return err
+//	}
+//	defer c.CloseNow()
+//	if err := c.Write(ctx, websocket.MessageText, []byte("hello")); err != nil {
+//		return err
+//	}
+//	_, reply, err := c.Read(ctx)
+//	...
+//	return c.Close(websocket.StatusNormalClosure, "bye")
+//
+// # Concurrency
+//
+// One goroutine reads at a time: Read, AppendMessage, Reader and the reader
+// it returns. Any number of goroutines may write at once: Write and Writer
+// send each message whole, and the frames of two messages never interleave;
+// control frames (a pong, a ping, a close) may go out between the fragments
+// of a streamed message. Ping, Close, CloseNow, CloseRead, SetReadLimit and
+// Subprotocol are safe from any goroutine, at any time, any number of times.
+//
+// Pings are answered, pongs delivered to Ping and close frames handled by
+// the goroutine that reads, while it reads. An application that only writes
+// calls CloseRead, which reads in the background for it.
+//
+// After Close or CloseNow returns, no goroutine the Conn started is left.
+//
+// # Contexts
+//
+// A context passed to a read or write bounds that call. If it is done before
+// a message began to move, the call returns ctx.Err() and the Conn is as it
+// was. A read interrupted in the middle of a message returns ctx.Err() too;
+// the next read skips the rest of that message. A write interrupted in the
+// middle of a frame cannot be undone on the wire, so the connection is
+// dropped. context.Background() costs nothing extra.
+//
+// # Errors
+//
+// A read that ends because the peer closed returns a *CloseError with its
+// code and reason (1005 if it gave no code, 1006 if the connection ended
+// without a close frame). A read that ends because the peer broke the
+// protocol returns a *ProtocolError carrying the close code the connection
+// was failed with (RFC 6455 §7.4.1) and one of the package's Err* values,
+// for errors.Is. CloseStatus gets the code from either.
+//
+// # Defaults that protect a server
+//
+// Messages are limited to DefaultReadLimit bytes (SetReadLimit, or the
+// ReadLimit option, changes it); a browser page may connect only from the
+// server's own origin (AcceptOptions.OriginPatterns widens that); closing is
+// bounded by DefaultCloseTimeout and Dial's handshake by
+// DefaultHandshakeTimeout. Configure the http.Server with ReadHeaderTimeout
+// and MaxHeaderBytes: the request that opens a WebSocket is read by net/http.
+//
+// # Reading the source
+//
+// Each file holds one concern of the protocol; read them in this order:
+//
+//	frame.go      frame header: Opcode, Header, ParseHeader, AppendHeader   RFC 6455 §5.2
+//	mask.go       client-to-server masking                                 §5.3
+//	utf8.go       incremental UTF-8 validation                             §8.1
+//	handshake.go  Sec-WebSocket-Accept, header token lists                 §1.3, §4, §9.1
+//	server.go     Accept: the server's opening handshake                   §4.2
+//	client.go     Dial: the client's opening handshake, TLS, proxies      §4.1
+//	conn.go       Conn: state shared by reading and writing                §5, §6
+//	read.go       frames into messages, control frames, limits            §5.4, §5.5, §6.2
+//	write.go      messages into frames                                     §5.3, §5.4, §6.1
+//	ping.go       ping, pong, keepalive                                    §5.5.2, §5.5.3
+//	close.go      status codes and the closing handshake                   §5.5.1, §7
+package websocket
