@@ -327,10 +327,16 @@ func (c *Conn) closeTransportLocked() {
 }
 
 // closeNet closes the TCP connection once, waking everything that waits on it.
-func (c *Conn) closeNet() {
+func (c *Conn) closeNet() { c.closeNetWith(ErrClosed) }
+
+// closeNetWith is closeNet recording why, for the reads and writes it cuts
+// short; cause must wrap ErrClosed. netClosed is closed first, so an I/O
+// error caused by the close always finds it closed.
+func (c *Conn) closeNetWith(cause error) {
 	c.closeOnce.Do(func() {
-		c.closeNetErr = c.netConn.Close()
+		c.closeCause = cause
 		close(c.netClosed)
+		c.netConn.Close()
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -55,6 +56,9 @@ var (
 	// ErrClosed is returned by operations on a Conn that has been closed,
 	// by either side, or whose closing handshake has begun.
 	ErrClosed = errors.New("websocket: connection closed")
+	// ErrKeepaliveTimeout is wrapped by the errors of a Conn that keepalive
+	// dropped because a ping went unanswered.
+	ErrKeepaliveTimeout = fmt.Errorf("%w: no pong to a keepalive ping in time", ErrClosed)
 	// ErrMessageTooBig is wrapped by the *ProtocolError (code 1009) returned
 	// when a message exceeds the read limit.
 	ErrMessageTooBig = errors.New("websocket: message exceeds the read limit")
@@ -105,14 +109,14 @@ type Conn struct {
 	pingCount   uint64                    // guarded by pingMu
 
 	// The closing handshake (close.go).
-	closeRecv   chan struct{} // closed once the peer's close frame is read
-	peerClose   CloseError    // set before closeRecv is closed
-	netClosed   chan struct{} // closed once netConn is closed
-	closeNetErr error         // set before netClosed is closed
-	closeOnce   sync.Once     // guards the net.Conn close
-	closeMu     sync.Mutex    // serializes Close calls
-	closeErr    error         // the result of the first Close; guarded by closeMu
-	closeDone   bool          // guarded by closeMu
+	closeRecv  chan struct{} // closed once the peer's close frame is read
+	peerClose  CloseError    // set before closeRecv is closed
+	netClosed  chan struct{} // closed once netConn is closed
+	closeCause error         // why netConn was closed; set before netClosed is closed
+	closeOnce  sync.Once     // guards the net.Conn close
+	closeMu    sync.Mutex    // serializes Close calls
+	closeErr   error         // the result of the first Close; guarded by closeMu
+	closeDone  bool          // guarded by closeMu
 
 	background sync.WaitGroup // keepalive and CloseRead goroutines
 }
@@ -198,7 +202,7 @@ func (c *Conn) lock(ctx context.Context, l chan struct{}) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.netClosed:
-		return ErrClosed
+		return c.closeCause
 	}
 }
 

@@ -42,7 +42,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.netClosed:
-		return ErrClosed
+		return c.closeCause
 	}
 }
 
@@ -77,7 +77,7 @@ func (c *Conn) keepalive(interval, timeout time.Duration) {
 		err := c.Ping(ctx)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
-			c.closeNet()
+			c.closeNetWith(ErrKeepaliveTimeout)
 			return
 		}
 		if err != nil {

@@ -417,7 +417,7 @@ func (c *Conn) readFailedLocked(err error) error {
 	case errors.As(err, &ce):
 		// The close was handled where it was read.
 	case c.isNetClosed():
-		err = ErrClosed
+		err = c.closeCause
 	default:
 		// The stream ended, or broke, without a close frame (§7.1.5: the
 		// status is 1006).

@@ -1,0 +1,297 @@
+package websocket
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rawServer answers the handshake by hand with the response respond builds,
+// then hands the connection to script, playing the server side.
+func rawServer(t *testing.T, respond func(key string) string, script func(p *rawPeer)) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nc, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(nc, respond(r.Header.Get("Sec-WebSocket-Key")))
+		if script != nil {
+			script(&rawPeer{t: t, conn: nc, br: brw.Reader})
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+func switching(key string) string {
+	return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + AcceptKey(key) + "\r\n\r\n"
+}
+
+func TestDialRejectsBadResponses(t *testing.T) {
+	tests := []struct {
+		name    string
+		respond func(key string) string
+		status  int
+	}{
+		{"403 with a body", func(string) string {
+			return "HTTP/1.1 403 Forbidden\r\nContent-Length: 11\r\n\r\nnot allowed"
+		}, 403},
+		{"200", func(string) string { return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" }, 200},
+		{"wrong accept", func(string) string { return switching("dGhlIHNhbXBsZSBub25jZQ==") }, 101},
+		{"no Upgrade", func(k string) string {
+			return strings.Replace(switching(k), "Upgrade: websocket\r\n", "", 1)
+		}, 101},
+		{"no Connection", func(k string) string {
+			return strings.Replace(switching(k), "Connection: Upgrade\r\n", "", 1)
+		}, 101},
+		{"extension not offered", func(k string) string {
+			return strings.Replace(switching(k), "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 1)
+		}, 101},
+		{"subprotocol not offered", func(k string) string {
+			return strings.Replace(switching(k), "\r\n\r\n", "\r\nSec-WebSocket-Protocol: other\r\n\r\n", 1)
+		}, 101},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := rawServer(t, tt.respond, nil)
+			c, resp, err := Dial(context.Background(), url, &DialOptions{Subprotocols: []string{"chat"}})
+			if err == nil {
+				c.CloseNow()
+				t.Fatal("Dial succeeded")
+			}
+			if !errors.Is(err, ErrBadHandshake) {
+				t.Errorf("error %v, want ErrBadHandshake", err)
+			}
+			if resp == nil || resp.StatusCode != tt.status {
+				t.Fatalf("response %v", resp)
+			}
+			if tt.status == 403 {
+				if body, _ := io.ReadAll(resp.Body); string(body) != "not allowed" {
+					t.Errorf("body %q", body)
+				}
+			}
+		})
+	}
+}
+
+// The client enforces the rules that apply to frames from a server.
+func TestClientRejectsBadFrames(t *testing.T) {
+	tests := []struct {
+		name string
+		h    Header
+		body string
+		code StatusCode
+		err  error
+	}{
+		{"masked server frame", Header{Fin: true, Opcode: OpText, Masked: true, Mask: [4]byte{1, 2, 3, 4}}, "hi", StatusProtocolError, ErrMaskedServerFrame},
+		{"reserved opcode", Header{Fin: true, Opcode: 0x7}, "", StatusProtocolError, ErrReservedOpcode},
+		{"RSV1", Header{Fin: true, Rsv: Rsv1, Opcode: OpBinary}, "x", StatusProtocolError, ErrReservedBits},
+		{"bad UTF-8", Header{Fin: true, Opcode: OpText}, "\xc0\xaf", StatusInvalidPayload, ErrInvalidUTF8},
+		{"huge declared length, tiny body", Header{Fin: true, Opcode: OpBinary, Length: 1 << 62}, "x", StatusMessageTooBig, ErrMessageTooBig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gotCode := make(chan StatusCode, 1)
+			url := rawServer(t, switching, func(p *rawPeer) {
+				body := []byte(tt.body)
+				if tt.h.Masked {
+					Mask(tt.h.Mask, 0, body)
+				}
+				if tt.h.Length == 0 {
+					tt.h.Length = int64(len(body))
+				}
+				p.conn.Write(append(AppendHeader(nil, tt.h), body...))
+				gotCode <- p.expectClose()
+			})
+			c := dialTest(t, url, nil)
+			_, _, err := c.Read(context.Background())
+			if !errors.Is(err, tt.err) || CloseStatus(err) != tt.code {
+				t.Errorf("Read error %v, want %v", err, tt.err)
+			}
+			if code := <-gotCode; code != tt.code {
+				t.Errorf("client sent close %v, want %v", code, tt.code)
+			}
+		})
+	}
+}
+
+// A connection that ends without a close frame reads as 1006.
+func TestAbnormalClosure(t *testing.T) {
+	url := rawServer(t, switching, func(p *rawPeer) {
+		p.conn.Write([]byte{0x81, 0x05, 'h', 'e'}) // then the connection drops mid-frame
+	})
+	c := dialTest(t, url, nil)
+	_, _, err := c.Read(context.Background())
+	if CloseStatus(err) != StatusAbnormal || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("Read error %v (status %v)", err, CloseStatus(err))
+	}
+}
+
+// The client masks every frame with a fresh key (§5.3).
+func TestClientMasksWithFreshKeys(t *testing.T) {
+	keys := make(chan [4]byte, 3)
+	url := rawServer(t, switching, func(p *rawPeer) {
+		for i := 0; i < 3; i++ {
+			h, payload, ok := p.readFrame()
+			if !ok || !h.Masked || string(payload) != "same" {
+				t.Errorf("frame %d: %+v %q", i, h, payload)
+			}
+			keys <- h.Mask
+		}
+	})
+	c := dialTest(t, url, nil)
+	for i := 0; i < 3; i++ {
+		c.Write(context.Background(), MessageText, []byte("same"))
+	}
+	a, b, d := <-keys, <-keys, <-keys
+	if a == b || b == d || a == d {
+		t.Errorf("masking keys repeat: %x %x %x", a, b, d)
+	}
+}
+
+func TestDialTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		echoHandler(c)
+	}))
+	defer srv.Close()
+	url := "wss" + strings.TrimPrefix(srv.URL, "https")
+	if _, _, err := Dial(context.Background(), url, nil); err == nil {
+		t.Fatal("Dial trusted a self-signed certificate")
+	}
+	c := dialTest(t, url, &DialOptions{TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig})
+	if _, ok := c.NetConn().(*tls.Conn); !ok {
+		t.Errorf("NetConn is %T", c.NetConn())
+	}
+	if err := c.Write(context.Background(), MessageBinary, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "\x01\x02\x03" {
+		t.Fatalf("echo %q %v", msg, err)
+	}
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Error(err)
+	}
+}
+
+// An HTTP proxy on 127.0.0.1 that supports CONNECT, counting tunnels.
+func startConnectProxy(t *testing.T, tunnels *atomic.Int32) *url.URL {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer client.Close()
+				br := bufio.NewReader(client)
+				req, err := http.ReadRequest(br)
+				if err != nil || req.Method != http.MethodConnect || req.Header.Get("Proxy-Authorization") != "Basic dXNlcjpwYXNz" {
+					io.WriteString(client, "HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+					return
+				}
+				upstream, err := net.Dial("tcp", req.Host)
+				if err != nil {
+					io.WriteString(client, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+					return
+				}
+				defer upstream.Close()
+				tunnels.Add(1)
+				io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n")
+				go func() {
+					io.Copy(upstream, br)
+					upstream.Close()
+				}()
+				io.Copy(client, upstream)
+			}()
+		}
+	}()
+	return &url.URL{Scheme: "http", User: url.UserPassword("user", "pass"), Host: ln.Addr().String()}
+}
+
+func TestDialThroughProxy(t *testing.T) {
+	var tunnels atomic.Int32
+	proxyURL := startConnectProxy(t, &tunnels)
+	wsURL := startServer(t, nil, echoHandler)
+	c := dialTest(t, wsURL, &DialOptions{Proxy: http.ProxyURL(proxyURL)})
+	c.Write(context.Background(), MessageText, []byte("via proxy"))
+	if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "via proxy" {
+		t.Fatalf("echo %q %v", msg, err)
+	}
+	if tunnels.Load() != 1 {
+		t.Errorf("%d tunnels through the proxy", tunnels.Load())
+	}
+	bad := *proxyURL
+	bad.User = url.UserPassword("user", "wrong")
+	if _, _, err := Dial(context.Background(), wsURL, &DialOptions{Proxy: http.ProxyURL(&bad)}); err == nil || !strings.Contains(err.Error(), "407") {
+		t.Errorf("refused proxy: %v", err)
+	}
+}
+
+// The handshake ends when ctx does, even if the server never answers.
+func TestDialHonoursContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c) // reads, never answers
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, _, err = Dial(ctx, "ws://"+ln.Addr().String()+"/", nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Dial error %v", err)
+	}
+}
+
+// Keepalive drops a peer that stops answering pings.
+func TestKeepaliveDropsSilentPeer(t *testing.T) {
+	url := rawServer(t, switching, func(p *rawPeer) {
+		io.Copy(io.Discard, p.br) // reads pings, never answers
+	})
+	c := dialTest(t, url, &DialOptions{PingInterval: 50 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, err := c.Read(ctx)
+	if !errors.Is(err, ErrKeepaliveTimeout) || !errors.Is(err, ErrClosed) {
+		t.Errorf("Read error %v, want ErrKeepaliveTimeout", err)
+	}
+}
+
+func TestDialURLs(t *testing.T) {
+	for _, u := range []string{"ftp://example.com/", "ws://example.com/#frag", "://bad"} {
+		if _, _, err := Dial(context.Background(), u, nil); err == nil {
+			t.Errorf("Dial(%q) succeeded", u)
+		}
+	}
+}

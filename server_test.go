@@ -1,0 +1,229 @@
+package websocket
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readTranscript loads a recorded browser request, with CRLF line ends.
+func readTranscript(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/handshake/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(b), "\n", "\r\n")
+}
+
+// sendRaw writes a raw request to a server that Accepts and returns the
+// response, plus the Accept error seen by the handler.
+func sendRaw(t *testing.T, opts *AcceptOptions, request string) (*http.Response, error) {
+	t.Helper()
+	acceptErr := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, opts)
+		acceptErr <- err
+		if err == nil {
+			c.CloseNow()
+		}
+	}))
+	defer srv.Close()
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	request = strings.Replace(request, "Host: 127.0.0.1:8080", "Host: "+srv.Listener.Addr().String(), 1)
+	request = strings.ReplaceAll(request, "http://127.0.0.1:8080", "http://"+srv.Listener.Addr().String())
+	io.WriteString(nc, request)
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	return resp, <-acceptErr
+}
+
+// Real browsers' requests, as recorded, are accepted (Firefox lists
+// "keep-alive, Upgrade" in Connection).
+func TestAcceptBrowserTranscripts(t *testing.T) {
+	for _, name := range []string{"chromium.txt", "firefox.txt"} {
+		req := readTranscript(t, name)
+		resp, err := sendRaw(t, nil, req)
+		if err != nil || resp.StatusCode != 101 {
+			t.Fatalf("%s: %v, %v", name, resp.Status, err)
+		}
+		key := ""
+		for _, line := range strings.Split(req, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "Sec-WebSocket-Key: "); ok {
+				key = v
+			}
+		}
+		if got := resp.Header.Get("Sec-WebSocket-Accept"); got != AcceptKey(key) {
+			t.Errorf("%s: accept %q", name, got)
+		}
+	}
+}
+
+func TestAcceptRefusals(t *testing.T) {
+	valid := "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	tests := []struct {
+		name    string
+		request string
+		opts    *AcceptOptions
+		status  int
+		err     error
+	}{
+		{"POST", strings.Replace(valid, "GET", "POST", 1) + "Content-Length: 0\r\n", nil, 405, ErrBadMethod},
+		{"HTTP/1.0", strings.Replace(valid, "HTTP/1.1", "HTTP/1.0", 1), nil, 400, ErrBadHTTPVersion},
+		{"no Upgrade", strings.Replace(valid, "Upgrade: websocket\r\n", "", 1), nil, 400, ErrNotUpgrade},
+		{"Upgrade: h2c", strings.Replace(valid, "Upgrade: websocket", "Upgrade: h2c", 1), nil, 400, ErrNotUpgrade},
+		{"no Connection: Upgrade", strings.Replace(valid, "Connection: Upgrade", "Connection: keep-alive", 1), nil, 400, ErrNotUpgrade},
+		{"version 8", strings.Replace(valid, "Version: 13", "Version: 8", 1), nil, 426, ErrBadVersion},
+		{"no version", strings.Replace(valid, "Sec-WebSocket-Version: 13\r\n", "", 1), nil, 400, ErrBadVersion},
+		{"short key", strings.Replace(valid, "dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ=", 1), nil, 400, ErrBadKey},
+		{"key not base64", strings.Replace(valid, "dGhlIHNhbXBsZSBub25jZQ==", "!!!!!!!!!!!!!!!!!!!!!!==", 1), nil, 400, ErrBadKey},
+		{"two keys", valid + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", nil, 400, ErrBadKey},
+		{"no key", strings.Replace(valid, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "", 1), nil, 400, ErrBadKey},
+		{"cross-site origin", valid + "Origin: https://evil.example\r\n", nil, 403, ErrOriginRefused},
+		{"origin not in patterns", valid + "Origin: https://evil.example\r\n", &AcceptOptions{OriginPatterns: []string{"*.good.example"}}, 403, ErrOriginRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := sendRaw(t, tt.opts, tt.request+"\r\n")
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if !errors.Is(err, tt.err) {
+				t.Errorf("Accept error %v, want %v", err, tt.err)
+			}
+			if tt.status == 426 && resp.Header.Get("Sec-WebSocket-Version") != "13" {
+				t.Error("426 without Sec-WebSocket-Version: 13")
+			}
+		})
+	}
+}
+
+func TestAcceptOrigins(t *testing.T) {
+	base := "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	tests := []struct {
+		origin string
+		opts   *AcceptOptions
+		ok     bool
+	}{
+		{"", nil, true}, // not a browser
+		{"http://127.0.0.1:8080", nil, true},
+		{"https://app.good.example", &AcceptOptions{OriginPatterns: []string{"*.good.example"}}, true},
+		{"https://APP.Good.Example", &AcceptOptions{OriginPatterns: []string{"*.good.example"}}, true},
+		{"https://good.example:8443", &AcceptOptions{OriginPatterns: []string{"good.example:8443"}}, true},
+		{"https://good.example:9999", &AcceptOptions{OriginPatterns: []string{"good.example:8443"}}, false},
+		{"https://evil.example", &AcceptOptions{InsecureSkipOriginCheck: true}, true},
+		{"null", nil, false},
+	}
+	for _, tt := range tests {
+		req := base
+		if tt.origin != "" {
+			req += "Origin: " + tt.origin + "\r\n"
+		}
+		resp, err := sendRaw(t, tt.opts, req+"\r\n")
+		if ok := resp.StatusCode == 101; ok != tt.ok {
+			t.Errorf("origin %q: status %d, err %v", tt.origin, resp.StatusCode, err)
+		}
+	}
+}
+
+// The server's order of preference decides; the client learns the choice.
+func TestSubprotocolNegotiation(t *testing.T) {
+	chosen := make(chan string, 1)
+	url := startServer(t, &AcceptOptions{Subprotocols: []string{"v2.json", "v1.json"}}, func(c *Conn) {
+		chosen <- c.Subprotocol()
+	})
+	c := dialTest(t, url, &DialOptions{Subprotocols: []string{"v1.json", "v2.json", "other"}})
+	if c.Subprotocol() != "v2.json" || <-chosen != "v2.json" {
+		t.Errorf("client sees %q", c.Subprotocol())
+	}
+	c2 := dialTest(t, url, &DialOptions{Subprotocols: []string{"V2.JSON"}})
+	if c2.Subprotocol() != "" || <-chosen != "" {
+		t.Errorf("subprotocols are case-sensitive, got %q", c2.Subprotocol())
+	}
+}
+
+// wrappedWriter is middleware that wraps the ResponseWriter and offers Unwrap,
+// as http.ResponseController expects.
+type wrappedWriter struct{ http.ResponseWriter }
+
+func (w wrappedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func TestAcceptThroughMiddleware(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w = wrappedWriter{w}
+		w.Header().Set("X-Through", "middleware")
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.CloseNow()
+		echoHandler(c)
+	}))
+	defer srv.Close()
+	c, resp, err := Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if resp.Header.Get("X-Through") != "middleware" {
+		t.Error("headers set before Accept were not sent")
+	}
+	if err := c.Write(context.Background(), MessageText, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "x" {
+		t.Fatalf("echo: %q %v", msg, err)
+	}
+}
+
+// A client may send frames right behind its handshake, in the same segment:
+// they are not lost in net/http's buffer.
+func TestFramesRightAfterHandshake(t *testing.T) {
+	url := startServer(t, nil, echoHandler)
+	addr := strings.TrimPrefix(url, "ws://")
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	var buf bytes.Buffer
+	buf.WriteString("GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	for _, msg := range []string{"first", "second"} {
+		h := Header{Fin: true, Opcode: OpText, Masked: true, Mask: [4]byte{9, 8, 7, 6}, Length: int64(len(msg))}
+		body := []byte(msg)
+		Mask(h.Mask, 0, body)
+		buf.Write(AppendHeader(nil, h))
+		buf.Write(body)
+	}
+	nc.Write(buf.Bytes()) // one write: request and frames together
+	p := &rawPeer{t: t, conn: nc, br: bufio.NewReader(nc)}
+	if resp, err := http.ReadResponse(p.br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("handshake: %v", err)
+	}
+	for _, want := range []string{"first", "second"} {
+		if _, payload, ok := p.readFrame(); !ok || string(payload) != want {
+			t.Fatalf("echo %q, want %q", payload, want)
+		}
+	}
+}
