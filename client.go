@@ -54,6 +54,11 @@ type DialOptions struct {
 	CloseTimeout time.Duration
 	PingInterval time.Duration
 	PingTimeout  time.Duration
+
+	// Compression offers permessage-deflate (RFC 7692); the zero value
+	// offers nothing. The server may decline: the connection then goes on
+	// uncompressed.
+	Compression CompressionOptions
 }
 
 // DefaultHandshakeTimeout bounds Dial's opening handshake unless set.
@@ -134,6 +139,12 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	if len(opts.Subprotocols) > 0 {
 		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
+	}
+	if err := opts.Compression.checkCompression(); err != nil {
+		return nil, nil, err
+	}
+	if offer := deflateOffer(&opts.Compression); offer != "" {
+		req.Header.Set("Sec-WebSocket-Extensions", offer)
 	}
 
 	netConn, err := dialTransport(ctx, req, opts)
@@ -287,25 +298,45 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 	if err != nil {
 		return nil, nil, fmt.Errorf("websocket: dial: reading the response: %w", err)
 	}
-	if err := checkServerHandshake(resp, key, req.Header); err != nil {
+	deflate, compress, err := checkServerHandshake(resp, key, req.Header, &opts.Compression)
+	if err != nil {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return nil, resp, err
 	}
 	limited.n = -1
-	conn := newConn(nc, br, connConfig{
+	cfg := connConfig{
 		subprotocol:  resp.Header.Get("Sec-WebSocket-Protocol"),
 		readLimit:    opts.ReadLimit,
 		closeTimeout: opts.CloseTimeout,
 		pingInterval: opts.PingInterval,
 		pingTimeout:  opts.PingTimeout,
-	})
-	return conn, resp, nil
+	}
+	if compress {
+		cfg.deflate, cfg.compression = &deflate, &opts.Compression
+	}
+	return newConn(nc, br, cfg), resp, nil
 }
 
-// checkServerHandshake applies the client's checks of §4.1 to the response.
-func checkServerHandshake(resp *http.Response, key string, offered http.Header) error {
+// checkServerHandshake applies the client's checks of §4.1 to the response,
+// and returns the permessage-deflate parameters if the server accepted them.
+func checkServerHandshake(resp *http.Response, key string, offered http.Header, compression *CompressionOptions) (deflateParams, bool, error) {
+	if err := checkServerResponse(resp, key, offered); err != nil {
+		return deflateParams{}, false, err
+	}
+	// 5. "If the response includes a |Sec-WebSocket-Extensions| header field
+	// and this header field indicates the use of an extension that was not
+	// present in the client's handshake ..., the client MUST _Fail_".
+	params, compress, err := acceptDeflateResponse(resp.Header.Values("Sec-WebSocket-Extensions"), compression)
+	if err != nil {
+		return params, false, fmt.Errorf("%w: %w", ErrBadHandshake, err)
+	}
+	return params, compress, nil
+}
+
+// checkServerResponse is §4.1's steps 1–4 and 6.
+func checkServerResponse(resp *http.Response, key string, offered http.Header) error {
 	// 1. "If the status code received from the server is not 101, the
 	// client handles the response per HTTP procedures."
 	if resp.StatusCode != http.StatusSwitchingProtocols {
@@ -321,12 +352,6 @@ func checkServerHandshake(resp *http.Response, key string, offered http.Header) 
 	// 4. Sec-WebSocket-Accept must be the hash of our key.
 	if got, want := resp.Header.Values("Sec-WebSocket-Accept"), AcceptKey(key); len(got) != 1 || got[0] != want {
 		return fmt.Errorf("%w: Sec-WebSocket-Accept is %q, want %q", ErrBadHandshake, got, want)
-	}
-	// 5. "If the response includes a |Sec-WebSocket-Extensions| header field
-	// and this header field indicates the use of an extension that was not
-	// present in the client's handshake ... the client MUST _Fail_".
-	if ext := resp.Header.Values("Sec-WebSocket-Extensions"); len(ext) > 0 {
-		return fmt.Errorf("%w: server chose extensions that were not offered: %q", ErrBadHandshake, ext)
 	}
 	// 6. A subprotocol, if any, must be one we offered.
 	if protos := resp.Header.Values("Sec-WebSocket-Protocol"); len(protos) > 0 {

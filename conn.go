@@ -119,6 +119,12 @@ type Conn struct {
 	closeDone  bool          // guarded by closeMu
 
 	background sync.WaitGroup // keepalive and CloseRead goroutines
+
+	// permessage-deflate (compress.go), when negotiated; nil otherwise.
+	compression  *CompressionOptions
+	compressor   *deflateCompressor   // guarded by messageLock
+	decompressor *deflateDecompressor // guarded by readLock
+	framed       framedPayload        // the decompressor's source
 }
 
 // connConfig is what Accept and Dial hand to newConn.
@@ -129,6 +135,8 @@ type connConfig struct {
 	closeTimeout time.Duration
 	pingInterval time.Duration
 	pingTimeout  time.Duration
+	deflate      *deflateParams      // negotiated permessage-deflate, or nil
+	compression  *CompressionOptions // the options it was negotiated with
 }
 
 // newConn wraps an established connection. br holds any bytes already read
@@ -156,6 +164,14 @@ func newConn(nc net.Conn, br *bufio.Reader, cfg connConfig) *Conn {
 		cfg.readLimit = DefaultReadLimit
 	}
 	c.readLimit.Store(cfg.readLimit)
+	c.framed.c = c
+	if cfg.deflate != nil {
+		side := cfg.deflate.side(c.isServer)
+		opts := *cfg.compression
+		c.compression = &opts
+		c.compressor = side.newCompressor(c.compression)
+		c.decompressor = side.newDecompressor()
+	}
 	if cfg.pingInterval > 0 {
 		if cfg.pingTimeout <= 0 {
 			cfg.pingTimeout = DefaultPingTimeout

@@ -45,6 +45,7 @@ type readState struct {
 	generation uint64      // counts messages begun, so a stale Reader can tell
 	msgType    MessageType // type of the message in progress
 	msgLen     int64       // bytes of the message in progress read so far
+	compressed bool        // the message in progress is compressed (RFC 7692 §6: RSV1)
 	utf8       utf8Validator
 
 	// The data frame being read.
@@ -95,12 +96,21 @@ func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
 		return 0, buf, err
 	}
 	for {
-		// Grow by what the current frame announces: a single-frame message
-		// costs one allocation at most, and the read limit already bounds
-		// the announced length.
-		if c.rd.remaining > 0 {
+		switch {
+		case c.rd.compressed:
+			// The size is unknown until the end: double, up to the limit,
+			// so a message costs at most twice its size in allocations.
+			if len(buf) == cap(buf) {
+				room := max(int64(len(buf)), 512)
+				room = min(room, c.readLimit.Load()-int64(len(buf))+1)
+				buf = slices.Grow(buf, int(room))
+			}
+		case c.rd.remaining > 0:
+			// Grow by what the current frame announces: a single-frame
+			// message costs one allocation at most, and the read limit
+			// already bounds the announced length.
 			buf = slices.Grow(buf, int(c.rd.remaining))
-		} else if len(buf) == cap(buf) {
+		case len(buf) == cap(buf):
 			buf = slices.Grow(buf, 512)
 		}
 		n, err := c.readMessageDataLocked(buf[len(buf):cap(buf)])
@@ -192,6 +202,15 @@ func (c *Conn) beginMessageLocked() error {
 // skipMessageLocked discards the rest of the message in progress without
 // interpreting it.
 func (c *Conn) skipMessageLocked() error {
+	if c.rd.compressed {
+		// The decompressor must see the whole message: with context
+		// takeover the next one may refer back into it.
+		if _, err := io.Copy(io.Discard, c.decompressor); err != nil {
+			return deflateProtocolError(err)
+		}
+		c.rd.inMessage = false
+		return nil
+	}
 	for {
 		for c.rd.remaining > 0 {
 			n, err := c.br.Discard(int(min(c.rd.remaining, 1<<30)))
@@ -214,7 +233,14 @@ func (c *Conn) skipMessageLocked() error {
 // checking it as it comes. It returns io.EOF once the message is complete,
 // possibly with n > 0.
 func (c *Conn) readMessageDataLocked(p []byte) (int, error) {
-	n, err := c.readFramedLocked(p)
+	var n int
+	var err error
+	if c.rd.compressed {
+		n, err = c.decompressor.Read(p)
+		err = deflateProtocolError(err)
+	} else {
+		n, err = c.readFramedLocked(p)
+	}
 	if c.rd.msgType == MessageText && n > 0 && !c.rd.utf8.write(p[:n]) {
 		// Fail fast: §8.1 leaves no reason to read on once a byte cannot
 		// belong to valid UTF-8.
@@ -278,6 +304,10 @@ func (c *Conn) nextDataFrameLocked() error {
 			c.rd.msgType = MessageType(h.Opcode)
 			c.rd.msgLen = 0
 			c.rd.utf8.reset()
+			c.rd.compressed = h.Rsv&Rsv1 != 0
+			if c.rd.compressed {
+				c.decompressor.reset(&c.framed, c.readLimit.Load())
+			}
 		}
 		c.rd.msgLen += h.Length
 		c.rd.fin = h.Fin
@@ -332,9 +362,15 @@ func (c *Conn) readFrameLocked() (Header, error) {
 // state: the second step after parsing (§5.2, §5.4, §5.5).
 func (c *Conn) checkHeaderLocked(h Header) error {
 	// "MUST be 0 unless an extension is negotiated that defines meanings
-	// for non-zero values."
+	// for non-zero values." permessage-deflate gives RSV1 a meaning on the
+	// first frame of a data message only (RFC 7692 §6.1: "An endpoint MUST
+	// NOT set the "Per-Message Compressed" bit of control frames and
+	// non-first fragments of a data message").
 	if h.Rsv != 0 {
-		return protocolError(ErrReservedBits)
+		first := h.Opcode == OpText || h.Opcode == OpBinary
+		if h.Rsv != Rsv1 || c.decompressor == nil || !first {
+			return protocolError(ErrReservedBits)
+		}
 	}
 	if h.Opcode.IsReserved() {
 		return protocolError(ErrReservedOpcode)
@@ -366,10 +402,20 @@ func (c *Conn) checkHeaderLocked(h Header) error {
 		return protocolError(ErrExpectedContinuation)
 	}
 	msgLen := h.Length
+	compressed := h.Rsv&Rsv1 != 0
 	if h.Opcode == OpContinuation {
 		msgLen += c.rd.msgLen
+		compressed = c.rd.compressed
 	}
-	if msgLen > c.readLimit.Load() || msgLen < 0 {
+	limit := c.readLimit.Load()
+	if compressed {
+		// The limit is on the decompressed size, which the decompressor
+		// enforces; the wire bytes are still bounded, so that a stream of
+		// empty deflate blocks cannot go on for ever. Incompressible data
+		// grows by 5 bytes per 64 KiB stored block: a sixteenth is ample.
+		limit += limit/16 + 64
+	}
+	if msgLen > limit || msgLen < 0 {
 		return &ProtocolError{Code: StatusMessageTooBig, Err: ErrMessageTooBig}
 	}
 	return nil
@@ -425,6 +471,25 @@ func (c *Conn) readFailedLocked(err error) error {
 		c.closeNet()
 	}
 	c.rd.err = err
+	return err
+}
+
+// framedPayload is readFramedLocked as an io.Reader: the source the
+// decompressor pulls a compressed message from. Used with readLock held.
+type framedPayload struct{ c *Conn }
+
+func (f *framedPayload) Read(p []byte) (int, error) { return f.c.readFramedLocked(p) }
+
+// deflateProtocolError gives the decompressor's errors their close codes:
+// 1009 for a message that inflates past the read limit, 1007 for data that
+// is not DEFLATE.
+func deflateProtocolError(err error) error {
+	switch {
+	case errors.Is(err, ErrDeflateTooLarge):
+		return &ProtocolError{Code: StatusMessageTooBig, Err: err}
+	case errors.Is(err, ErrDeflateCorrupt):
+		return &ProtocolError{Code: StatusInvalidPayload, Err: err}
+	}
 	return err
 }
 

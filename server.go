@@ -48,6 +48,10 @@ type AcceptOptions struct {
 	// DefaultPingTimeout). Pongs are seen only while someone reads.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
+
+	// Compression accepts permessage-deflate (RFC 7692) when a client
+	// offers it; the zero value leaves it off.
+	Compression CompressionOptions
 }
 
 // Handshake errors. Accept wraps one of them, with details, and has already
@@ -94,6 +98,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, err
 	}
 	subprotocol := selectSubprotocol(r.Header, opts.Subprotocols)
+	if err := opts.Compression.checkCompression(); err != nil {
+		http.Error(w, "websocket: server misconfigured", http.StatusInternalServerError)
+		return nil, err
+	}
+	// RFC 7692 §5.1: accept the first offer we can honour, or none.
+	deflate, extensions, compress := negotiateDeflate(r.Header.Values("Sec-WebSocket-Extensions"), &opts.Compression)
 
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -113,6 +123,11 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if subprotocol != "" {
 		resp = append(resp, "Sec-WebSocket-Protocol: "...)
 		resp = append(resp, subprotocol...)
+		resp = append(resp, "\r\n"...)
+	}
+	if compress {
+		resp = append(resp, "Sec-WebSocket-Extensions: "...)
+		resp = append(resp, extensions...)
 		resp = append(resp, "\r\n"...)
 	}
 	for name, values := range w.Header() {
@@ -140,14 +155,18 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	} else if brw != nil && brw.Reader.Buffered() > 0 {
 		br = bufio.NewReaderSize(&prefixedReader{prefix: peekAll(brw.Reader), r: netConn}, readBufferSize)
 	}
-	return newConn(netConn, br, connConfig{
+	cfg := connConfig{
 		isServer:     true,
 		subprotocol:  subprotocol,
 		readLimit:    opts.ReadLimit,
 		closeTimeout: opts.CloseTimeout,
 		pingInterval: opts.PingInterval,
 		pingTimeout:  opts.PingTimeout,
-	}), nil
+	}
+	if compress {
+		cfg.deflate, cfg.compression = &deflate, &opts.Compression
+	}
+	return newConn(netConn, br, cfg), nil
 }
 
 // headerValueReplacer keeps a header value on its line.

@@ -34,7 +34,39 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 		return err
 	}
 	defer unlock(c.messageLock)
+	if c.compressor != nil && c.compression.shouldCompress(len(p)) {
+		return c.writeCompressedLocked(ctx, typ, p)
+	}
 	return c.writeFrame(ctx, Header{Fin: true, Opcode: Opcode(typ)}, p)
+}
+
+// WriteUncompressed is Write without permessage-deflate for this one
+// message: for data that is already compressed, or that mixes secrets with
+// text an attacker chooses (compression would let the size leak the secret).
+func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte) error {
+	if typ != MessageText && typ != MessageBinary {
+		return ErrInvalidMessageType
+	}
+	if err := c.lock(ctx, c.messageLock); err != nil {
+		return err
+	}
+	defer unlock(c.messageLock)
+	return c.writeFrame(ctx, Header{Fin: true, Opcode: Opcode(typ)}, p)
+}
+
+// writeCompressedLocked sends p compressed, in one frame with RSV1 set
+// (RFC 7692 §6.1). The caller holds messageLock, which guards the compressor.
+func (c *Conn) writeCompressedLocked(ctx context.Context, typ MessageType, p []byte) error {
+	bufp := getWriteBuffer()
+	defer putWriteBuffer(bufp)
+	*bufp = c.compressor.appendCompressed((*bufp)[:0], p)
+	err := c.writeFrame(ctx, Header{Fin: true, Rsv: Rsv1, Opcode: Opcode(typ)}, *bufp)
+	if err != nil {
+		// Nothing of the message reached the peer (or the connection is
+		// gone): the peer's window does not hold it, so ours must not.
+		c.compressor.reset()
+	}
+	return err
 }
 
 // Writer returns a writer for one message of type typ, sent in fragments as
@@ -48,7 +80,9 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if err := c.lock(ctx, c.messageLock); err != nil {
 		return nil, err
 	}
-	return &messageWriter{c: c, ctx: ctx, opcode: Opcode(typ), buf: getWriteBuffer()}, nil
+	// The size of a streamed message is not known in advance, so with
+	// permessage-deflate it is always compressed.
+	return &messageWriter{c: c, ctx: ctx, opcode: Opcode(typ), buf: getWriteBuffer(), compress: c.compressor != nil}, nil
 }
 
 // messageWriter streams one message as fragments.
@@ -59,6 +93,9 @@ type messageWriter struct {
 	buf    *[]byte
 	err    error
 	closed bool
+	// compress: the message goes through the compressor; buf then holds
+	// compressed bytes not yet sent.
+	compress bool
 }
 
 // fragmentSize is the payload a streamed message buffers before it sends a
@@ -71,6 +108,15 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	}
 	if w.err != nil {
 		return 0, w.err
+	}
+	if w.compress {
+		*w.buf = w.c.compressor.appendWrite(*w.buf, p)
+		if len(*w.buf) >= fragmentSize {
+			if err := w.flush(false, *w.buf); err != nil {
+				return 0, err
+			}
+		}
+		return len(p), nil
 	}
 	written := 0
 	for len(p) > 0 {
@@ -97,13 +143,22 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 
 // flush sends payload as the next fragment.
 func (w *messageWriter) flush(fin bool, payload []byte) error {
-	err := w.c.writeFrame(w.ctx, Header{Fin: fin, Opcode: w.opcode}, payload)
+	h := Header{Fin: fin, Opcode: w.opcode}
+	if w.compress && w.opcode != OpContinuation {
+		h.Rsv = Rsv1 // on the first frame only (RFC 7692 §6.1)
+	}
+	err := w.c.writeFrame(w.ctx, h, payload)
 	*w.buf = (*w.buf)[:0]
 	if err != nil {
-		if w.opcode == OpContinuation {
+		switch {
+		case w.opcode == OpContinuation:
 			// Part of the message is out; the rest never will be. The peer
 			// would wait forever for it, so the stream is beyond repair.
 			w.c.breakWrites(err)
+		case w.compress:
+			// Nothing went out, but the compressor took the message in:
+			// forget it, as the peer's window never held it.
+			w.c.compressor.reset()
 		}
 		w.err = err
 		return err
@@ -125,6 +180,9 @@ func (w *messageWriter) Close() error {
 	}()
 	if w.err != nil {
 		return w.err
+	}
+	if w.compress {
+		*w.buf = w.c.compressor.appendFinish(*w.buf)
 	}
 	return w.flush(true, *w.buf)
 }
@@ -278,7 +336,12 @@ var writeBuffers = sync.Pool{New: func() any {
 
 func getWriteBuffer() *[]byte { return writeBuffers.Get().(*[]byte) }
 
+// putWriteBuffer returns a buffer to the pool, unless compression grew it
+// far past its size: the pool should not pin large buffers.
 func putWriteBuffer(b *[]byte) {
+	if cap(*b) > 4*writeBufferSize {
+		return
+	}
 	*b = (*b)[:0]
 	writeBuffers.Put(b)
 }
