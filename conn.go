@@ -227,15 +227,20 @@ func unlock(l chan struct{}) { <-l }
 // aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// interruptOnDone arranges for a blocked read (or write) on the net.Conn to
-// return once ctx is done, by moving the deadline into the past. The returned
-// function undoes it and reports whether the interruption happened; it must
-// be called before the lock protecting that direction is released, so the
-// deadline never affects another caller. Nothing is set up for a context that
-// can never be done.
-func (c *Conn) interruptOnDone(ctx context.Context, setDeadline func(time.Time) error) (stop func() (interrupted bool)) {
+// interruptOnDone arranges for a blocked read (or, with write set, write)
+// on the net.Conn to return once ctx is done, by moving the deadline into
+// the past. The returned function undoes it and reports whether the
+// interruption happened; it must be called before the lock protecting that
+// direction is released, so the deadline never affects another caller.
+// Nothing is set up, and nothing allocated, for a context that can never be
+// done: then it returns nil.
+func (c *Conn) interruptOnDone(ctx context.Context, write bool) (stop func() (interrupted bool)) {
 	if ctx.Done() == nil {
 		return nil
+	}
+	setDeadline := c.netConn.SetReadDeadline
+	if write {
+		setDeadline = c.netConn.SetWriteDeadline
 	}
 	fired := make(chan struct{})
 	stopFunc := context.AfterFunc(ctx, func() {

@@ -80,7 +80,7 @@ func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []by
 		return 0, buf, err
 	}
 	defer unlock(c.readLock)
-	stop := c.interruptOnDone(ctx, c.netConn.SetReadDeadline)
+	stop := c.interruptOnDone(ctx, false)
 	typ, out, err := c.appendMessageLocked(buf)
 	if stop != nil {
 		err = contextError(ctx, stop(), err)
@@ -137,7 +137,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 		return 0, nil, err
 	}
 	defer unlock(c.readLock)
-	stop := c.interruptOnDone(ctx, c.netConn.SetReadDeadline)
+	stop := c.interruptOnDone(ctx, false)
 	err := c.beginMessageLocked()
 	if stop != nil {
 		err = contextError(ctx, stop(), err)
@@ -171,7 +171,7 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	case len(p) == 0:
 		return 0, nil
 	}
-	stop := c.interruptOnDone(r.ctx, c.netConn.SetReadDeadline)
+	stop := c.interruptOnDone(r.ctx, false)
 	n, err := c.readMessageDataLocked(p)
 	if err != nil && err != io.EOF {
 		err = c.readFailedLocked(err)

@@ -199,7 +199,7 @@ func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
 	if c.closeSent {
 		return ErrClosed
 	}
-	stop := c.interruptOnDone(ctx, c.netConn.SetWriteDeadline)
+	stop := c.interruptOnDone(ctx, true)
 	err := c.writeFrameLocked(h, p)
 	if stop != nil {
 		err = contextError(ctx, stop(), err)

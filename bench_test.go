@@ -1,0 +1,125 @@
+package websocket
+
+import (
+	"context"
+	"net"
+	"testing"
+)
+
+// connPair returns a server Conn and a client Conn joined by loopback TCP,
+// skipping the HTTP handshake (newConn directly), for benchmarks and
+// allocation counts of the message path alone.
+func connPair(tb testing.TB) (server, client *Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, _ := ln.Accept()
+		accepted <- nc
+	}()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sc := <-accepted
+	server = newConn(sc, nil, connConfig{isServer: true})
+	client = newConn(cc, nil, connConfig{})
+	tb.Cleanup(func() {
+		server.CloseNow()
+		client.CloseNow()
+	})
+	return server, client
+}
+
+// Steady state: writing a message and reading one into a reused buffer
+// allocate nothing, on both sides.
+func TestSteadyStateAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	server, client := connPair(t)
+	ctx := context.Background()
+	msg := testPayload(1024, true)
+	buf := make([]byte, 0, 4096)
+	for _, dir := range []struct {
+		name     string
+		from, to *Conn
+	}{{"client to server", client, server}, {"server to client", server, client}} {
+		roundTrip := func() {
+			if err := dir.from.Write(ctx, MessageText, msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := dir.to.AppendMessage(ctx, buf[:0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		roundTrip() // warm the pools
+		if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
+			t.Errorf("%s: %v allocations per 1 KiB message", dir.name, n)
+		}
+	}
+}
+
+func benchmarkMessages(b *testing.B, from, to *Conn, size int) {
+	ctx := context.Background()
+	msg := testPayload(size, false)
+	buf := make([]byte, 0, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < b.N; i++ {
+			if err := from.Write(ctx, MessageBinary, msg); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := to.AppendMessage(ctx, buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkClientToServer: the client masks, the server unmasks.
+func BenchmarkClientToServer(b *testing.B) {
+	for _, size := range []int{16, 1 << 10, 64 << 10, 1 << 20} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			server, client := connPair(b)
+			server.SetReadLimit(2 << 20)
+			benchmarkMessages(b, client, server, size)
+		})
+	}
+}
+
+// BenchmarkServerToClient: no masking, header and payload in one writev.
+func BenchmarkServerToClient(b *testing.B) {
+	for _, size := range []int{16, 1 << 10, 64 << 10, 1 << 20} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			server, client := connPair(b)
+			client.SetReadLimit(2 << 20)
+			benchmarkMessages(b, server, client, size)
+		})
+	}
+}
+
+// BenchmarkParseHeader decodes a masked 16-bit-length header.
+func BenchmarkParseHeader(b *testing.B) {
+	wire := AppendHeader(nil, Header{Fin: true, Opcode: OpBinary, Masked: true, Length: 1024})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := ParseHeader(wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
