@@ -122,4 +122,3 @@ func BenchmarkParseHeader(b *testing.B) {
 		}
 	}
 }
-

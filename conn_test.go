@@ -174,6 +174,12 @@ type rawPeer struct {
 // dialRaw opens a connection to url and performs the client handshake by hand.
 func dialRaw(t *testing.T, url string) *rawPeer {
 	t.Helper()
+	return dialRawHeaders(t, url, "")
+}
+
+// dialRawHeaders is dialRaw with extra request header lines.
+func dialRawHeaders(t *testing.T, url, extra string) *rawPeer {
+	t.Helper()
 	addr := strings.TrimPrefix(url, "ws://")
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -183,7 +189,7 @@ func dialRaw(t *testing.T, url string) *rawPeer {
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	key := "dGhlIHNhbXBsZSBub25jZQ=="
 	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: "+key+"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		"Sec-WebSocket-Key: "+key+"\r\nSec-WebSocket-Version: 13\r\n"+extra+"\r\n")
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != AcceptKey(key) {
