@@ -91,4 +91,18 @@
 //	write.go      messages into frames                                     §5.3, §5.4, §6.1
 //	ping.go       ping, pong, keepalive                                    §5.5.2, §5.5.3
 //	close.go      status codes and the closing handshake                   §5.5.1, §7
+//	extension.go  the Sec-WebSocket-Extensions grammar                     §9.1
+//	compress.go   permessage-deflate: negotiation, codec, window bits      RFC 7692
+//
+// # Compression
+//
+// permessage-deflate (RFC 7692) is off unless AcceptOptions.Compression or
+// DialOptions.Compression sets a Mode. CompressionNoContextTakeover
+// compresses each message alone and keeps nothing between messages;
+// CompressionContextTakeover lets messages refer back to earlier ones,
+// which shrinks small similar messages far more, at a memory cost per
+// connection (about 0.8 MB for the compressor at 15 window bits, much less
+// with smaller windows; see compress.go). Window bits below 15 are honoured
+// for real. The read limit applies to the decompressed size.
+// WriteUncompressed sends one message plain.
 package websocket
