@@ -173,6 +173,11 @@ func headerLen(b0, b1 byte) int {
 // ParseHeader decodes the header at the start of b and returns it with the
 // number of bytes it took. If b holds only part of a header, ParseHeader
 // returns n == 0 and io.ErrUnexpectedEOF; call it again with more bytes.
+//
+// A length that breaks a MUST of §5.2 gives ErrNonMinimalLength or
+// ErrLengthTopBit, with every field of the header filled in all the same
+// (for ErrLengthTopBit, Length holds the low 63 bits), so that a tool can
+// report what it saw.
 func ParseHeader(b []byte) (h Header, n int, err error) {
 	if len(b) < 2 {
 		return Header{}, 0, io.ErrUnexpectedEOF
@@ -193,17 +198,17 @@ func ParseHeader(b []byte) (h Header, n int, err error) {
 		h.Length = int64(binary.BigEndian.Uint16(b[p:]))
 		p += 2
 		if h.Length <= 125 {
-			return h, n, ErrNonMinimalLength
+			err = ErrNonMinimalLength
 		}
 	case 127:
 		u := binary.BigEndian.Uint64(b[p:])
 		p += 8
-		if u>>63 != 0 {
-			return h, n, ErrLengthTopBit
-		}
-		h.Length = int64(u)
-		if h.Length <= 0xFFFF {
-			return h, n, ErrNonMinimalLength
+		h.Length = int64(u &^ (1 << 63))
+		switch {
+		case u>>63 != 0:
+			err = ErrLengthTopBit
+		case h.Length <= 0xFFFF:
+			err = ErrNonMinimalLength
 		}
 	default:
 		h.Length = int64(payloadLen)
@@ -211,7 +216,7 @@ func ParseHeader(b []byte) (h Header, n int, err error) {
 	if h.Masked {
 		copy(h.Mask[:], b[p:p+4])
 	}
-	return h, n, nil
+	return h, n, err
 }
 
 // ReadHeader reads exactly one frame header from r. With a *bufio.Reader it

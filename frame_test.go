@@ -213,3 +213,17 @@ func FuzzParseHeader(f *testing.F) {
 		}
 	})
 }
+
+// A header with a bad length still comes back whole, mask key included.
+func TestParseHeaderFillsFieldsOnLengthError(t *testing.T) {
+	wire := mustHex(t, "82 fe 00 05 0a 0b 0c 0d")
+	h, n, err := ParseHeader(wire)
+	want := Header{Fin: true, Opcode: OpBinary, Masked: true, Mask: [4]byte{0xa, 0xb, 0xc, 0xd}, Length: 5}
+	if err != ErrNonMinimalLength || n != 8 || h != want {
+		t.Errorf("ParseHeader = %+v, %d, %v; want %+v", h, n, err, want)
+	}
+	h, _, err = ParseHeader(mustHex(t, "82 ff 80 00 00 00 00 00 00 07 01 02 03 04"))
+	if err != ErrLengthTopBit || h.Length != 7 || h.Mask != [4]byte{1, 2, 3, 4} {
+		t.Errorf("top bit: %+v, %v", h, err)
+	}
+}
