@@ -1,0 +1,301 @@
+// permessage-deflate for the runner's own endpoint (RFC 7692): the offer
+// and response parameters (§7.1), and the codec (§7.2) with or without
+// context takeover.
+//
+// The runner needs its own codec to play groups 12 and 13. It is built on
+// compress/flate. Context takeover (§7.2.1 "the LZ77 sliding window ... is
+// kept between messages") is done on the receiving side by inflating each
+// message with the last 32 KiB of earlier ones as preset dictionary, the
+// same result as a continuing stream; the sending side simply keeps one
+// stream and flushes it after each message. compress/flate cannot shrink
+// its window, so when the peer asked for a window below 2^15 the runner
+// compresses with Huffman coding only, whose output has no back-references
+// and so fits any window.
+
+package autobahn
+
+import (
+	"bytes"
+	"compress/flate"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// pmdOffer is one permessage-deflate offer as a client makes it (§7.1).
+type pmdOffer struct {
+	acceptNoContextTakeover  bool // client_no_context_takeover: we may be asked not to keep context
+	acceptMaxWindowBits      bool // client_max_window_bits (no value): we may be told a window
+	requestNoContextTakeover bool // server_no_context_takeover
+	requestMaxWindowBits     int  // server_max_window_bits=N, 0 for none
+}
+
+// defaultOffer is the offer the official client makes by default.
+func defaultOffer() pmdOffer {
+	return pmdOffer{acceptNoContextTakeover: true, acceptMaxWindowBits: true}
+}
+
+func (o pmdOffer) String() string {
+	s := "permessage-deflate"
+	if o.acceptNoContextTakeover {
+		s += "; client_no_context_takeover"
+	}
+	if o.acceptMaxWindowBits {
+		s += "; client_max_window_bits"
+	}
+	if o.requestNoContextTakeover {
+		s += "; server_no_context_takeover"
+	}
+	if o.requestMaxWindowBits != 0 {
+		s += fmt.Sprintf("; server_max_window_bits=%d", o.requestMaxWindowBits)
+	}
+	return s
+}
+
+// pmdAccept is a server's acceptance of one offer.
+type pmdAccept struct {
+	offer                    pmdOffer
+	requestNoContextTakeover bool // client_no_context_takeover in the response
+	requestMaxWindowBits     int  // client_max_window_bits=N in the response
+}
+
+func (a pmdAccept) String() string {
+	s := "permessage-deflate"
+	if a.offer.requestNoContextTakeover {
+		s += "; server_no_context_takeover"
+	}
+	if a.offer.requestMaxWindowBits != 0 {
+		s += fmt.Sprintf("; server_max_window_bits=%d", a.offer.requestMaxWindowBits)
+	}
+	if a.requestNoContextTakeover {
+		s += "; client_no_context_takeover"
+	}
+	if a.requestMaxWindowBits != 0 {
+		s += fmt.Sprintf("; client_max_window_bits=%d", a.requestMaxWindowBits)
+	}
+	return s
+}
+
+// pmdParams are the negotiated parameters, from either side's view.
+type pmdParams struct {
+	serverNoContextTakeover bool
+	clientNoContextTakeover bool
+	serverMaxWindowBits     int // 0 means 15
+	clientMaxWindowBits     int
+}
+
+// extension is one element of a Sec-WebSocket-Extensions list (RFC 6455
+// §9.1): a token and its parameters; a parameter without value maps to "".
+type extension struct {
+	name   string
+	params [][2]string
+}
+
+// parseExtensions splits a Sec-WebSocket-Extensions header value. It is
+// lenient on whitespace and strips quotes from values.
+func parseExtensions(header string) []extension {
+	var out []extension
+	for _, item := range strings.Split(header, ",") {
+		parts := strings.Split(item, ";")
+		name := strings.TrimSpace(parts[0])
+		if name == "" {
+			continue
+		}
+		e := extension{name: name}
+		for _, p := range parts[1:] {
+			k, v, _ := strings.Cut(p, "=")
+			k = strings.TrimSpace(k)
+			v = strings.Trim(strings.TrimSpace(v), `"`)
+			if k != "" {
+				e.params = append(e.params, [2]string{k, v})
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func windowBits(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 8 || n > 15 {
+		return 0, fmt.Errorf("invalid window bits %q", v)
+	}
+	return n, nil
+}
+
+// parseOffer reads a client's offer (server side).
+func parseOffer(e extension) (pmdOffer, error) {
+	o := pmdOffer{acceptNoContextTakeover: true}
+	seen := map[string]bool{}
+	for _, p := range e.params {
+		if seen[p[0]] {
+			return o, fmt.Errorf("parameter %s given twice", p[0])
+		}
+		seen[p[0]] = true
+		switch p[0] {
+		case "client_max_window_bits":
+			if p[1] != "" {
+				if _, err := windowBits(p[1]); err != nil {
+					return o, err
+				}
+			}
+			o.acceptMaxWindowBits = true
+		case "client_no_context_takeover":
+			if p[1] != "" {
+				return o, fmt.Errorf("client_no_context_takeover with a value")
+			}
+			o.acceptNoContextTakeover = true
+		case "server_max_window_bits":
+			n, err := windowBits(p[1])
+			if err != nil {
+				return o, err
+			}
+			o.requestMaxWindowBits = n
+		case "server_no_context_takeover":
+			if p[1] != "" {
+				return o, fmt.Errorf("server_no_context_takeover with a value")
+			}
+			o.requestNoContextTakeover = true
+		default:
+			return o, fmt.Errorf("unknown parameter %s", p[0])
+		}
+	}
+	return o, nil
+}
+
+// parseResponse reads a server's response (client side).
+func parseResponse(e extension) (pmdParams, error) {
+	var r pmdParams
+	seen := map[string]bool{}
+	for _, p := range e.params {
+		if seen[p[0]] {
+			return r, fmt.Errorf("parameter %s given twice", p[0])
+		}
+		seen[p[0]] = true
+		switch p[0] {
+		case "client_max_window_bits":
+			n, err := windowBits(p[1])
+			if err != nil {
+				return r, err
+			}
+			r.clientMaxWindowBits = n
+		case "client_no_context_takeover":
+			r.clientNoContextTakeover = true
+		case "server_max_window_bits":
+			n, err := windowBits(p[1])
+			if err != nil {
+				return r, err
+			}
+			r.serverMaxWindowBits = n
+		case "server_no_context_takeover":
+			r.serverNoContextTakeover = true
+		default:
+			return r, fmt.Errorf("unknown parameter %s", p[0])
+		}
+	}
+	return r, nil
+}
+
+// paramsFromAccept gives the parameters a server agreed to.
+func paramsFromAccept(a pmdAccept) pmdParams {
+	return pmdParams{
+		serverNoContextTakeover: a.offer.requestNoContextTakeover,
+		clientNoContextTakeover: a.requestNoContextTakeover,
+		serverMaxWindowBits:     a.offer.requestMaxWindowBits,
+		clientMaxWindowBits:     a.requestMaxWindowBits,
+	}
+}
+
+// deflateCodec compresses what this side sends and inflates what it
+// receives, one message at a time.
+type deflateCodec struct {
+	sendNoContext bool
+	sendSmallWin  bool // the peer's window is below 2^15
+	recvNoContext bool
+
+	w      *flate.Writer // one stream for the connection when context is kept
+	outbuf bytes.Buffer
+
+	r        io.ReadCloser
+	recvHist []byte // the last 32 KiB received, the window of the next message
+	inbuf    bytes.Buffer
+}
+
+const histSize = 32 << 10
+
+func newDeflateCodec(p pmdParams, isServer bool) *deflateCodec {
+	c := &deflateCodec{}
+	if isServer {
+		c.sendNoContext, c.recvNoContext = p.serverNoContextTakeover, p.clientNoContextTakeover
+		c.sendSmallWin = p.serverMaxWindowBits != 0 && p.serverMaxWindowBits < 15
+	} else {
+		c.sendNoContext, c.recvNoContext = p.clientNoContextTakeover, p.serverNoContextTakeover
+		c.sendSmallWin = p.clientMaxWindowBits != 0 && p.clientMaxWindowBits < 15
+	}
+	return c
+}
+
+func keepTail(hist, p []byte) []byte {
+	hist = append(hist, p...)
+	if len(hist) > histSize {
+		hist = append(hist[:0:0], hist[len(hist)-histSize:]...)
+	}
+	return hist
+}
+
+// compress returns the payload of one compressed message (§7.2.1): a
+// deflate stream ended by a sync flush whose 00 00 FF FF tail is removed.
+// With context takeover the messages are consecutive pieces of one stream.
+func (c *deflateCodec) compress(p []byte) []byte {
+	c.outbuf.Reset()
+	switch {
+	case c.w == nil:
+		level := flate.DefaultCompression // zlib's default, as the official endpoint
+		if c.sendSmallWin {
+			level = flate.HuffmanOnly
+		}
+		c.w, _ = flate.NewWriter(&c.outbuf, level)
+	case c.sendNoContext:
+		c.w.Reset(&c.outbuf)
+	}
+	c.w.Write(p)
+	c.w.Flush()
+	b := bytes.TrimSuffix(c.outbuf.Bytes(), []byte{0, 0, 0xff, 0xff})
+	return append([]byte(nil), b...)
+}
+
+func (c *deflateCodec) startDecompress() { c.inbuf.Reset() }
+
+// decompress collects compressed data; the message is inflated at its end.
+func (c *deflateCodec) decompress(p []byte) ([]byte, error) {
+	c.inbuf.Write(p)
+	return nil, nil
+}
+
+// endDecompress inflates the collected message (§7.2.2: append 00 00 FF FF,
+// then inflate). Each message is inflated as a stream of its own whose
+// preset dictionary is the window the sender's stream had at that point.
+func (c *deflateCodec) endDecompress() ([]byte, error) {
+	// The sync-flush tail the sender removed, then an empty final stored
+	// block so the reader ends cleanly at io.EOF.
+	c.inbuf.Write([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff})
+	var dict []byte
+	if !c.recvNoContext {
+		dict = c.recvHist
+	}
+	if c.r == nil {
+		c.r = flate.NewReaderDict(&c.inbuf, dict)
+	} else if err := c.r.(flate.Resetter).Reset(&c.inbuf, dict); err != nil {
+		return nil, err
+	}
+	// Bounded: the largest message of groups 12 and 13 is 128 KiB.
+	out, err := io.ReadAll(io.LimitReader(c.r, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if !c.recvNoContext {
+		c.recvHist = keepTail(c.recvHist, out)
+	}
+	return out, nil
+}

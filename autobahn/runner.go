@@ -1,0 +1,432 @@
+// The two modes of the official wstest: fuzzingclient (the runner dials a
+// server under test, one connection per case) and fuzzingserver (clients
+// under test dial the runner and ask for cases by number). Both do their
+// own opening handshake (RFC 6455 §4) so they control exactly which
+// extensions are offered and accepted.
+
+package autobahn
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	websocket "github.com/ws13/websocket"
+)
+
+// userAgent and serverName identify the runner in handshakes.
+const (
+	userAgent  = "ws13-wstest"
+	serverName = "ws13-wstest"
+)
+
+// Runner runs the cases a Spec selects. Create it with NewRunner.
+type Runner struct {
+	spec    *Spec
+	cases   []*Case
+	results *results
+	store   *dataStore
+	log     io.Writer
+}
+
+// NewRunner prepares a runner. Progress lines go to logw (may be nil).
+func NewRunner(spec *Spec, logw io.Writer) (*Runner, error) {
+	cs, unknown := spec.SelectCases()
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("autobahn: unknown case ids %v", unknown)
+	}
+	if logw == nil {
+		logw = io.Discard
+	}
+	return &Runner{spec: spec, cases: cs, results: newResults(), store: newDataStore(spec.TestData), log: logw}, nil
+}
+
+// Cases returns the selected cases in the order they run.
+func (rn *Runner) Cases() []*Case { return rn.cases }
+
+// Results returns what has been recorded so far: agent → case id → result.
+func (rn *Runner) Results() map[string]map[string]*Result { return rn.results.All() }
+
+// WriteReports writes the reports of everything recorded so far.
+func (rn *Runner) WriteReports(outdir string) error { return WriteReports(outdir, rn.results.All()) }
+
+// ---------------------------------------------------------------------------
+// fuzzingclient
+
+// RunClient tests every server of the spec with every selected case, one
+// connection per case, then writes the reports to the spec's outdir. As in
+// the official suite, a server that refuses a connection is skipped for
+// the rest of the run.
+func (rn *Runner) RunClient(ctx context.Context) error {
+	outdir := rn.spec.Outdir
+	if outdir == "" {
+		outdir = "./reports/servers"
+	}
+	for _, srv := range rn.spec.Servers {
+		for _, c := range rn.cases {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := rn.clientCase(ctx, srv, c); err != nil {
+				fmt.Fprintf(rn.log, "Connection to %s failed (%v); skipping the rest of its cases\n", srv.URL, err)
+				break
+			}
+		}
+	}
+	return rn.WriteReports(outdir)
+}
+
+func (rn *Runner) caseIndex(c *Case) int {
+	for i, x := range catalogue {
+		if x == c {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// clientCase runs one case against srv. It returns an error only when the
+// TCP connection could not be made.
+func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "ws" {
+		return fmt.Errorf("unsupported URL scheme %q (only ws://)", u.Scheme)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	d := net.Dialer{Timeout: openHandshakeTimeout}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return err
+	}
+	r := newRun(c)
+	r.store = rn.store
+	s := newSession(conn, bufio.NewReaderSize(conn, 64<<10), false)
+	s.h = r
+	r.s = s
+	agent := srv.Agent
+
+	// The opening handshake (§4.1).
+	var keyb [16]byte
+	rand.Read(keyb[:])
+	key := base64.StdEncoding.EncodeToString(keyb[:])
+	path := u.RequestURI()
+	var req strings.Builder
+	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nUser-Agent: %s\r\nHost: %s\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nPragma: no-cache\r\nCache-Control: no-cache\r\nSec-WebSocket-Key: %s\r\n",
+		path, userAgent, u.Host, key)
+	if c.deflate != nil {
+		var offs []string
+		for _, o := range c.deflate.offers {
+			offs = append(offs, o.String())
+		}
+		fmt.Fprintf(&req, "Sec-WebSocket-Extensions: %s\r\n", strings.Join(offs, ", "))
+	}
+	req.WriteString("Sec-WebSocket-Version: 13\r\n\r\n")
+	httpReq, httpResp := req.String(), ""
+
+	conn.SetDeadline(time.Now().Add(openHandshakeTimeout))
+	hsErr := func() error {
+		if _, err := io.WriteString(conn, httpReq); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(s.br, nil)
+		if err != nil {
+			return err
+		}
+		if dump, err := httputil.DumpResponse(resp, false); err == nil {
+			httpResp = string(dump)
+		}
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		if !headerHasToken(resp.Header, "Upgrade", "websocket") || !headerHasToken(resp.Header, "Connection", "upgrade") {
+			return errors.New("missing Upgrade/Connection headers")
+		}
+		if resp.Header.Get("Sec-WebSocket-Accept") != websocket.AcceptKey(key) {
+			return errors.New("wrong Sec-WebSocket-Accept")
+		}
+		if agent == "" {
+			agent = resp.Header.Get("Server")
+		}
+		for _, e := range parseExtensions(strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")) {
+			if e.name != "permessage-deflate" || c.deflate == nil || s.pmd != nil {
+				return fmt.Errorf("extension %q was not offered", e.name)
+			}
+			p, err := parseResponse(e)
+			if err != nil {
+				return err
+			}
+			s.pmd = newDeflateCodec(p, false)
+		}
+		return nil
+	}()
+	if agent == "" {
+		agent = "UnknownServer"
+	}
+	if hsErr != nil {
+		if errors.Is(hsErr, context.DeadlineExceeded) || isTimeout(hsErr) {
+			s.wasOpenHandshakeTimeout = true
+		}
+		s.wasNotCleanReason = "opening handshake failed: " + hsErr.Error()
+		conn.Close()
+		s.state = stateClosed
+		r.verdict()
+		rn.record(r, agent, rn.caseIndex(c), httpReq, httpResp)
+		fmt.Fprintf(rn.log, "Case %s for %s: opening handshake failed: %v\n", c.ID, agent, hsErr)
+		return nil
+	}
+	conn.SetDeadline(time.Time{})
+	fmt.Fprintf(rn.log, "Running test case ID %s for agent %s from peer %s\n", c.ID, agent, u.Host)
+	rn.runOpen(r, agent)
+	if !r.skipped {
+		rn.record(r, agent, rn.caseIndex(c), httpReq, httpResp)
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// runOpen runs an opened connection to its end and computes the verdict.
+func (rn *Runner) runOpen(r *run, agent string) {
+	s := r.s
+	s.deadline = time.Now().Add(r.c.timeout)
+	s.run(func() {
+		r.connectionWasOpen = true
+		if rn.spec.agentExcludes(agent, r.c.ID) {
+			fmt.Fprintf(rn.log, "Skipping test case %s for agent %s by test configuration!\n", r.c.ID, agent)
+			r.skipped = true
+			s.h = nopHandler{}
+			s.sendClose(-1, "")
+			return
+		}
+		r.started = time.Now()
+		r.c.open(r)
+	})
+	r.ended = time.Now()
+	r.verdict()
+	if r.c.lost != nil {
+		r.c.lost(r)
+	}
+}
+
+func (rn *Runner) record(r *run, agent string, caseNumber int, httpReq, httpResp string) {
+	res := newResult(r, agent, caseNumber, httpReq, httpResp)
+	rn.results.add(res)
+	fmt.Fprintf(rn.log, "  %s: %s / %s (%d ms)\n", r.c.ID, res.Behavior, res.BehaviorClose, res.Duration)
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ---------------------------------------------------------------------------
+// fuzzingserver
+
+// Handler returns the fuzzing server's HTTP handler. It serves the official
+// endpoints, all over WebSocket:
+//
+//	/getCaseCount                 a text message with the number of selected cases
+//	/getCaseInfo?case=N           {"id": ..., "description": ...} of case N (1-based)
+//	/runCase?case=N&agent=A       runs case N against the connecting client
+//	/getCaseStatus?case=N&agent=A {"behavior": ...} once case N has run for A
+//	/updateReports?agent=A        writes the reports to outdir
+func (rn *Runner) Handler() http.Handler {
+	return http.HandlerFunc(rn.serveWS)
+}
+
+// Serve accepts clients on ln until ctx is done.
+func (rn *Runner) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: rn.Handler(), ReadHeaderTimeout: openHandshakeTimeout}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	err := srv.Serve(ln)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (rn *Runner) outdirServer() string {
+	if rn.spec.Outdir != "" {
+		return rn.spec.Outdir
+	}
+	return "./reports/clients"
+}
+
+func (rn *Runner) serveWS(w http.ResponseWriter, req *http.Request) {
+	// Validate the upgrade request (§4.2.1).
+	key := req.Header.Get("Sec-WebSocket-Key")
+	if req.Method != http.MethodGet || !headerHasToken(req.Header, "Upgrade", "websocket") ||
+		!headerHasToken(req.Header, "Connection", "upgrade") || key == "" ||
+		req.Header.Get("Sec-WebSocket-Version") != "13" {
+		http.Error(w, "this is the ws13 Autobahn fuzzing server; connect with WebSocket", http.StatusUpgradeRequired)
+		return
+	}
+	q := req.URL.Query()
+	agent := q.Get("agent")
+	var c *Case
+	caseNumber := 0
+	if t := q.Get("casetuple"); t != "" {
+		for i, x := range rn.cases {
+			if x.ID == strings.TrimSpace(t) {
+				caseNumber, c = i+1, x
+			}
+		}
+		if c == nil {
+			http.Error(w, "invalid test case tuple", http.StatusBadRequest)
+			return
+		}
+	}
+	if v := q.Get("case"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > len(rn.cases) {
+			http.Error(w, "case not found", http.StatusBadRequest)
+			return
+		}
+		caseNumber, c = n, rn.cases[n-1]
+	}
+	path := req.URL.Path
+	switch path {
+	case "/runCase", "/getCaseStatus":
+		if c == nil || agent == "" {
+			http.Error(w, "need case and agent", http.StatusBadRequest)
+			return
+		}
+	case "/getCaseInfo":
+		if c == nil {
+			http.Error(w, "need case", http.StatusBadRequest)
+			return
+		}
+	case "/updateReports":
+		if agent == "" {
+			http.Error(w, "need agent", http.StatusBadRequest)
+			return
+		}
+	}
+
+	var r *run
+	var pmd *pmdParams
+	ext := ""
+	if path == "/runCase" {
+		r = newRun(c)
+		r.store = rn.store
+		if c.deflate != nil && c.deflate.accept != nil {
+			var offers []pmdOffer
+			for _, e := range parseExtensions(strings.Join(req.Header.Values("Sec-WebSocket-Extensions"), ", ")) {
+				if e.name != "permessage-deflate" {
+					continue
+				}
+				if o, err := parseOffer(e); err == nil {
+					offers = append(offers, o)
+				}
+			}
+			if a := c.deflate.accept(offers); a != nil {
+				p := paramsFromAccept(*a)
+				pmd = &p
+				ext = a.String()
+			}
+		}
+	}
+
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "cannot take over the connection", http.StatusInternalServerError)
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	var resp strings.Builder
+	fmt.Fprintf(&resp, "HTTP/1.1 101 Switching Protocols\r\nServer: %s\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
+		serverName, websocket.AcceptKey(key))
+	if ext != "" {
+		fmt.Fprintf(&resp, "Sec-WebSocket-Extensions: %s\r\n", ext)
+	}
+	resp.WriteString("\r\n")
+	conn.SetWriteDeadline(time.Now().Add(openHandshakeTimeout))
+	if _, err := io.WriteString(conn, resp.String()); err != nil {
+		conn.Close()
+		return
+	}
+	conn.SetWriteDeadline(time.Time{})
+	s := newSession(conn, brw.Reader, true)
+	if pmd != nil {
+		s.pmd = newDeflateCodec(*pmd, true)
+	}
+
+	switch path {
+	case "/runCase":
+		fmt.Fprintf(rn.log, "Running test case ID %s for agent %s from peer %s\n", c.ID, agent, req.RemoteAddr)
+		r.s = s
+		s.h = r
+		dump, _ := httputil.DumpRequest(req, false)
+		rn.runOpen(r, agent)
+		if !r.skipped {
+			rn.record(r, agent, caseNumber, string(dump), resp.String())
+		}
+	default:
+		s.deadline = time.Now().Add(15 * time.Minute)
+		s.run(func() {
+			switch path {
+			case "/getCaseCount":
+				s.sendMessage([]byte(strconv.Itoa(len(rn.cases))), false, 0, false)
+				s.sendClose(-1, "")
+			case "/getCaseInfo":
+				b, _ := json.Marshal(map[string]string{"id": c.ID, "description": c.Description})
+				s.sendMessage(b, false, 0, false)
+				s.sendClose(-1, "")
+			case "/updateReports":
+				fmt.Fprintf(rn.log, "Updating reports, requested by peer %s\n", req.RemoteAddr)
+				if err := rn.WriteReports(rn.outdirServer()); err != nil {
+					fmt.Fprintf(rn.log, "writing reports: %v\n", err)
+				}
+				s.sendClose(-1, "")
+			case "/getCaseStatus":
+				// Answered from a timer so the session loop keeps running
+				// while the case is still in progress elsewhere.
+				var poll func()
+				poll = func() {
+					if res, _ := rn.results.get(agent, c.ID); res != nil {
+						b, _ := json.Marshal(map[string]string{"behavior": res.Behavior})
+						s.sendMessage(b, false, 0, false)
+						s.sendClose(-1, "")
+						return
+					}
+					s.after(100*time.Millisecond, poll)
+				}
+				poll()
+			default:
+				// The official server enters a "direct command mode" here;
+				// this runner has none and closes.
+				s.sendClose(-1, "")
+			}
+		})
+	}
+}

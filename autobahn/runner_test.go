@@ -1,0 +1,194 @@
+package autobahn
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runAgainst runs the given cases in fuzzingclient mode against a reference
+// server and returns the verdicts by case id.
+func runAgainst(t *testing.T, o peerOpts, cases ...string) map[string]*Result {
+	t.Helper()
+	url := startRefServer(t, o)
+	spec := &Spec{Servers: []Server{{Agent: "ref", URL: url}}, Cases: cases, Outdir: t.TempDir()}
+	rn, err := NewRunner(spec, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := rn.RunClient(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return rn.Results()["ref"]
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		l.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+// wantOK lists the verdict a strictly correct peer earns.
+func wantOK(id string) (string, string) {
+	switch id {
+	case "7.1.6", "7.13.1", "7.13.2":
+		return Informational, Informational
+	}
+	return OK, OK
+}
+
+func TestStrictServerAllOK(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a few hundred cases over 127.0.0.1")
+	}
+	t.Parallel()
+	res := runAgainst(t, peerOpts{}, "1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*")
+	if len(res) != 16+11+7+10+20+145+37+1 {
+		t.Errorf("%d results", len(res))
+	}
+	for id, r := range res {
+		b, bc := wantOK(id)
+		if r.Behavior != b || r.BehaviorClose != bc {
+			t.Errorf("case %s: %s / %s, want %s / %s", id, r.Behavior, r.BehaviorClose, b, bc)
+		}
+	}
+}
+
+func TestVerdicts(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		o    peerOpts
+		want map[string][2]string
+	}{
+		// An endpoint that never checks UTF-8 echoes the invalid text and
+		// the runner has to close: the case fails (wrong endpoint closed).
+		{"noUTF8", peerOpts{noUTF8: true}, map[string][2]string{
+			"6.3.1": {Failed, Failed}, "6.2.1": {OK, OK},
+		}},
+		// Checking only at the end of a message is NON-STRICT for 6.4.x.
+		{"lateUTF8", peerOpts{lateUTF8: true}, map[string][2]string{
+			"6.4.1": {NonStrict, OK}, "6.4.3": {NonStrict, OK}, "6.3.1": {OK, OK},
+		}},
+		// A wrong code in the close reply: WRONG CODE, and group 7 fails the case.
+		{"closeCode", peerOpts{closeCode: 1001}, map[string][2]string{
+			"1.1.1": {OK, WrongCode}, "7.7.1": {Failed, WrongCode}, "7.7.2": {OK, OK},
+		}},
+		// A server that does not close TCP after the closing handshake: the
+		// runner drops it after a second, which is unclean; in 1.1.1 the
+		// case's own one-second kill timer comes first (as in the official
+		// suite), so the runner is blamed for dropping TCP.
+		{"noTCPClose", peerOpts{noTCPClose: true}, map[string][2]string{
+			"1.1.1": {OK, FailedByClient}, "1.1.6": {OK, Unclean},
+		}},
+		// Pings left unanswered.
+		{"noPong", peerOpts{noPingAnswer: true}, map[string][2]string{
+			"2.2": {Failed, OK},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var ids []string
+			for id := range tc.want {
+				ids = append(ids, id)
+			}
+			res := runAgainst(t, tc.o, ids...)
+			for id, w := range tc.want {
+				r := res[id]
+				if r == nil {
+					t.Errorf("case %s: no result", id)
+					continue
+				}
+				if r.Behavior != w[0] || r.BehaviorClose != w[1] {
+					t.Errorf("case %s: %s / %s, want %s / %s", id, r.Behavior, r.BehaviorClose, w[0], w[1])
+				}
+			}
+		})
+	}
+}
+
+// A peer that does not answer the handshake at all.
+func TestHandshakeNeverCompleted(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	spec := &Spec{Servers: []Server{{Agent: "bad", URL: "ws://" + ln.Addr().String()}}, Cases: []string{"1.1.1"}, Outdir: t.TempDir()}
+	rn, _ := NewRunner(spec, nil)
+	if err := rn.RunClient(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := rn.Results()["bad"]["1.1.1"]
+	if r == nil || r.Behavior != Failed || r.BehaviorClose != Failed {
+		t.Fatalf("got %+v", r)
+	}
+}
+
+func TestFuzzingServerWithReferenceClient(t *testing.T) {
+	t.Parallel()
+	spec := &Spec{Cases: []string{"1.1.1", "2.2", "3.1", "5.6", "6.3.2", "7.3.2", "7.9.1", "10.1.1", "12.1.1", "13.2.1"}, Outdir: t.TempDir()}
+	rn, err := NewRunner(spec, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rn.Serve(ctx, ln)
+	if err := runRefClient("ws://"+ln.Addr().String(), "refclient", peerOpts{deflate: true}); err != nil {
+		t.Fatal(err)
+	}
+	res := rn.Results()["refclient"]
+	if len(res) != len(spec.Cases) {
+		t.Fatalf("%d results, want %d", len(res), len(spec.Cases))
+	}
+	for id, r := range res {
+		if r.Behavior != OK || r.BehaviorClose != OK {
+			t.Errorf("case %s: %s / %s", id, r.Behavior, r.BehaviorClose)
+		}
+	}
+	for _, f := range []string{"index.json", "index.html", "refclient_case_1_1_1.json"} {
+		if _, err := os.Stat(filepath.Join(spec.Outdir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestDeflateCasesAgainstReferenceServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	t.Parallel()
+	res := runAgainst(t, peerOpts{deflate: true}, "12.1.1", "12.2.11", "12.4.3", "13.3.1", "13.5.2", "13.7.10")
+	for id, r := range res {
+		if r.Behavior != OK || r.BehaviorClose != OK {
+			t.Errorf("case %s: %s / %s", id, r.Behavior, r.BehaviorClose)
+		}
+	}
+	// Without the extension, the compression cases are UNIMPLEMENTED.
+	res = runAgainst(t, peerOpts{}, "12.1.1")
+	if r := res["12.1.1"]; r == nil || r.Behavior != Unimplemented {
+		t.Errorf("12.1.1 without deflate: %+v", r)
+	}
+}
