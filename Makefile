@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: test vet fmt-check race fuzz bench-core autobahn
+.PHONY: test vet fmt-check race fuzz bench-core autobahn autobahn-docker
 
 test: vet fmt-check race
 
@@ -23,6 +23,22 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUTF8Validator$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzServerHandshake$$' -fuzztime $(FUZZTIME) .
+
+# The Autobahn conformance suite, run by our Go-native runner on our server
+# testee (fuzzingclient mode) and our client testee (fuzzingserver mode).
+# Fails unless every case of groups 1-7, 9, 10, 12, 13 is OK (7.1.6 and 7.13.x
+# may be INFORMATIONAL). Reports land in reports/autobahn.
+autobahn:
+	WS13_AUTOBAHN=1 WS13_AUTOBAHN_OUTDIR=$(CURDIR)/reports/autobahn $(GO) test ./autobahn -run TestAutobahn -count=1 -v -timeout 80m
+
+# The official suite, where Docker exists (see autobahn/README.md).
+autobahn-docker:
+	@command -v docker >/dev/null || { echo "autobahn-docker: needs Docker"; exit 1; }
+	$(GO) build -o /tmp/ws13-testee-server ./autobahn/testee/server
+	/tmp/ws13-testee-server -addr 127.0.0.1:9001 & pid=$$!; \
+	docker run --rm --network host -v "$(CURDIR)/autobahn/config:/config" -v "$(CURDIR)/reports:/reports" \
+		crossbario/autobahn-testsuite wstest -m fuzzingclient -s /config/fuzzingclient.json; \
+	status=$$?; kill $$pid; exit $$status
 
 # Micro-benchmarks of the root package (masking, header parse, 1 KiB messages).
 bench-core:

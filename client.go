@@ -59,6 +59,13 @@ type DialOptions struct {
 	// offers nothing. The server may decline: the connection then goes on
 	// uncompressed.
 	Compression CompressionOptions
+
+	// HTTP2 opens the WebSocket as an RFC 8441 Extended CONNECT stream on a
+	// new HTTP/2 connection (h2.go): TLS with ALPN h2 for wss://, cleartext
+	// HTTP/2 with prior knowledge for ws://. The connection is the Conn's
+	// alone and closes with it. Dial fails with ErrHTTP2NotSupported if
+	// the server cannot do it.
+	HTTP2 bool
 }
 
 // DefaultHandshakeTimeout bounds Dial's opening handshake unless set.
@@ -111,6 +118,10 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// RFC 8441: the handshake as an HTTP/2 Extended CONNECT instead (h2.go).
+	if opts.HTTP2 {
+		return dialHTTP2(ctx, u, opts)
+	}
 
 	// §4.1: "a randomly selected 16-byte value that has been base64-encoded".
 	var nonce [16]byte

@@ -82,9 +82,17 @@ const handshakeTimeout = 10 * time.Second
 // works through middleware whose ResponseWriter has an Unwrap method. The
 // http.Server's ReadTimeout and WriteTimeout no longer apply once Accept
 // returns: the Conn's own contexts and timeouts do.
+//
+// Over HTTP/2, Accept takes an Extended CONNECT request (RFC 8441; see
+// h2.go) and the Conn runs on the request's stream, which ends when the
+// handler returns: the handler must not return before the Conn is closed.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	if opts == nil {
 		opts = &AcceptOptions{}
+	}
+	// RFC 8441: over HTTP/2 a WebSocket opens with CONNECT, not GET (h2.go).
+	if r.ProtoMajor == 2 && r.Method == http.MethodConnect {
+		return acceptHTTP2(w, r, opts)
 	}
 	status, err := checkClientHandshake(r, opts)
 	if err != nil {
