@@ -1,0 +1,213 @@
+// Command summary turns Autobahn reports (index.json, from this runner or the
+// official suite) into the Markdown conformance table of the README: for each
+// case group and each column, how many cases got each verdict, and the
+// durations of the performance cases (9.x).
+//
+//	go run ./autobahn/cmd/summary server=reports/autobahn/servers/index.json client=reports/autobahn/clients/index.json
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// result is the part of an index.json entry the table needs.
+type result struct {
+	Behavior      string `json:"behavior"`
+	BehaviorClose string `json:"behaviorClose"`
+	Duration      int64  `json:"duration"`
+}
+
+// column is one index.json file, for one agent in it.
+type column struct {
+	name    string
+	results map[string]result // case id → result
+}
+
+var groupNames = map[string]string{
+	"1": "framing", "2": "pings and pongs", "3": "reserved bits", "4": "opcodes",
+	"5": "fragmentation", "6": "UTF-8", "7": "close handling", "9": "limits and performance",
+	"10": "auto-fragmentation", "12": "permessage-deflate", "13": "permessage-deflate parameters",
+}
+
+func main() {
+	agent := flag.String("agent", "", "agent to report (default: the only one in each file)")
+	flag.Parse()
+	var cols []column
+	for _, arg := range flag.Args() {
+		name, path, ok := strings.Cut(arg, "=")
+		if !ok {
+			log.Fatalf("summary: argument %q is not NAME=index.json", arg)
+		}
+		col, err := load(name, path, *agent)
+		if err != nil {
+			log.Fatal(err)
+		}
+		cols = append(cols, col)
+	}
+	if len(cols) == 0 {
+		log.Fatal("summary: no NAME=index.json given")
+	}
+	fmt.Print(table(cols))
+	fmt.Print(durations(cols))
+}
+
+func load(name, path, agent string) (column, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return column{}, err
+	}
+	var byAgent map[string]map[string]result
+	if err := json.Unmarshal(data, &byAgent); err != nil {
+		return column{}, fmt.Errorf("summary: %s: %w", path, err)
+	}
+	if agent == "" {
+		if len(byAgent) != 1 {
+			return column{}, fmt.Errorf("summary: %s holds %d agents; choose one with -agent", path, len(byAgent))
+		}
+		for a := range byAgent {
+			agent = a
+		}
+	}
+	results, ok := byAgent[agent]
+	if !ok {
+		return column{}, fmt.Errorf("summary: %s has no agent %q", path, agent)
+	}
+	return column{name: name, results: results}, nil
+}
+
+// verdict is a case's overall verdict: the worse of behavior and behaviorClose.
+func verdict(r result) string {
+	rank := map[string]int{"OK": 0, "INFORMATIONAL": 1, "NON-STRICT": 2, "UNIMPLEMENTED": 3, "WRONG CODE": 4, "FAILED": 5}
+	v := r.Behavior
+	if rank[r.BehaviorClose] > rank[v] {
+		v = r.BehaviorClose
+	}
+	return v
+}
+
+func group(id string) string { g, _, _ := strings.Cut(id, "."); return g }
+
+// compareIDs orders case ids numerically, part by part.
+func compareIDs(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		x, _ := strconv.Atoi(pa[i])
+		y, _ := strconv.Atoi(pb[i])
+		if x != y {
+			return x < y
+		}
+	}
+	return len(pa) < len(pb)
+}
+
+func table(cols []column) string {
+	groups := map[string]bool{}
+	for _, c := range cols {
+		for id := range c.results {
+			groups[group(id)] = true
+		}
+	}
+	var order []string
+	for g := range groups {
+		order = append(order, g)
+	}
+	sort.Slice(order, func(i, j int) bool { return compareIDs(order[i], order[j]) })
+
+	var b strings.Builder
+	b.WriteString("| group |")
+	for _, c := range cols {
+		fmt.Fprintf(&b, " %s |", c.name)
+	}
+	b.WriteString("\n| --- |")
+	for range cols {
+		b.WriteString(" --- |")
+	}
+	b.WriteString("\n")
+	totals := make([]map[string]int, len(cols))
+	for _, g := range order {
+		fmt.Fprintf(&b, "| %s %s |", g, groupNames[g])
+		for i, c := range cols {
+			counts := map[string]int{}
+			for id, r := range c.results {
+				if group(id) == g {
+					counts[verdict(r)]++
+				}
+			}
+			if totals[i] == nil {
+				totals[i] = map[string]int{}
+			}
+			for v, n := range counts {
+				totals[i][v] += n
+			}
+			fmt.Fprintf(&b, " %s |", formatCounts(counts))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("| **all** |")
+	for i := range cols {
+		fmt.Fprintf(&b, " **%s** |", formatCounts(totals[i]))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// formatCounts writes "N OK" first, then any other verdicts.
+func formatCounts(counts map[string]int) string {
+	if len(counts) == 0 {
+		return "—"
+	}
+	var parts []string
+	for _, v := range []string{"OK", "INFORMATIONAL", "NON-STRICT", "UNIMPLEMENTED", "WRONG CODE", "FAILED"} {
+		if n := counts[v]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, v))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// durations lists the 9.x cases' durations in milliseconds, one column each.
+func durations(cols []column) string {
+	var ids []string
+	seen := map[string]bool{}
+	for _, c := range cols {
+		for id := range c.results {
+			if group(id) == "9" && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	sort.Slice(ids, func(i, j int) bool { return compareIDs(ids[i], ids[j]) })
+	var b strings.Builder
+	b.WriteString("\n| case (ms) |")
+	for _, c := range cols {
+		fmt.Fprintf(&b, " %s |", c.name)
+	}
+	b.WriteString("\n| --- |")
+	for range cols {
+		b.WriteString(" ---: |")
+	}
+	b.WriteString("\n")
+	for _, id := range ids {
+		fmt.Fprintf(&b, "| %s |", id)
+		for _, c := range cols {
+			if r, ok := c.results[id]; ok {
+				fmt.Fprintf(&b, " %d |", r.Duration)
+			} else {
+				b.WriteString(" — |")
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

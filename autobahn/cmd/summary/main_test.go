@@ -1,0 +1,44 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTableAndDurations(t *testing.T) {
+	dir := t.TempDir()
+	index := `{"ws13": {
+		"1.1.1": {"behavior": "OK", "behaviorClose": "OK", "duration": 2},
+		"1.1.2": {"behavior": "OK", "behaviorClose": "FAILED", "duration": 3},
+		"7.1.6": {"behavior": "INFORMATIONAL", "behaviorClose": "INFORMATIONAL", "duration": 9},
+		"9.1.1": {"behavior": "OK", "behaviorClose": "OK", "duration": 17},
+		"10.1.1": {"behavior": "NON-STRICT", "behaviorClose": "OK", "duration": 5}}}`
+	path := filepath.Join(dir, "index.json")
+	if err := os.WriteFile(path, []byte(index), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	col, err := load("server", path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := table([]column{col})
+	for _, want := range []string{
+		"| 1 framing | 1 OK, 1 FAILED |",
+		"| 7 close handling | 1 INFORMATIONAL |",
+		"| 10 auto-fragmentation | 1 NON-STRICT |",
+		"| **all** | **2 OK, 1 INFORMATIONAL, 1 NON-STRICT, 1 FAILED** |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %q:\n%s", want, got)
+		}
+	}
+	// Groups in numeric order: 9 before 10.
+	if strings.Index(got, "| 9 ") > strings.Index(got, "| 10 ") {
+		t.Errorf("groups out of order:\n%s", got)
+	}
+	if d := durations([]column{col}); !strings.Contains(d, "| 9.1.1 | 17 |") {
+		t.Errorf("durations:\n%s", d)
+	}
+}
