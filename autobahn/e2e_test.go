@@ -69,6 +69,7 @@ func checkAllOK(t *testing.T, rn *Runner, agent string) {
 }
 
 func TestAutobahnServer(t *testing.T) {
+	t.Parallel() // the two sides share nothing; on 2 cores this halves the wall time
 	spec := autobahnSpec(t, "servers")
 	bin := buildTestee(t, "server")
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
@@ -110,6 +111,7 @@ func TestAutobahnServer(t *testing.T) {
 }
 
 func TestAutobahnClient(t *testing.T) {
+	t.Parallel()
 	spec := autobahnSpec(t, "clients")
 	bin := buildTestee(t, "client")
 	rn, err := NewRunner(spec, testLog{t})
