@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: test vet fmt-check race fuzz bench-core autobahn autobahn-docker
+.PHONY: test vet fmt-check race fuzz bench-core autobahn autobahn-docker interop
 
 test: vet fmt-check race
 
@@ -39,6 +39,11 @@ autobahn-docker:
 	docker run --rm --network host -v "$(CURDIR)/autobahn/config:/config" -v "$(CURDIR)/reports:/reports" \
 		crossbario/autobahn-testsuite wstest -m fuzzingclient -s /config/fuzzingclient.json; \
 	status=$$?; kill $$pid; exit $$status
+
+# ws13 against real peers (Chromium, node ws, python websockets, gorilla,
+# coder), both roles; installs what is missing, writes interop/MATRIX.md.
+interop:
+	bash interop/run.sh
 
 # Micro-benchmarks of the root package (masking, header parse, 1 KiB messages).
 bench-core:

@@ -1,0 +1,1135 @@
+package interop
+
+// The features of the matrix. Each runs on fresh connections, with ws13
+// driving: it writes, the peer's agent echoes or obeys a command, and ws13
+// checks what came back and what the wire tap saw.
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ws13/websocket"
+)
+
+const (
+	featTextEcho      = "text echo: 0 B, 1 B, 125, 126, 65535, 65536, 1 MiB, 16 MiB"
+	featBinaryEcho    = "binary echo: the same sizes"
+	featFragFromPeer  = "fragmented message, peer → ws13"
+	featFragToPeer    = "fragmented message, ws13 → peer"
+	featUTF8FromPeer  = "UTF-8 split inside a character across fragments, peer → ws13"
+	featUTF8ToPeer    = "UTF-8 split inside a character across fragments, ws13 → peer"
+	featPingToPeer    = "ping ws13 → peer, pong back"
+	featPingFromPeer  = "ping peer → ws13, pong back"
+	featCloseToPeer   = "close by ws13 (4000 + reason), seen by peer"
+	featCloseFromPeer = "close by peer (4001 + reason), seen by ws13"
+	featCompressOff   = "compression off, and an offer declined"
+	featDeflateNCT    = "permessage-deflate, no context takeover"
+	featDeflateCT     = "permessage-deflate, context takeover"
+	featDeflateWB     = "permessage-deflate, 10-bit windows"
+	featSubprotocol   = "subprotocol negotiation"
+	featMany          = "100 connections at once"
+	featOrigin        = "refused Origin is an error to the client"
+	featTLS           = "wss:// (TLS, self-signed)"
+)
+
+var features = []string{
+	featTextEcho, featBinaryEcho, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
+	featPingToPeer, featPingFromPeer, featCloseToPeer, featCloseFromPeer,
+	featCompressOff, featDeflateNCT, featDeflateCT, featDeflateWB, featSubprotocol, featMany, featOrigin, featTLS,
+}
+
+// link is one connection under test, seen from ws13.
+type link struct {
+	c  *websocket.Conn
+	s  *sniffer
+	ev <-chan event // the peer's events about this connection
+}
+
+// env is one peer in one role, ready to open connections.
+type env struct {
+	p    *peer
+	r    role
+	urls map[string]string // the peer's server (peerServer)
+	open func(job) error   // the peer's client (peerClient)
+	srv  *ourServer
+
+	mu             sync.Mutex
+	failedConnects int
+}
+
+// connection kinds: which endpoint, offer and options a connection uses.
+const (
+	kindPlain    = "plain"    // no compression offered or accepted
+	kindFrag     = "frag"     // plain, and the peer fragments what it sends
+	kindDeclined = "declined" // the client offers deflate, the server has it off
+	kindProto    = "proto"    // the client offers chat.v0 and chat.v1
+	kindNCT      = "nct"
+	kindCT       = "ct"
+	kindWB       = "wb"
+	kindTLS      = "tls" // plain, over wss:// (peerServer only)
+)
+
+// connect opens a connection of a kind: ws13 dials the peer's server, or
+// the peer's client dials ws13's server.
+func (e *env) connect(ctx context.Context, kind string) (*link, error) {
+	if e.r == peerServer {
+		return e.dial(ctx, kind)
+	}
+	base := e.srv.base + "/ws/"
+	j := job{Deflate: "off"}
+	switch kind {
+	case kindPlain, kindFrag, kindProto:
+		j.URL = base + "plain"
+		j.Frag = kind == kindFrag
+		if kind == kindProto {
+			j.Protocols = []string{"chat.v0", "chat.v1"}
+		}
+	case kindDeclined:
+		j.URL, j.Deflate = base+"plain", "default"
+	case kindNCT:
+		j.URL, j.Deflate = base+"nct", "default"
+		if e.p.nctOffer != "" {
+			j.Deflate = e.p.nctOffer
+		}
+	case kindCT, kindWB:
+		j.URL, j.Deflate = base+kind, "default"
+	}
+	return e.await(ctx, j)
+}
+
+func (e *env) failures() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.failedConnects
+}
+
+// connectTimeout bounds opening one connection.
+const connectTimeout = 15 * time.Second
+
+// maxFailedConnects: after this many connections failed to open, the peer
+// is taken for dead and the rest of its column fails at once.
+const maxFailedConnects = 3
+
+// await has the peer's client open j and returns ws13's side of it.
+func (e *env) await(ctx context.Context, j job) (l *link, err error) {
+	if n := e.failures(); n >= maxFailedConnects {
+		return nil, fmt.Errorf("not tried: %d connections to this peer failed to open", n)
+	}
+	defer func() {
+		if err != nil {
+			e.mu.Lock()
+			e.failedConnects++
+			e.mu.Unlock()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	id, ev := events.newID(e.p.name)
+	j.ID = id
+	j.URL += "?id=" + id
+	acc := e.srv.expect(id)
+	if err := e.open(j); err != nil {
+		return nil, err
+	}
+	select {
+	case a := <-acc:
+		if a.err != nil {
+			return nil, fmt.Errorf("ws13 Accept: %w", a.err)
+		}
+		return &link{c: a.c, s: a.s, ev: ev}, nil
+	case <-ctx.Done():
+		// Perhaps the peer said why.
+		select {
+		case x := <-ev:
+			return nil, fmt.Errorf("no connection: peer reported %s %s", x.Event, x.Detail)
+		default:
+		}
+		return nil, fmt.Errorf("no connection from the peer: %w", ctx.Err())
+	}
+}
+
+func (e *env) dial(ctx context.Context, kind string) (l *link, err error) {
+	if n := e.failures(); n >= maxFailedConnects {
+		return nil, fmt.Errorf("not tried: %d connections to this peer failed to open", n)
+	}
+	defer func() {
+		if err != nil {
+			e.mu.Lock()
+			e.failedConnects++
+			e.mu.Unlock()
+		}
+	}()
+	s := new(sniffer)
+	opts := &websocket.DialOptions{ReadLimit: readLimit, NetDialContext: sniffingDialer(s), HandshakeTimeout: connectTimeout}
+	url := e.urls["plain"]
+	switch kind {
+	case kindTLS:
+		// The tap would see ciphertext: none. The certificate is checked
+		// for real, against a pool that trusts only it.
+		cert, err := theCert()
+		if err != nil {
+			return nil, err
+		}
+		s, url = nil, e.urls["tls"]
+		opts.NetDialContext, opts.TLSConfig = nil, &tls.Config{RootCAs: cert.pool}
+	case kindFrag:
+		url = e.urls["frag"]
+	case kindDeclined:
+		opts.Compression.Mode = websocket.CompressionContextTakeover
+	case kindProto:
+		opts.Subprotocols = []string{"chat.v0", "chat.v1"}
+	case kindNCT:
+		url, opts.Compression.Mode = e.urls["deflate"], websocket.CompressionNoContextTakeover
+	case kindCT:
+		url, opts.Compression.Mode = e.urls["deflate"], websocket.CompressionContextTakeover
+	case kindWB:
+		url, opts.Compression = e.urls["deflate"], websocket.CompressionOptions{
+			Mode: websocket.CompressionContextTakeover, ServerMaxWindowBits: 10, ClientMaxWindowBits: 10}
+	}
+	id, ev := events.newID(e.p.name)
+	c, resp, err := websocket.Dial(ctx, url+"?id="+id, opts)
+	if err != nil {
+		return nil, fmt.Errorf("ws13 Dial: %w (response %s)", err, status(resp))
+	}
+	return &link{c: c, s: s, ev: ev}, nil
+}
+
+// ---- talking to the agent ----
+
+func (l *link) echo(ctx context.Context, typ websocket.MessageType, data []byte) error {
+	if err := l.c.Write(ctx, typ, data); err != nil {
+		return fmt.Errorf("%s of %d B: write: %w", typ, len(data), err)
+	}
+	return l.expect(ctx, typ, data)
+}
+
+// expect reads the next message and compares it with want.
+func (l *link) expect(ctx context.Context, typ websocket.MessageType, want []byte) error {
+	gotTyp, got, err := l.c.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("%s of %d B: read: %w", typ, len(want), err)
+	}
+	if gotTyp != typ {
+		return fmt.Errorf("%s of %d B came back as %s", typ, len(want), gotTyp)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("%s of %d B came back different: %s", typ, len(want), difference(got, want))
+	}
+	return nil
+}
+
+func difference(got, want []byte) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d B instead of %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return fmt.Sprintf("first difference at byte %d", i)
+		}
+	}
+	return "equal"
+}
+
+func (l *link) command(ctx context.Context, cmd map[string]any) error {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return err
+	}
+	return l.c.Write(ctx, websocket.MessageText, append([]byte(cmdPrefix), b...))
+}
+
+// reply reads the agent's answer to a command.
+func (l *link) reply(ctx context.Context, v any) error {
+	typ, p, err := l.c.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the peer's reply: %w", err)
+	}
+	if typ != websocket.MessageText || !strings.HasPrefix(string(p), cmdPrefix) {
+		return fmt.Errorf("expected a reply, got a %s message of %d B", typ, len(p))
+	}
+	return json.Unmarshal(p[len(cmdPrefix):], v)
+}
+
+// info is what the peer saw of the handshake. Extensions is nil when the
+// library does not tell.
+type info struct {
+	Protocol   string  `json:"protocol"`
+	Extensions *string `json:"extensions"`
+	Error      string  `json:"error"`
+}
+
+func (l *link) info(ctx context.Context) (info, error) {
+	var in info
+	if err := l.command(ctx, map[string]any{"cmd": "info"}); err != nil {
+		return in, err
+	}
+	err := l.reply(ctx, &in)
+	return in, err
+}
+
+// done ends a link that a feature has finished with.
+func (l *link) done() {
+	if l != nil && l.c != nil {
+		l.c.Close(websocket.StatusNormalClosure, "")
+	}
+}
+
+// ---- data ----
+
+// textOf is valid UTF-8 of exactly n bytes with characters of every width,
+// never starting with '@' (which could look like a command).
+func textOf(n int, seed uint64) []byte {
+	chars := []string{"a", "é", "€", "𝄞", "z", " ", "ß", "漢", "😀", "Ω", "0"}
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, 0, n)
+	for len(b) < n {
+		c := chars[r.IntN(len(chars))]
+		if len(c) > n-len(b) {
+			c = "x"
+		}
+		b = append(b, c...)
+	}
+	return b
+}
+
+func binaryOf(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16)}).Read(b)
+	return b
+}
+
+// wordsOf is compressible text of exactly n bytes: random words, as in a
+// chatty JSON protocol.
+func wordsOf(n int, seed uint64) []byte {
+	words := strings.Fields(`the quick brown fox jumps over lazy dog websocket frame message deflate
+		window context takeover client server ping pong close reason status code "id": "type": {"event":
+		[1, 2, 3] true false null user name token session`)
+	r := rand.New(rand.NewPCG(seed, 2))
+	var b []byte
+	for len(b) < n {
+		b = append(b, words[r.IntN(len(words))]...)
+		b = append(b, ' ')
+	}
+	return b[:n]
+}
+
+// midCharAfter returns the first offset at or after i that is inside a
+// multi-byte character (a continuation byte).
+func midCharAfter(p []byte, i int) int {
+	for ; i < len(p); i++ {
+		if p[i]&0xc0 == 0x80 {
+			return i
+		}
+	}
+	return -1
+}
+
+// boundaries are the offsets in the message where one frame ends and the
+// next begins.
+func boundaries(frames []frame) []int {
+	var out []int
+	off := 0
+	for _, f := range frames[:max(len(frames)-1, 0)] {
+		off += int(f.length)
+		out = append(out, off)
+	}
+	return out
+}
+
+func dataIn(f frame) bool  { return !f.out && f.isData() }
+func dataOut(f frame) bool { return f.out && f.isData() }
+
+// checkFragments checks that frames are one message of typ in more than one
+// frame, uncompressed.
+func checkFragments(frames []frame, typ websocket.MessageType, size int) error {
+	if len(frames) < 2 {
+		return fmt.Errorf("the message went in %d frame(s), not fragmented", len(frames))
+	}
+	total := 0
+	for i, f := range frames {
+		wantOp := byte(0)
+		if i == 0 {
+			wantOp = byte(typ)
+		}
+		if f.opcode != wantOp || f.fin != (i == len(frames)-1) {
+			return fmt.Errorf("frame %d of %d: opcode %d fin %v", i+1, len(frames), f.opcode, f.fin)
+		}
+		total += int(f.length)
+	}
+	if total != size {
+		return fmt.Errorf("fragments add up to %d B, not %d", total, size)
+	}
+	return nil
+}
+
+// checkCompressedFragments checks frames of one compressed message.
+func checkCompressedFragments(frames []frame) error {
+	if len(frames) < 2 {
+		return fmt.Errorf("%d frame(s), not fragmented", len(frames))
+	}
+	for i, f := range frames {
+		if f.rsv1 != (i == 0) || f.fin != (i == len(frames)-1) || (i > 0 && f.opcode != 0) {
+			return fmt.Errorf("frame %d of %d: opcode %d rsv1 %v fin %v", i+1, len(frames), f.opcode, f.rsv1, f.fin)
+		}
+	}
+	return nil
+}
+
+// ---- features ----
+
+// result is one cell of the matrix.
+type result struct {
+	status string // pass, FAIL, n/a
+	detail string
+}
+
+func pass(format string, args ...any) result { return result{"pass", fmt.Sprintf(format, args...)} }
+func fail(format string, args ...any) result { return result{"FAIL", fmt.Sprintf(format, args...)} }
+func failErr(err error) result               { return result{"FAIL", err.Error()} }
+
+// run runs one feature.
+func (e *env) run(f string) result {
+	if reason := e.p.na(e.r, f); reason != "" {
+		return result{"n/a", reason}
+	}
+	timeout := 30 * time.Second
+	switch f {
+	case featTextEcho, featBinaryEcho, featMany:
+		timeout = 120 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	switch f {
+	case featTextEcho:
+		return e.echoSizes(ctx, websocket.MessageText)
+	case featBinaryEcho:
+		return e.echoSizes(ctx, websocket.MessageBinary)
+	case featFragFromPeer:
+		return e.fragFromPeer(ctx)
+	case featFragToPeer:
+		return e.fragToPeer(ctx)
+	case featUTF8FromPeer:
+		return e.utf8FromPeer(ctx)
+	case featUTF8ToPeer:
+		return e.utf8ToPeer(ctx)
+	case featPingToPeer:
+		return e.pingToPeer(ctx)
+	case featPingFromPeer:
+		return e.pingFromPeer(ctx)
+	case featCloseToPeer:
+		return e.closeToPeer(ctx)
+	case featCloseFromPeer:
+		return e.closeFromPeer(ctx)
+	case featCompressOff:
+		return e.compressOff(ctx)
+	case featDeflateNCT:
+		return e.deflate(ctx, kindNCT)
+	case featDeflateCT:
+		return e.deflate(ctx, kindCT)
+	case featDeflateWB:
+		return e.deflate(ctx, kindWB)
+	case featSubprotocol:
+		return e.subprotocol(ctx)
+	case featMany:
+		return e.many(ctx, 100)
+	case featOrigin:
+		return e.origin(ctx)
+	case featTLS:
+		return e.tls(ctx)
+	}
+	return fail("unknown feature")
+}
+
+var echoSizes = []int{0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20}
+
+func (e *env) echoSizes(ctx context.Context, typ websocket.MessageType) result {
+	l, err := e.connect(ctx, kindPlain)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	for i, n := range echoSizes {
+		data := binaryOf(n, uint64(i))
+		if typ == websocket.MessageText {
+			data = textOf(n, uint64(i))
+		}
+		if err := l.echo(ctx, typ, data); err != nil {
+			return failErr(err)
+		}
+	}
+	return pass("%d sizes byte-exact", len(echoSizes))
+}
+
+func (e *env) fragFromPeer(ctx context.Context) result {
+	l, err := e.connect(ctx, kindFrag)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	text := textOf(12000, 7)
+	cases := []struct {
+		typ    websocket.MessageType
+		data   []byte
+		splits []int
+	}{
+		// An empty fragment in the middle, too.
+		{websocket.MessageBinary, binaryOf(100000, 5), []int{1, 30000, 30000, 90000}},
+		// Cuts between characters: every peer can do these.
+		{websocket.MessageText, text, []int{charStart(text, 1000), charStart(text, 5000)}},
+	}
+	var notes []string
+	for _, c := range cases {
+		mark := l.s.mark()
+		err := l.command(ctx, map[string]any{"cmd": "frag", "type": typeName(c.typ), "data": c.data, "splits": c.splits})
+		if err != nil {
+			return failErr(err)
+		}
+		if err := l.expect(ctx, c.typ, c.data); err != nil {
+			return failErr(err)
+		}
+		frames := l.s.since(mark, dataIn)
+		if err := checkFragments(frames, c.typ, len(c.data)); err != nil {
+			return fail("%s: %v", c.typ, err)
+		}
+		if e.p.splitsExact {
+			got := boundaries(frames)
+			for _, s := range c.splits {
+				if !containsInt(got, s) {
+					return fail("%s: asked for a cut at %d, frames end at %v", c.typ, s, got)
+				}
+			}
+		}
+		notes = append(notes, fmt.Sprintf("%s in %d frames", c.typ, len(frames)))
+	}
+	return pass("%s", strings.Join(notes, ", "))
+}
+
+func typeName(t websocket.MessageType) string {
+	if t == websocket.MessageText {
+		return "text"
+	}
+	return "binary"
+}
+
+// charStart returns the first character boundary at or after i.
+func charStart(p []byte, i int) int {
+	for i < len(p) && !utf8.RuneStart(p[i]) {
+		i++
+	}
+	return i
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// writeInPieces sends data as one message through ws13's Writer, one Write
+// per piece.
+func writeInPieces(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, data []byte, cuts []int) error {
+	w, err := c.Writer(ctx, typ)
+	if err != nil {
+		return err
+	}
+	for _, piece := range chunks(data, cuts) {
+		if _, err := w.Write(piece); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+func (e *env) fragToPeer(ctx context.Context) result {
+	l, err := e.connect(ctx, kindPlain)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	var notes []string
+	for i, typ := range []websocket.MessageType{websocket.MessageBinary, websocket.MessageText} {
+		data := binaryOf(100000, 11)
+		if typ == websocket.MessageText {
+			data = textOf(100000, 12)
+		}
+		mark := l.s.mark()
+		// Writes of 40000 B go out as they are; the byte between them is
+		// buffered with the start of the next.
+		cuts := []int{40000, 40001}
+		if i == 1 {
+			cuts = []int{charStart(data, 40000), charStart(data, 40001)}
+		}
+		if err := writeInPieces(ctx, l.c, typ, data, cuts); err != nil {
+			return fail("%s: Writer: %v", typ, err)
+		}
+		if err := l.expect(ctx, typ, data); err != nil {
+			return failErr(err)
+		}
+		frames := l.s.since(mark, dataOut)
+		if err := checkFragments(frames, typ, len(data)); err != nil {
+			return fail("ws13's %s: %v", typ, err)
+		}
+		notes = append(notes, fmt.Sprintf("%s in %d frames", typ, len(frames)))
+	}
+	return pass("echoed whole: %s", strings.Join(notes, ", "))
+}
+
+// midCharBoundary returns a frame boundary that falls inside a character.
+func midCharBoundary(data []byte, frames []frame) (int, bool) {
+	for _, b := range boundaries(frames) {
+		if b < len(data) && !utf8.RuneStart(data[b]) {
+			return b, true
+		}
+	}
+	return 0, false
+}
+
+func (e *env) utf8FromPeer(ctx context.Context) result {
+	l, err := e.connect(ctx, kindFrag)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	data := textOf(12000, 21)
+	splits := []int{midCharAfter(data, 1000), midCharAfter(data, 2001), midCharAfter(data, 6003)}
+	mark := l.s.mark()
+	if err := l.command(ctx, map[string]any{"cmd": "frag", "type": "text", "data": data, "splits": splits}); err != nil {
+		return failErr(err)
+	}
+	if err := l.expect(ctx, websocket.MessageText, data); err != nil {
+		return failErr(err)
+	}
+	frames := l.s.since(mark, dataIn)
+	if err := checkFragments(frames, websocket.MessageText, len(data)); err != nil {
+		return failErr(err)
+	}
+	b, ok := midCharBoundary(data, frames)
+	if !ok {
+		return fail("no frame ended inside a character (frames end at %v)", boundaries(frames))
+	}
+	return pass("%d frames, one ends inside a character at byte %d", len(frames), b)
+}
+
+func (e *env) utf8ToPeer(ctx context.Context) result {
+	l, err := e.connect(ctx, kindPlain)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	data := textOf(100000, 22)
+	cut := midCharAfter(data, 40000)
+	mark := l.s.mark()
+	if err := writeInPieces(ctx, l.c, websocket.MessageText, data, []int{cut}); err != nil {
+		return fail("Writer: %v", err)
+	}
+	if err := l.expect(ctx, websocket.MessageText, data); err != nil {
+		return failErr(err)
+	}
+	frames := l.s.since(mark, dataOut)
+	if err := checkFragments(frames, websocket.MessageText, len(data)); err != nil {
+		return failErr(err)
+	}
+	b, ok := midCharBoundary(data, frames)
+	if !ok {
+		return fail("no frame of ws13 ended inside a character (frames end at %v)", boundaries(frames))
+	}
+	return pass("%d frames, one ends inside a character at byte %d; echoed whole", len(frames), b)
+}
+
+func isOp(op byte, out bool) func(frame) bool {
+	return func(f frame) bool { return f.opcode == op && f.out == out }
+}
+
+const (
+	opClose = 8
+	opPing  = 9
+	opPong  = 10
+)
+
+func (e *env) pingToPeer(ctx context.Context) result {
+	l, err := e.connect(ctx, kindPlain)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	mark := l.s.mark()
+	pinged := make(chan error, 1)
+	go func() { pinged <- l.c.Ping(ctx) }()
+	// Ping returns when a read lets the pong in: keep a read going.
+	for i := 0; ; i++ {
+		if err := l.echo(ctx, websocket.MessageText, []byte("while pinging "+strconv.Itoa(i))); err != nil {
+			return failErr(err)
+		}
+		select {
+		case err := <-pinged:
+			if err != nil {
+				return fail("Ping: %v", err)
+			}
+		case <-time.After(20 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	pings, pongs := l.s.since(mark, isOp(opPing, true)), l.s.since(mark, isOp(opPong, false))
+	if len(pings) != 1 || len(pongs) != 1 {
+		return fail("wire: %d ping(s) out, %d pong(s) in", len(pings), len(pongs))
+	}
+	if !bytes.Equal(pings[0].payload, pongs[0].payload) {
+		return fail("pong payload %x for ping %x", pongs[0].payload, pings[0].payload)
+	}
+	return pass("Ping returned; pong carried the ping's %d B", len(pings[0].payload))
+}
+
+func (e *env) pingFromPeer(ctx context.Context) result {
+	l, err := e.connect(ctx, kindPlain)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	data := []byte("ws13 interop ping ✓")
+	mark := l.s.mark()
+	if err := l.command(ctx, map[string]any{"cmd": "ping", "data": data}); err != nil {
+		return failErr(err)
+	}
+	// Reading lets the ping in; ws13 answers it, the peer reports its pong.
+	var rep struct {
+		Pong *[]byte `json:"pong"`
+	}
+	if err := l.reply(ctx, &rep); err != nil {
+		return failErr(err)
+	}
+	pings, pongs := l.s.since(mark, isOp(opPing, false)), l.s.since(mark, isOp(opPong, true))
+	if len(pings) != 1 || len(pongs) != 1 {
+		return fail("wire: %d ping(s) in, %d pong(s) out", len(pings), len(pongs))
+	}
+	if !bytes.Equal(pings[0].payload, pongs[0].payload) {
+		return fail("ws13's pong carried %q for ping %q", pongs[0].payload, pings[0].payload)
+	}
+	if e.p.pongData {
+		if !bytes.Equal(pings[0].payload, data) {
+			return fail("the peer's ping carried %q, not %q", pings[0].payload, data)
+		}
+		if rep.Pong == nil || !bytes.Equal(*rep.Pong, data) {
+			return fail("the peer reports a pong of %v", rep.Pong)
+		}
+	}
+	return pass("ws13's pong echoed the %d B payload; the peer got it", len(pings[0].payload))
+}
+
+// closeCode reads the code of a close frame payload.
+func closeCode(p []byte) int {
+	if len(p) < 2 {
+		return 1005
+	}
+	return int(p[0])<<8 | int(p[1])
+}
+
+func (e *env) closeToPeer(ctx context.Context) result {
+	l, err := e.connect(ctx, kindPlain)
+	if err != nil {
+		return failErr(err)
+	}
+	const reason = "ws13 closes ✓"
+	mark := l.s.mark()
+	if err := l.c.Close(4000, reason); err != nil {
+		return fail("Close: %v", err)
+	}
+	ev, err := waitEvent(l.ev, "close", 10*time.Second)
+	if err != nil {
+		return failErr(err)
+	}
+	if ev.Code != 4000 || ev.Reason != reason {
+		return fail("the peer saw %d %q", ev.Code, ev.Reason)
+	}
+	if ev.Clean != nil && !*ev.Clean {
+		return fail("the browser calls the close unclean")
+	}
+	echo := l.s.since(mark, isOp(opClose, false))
+	if len(echo) != 1 || closeCode(echo[0].payload) != 4000 {
+		return fail("the peer's close frame(s): %v", echo)
+	}
+	return pass("the peer saw 4000 %q and echoed 4000; Close returned nil", reason)
+}
+
+func (e *env) closeFromPeer(ctx context.Context) result {
+	l, err := e.connect(ctx, kindPlain)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.c.CloseNow()
+	const reason = "peer closes ✓"
+	mark := l.s.mark()
+	if err := l.command(ctx, map[string]any{"cmd": "close", "code": 4001, "reason": reason}); err != nil {
+		return failErr(err)
+	}
+	_, _, err = l.c.Read(ctx)
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) {
+		return fail("Read returned %v, not a *CloseError", err)
+	}
+	if ce.Code != 4001 || ce.Reason != reason {
+		return fail("ws13 saw %d %q", ce.Code, ce.Reason)
+	}
+	ev, err := waitEvent(l.ev, "close", 10*time.Second)
+	if err != nil {
+		return failErr(err)
+	}
+	if ev.Code != 4001 {
+		return fail("the peer got back %d", ev.Code)
+	}
+	echo := l.s.since(mark, isOp(opClose, true))
+	if len(echo) != 1 || closeCode(echo[0].payload) != 4001 {
+		return fail("ws13's close frame(s): %v", echo)
+	}
+	return pass("ws13 saw 4001 %q, echoed 4001", reason)
+}
+
+func (e *env) compressOff(ctx context.Context) result {
+	kinds := []string{kindPlain, kindDeclined}
+	if e.r == peerClient && e.p.noOff {
+		kinds = kinds[1:] // the browser always offers
+	}
+	for _, kind := range kinds {
+		l, err := e.connect(ctx, kind)
+		if err != nil {
+			return fail("%s: %v", kind, err)
+		}
+		defer l.done()
+		if ext := l.s.responseExtensions(); ext != "" {
+			return fail("%s: the response has extensions %q", kind, ext)
+		}
+		in, err := l.info(ctx)
+		if err != nil {
+			return failErr(err)
+		}
+		if in.Extensions != nil && *in.Extensions != "" {
+			return fail("%s: the peer reports extensions %q", kind, *in.Extensions)
+		}
+		if err := l.echo(ctx, websocket.MessageText, wordsOf(65536, 3)); err != nil {
+			return failErr(err)
+		}
+		if rsv := l.s.since(0, func(f frame) bool { return f.rsv1 }); len(rsv) > 0 {
+			return fail("%s: %d frame(s) with RSV1", kind, len(rsv))
+		}
+	}
+	if len(kinds) == 1 {
+		return pass("the browser's offer declined; no RSV1 either way (a browser always offers)")
+	}
+	return pass("no extension, no RSV1; a declined offer goes on uncompressed")
+}
+
+// params parses the parameters of a permessage-deflate response.
+func params(ext string) map[string]string {
+	out := map[string]string{}
+	for _, p := range strings.Split(ext, ";")[1:] {
+		name, value, _ := strings.Cut(strings.TrimSpace(p), "=")
+		out[name] = strings.Trim(value, `"`)
+	}
+	return out
+}
+
+func (e *env) deflate(ctx context.Context, kind string) result {
+	l, err := e.connect(ctx, kind)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	ext := l.s.responseExtensions()
+	if !strings.HasPrefix(ext, "permessage-deflate") {
+		return fail("not negotiated: response extensions %q", ext)
+	}
+	in, err := l.info(ctx)
+	if err != nil {
+		return failErr(err)
+	}
+	if in.Extensions != nil && strings.ReplaceAll(*in.Extensions, " ", "") != strings.ReplaceAll(ext, " ", "") {
+		return fail("the peer sees extensions %q, the wire says %q", *in.Extensions, ext)
+	}
+	ps := params(ext)
+	_, snct := ps["server_no_context_takeover"]
+	_, cnct := ps["client_no_context_takeover"]
+	switch kind {
+	case kindNCT:
+		if !snct || !cnct {
+			return fail("negotiated %q: takeover not off both ways", ext)
+		}
+	case kindCT:
+		if snct || cnct {
+			return fail("negotiated %q: takeover off", ext)
+		}
+	case kindWB:
+		// ws13 as client asked for 10-bit windows both ways; as server it
+		// asks the client for 10 bits if the client offered the parameter.
+		key := "server_max_window_bits"
+		if e.r == peerClient {
+			key = "client_max_window_bits"
+		}
+		if b, err := strconv.Atoi(ps[key]); err != nil || b > 10 || b < 8 {
+			return fail("negotiated %q: no %s ≤ 10", ext, key)
+		}
+	}
+
+	// The same message twice: with takeover the second refers back to the
+	// first and shrinks to a few bytes; without, it costs the same again.
+	msg := wordsOf(1500, 9)
+	var outSize, inSize [2]int64
+	for i := range 2 {
+		mark := l.s.mark()
+		if err := l.echo(ctx, websocket.MessageText, msg); err != nil {
+			return failErr(err)
+		}
+		out, in := l.s.since(mark, dataOut), l.s.since(mark, dataIn)
+		if len(out) != 1 || !out[0].rsv1 {
+			return fail("ws13 did not send the message compressed: %+v", out)
+		}
+		if len(in) != 1 || !in[0].rsv1 {
+			return fail("the peer did not echo the message compressed: %+v", in)
+		}
+		outSize[i], inSize[i] = out[0].length, in[0].length
+	}
+	sizes := fmt.Sprintf("1500 B twice: ws13 sent %d then %d B, the peer %d then %d B", outSize[0], outSize[1], inSize[0], inSize[1])
+	switch kind {
+	case kindNCT:
+		// Each message compressed alone: the same bytes, give or take.
+		if outSize[1]*10 < outSize[0]*9 || inSize[1]*10 < inSize[0]*9 {
+			return fail("context taken over though negotiated off: %s", sizes)
+		}
+	case kindCT:
+		// Less than half: the second message refers back to the first.
+		if outSize[1]*2 > outSize[0] || inSize[1]*2 > inSize[0] {
+			return fail("context not taken over: %s", sizes)
+		}
+	}
+
+	// Then: large and compressible, incompressible, empty, and streamed in
+	// fragments through ws13's Writer.
+	big := wordsOf(1<<20, 10)
+	mark := l.s.mark()
+	if err := l.echo(ctx, websocket.MessageText, big); err != nil {
+		return failErr(err)
+	}
+	var inBytes int64
+	for _, f := range l.s.since(mark, dataIn) {
+		inBytes += f.length
+	}
+	if inBytes*2 > int64(len(big)) {
+		return fail("the peer's echo of 1 MiB of words took %d B on the wire", inBytes)
+	}
+	for _, m := range [][]byte{binaryOf(65536, 12), {}} {
+		if err := l.echo(ctx, websocket.MessageBinary, m); err != nil {
+			return failErr(err)
+		}
+	}
+	// A compressed message in several frames, both ways: RSV1 on the first
+	// frame only (RFC 7692 §6.1), one DEFLATE stream across them.
+	// Large enough to compress to more than one of ws13's write buffers.
+	streamed := wordsOf(400000, 13)
+	mark = l.s.mark()
+	if err := writeInPieces(ctx, l.c, websocket.MessageText, streamed, []int{30000, 60000, 200000}); err != nil {
+		return fail("Writer: %v", err)
+	}
+	if err := l.expect(ctx, websocket.MessageText, streamed); err != nil {
+		return fail("streamed: %v", err)
+	}
+	if err := checkCompressedFragments(l.s.since(mark, dataOut)); err != nil {
+		return fail("ws13's streamed message: %v", err)
+	}
+	note := "ws13's streamed message compressed in fragments"
+	if e.p.na(e.r, featFragFromPeer) == "" {
+		data := wordsOf(100000, 14)
+		mark = l.s.mark()
+		// The first fragment above node ws's threshold (1 KiB), which
+		// decides whether a fragmented message is compressed.
+		err := l.command(ctx, map[string]any{"cmd": "frag", "type": "binary", "data": data, "splits": []int{2000, 50000}, "compress": true})
+		if err != nil {
+			return failErr(err)
+		}
+		if err := l.expect(ctx, websocket.MessageBinary, data); err != nil {
+			return fail("the peer's compressed fragments: %v", err)
+		}
+		if err := checkCompressedFragments(l.s.since(mark, dataIn)); err != nil {
+			return fail("the peer's fragmented message: %v", err)
+		}
+		note += ", and the peer's"
+	}
+	return pass("%s; %s; 1 MiB, random and empty messages byte-exact; %s", ext, sizes, note)
+}
+
+func (e *env) subprotocol(ctx context.Context) result {
+	l, err := e.connect(ctx, kindProto)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	in, err := l.info(ctx)
+	if err != nil {
+		return failErr(err)
+	}
+	if got := l.c.Subprotocol(); got != "chat.v1" || in.Protocol != "chat.v1" {
+		return fail("offered chat.v0, chat.v1 to a server of chat.v1, chat.v2: ws13 has %q, the peer %q", got, in.Protocol)
+	}
+	return pass("both sides chose chat.v1 of chat.v0, chat.v1")
+}
+
+// many opens n connections at once, holds them all open, then has each
+// echo a message of its own and close with a reason of its own.
+func (e *env) many(ctx context.Context, n int) result {
+	links := make([]*link, n)
+	errs := make([]error, n)
+	if e.r == peerServer {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { links[i], errs[i] = e.dial(ctx, kindPlain) })
+		}
+		wg.Wait()
+	} else {
+		// All jobs first, so that the peer opens them all at once.
+		accs := make([]<-chan accepted, n)
+		evs := make([]<-chan event, n)
+		for i := range n {
+			id, ev := events.newID(e.p.name)
+			accs[i], evs[i] = e.srv.expect(id), ev
+			if err := e.open(job{ID: id, URL: e.srv.base + "/ws/plain?id=" + id, Deflate: "off"}); err != nil {
+				return failErr(err)
+			}
+		}
+		for i := range n {
+			select {
+			case a := <-accs[i]:
+				links[i], errs[i] = &link{c: a.c, s: a.s, ev: evs[i]}, a.err
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+			}
+		}
+	}
+	opened := 0
+	for i := range n {
+		if errs[i] == nil {
+			opened++
+		}
+	}
+	if opened < n {
+		for i := range n {
+			if links[i] != nil && links[i].c != nil {
+				links[i].c.CloseNow()
+			}
+		}
+		return fail("%d of %d opened; first error: %v", opened, n, errors.Join(errs...))
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			l := links[i]
+			msg := fmt.Appendf(nil, "connection %d ✓", i)
+			if errs[i] = l.echo(ctx, websocket.MessageText, msg); errs[i] != nil {
+				l.c.CloseNow()
+				return
+			}
+			reason := fmt.Sprintf("bye %d", i)
+			if errs[i] = l.c.Close(websocket.StatusNormalClosure, reason); errs[i] != nil {
+				return
+			}
+			ev, err := waitEvent(l.ev, "close", 15*time.Second)
+			if err == nil && (ev.Code != 1000 || ev.Reason != reason) {
+				err = fmt.Errorf("connection %d: the peer saw %d %q", i, ev.Code, ev.Reason)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return failErr(err)
+	}
+	return pass("%d open at once; each echoed its own message and closed with its own reason", n)
+}
+
+func (e *env) origin(ctx context.Context) result {
+	if e.r == peerServer {
+		return result{"n/a", "ws13 is the client: the Origin check is the server's"}
+	}
+	id, ev := events.newID(e.p.name)
+	acc := e.srv.expect(id)
+	// The page's origin is 127.0.0.1:P; this endpoint is 127.0.0.1:Q with
+	// the default policy. The other clients claim another site.
+	j := job{ID: id, URL: e.srv.otherBase + "/ws/strict?id=" + id, Deflate: "off", Origin: "http://evil.example"}
+	if err := e.open(j); err != nil {
+		return failErr(err)
+	}
+	var a accepted
+	select {
+	case a = <-acc:
+	case <-ctx.Done():
+		return fail("no request reached the server")
+	}
+	if !errors.Is(a.err, websocket.ErrOriginRefused) {
+		if a.c != nil {
+			a.c.CloseNow()
+		}
+		return fail("Accept returned %v, not ErrOriginRefused", a.err)
+	}
+	if e.p.name == "Chromium" {
+		// The page POSTs its events concurrently: they come in any order.
+		got, err := waitEvents(ev, 10*time.Second, "error", "close")
+		if err != nil {
+			return failErr(err)
+		}
+		if c := got["close"]; c.Code != 1006 {
+			return fail("the browser's close event: %+v", c)
+		}
+		return pass("Accept refused it (403); the browser: error event, close 1006")
+	}
+	got, err := waitEvent(ev, "error", 10*time.Second)
+	if err != nil {
+		return failErr(err)
+	}
+	detail := got.Detail
+	return pass("Accept refused it (403); the client: %s", detail)
+}
+
+func (e *env) tls(ctx context.Context) result {
+	var l *link
+	var err error
+	if e.r == peerServer {
+		l, err = e.dial(ctx, kindTLS)
+	} else {
+		l, err = e.await(ctx, job{URL: e.srv.tlsBase + "/ws/plain", Deflate: "off"})
+	}
+	if err != nil {
+		return failErr(err)
+	}
+	for _, m := range []struct {
+		typ  websocket.MessageType
+		data []byte
+	}{{websocket.MessageText, textOf(1<<20, 31)}, {websocket.MessageBinary, binaryOf(65536, 32)}} {
+		if err := l.echo(ctx, m.typ, m.data); err != nil {
+			l.c.CloseNow()
+			return failErr(err)
+		}
+	}
+	if err := l.c.Close(websocket.StatusNormalClosure, "tls done"); err != nil {
+		return fail("Close: %v", err)
+	}
+	if ev, err := waitEvent(l.ev, "close", 10*time.Second); err != nil || ev.Code != 1000 || ev.Reason != "tls done" {
+		return fail("the peer's close: %+v %v", ev, err)
+	}
+	if e.r == peerServer {
+		return pass("ws13 verified the server's certificate; 1 MiB text and 64 KiB binary echoed; closed 1000")
+	}
+	if e.p.name == "Chromium" {
+		return pass("1 MiB text and 64 KiB binary echoed; closed 1000 (the page's origin allowed by OriginPatterns)")
+	}
+	return pass("1 MiB text and 64 KiB binary echoed; closed 1000")
+}

@@ -1,0 +1,244 @@
+package interop
+
+// A wire tap on ws13's side of every connection. It parses the bytes that
+// pass, independently of ws13's own frame code, so the tests can assert what
+// an API hides: that a message really went out in fragments, that a peer
+// compressed (RSV1), what a ping and its pong carried, what close code came
+// back, and the Sec-WebSocket-Extensions of the 101 response.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// frame is one frame seen on the wire.
+type frame struct {
+	out     bool // written by ws13
+	opcode  byte
+	fin     bool
+	rsv1    bool
+	length  int64
+	payload []byte // control frames only, unmasked
+}
+
+func (f frame) isData() bool { return f.opcode <= 2 }
+
+// maxFrames bounds what a tap keeps: the large echo tests send few frames,
+// and gorilla's small write buffer a few thousand.
+const maxFrames = 1 << 16
+
+// sniffer is the tap of one connection, both directions.
+type sniffer struct {
+	mu      sync.Mutex
+	in, out stream
+	frames  []frame
+}
+
+// stream parses one direction: an HTTP head, then frames.
+type stream struct {
+	head     []byte // the HTTP request or response, up to its blank line
+	headDone bool
+	hdr      []byte // the frame header being gathered
+	remain   int64  // payload bytes of the current frame still to come
+	cur      frame
+	mask     [4]byte
+	masked   bool
+	pos      int64 // payload bytes of the current frame seen so far
+	total    int64 // all bytes seen
+}
+
+func (s *sniffer) feed(out bool, p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &s.in
+	if out {
+		st = &s.out
+	}
+	st.total += int64(len(p))
+	for len(p) > 0 {
+		if !st.headDone {
+			st.head = append(st.head, p...)
+			i := bytes.Index(st.head, []byte("\r\n\r\n"))
+			if i < 0 {
+				return
+			}
+			p = st.head[i+4:]
+			st.head = st.head[: i+4 : i+4]
+			st.headDone = true
+			continue
+		}
+		if st.remain > 0 {
+			n := int64(len(p))
+			if n > st.remain {
+				n = st.remain
+			}
+			if st.cur.opcode >= 8 {
+				for _, b := range p[:n] {
+					if st.masked {
+						b ^= st.mask[st.pos%4]
+					}
+					st.cur.payload = append(st.cur.payload, b)
+					st.pos++
+				}
+			}
+			st.remain -= n
+			p = p[n:]
+			if st.remain == 0 {
+				s.record(st)
+			}
+			continue
+		}
+		st.hdr = append(st.hdr, p[0])
+		p = p[1:]
+		if need := headerLen(st.hdr); need < 0 || len(st.hdr) < need {
+			continue
+		}
+		h := st.hdr
+		st.cur = frame{out: out, fin: h[0]&0x80 != 0, rsv1: h[0]&0x40 != 0, opcode: h[0] & 0x0f}
+		st.masked = h[1]&0x80 != 0
+		n, rest := int64(h[1]&0x7f), h[2:]
+		switch n {
+		case 126:
+			n, rest = int64(binary.BigEndian.Uint16(rest)), rest[2:]
+		case 127:
+			n, rest = int64(binary.BigEndian.Uint64(rest)), rest[8:]
+		}
+		if st.masked {
+			copy(st.mask[:], rest)
+		}
+		st.cur.length, st.remain, st.pos = n, n, 0
+		st.hdr = st.hdr[:0]
+		if n == 0 {
+			s.record(st)
+		}
+	}
+}
+
+// headerLen is the length of the frame header that starts h, or -1 if h is
+// too short to tell.
+func headerLen(h []byte) int {
+	if len(h) < 2 {
+		return -1
+	}
+	n := 2
+	switch h[1] & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if h[1]&0x80 != 0 {
+		n += 4
+	}
+	return n
+}
+
+func (s *sniffer) record(st *stream) {
+	if len(s.frames) < maxFrames {
+		s.frames = append(s.frames, st.cur)
+	}
+}
+
+// mark returns a position in the frame log, for since.
+func (s *sniffer) mark() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.frames)
+}
+
+// since returns the frames logged after mark that match keep.
+func (s *sniffer) since(mark int, keep func(frame) bool) []frame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []frame
+	for _, f := range s.frames[mark:] {
+		if keep(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// responseHead is the HTTP response of the handshake, whichever side sent it.
+func (s *sniffer) responseHead() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if bytes.HasPrefix(s.in.head, []byte("HTTP/")) {
+		return string(s.in.head)
+	}
+	return string(s.out.head)
+}
+
+// responseExtensions is the response's Sec-WebSocket-Extensions value.
+func (s *sniffer) responseExtensions() string {
+	var vals []string
+	for _, line := range strings.Split(s.responseHead(), "\r\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "Sec-WebSocket-Extensions") {
+			vals = append(vals, strings.TrimSpace(value))
+		}
+	}
+	return strings.Join(vals, ", ")
+}
+
+// sniffConn taps a net.Conn.
+type sniffConn struct {
+	net.Conn
+	s *sniffer
+}
+
+func (c *sniffConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.s.feed(false, p[:n])
+	return n, err
+}
+
+func (c *sniffConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.s.feed(true, p[:n])
+	return n, err
+}
+
+// sniffListener taps every accepted connection; the server finds the tap of
+// a request's connection with snifferOf.
+type sniffListener struct{ net.Listener }
+
+func (l sniffListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &sniffConn{Conn: c, s: new(sniffer)}, nil
+}
+
+type snifferKey struct{}
+
+// connContext is http.Server.ConnContext: it puts the tap in the request's context.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if sc, ok := c.(*sniffConn); ok {
+		return context.WithValue(ctx, snifferKey{}, sc.s)
+	}
+	return ctx
+}
+
+func snifferOf(r *http.Request) *sniffer {
+	s, _ := r.Context().Value(snifferKey{}).(*sniffer)
+	return s
+}
+
+// sniffingDialer is a DialOptions.NetDialContext that taps the connection.
+func sniffingDialer(s *sniffer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &sniffConn{Conn: c, s: s}, nil
+	}
+}
