@@ -93,6 +93,7 @@
 //	close.go      status codes and the closing handshake                   §5.5.1, §7
 //	extension.go  the Sec-WebSocket-Extensions grammar                     §9.1
 //	compress.go   permessage-deflate: negotiation, codec, window bits      RFC 7692
+//	h2.go         WebSockets over HTTP/2: Extended CONNECT, stream as net.Conn  RFC 8441 §4, §5
 //
 // # Compression
 //

@@ -1,0 +1,753 @@
+// WebSockets over HTTP/2: RFC 8441, "Bootstrapping WebSockets with HTTP/2".
+//
+// HTTP/2 has no 101 Switching Protocols and no Upgrade header (RFC 9113
+// §8.2.2, §8.6), so a WebSocket cannot take over the connection. Instead it
+// takes over one stream. The client sends an Extended CONNECT (§4): a
+// CONNECT request with the pseudo-header ":protocol: websocket", plus
+// ":scheme" and ":path" naming the resource, which the server may accept only
+// after it announced SETTINGS_ENABLE_CONNECT_PROTOCOL (§3). The rest of the
+// opening handshake is RFC 6455's with the changes of §5: no
+// Sec-WebSocket-Key and no Sec-WebSocket-Accept (":protocol" already proves
+// the server understood), Sec-WebSocket-Version 13, Origin,
+// Sec-WebSocket-Protocol and Sec-WebSocket-Extensions as before, and a 200
+// response instead of a 101. The stream's DATA frames then carry the
+// WebSocket frames, masked as on TCP; closing the WebSocket ends the stream
+// (END_STREAM after the close frames, or RST_STREAM when it is dropped).
+//
+// This file turns a stream into a net.Conn, so that Conn runs on it
+// unchanged: the bytes the peer sends are a request body (server) or a
+// response body (client); the bytes we send go out through the
+// ResponseWriter (server) or a request body the Transport reads (client).
+//
+// Two consequences for a server. A ServeMux pattern with a method, such as
+// "GET /ws", does not match the CONNECT request: register "/ws", or
+// "CONNECT /ws" as well. And the stream is the handler's, so a WebSocket
+// keeps its HTTP/2 connection active: http.Server.Shutdown waits for it,
+// unlike a hijacked HTTP/1.1 connection; close WebSockets from a
+// RegisterOnShutdown function.
+//
+// Go's net/http, as of Go 1.26, speaks Extended CONNECT only when the
+// process runs with GODEBUG=http2xconnect=1 in its environment (it is read
+// when the program starts; a //go:debug line does not work). Without it the
+// server does not announce the setting and refuses ":protocol" with a
+// stream error, and Dial with DialOptions.HTTP2 fails with
+// ErrHTTP2NotSupported.
+
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrHTTP2NotSupported is wrapped by Dial's error, with DialOptions.HTTP2
+// set, when the server cannot open a WebSocket over HTTP/2: it did not
+// choose h2 in the TLS handshake, or did not announce
+// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3). A client may then dial
+// again without HTTP2.
+var ErrHTTP2NotSupported = errors.New("websocket: dial: server does not accept WebSockets over HTTP/2 (RFC 8441)")
+
+// acceptHTTP2 is Accept for an Extended CONNECT request (RFC 8441 §4, §5).
+// It answers the request itself, as Accept does, when it must refuse it.
+//
+// The Conn lives on the request's stream, which belongs to the handler:
+// net/http ends the stream when the handler returns. So the handler must
+// not return before the Conn is closed (a deferred CloseNow does it), and
+// once the Conn is closed the handler should return promptly: that is what
+// sends END_STREAM, which the client waits for as it would for the TCP FIN.
+func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	status, err := checkHTTP2Handshake(r, opts)
+	if err != nil {
+		if errors.Is(err, ErrBadVersion) {
+			// RFC 6455 §4.4: name the versions we speak.
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		http.Error(w, err.Error(), status)
+		return nil, err
+	}
+	subprotocol := selectSubprotocol(r.Header, opts.Subprotocols)
+	if err := opts.Compression.checkCompression(); err != nil {
+		http.Error(w, "websocket: server misconfigured", http.StatusInternalServerError)
+		return nil, err
+	}
+	deflate, extensions, compress := negotiateDeflate(r.Header.Values("Sec-WebSocket-Extensions"), &opts.Compression)
+
+	rc := http.NewResponseController(w)
+	// An HTTP/2 stream is always full duplex; a wrapping ResponseWriter
+	// may still want to be told.
+	rc.EnableFullDuplex()
+	// The server's ReadTimeout and WriteTimeout are per stream in HTTP/2;
+	// they belong to HTTP, and from here on the Conn manages its own.
+	rc.SetReadDeadline(time.Time{})
+
+	// §5: a 2xx response, without Sec-WebSocket-Accept, completes the
+	// handshake. It is flushed now: the client waits for it before sending.
+	h := w.Header()
+	if subprotocol != "" {
+		h.Set("Sec-WebSocket-Protocol", subprotocol)
+	}
+	if compress {
+		h.Set("Sec-WebSocket-Extensions", extensions)
+	}
+	w.WriteHeader(http.StatusOK)
+	rc.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+	err = rc.Flush()
+	rc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("websocket: handshake: sending the response: %w", err)
+	}
+
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		local = h2Addr("")
+	}
+	out := &h2ResponseSender{w: w, rc: rc, ctx: r.Context()}
+	s := newH2Stream(r.Body, out, local, h2Addr(r.RemoteAddr), func(writing bool) {
+		r.Body.Close() // wakes the pump's read
+		if writing {
+			out.abort()
+		}
+	})
+	cfg := connConfig{
+		isServer:     true,
+		subprotocol:  subprotocol,
+		readLimit:    opts.ReadLimit,
+		closeTimeout: opts.CloseTimeout,
+		pingInterval: opts.PingInterval,
+		pingTimeout:  opts.PingTimeout,
+	}
+	if compress {
+		cfg.deflate, cfg.compression = &deflate, &opts.Compression
+	}
+	return newConn(s, nil, cfg), nil
+}
+
+// checkHTTP2Handshake validates an Extended CONNECT request (RFC 8441 §4,
+// §5) and returns the HTTP status to refuse it with, if it must be refused.
+func checkHTTP2Handshake(r *http.Request, opts *AcceptOptions) (int, error) {
+	if r.Method != http.MethodConnect || r.ProtoMajor != 2 {
+		return http.StatusMethodNotAllowed, fmt.Errorf("%w: %s over %s", ErrBadMethod, r.Method, r.Proto)
+	}
+	// §4: ":protocol" names the protocol the stream is to carry. A CONNECT
+	// without it asks for a TCP tunnel, and one naming another protocol is
+	// not for us: either way, as with an HTTP/1.1 request whose Upgrade
+	// does not list websocket, it is not a WebSocket request (400; RFC 8441
+	// names no status for this).
+	switch proto := r.Header.Values(":protocol"); {
+	case len(proto) == 0:
+		return http.StatusBadRequest, fmt.Errorf("%w: CONNECT without :protocol", ErrNotUpgrade)
+	case len(proto) > 1 || !strings.EqualFold(proto[0], "websocket"):
+		return http.StatusBadRequest, fmt.Errorf("%w: :protocol is %q", ErrNotUpgrade, strings.Join(proto, ", "))
+	}
+	// §5: Sec-WebSocket-Version is 13 as in RFC 6455 §4.2.1 item 6. A wrong
+	// version is answered 400 here, not 426: a 426 response must carry an
+	// Upgrade header (RFC 9110 §15.5.22), which HTTP/2 forbids.
+	switch v := r.Header.Values("Sec-WebSocket-Version"); {
+	case len(v) == 0:
+		return http.StatusBadRequest, fmt.Errorf("%w: missing", ErrBadVersion)
+	case len(v) > 1 || strings.TrimSpace(v[0]) != "13":
+		return http.StatusBadRequest, fmt.Errorf("%w: %q", ErrBadVersion, strings.Join(v, ", "))
+	}
+	// §5: "Implementations ... do not do the processing of the
+	// Sec-WebSocket-Key and Sec-WebSocket-Accept header fields": a key, if
+	// sent, is ignored. Origin is checked as in RFC 6455 §10.2; r.Host is
+	// the request's :authority.
+	if err := checkOrigin(r, opts); err != nil {
+		return http.StatusForbidden, err
+	}
+	return 0, nil
+}
+
+// dialHTTP2 is Dial with DialOptions.HTTP2: the opening handshake of RFC
+// 8441 §4, §5 on a new HTTP/2 connection that the Conn owns. u has scheme
+// https (TLS, ALPN h2) or http (cleartext HTTP/2 with prior knowledge).
+// ctx bounds the handshake only.
+func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http.Response, error) {
+	if err := opts.Compression.checkCompression(); err != nil {
+		return nil, nil, err
+	}
+	header := make(http.Header)
+	host := u.Host
+	for name, values := range opts.Header {
+		if strings.EqualFold(name, "Host") && len(values) > 0 {
+			host = values[0]
+			continue
+		}
+		header[http.CanonicalHeaderKey(name)] = values
+	}
+	header.Set("Sec-WebSocket-Version", "13")
+	if len(opts.Subprotocols) > 0 {
+		header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
+	}
+	if offer := deflateOffer(&opts.Compression); offer != "" {
+		header.Set("Sec-WebSocket-Extensions", offer)
+	}
+	// net/http's HTTP/2 Transport sends this entry as the :protocol
+	// pseudo-header of a CONNECT request, which makes it an Extended
+	// CONNECT; it also waits for the server's first SETTINGS and fails if
+	// they do not enable it.
+	header[":protocol"] = []string{"websocket"}
+
+	nc, rt, err := dialHTTP2Conn(ctx, u, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// The stream lives as long as the Conn, so its context is not ctx (the
+	// Transport resets a stream whose context ends); ctx bounds only the
+	// wait for the response.
+	streamCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	body := newH2BodyPipe()
+	req := (&http.Request{
+		Method:        http.MethodConnect,
+		URL:           u,
+		Header:        header,
+		Host:          host,
+		Body:          body,
+		ContentLength: -1,
+	}).WithContext(streamCtx)
+	fail := func(err error) (*Conn, *http.Response, error) {
+		cancel()
+		nc.Close()
+		body.Close()
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		cancel()
+		nc.SetDeadline(aLongTimeAgo)
+	})
+	resp, err := rt.RoundTrip(req)
+	if !stop() {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return fail(errors.Join(ctx.Err(), err))
+	}
+	if err != nil {
+		if err.Error() == "net/http: extended connect not supported by peer" {
+			// The only way to recognise net/http's unexported error.
+			return fail(fmt.Errorf("%w: no SETTINGS_ENABLE_CONNECT_PROTOCOL (does the server run with GODEBUG=http2xconnect=1?)", ErrHTTP2NotSupported))
+		}
+		return fail(fmt.Errorf("websocket: dial: HTTP/2: %w", err))
+	}
+	deflate, compress, err := checkHTTP2Response(resp, header, &opts.Compression)
+	if err != nil {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		_, _, err = fail(err)
+		return nil, resp, err
+	}
+
+	respBody := resp.Body
+	s := newH2Stream(respBody, body, nc.LocalAddr(), nc.RemoteAddr(), func(bool) {
+		// Closing the connection first makes every step below immediate:
+		// no Close can then wait on a stuck peer.
+		cancel()
+		nc.Close()
+		body.Close()
+		respBody.Close()
+	})
+	cfg := connConfig{
+		subprotocol:  resp.Header.Get("Sec-WebSocket-Protocol"),
+		readLimit:    opts.ReadLimit,
+		closeTimeout: opts.CloseTimeout,
+		pingInterval: opts.PingInterval,
+		pingTimeout:  opts.PingTimeout,
+	}
+	if compress {
+		cfg.deflate, cfg.compression = &deflate, &opts.Compression
+	}
+	// The response's body is the Conn's to read now; keep the handshake's
+	// view of it empty, as on HTTP/1.1.
+	resp.Body = http.NoBody
+	return newConn(s, nil, cfg), resp, nil
+}
+
+// checkHTTP2Response is the client's check of the server's answer (RFC 8441
+// §5, and RFC 6455 §4.1 steps 5 and 6; steps 2 to 4 concern the 101 response
+// that HTTP/2 does not have).
+func checkHTTP2Response(resp *http.Response, offered http.Header, compression *CompressionOptions) (deflateParams, bool, error) {
+	// RFC 9113 §8.5: any 2xx response to a CONNECT opens the tunnel.
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return deflateParams{}, false, fmt.Errorf("%w: status %s", ErrBadHandshake, resp.Status)
+	}
+	if protos := resp.Header.Values("Sec-WebSocket-Protocol"); len(protos) > 0 {
+		chosen := protos[0]
+		if len(protos) > 1 || !headerListsAny(offered, "Sec-WebSocket-Protocol", func(elem string) bool { return elem == chosen }) {
+			return deflateParams{}, false, fmt.Errorf("%w: server chose subprotocol %q that was not offered", ErrBadHandshake, protos)
+		}
+	}
+	params, compress, err := acceptDeflateResponse(resp.Header.Values("Sec-WebSocket-Extensions"), compression)
+	if err != nil {
+		return params, false, fmt.Errorf("%w: %w", ErrBadHandshake, err)
+	}
+	return params, compress, nil
+}
+
+// dialHTTP2Conn opens the connection (through the proxy, if any; with TLS
+// and ALPN h2 for https) and returns it with a RoundTripper that speaks
+// HTTP/2 on it and on nothing else.
+//
+// net/http's public client API cannot send an Extended CONNECT in Go 1.26:
+// Transport.RoundTrip and ClientConn.RoundTrip refuse the ":protocol"
+// header name before HTTP/2 sees it. Its HTTP/2 Transport, which accepts
+// it, is reached through the documented hand-off that follows ALPN: the
+// Transport's TLSNextProto["h2"] function takes an established connection
+// and returns the HTTP/2 RoundTripper for it. The Transport is private to
+// this connection, so its pool holds this connection alone.
+func dialHTTP2Conn(ctx context.Context, u *url.URL, opts *DialOptions) (net.Conn, http.RoundTripper, error) {
+	dial := opts.NetDialContext
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	proxyFunc := opts.Proxy
+	if proxyFunc == nil {
+		proxyFunc = http.ProxyFromEnvironment
+	}
+	proxyURL, err := proxyFunc(&http.Request{Method: http.MethodConnect, URL: u, Header: make(http.Header), Host: u.Host})
+	if err != nil {
+		return nil, nil, fmt.Errorf("websocket: dial: proxy: %w", err)
+	}
+	target := hostPort(u)
+	var nc net.Conn
+	if proxyURL == nil {
+		nc, err = dial(ctx, "tcp", target)
+		if err != nil {
+			return nil, nil, fmt.Errorf("websocket: dial: %w", err)
+		}
+	} else {
+		nc, err = dialProxy(ctx, dial, proxyURL, target)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protocols, DisableCompression: true}
+	tr.CloseIdleConnections() // runs the Transport's HTTP/2 set-up, which fills TLSNextProto
+
+	var handoff *tls.Conn
+	next := tr.TLSNextProto["h2"]
+	if u.Scheme == "https" {
+		cfg := opts.TLSConfig.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		// Offering http/1.1 too lets a server without HTTP/2 finish the
+		// TLS handshake, so that its refusal is recognised below rather
+		// than as a TLS alert.
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, nil, fmt.Errorf("websocket: dial: TLS handshake: %w", err)
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+			tc.Close()
+			return nil, nil, fmt.Errorf("%w: the server chose ALPN protocol %q, not h2", ErrHTTP2NotSupported, p)
+		}
+		handoff, nc = tc, tc
+	} else {
+		// Cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3). net/http
+		// hands such a connection to its HTTP/2 code inside a *tls.Conn
+		// that is never used for TLS, marked by an UnencryptedNetConn
+		// method; this is how http.Transport itself does it.
+		next = tr.TLSNextProto["unencrypted_http2"]
+		handoff = tls.Client(h2cHandoff{nc}, nil)
+	}
+	if next == nil {
+		nc.Close()
+		return nil, nil, errors.New("websocket: dial: this program's net/http has no HTTP/2 client (GODEBUG=http2client=0, or built with nethttpomithttp2)")
+	}
+	// The HTTP/2 client writes its preface and SETTINGS here.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
+	rt := next(u.Host, handoff)
+	if !stop() {
+		nc.Close()
+		return nil, nil, fmt.Errorf("websocket: dial: HTTP/2: %w", ctx.Err())
+	}
+	return nc, rt, nil
+}
+
+// h2cHandoff carries a cleartext connection to net/http's HTTP/2 client.
+type h2cHandoff struct{ net.Conn }
+
+func (c h2cHandoff) UnencryptedNetConn() net.Conn { return c.Conn }
+
+// h2Stream is an HTTP/2 stream seen as a net.Conn, with the semantics Conn
+// relies on: a deadline interrupts a blocked Read or Write, and a Read that
+// timed out loses nothing (the next one resumes); Close makes every call
+// return and leaves no goroutine behind.
+//
+// Neither body of net/http can be read that way: a response body has no
+// deadline at all, and a request body's deadline (ResponseController's
+// SetReadDeadline) ends the stream for good. So a pump goroutine reads the
+// body a chunk at a time, and Read waits for the chunk with the deadline.
+// The pump reads the next chunk only once the last one is consumed: the
+// stream's flow control still holds the peer back when the Conn does not
+// read.
+type h2Stream struct {
+	in            io.ReadCloser // what the peer sends
+	out           h2Sender      // what we send
+	local, remote net.Addr
+	teardown      func(writing bool) // ends the stream; makes in.Read and out.send return
+
+	rdl, wdl h2Deadline
+
+	chunks   chan h2Chunk  // pump → Read
+	consumed chan struct{} // Read → pump: the chunk's buffer is free again
+	pending  []byte        // unread part of the last chunk; the reader's
+	readErr  error         // the body's final error; the reader's
+	pumpDone sync.WaitGroup
+
+	mu        sync.Mutex
+	writing   bool // a send is under way; guarded by mu
+	expired   bool // a deadline aborted that send; guarded by mu
+	isClosed  bool // guarded by mu
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// h2Chunk is one read of the body.
+type h2Chunk struct {
+	data []byte
+	err  error
+}
+
+// h2Sender is the sending half of a stream.
+type h2Sender interface {
+	// send writes p out, stopping when expired is closed if it can.
+	send(p []byte, expired <-chan struct{}) (int, error)
+}
+
+// h2ChunkSize is how much the pump reads at once: one DATA frame at the
+// default SETTINGS_MAX_FRAME_SIZE.
+const h2ChunkSize = 16 << 10
+
+func newH2Stream(in io.ReadCloser, out h2Sender, local, remote net.Addr, teardown func(writing bool)) *h2Stream {
+	s := &h2Stream{
+		in:       in,
+		out:      out,
+		local:    local,
+		remote:   remote,
+		teardown: teardown,
+		chunks:   make(chan h2Chunk),
+		consumed: make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+	}
+	s.rdl.init(nil)
+	if a, ok := out.(interface{ abort() }); ok {
+		// A send that cannot watch its deadline is aborted when it passes.
+		s.wdl.init(func() {
+			s.mu.Lock()
+			if s.writing && s.wdl.isExpired() {
+				s.expired = true
+				a.abort()
+			}
+			s.mu.Unlock()
+		})
+	} else {
+		s.wdl.init(nil)
+	}
+	s.pumpDone.Add(1)
+	go s.pump()
+	return s
+}
+
+// pump reads the body into one buffer, hands each chunk to Read and waits
+// until it is consumed. It ends at the body's end or error, or at Close.
+func (s *h2Stream) pump() {
+	defer s.pumpDone.Done()
+	buf := make([]byte, h2ChunkSize)
+	for {
+		n, err := s.in.Read(buf)
+		select {
+		case s.chunks <- h2Chunk{buf[:n], err}:
+		case <-s.closed:
+			return
+		}
+		if err != nil {
+			return
+		}
+		select {
+		case <-s.consumed:
+		case <-s.closed:
+			return
+		}
+	}
+}
+
+func (s *h2Stream) Read(b []byte) (int, error) {
+	for {
+		select {
+		case <-s.closed:
+			return 0, net.ErrClosed
+		case <-s.rdl.done():
+			return 0, os.ErrDeadlineExceeded
+		default:
+		}
+		if len(s.pending) > 0 {
+			n := copy(b, s.pending)
+			s.pending = s.pending[n:]
+			if len(s.pending) == 0 {
+				s.consumed <- struct{}{}
+			}
+			return n, nil
+		}
+		if s.readErr != nil {
+			return 0, s.readErr
+		}
+		select {
+		case c := <-s.chunks:
+			s.pending, s.readErr = c.data, c.err
+			if len(c.data) == 0 && c.err == nil {
+				s.consumed <- struct{}{}
+			}
+		case <-s.rdl.done():
+			return 0, os.ErrDeadlineExceeded
+		case <-s.closed:
+			return 0, net.ErrClosed
+		}
+	}
+}
+
+func (s *h2Stream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	if s.isClosed {
+		s.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	expired := s.wdl.done()
+	select {
+	case <-expired:
+		s.mu.Unlock()
+		return 0, os.ErrDeadlineExceeded
+	default:
+	}
+	s.writing = true
+	s.mu.Unlock()
+
+	n, err := s.out.send(p, expired)
+
+	s.mu.Lock()
+	s.writing = false
+	aborted, closed := s.expired, s.isClosed
+	s.expired = false
+	s.mu.Unlock()
+	switch {
+	case err == nil:
+	case aborted:
+		// The stream was reset under the send, so whatever part of p it
+		// had taken is lost: report p as taken, and the timeout, so that
+		// Conn treats it as a torn frame and drops the connection.
+		return len(p), os.ErrDeadlineExceeded
+	case closed:
+		return n, net.ErrClosed
+	}
+	return n, err
+}
+
+// Close ends the stream and returns once the pump has stopped.
+func (s *h2Stream) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.isClosed = true
+		writing := s.writing
+		s.mu.Unlock()
+		close(s.closed)
+		s.teardown(writing)
+		s.pumpDone.Wait()
+		s.rdl.set(time.Time{})
+		s.wdl.set(time.Time{})
+	})
+	return nil
+}
+
+func (s *h2Stream) LocalAddr() net.Addr  { return s.local }
+func (s *h2Stream) RemoteAddr() net.Addr { return s.remote }
+
+func (s *h2Stream) SetDeadline(t time.Time) error {
+	s.rdl.set(t)
+	s.wdl.set(t)
+	return nil
+}
+
+func (s *h2Stream) SetReadDeadline(t time.Time) error  { s.rdl.set(t); return nil }
+func (s *h2Stream) SetWriteDeadline(t time.Time) error { s.wdl.set(t); return nil }
+
+// h2Deadline is a deadline that can be waited on: done's channel is closed
+// while the deadline is in the past.
+type h2Deadline struct {
+	mu       sync.Mutex
+	timer    *time.Timer
+	expired  chan struct{}
+	onExpire func() // called, without mu held, each time the deadline passes
+}
+
+func (d *h2Deadline) init(onExpire func()) {
+	d.expired = make(chan struct{})
+	d.onExpire = onExpire
+}
+
+func (d *h2Deadline) done() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.expired
+}
+
+func (d *h2Deadline) isExpired() bool {
+	select {
+	case <-d.done():
+		return true
+	default:
+		return false
+	}
+}
+
+// set moves the deadline to t; the zero time means none.
+func (d *h2Deadline) set(t time.Time) {
+	d.mu.Lock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.expired // the timer fired: its channel is closed, or about to be
+	}
+	d.timer = nil
+	wasExpired := false
+	select {
+	case <-d.expired:
+		wasExpired = true
+	default:
+	}
+	wait := time.Until(t)
+	if t.IsZero() || wait > 0 {
+		if wasExpired {
+			d.expired = make(chan struct{})
+		}
+		if !t.IsZero() {
+			ch := d.expired
+			d.timer = time.AfterFunc(wait, func() {
+				close(ch)
+				if d.onExpire != nil {
+					d.onExpire()
+				}
+			})
+		}
+		d.mu.Unlock()
+		return
+	}
+	if !wasExpired {
+		close(d.expired)
+	}
+	d.mu.Unlock()
+	if !wasExpired && d.onExpire != nil {
+		d.onExpire()
+	}
+}
+
+// h2ResponseSender sends through the server's ResponseWriter, one flush
+// per write so that each frame goes out when Conn writes it. A write
+// blocked on flow control cannot be abandoned and leave the stream usable:
+// abort resets the stream (RST_STREAM), which makes the write return.
+type h2ResponseSender struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	ctx context.Context // the request's: done once the handler has returned
+}
+
+var errHandlerReturned = fmt.Errorf("%w: the HTTP handler returned, which ended the HTTP/2 stream", ErrClosed)
+
+func (o *h2ResponseSender) send(p []byte, _ <-chan struct{}) (n int, err error) {
+	// Writing after the handler returned is a misuse net/http answers with
+	// a panic; turn the common case into an error.
+	if o.ctx.Err() != nil {
+		return 0, errHandlerReturned
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if o.ctx.Err() == nil {
+				panic(v)
+			}
+			n, err = 0, errHandlerReturned
+		}
+	}()
+	n, err = o.w.Write(p)
+	if err == nil {
+		err = o.rc.Flush()
+	}
+	return n, err
+}
+
+func (o *h2ResponseSender) abort() { o.rc.SetWriteDeadline(aLongTimeAgo) }
+
+// h2BodyPipe is the request body of a client's stream: the Transport reads
+// from it what Write hands over, with no copy in between. Unlike io.Pipe, a
+// send can be abandoned at a deadline, reporting how much was taken.
+type h2BodyPipe struct {
+	data  chan []byte // send → Read: bytes on offer
+	taken chan int    // Read → send: how many it copied
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newH2BodyPipe() *h2BodyPipe {
+	return &h2BodyPipe{data: make(chan []byte), taken: make(chan int), done: make(chan struct{})}
+}
+
+// Read is called by the Transport.
+func (p *h2BodyPipe) Read(b []byte) (int, error) {
+	select {
+	case d := <-p.data:
+		n := copy(b, d)
+		p.taken <- n
+		return n, nil
+	case <-p.done:
+		return 0, io.EOF // END_STREAM
+	}
+}
+
+// Close is called by the Transport when it is done with the body, and by
+// the stream's teardown.
+func (p *h2BodyPipe) Close() error {
+	p.once.Do(func() { close(p.done) })
+	return nil
+}
+
+func (p *h2BodyPipe) send(b []byte, expired <-chan struct{}) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		select {
+		case p.data <- b:
+			k := <-p.taken
+			b = b[k:]
+			n += k
+		case <-expired:
+			return n, os.ErrDeadlineExceeded
+		case <-p.done:
+			return n, net.ErrClosed
+		}
+	}
+	return n, nil
+}
+
+// h2Addr is the peer's address as net/http reports it.
+type h2Addr string
+
+func (a h2Addr) Network() string { return "tcp" }
+func (a h2Addr) String() string  { return string(a) }

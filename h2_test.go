@@ -1,0 +1,638 @@
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// requireXConnect skips a test that needs net/http's Extended CONNECT,
+// which Go 1.26 enables only from the environment at start-up.
+func requireXConnect(t *testing.T) {
+	t.Helper()
+	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
+		t.Skip("RFC 8441 tests need net/http's Extended CONNECT: run with GODEBUG=http2xconnect=1 (read at start-up, so it must be in the environment)")
+	}
+}
+
+// h2Server is a test server speaking HTTP/2, over TLS or as cleartext h2c.
+type h2Server struct {
+	ts      *httptest.Server
+	url     string // wss:// or ws://
+	tlsMode bool
+}
+
+// dialOptions returns options that reach the server over HTTP/2.
+func (s *h2Server) dialOptions() *DialOptions {
+	opts := &DialOptions{HTTP2: true}
+	if s.tlsMode {
+		opts.TLSConfig = s.ts.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	}
+	return opts
+}
+
+// startH2Server runs handler on each accepted Conn, like startServer, and
+// sends every Accept error to acceptErrs if it is not nil.
+func startH2Server(t *testing.T, tlsMode bool, opts *AcceptOptions, acceptErrs chan<- error, handler func(*Conn)) *h2Server {
+	t.Helper()
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		finished bool
+	)
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if finished {
+			mu.Unlock()
+			return
+		}
+		wg.Add(1)
+		mu.Unlock()
+		defer wg.Done()
+		c, err := Accept(w, r, opts)
+		if acceptErrs != nil {
+			acceptErrs <- err
+		}
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		handler(c)
+	}))
+	s := &h2Server{ts: ts, tlsMode: tlsMode}
+	if tlsMode {
+		ts.EnableHTTP2 = true
+		ts.StartTLS()
+		s.url = "wss" + strings.TrimPrefix(ts.URL, "https")
+	} else {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		ts.Config.Protocols = &p
+		ts.Start()
+		s.url = "ws" + strings.TrimPrefix(ts.URL, "http")
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		finished = true
+		mu.Unlock()
+		ts.Close()
+		wg.Wait()
+	})
+	return s
+}
+
+// forEachH2 runs test over TLS and over h2c.
+func forEachH2(t *testing.T, test func(t *testing.T, tlsMode bool)) {
+	requireXConnect(t)
+	t.Run("tls", func(t *testing.T) { test(t, true) })
+	t.Run("h2c", func(t *testing.T) { test(t, false) })
+}
+
+func dialH2(t *testing.T, s *h2Server, opts *DialOptions) (*Conn, *http.Response) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, resp, err := Dial(ctx, s.url+"/ws", opts)
+	if err != nil {
+		t.Fatalf("Dial: %v (response %v)", err, resp)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c, resp
+}
+
+// Messages of the boundary sizes of RFC 6455 §5.2 echo byte-exact over an
+// HTTP/2 stream, and the handshake is RFC 8441's: 200, no Accept key.
+func TestH2Echo(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		srv := startH2Server(t, tlsMode, &AcceptOptions{ReadLimit: 2 << 20}, nil, func(c *Conn) {
+			if _, ok := c.NetConn().(*h2Stream); !ok {
+				t.Errorf("server Conn runs on %T, not an HTTP/2 stream", c.NetConn())
+			}
+			echoHandler(c)
+		})
+		opts := srv.dialOptions()
+		opts.ReadLimit = 2 << 20
+		c, resp := dialH2(t, srv, opts)
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+			t.Errorf("handshake response %s %s, want HTTP/2.0 200", resp.Proto, resp.Status)
+		}
+		if v := resp.Header.Values("Sec-WebSocket-Accept"); len(v) != 0 {
+			t.Errorf("Sec-WebSocket-Accept over HTTP/2: %q", v)
+		}
+		if _, ok := c.NetConn().(*h2Stream); !ok {
+			t.Errorf("client Conn runs on %T", c.NetConn())
+		}
+		ctx := context.Background()
+		for _, n := range []int{0, 1, 125, 126, 4095, 4096, 16384, 65535, 65536, 300000, 1 << 20} {
+			for _, typ := range []MessageType{MessageText, MessageBinary} {
+				msg := testPayload(n, typ == MessageText)
+				if err := c.Write(ctx, typ, msg); err != nil {
+					t.Fatalf("Write %d: %v", n, err)
+				}
+				gotTyp, got, err := c.Read(ctx)
+				if err != nil || gotTyp != typ || !bytes.Equal(got, msg) {
+					t.Fatalf("echo of %d bytes %v: got %v %d bytes, %v", n, typ, gotTyp, len(got), err)
+				}
+			}
+		}
+		if err := c.Close(StatusNormalClosure, ""); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+}
+
+// The client closes: the server's read sees the code and reason, and the
+// client's Close completes quickly, because the handler's return ends the
+// stream (END_STREAM), which the client waits for.
+func TestH2CloseFromClient(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		got := make(chan error, 1)
+		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
+			_, _, err := c.Read(context.Background())
+			got <- err
+		})
+		c, _ := dialH2(t, srv, srv.dialOptions())
+		start := time.Now()
+		if err := c.Close(4001, "done here"); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Close took %v: the stream did not end", d)
+		}
+		var ce *CloseError
+		if err := <-got; !errors.As(err, &ce) || ce.Code != 4001 || ce.Reason != "done here" {
+			t.Errorf("server read error %v", err)
+		}
+		if err := c.Write(context.Background(), MessageText, []byte("late")); !errors.Is(err, ErrClosed) {
+			t.Errorf("Write after Close: %v", err)
+		}
+	})
+}
+
+// The server closes while the client reads.
+func TestH2CloseFromServer(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		closed := make(chan error, 1)
+		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
+			closed <- c.Close(StatusGoingAway, "restarting")
+		})
+		c, _ := dialH2(t, srv, srv.dialOptions())
+		_, _, err := c.Read(context.Background())
+		if CloseStatus(err) != StatusGoingAway {
+			t.Errorf("client Read: %v", err)
+		}
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Errorf("server Close: %v", err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("server Close did not return")
+		}
+	})
+}
+
+func TestH2Ping(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		pinged := make(chan error, 1)
+		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
+			ctx := c.CloseRead(context.Background())
+			pinged <- c.Ping(ctx)
+			<-ctx.Done()
+		})
+		c, _ := dialH2(t, srv, srv.dialOptions())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		readCtx := c.CloseRead(ctx)
+		for i := 0; i < 3; i++ {
+			if err := c.Ping(ctx); err != nil {
+				t.Fatalf("client Ping %d: %v", i, err)
+			}
+		}
+		if err := <-pinged; err != nil {
+			t.Errorf("server Ping: %v", err)
+		}
+		c.Close(StatusNormalClosure, "")
+		<-readCtx.Done()
+	})
+}
+
+// permessage-deflate and a subprotocol are negotiated as on HTTP/1.1.
+func TestH2CompressionAndSubprotocol(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		for _, mode := range []CompressionMode{CompressionNoContextTakeover, CompressionContextTakeover} {
+			t.Run(mode.String(), func(t *testing.T) {
+				srv := startH2Server(t, tlsMode, &AcceptOptions{
+					Subprotocols: []string{"chat.v2", "chat.v1"},
+					Compression:  CompressionOptions{Mode: mode},
+				}, nil, func(c *Conn) {
+					if c.Subprotocol() != "chat.v1" {
+						t.Errorf("server subprotocol %q", c.Subprotocol())
+					}
+					echoHandler(c)
+				})
+				opts := srv.dialOptions()
+				opts.Subprotocols = []string{"chat.v1", "other"}
+				opts.Compression = CompressionOptions{Mode: mode}
+				c, resp := dialH2(t, srv, opts)
+				if c.Subprotocol() != "chat.v1" {
+					t.Errorf("client subprotocol %q", c.Subprotocol())
+				}
+				if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(ext, "permessage-deflate") {
+					t.Fatalf("compression not negotiated: %q", ext)
+				}
+				ctx := context.Background()
+				msgs := [][]byte{
+					[]byte(strings.Repeat(`{"user":"ada","text":"hello, world"}`, 50)),
+					[]byte(strings.Repeat(`{"user":"ada","text":"hello, world"}`, 50)),
+					testPayload(100000, false),
+					[]byte("short"),
+				}
+				for i, m := range msgs {
+					if err := c.Write(ctx, MessageBinary, m); err != nil {
+						t.Fatal(err)
+					}
+					if _, got, err := c.Read(ctx); err != nil || !bytes.Equal(got, m) {
+						t.Fatalf("message %d: %d bytes, %v", i, len(got), err)
+					}
+				}
+				if err := c.Close(StatusNormalClosure, ""); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	})
+}
+
+// extendedConnect sends a hand-made Extended CONNECT (or any request) over
+// a fresh HTTP/2 connection and returns the response, body read.
+func extendedConnect(t *testing.T, srv *h2Server, method string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	u, err := url.Parse(srv.ts.URL + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, rt, err := dialHTTP2Conn(ctx, u, srv.dialOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	req := (&http.Request{Method: method, URL: u, Header: header, Host: u.Host}).WithContext(ctx)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+// Requests that are not RFC 8441 WebSocket handshakes are refused with an
+// HTTP status and the matching error.
+func TestH2HandshakeRefusals(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		acceptErrs := make(chan error, 1)
+		srv := startH2Server(t, tlsMode, nil, acceptErrs, echoHandler)
+		ws := func(extra ...string) http.Header {
+			h := http.Header{":protocol": {"websocket"}, "Sec-Websocket-Version": {"13"}}
+			for i := 0; i+1 < len(extra); i += 2 {
+				if extra[i+1] == "" {
+					delete(h, extra[i])
+				} else {
+					h[extra[i]] = []string{extra[i+1]}
+				}
+			}
+			return h
+		}
+		for _, tc := range []struct {
+			name    string
+			method  string
+			header  http.Header
+			status  int
+			wantErr error
+		}{
+			// RFC 6455's GET cannot upgrade an HTTP/2 stream: no Upgrade,
+			// no Connection header, no 101 (RFC 9113 §8.2.2, §8.6).
+			{"GET", http.MethodGet, http.Header{"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}, 400, ErrNotUpgrade},
+			{"wrong protocol", http.MethodConnect, ws(":protocol", "chat"), 400, ErrNotUpgrade},
+			{"no version", http.MethodConnect, ws("Sec-Websocket-Version", ""), 400, ErrBadVersion},
+			{"wrong version", http.MethodConnect, ws("Sec-Websocket-Version", "8"), 400, ErrBadVersion},
+			{"foreign origin", http.MethodConnect, ws("Origin", "https://evil.example"), 403, ErrOriginRefused},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				resp, body := extendedConnect(t, srv, tc.method, tc.header)
+				if resp.ProtoMajor != 2 {
+					t.Fatalf("answered over %s", resp.Proto)
+				}
+				if resp.StatusCode != tc.status {
+					t.Errorf("status %s (%q), want %d", resp.Status, body, tc.status)
+				}
+				if err := <-acceptErrs; !errors.Is(err, tc.wantErr) {
+					t.Errorf("Accept error %v, want %v", err, tc.wantErr)
+				}
+				if tc.wantErr == ErrBadVersion && resp.Header.Get("Sec-WebSocket-Version") != "13" {
+					t.Errorf("version refusal without Sec-WebSocket-Version: 13: %v", resp.Header)
+				}
+			})
+		}
+		// The hand-made handshake itself works, and needs no key: the
+		// response is a bare 200.
+		t.Run("accepted", func(t *testing.T) {
+			u, _ := url.Parse(srv.ts.URL + "/ws")
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			nc, rt, err := dialHTTP2Conn(ctx, u, srv.dialOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			req := (&http.Request{Method: http.MethodConnect, URL: u, Header: ws(), Host: u.Host, Body: pr}).WithContext(ctx)
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("Sec-WebSocket-Accept") != "" {
+				t.Errorf("response %s %v", resp.Status, resp.Header)
+			}
+			if err := <-acceptErrs; err != nil {
+				t.Errorf("Accept: %v", err)
+			}
+		})
+	})
+}
+
+// A server that does not speak HTTP/2 makes Dial fail with
+// ErrHTTP2NotSupported, and a server that does still serves RFC 6455 over
+// HTTP/1.1.
+func TestH2Negotiation(t *testing.T) {
+	requireXConnect(t)
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, nil); err == nil {
+			c.CloseNow()
+		}
+	}))
+	defer ts.Close()
+	opts := &DialOptions{HTTP2: true, TLSConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig.Clone()}
+	_, _, err := Dial(context.Background(), "wss"+strings.TrimPrefix(ts.URL, "https"), opts)
+	if !errors.Is(err, ErrHTTP2NotSupported) {
+		t.Errorf("Dial over HTTP/2 to an HTTP/1.1 server: %v", err)
+	}
+
+	srv := startH2Server(t, true, nil, nil, echoHandler)
+	opts = srv.dialOptions()
+	opts.HTTP2 = false
+	c, resp := dialH2(t, srv, opts)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("HTTP/1.1 handshake: %s", resp.Status)
+	}
+	if err := c.Write(context.Background(), MessageText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "hi" {
+		t.Fatalf("echo %q, %v", msg, err)
+	}
+}
+
+// Through an HTTP proxy's CONNECT tunnel, over TLS and h2c alike.
+func TestH2ThroughProxy(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		var tunnels atomic.Int32
+		proxyURL := startConnectProxy(t, &tunnels)
+		srv := startH2Server(t, tlsMode, nil, nil, echoHandler)
+		opts := srv.dialOptions()
+		opts.Proxy = http.ProxyURL(proxyURL)
+		c, _ := dialH2(t, srv, opts)
+		c.Write(context.Background(), MessageText, []byte("via proxy"))
+		if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "via proxy" {
+			t.Fatalf("echo %q %v", msg, err)
+		}
+		if tunnels.Load() != 1 {
+			t.Errorf("%d tunnels through the proxy", tunnels.Load())
+		}
+	})
+}
+
+// A cancelled read leaves the Conn usable on both sides, and an
+// interrupted message is skipped by the next read, as on TCP.
+func TestH2ReadContextCancel(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		release := make(chan struct{})
+		serverErr := make(chan error, 1)
+		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
+			ctx := context.Background()
+			// The server's read is interrupted first.
+			rctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			_, _, err := c.Read(rctx)
+			cancel()
+			if err != context.DeadlineExceeded {
+				serverErr <- err
+				return
+			}
+			<-release
+			w, _ := c.Writer(ctx, MessageText)
+			w.Write(bytes.Repeat([]byte("a"), fragmentSize))
+			time.Sleep(300 * time.Millisecond)
+			w.Write([]byte("tail"))
+			w.Close()
+			c.Write(ctx, MessageText, []byte("next"))
+			serverErr <- nil
+			echoHandler(c)
+		})
+		c, _ := dialH2(t, srv, srv.dialOptions())
+
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, _, err := c.Read(ctx)
+		cancel()
+		if err != context.DeadlineExceeded {
+			t.Fatalf("Read with nothing to read: %v", err)
+		}
+		close(release)
+		ctx, cancel = context.WithTimeout(context.Background(), 150*time.Millisecond)
+		_, _, err = c.Read(ctx)
+		cancel()
+		if err != context.DeadlineExceeded {
+			t.Fatalf("Read interrupted mid-message: %v", err)
+		}
+		_, msg, err := c.Read(context.Background())
+		if err != nil || string(msg) != "next" {
+			t.Fatalf("Read after interruption = %q, %v; want the next message", msg, err)
+		}
+		if err := <-serverErr; err != nil {
+			t.Fatalf("server's interrupted read: %v", err)
+		}
+		// The server's read resumes too: the echo goes through it.
+		if err := c.Write(context.Background(), MessageText, []byte("still alive")); err != nil {
+			t.Fatal(err)
+		}
+		if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "still alive" {
+			t.Fatalf("echo after interruption = %q, %v", msg, err)
+		}
+	})
+}
+
+// A write the peer never takes (flow control stalls it) is abandoned when
+// its context ends; the Conn is then dropped, since part of the frame may
+// be gone, and every goroutine ends.
+func TestH2WriteContextCancel(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		done := make(chan struct{})
+		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
+			<-done // never reads
+		})
+		defer close(done)
+		c, _ := dialH2(t, srv, srv.dialOptions())
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		var err error
+		big := testPayload(1<<20, false)
+		for i := 0; i < 64 && err == nil; i++ { // HTTP/2 windows are a few MB at most
+			err = c.Write(ctx, MessageBinary, big)
+		}
+		if err != context.DeadlineExceeded {
+			t.Fatalf("Write to a stalled stream: %v", err)
+		}
+	})
+}
+
+// The same on the server, whose blocked write cannot be abandoned without
+// resetting the stream: the write returns at its context's end all the same.
+func TestH2ServerWriteContextCancel(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		result := make(chan error, 1)
+		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			var err error
+			big := testPayload(1<<20, false)
+			for i := 0; i < 64 && err == nil; i++ {
+				err = c.Write(ctx, MessageBinary, big)
+			}
+			result <- err
+		})
+		dialH2(t, srv, srv.dialOptions()) // and never read
+		select {
+		case err := <-result:
+			if err != context.DeadlineExceeded {
+				t.Fatalf("server Write to a stalled stream: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("server Write did not return")
+		}
+	})
+}
+
+// After Close and CloseNow on either side, no goroutine of the package is
+// left, and the HTTP/2 connections the client owned are gone with theirs.
+func TestH2NoGoroutineOutlivesConn(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		srv := startH2Server(t, tlsMode, nil, nil, echoHandler)
+		before := runtime.NumGoroutine()
+		for i := 0; i < 10; i++ {
+			c, _ := dialH2(t, srv, srv.dialOptions())
+			if err := c.Write(context.Background(), MessageText, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := c.Read(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if i%2 == 0 {
+				c.Close(StatusNormalClosure, "")
+			} else {
+				c.CloseNow()
+			}
+		}
+		srv.ts.CloseClientConnections()
+		var stacks string
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			buf := make([]byte, 1<<20)
+			stacks = string(buf[:runtime.Stack(buf, true)])
+			if runtime.NumGoroutine() <= before+2 && !strings.Contains(stacks, "websocket.(*h2Stream)") {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if strings.Contains(stacks, "websocket.(*h2Stream)") {
+			t.Errorf("an h2Stream goroutine is still running:\n%s", stacks)
+		}
+		if n := runtime.NumGoroutine(); n > before+2 {
+			t.Errorf("%d goroutines before, %d after:\n%s", before, n, stacks)
+		}
+	})
+}
+
+// The stream adapter on its own (no GODEBUG needed): a read interrupted by
+// a deadline in the past loses nothing, a write times out without taking
+// anything, and Close stops the pump.
+func TestH2StreamDeadlines(t *testing.T) {
+	pr, pw := io.Pipe()
+	out := newH2BodyPipe()
+	s := newH2Stream(pr, out, nil, nil, func(bool) {
+		pr.Close()
+		out.Close()
+	})
+	read := make(chan error, 1)
+	go func() {
+		_, err := s.Read(make([]byte, 10))
+		read <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	s.SetReadDeadline(aLongTimeAgo)
+	if err := <-read; !errors.Is(err, os.ErrDeadlineExceeded) || !isTimeout(err) {
+		t.Fatalf("interrupted Read: %v", err)
+	}
+	s.SetReadDeadline(time.Time{})
+	go pw.Write([]byte("hello, world"))
+	buf := make([]byte, 5)
+	var got []byte
+	for len(got) < 12 {
+		n, err := s.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != "hello, world" {
+		t.Errorf("read %q after the interruption", got)
+	}
+
+	s.SetWriteDeadline(time.Now().Add(30 * time.Millisecond))
+	if n, err := s.Write([]byte("nobody reads")); n != 0 || !isTimeout(err) {
+		t.Errorf("Write with no reader: %d, %v", n, err)
+	}
+	s.SetWriteDeadline(time.Time{})
+	go func() {
+		b := make([]byte, 3)
+		io.ReadFull(out, b)
+	}()
+	s.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := s.Write([]byte("abcdef")); n != 3 || !isTimeout(err) {
+		t.Errorf("Write half taken: %d, %v", n, err)
+	}
+
+	s.Close()
+	if _, err := s.Read(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Read after Close: %v", err)
+	}
+	if _, err := s.Write(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after Close: %v", err)
+	}
+}
