@@ -165,9 +165,11 @@ func parseClosePayload(p []byte) (CloseError, error) {
 	return ce, nil
 }
 
-// ProtocolError reports that the peer broke the protocol. Code is the close
-// code the connection was failed with (§7.4.1): 1002 for framing, 1007 for
-// invalid UTF-8, 1009 for a message over the read limit. Err is one of the
+// ProtocolError reports that the connection was failed (§7.1.7), almost
+// always because the peer broke the protocol. Code is the close code the
+// connection was failed with (§7.4.1): 1002 for framing, 1007 for invalid
+// UTF-8, 1009 for a message over the read limit, 1011 when a context ended
+// a read that could not be resumed (ErrDeflateInterrupted). Err is one of the
 // package's named errors, so errors.Is(err, ErrReservedOpcode) and the like work.
 type ProtocolError struct {
 	Code StatusCode
@@ -244,6 +246,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	// Wait for the peer's close frame. If no one is reading, read here.
 	select {
 	case c.readLock <- struct{}{}:
+		c.rd.done = nil // bounded by the close deadline alone
 		c.netConn.SetReadDeadline(deadline)
 		for c.rd.err == nil {
 			if err := c.beginMessageLocked(); err != nil {
@@ -319,11 +322,25 @@ func (c *Conn) failLocked(pe *ProtocolError) {
 // a client reads until the server's FIN (bounded by the close timeout)
 // before closing. The caller holds readLock.
 func (c *Conn) closeTransportLocked() {
-	if !c.isServer && !c.isNetClosed() {
+	if !c.isServer && !c.isNetClosed() && !isDone(c.rd.done) {
 		c.netConn.SetReadDeadline(time.Now().Add(c.closeTimeout))
+		// The reader's context may have ended just before the deadline
+		// was set, which would undo its interruption: look again.
+		if isDone(c.rd.done) {
+			c.netConn.SetReadDeadline(aLongTimeAgo)
+		}
 		io.Copy(io.Discard, c.br)
 	}
 	c.closeNet()
+}
+
+func isDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
 }
 
 // closeNet closes the TCP connection once, waking everything that waits on it.

@@ -54,8 +54,10 @@
 // A context passed to a read or write bounds that call. If it is done before
 // a message began to move, the call returns ctx.Err() and the Conn is as it
 // was. A read interrupted in the middle of a message returns ctx.Err() too;
-// the next read skips the rest of that message. A write interrupted in the
-// middle of a frame cannot be undone on the wire, so the connection is
+// the next read skips the rest of that message, except inside a message
+// compressed with context takeover, which cannot be skipped undecoded: the
+// connection is then failed (ErrDeflateInterrupted). A write interrupted in
+// the middle of a frame cannot be undone on the wire, so the connection is
 // dropped. context.Background() costs nothing extra.
 //
 // # Errors

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"slices"
 )
@@ -29,6 +30,11 @@ var (
 	ErrUnexpectedContinuation = errors.New("websocket: continuation frame with no message started")
 	ErrExpectedContinuation   = errors.New("websocket: new data frame before the previous message ended")
 	ErrInvalidUTF8            = errors.New("websocket: text message is not valid UTF-8")
+	// ErrDeflateInterrupted: a context ended a read inside a message
+	// compressed with context takeover. The rest of it cannot be decoded
+	// later, and the messages after it may refer back into it, so the
+	// connection is failed with 1011.
+	ErrDeflateInterrupted = errors.New("websocket: read interrupted inside a message compressed with context takeover")
 	// ErrStaleReader is returned by a message reader used after the next
 	// message began.
 	ErrStaleReader = errors.New("websocket: message reader used after the next message began")
@@ -46,7 +52,11 @@ type readState struct {
 	msgType    MessageType // type of the message in progress
 	msgLen     int64       // bytes of the message in progress read so far
 	compressed bool        // the message in progress is compressed (RFC 7692 §6: RSV1)
-	utf8       utf8Validator
+	// inflateAbandoned: a read of the compressed message in progress was
+	// interrupted, which leaves compress/flate failed for good; the rest of
+	// the message is skipped without it.
+	inflateAbandoned bool
+	utf8             utf8Validator
 
 	// The data frame being read.
 	fin       bool  // it is the final fragment
@@ -56,6 +66,11 @@ type readState struct {
 	maskPos   int
 
 	control [125]byte // payload of the control frame being handled
+
+	// done is the Done channel of the context of the read in progress (nil
+	// for none): what a read does on the reader's behalf, like waiting for
+	// the server's FIN after a close, ends with it too.
+	done <-chan struct{}
 }
 
 // Read reads the next data message whole. The returned slice is newly
@@ -80,6 +95,7 @@ func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []by
 		return 0, buf, err
 	}
 	defer unlock(c.readLock)
+	c.rd.done = ctx.Done()
 	stop := c.interruptOnDone(ctx, false)
 	typ, out, err := c.appendMessageLocked(buf)
 	if stop != nil {
@@ -100,16 +116,19 @@ func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
 		case c.rd.compressed:
 			// The size is unknown until the end: double, up to the limit,
 			// so a message costs at most twice its size in allocations.
+			// One byte past the limit lets the decompressor see overflow.
 			if len(buf) == cap(buf) {
-				room := max(int64(len(buf)), 512)
-				room = min(room, c.readLimit.Load()-int64(len(buf))+1)
-				buf = slices.Grow(buf, int(room))
+				newCap := max(2*int64(cap(buf)), 512)
+				if limit := c.readLimit.Load(); newCap >= limit {
+					newCap = saturatingAdd(limit, 1)
+				}
+				buf = append(make([]byte, 0, newCap), buf...)
 			}
-		case c.rd.remaining > 0:
-			// Grow by what the current frame announces: a single-frame
-			// message costs one allocation at most, and the read limit
-			// already bounds the announced length.
-			buf = slices.Grow(buf, int(c.rd.remaining))
+		case c.rd.remaining > 0 && len(buf) == cap(buf):
+			// Grow by what the frame announces, but no faster than the
+			// payload arrives: a 14-byte header must not make us allocate
+			// the whole read limit before a byte of payload came.
+			buf = slices.Grow(buf, int(min(c.rd.remaining, max(int64(len(buf)), growthStep))))
 		case len(buf) == cap(buf):
 			buf = slices.Grow(buf, 512)
 		}
@@ -137,6 +156,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 		return 0, nil, err
 	}
 	defer unlock(c.readLock)
+	c.rd.done = ctx.Done()
 	stop := c.interruptOnDone(ctx, false)
 	err := c.beginMessageLocked()
 	if stop != nil {
@@ -171,6 +191,7 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	case len(p) == 0:
 		return 0, nil
 	}
+	c.rd.done = r.ctx.Done()
 	stop := c.interruptOnDone(r.ctx, false)
 	n, err := c.readMessageDataLocked(p)
 	if err != nil && err != io.EOF {
@@ -202,7 +223,7 @@ func (c *Conn) beginMessageLocked() error {
 // skipMessageLocked discards the rest of the message in progress without
 // interpreting it.
 func (c *Conn) skipMessageLocked() error {
-	if c.rd.compressed {
+	if c.rd.compressed && !c.rd.inflateAbandoned {
 		// The decompressor must see the whole message: with context
 		// takeover the next one may refer back into it.
 		if _, err := io.Copy(io.Discard, c.decompressor); err != nil {
@@ -238,6 +259,15 @@ func (c *Conn) readMessageDataLocked(p []byte) (int, error) {
 	if c.rd.compressed {
 		n, err = c.decompressor.Read(p)
 		err = deflateProtocolError(err)
+		if isTimeout(err) && !c.isNetClosed() {
+			if c.decompressor.takeover {
+				// The next message may refer back into this one, which
+				// can no longer be decoded: the connection cannot go on.
+				err = &ProtocolError{Code: StatusInternalError, Err: ErrDeflateInterrupted}
+			} else {
+				c.rd.inflateAbandoned = true
+			}
+		}
 	} else {
 		n, err = c.readFramedLocked(p)
 	}
@@ -305,6 +335,7 @@ func (c *Conn) nextDataFrameLocked() error {
 			c.rd.msgLen = 0
 			c.rd.utf8.reset()
 			c.rd.compressed = h.Rsv&Rsv1 != 0
+			c.rd.inflateAbandoned = false
 			if c.rd.compressed {
 				c.decompressor.reset(&c.framed, c.readLimit.Load())
 			}
@@ -413,7 +444,7 @@ func (c *Conn) checkHeaderLocked(h Header) error {
 		// enforces; the wire bytes are still bounded, so that a stream of
 		// empty deflate blocks cannot go on for ever. Incompressible data
 		// grows by 5 bytes per 64 KiB stored block: a sixteenth is ample.
-		limit += limit/16 + 64
+		limit = saturatingAdd(limit, limit/16+64)
 	}
 	if msgLen > limit || msgLen < 0 {
 		return &ProtocolError{Code: StatusMessageTooBig, Err: ErrMessageTooBig}
@@ -452,7 +483,7 @@ func (c *Conn) readFailedLocked(err error) error {
 	if c.rd.err != nil {
 		return c.rd.err
 	}
-	if isTimeout(err) {
+	if isTimeout(err) && !c.isNetClosed() {
 		return err
 	}
 	var pe *ProtocolError
@@ -472,6 +503,17 @@ func (c *Conn) readFailedLocked(err error) error {
 	}
 	c.rd.err = err
 	return err
+}
+
+// growthStep is how far ahead of the data already read a message buffer
+// grows at most, when a frame announces more.
+const growthStep = 64 << 10
+
+func saturatingAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // framedPayload is readFramedLocked as an io.Reader: the source the

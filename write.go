@@ -196,6 +196,9 @@ func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
 	if c.writeErr != nil {
 		return c.writeErr
 	}
+	if c.isNetClosed() {
+		return c.closeCause
+	}
 	if c.closeSent {
 		return ErrClosed
 	}
@@ -234,8 +237,15 @@ func (c *Conn) writeControlBounded(op Opcode, payload []byte) error {
 	}
 	c.netConn.SetWriteDeadline(time.Now().Add(c.closeTimeout))
 	err := c.writeFrameLocked(Header{Fin: true, Opcode: op}, payload)
+	if err != nil {
+		// Even a timeout with nothing written ends it: the peer has not
+		// read for the whole close timeout, and a control frame owed to it
+		// (a pong, a close) cannot wait for ever.
+		c.breakWritesLocked(err)
+		return c.writeErr
+	}
 	c.netConn.SetWriteDeadline(time.Time{})
-	return err
+	return nil
 }
 
 // writeFrameLocked puts one frame on the wire, in one write system call
@@ -292,8 +302,9 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 			written += w
 		}
 	}
-	if err != nil && (written > 0 || !isTimeout(err)) {
+	if err != nil && (written > 0 || !isTimeout(err) || c.isNetClosed()) {
 		c.breakWritesLocked(err)
+		return c.writeErr
 	}
 	return err
 }
@@ -308,7 +319,13 @@ func (c *Conn) breakWrites(err error) {
 
 func (c *Conn) breakWritesLocked(err error) {
 	if c.writeErr == nil {
-		c.writeErr = errors.Join(ErrClosed, err)
+		if c.isNetClosed() {
+			// Closed on purpose (CloseNow, keepalive): say why, not how the
+			// write noticed.
+			c.writeErr = c.closeCause
+		} else {
+			c.writeErr = errors.Join(ErrClosed, err)
+		}
 	}
 	c.closeNet()
 }
