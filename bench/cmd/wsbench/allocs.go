@@ -1,0 +1,182 @@
+package main
+
+// Allocations in steady state: B/op and allocs/op to write one 1 KiB
+// message and to read one into a reused buffer, on a library's server
+// (the other end is the raw client) and on its client (the other end is a
+// hand-written server). The hand-written ends allocate nothing per message,
+// so the process-wide counts are the library's.
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+)
+
+// allocCounts is the outcome for one side of one library.
+type allocCounts struct {
+	writeAllocs, writeBytes float64
+	readAllocs, readBytes   float64
+}
+
+const allocMsgSize = 1 << 10
+
+// countAllocs runs f n times and returns allocations and bytes per run.
+func countAllocs(n int, f func() error) (allocs, bytes float64, err error) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		if err := f(); err != nil {
+			return 0, 0, err
+		}
+	}
+	runtime.ReadMemStats(&after)
+	return float64(after.Mallocs-before.Mallocs) / float64(n), float64(after.TotalAlloc-before.TotalAlloc) / float64(n), nil
+}
+
+// measureConnAllocs measures c writing to, and reading from, a peer whose
+// net.Conn is peer, reading through pr. mask says whether the frames c
+// reads must be masked (c is a server).
+func measureConnAllocs(c msgConn, peer net.Conn, pr io.Reader, mask bool, n int) (allocCounts, error) {
+	var out allocCounts
+	msg := payload(allocMsgSize)
+	buf := make([]byte, 0, 4*allocMsgSize)
+
+	// Writing: the peer reads and discards.
+	drained := make(chan struct{})
+	stopDrain := make(chan struct{})
+	want := int64(n+100) * int64(allocMsgSize+4) // at least the payloads and 2-byte+ headers
+	go func() {
+		defer close(drained)
+		b := make([]byte, 64<<10)
+		var got int64
+		for got < want {
+			k, err := pr.Read(b)
+			got += int64(k)
+			if err != nil {
+				return
+			}
+		}
+		<-stopDrain
+	}()
+	for range 100 {
+		if err := c.Write(msg); err != nil {
+			return out, err
+		}
+	}
+	var err error
+	out.writeAllocs, out.writeBytes, err = countAllocs(n, func() error { return c.Write(msg) })
+	close(stopDrain)
+	<-drained
+	if err != nil {
+		return out, err
+	}
+
+	// Reading: the peer writes pre-built frames, gated so that starting it
+	// costs nothing inside the count.
+	var frame []byte
+	if mask {
+		frame = maskedFrame(opBinary, 0, msg)
+	} else {
+		frame = unmaskedFrame(opBinary, msg)
+	}
+	batch := make([]byte, 0, 16*len(frame))
+	for range 16 {
+		batch = append(batch, frame...)
+	}
+	write := func(count int) chan error {
+		done := make(chan error, 1)
+		go func() {
+			for count >= 16 {
+				if _, err := peer.Write(batch); err != nil {
+					done <- err
+					return
+				}
+				count -= 16
+			}
+			for ; count > 0; count-- {
+				if _, err := peer.Write(frame); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		return done
+	}
+	read := func() error {
+		b, err := c.Read(buf)
+		if err == nil && len(b) != allocMsgSize {
+			err = fmt.Errorf("read %d bytes, want %d", len(b), allocMsgSize)
+		}
+		buf = b[:0]
+		return err
+	}
+	done := write(100)
+	for range 100 {
+		if err := read(); err != nil {
+			return out, err
+		}
+	}
+	if err := <-done; err != nil {
+		return out, err
+	}
+	done = write(n)
+	out.readAllocs, out.readBytes, err = countAllocs(n, read)
+	if err != nil {
+		return out, err
+	}
+	return out, <-done
+}
+
+// serverAllocs measures l's server side.
+func serverAllocs(l *library, n int) (allocCounts, error) {
+	ln := listen()
+	conns := make(chan msgConn, 1)
+	release := make(chan struct{})
+	defer close(release)
+	stop := l.serve(ln, config{readLimit: 4 << 20}, func(c msgConn) {
+		conns <- c
+		<-release
+	})
+	defer stop()
+	rc, err := dialRaw(ln.Addr().String(), "")
+	if err != nil {
+		return allocCounts{}, err
+	}
+	defer rc.Close()
+	return measureConnAllocs(<-conns, rc.nc, rc.nc, true, n)
+}
+
+// clientAllocs measures l's client side against a hand-written server.
+func clientAllocs(l *library, n int) (allocCounts, error) {
+	ln := listen()
+	defer ln.Close()
+	type accepted struct {
+		nc  net.Conn
+		br  *bufio.Reader
+		err error
+	}
+	acc := make(chan accepted, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			acc <- accepted{err: err}
+			return
+		}
+		br, err := rawAccept(nc)
+		acc <- accepted{nc, br, err}
+	}()
+	c, err := l.dial(ln.Addr().String(), config{readLimit: 4 << 20, dial: dialTCP})
+	if err != nil {
+		return allocCounts{}, err
+	}
+	defer c.Close()
+	a := <-acc
+	if a.err != nil {
+		return allocCounts{}, a.err
+	}
+	defer a.nc.Close()
+	return measureConnAllocs(c, a.nc, a.br, false, n)
+}

@@ -1,0 +1,731 @@
+package main
+
+// The libraries under test, each behind the same two small interfaces: a
+// server that hands accepted connections to a function, and a client. Each
+// adapter uses the library's own fastest documented path to read into a
+// reused buffer and to write a message, with the same buffer sizes where a
+// library lets one choose them (4 KiB read buffer, 4 KiB write buffer).
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	coder "github.com/coder/websocket"
+	"github.com/gobwas/ws"
+	gorilla "github.com/gorilla/websocket"
+	"github.com/lxzan/gws"
+	ws13 "github.com/ws13/websocket"
+)
+
+// bufferSize is the read (and, where separate, write) buffer size given to
+// every library that lets one choose.
+const bufferSize = 4096
+
+// deflateMode is the permessage-deflate setting of a run.
+type deflateMode int
+
+const (
+	deflateOff deflateMode = iota
+	deflateNoTakeover
+	deflateTakeover
+)
+
+func (m deflateMode) String() string {
+	return [...]string{"off", "no context takeover", "context takeover"}[m]
+}
+
+// config is what a server or client is built with.
+type config struct {
+	readLimit int64       // largest message accepted
+	text      bool        // send text messages (else binary)
+	deflate   deflateMode // permessage-deflate
+	// dial, for clients, makes the TCP connection (linger 0, optional byte
+	// counting).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// msgConn is one WebSocket connection of any library.
+type msgConn interface {
+	// Write sends p as one message.
+	Write(p []byte) error
+	// Read reads the next data message, appending it to buf[:0].
+	Read(buf []byte) ([]byte, error)
+	Close() error
+}
+
+type library struct {
+	name     string
+	utf8     string // what the library checks of received text, as configured
+	settings string // how it is configured here
+	deflate  []deflateMode
+	// serve accepts WebSocket connections on ln and calls handle for each,
+	// on the goroutine the library's server design gives it (net/http's
+	// handler goroutine for most). stop closes the listener and every
+	// connection.
+	serve func(ln net.Listener, cfg config, handle func(msgConn)) (stop func())
+	// echo, if set, is the library's own echo server (for libraries whose
+	// reads are callbacks); otherwise echo is a loop over serve.
+	echo func(ln net.Listener, cfg config) (stop func())
+	dial func(addr string, cfg config) (msgConn, error)
+}
+
+var libraries = []*library{ws13Lib, gorillaLib, coderLib, gobwasLib, gwsLib}
+
+// extraLibraries are variants for investigating, measured only when named
+// with -libs.
+var extraLibraries = []*library{ws13GoLib, ws13CtxLib}
+
+func libraryByName(name string) *library {
+	for _, l := range append(libraries, extraLibraries...) {
+		if l.name == name {
+			return l
+		}
+	}
+	return nil
+}
+
+// echoServer serves l's echo on ln.
+func echoServer(l *library, ln net.Listener, cfg config) (stop func()) {
+	if l.echo != nil {
+		return l.echo(ln, cfg)
+	}
+	return l.serve(ln, cfg, func(c msgConn) {
+		// No buffer until the first message: an idle connection should
+		// cost only what the library holds.
+		var buf []byte
+		for {
+			msg, err := c.Read(buf)
+			if err != nil {
+				c.Close()
+				return
+			}
+			buf = msg[:0]
+			if err := c.Write(msg); err != nil {
+				c.Close()
+				return
+			}
+		}
+	})
+}
+
+// httpServe runs handler on ln with net/http, and stops it with every
+// hijacked connection too (http.Server.Close leaves those alone). The
+// connections are tracked through ConnState, which sees the *net.TCPConn
+// itself, so nothing wraps it.
+func httpServe(ln net.Listener, handler http.HandlerFunc) (stop func()) {
+	var mu sync.Mutex
+	conns := map[net.Conn]struct{}{}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          discardLog,
+		ConnState: func(c net.Conn, s http.ConnState) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch s {
+			case http.StateNew, http.StateHijacked:
+				conns[c] = struct{}{}
+			case http.StateClosed:
+				delete(conns, c)
+			}
+		},
+	}
+	go srv.Serve(ln)
+	return func() {
+		srv.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// rawServe accepts on ln itself, for libraries that upgrade a net.Conn.
+func rawServe(ln net.Listener, handle func(net.Conn)) (stop func()) {
+	var mu sync.Mutex
+	conns := map[net.Conn]struct{}{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = struct{}{}
+			mu.Unlock()
+			go func() {
+				handle(c)
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	return func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// readAll appends what r yields to buf, growing it as needed.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+var bg = context.Background()
+
+// ---- ws13 ----
+
+type ws13Conn struct {
+	c   *ws13.Conn
+	typ ws13.MessageType
+	ctx context.Context // nil: context.Background()
+}
+
+func (c *ws13Conn) context() context.Context {
+	if c.ctx == nil {
+		return bg
+	}
+	return c.ctx
+}
+
+func (c *ws13Conn) Write(p []byte) error { return c.c.Write(c.context(), c.typ, p) }
+func (c *ws13Conn) Read(buf []byte) ([]byte, error) {
+	_, b, err := c.c.AppendMessage(c.context(), buf[:0])
+	return b, err
+}
+func (c *ws13Conn) Close() error { return c.c.CloseNow() }
+
+func ws13Compression(m deflateMode) ws13.CompressionOptions {
+	switch m {
+	case deflateNoTakeover:
+		return ws13.CompressionOptions{Mode: ws13.CompressionNoContextTakeover, Level: 1}
+	case deflateTakeover:
+		return ws13.CompressionOptions{Mode: ws13.CompressionContextTakeover, Level: 1}
+	}
+	return ws13.CompressionOptions{}
+}
+
+func ws13Type(text bool) ws13.MessageType {
+	if text {
+		return ws13.MessageText
+	}
+	return ws13.MessageBinary
+}
+
+var ws13Lib = &library{
+	name:     "ws13",
+	utf8:     "validates every text message (always on)",
+	settings: "Accept/Dial; AppendMessage into a reused buffer, Write; context.Background(); deflate level 1, threshold 128",
+	deflate:  []deflateMode{deflateNoTakeover, deflateTakeover},
+	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
+		opts := &ws13.AcceptOptions{InsecureSkipOriginCheck: true, ReadLimit: cfg.readLimit, Compression: ws13Compression(cfg.deflate)}
+		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
+			c, err := ws13.Accept(w, r, opts)
+			if err != nil {
+				return
+			}
+			handle(&ws13Conn{c: c, typ: ws13Type(cfg.text)})
+		})
+	},
+	dial: func(addr string, cfg config) (msgConn, error) {
+		c, _, err := ws13.Dial(bg, "ws://"+addr+"/", &ws13.DialOptions{
+			NetDialContext: cfg.dial,
+			Proxy:          func(*http.Request) (*url.URL, error) { return nil, nil },
+			ReadLimit:      cfg.readLimit,
+			Compression:    ws13Compression(cfg.deflate),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &ws13Conn{c: c, typ: ws13Type(cfg.text)}, nil
+	},
+}
+
+// ws13GoLib is ws13 with the read loop on a goroutine of its own, the
+// handler returning at once (as gws does): net/http then lets go of its
+// per-connection state (a 4 KiB bufio.Writer, the Request, the deep stack).
+var ws13GoLib = &library{
+	name:     "ws13-go",
+	utf8:     ws13Lib.utf8,
+	settings: "as ws13, but the handler starts the read loop with go and returns",
+	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
+		opts := &ws13.AcceptOptions{InsecureSkipOriginCheck: true, ReadLimit: cfg.readLimit, Compression: ws13Compression(cfg.deflate)}
+		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
+			c, err := ws13.Accept(w, r, opts)
+			if err != nil {
+				return
+			}
+			go handle(&ws13Conn{c: c, typ: ws13Type(cfg.text)})
+		})
+	},
+	dial: ws13Lib.dial,
+}
+
+// ws13CtxLib is ws13 used as its README's quick start does: every read and
+// write on the server gets the request's context (r.Context()), a context
+// that can be cancelled; the client a context.WithCancel.
+var ws13CtxLib = &library{
+	name:     "ws13-ctx",
+	utf8:     ws13Lib.utf8,
+	settings: "as ws13, but reads and writes get a cancellable context: r.Context() on the server (as in the README's quick start), context.WithCancel on the client",
+	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
+		opts := &ws13.AcceptOptions{InsecureSkipOriginCheck: true, ReadLimit: cfg.readLimit, Compression: ws13Compression(cfg.deflate)}
+		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
+			c, err := ws13.Accept(w, r, opts)
+			if err != nil {
+				return
+			}
+			handle(&ws13Conn{c: c, typ: ws13Type(cfg.text), ctx: r.Context()})
+		})
+	},
+	dial: func(addr string, cfg config) (msgConn, error) {
+		c, err := ws13Lib.dial(addr, cfg)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(bg)
+		c.(*ws13Conn).ctx = ctx
+		return cancelOnClose{c, cancel}, nil
+	},
+}
+
+// cancelOnClose cancels a connection's context when it is closed.
+type cancelOnClose struct {
+	msgConn
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	c.cancel()
+	return c.msgConn.Close()
+}
+
+// ---- gorilla/websocket ----
+
+type gorillaConn struct {
+	c   *gorilla.Conn
+	typ int
+}
+
+func (c *gorillaConn) Write(p []byte) error { return c.c.WriteMessage(c.typ, p) }
+func (c *gorillaConn) Read(buf []byte) ([]byte, error) {
+	_, r, err := c.c.NextReader()
+	if err != nil {
+		return buf[:0], err
+	}
+	return readAll(r, buf[:0])
+}
+func (c *gorillaConn) Close() error { return c.c.NetConn().Close() }
+
+func gorillaType(text bool) int {
+	if text {
+		return gorilla.TextMessage
+	}
+	return gorilla.BinaryMessage
+}
+
+// gorilla's write buffers go back to a pool between messages, as its
+// documentation recommends for many connections (ws13 pools its own too).
+var gorillaWritePool = &sync.Pool{}
+
+var gorillaLib = &library{
+	name:     "gorilla",
+	utf8:     "does not validate text messages",
+	settings: "Upgrader/Dialer with 4 KiB read and write buffers, WriteBufferPool; NextReader into a reused buffer, WriteMessage; deflate level 1 (no context takeover only)",
+	deflate:  []deflateMode{deflateNoTakeover},
+	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
+		up := &gorilla.Upgrader{
+			ReadBufferSize:    bufferSize,
+			WriteBufferSize:   bufferSize,
+			WriteBufferPool:   gorillaWritePool,
+			CheckOrigin:       func(*http.Request) bool { return true },
+			EnableCompression: cfg.deflate != deflateOff,
+		}
+		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
+			c, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			c.SetReadLimit(cfg.readLimit)
+			handle(&gorillaConn{c, gorillaType(cfg.text)})
+		})
+	},
+	dial: func(addr string, cfg config) (msgConn, error) {
+		d := &gorilla.Dialer{
+			NetDialContext:    cfg.dial,
+			ReadBufferSize:    bufferSize,
+			WriteBufferSize:   bufferSize,
+			WriteBufferPool:   gorillaWritePool,
+			EnableCompression: cfg.deflate != deflateOff,
+			HandshakeTimeout:  10 * time.Second,
+		}
+		c, _, err := d.Dial("ws://"+addr+"/", nil)
+		if err != nil {
+			return nil, err
+		}
+		c.SetReadLimit(cfg.readLimit)
+		return &gorillaConn{c, gorillaType(cfg.text)}, nil
+	},
+}
+
+// ---- coder/websocket ----
+
+type coderConn struct {
+	c   *coder.Conn
+	typ coder.MessageType
+}
+
+func (c *coderConn) Write(p []byte) error { return c.c.Write(bg, c.typ, p) }
+func (c *coderConn) Read(buf []byte) ([]byte, error) {
+	_, r, err := c.c.Reader(bg)
+	if err != nil {
+		return buf[:0], err
+	}
+	return readAll(r, buf[:0])
+}
+func (c *coderConn) Close() error { return c.c.CloseNow() }
+
+func coderCompression(m deflateMode) coder.CompressionMode {
+	switch m {
+	case deflateNoTakeover:
+		return coder.CompressionNoContextTakeover
+	case deflateTakeover:
+		return coder.CompressionContextTakeover
+	}
+	return coder.CompressionDisabled
+}
+
+func coderType(text bool) coder.MessageType {
+	if text {
+		return coder.MessageText
+	}
+	return coder.MessageBinary
+}
+
+var coderLib = &library{
+	name:     "coder",
+	utf8:     "does not validate text messages",
+	settings: "Accept/Dial (buffer sizes fixed by the library); Reader into a reused buffer, Write; context.Background(); deflate threshold 128 (level fixed by the library: BestSpeed)",
+	deflate:  []deflateMode{deflateNoTakeover, deflateTakeover},
+	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
+		opts := &coder.AcceptOptions{InsecureSkipVerify: true, CompressionMode: coderCompression(cfg.deflate), CompressionThreshold: 128}
+		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
+			c, err := coder.Accept(w, r, opts)
+			if err != nil {
+				return
+			}
+			c.SetReadLimit(cfg.readLimit)
+			handle(&coderConn{c, coderType(cfg.text)})
+		})
+	},
+	dial: func(addr string, cfg config) (msgConn, error) {
+		client := &http.Client{Transport: &http.Transport{DialContext: cfg.dial, Proxy: nil}}
+		c, _, err := coder.Dial(bg, "ws://"+addr+"/", &coder.DialOptions{
+			HTTPClient:           client,
+			CompressionMode:      coderCompression(cfg.deflate),
+			CompressionThreshold: 128,
+		})
+		if err != nil {
+			return nil, err
+		}
+		c.SetReadLimit(cfg.readLimit)
+		return &coderConn{c, coderType(cfg.text)}, nil
+	},
+}
+
+// ---- gobwas/ws ----
+//
+// gobwas/ws is a toolkit: its fast path is the low-level frame API over a
+// connection upgraded without net/http (ws.Upgrade), which is what this
+// adapter uses: ws.ReadHeaderBuffer from a 4 KiB bufio.Reader, ws.Cipher,
+// and header plus payload in one writev. Control frames are answered as
+// RFC 6455 asks; text is not validated (the low-level API leaves that to
+// wsutil.Reader's CheckUTF8, not used here).
+
+type gobwasConn struct {
+	nc     net.Conn
+	br     *bufio.Reader
+	client bool
+	op     ws.OpCode
+	hscr   [ws.MaxHeaderSize]byte // WriteHeaderBuffer's scratch
+	hout   [ws.MaxHeaderSize]byte // the encoded header
+	rscr   [ws.MaxHeaderSize]byte // ReadHeaderBuffer's scratch
+	ctl    [125]byte
+	hw     sliceWriter
+	out    []byte // client: masked copy of the payload
+	iov    [2][]byte
+	bufs   net.Buffers
+}
+
+// sliceWriter appends what is written to b.
+type sliceWriter struct{ b []byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+func newGobwasConn(nc net.Conn, br *bufio.Reader, client, text bool) *gobwasConn {
+	if br == nil {
+		br = bufio.NewReaderSize(nc, bufferSize)
+	}
+	op := ws.OpBinary
+	if text {
+		op = ws.OpText
+	}
+	return &gobwasConn{nc: nc, br: br, client: client, op: op}
+}
+
+func (c *gobwasConn) writeFrame(op ws.OpCode, p []byte) error {
+	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(p))}
+	if c.client {
+		h.Masked = true
+		h.Mask = ws.NewMask()
+		c.out = append(c.out[:0], p...)
+		ws.Cipher(c.out, h.Mask, 0)
+		p = c.out
+	}
+	c.hw.b = c.hout[:0]
+	if err := ws.WriteHeaderBuffer(&c.hw, h, c.hscr[:]); err != nil {
+		return err
+	}
+	c.iov[0], c.iov[1] = c.hw.b, p
+	c.bufs = c.iov[:]
+	_, err := c.bufs.WriteTo(c.nc)
+	c.iov[1] = nil
+	return err
+}
+
+func (c *gobwasConn) Write(p []byte) error { return c.writeFrame(c.op, p) }
+
+func (c *gobwasConn) Read(buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		h, err := ws.ReadHeaderBuffer(c.br, c.rscr[:])
+		if err != nil {
+			return buf, err
+		}
+		if h.Masked == c.client {
+			return buf, errors.New("gobwas: wrong masking")
+		}
+		if h.OpCode.IsControl() {
+			p := &c.ctl
+			if h.Length > 125 {
+				return buf, errors.New("gobwas: control frame too long")
+			}
+			if _, err := io.ReadFull(c.br, p[:h.Length]); err != nil {
+				return buf, err
+			}
+			if h.Masked {
+				ws.Cipher(p[:h.Length], h.Mask, 0)
+			}
+			switch h.OpCode {
+			case ws.OpPing:
+				c.writeFrame(ws.OpPong, p[:h.Length])
+			case ws.OpClose:
+				c.writeFrame(ws.OpClose, p[:min(h.Length, 2)])
+				return buf, io.EOF
+			}
+			continue
+		}
+		start := len(buf)
+		if int64(cap(buf)-start) < h.Length {
+			nb := make([]byte, start, start+int(h.Length))
+			copy(nb, buf)
+			buf = nb
+		}
+		buf = buf[:start+int(h.Length)]
+		if _, err := io.ReadFull(c.br, buf[start:]); err != nil {
+			return buf, err
+		}
+		if h.Masked {
+			ws.Cipher(buf[start:], h.Mask, 0)
+		}
+		if h.Fin {
+			return buf, nil
+		}
+	}
+}
+
+func (c *gobwasConn) Close() error { return c.nc.Close() }
+
+var gobwasLib = &library{
+	name:     "gobwas",
+	utf8:     "does not validate text (low-level API; wsutil.Reader can, off here)",
+	settings: "ws.Upgrade on the raw net.Conn (no net/http) and ws.Dialer; low-level frames: ReadHeaderBuffer from a 4 KiB bufio.Reader, Cipher, one writev per frame; deflate not measured (wsflate needs hand wiring)",
+	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
+		return rawServe(ln, func(nc net.Conn) {
+			if _, err := ws.Upgrade(nc); err != nil {
+				nc.Close()
+				return
+			}
+			handle(newGobwasConn(nc, nil, false, cfg.text))
+		})
+	},
+	dial: func(addr string, cfg config) (msgConn, error) {
+		d := ws.Dialer{NetDial: cfg.dial, ReadBufferSize: bufferSize, WriteBufferSize: bufferSize, Timeout: 10 * time.Second}
+		nc, br, _, err := d.Dial(bg, "ws://"+addr+"/")
+		if err != nil {
+			return nil, err
+		}
+		return newGobwasConn(nc, br, true, cfg.text), nil
+	},
+}
+
+// ---- lxzan/gws ----
+//
+// gws reads in its own loop (ReadLoop) and delivers messages to a callback:
+// its echo server answers in the callback; for the generic interface, a
+// channel carries each message to Read.
+
+type gwsHandler struct {
+	gws.BuiltinEventHandler
+	msgs chan *gws.Message
+	echo bool
+}
+
+func (h *gwsHandler) OnMessage(s *gws.Conn, m *gws.Message) {
+	if h.echo {
+		s.WriteMessage(m.Opcode, m.Bytes())
+		m.Close()
+		return
+	}
+	h.msgs <- m
+}
+
+func (h *gwsHandler) OnClose(s *gws.Conn, err error) {
+	if !h.echo {
+		close(h.msgs)
+	}
+}
+
+type gwsConn struct {
+	c    *gws.Conn
+	msgs chan *gws.Message
+	op   gws.Opcode
+}
+
+func (c *gwsConn) Write(p []byte) error { return c.c.WriteMessage(c.op, p) }
+func (c *gwsConn) Read(buf []byte) ([]byte, error) {
+	m, ok := <-c.msgs
+	if !ok {
+		return buf[:0], io.EOF
+	}
+	buf = append(buf[:0], m.Bytes()...)
+	m.Close()
+	return buf, nil
+}
+func (c *gwsConn) Close() error { return c.c.NetConn().Close() }
+
+func gwsDeflate(m deflateMode) gws.PermessageDeflate {
+	if m == deflateOff {
+		return gws.PermessageDeflate{}
+	}
+	t := m == deflateTakeover
+	return gws.PermessageDeflate{Enabled: true, Level: 1, Threshold: 128, ServerContextTakeover: t, ClientContextTakeover: t}
+}
+
+func gwsOpcode(text bool) gws.Opcode {
+	if text {
+		return gws.OpcodeText
+	}
+	return gws.OpcodeBinary
+}
+
+func gwsServerOption(cfg config) *gws.ServerOption {
+	return &gws.ServerOption{
+		ReadBufferSize:     bufferSize,
+		WriteBufferSize:    bufferSize,
+		ReadMaxPayloadSize: int(cfg.readLimit),
+		PermessageDeflate:  gwsDeflate(cfg.deflate),
+	}
+}
+
+var gwsLib = &library{
+	name:     "gws",
+	utf8:     "does not validate text (CheckUtf8Enabled off, its default)",
+	settings: "Upgrader/NewClient with 4 KiB read and write buffers, ReadLoop in its own goroutine as documented; echo answers in OnMessage; deflate level 1, threshold 128",
+	deflate:  []deflateMode{deflateNoTakeover, deflateTakeover},
+	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
+		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
+			h := &gwsHandler{msgs: make(chan *gws.Message, 1)}
+			s, err := gws.NewUpgrader(h, gwsServerOption(cfg)).Upgrade(w, r)
+			if err != nil {
+				return
+			}
+			go s.ReadLoop()
+			handle(&gwsConn{s, h.msgs, gwsOpcode(cfg.text)})
+		})
+	},
+	echo: func(ln net.Listener, cfg config) func() {
+		up := gws.NewUpgrader(&gwsHandler{echo: true}, gwsServerOption(cfg))
+		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
+			s, err := up.Upgrade(w, r)
+			if err != nil {
+				return
+			}
+			go s.ReadLoop()
+		})
+	},
+	dial: func(addr string, cfg config) (msgConn, error) {
+		h := &gwsHandler{msgs: make(chan *gws.Message, 1)}
+		s, _, err := gws.NewClient(h, &gws.ClientOption{
+			Addr:               "ws://" + addr + "/",
+			ReadBufferSize:     bufferSize,
+			WriteBufferSize:    bufferSize,
+			ReadMaxPayloadSize: int(cfg.readLimit),
+			PermessageDeflate:  gwsDeflate(cfg.deflate),
+			NewDialer:          func() (gws.Dialer, error) { return gwsDialer{cfg.dial}, nil },
+		})
+		if err != nil {
+			return nil, err
+		}
+		go s.ReadLoop()
+		return &gwsConn{s, h.msgs, gwsOpcode(cfg.text)}, nil
+	},
+}
+
+type gwsDialer struct {
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func (d gwsDialer) Dial(network, addr string) (net.Conn, error) {
+	if d.dial == nil {
+		return net.Dial(network, addr)
+	}
+	return d.dial(bg, network, addr)
+}
+
+func init() {
+	for _, l := range append(libraries, extraLibraries...) {
+		if l.serve == nil || l.dial == nil {
+			panic(fmt.Sprintf("library %s incomplete", l.name))
+		}
+	}
+}

@@ -1,0 +1,343 @@
+package main
+
+// The measurements: echo over one connection, echo over many, deflate, and
+// the physical floors. Idle memory is in idle.go, allocations in allocs.go.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ws13 "github.com/ws13/websocket"
+)
+
+// echoer does one round trip.
+type echoer interface {
+	Echo() (int, error)
+	Close() error
+}
+
+// ownClient drives a library's server with the same library's client.
+type ownClient struct {
+	c   msgConn
+	msg []byte
+	buf []byte
+}
+
+func (o *ownClient) Echo() (int, error) {
+	if err := o.c.Write(o.msg); err != nil {
+		return 0, err
+	}
+	b, err := o.c.Read(o.buf)
+	o.buf = b[:0]
+	return len(b), err
+}
+
+func (o *ownClient) Close() error { return o.c.Close() }
+
+func listen() net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatalf("listen: %v", err)
+	}
+	return ln
+}
+
+// target is what an echo measurement drives: plain TCP (lib nil), or a
+// library's server with the common client (own false) or its own client.
+type target struct {
+	lib *library
+	own bool
+}
+
+func (t target) name() string {
+	if t.lib == nil {
+		return "tcp"
+	}
+	return t.lib.name
+}
+
+// startEcho starts an echo server for t with messages of size bytes and
+// returns a function that connects one client.
+func startEcho(t target, size int) (connect func() (echoer, error), stop func()) {
+	ln := listen()
+	addr := ln.Addr().String()
+	if t.lib == nil {
+		stop = tcpEchoServer(ln)
+		return func() (echoer, error) { return dialTCPEcho(addr, size) }, stop
+	}
+	cfg := config{readLimit: 4 << 20, dial: dialTCP}
+	stop = echoServer(t.lib, ln, cfg)
+	msg := payload(size)
+	if t.own {
+		return func() (echoer, error) {
+			c, err := t.lib.dial(addr, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return &ownClient{c: c, msg: msg, buf: make([]byte, 0, size)}, nil
+		}, stop
+	}
+	return func() (echoer, error) {
+		c, err := dialRaw(addr, "")
+		if err != nil {
+			return nil, err
+		}
+		c.setMessage(msg)
+		return c, nil
+	}, stop
+}
+
+// echoOne measures sequential round trips of size bytes over one
+// connection for about d (and at most maxRoundTrips), after a warm-up, and
+// returns round trips per second.
+func echoOne(t target, size int, d time.Duration) (float64, error) {
+	connect, stop := startEcho(t, size)
+	defer stop()
+	c, err := connect()
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	check := func() error {
+		n, err := c.Echo()
+		if err == nil && n != size {
+			err = fmt.Errorf("echo of %d bytes came back as %d", size, n)
+		}
+		return err
+	}
+	for range 20 {
+		if err := check(); err != nil {
+			return 0, err
+		}
+	}
+	const maxRoundTrips = 50_000_000
+	n := 0
+	start := time.Now()
+	deadline := start.Add(d)
+	for n < maxRoundTrips {
+		// Check the clock every few round trips: time.Now costs ~50 ns.
+		for range 8 {
+			if err := check(); err != nil {
+				return 0, err
+			}
+		}
+		n += 8
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// echoMany measures conns connections echoing size bytes at once for d,
+// and returns total messages per second.
+func echoMany(t target, conns, size int, d time.Duration) (float64, error) {
+	connect, stop := startEcho(t, size)
+	defer stop()
+	clients := make([]echoer, 0, conns)
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	// Connect a few at a time: the listen backlog is finite.
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := connect()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			clients = append(clients, c)
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	var total atomic.Int64
+	begin := make(chan struct{})
+	deadline := time.Now().Add(d + 50*time.Millisecond)
+	errs := make(chan error, len(clients))
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-begin
+			n := 0
+			for n < 10_000_000 && time.Now().Before(deadline) {
+				if _, err := c.Echo(); err != nil {
+					errs <- err
+					return
+				}
+				n++
+			}
+			total.Add(int64(n))
+		}()
+	}
+	start := time.Now()
+	deadline = start.Add(d)
+	close(begin)
+	wg.Wait()
+	elapsed := time.Since(start)
+	select {
+	case err := <-errs:
+		return 0, err
+	default:
+	}
+	return float64(total.Load()) / elapsed.Seconds(), nil
+}
+
+// ---- deflate ----
+
+// loadCorpus reads one message per line.
+func loadCorpus(path string) ([][]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var msgs [][]byte
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		if len(line) > 0 {
+			msgs = append(msgs, line)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil, errors.New("empty corpus")
+	}
+	return msgs, nil
+}
+
+// deflateEcho echoes the corpus, message after message, as text with
+// compression mode m, with the library's own client and server, for about
+// d. It returns MB/s of uncompressed payload (each message counted once per
+// round trip) and the ratio of the bytes the client wrote (frame headers
+// included) to the payload it sent, over the first pass through the corpus.
+func deflateEcho(l *library, m deflateMode, corpus [][]byte, d time.Duration) (mbps, ratio float64, err error) {
+	ln := listen()
+	var written atomic.Int64
+	cfg := config{readLimit: 4 << 20, text: true, deflate: m, dial: countingDial(&written)}
+	stop := echoServer(l, ln, cfg)
+	defer stop()
+	c, err := l.dial(ln.Addr().String(), cfg)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.Close()
+	buf := make([]byte, 0, 64<<10)
+	base := written.Load()
+	var sent int64
+	start := time.Now()
+	deadline := start.Add(d)
+	for i := 0; ; i++ {
+		msg := corpus[i%len(corpus)]
+		if err := c.Write(msg); err != nil {
+			return 0, 0, err
+		}
+		b, err := c.Read(buf)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !bytes.Equal(b, msg) {
+			return 0, 0, fmt.Errorf("message %d came back changed", i%len(corpus))
+		}
+		buf = b[:0]
+		sent += int64(len(msg))
+		if i == len(corpus)-1 {
+			ratio = float64(written.Load()-base) / float64(sent)
+		}
+		if i >= len(corpus) && time.Now().After(deadline) || i >= 10_000_000 {
+			break
+		}
+	}
+	return float64(sent) / time.Since(start).Seconds() / 1e6, ratio, nil
+}
+
+// ---- floors ----
+
+// tcpStream measures one-way loopback TCP throughput in MB/s, writing
+// 64 KiB at a time for about d.
+func tcpStream(d time.Duration) (float64, error) {
+	ln := listen()
+	defer ln.Close()
+	var got atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		buf := make([]byte, 256<<10)
+		for {
+			n, err := nc.Read(buf)
+			got.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	nc, err := dialTCP(bg, "tcp", ln.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	chunk := payload(64 << 10)
+	for range 16 {
+		nc.Write(chunk)
+	}
+	startBytes := got.Load()
+	start := time.Now()
+	deadline := start.Add(d)
+	for i := 0; i < 10_000_000 && time.Now().Before(deadline); i++ {
+		if _, err := nc.Write(chunk); err != nil {
+			return 0, err
+		}
+	}
+	elapsed := time.Since(start)
+	n := got.Load() - startBytes
+	nc.Close()
+	<-done
+	return float64(n) / elapsed.Seconds() / 1e6, nil
+}
+
+// memmoveAndMask returns GB/s of copying 1 MiB and of ws13's Mask over the
+// same 1 MiB.
+func memmoveAndMask(d time.Duration) (memmove, mask float64) {
+	const size = 1 << 20
+	src, dst := payload(size), make([]byte, size)
+	gbps := func(f func()) float64 {
+		f()
+		n := 0
+		start := time.Now()
+		for time.Since(start) < d && n < 1_000_000 {
+			for range 4 {
+				f()
+			}
+			n += 4
+		}
+		return float64(n) * size / time.Since(start).Seconds() / 1e9
+	}
+	memmove = gbps(func() { copy(dst, src) })
+	key := [4]byte{1, 2, 3, 4}
+	mask = gbps(func() { ws13.Mask(key, 0, dst) })
+	return memmove, mask
+}

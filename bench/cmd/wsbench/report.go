@@ -1,0 +1,577 @@
+package main
+
+// Results: medians, the Markdown table, the SVG chart.
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+)
+
+type section struct {
+	title string
+	short string
+	note  string
+}
+
+var (
+	secEchoRaw = &section{"Echo, one connection, each server driven by the common client", "common client",
+		"The client writes one pre-built masked frame and reads the reply into a reused buffer: its cost is the same for every server, so this is the server's cost."}
+	secEchoOwn = &section{"Echo, one connection, each library's own client and server", "own client", ""}
+	secConcRaw = &section{"Many connections at once, common client", "common client", ""}
+	secConcOwn = &section{"Many connections at once, each library's own client", "own client", ""}
+	secIdle    = &section{"Memory per idle connection (server in its own process)", "idle", ""}
+	secAlloc   = &section{"Allocations in steady state, 1 KiB binary message", "alloc",
+		"The other end is hand-written and allocates nothing; counts are process-wide (runtime.MemStats), per message."}
+	secDeflate = &section{"permessage-deflate, own client and server", "deflate", ""}
+	secFloor   = &section{"Physical floors, same run", "floor", ""}
+)
+
+var sectionOrder = []*section{secEchoRaw, secEchoOwn, secConcRaw, secConcOwn, secIdle, secAlloc, secDeflate, secFloor}
+
+const (
+	higher = false
+	lower  = true
+)
+
+type series struct {
+	sec   *section
+	row   string
+	lower bool
+	vals  map[string][]float64
+	runs  map[string][]int // the run each value of vals came from
+}
+
+type results struct {
+	run        int // the run under way, recorded with each value
+	rows       []*series
+	errors     []string
+	corpusNote string
+	elapsed    time.Duration
+}
+
+func newResults() *results { return &results{} }
+
+// savedRow is a series as results.json keeps it: every sample, with its run.
+type savedRow struct {
+	Section string               `json:"section"`
+	Row     string               `json:"row"`
+	Lower   bool                 `json:"lower_is_better"`
+	Values  map[string][]float64 `json:"values"`
+	Runs    map[string][]int     `json:"runs"`
+}
+
+type savedResults struct {
+	Machine string     `json:"machine"`
+	Go      string     `json:"go"`
+	Date    string     `json:"date"`
+	Rows    []savedRow `json:"rows"`
+	Errors  []string   `json:"errors,omitempty"`
+	Corpus  string     `json:"corpus,omitempty"`
+	Elapsed string     `json:"elapsed"`
+}
+
+// json returns every sample of the run, so that the report can be drawn
+// again (-render) without measuring again.
+func (r *results) json() []byte {
+	out := savedResults{Machine: machine(), Go: runtime.Version(), Date: time.Now().UTC().Format(time.RFC3339),
+		Errors: r.errors, Corpus: r.corpusNote, Elapsed: r.elapsed.String()}
+	for _, s := range r.rows {
+		out.Rows = append(out.Rows, savedRow{s.sec.title, s.row, s.lower, s.vals, s.runs})
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	return append(b, '\n')
+}
+
+// loadResults reads what json wrote.
+func loadResults(data []byte) (*results, error) {
+	var in savedResults
+	if err := json.Unmarshal(data, &in); err != nil {
+		return nil, err
+	}
+	r := &results{errors: in.Errors, corpusNote: in.Corpus}
+	r.elapsed, _ = time.ParseDuration(in.Elapsed)
+	for _, row := range in.Rows {
+		var sec *section
+		for _, x := range sectionOrder {
+			if x.title == row.Section {
+				sec = x
+			}
+		}
+		if sec == nil {
+			return nil, fmt.Errorf("unknown section %q", row.Section)
+		}
+		r.rows = append(r.rows, &series{sec: sec, row: row.Row, lower: row.Lower, vals: row.Values, runs: row.Runs})
+	}
+	return r, nil
+}
+
+func (r *results) record(sec *section, row string, lowerBetter bool, lib string, v float64, err error) {
+	if err != nil {
+		msg := fmt.Sprintf("%s / %s / %s: %v", sec.short, row, lib, err)
+		logf("ERROR %s", msg)
+		r.errors = append(r.errors, msg)
+		return
+	}
+	var s *series
+	for _, x := range r.rows {
+		if x.sec == sec && x.row == row {
+			s = x
+		}
+	}
+	if s == nil {
+		s = &series{sec: sec, row: row, lower: lowerBetter, vals: map[string][]float64{}, runs: map[string][]int{}}
+		r.rows = append(r.rows, s)
+	}
+	s.vals[lib] = append(s.vals[lib], v)
+	s.runs[lib] = append(s.runs[lib], r.run)
+}
+
+func median(v []float64) (float64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2], true
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2, true
+}
+
+var columns = []string{"tcp", "ws13", "gorilla", "coder", "gobwas", "gws"}
+
+// columnsOf returns the columns of a row set: the standard ones, plus any
+// extra library measured.
+func columnsOf(rows []*series) []string {
+	cols := slices.Clone(columns)
+	for _, s := range rows {
+		for lib := range s.vals {
+			if !slices.Contains(cols, lib) {
+				cols = append(cols, lib)
+			}
+		}
+	}
+	return cols
+}
+
+func isPeer(name string) bool {
+	return slices.Contains(columns, name) && name != "tcp" && name != "ws13"
+}
+
+// bestPeer returns the best median among the peers of a row.
+func (s *series) bestPeer() (float64, bool) {
+	best, ok := 0.0, false
+	for _, c := range columns {
+		if !isPeer(c) {
+			continue
+		}
+		if m, has := median(s.vals[c]); has {
+			if !ok || (s.lower && m < best) || (!s.lower && m > best) {
+				best, ok = m, true
+			}
+		}
+	}
+	return best, ok
+}
+
+func format(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case a >= 1e4:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a == 0:
+		return "0"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// at returns lib's value in run r.
+func (s *series) at(lib string, r int) (float64, bool) {
+	for i, run := range s.runs[lib] {
+		if run == r {
+			return s.vals[lib][i], true
+		}
+	}
+	return 0, false
+}
+
+// bestPeerAt returns, for run r, the value of the peer whose median is
+// best. (The best of several noisy figures in each run would be biased
+// upwards; one peer, chosen by its median, is not.)
+func (s *series) bestPeerAt(r int) (float64, bool) {
+	best, bestLib, ok := 0.0, "", false
+	for _, c := range columns {
+		if !isPeer(c) {
+			continue
+		}
+		if m, has := median(s.vals[c]); has && (!ok || (s.lower && m < best) || (!s.lower && m > best)) {
+			best, bestLib, ok = m, c, true
+		}
+	}
+	if !ok {
+		return 0, false
+	}
+	return s.at(bestLib, r)
+}
+
+// pairedRatio is the median over runs of lib's value divided by the
+// reference's value in the same run: figures measured seconds apart, so
+// that a machine whose load drifts during the run still gives fair ratios.
+func (s *series) pairedRatio(lib string, ref func(run int) (float64, bool)) (float64, bool) {
+	var ratios []float64
+	for i, r := range s.runs[lib] {
+		if d, ok := ref(r); ok && d > 0 {
+			ratios = append(ratios, s.vals[lib][i]/d)
+		}
+	}
+	return median(ratios)
+}
+
+// cell is a median with its ratio to plain TCP (throughput rows that have
+// a TCP figure) and to the best peer, each the median of the ratios within
+// a run.
+func (s *series) cell(col string) string {
+	m, ok := median(s.vals[col])
+	if !ok {
+		return "—"
+	}
+	out := format(m)
+	if col == "tcp" {
+		return out
+	}
+	var extra []string
+	if !s.lower {
+		if p, ok := s.pairedRatio(col, func(r int) (float64, bool) { return s.at("tcp", r) }); ok {
+			extra = append(extra, fmt.Sprintf("%.0f%%", 100*p))
+		}
+	}
+	if p, ok := s.pairedRatio(col, s.bestPeerAt); ok {
+		extra = append(extra, fmt.Sprintf("%.2f×", p))
+	}
+	if len(extra) > 0 {
+		out += " (" + strings.Join(extra, ", ") + ")"
+	}
+	return out
+}
+
+// machine describes where the run happened.
+func machine() string {
+	cpu := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel := ""
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", kernel " + strings.TrimSpace(string(data))
+	}
+	return fmt.Sprintf("%s, %d cores, %s/%s%s", cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, kernel)
+}
+
+func versions() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	var parts []string
+	for _, d := range bi.Deps {
+		switch d.Path {
+		case "github.com/gorilla/websocket", "github.com/coder/websocket", "github.com/gobwas/ws", "github.com/lxzan/gws":
+			parts = append(parts, d.Path+" "+d.Version)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *results) markdown(o *options) string {
+	var b strings.Builder
+	date := time.Now().UTC().Format("2006-01-02 15:04 MST")
+	fmt.Fprintf(&b, "# ws13 beside the Go WebSocket libraries\n\n")
+	fmt.Fprintf(&b, "- Machine: %s\n- Go: %s\n- Date: %s\n", machine(), runtime.Version(), date)
+	mode := "full"
+	if o.short {
+		mode = "short (smoke test: figures not meaningful)"
+	}
+	fmt.Fprintf(&b, "- Run: %s; median of %d runs; %v per echo figure, %v per concurrent figure; took %v\n",
+		mode, o.runs, o.dur, o.connDur, r.elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "- Peers: %s\n", versions())
+	fmt.Fprintf(&b, "- Command: `cd bench && go run ./cmd/wsbench`\n\n")
+	fmt.Fprintf(&b, "Each cell: the median, then (in parentheses) its share of plain TCP and its ratio to the best peer (gorilla, coder, gobwas, gws) of that row, each the median over runs of the ratio between figures of the same run, measured seconds apart. ")
+	fmt.Fprintf(&b, "Higher is better except for memory, allocations and compressed size. MB/s counts each message's payload once per round trip.\n\n")
+
+	for _, sec := range sectionOrder {
+		var rows []*series
+		for _, s := range r.rows {
+			if s.sec == sec {
+				rows = append(rows, s)
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "## %s\n\n", sec.title)
+		if sec.note != "" {
+			fmt.Fprintf(&b, "%s\n\n", sec.note)
+		}
+		cols := columnsOf(rows)
+		if sec == secAlloc || sec == secDeflate {
+			cols = cols[1:]
+		}
+		if sec == secFloor {
+			for _, s := range rows {
+				m, _ := median(s.vals["tcp"])
+				if len(s.vals["ws13"]) > 0 {
+					m, _ = median(s.vals["ws13"])
+				}
+				fmt.Fprintf(&b, "- %s: %s\n", s.row, format(m))
+			}
+			b.WriteString("\n")
+			continue
+		}
+		fmt.Fprintf(&b, "| | %s |\n|---|%s\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
+		for _, s := range rows {
+			cells := make([]string, len(cols))
+			for i, c := range cols {
+				cells[i] = s.cell(c)
+			}
+			fmt.Fprintf(&b, "| %s | %s |\n", s.row, strings.Join(cells, " | "))
+		}
+		b.WriteString("\n")
+	}
+
+	b.WriteString(r.targets())
+
+	b.WriteString("## How each library is set up\n\n")
+	b.WriteString("Echo messages are binary; the deflate corpus is sent as text. UTF-8 validation of received text:\n\n")
+	for _, l := range libraries {
+		fmt.Fprintf(&b, "- **%s**: %s. %s.\n", l.name, l.utf8, l.settings)
+	}
+	for _, l := range extraLibraries {
+		fmt.Fprintf(&b, "- **%s** (idle table; not a peer): %s.\n", l.name, l.settings)
+	}
+	b.WriteString("- **tcp**: the floor. One goroutine per connection reads each message whole (its size is sent once up front) and writes it back.\n\n")
+	fmt.Fprintf(&b, "Idle memory: the server runs in a child process; the parent opens the connections with the common client (handshake only) and keeps them open; the child runs the GC and returns freed pages to the OS (debug.FreeOSMemory) before reading VmRSS and runtime.MemStats (HeapAlloc + StackInuse), before and after; the difference is divided by the number of connections. ")
+	fmt.Fprintf(&b, "With deflate, each connection first exchanges one compressed message, so that context takeover has state to keep; gorilla, which has no context takeover, is measured without it.\n\n")
+	if r.corpusNote != "" {
+		fmt.Fprintf(&b, "Deflate corpus: %s. Level 1 (BestSpeed) and a threshold of 128 bytes where the library lets one choose.\n\n", r.corpusNote)
+	}
+	if len(r.errors) > 0 {
+		b.WriteString("## Failed measurements\n\n")
+		for _, e := range r.errors {
+			fmt.Fprintf(&b, "- %s\n", e)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func (r *results) find(sec *section, prefix string) *series {
+	for _, s := range r.rows {
+		if s.sec == sec && strings.HasPrefix(s.row, prefix) {
+			return s
+		}
+	}
+	return nil
+}
+
+// targets checks ws13 against the floors that issue 7 sets.
+func (r *results) targets() string {
+	var b strings.Builder
+	b.WriteString("## ws13 against its targets\n\n| target | measured | |\n|---|---|---|\n")
+	check := func(name string, ok bool, measured string) {
+		mark := "met"
+		if !ok {
+			mark = "**missed**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, measured, mark)
+	}
+	ofTCP := func(s *series, min float64, name string) {
+		if s == nil {
+			return
+		}
+		p, ok := s.pairedRatio("ws13", func(r int) (float64, bool) { return s.at("tcp", r) })
+		if !ok {
+			return
+		}
+		check(name, p >= min, fmt.Sprintf("%.0f%% of plain TCP", 100*p))
+	}
+	ahead := func(s *series, name string) {
+		if s == nil {
+			return
+		}
+		w, ok1 := median(s.vals["ws13"])
+		p, ok2 := s.bestPeer()
+		q, ok3 := s.pairedRatio("ws13", s.bestPeerAt)
+		if !ok1 || !ok2 || !ok3 {
+			return
+		}
+		good := q >= 1
+		if s.lower {
+			good = q <= 1
+		}
+		check(name, good, fmt.Sprintf("%s vs best peer %s (%.2f× within runs)", format(w), format(p), q))
+	}
+	for _, sec := range []*section{secEchoRaw, secEchoOwn} {
+		ofTCP(r.find(sec, "16 B round"), 0.95, "16 B echo ≥ 95% of TCP ("+sec.short+")")
+		ofTCP(r.find(sec, "1 KiB round"), 0.95, "1 KiB echo ≥ 95% of TCP ("+sec.short+")")
+		ofTCP(r.find(sec, "64 KiB MB"), 0.90, "64 KiB echo ≥ 90% of TCP ("+sec.short+")")
+		ofTCP(r.find(sec, "1 MiB MB"), 0.50, "1 MiB echo ≥ 50% of TCP ("+sec.short+")")
+		for _, p := range []string{"16 B round", "1 KiB round", "64 KiB MB", "1 MiB MB"} {
+			ahead(r.find(sec, p), p+" ahead of every peer ("+sec.short+")")
+		}
+	}
+	for _, sec := range []*section{secConcRaw, secConcOwn} {
+		s := r.find(sec, "")
+		ofTCP(s, 0.95, "many connections ≥ 95% of TCP ("+sec.short+")")
+		ahead(s, "many connections ahead of every peer ("+sec.short+")")
+	}
+	for _, s := range r.rows {
+		if s.sec == secAlloc && strings.HasSuffix(s.row, "allocs/op") {
+			if w, ok := median(s.vals["ws13"]); ok {
+				check("0 allocs: "+s.row, w < 0.005, fmt.Sprintf("%.3f", w))
+			}
+		}
+	}
+	if s := r.find(secFloor, "Mask ÷ memmove"); s != nil {
+		if w, ok := median(s.vals["ws13"]); ok {
+			check("masking ≥ 1.5× memmove", w >= 1.5, fmt.Sprintf("%.2f×", w))
+		}
+	}
+	for _, s := range r.rows {
+		if s.sec == secIdle && strings.Contains(s.row, "RSS") {
+			if w, ok := median(s.vals["ws13"]); ok {
+				check("idle server connection ≤ 4 KiB RSS", w <= 4, fmt.Sprintf("%.1f KiB", w))
+			}
+			ahead(s, "idle RSS below every peer")
+		}
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// ---- SVG ----
+
+var colors = map[string]string{
+	"tcp": "#9e9e9e", "ws13": "#d62728", "gorilla": "#1f77b4", "coder": "#2ca02c", "gobwas": "#9467bd", "gws": "#ff7f0e",
+}
+
+// svg draws two panels: throughput as a share of plain TCP (common
+// client), and idle memory per connection.
+func (r *results) svg(o *options) string {
+	const (
+		width  = 900
+		height = 560
+		left   = 60
+		panelW = 520
+		top    = 70
+		plotH  = 360
+	)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="16" font-weight="bold">ws13 and the Go WebSocket libraries, loopback</text>`+"\n", left)
+	fmt.Fprintf(&b, `<text x="%d" y="44" fill="#555">%s · %s · %s · median of %d</text>`+"\n", left,
+		html.EscapeString(machine()), runtime.Version(), time.Now().UTC().Format("2006-01-02"), o.runs)
+
+	// Panel 1: share of plain TCP.
+	type group struct {
+		label string
+		s     *series
+	}
+	var groups []group
+	for _, g := range []struct{ label, prefix string }{
+		{"16 B", "16 B round"}, {"1 KiB", "1 KiB round"}, {"64 KiB", "64 KiB MB"}, {"1 MiB", "1 MiB MB"},
+	} {
+		if s := r.find(secEchoRaw, g.prefix); s != nil {
+			groups = append(groups, group{g.label, s})
+		}
+	}
+	if s := r.find(secConcRaw, ""); s != nil {
+		groups = append(groups, group{fmt.Sprintf("%d conns", o.conns), s})
+	}
+	libs := columns[1:]
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">Echo, common client: %% of plain TCP (higher is better)</text>`+"\n", left, top-8)
+	yOf := func(pct float64) float64 { return top + plotH - math.Min(pct, 120)/120*plotH }
+	for _, pct := range []float64{0, 25, 50, 75, 100} {
+		y := yOf(pct)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end" fill="#555">%.0f%%</text>`+"\n",
+			left, y, left+panelW, y, left-6, y+4, pct)
+	}
+	if len(groups) > 0 {
+		gw := float64(panelW) / float64(len(groups))
+		bw := (gw - 16) / float64(len(libs))
+		for gi, g := range groups {
+			x0 := float64(left) + float64(gi)*gw + 8
+			for li, lib := range libs {
+				// The same paired ratio as the table's.
+				p, has := g.s.pairedRatio(lib, func(r int) (float64, bool) { return g.s.at("tcp", r) })
+				if !has {
+					continue
+				}
+				pct := 100 * p
+				y := yOf(pct)
+				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %.0f%%</title></rect>`+"\n",
+					x0+float64(li)*bw, y, bw-1, float64(top+plotH)-y, colors[lib], lib, g.label, pct)
+			}
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x0+(gw-16)/2, top+plotH+18, g.label)
+		}
+	}
+
+	// Panel 2: idle memory.
+	p2 := left + panelW + 70
+	p2w := width - p2 - 20
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">Idle connection: server RSS, KiB</text>`+"\n", p2-30, top-8)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">(lower is better)</text>`+"\n", p2-30, top+8)
+	var idle *series
+	for _, s := range r.rows {
+		if s.sec == secIdle && strings.Contains(s.row, "RSS") {
+			idle = s
+		}
+	}
+	if idle != nil {
+		maxV := 1.0
+		for _, c := range columns {
+			if m, ok := median(idle.vals[c]); ok {
+				maxV = math.Max(maxV, m)
+			}
+		}
+		bh := float64(plotH-16) / float64(len(columns)) * 0.8
+		for i, c := range columns {
+			m, ok := median(idle.vals[c])
+			if !ok {
+				continue
+			}
+			y := float64(top+16) + float64(i)*float64(plotH-16)/float64(len(columns))
+			w := math.Max(m, 0) / maxV * float64(p2w-90)
+			fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text><rect x="%d" y="%.1f" width="%.1f" height="%.1f" fill="%s"/><text x="%.1f" y="%.1f">%.1f</text>`+"\n",
+				p2+20, y+bh/2+4, c, p2+26, y, w, bh, colors[c], float64(p2+30)+w, y+bh/2+4, m)
+		}
+	}
+
+	// Legend.
+	for i, lib := range libs {
+		x := left + i*100
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n", x, height-40, colors[lib], x+16, height-30, lib)
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">cd bench &amp;&amp; go run ./cmd/wsbench — figures in RESULTS.md</text>`+"\n", left, height-10)
+	b.WriteString("</svg>\n")
+	return b.String()
+}
