@@ -289,6 +289,9 @@ func (p *prefixedReader) Read(b []byte) (int, error) {
 	if len(p.prefix) > 0 {
 		n := copy(b, p.prefix)
 		p.prefix = p.prefix[n:]
+		if len(p.prefix) == 0 {
+			p.prefix = nil // let the buffer it came from go
+		}
 		return n, nil
 	}
 	return p.r.Read(b)

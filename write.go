@@ -284,7 +284,11 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 		c.iov[1] = nil
 	default:
 		// The caller's bytes must stay as they are, so mask a copy, a
-		// buffer at a time.
+		// buffer at a time: a large pooled one, so that a message up to a
+		// MiB goes out in one system call.
+		large, class := getMaskBuffer(len(buf) + len(p))
+		defer maskBuffers[class].Put(large)
+		buf = append((*large)[:0], buf...)
 		pos := 0
 		for len(p) > 0 && err == nil {
 			n := copy(buf[len(buf):cap(buf)], p)
@@ -352,6 +356,23 @@ var writeBuffers = sync.Pool{New: func() any {
 }}
 
 func getWriteBuffer() *[]byte { return writeBuffers.Get().(*[]byte) }
+
+// maskBuffers pool the buffers a client masks payloads larger than a write
+// buffer into, by size class: 32 KiB, 64 KiB, … 1 MiB. A frame borrows the
+// smallest that holds it whole (one system call), or the largest and goes
+// out a MiB at a time; an idle connection holds none.
+var maskBuffers [6]sync.Pool
+
+func getMaskBuffer(size int) (buf *[]byte, class int) {
+	for class < len(maskBuffers)-1 && 32<<10<<class < size {
+		class++
+	}
+	if b, ok := maskBuffers[class].Get().(*[]byte); ok {
+		return b, class
+	}
+	b := make([]byte, 0, 32<<10<<class)
+	return &b, class
+}
 
 // putWriteBuffer returns a buffer to the pool, unless compression grew it
 // far past its size: the pool should not pin large buffers.
