@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: test vet fmt-check race fuzz soak bench-core autobahn autobahn-docker autobahn-trust interop
+.PHONY: test vet fmt-check race fuzz soak bench bench-core autobahn autobahn-docker autobahn-trust interop
 
 test: vet fmt-check race
 
@@ -61,6 +61,11 @@ autobahn-docker:
 # coder), both roles; installs what is missing, writes interop/MATRIX.md.
 interop:
 	bash interop/run.sh
+
+# ws13 beside gorilla, coder, gobwas and gws, with TCP floors (about 10
+# minutes): writes bench/RESULTS.md, bench/chart.svg and bench/results.json.
+bench:
+	cd bench && $(GO) run ./cmd/wsbench
 
 # Micro-benchmarks of the root package (masking, header parse, 1 KiB messages).
 bench-core:
