@@ -317,8 +317,15 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 		return nil, resp, err
 	}
 	limited.n = -1
+	cfg := opts.connConfig(resp.Header.Get("Sec-WebSocket-Protocol"), deflate, compress)
+	return newConn(nc, br, cfg), resp, nil
+}
+
+// connConfig is what the Conn takes from the options once the handshake
+// agreed on a subprotocol and, if compress, on permessage-deflate.
+func (opts *DialOptions) connConfig(subprotocol string, deflate deflateParams, compress bool) connConfig {
 	cfg := connConfig{
-		subprotocol:  resp.Header.Get("Sec-WebSocket-Protocol"),
+		subprotocol:  subprotocol,
 		readLimit:    opts.ReadLimit,
 		closeTimeout: opts.CloseTimeout,
 		pingInterval: opts.PingInterval,
@@ -327,7 +334,7 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 	if compress {
 		cfg.deflate, cfg.compression = &deflate, &opts.Compression
 	}
-	return newConn(nc, br, cfg), resp, nil
+	return cfg
 }
 
 // checkServerHandshake applies the client's checks of §4.1 to the response,

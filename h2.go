@@ -119,17 +119,7 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*
 			out.abort()
 		}
 	})
-	cfg := connConfig{
-		isServer:     true,
-		subprotocol:  subprotocol,
-		readLimit:    opts.ReadLimit,
-		closeTimeout: opts.CloseTimeout,
-		pingInterval: opts.PingInterval,
-		pingTimeout:  opts.PingTimeout,
-	}
-	if compress {
-		cfg.deflate, cfg.compression = &deflate, &opts.Compression
-	}
+	cfg := opts.connConfig(subprotocol, deflate, compress)
 	return newConn(s, nil, cfg), nil
 }
 
@@ -259,16 +249,7 @@ func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http
 		body.Close()
 		respBody.Close()
 	})
-	cfg := connConfig{
-		subprotocol:  resp.Header.Get("Sec-WebSocket-Protocol"),
-		readLimit:    opts.ReadLimit,
-		closeTimeout: opts.CloseTimeout,
-		pingInterval: opts.PingInterval,
-		pingTimeout:  opts.PingTimeout,
-	}
-	if compress {
-		cfg.deflate, cfg.compression = &deflate, &opts.Compression
-	}
+	cfg := opts.connConfig(resp.Header.Get("Sec-WebSocket-Protocol"), deflate, compress)
 	// The response's body is the Conn's to read now; keep the handshake's
 	// view of it empty, as on HTTP/1.1.
 	resp.Body = http.NoBody

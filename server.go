@@ -163,6 +163,13 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	} else if brw != nil && brw.Reader.Buffered() > 0 {
 		br = bufio.NewReaderSize(&prefixedReader{prefix: peekAll(brw.Reader), r: netConn}, readBufferSize)
 	}
+	cfg := opts.connConfig(subprotocol, deflate, compress)
+	return newConn(netConn, br, cfg), nil
+}
+
+// connConfig is what the Conn takes from the options once the handshake
+// agreed on a subprotocol and, if compress, on permessage-deflate.
+func (opts *AcceptOptions) connConfig(subprotocol string, deflate deflateParams, compress bool) connConfig {
 	cfg := connConfig{
 		isServer:     true,
 		subprotocol:  subprotocol,
@@ -174,7 +181,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if compress {
 		cfg.deflate, cfg.compression = &deflate, &opts.Compression
 	}
-	return newConn(netConn, br, cfg), nil
+	return cfg
 }
 
 // headerValueReplacer keeps a header value on its line.
