@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // scriptedConn is a net.Conn whose peer's bytes are fixed in advance and
@@ -44,28 +45,40 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add(masked(Header{Fin: true, Opcode: OpClose}, "\x03\xe8bye"), true)
 	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'}, false)
 	f.Add([]byte{0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, false)
-	const limit = 4096
 	f.Fuzz(func(t *testing.T, data []byte, isServer bool) {
-		nc := &scriptedConn{r: bytes.NewReader(data)}
-		c := newConn(nc, nil, connConfig{isServer: isServer, readLimit: limit, closeTimeout: time.Millisecond})
-		defer c.CloseNow()
-		var buf []byte
-		for i := 0; i < 100; i++ {
-			_, msg, err := c.AppendMessage(context.Background(), buf[:0])
-			if err != nil {
-				var ce *CloseError
-				var pe *ProtocolError
-				if !errors.As(err, &ce) && !errors.As(err, &pe) && !errors.Is(err, ErrClosed) {
-					t.Fatalf("undocumented error %T: %v", err, err)
-				}
-				return
-			}
-			if len(msg) > limit {
-				t.Fatalf("message of %d bytes passed a limit of %d", len(msg), limit)
-			}
-			buf = msg
-		}
+		readFuzzed(t, connConfig{isServer: isServer, readLimit: fuzzReadLimit, closeTimeout: time.Millisecond}, data)
 	})
+}
+
+// fuzzReadLimit is the read limit of the Conns the fuzz targets feed.
+const fuzzReadLimit = 4096
+
+// readFuzzed feeds data to a Conn made with cfg and reads messages until it
+// fails: only documented errors may come out, no message may pass the read
+// limit, and no text message may be invalid UTF-8.
+func readFuzzed(t *testing.T, cfg connConfig, data []byte) {
+	t.Helper()
+	c := newConn(&scriptedConn{r: bytes.NewReader(data)}, nil, cfg)
+	defer c.CloseNow()
+	var buf []byte
+	for i := 0; i < 100; i++ {
+		typ, msg, err := c.AppendMessage(context.Background(), buf[:0])
+		if err != nil {
+			var ce *CloseError
+			var pe *ProtocolError
+			if !errors.As(err, &ce) && !errors.As(err, &pe) && !errors.Is(err, ErrClosed) {
+				t.Fatalf("undocumented error %T: %v", err, err)
+			}
+			return
+		}
+		if int64(len(msg)) > cfg.readLimit {
+			t.Fatalf("message of %d bytes passed a limit of %d", len(msg), cfg.readLimit)
+		}
+		if typ == MessageText && !utf8.Valid(msg) {
+			t.Fatalf("invalid UTF-8 delivered: %q", msg)
+		}
+		buf = msg
+	}
 }
 
 // FuzzServerHandshake parses arbitrary requests and runs the server's

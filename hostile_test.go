@@ -1213,32 +1213,10 @@ func FuzzReadMessageDeflate(f *testing.F) {
 	for _, s := range readDeflateSeeds() {
 		f.Add(s.data, s.isServer, s.takeover)
 	}
-	const limit = 4096
 	f.Fuzz(func(t *testing.T, data []byte, isServer, takeover bool) {
-		nc := &scriptedConn{r: bytes.NewReader(data)}
-		cfg := connConfig{isServer: isServer, readLimit: limit, closeTimeout: time.Millisecond}
+		cfg := connConfig{isServer: isServer, readLimit: fuzzReadLimit, closeTimeout: time.Millisecond}
 		withDeflate(takeover)(&cfg)
-		c := newConn(nc, nil, cfg)
-		defer c.CloseNow()
-		var buf []byte
-		for i := 0; i < 100; i++ {
-			typ, msg, err := c.AppendMessage(context.Background(), buf[:0])
-			if err != nil {
-				var ce *CloseError
-				var pe *ProtocolError
-				if !errors.As(err, &ce) && !errors.As(err, &pe) && !errors.Is(err, ErrClosed) {
-					t.Fatalf("undocumented error %T: %v", err, err)
-				}
-				return
-			}
-			if len(msg) > limit {
-				t.Fatalf("message of %d bytes passed a limit of %d", len(msg), limit)
-			}
-			if typ == MessageText && !utf8.Valid(msg) {
-				t.Fatalf("invalid UTF-8 delivered: %q", msg)
-			}
-			buf = msg
-		}
+		readFuzzed(t, cfg, data)
 	})
 }
 
