@@ -22,22 +22,12 @@ import (
 // errors are reported through t.
 func startServer(t *testing.T, opts *AcceptOptions, handler func(*Conn)) string {
 	t.Helper()
-	// Handlers still running when the test ends are waited for, so none
-	// outlives it. The mutex orders every Add before the Wait.
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		finished bool
-	)
+	var handlers handlerGroup
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		if finished {
-			mu.Unlock()
+		if !handlers.enter() {
 			return
 		}
-		wg.Add(1)
-		mu.Unlock()
-		defer wg.Done()
+		defer handlers.exit()
 		c, err := Accept(w, r, opts)
 		if err != nil {
 			return
@@ -46,14 +36,41 @@ func startServer(t *testing.T, opts *AcceptOptions, handler func(*Conn)) string 
 		handler(c)
 	}))
 	t.Cleanup(func() {
-		mu.Lock()
-		finished = true
-		mu.Unlock()
+		handlers.finish()
 		srv.Close()
-		wg.Wait()
+		handlers.wait()
 	})
 	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
+
+// handlerGroup tracks a test server's running handlers, so that none
+// outlives the test. The mutex orders every Add before the Wait; handlers
+// arriving after finish do nothing.
+type handlerGroup struct {
+	mu       sync.Mutex
+	wg       sync.WaitGroup
+	finished bool // guarded by mu
+}
+
+func (g *handlerGroup) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.finished {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+func (g *handlerGroup) exit() { g.wg.Done() }
+
+func (g *handlerGroup) finish() {
+	g.mu.Lock()
+	g.finished = true
+	g.mu.Unlock()
+}
+
+func (g *handlerGroup) wait() { g.wg.Wait() }
 
 // echoHandler sends every message back with its type until the read fails.
 func echoHandler(c *Conn) {

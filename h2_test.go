@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,20 +46,12 @@ func (s *h2Server) dialOptions() *DialOptions {
 // sends every Accept error to acceptErrs if it is not nil.
 func startH2Server(t *testing.T, tlsMode bool, opts *AcceptOptions, acceptErrs chan<- error, handler func(*Conn)) *h2Server {
 	t.Helper()
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		finished bool
-	)
+	var handlers handlerGroup
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		if finished {
-			mu.Unlock()
+		if !handlers.enter() {
 			return
 		}
-		wg.Add(1)
-		mu.Unlock()
-		defer wg.Done()
+		defer handlers.exit()
 		c, err := Accept(w, r, opts)
 		if acceptErrs != nil {
 			acceptErrs <- err
@@ -85,11 +76,9 @@ func startH2Server(t *testing.T, tlsMode bool, opts *AcceptOptions, acceptErrs c
 		s.url = "ws" + strings.TrimPrefix(ts.URL, "http")
 	}
 	t.Cleanup(func() {
-		mu.Lock()
-		finished = true
-		mu.Unlock()
+		handlers.finish()
 		ts.Close()
-		wg.Wait()
+		handlers.wait()
 	})
 	return s
 }
