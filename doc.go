@@ -78,6 +78,11 @@
 // DefaultHandshakeTimeout. Configure the http.Server with ReadHeaderTimeout
 // and MaxHeaderBytes: the request that opens a WebSocket is read by net/http.
 //
+// Over HTTP/1.1 the Conn outlives the handler: a server with many idle
+// connections may run each read loop in a goroutine of its own and return
+// from the handler, which lets net/http free its request and buffers. Over
+// HTTP/2 (RFC 8441) the handler must stay until the Conn is closed.
+//
 // # Reading the source
 //
 // Each file holds one concern of the protocol; read them in this order:
