@@ -79,7 +79,8 @@
 // and MaxHeaderBytes: the request that opens a WebSocket is read by net/http.
 //
 // Over HTTP/1.1 the Conn outlives the handler: a server with many idle
-// connections may run each read loop in a goroutine of its own and return
+// connections may run each read loop in a goroutine of its own (with a
+// context other than r.Context(), which ends with the handler) and return
 // from the handler, which lets net/http free its request and buffers. Over
 // HTTP/2 (RFC 8441) the handler must stay until the Conn is closed.
 //
