@@ -179,16 +179,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 // dialTransport opens the connection the handshake runs on: TCP, through
 // the proxy if there is one, then TLS for https.
 func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (net.Conn, error) {
-	dial := opts.NetDialContext
-	if dial == nil {
-		var d net.Dialer
-		dial = d.DialContext
-	}
-	proxyFunc := opts.Proxy
-	if proxyFunc == nil {
-		proxyFunc = http.ProxyFromEnvironment
-	}
-	proxyURL, err := proxyFunc(req)
+	dial := opts.dialer()
+	proxyURL, err := opts.proxyFor(req)
 	if err != nil {
 		return nil, fmt.Errorf("websocket: dial: proxy: %w", err)
 	}
@@ -225,6 +217,24 @@ func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (n
 		return nil, fmt.Errorf("websocket: dial: TLS handshake: %w", err)
 	}
 	return tc, nil
+}
+
+// dialer returns NetDialContext, or a net.Dialer's when it is unset.
+func (opts *DialOptions) dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if opts.NetDialContext != nil {
+		return opts.NetDialContext
+	}
+	var d net.Dialer
+	return d.DialContext
+}
+
+// proxyFor returns the proxy for req, or nil: from the Proxy option, or
+// from the environment when it is unset.
+func (opts *DialOptions) proxyFor(req *http.Request) (*url.URL, error) {
+	if opts.Proxy != nil {
+		return opts.Proxy(req)
+	}
+	return http.ProxyFromEnvironment(req)
 }
 
 // hostPort returns the host:port to dial for u, with the scheme's default port.

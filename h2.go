@@ -76,12 +76,11 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*
 		http.Error(w, err.Error(), status)
 		return nil, err
 	}
-	subprotocol := selectSubprotocol(r.Header, opts.Subprotocols)
-	if err := opts.Compression.checkCompression(); err != nil {
+	agreed, err := opts.negotiate(r)
+	if err != nil {
 		http.Error(w, "websocket: server misconfigured", http.StatusInternalServerError)
 		return nil, err
 	}
-	deflate, extensions, compress := negotiateDeflate(r.Header.Values("Sec-WebSocket-Extensions"), &opts.Compression)
 
 	rc := http.NewResponseController(w)
 	// An HTTP/2 stream is always full duplex; a wrapping ResponseWriter
@@ -94,11 +93,11 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*
 	// §5: a 2xx response, without Sec-WebSocket-Accept, completes the
 	// handshake. It is flushed now: the client waits for it before sending.
 	h := w.Header()
-	if subprotocol != "" {
-		h.Set("Sec-WebSocket-Protocol", subprotocol)
+	if agreed.subprotocol != "" {
+		h.Set("Sec-WebSocket-Protocol", agreed.subprotocol)
 	}
-	if compress {
-		h.Set("Sec-WebSocket-Extensions", extensions)
+	if agreed.compress {
+		h.Set("Sec-WebSocket-Extensions", agreed.extensions)
 	}
 	w.WriteHeader(http.StatusOK)
 	rc.SetWriteDeadline(time.Now().Add(handshakeTimeout))
@@ -119,7 +118,7 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*
 			out.abort()
 		}
 	})
-	cfg := opts.connConfig(subprotocol, deflate, compress)
+	cfg := opts.connConfig(agreed)
 	return newConn(s, nil, cfg), nil
 }
 
@@ -289,16 +288,8 @@ func checkHTTP2Response(resp *http.Response, offered http.Header, compression *C
 // and returns the HTTP/2 RoundTripper for it. The Transport is private to
 // this connection, so its pool holds this connection alone.
 func dialHTTP2Conn(ctx context.Context, u *url.URL, opts *DialOptions) (net.Conn, http.RoundTripper, error) {
-	dial := opts.NetDialContext
-	if dial == nil {
-		var d net.Dialer
-		dial = d.DialContext
-	}
-	proxyFunc := opts.Proxy
-	if proxyFunc == nil {
-		proxyFunc = http.ProxyFromEnvironment
-	}
-	proxyURL, err := proxyFunc(&http.Request{Method: http.MethodConnect, URL: u, Header: make(http.Header), Host: u.Host})
+	dial := opts.dialer()
+	proxyURL, err := opts.proxyFor(&http.Request{Method: http.MethodConnect, URL: u, Header: make(http.Header), Host: u.Host})
 	if err != nil {
 		return nil, nil, fmt.Errorf("websocket: dial: proxy: %w", err)
 	}

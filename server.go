@@ -105,13 +105,11 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		http.Error(w, err.Error(), status)
 		return nil, err
 	}
-	subprotocol := selectSubprotocol(r.Header, opts.Subprotocols)
-	if err := opts.Compression.checkCompression(); err != nil {
+	agreed, err := opts.negotiate(r)
+	if err != nil {
 		http.Error(w, "websocket: server misconfigured", http.StatusInternalServerError)
 		return nil, err
 	}
-	// RFC 7692 §5.1: accept the first offer we can honour, or none.
-	deflate, extensions, compress := negotiateDeflate(r.Header.Values("Sec-WebSocket-Extensions"), &opts.Compression)
 
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -128,14 +126,14 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	resp = append(resp, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	resp = append(resp, AcceptKey(r.Header.Get("Sec-WebSocket-Key"))...)
 	resp = append(resp, "\r\n"...)
-	if subprotocol != "" {
+	if agreed.subprotocol != "" {
 		resp = append(resp, "Sec-WebSocket-Protocol: "...)
-		resp = append(resp, subprotocol...)
+		resp = append(resp, agreed.subprotocol...)
 		resp = append(resp, "\r\n"...)
 	}
-	if compress {
+	if agreed.compress {
 		resp = append(resp, "Sec-WebSocket-Extensions: "...)
-		resp = append(resp, extensions...)
+		resp = append(resp, agreed.extensions...)
 		resp = append(resp, "\r\n"...)
 	}
 	for name, values := range w.Header() {
@@ -163,23 +161,43 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	} else if brw != nil && brw.Reader.Buffered() > 0 {
 		br = bufio.NewReaderSize(&prefixedReader{prefix: peekAll(brw.Reader), r: netConn}, readBufferSize)
 	}
-	cfg := opts.connConfig(subprotocol, deflate, compress)
+	cfg := opts.connConfig(agreed)
 	return newConn(netConn, br, cfg), nil
 }
 
-// connConfig is what the Conn takes from the options once the handshake
-// agreed on a subprotocol and, if compress, on permessage-deflate.
-func (opts *AcceptOptions) connConfig(subprotocol string, deflate deflateParams, compress bool) connConfig {
+// agreement is what a server's handshake settles, whether HTTP/1.1 or
+// HTTP/2 carries it.
+type agreement struct {
+	subprotocol string
+	deflate     deflateParams // valid if compress
+	extensions  string        // the Sec-WebSocket-Extensions answer, if compress
+	compress    bool
+}
+
+// negotiate chooses the subprotocol (§4.2.2) and accepts the first
+// permessage-deflate offer the server can honour, or none (RFC 7692 §5.1).
+// It fails only when the options themselves are invalid.
+func (opts *AcceptOptions) negotiate(r *http.Request) (agreement, error) {
+	if err := opts.Compression.checkCompression(); err != nil {
+		return agreement{}, err
+	}
+	a := agreement{subprotocol: selectSubprotocol(r.Header, opts.Subprotocols)}
+	a.deflate, a.extensions, a.compress = negotiateDeflate(r.Header.Values("Sec-WebSocket-Extensions"), &opts.Compression)
+	return a, nil
+}
+
+// connConfig is what the Conn takes from the options and the agreement.
+func (opts *AcceptOptions) connConfig(agreed agreement) connConfig {
 	cfg := connConfig{
 		isServer:     true,
-		subprotocol:  subprotocol,
+		subprotocol:  agreed.subprotocol,
 		readLimit:    opts.ReadLimit,
 		closeTimeout: opts.CloseTimeout,
 		pingInterval: opts.PingInterval,
 		pingTimeout:  opts.PingTimeout,
 	}
-	if compress {
-		cfg.deflate, cfg.compression = &deflate, &opts.Compression
+	if agreed.compress {
+		cfg.deflate, cfg.compression = &agreed.deflate, &opts.Compression
 	}
 	return cfg
 }
