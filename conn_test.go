@@ -529,6 +529,22 @@ func TestReadContextCancel(t *testing.T) {
 	})
 	c := dialTest(t, url, nil)
 
+	checkReadInterruptions(t, c, release)
+	if err := c.Write(context.Background(), MessageText, []byte("still alive")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "still alive" {
+		t.Fatalf("echo after interruption = %q, %v", msg, err)
+	}
+}
+
+// checkReadInterruptions is the reading side of TestReadContextCancel: a
+// read with nothing to read and one cut in the middle of a message both
+// return ctx's error, and the next read gets the next message whole.
+// Closing release lets the peer send a message in two parts, with a pause
+// between them, then "next".
+func checkReadInterruptions(t *testing.T, c *Conn, release chan struct{}) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	_, _, err := c.Read(ctx)
 	cancel()
@@ -546,12 +562,6 @@ func TestReadContextCancel(t *testing.T) {
 	_, msg, err := c.Read(context.Background())
 	if err != nil || string(msg) != "next" {
 		t.Fatalf("Read after interruption = %q, %v; want the next message", msg, err)
-	}
-	if err := c.Write(context.Background(), MessageText, []byte("still alive")); err != nil {
-		t.Fatal(err)
-	}
-	if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "still alive" {
-		t.Fatalf("echo after interruption = %q, %v", msg, err)
 	}
 }
 

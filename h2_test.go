@@ -447,23 +447,7 @@ func TestH2ReadContextCancel(t *testing.T) {
 		})
 		c, _ := dialH2(t, srv, srv.dialOptions())
 
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		_, _, err := c.Read(ctx)
-		cancel()
-		if err != context.DeadlineExceeded {
-			t.Fatalf("Read with nothing to read: %v", err)
-		}
-		close(release)
-		ctx, cancel = context.WithTimeout(context.Background(), 150*time.Millisecond)
-		_, _, err = c.Read(ctx)
-		cancel()
-		if err != context.DeadlineExceeded {
-			t.Fatalf("Read interrupted mid-message: %v", err)
-		}
-		_, msg, err := c.Read(context.Background())
-		if err != nil || string(msg) != "next" {
-			t.Fatalf("Read after interruption = %q, %v; want the next message", msg, err)
-		}
+		checkReadInterruptions(t, c, release)
 		if err := <-serverErr; err != nil {
 			t.Fatalf("server's interrupted read: %v", err)
 		}
