@@ -36,30 +36,37 @@ func connPair(tb testing.TB) (server, client *Conn) {
 }
 
 // Steady state: writing a message and reading one into a reused buffer
-// allocate nothing, on both sides.
+// allocate nothing, on both sides, with a context that can never end and
+// with one that can (as r.Context() on a server) used for every call.
 func TestSteadyStateAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under -race")
 	}
 	server, client := connPair(t)
-	ctx := context.Background()
+	cancellable, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	msg := testPayload(1024, true)
 	buf := make([]byte, 0, 4096)
-	for _, dir := range []struct {
-		name     string
-		from, to *Conn
-	}{{"client to server", client, server}, {"server to client", server, client}} {
-		roundTrip := func() {
-			if err := dir.from.Write(ctx, MessageText, msg); err != nil {
-				t.Fatal(err)
+	for _, ctx := range []struct {
+		name string
+		ctx  context.Context
+	}{{"background", context.Background()}, {"cancellable", cancellable}} {
+		for _, dir := range []struct {
+			name     string
+			from, to *Conn
+		}{{"client to server", client, server}, {"server to client", server, client}} {
+			roundTrip := func() {
+				if err := dir.from.Write(ctx.ctx, MessageText, msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := dir.to.AppendMessage(ctx.ctx, buf[:0]); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if _, _, err := dir.to.AppendMessage(ctx, buf[:0]); err != nil {
-				t.Fatal(err)
+			roundTrip() // warm the pools
+			if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
+				t.Errorf("%s, %s context: %v allocations per 1 KiB message", dir.name, ctx.name, n)
 			}
-		}
-		roundTrip() // warm the pools
-		if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
-			t.Errorf("%s: %v allocations per 1 KiB message", dir.name, n)
 		}
 	}
 }

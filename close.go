@@ -354,6 +354,8 @@ func (c *Conn) closeNetWith(cause error) {
 		c.closeCause = cause
 		close(c.netClosed)
 		c.netConn.Close()
+		c.readInterrupt.close()
+		c.writeInterrupt.close()
 	})
 }
 

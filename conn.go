@@ -120,6 +120,10 @@ type Conn struct {
 
 	background sync.WaitGroup // keepalive and CloseRead goroutines
 
+	// Contexts interrupting blocked I/O (interrupt.go).
+	readInterrupt  interrupter // used under readLock
+	writeInterrupt interrupter // used under frameLock
+
 	// permessage-deflate (compress.go), when negotiated; nil otherwise.
 	compression  *CompressionOptions
 	compressor   *deflateCompressor   // guarded by messageLock
@@ -164,6 +168,8 @@ func newConn(nc net.Conn, br *bufio.Reader, cfg connConfig) *Conn {
 		cfg.readLimit = DefaultReadLimit
 	}
 	c.readLimit.Store(cfg.readLimit)
+	c.readInterrupt.setDeadline = nc.SetReadDeadline
+	c.writeInterrupt.setDeadline = nc.SetWriteDeadline
 	c.framed.c = c
 	if cfg.deflate != nil {
 		side := cfg.deflate.side(c.isServer)
@@ -223,47 +229,3 @@ func (c *Conn) lock(ctx context.Context, l chan struct{}) error {
 }
 
 func unlock(l chan struct{}) { <-l }
-
-// aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.
-var aLongTimeAgo = time.Unix(1, 0)
-
-// interruptOnDone arranges for a blocked read (or, with write set, write)
-// on the net.Conn to return once ctx is done, by moving the deadline into
-// the past. The returned function undoes it and reports whether the
-// interruption happened; it must be called before the lock protecting that
-// direction is released, so the deadline never affects another caller.
-// Nothing is set up, and nothing allocated, for a context that can never be
-// done: then it returns nil.
-func (c *Conn) interruptOnDone(ctx context.Context, write bool) (stop func() (interrupted bool)) {
-	if ctx.Done() == nil {
-		return nil
-	}
-	setDeadline := c.netConn.SetReadDeadline
-	if write {
-		setDeadline = c.netConn.SetWriteDeadline
-	}
-	fired := make(chan struct{})
-	stopFunc := context.AfterFunc(ctx, func() {
-		setDeadline(aLongTimeAgo)
-		close(fired)
-	})
-	return func() bool {
-		if stopFunc() {
-			return false
-		}
-		<-fired // the deadline was set; wait until it is, then clear it
-		setDeadline(time.Time{})
-		return true
-	}
-}
-
-// contextError turns an I/O error caused by interruptOnDone into ctx's error.
-func contextError(ctx context.Context, interrupted bool, err error) error {
-	if interrupted && err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return ctx.Err()
-		}
-	}
-	return err
-}

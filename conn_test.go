@@ -596,3 +596,70 @@ func TestNoGoroutineOutlivesConn(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// One cancellable context reused for many reads and writes (the usual
+// r.Context()) is watched once; cancelling it still interrupts a blocked
+// read, a later call with it fails at once, and the Conn stays usable with
+// another context. Closing the Conn drops the watch, so a long-lived
+// context does not keep a closed Conn reachable.
+func TestReusedContextInterrupts(t *testing.T) {
+	server, client := connPair(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	for i := range 3 {
+		if err := client.Write(ctx, MessageText, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if _, msg, err := server.Read(ctx); err != nil || string(msg) != "hello" {
+			t.Fatalf("read %d = %q, %v", i, msg, err)
+		}
+	}
+	firstWatch := server.readInterrupt.watch
+	if firstWatch == nil || firstWatch.ctx != ctx {
+		t.Fatal("the reused context is not being watched")
+	}
+
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := server.Read(ctx)
+		readErr <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let the read block; the test holds either way
+	cancel()
+	select {
+	case err := <-readErr:
+		if err != context.Canceled {
+			t.Fatalf("blocked read after cancel = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelling the reused context did not interrupt the read")
+	}
+	if server.readInterrupt.watch != firstWatch {
+		t.Error("the context was registered again")
+	}
+
+	// Already cancelled: fails at once, with nothing buffered to return.
+	if _, _, err := server.Read(ctx); err != context.Canceled {
+		t.Fatalf("read with the cancelled context = %v", err)
+	}
+	if err := client.Write(ctx, MessageText, []byte("x")); err != context.Canceled {
+		t.Fatalf("write with the cancelled context = %v", err)
+	}
+
+	// A fresh context works, on both sides.
+	if err := client.Write(context.Background(), MessageText, []byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := server.Read(context.Background()); err != nil || string(msg) != "again" {
+		t.Fatalf("read after cancellation = %q, %v", msg, err)
+	}
+
+	other, cancelOther := context.WithCancel(context.Background())
+	defer cancelOther()
+	client.Write(other, MessageText, []byte("y"))
+	server.Read(other)
+	server.CloseNow()
+	client.CloseNow()
+	if server.readInterrupt.watch != nil || client.writeInterrupt.watch != nil {
+		t.Error("a closed Conn still watches a context")
+	}
+}

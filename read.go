@@ -96,10 +96,10 @@ func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []by
 	}
 	defer unlock(c.readLock)
 	c.rd.done = ctx.Done()
-	stop := c.interruptOnDone(ctx, false)
+	watching := c.readInterrupt.begin(ctx)
 	typ, out, err := c.appendMessageLocked(buf)
-	if stop != nil {
-		err = contextError(ctx, stop(), err)
+	if watching {
+		err = contextError(ctx, c.readInterrupt.end(), err)
 	}
 	if err != nil {
 		return 0, buf, err
@@ -157,10 +157,10 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	}
 	defer unlock(c.readLock)
 	c.rd.done = ctx.Done()
-	stop := c.interruptOnDone(ctx, false)
+	watching := c.readInterrupt.begin(ctx)
 	err := c.beginMessageLocked()
-	if stop != nil {
-		err = contextError(ctx, stop(), err)
+	if watching {
+		err = contextError(ctx, c.readInterrupt.end(), err)
 	}
 	if err != nil {
 		return 0, nil, err
@@ -192,13 +192,13 @@ func (r *messageReader) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	c.rd.done = r.ctx.Done()
-	stop := c.interruptOnDone(r.ctx, false)
+	watching := c.readInterrupt.begin(r.ctx)
 	n, err := c.readMessageDataLocked(p)
 	if err != nil && err != io.EOF {
 		err = c.readFailedLocked(err)
 	}
-	if stop != nil {
-		err = contextError(r.ctx, stop(), err)
+	if watching {
+		err = contextError(r.ctx, c.readInterrupt.end(), err)
 	}
 	return n, err
 }

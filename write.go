@@ -202,10 +202,10 @@ func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
 	if c.closeSent {
 		return ErrClosed
 	}
-	stop := c.interruptOnDone(ctx, true)
+	watching := c.writeInterrupt.begin(ctx)
 	err := c.writeFrameLocked(h, p)
-	if stop != nil {
-		err = contextError(ctx, stop(), err)
+	if watching {
+		err = contextError(ctx, c.writeInterrupt.end(), err)
 	}
 	return err
 }
