@@ -310,9 +310,9 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 	if err := req.Write(nc); err != nil {
 		return nil, nil, fmt.Errorf("websocket: dial: writing the request: %w", err)
 	}
-	// The header is read through a limit that is lifted once it has been
-	// parsed; the same buffered reader then carries the frames, which the
-	// server may have sent right behind its response.
+	// The header is read through a limit. The server may send frames right
+	// behind its response: what the reader holds past the header goes to
+	// the Conn.
 	limited := &limitedReader{r: nc, n: maxResponseHeader}
 	br := bufio.NewReaderSize(limited, readBufferSize)
 	resp, err := http.ReadResponse(br, req)
@@ -326,9 +326,8 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return nil, resp, err
 	}
-	limited.n = -1
 	cfg := opts.connConfig(resp.Header.Get("Sec-WebSocket-Protocol"), deflate, compress)
-	return newConn(nc, br, cfg), resp, nil
+	return newConn(nc, peekAll(br), cfg), resp, nil
 }
 
 // connConfig is what the Conn takes from the options once the handshake

@@ -8,7 +8,6 @@
 package websocket
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -79,7 +78,7 @@ var (
 // goroutine started by the Conn remains.
 type Conn struct {
 	netConn     net.Conn
-	br          *bufio.Reader // buffered bytes from netConn; guarded by readLock
+	br          *readBuffer // bytes received and not yet consumed (readbuf.go); guarded by readLock
 	isServer    bool
 	subprotocol string
 
@@ -143,15 +142,13 @@ type connConfig struct {
 	compression  *CompressionOptions // the options it was negotiated with
 }
 
-// newConn wraps an established connection. br holds any bytes already read
-// past the handshake; it may be nil.
-func newConn(nc net.Conn, br *bufio.Reader, cfg connConfig) *Conn {
-	if br == nil {
-		br = bufio.NewReaderSize(nc, readBufferSize)
-	}
+// newConn wraps an established connection. leftover holds the bytes the
+// handshake read past its end, if any: the first frames, sent without
+// waiting for the handshake's answer.
+func newConn(nc net.Conn, leftover []byte, cfg connConfig) *Conn {
 	c := &Conn{
 		netConn:      nc,
-		br:           br,
+		br:           newReadBuffer(nc, leftover),
 		isServer:     cfg.isServer,
 		subprotocol:  cfg.subprotocol,
 		closeTimeout: cfg.closeTimeout,
@@ -187,11 +184,6 @@ func newConn(nc net.Conn, br *bufio.Reader, cfg connConfig) *Conn {
 	}
 	return c
 }
-
-// readBufferSize is the size of the read buffer when the handshake left none
-// to reuse. It must hold a whole control frame (2+8+4+125 bytes) so control
-// frames are read atomically.
-const readBufferSize = 4096
 
 // Subprotocol returns the subprotocol the handshake agreed on, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }

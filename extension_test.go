@@ -66,7 +66,9 @@ func TestExtensionParse(t *testing.T) {
 
 // TestExtensionParseHostile checks that parsing stays linear: a megabyte of
 // parameters, of offers, of quoted text or of separators is parsed (or
-// rejected) at once.
+// rejected). The bound is a guard against quadratic work, which on these
+// inputs would take hours; it is no speed claim (linear takes a second or
+// two under -race on a loaded machine).
 func TestExtensionParseHostile(t *testing.T) {
 	inputs := []string{
 		"permessage-deflate" + strings.Repeat("; a=1", 200000),
@@ -81,7 +83,7 @@ func TestExtensionParseHostile(t *testing.T) {
 		parseExtensions([]string{in})
 		negotiateDeflate([]string{in}, &CompressionOptions{Mode: CompressionContextTakeover})
 		acceptDeflateResponse([]string{in}, &CompressionOptions{Mode: CompressionContextTakeover})
-		if d := time.Since(start); d > 2*time.Second {
+		if d := time.Since(start); d > time.Minute {
 			t.Errorf("%.20q...: %v", in, d)
 		}
 	}

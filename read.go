@@ -97,6 +97,7 @@ func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []by
 	defer unlock(c.readLock)
 	c.rd.done = ctx.Done()
 	watching := c.readInterrupt.begin(ctx)
+	c.waitForDataLocked()
 	typ, out, err := c.appendMessageLocked(buf)
 	if watching {
 		err = contextError(ctx, c.readInterrupt.end(), err)
@@ -105,6 +106,19 @@ func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []by
 		return 0, buf, err
 	}
 	return typ, out, nil
+}
+
+// waitForDataLocked waits, between messages, until the peer sends
+// something. Frame parsing would wait just as well, but deep in its calls:
+// waiting here, near the top of the reader's stack, lets the runtime shrink
+// an idle reader's stack to its minimum at the next GC, and the stack is
+// the largest cost of an idle connection after the read buffer, which is
+// not held while waiting (readbuf.go). Errors are left for the frame reader
+// to find.
+func (c *Conn) waitForDataLocked() {
+	if c.rd.err == nil && !c.rd.inMessage {
+		c.br.waitForData()
+	}
 }
 
 func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
@@ -158,6 +172,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	defer unlock(c.readLock)
 	c.rd.done = ctx.Done()
 	watching := c.readInterrupt.begin(ctx)
+	c.waitForDataLocked()
 	err := c.beginMessageLocked()
 	if watching {
 		err = contextError(ctx, c.readInterrupt.end(), err)

@@ -153,16 +153,15 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	netConn.SetWriteDeadline(time.Time{})
 
 	// The client may send frames right behind its request, so the bytes
-	// net/http has already buffered are the start of the stream; keep its
-	// reader (and its buffer) rather than lose them.
-	var br *bufio.Reader
-	if brw != nil && brw.Reader.Size() >= readBufferSize {
-		br = brw.Reader
-	} else if brw != nil && brw.Reader.Buffered() > 0 {
-		br = bufio.NewReaderSize(&prefixedReader{prefix: peekAll(brw.Reader), r: netConn}, readBufferSize)
+	// net/http has already buffered are the start of the stream. They are
+	// copied out: net/http's reader stays referenced by its connection
+	// until the handler returns, and nothing else of it is needed.
+	var leftover []byte
+	if brw != nil {
+		leftover = peekAll(brw.Reader)
 	}
 	cfg := opts.connConfig(agreed)
-	return newConn(netConn, br, cfg), nil
+	return newConn(netConn, leftover, cfg), nil
 }
 
 // agreement is what a server's handshake settles, whether HTTP/1.1 or
@@ -302,22 +301,4 @@ func selectSubprotocol(h http.Header, supported []string) string {
 func peekAll(br *bufio.Reader) []byte {
 	b, _ := br.Peek(br.Buffered())
 	return b
-}
-
-// prefixedReader reads prefix, then r.
-type prefixedReader struct {
-	prefix []byte
-	r      interface{ Read([]byte) (int, error) }
-}
-
-func (p *prefixedReader) Read(b []byte) (int, error) {
-	if len(p.prefix) > 0 {
-		n := copy(b, p.prefix)
-		p.prefix = p.prefix[n:]
-		if len(p.prefix) == 0 {
-			p.prefix = nil // let the buffer it came from go
-		}
-		return n, nil
-	}
-	return p.r.Read(b)
 }

@@ -1,0 +1,230 @@
+// The read buffer: bytes received but not yet consumed, held only while
+// there are some.
+//
+// Frames are parsed from a buffer, so that a header or a control frame is
+// consumed only once it has fully arrived (read.go). Most connections are
+// idle most of the time, though, and an idle connection has nothing
+// buffered: holding a 4 KiB buffer for it anyway would make the buffers the
+// largest cost of a server with many quiet clients. So the buffer is
+// borrowed from a pool when bytes arrive and returned as soon as it is
+// empty.
+//
+// Borrowing when bytes arrive needs a way to wait for them without a buffer
+// to read into. On Unix, for TCP and Unix-domain sockets, syscall.RawConn
+// gives exactly that: the runtime's poller waits until the socket is
+// readable and only then is the buffer taken and the read made (readRaw).
+// Elsewhere (TLS, HTTP/2 streams, pipes) the buffer is taken before the
+// blocking Read and returned when it is empty again.
+
+package websocket
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// The two halves of raw reading that depend on the system are in
+// readbuf_unix.go and readbuf_other.go:
+//
+//	rawConnOf(nc net.Conn) syscall.RawConn
+//	readFD(fd uintptr, p []byte) (n int, wouldBlock bool, err error)
+
+// readBufferSize is the size of a read buffer. It must hold a whole control
+// frame (2+8+4+125 bytes) so that one is always read atomically.
+const readBufferSize = 4096
+
+var readBufferPool = sync.Pool{New: func() any { return new([readBufferSize]byte) }}
+
+// readBuffer is a bufio.Reader that gives its buffer back when it is empty.
+// It is used under Conn.readLock.
+type readBuffer struct {
+	src io.Reader       // the connection
+	raw syscall.RawConn // set where reads can wait for data without a buffer
+
+	buf  *[readBufferSize]byte // nil while empty
+	r, w int                   // buf[r:w] is unread
+	err  error                 // the error of the last read, returned once buf is drained
+
+	// For readRaw's callback: a method value made once, so that a read
+	// allocates nothing, and the slice it reads into (nil: into buf).
+	rawReadFunc func(fd uintptr) bool
+	rawDst      []byte
+	rawN        int
+	rawErr      error
+}
+
+// newReadBuffer makes the buffer of nc, starting with the bytes already read
+// past the handshake (copied: they usually sit in a buffer of net/http).
+func newReadBuffer(nc net.Conn, leftover []byte) *readBuffer {
+	b := &readBuffer{src: nc, raw: rawConnOf(nc)}
+	if b.raw != nil {
+		b.rawReadFunc = b.rawRead
+	}
+	if len(leftover) > 0 {
+		b.borrow()
+		b.w = copy(b.buf[:], leftover)
+		if rest := leftover[b.w:]; len(rest) > 0 {
+			// More than a buffer: not from our handshakes, whose readers
+			// are no larger, but handled all the same.
+			b.src = io.MultiReader(bytes.NewReader(bytes.Clone(rest)), nc)
+			b.raw = nil
+		}
+	}
+	return b
+}
+
+// Buffered returns the number of unread bytes.
+func (b *readBuffer) Buffered() int { return b.w - b.r }
+
+func (b *readBuffer) borrow() {
+	if b.buf == nil {
+		b.buf = readBufferPool.Get().(*[readBufferSize]byte)
+	}
+}
+
+// releaseIfEmpty gives the buffer back once everything in it is consumed.
+func (b *readBuffer) releaseIfEmpty() {
+	if b.r == b.w && b.buf != nil {
+		readBufferPool.Put(b.buf)
+		b.buf = nil
+		b.r, b.w = 0, 0
+	}
+}
+
+// waitForData reads if nothing is buffered, leaving any error for the next
+// call.
+func (b *readBuffer) waitForData() {
+	if b.r == b.w && b.err == nil {
+		b.fill()
+	}
+}
+
+// Peek returns the next n bytes without consuming them; n must not exceed
+// readBufferSize. With fewer than n bytes before an error, it returns what
+// there is and the error. The slice is valid until the next call.
+func (b *readBuffer) Peek(n int) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	for b.w-b.r < n && b.err == nil {
+		b.fill()
+	}
+	if avail := b.w - b.r; avail < n {
+		if avail == 0 {
+			return nil, b.takeErr()
+		}
+		return b.buf[b.r:b.w], b.takeErr()
+	}
+	return b.buf[b.r : b.r+n], nil
+}
+
+// Discard skips n bytes, reading them if they are not buffered yet.
+func (b *readBuffer) Discard(n int) (int, error) {
+	discarded := 0
+	for {
+		skip := min(n-discarded, b.w-b.r)
+		b.r += skip
+		discarded += skip
+		b.releaseIfEmpty()
+		if discarded == n {
+			return n, nil
+		}
+		if b.err != nil {
+			return discarded, b.takeErr()
+		}
+		b.fill()
+	}
+}
+
+// Read reads into p: from the buffer if it holds anything, else straight
+// from the connection (a large p is never copied twice).
+func (b *readBuffer) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.r == b.w {
+		if b.err != nil {
+			return 0, b.takeErr()
+		}
+		if len(p) < readBufferSize {
+			b.fill()
+			if b.r == b.w {
+				return 0, b.takeErr()
+			}
+		} else {
+			n, err := b.readInto(p)
+			return n, err
+		}
+	}
+	n := copy(p, b.buf[b.r:b.w])
+	b.r += n
+	b.releaseIfEmpty()
+	return n, nil
+}
+
+func (b *readBuffer) takeErr() error {
+	err := b.err
+	b.err = nil
+	return err
+}
+
+// fill reads once into the free end of the buffer, compacting it first.
+func (b *readBuffer) fill() {
+	if b.r > 0 {
+		b.w = copy(b.buf[:], b.buf[b.r:b.w])
+		b.r = 0
+	}
+	var n int
+	if b.raw != nil {
+		n, b.err = b.readRaw(nil)
+	} else {
+		b.borrow()
+		n, b.err = b.src.Read(b.buf[b.w:])
+	}
+	b.w += n
+	b.releaseIfEmpty()
+}
+
+// readInto reads from the connection straight into p.
+func (b *readBuffer) readInto(p []byte) (int, error) {
+	if b.raw != nil {
+		return b.readRaw(p)
+	}
+	return b.src.Read(p)
+}
+
+// readRaw reads once from the socket into dst, or into the buffer if dst is
+// nil, borrowing the buffer only once the socket is readable.
+func (b *readBuffer) readRaw(dst []byte) (int, error) {
+	b.rawDst, b.rawN, b.rawErr = dst, 0, nil
+	err := b.raw.Read(b.rawReadFunc)
+	n := b.rawN
+	if err == nil {
+		err = b.rawErr
+	}
+	b.rawDst, b.rawErr = nil, nil
+	if n == 0 && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// rawRead is the callback of syscall.RawConn.Read: it reads if data is
+// there and returns false, to wait for readability, if not.
+func (b *readBuffer) rawRead(fd uintptr) bool {
+	dst := b.rawDst
+	if dst == nil {
+		b.borrow()
+		dst = b.buf[b.w:]
+	}
+	n, wouldBlock, err := readFD(fd, dst)
+	if wouldBlock {
+		b.releaseIfEmpty() // nothing to read: wait without the buffer
+		return false
+	}
+	b.rawN, b.rawErr = n, err
+	return true
+}
