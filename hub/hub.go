@@ -1,0 +1,348 @@
+// Package hub sends each message to many WebSocket connections at once,
+// without letting one slow connection hold up the others.
+//
+// # Design
+//
+// Every member of a Hub has a bounded queue of outgoing messages and a
+// goroutine of its own that writes them, in order, with the Conn's ordinary
+// Write. Broadcast only puts the message on each member's queue: it never
+// waits on the network, so a peer that stops reading cannot stall the
+// sender or anyone else.
+//
+// A member whose queue is full has fallen too far behind. The hub could
+// buffer without bound (and let one peer take the server's memory), or
+// wait for it (and make everyone as slow as the slowest); it does neither:
+// it removes the member and closes its connection with 1008, "policy
+// violation" (see Broadcast for why that code). A peer that is alive but
+// slow receives the message in flight and then the close frame with its
+// reason; a peer that reads nothing at all is cut off after WriteTimeout.
+//
+// Broadcast takes the hub's lock while it queues, so every member receives
+// the messages in the same order. The payload is not copied: all the
+// queues share one []byte, so a caller must not modify it after Broadcast.
+//
+// The hub only writes. Each Conn still needs a reader, the application's
+// read loop or Conn.CloseRead, so that pings are answered and close frames
+// seen.
+//
+// No goroutine outlives its member: a member's writer ends when it leaves
+// the hub, is dropped, or its connection fails, and it closes the Conn on
+// its way out. Close closes every member and waits for all the writers.
+//
+// # Use
+//
+//	h := hub.New(nil) // and h.Close() when the server shuts down
+//	http.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+//		c, err := websocket.Accept(w, r, nil)
+//		if err != nil {
+//			return
+//		}
+//		m, err := h.Join(c)
+//		if err != nil {
+//			c.Close(websocket.StatusGoingAway, "shutting down")
+//			return
+//		}
+//		defer m.Leave() // closes c and waits for the writer
+//		for {
+//			typ, msg, err := c.Read(r.Context())
+//			if err != nil {
+//				return
+//			}
+//			h.Broadcast(r.Context(), typ, msg) // msg is ours: Read allocated it
+//		}
+//	})
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ws13/websocket"
+)
+
+// Defaults for Options, used where a field is zero.
+const (
+	// DefaultQueueSize is how many messages may wait for one member: enough
+	// to ride out a burst, small enough that a stalled member costs little.
+	DefaultQueueSize = 64
+	// DefaultWriteTimeout bounds the writing of one message to one member.
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// Options configures a Hub. A nil *Options, like the zero value, means the
+// defaults.
+type Options struct {
+	// QueueSize is how many messages may wait for a member, besides the one
+	// being written. Broadcasting to a member whose queue is full drops it.
+	// 0 (or less) means DefaultQueueSize.
+	QueueSize int
+
+	// WriteTimeout bounds the writing of one message: a member whose peer
+	// takes longer to accept it is dropped. It also bounds how long Leave
+	// and Close may wait for a write in flight. 0 (or less) means
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
+}
+
+// Errors of the hub; Member.Err returns one of the last three, or the error
+// of the write that failed.
+var (
+	// ErrClosed is returned by Join and Broadcast on a closed Hub, and by
+	// Member.Err for the members it had.
+	ErrClosed = errors.New("hub: closed")
+	// ErrSlowMember is wrapped by Member.Err for a member that was dropped
+	// because its queue was full or a write took longer than WriteTimeout.
+	ErrSlowMember = errors.New("hub: member too slow")
+	// ErrLeft is Member.Err after Leave.
+	ErrLeft = errors.New("hub: member left")
+)
+
+// A Hub is a set of connections, its members, that Broadcast writes to. Its
+// methods are safe to call from any goroutine.
+type Hub struct {
+	queueSize    int
+	writeTimeout time.Duration
+
+	mu      sync.Mutex
+	members map[*Member]struct{} // guarded by mu
+	closed  bool                 // guarded by mu
+	writers sync.WaitGroup       // one per member that joined, until its writer ends
+}
+
+// New returns an empty Hub. opts may be nil.
+func New(opts *Options) *Hub {
+	h := &Hub{
+		queueSize:    DefaultQueueSize,
+		writeTimeout: DefaultWriteTimeout,
+		members:      make(map[*Member]struct{}),
+	}
+	if opts != nil && opts.QueueSize > 0 {
+		h.queueSize = opts.QueueSize
+	}
+	if opts != nil && opts.WriteTimeout > 0 {
+		h.writeTimeout = opts.WriteTimeout
+	}
+	return h
+}
+
+// A Member is one connection in a Hub, from Join until it is removed: by
+// Leave, by the hub (too slow, or its connection failed), or by Hub.Close.
+type Member struct {
+	hub   *Hub
+	conn  *websocket.Conn
+	queue chan message
+
+	// removed is closed when the member leaves the set; err says why. Both
+	// are guarded by hub.mu, and err is set before removed is closed.
+	removed chan struct{}
+	err     error
+
+	// done is closed when the writer has ended and closed the Conn.
+	done chan struct{}
+}
+
+// message is a queued broadcast. p is shared by every queue it is on.
+type message struct {
+	typ websocket.MessageType
+	p   []byte
+}
+
+// Join adds c to the hub and starts its writer. From then on the hub owns
+// the writing end of c: it closes c when the member is removed. The caller
+// keeps reading from c, and calls Leave when it is done with it.
+//
+// On a closed hub, Join returns ErrClosed and c remains the caller's.
+func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
+	m := &Member{
+		hub:     h,
+		conn:    c,
+		queue:   make(chan message, h.queueSize),
+		removed: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	h.members[m] = struct{}{}
+	// Added under mu, while the hub is open: Close's Wait cannot miss it.
+	h.writers.Go(m.run)
+	return m, nil
+}
+
+// Broadcast queues a message of type typ for every member and returns at
+// once: it never waits for a peer, and never for the network.
+//
+// p is not copied; every member's writer reads the same bytes, later. The
+// caller must not modify p after Broadcast, not even once it has returned.
+//
+// A member whose queue is full is dropped: removed from the hub at once, its
+// queued messages discarded, and its connection closed with
+// websocket.StatusPolicyViolation (1008) by its writer. RFC 6455 §7.4.1
+// names 1008 for an endpoint that ends a connection because the peer
+// "violates its policy", the "generic status code" when no more specific
+// one applies; here the policy is "read your messages as fast as they
+// come". 1013 (try again later, from the IANA registry rather than §7.4.1)
+// would say the server is overloaded and invite the client to reconnect
+// straight away, when it is the client that fell behind.
+//
+// Broadcast returns ErrClosed on a closed hub, ctx.Err() if ctx is already
+// done (nothing is queued then), and websocket.ErrInvalidMessageType for a
+// typ other than MessageText or MessageBinary.
+func (h *Hub) Broadcast(ctx context.Context, typ websocket.MessageType, p []byte) error {
+	if typ != websocket.MessageText && typ != websocket.MessageBinary {
+		return websocket.ErrInvalidMessageType
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	msg := message{typ: typ, p: p}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	for m := range h.members {
+		select {
+		case m.queue <- msg:
+		default:
+			h.removeLocked(m, fmt.Errorf("%w: %d messages waiting", ErrSlowMember, cap(m.queue)))
+		}
+	}
+	return nil
+}
+
+// Len returns the number of members.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.members)
+}
+
+// Close removes every member, closing each connection with
+// websocket.StatusGoingAway (1001), and waits until all their writers have
+// ended. A write in flight is let finish first, so Close is bounded by
+// WriteTimeout plus the connections' close timeout. Join and Broadcast fail
+// with ErrClosed afterwards. Close may be called more than once.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	for m := range h.members {
+		h.removeLocked(m, ErrClosed)
+	}
+	h.mu.Unlock()
+	h.writers.Wait()
+}
+
+// remove is removeLocked for a caller that does not hold h.mu.
+func (h *Hub) remove(m *Member, why error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removeLocked(m, why)
+}
+
+// removeLocked takes m out of the set, recording why, unless it is out
+// already (the first reason stands). Its writer sees removed closed and
+// ends. The caller holds h.mu.
+func (h *Hub) removeLocked(m *Member, why error) {
+	if _, ok := h.members[m]; !ok {
+		return
+	}
+	delete(h.members, m)
+	m.err = why
+	close(m.removed)
+}
+
+// Leave removes m from its hub, discards the messages still queued for it,
+// and closes its connection with websocket.StatusNormalClosure (1000) if
+// nothing closed it before. It returns once m's writer has ended and the
+// Conn is closed: at most WriteTimeout plus the Conn's close timeout.
+// Leave may be called more than once, and after the hub removed m.
+func (m *Member) Leave() {
+	m.hub.remove(m, ErrLeft)
+	<-m.done
+}
+
+// Done returns a channel that is closed once m is out of the hub, its
+// writer has ended and its connection is closed.
+func (m *Member) Done() <-chan struct{} { return m.done }
+
+// Err returns why m was removed from the hub (ErrLeft, ErrClosed, an error
+// wrapping ErrSlowMember, or the error of a failed write), or nil while it
+// is a member.
+func (m *Member) Err() error {
+	m.hub.mu.Lock()
+	defer m.hub.mu.Unlock()
+	return m.err
+}
+
+// run is the member's writer: it writes queued messages, in order, until
+// the member is removed or a write fails, then closes the connection with
+// the code that says why.
+func (m *Member) run() {
+	defer close(m.done)
+	m.writeQueued()
+
+	m.hub.mu.Lock()
+	why := m.err
+	m.hub.mu.Unlock()
+	// Close is bounded by the Conn's close timeout, and returns at once if
+	// the connection is already gone (a failed write, a peer that closed).
+	switch {
+	case errors.Is(why, ErrSlowMember):
+		m.conn.Close(websocket.StatusPolicyViolation, "too slow: messages were not read in time")
+	case why == ErrClosed:
+		m.conn.Close(websocket.StatusGoingAway, "closing")
+	case why == ErrLeft:
+		m.conn.Close(websocket.StatusNormalClosure, "")
+	default: // a write failed: the connection is, or is being, closed
+		m.conn.Close(websocket.StatusInternalError, "")
+	}
+}
+
+// writeQueued writes messages off the queue until the member is removed,
+// or a write fails (which removes it).
+func (m *Member) writeQueued() {
+	for {
+		// When both a message and the removal are ready, select picks at
+		// random: look at the removal first, so that a removed member is
+		// sent nothing more than the message that was in flight.
+		select {
+		case <-m.removed:
+			return
+		default:
+		}
+		select {
+		case <-m.removed:
+			return
+		case msg := <-m.queue:
+			if err := m.write(msg); err != nil {
+				m.hub.remove(m, err)
+				return
+			}
+		}
+	}
+}
+
+// write writes one message, bounded by WriteTimeout. A write that runs out
+// of time in the middle of a frame drops the connection (the frame cannot
+// be finished later); one that never started leaves it for the close.
+//
+// The member is removed as too slow before the write is cut short: cutting
+// it drops the connection and wakes the application's reader, whose Leave
+// would otherwise be taken for the reason.
+func (m *Member) write(msg message) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	timer := time.AfterFunc(m.hub.writeTimeout, func() {
+		m.hub.remove(m, fmt.Errorf("%w: a message took more than %v to write", ErrSlowMember, m.hub.writeTimeout))
+		cancel()
+	})
+	err := m.conn.Write(ctx, msg.typ, msg.p)
+	timer.Stop()
+	return err
+}

@@ -1,0 +1,403 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ws13/websocket"
+	"github.com/ws13/websocket/hub"
+)
+
+// smallBuffer is the socket buffer size asked for on both ends of a peer
+// that stops reading: its writer then blocks after a few KiB, not MiBs.
+const smallBuffer = 4 << 10
+
+// wait bounds every wait of these tests; none should come near it.
+const wait = 10 * time.Second
+
+// testServer is a WebSocket endpoint on 127.0.0.1 that joins every
+// connection to a hub and reads from it until it ends, then leaves.
+type testServer struct {
+	*httptest.Server
+	url    string
+	joined chan *hub.Member // each member, in the order they joined
+}
+
+func startServer(t *testing.T, h *hub.Hub) *testServer {
+	t.Helper()
+	ts := &testServer{joined: make(chan *hub.Member, 16)}
+	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		if tcp, ok := c.NetConn().(*net.TCPConn); ok {
+			tcp.SetWriteBuffer(smallBuffer)
+		}
+		m, err := h.Join(c)
+		if err != nil {
+			c.Close(websocket.StatusGoingAway, "hub closed")
+			return
+		}
+		ts.joined <- m
+		defer m.Leave()
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}))
+	ts.url = "ws" + strings.TrimPrefix(ts.Server.URL, "http")
+	t.Cleanup(ts.Close)
+	t.Cleanup(h.Close) // runs first: cleanups run last-registered first
+	return ts
+}
+
+// dial connects to ts and returns the client and its member on the server.
+// With smallReceive, the client's socket has a small receive buffer.
+func (ts *testServer) dial(t *testing.T, smallReceive bool) (*websocket.Conn, *hub.Member) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var opts websocket.DialOptions
+	if smallReceive {
+		opts.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, network, addr)
+			if tcp, ok := nc.(*net.TCPConn); ok {
+				tcp.SetReadBuffer(smallBuffer)
+			}
+			return nc, err
+		}
+	}
+	c, _, err := websocket.Dial(ctx, ts.url, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	select {
+	case m := <-ts.joined:
+		return c, m
+	case <-time.After(wait):
+		t.Fatal("the server did not join the connection")
+		return nil, nil
+	}
+}
+
+// received is one result of a Read.
+type received struct {
+	typ websocket.MessageType
+	p   []byte
+	err error
+}
+
+// readAll reads from c in a goroutine until a read fails, sending each
+// result to the channel it returns; the failure is the last thing sent.
+func readAll(t *testing.T, c *websocket.Conn) <-chan received {
+	ch := make(chan received, 16)
+	go func() {
+		for {
+			typ, p, err := c.Read(context.Background())
+			select {
+			case ch <- received{typ, p, err}:
+			case <-t.Context().Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// next returns the next result from ch, failing the test if none comes.
+func next(t *testing.T, ch <-chan received) received {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(wait):
+		t.Fatal("no message in time")
+		return received{}
+	}
+}
+
+// expect fails the test unless the next message from ch is p, of type typ.
+func expect(t *testing.T, ch <-chan received, typ websocket.MessageType, p []byte) {
+	t.Helper()
+	r := next(t, ch)
+	if r.err != nil {
+		t.Fatalf("waiting for %.20q: %v", p, r.err)
+	}
+	if r.typ != typ || !bytes.Equal(r.p, p) {
+		t.Fatalf("got %v %.20q, want %v %.20q", r.typ, r.p, typ, p)
+	}
+}
+
+// expectClose fails the test unless the next result from ch is the end of
+// the connection with code.
+func expectClose(t *testing.T, ch <-chan received, code websocket.StatusCode) {
+	t.Helper()
+	r := next(t, ch)
+	if got := websocket.CloseStatus(r.err); got != code {
+		t.Fatalf("got %v %.20q, err %v; want close %v", r.typ, r.p, r.err, code)
+	}
+}
+
+// payload returns message number k, size bytes long.
+func payload(k, size int) []byte {
+	p := bytes.Repeat([]byte{'.'}, size)
+	copy(p, fmt.Sprintf("message %d ", k))
+	return p
+}
+
+func waitDone(t *testing.T, m *hub.Member) {
+	t.Helper()
+	select {
+	case <-m.Done():
+	case <-time.After(2 * wait):
+		t.Fatal("the member's writer did not end")
+	}
+}
+
+func TestBroadcastReachesEveryoneInOrder(t *testing.T) {
+	const members, messages = 3, 100
+	h := hub.New(&hub.Options{QueueSize: messages}) // a burst that fits
+	ts := startServer(t, h)
+	var inboxes []<-chan received
+	for range members {
+		c, _ := ts.dial(t, false)
+		inboxes = append(inboxes, readAll(t, c))
+	}
+	if n := h.Len(); n != members {
+		t.Fatalf("Len = %d, want %d", n, members)
+	}
+	typeOf := func(k int) websocket.MessageType {
+		if k%3 == 0 {
+			return websocket.MessageBinary
+		}
+		return websocket.MessageText
+	}
+	for k := range messages {
+		if err := h.Broadcast(context.Background(), typeOf(k), payload(k, 10+k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, in := range inboxes {
+		for k := range messages {
+			expect(t, in, typeOf(k), payload(k, 10+k))
+		}
+	}
+}
+
+// A member that reads nothing is dropped once its queue is full, with
+// 1008; the others, paced by their reading, receive every message.
+func TestSlowMemberIsDropped(t *testing.T) {
+	const size, maxMessages = 1 << 10, 10000
+	h := hub.New(&hub.Options{QueueSize: 4, WriteTimeout: time.Minute})
+	ts := startServer(t, h)
+	slowConn, slow := ts.dial(t, true)
+	var fast []<-chan received
+	for range 2 {
+		c, _ := ts.dial(t, false)
+		fast = append(fast, readAll(t, c))
+	}
+
+	// Broadcast one message at a time, waiting until the fast members have
+	// it, so that their queues never hold more than one: only the slow
+	// member, whose socket buffers fill up, can fall behind.
+	sent := 0
+	for ; sent < maxMessages && slow.Err() == nil; sent++ {
+		p := payload(sent, size)
+		if err := h.Broadcast(context.Background(), websocket.MessageText, p); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range fast {
+			expect(t, in, websocket.MessageText, p)
+		}
+	}
+	if !errors.Is(slow.Err(), hub.ErrSlowMember) {
+		t.Fatalf("after %d messages, the slow member's Err is %v, want ErrSlowMember", sent, slow.Err())
+	}
+	t.Logf("dropped after %d messages of %d bytes", sent, size)
+
+	// The others go on.
+	for end := sent + 10; sent < end; sent++ {
+		p := payload(sent, size)
+		if err := h.Broadcast(context.Background(), websocket.MessageText, p); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range fast {
+			expect(t, in, websocket.MessageText, p)
+		}
+	}
+	if n := h.Len(); n != 2 {
+		t.Fatalf("Len = %d, want 2", n)
+	}
+
+	// The slow peer, reading at last, gets the first messages in order,
+	// then the close frame that says why.
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for k := 0; ; k++ {
+		_, p, err := slowConn.Read(ctx)
+		if err != nil {
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || !strings.Contains(ce.Reason, "too slow") {
+				t.Fatalf("after %d messages: %v; want a close with 1008 and a reason", k, err)
+			}
+			break
+		}
+		if k >= sent || !bytes.Equal(p, payload(k, size)) {
+			t.Fatalf("message %d of the slow member is %.20q", k, p)
+		}
+	}
+	waitDone(t, slow)
+}
+
+// A peer that accepts nothing is dropped after WriteTimeout, although its
+// queue never fills.
+func TestStuckMemberTimesOut(t *testing.T) {
+	const queue = 2000
+	h := hub.New(&hub.Options{QueueSize: queue, WriteTimeout: 200 * time.Millisecond})
+	ts := startServer(t, h)
+	_, stuck := ts.dial(t, true)
+	p := payload(0, 1<<10) // one payload shared by every message
+	for k := 0; k < queue-1 && stuck.Err() == nil; k++ {
+		if err := h.Broadcast(context.Background(), websocket.MessageBinary, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDone(t, stuck)
+	if err := stuck.Err(); !errors.Is(err, hub.ErrSlowMember) {
+		t.Fatalf("Err = %v, want ErrSlowMember", err)
+	}
+	if n := h.Len(); n != 0 {
+		t.Fatalf("Len = %d, want 0", n)
+	}
+}
+
+func TestLeave(t *testing.T) {
+	h := hub.New(nil)
+	ts := startServer(t, h)
+	a, ma := ts.dial(t, false)
+	b, mb := ts.dial(t, false)
+	inA := readAll(t, a)
+
+	// The server lets a go: a is told 1000, and the hub has one member.
+	ma.Leave()
+	select {
+	case <-ma.Done():
+	default:
+		t.Fatal("Leave returned before the writer ended")
+	}
+	if err := ma.Err(); err != hub.ErrLeft {
+		t.Fatalf("Err = %v, want ErrLeft", err)
+	}
+	expectClose(t, inA, websocket.StatusNormalClosure)
+	if n := h.Len(); n != 1 {
+		t.Fatalf("Len = %d, want 1", n)
+	}
+	ma.Leave() // again: nothing happens
+
+	// b closes: the server's read loop ends and leaves.
+	if err := b.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, mb)
+	if n := h.Len(); n != 0 {
+		t.Fatalf("Len = %d, want 0", n)
+	}
+	if err := h.Broadcast(context.Background(), websocket.MessageText, []byte("anyone?")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Close closes every member with 1001 and returns once their writers are
+// gone; no goroutine of the hub is left.
+func TestCloseEndsEveryWriter(t *testing.T) {
+	before := runtime.NumGoroutine()
+	h := hub.New(nil)
+	ts := startServer(t, h)
+	var members []*hub.Member
+	var inboxes []<-chan received
+	for range 3 {
+		c, m := ts.dial(t, false)
+		members = append(members, m)
+		inboxes = append(inboxes, readAll(t, c))
+	}
+	if err := h.Broadcast(context.Background(), websocket.MessageText, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range inboxes {
+		expect(t, in, websocket.MessageText, []byte("hello"))
+	}
+
+	h.Close()
+	for i, m := range members {
+		select {
+		case <-m.Done():
+		default:
+			t.Fatalf("member %d: Close returned before its writer ended", i)
+		}
+		if err := m.Err(); err != hub.ErrClosed {
+			t.Fatalf("member %d: Err = %v, want ErrClosed", i, err)
+		}
+	}
+	for _, in := range inboxes {
+		expectClose(t, in, websocket.StatusGoingAway)
+	}
+	if n := h.Len(); n != 0 {
+		t.Fatalf("Len = %d, want 0", n)
+	}
+	if err := h.Broadcast(context.Background(), websocket.MessageText, []byte("late")); err != hub.ErrClosed {
+		t.Fatalf("Broadcast after Close: %v, want ErrClosed", err)
+	}
+	late, _, err := websocket.Dial(context.Background(), ts.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClose(t, readAll(t, late), websocket.StatusGoingAway) // Join refused
+	late.CloseNow()
+	h.Close() // again: nothing happens
+
+	// Everything this test started ends; a goroutine may still be
+	// returning from its last call, so look again for a bounded while.
+	ts.Close()
+	deadline := time.Now().Add(wait)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		n := runtime.NumGoroutine()
+		if n <= before && !strings.Contains(stacks, "websocket/hub.") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, %d before the test:\n%s", n, before, stacks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestBroadcastChecksItsArguments(t *testing.T) {
+	h := hub.New(nil)
+	defer h.Close()
+	if err := h.Broadcast(context.Background(), websocket.MessageType(9), nil); !errors.Is(err, websocket.ErrInvalidMessageType) {
+		t.Errorf("invalid type: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.Broadcast(ctx, websocket.MessageText, nil); err != context.Canceled {
+		t.Errorf("done context: %v", err)
+	}
+}
