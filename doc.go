@@ -78,11 +78,17 @@
 // DefaultHandshakeTimeout. Configure the http.Server with ReadHeaderTimeout
 // and MaxHeaderBytes: the request that opens a WebSocket is read by net/http.
 //
-// Over HTTP/1.1 the Conn outlives the handler: a server with many idle
-// connections may run each read loop in a goroutine of its own (with a
+// An idle Conn holds no read buffer (readbuf.go) and waits with a shallow
+// stack. Over HTTP/1.1 the Conn outlives the handler: a server with many
+// idle connections may run each read loop in a goroutine of its own (with a
 // context other than r.Context(), which ends with the handler) and return
-// from the handler, which lets net/http free its request and buffers. Over
-// HTTP/2 (RFC 8441) the handler must stay until the Conn is closed.
+// from the handler, which lets net/http free its request and its own 8 KiB
+// of buffers: about 5.5 KiB per idle connection instead of 14. Over HTTP/2
+// (RFC 8441) the handler must stay until the Conn is closed.
+//
+// A context passed to Read, Write and the rest costs nothing per call when
+// it can never end, and nothing after the first call when the same one is
+// passed again, as r.Context() usually is (interrupt.go).
 //
 // # Reading the source
 //
@@ -95,6 +101,8 @@
 //	server.go     Accept: the server's opening handshake                   §4.2
 //	client.go     Dial: the client's opening handshake, TLS, proxies      §4.1
 //	conn.go       Conn: state shared by reading and writing                §5, §6
+//	interrupt.go  how a context interrupts blocked reads and writes
+//	readbuf.go    the read buffer, held only while bytes wait in it
 //	read.go       frames into messages, control frames, limits            §5.4, §5.5, §6.2
 //	write.go      messages into frames                                     §5.3, §5.4, §6.1
 //	ping.go       ping, pong, keepalive                                    §5.5.2, §5.5.3
