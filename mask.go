@@ -3,6 +3,12 @@
 // "Octet i of the transformed data is the XOR of octet i of the original
 // data with octet at index i modulo 4 of the masking key." Masking and
 // unmasking are the same operation.
+//
+// Mask is the only entry point, and maskLoop does the work: a portable Go
+// loop over 8-byte words. On amd64 (unless built with -tags purego)
+// mask_amd64.go hands the bulk of a long buffer to an AVX2 or SSE2
+// assembly loop first (maskBulk) and maskLoop finishes the tail; on every
+// other architecture maskBulk is never called (mask_generic.go).
 
 package websocket
 
@@ -15,8 +21,28 @@ import "encoding/binary"
 //	pos := 0
 //	pos = Mask(key, pos, part1)
 //	pos = Mask(key, pos, part2)
+//
+// This is the masking of RFC 6455 §5.3; masking and unmasking are the same
+// operation.
 func Mask(key [4]byte, pos int, b []byte) int {
-	pos &= 3
+	// One call, to maskLoop, whatever the length: short payloads (most
+	// control frames and small messages) pay nothing for the assembly.
+	return maskLoop(key, pos&3, b, true)
+}
+
+// maskGeneric is Mask in portable Go only: the reference implementation,
+// which the tests hold the assembly against. pos must be in 0..3.
+func maskGeneric(key [4]byte, pos int, b []byte) int {
+	return maskLoop(key, pos, b, false)
+}
+
+// maskLoop is Mask with pos in 0..3. With asm, on amd64, a buffer of at
+// least maskAsmMin bytes is first masked up to its last 32 bytes or so by
+// maskBulk; the rest, and all of it otherwise, by the Go loop below.
+func maskLoop(key [4]byte, pos int, b []byte, asm bool) int {
+	if haveMaskAsm && asm && len(b) >= maskAsmMin {
+		pos, b = maskBulk(key, pos, b, useAVX2)
+	}
 	// Bytes until b is done or we are back at key offset 0 with at least a
 	// word left; from there the key repeats in every 8-byte word.
 	for pos != 0 && len(b) > 0 {
@@ -52,4 +78,12 @@ func Mask(key [4]byte, pos int, b []byte) int {
 		pos = (pos + 1) & 3
 	}
 	return pos
+}
+
+// maskVariant names one implementation of Mask (pos already in 0..3), so
+// the tests can hold every implementation a build has against the
+// definition; see maskVariants in mask_generic.go and mask_amd64.go.
+type maskVariant struct {
+	name string
+	fn   func(key [4]byte, pos int, b []byte) int
 }
