@@ -95,7 +95,7 @@
 // Each file holds one concern of the protocol; read them in this order:
 //
 //	frame.go      frame header: Opcode, Header, ParseHeader, AppendHeader   RFC 6455 §5.2
-//	mask.go       client-to-server masking                                 §5.3
+//	mask.go       client-to-server masking (mask_amd64.s: AVX2)           §5.3
 //	utf8.go       incremental UTF-8 validation                             §8.1
 //	handshake.go  Sec-WebSocket-Accept, header token lists                 §1.3, §4, §9.1
 //	server.go     Accept: the server's opening handshake                   §4.2
