@@ -142,6 +142,12 @@ type Member struct {
 
 	// done is closed when the writer has ended and closed the Conn.
 	done chan struct{}
+
+	// The context and timer that bound each write (see write); used by the
+	// writer goroutine only.
+	ctx    context.Context
+	cancel context.CancelFunc
+	timer  *time.Timer
 }
 
 // message is a queued broadcast. p is shared by every queue it is on.
@@ -286,6 +292,10 @@ func (m *Member) Err() error {
 func (m *Member) run() {
 	defer close(m.done)
 	m.writeQueued()
+	if m.timer != nil {
+		m.timer.Stop()
+		m.cancel()
+	}
 
 	m.hub.mu.Lock()
 	why := m.err
@@ -335,14 +345,25 @@ func (m *Member) writeQueued() {
 // The member is removed as too slow before the write is cut short: cutting
 // it drops the connection and wakes the application's reader, whose Leave
 // would otherwise be taken for the reason.
+//
+// One context and one timer serve every write of the member (the timer is
+// re-armed per message): the Conn watches a context it has seen before at
+// no cost, so a broadcast to many members allocates nothing per member.
+// Once the timer fires the member is gone, so its context ending for good
+// is what is wanted.
 func (m *Member) write(msg message) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	timer := time.AfterFunc(m.hub.writeTimeout, func() {
-		m.hub.remove(m, fmt.Errorf("%w: a message took more than %v to write", ErrSlowMember, m.hub.writeTimeout))
-		cancel()
-	})
-	err := m.conn.Write(ctx, msg.typ, msg.p)
-	timer.Stop()
+	if m.timer == nil {
+		var cancel context.CancelFunc
+		m.ctx, cancel = context.WithCancel(context.Background())
+		m.timer = time.AfterFunc(m.hub.writeTimeout, func() {
+			m.hub.remove(m, fmt.Errorf("%w: a message took more than %v to write", ErrSlowMember, m.hub.writeTimeout))
+			cancel()
+		})
+		m.cancel = cancel
+	} else {
+		m.timer.Reset(m.hub.writeTimeout)
+	}
+	err := m.conn.Write(m.ctx, msg.typ, msg.p)
+	m.timer.Stop()
 	return err
 }
