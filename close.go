@@ -356,6 +356,7 @@ func (c *Conn) closeNetWith(cause error) {
 		c.netConn.Close()
 		c.readInterrupt.close()
 		c.writeInterrupt.close()
+		c.compressor.stopIdle()
 	})
 }
 

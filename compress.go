@@ -16,6 +16,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // CompressionMode selects whether and how permessage-deflate (RFC 7692) is
@@ -39,8 +40,11 @@ const (
 	// CompressionContextTakeover lets each message refer back to the
 	// previous ones (the LZ77 window is carried over), unless the peer asks
 	// otherwise. Small, similar messages compress far better; the price is
-	// state kept per connection between messages, see deflateCompressor and
-	// deflateDecompressor for the measured cost.
+	// state kept per connection between messages: at 15 window bits a
+	// compressor of about 0.8 MB while the connection sends (kept until it
+	// has sent nothing for a second or two), then about 44 KB per idle
+	// connection. See deflateCompressor and deflateDecompressor for the
+	// measured cost.
 	CompressionContextTakeover
 )
 
@@ -69,7 +73,8 @@ type CompressionOptions struct {
 	// uses it for its own compressor. Decompression accepts any window.
 	// Below 15, a compressor with context takeover keeps only
 	// 2^(bits-1) bytes between messages instead of a whole flate.Writer,
-	// at a cost in ratio and speed (figures on deflateCompressor).
+	// even while the connection is busy, at a cost in ratio and speed
+	// (figures on deflateCompressor).
 	ServerMaxWindowBits int
 
 	// ClientMaxWindowBits (8–15, 0 means 15) is the same for the client's
@@ -498,8 +503,8 @@ func acceptDeflateResponse(header []string, opts *CompressionOptions) (params de
 // ---------------------------------------------------------------------------
 // Compression, RFC 7692 §7.2.1.
 
-// deflateSink is where a flate.Writer writes. While a window is being primed
-// (see deflateCompressor.appendChunk) it drops what it is given.
+// deflateSink is where a flate.Writer writes. While a writer is being primed
+// (see deflateCompressor.restart and wake) it drops what it is given.
 type deflateSink struct {
 	buf     []byte
 	discard bool
@@ -580,21 +585,53 @@ func putFlateEngine(level int, e *flateEngine) {
 // block, i.e. the previous message, hence the small gain from takeover at
 // 15 bits; level 6 uses the whole window.
 //
+// Takeover at 15 bits: active and parked. A flate.Writer weighs the same
+// whatever it holds (its hash tables are fixed arrays), yet all that the
+// next message can refer to is the last 32 KiB of input. So the compressor
+// has two states. Active, it keeps its writer between messages, exactly as
+// fast as a writer kept for ever, and also copies its input into history,
+// a ring of the last deflateHistorySize bytes (8 KiB; one copy per byte, no
+// allocation). Parked, it keeps only history: on a Conn, a timer
+// (deflateIdle) parks a compressor that has compressed nothing for
+// deflateIdleDelay, giving the writer back to the pool. The next message
+// takes a writer, resets it and primes it with history into the dropping
+// sink, as restart does below 15 bits, and the compressor is active again.
+// This is correct for the same reason: history is exactly the last bytes
+// the peer decoded, within its 32 KiB window, and the writer refers only to
+// bytes it was given. TestDeflateParkRoundTrip parks between messages and
+// checks the output with the independent inflater.
+//
+// Waking costs one priming, about 0.2 ms of CPU at level 6 (8 times the
+// compression of an average corpus message), which is why an active
+// compressor is not primed per message. Parked after every message, the
+// worst case, BenchmarkDeflatePark:
+//
+//	go test -run '^$' -bench DeflatePark .
+//
+//	               ratio  speed      per message
+//	active         0.30   22 MB/s     26 µs
+//	parked         0.32   2.6 MB/s   230 µs
+//
 // Memory per idle connection (TestDeflateMemory, -v). A flate.Writer
 // allocates 1.2 MB at BestSpeed and 0.8 MB at other levels. Without
 // takeover, and with takeover below 15 bits, the writer goes back to a pool
 // at the end of each message and an idle connection keeps at most
-// 2^(bits-1) bytes of history (2.1 KB at 12 bits, 64 B at 15 without
-// takeover). With takeover at 15 bits the compressor keeps its writer
-// between messages: 0.81 MB at the default level 6.
+// 2^(bits-1) bytes of history (2.1 KB at 12 bits, 112 B at 15 without
+// takeover). With takeover at 15 bits an active compressor holds its
+// writer (0.82 MB at the default level 6) and a parked one 8.3 KB. A whole
+// idle Conn with takeover both ways, parked, decompressor's window
+// included, costs 44 KB instead of 857 KB (TestDeflateIdleConnMemory).
 type deflateCompressor struct {
 	level      int
 	windowBits int
 	takeover   bool
 	bounded    bool // windowBits < 15 and the level makes back-references
+	// hold: takeover at 15 bits and a level that makes back-references;
+	// the engine is kept between messages until the compressor is parked.
+	hold bool
 
 	// engine is held from the first byte of a message to its end, and
-	// across messages with takeover at 15 bits.
+	// across messages while a hold compressor is active.
 	engine *flateEngine
 
 	// span (bounded only) is how many bytes engine has seen since its last
@@ -604,7 +641,45 @@ type deflateCompressor struct {
 	// input: what a reset writer is primed with. Emptied at the end of each
 	// message without takeover.
 	window []byte
+
+	// history (hold only) is a ring holding the last ≤ deflateHistorySize
+	// bytes of input, oldest first from histPos: history[histPos:] then
+	// history[:histPos]. It is what a parked compressor is primed with.
+	history []byte
+	histPos int
+
+	// used (hold only): a message began since the idle timer last looked.
+	used bool
+	// idle parks the compressor (hold on a Conn only; nil otherwise).
+	idle *deflateIdle
 }
+
+// deflateHistorySize is what a parked compressor keeps and primes a new
+// writer with. Priming costs about 45 µs per KiB at level 6, and the first
+// message after a pause gains a little less from a shorter history. Parked
+// after every message, on the JSON corpus at level 6 (0.47 without
+// takeover, 0.30 active):
+//
+//	history   2 KiB   4 KiB   8 KiB   16 KiB   32 KiB
+//	ratio     0.36    0.34    0.32    0.31     0.30
+//	waking    0.05    0.13    0.2     0.7      1.4 ms
+//
+// 8 KiB keeps nearly all of takeover's gain for a fifth of the memory and
+// CPU of the whole window; only the first message after a pause is
+// affected, the writer has its full 32 KiB again after that.
+const deflateHistorySize = 8 << 10
+
+// deflateIdleDelay is how long an active compressor (takeover at 15 bits)
+// waits without compressing before it is parked; it is parked 1–2 delays
+// after its last message. Waking costs a priming (0.2 ms of CPU), so
+// whatever the pattern of messages parking costs at most 0.02% of a core
+// per connection, while a connection that pauses for more than a couple of
+// seconds (the common case: chat, notifications, dashboards) keeps 8 KB
+// instead of 0.8 MB. A connection sending at least once a second never
+// pays it; a longer delay would keep busier connections' writers longer
+// for little CPU saved. An active compressor costs one timer event per
+// delay, none per message.
+const deflateIdleDelay = time.Second
 
 // newDeflateCompressor returns a compressor with the flate level (a valid
 // one: HuffmanOnly, DefaultCompression or 1–9), the window of 2^windowBits
@@ -614,8 +689,10 @@ func newDeflateCompressor(level, windowBits int, takeover bool) *deflateCompress
 		level:      level,
 		windowBits: windowBits,
 		takeover:   takeover,
-		// Huffman-only coding has no back-references: nothing to bound.
+		// Huffman-only coding has no back-references: nothing to bound,
+		// and nothing worth keeping between messages.
 		bounded: windowBits < deflateMaxWindowBits && level != flate.HuffmanOnly,
+		hold:    takeover && windowBits == deflateMaxWindowBits && level != flate.HuffmanOnly,
 	}
 }
 
@@ -638,6 +715,9 @@ func (c *deflateCompressor) appendWrite(dst, p []byte) []byte {
 	e.sink.buf = dst
 	if !c.bounded {
 		e.fw.Write(p) // cannot fail: the sink does not
+		if c.hold {
+			c.remember(p)
+		}
 	}
 	for c.bounded && len(p) > 0 {
 		if c.span == 1<<c.windowBits {
@@ -669,7 +749,7 @@ func (c *deflateCompressor) appendFinish(dst []byte) []byte {
 	e.sink.buf = dst
 	e.fw.Flush()
 	dst, e.sink.buf = e.sink.buf, nil
-	if !c.takeover || c.bounded {
+	if !c.hold {
 		putFlateEngine(c.level, e)
 		c.engine = nil
 	}
@@ -685,16 +765,21 @@ func (c *deflateCompressor) appendFinish(dst []byte) []byte {
 }
 
 // begin returns the engine for the current message, taking one from the
-// pool, reset, and primed when bounded, at the start of a message.
+// pool, reset, and primed when bounded or when a hold compressor wakes, at
+// the start of a message.
 func (c *deflateCompressor) begin() *flateEngine {
 	if c.engine == nil {
 		c.engine = getFlateEngine(c.level)
-		if c.bounded {
+		switch {
+		case c.bounded:
 			c.restart()
-		} else {
+		case c.hold:
+			c.wake()
+		default:
 			c.engine.fw.Reset(&c.engine.sink)
 		}
 	}
+	c.used = true
 	return c.engine
 }
 
@@ -716,6 +801,61 @@ func (c *deflateCompressor) restart() {
 	c.span = len(c.window)
 }
 
+// wake makes a parked (or new) hold compressor active: it resets the
+// engine just taken and primes it with history, as restart does with the
+// window, then arms the idle timer.
+func (c *deflateCompressor) wake() {
+	e := c.engine
+	e.fw.Reset(&e.sink)
+	if len(c.history) > 0 {
+		buf := e.sink.buf
+		e.sink.discard = true
+		e.fw.Write(c.history[c.histPos:])
+		e.fw.Write(c.history[:c.histPos])
+		e.fw.Flush()
+		e.sink.discard = false
+		e.sink.buf = buf
+	}
+	c.idle.arm()
+}
+
+// remember adds p, input the engine was given, to history.
+func (c *deflateCompressor) remember(p []byte) {
+	if c.history == nil {
+		c.history = make([]byte, 0, deflateHistorySize)
+	}
+	h := c.history
+	if len(p) >= cap(h) {
+		c.history, c.histPos = append(h[:0], p[len(p)-cap(h):]...), 0
+		return
+	}
+	if len(h) < cap(h) {
+		// Filling up; once full, the oldest byte is at 0.
+		n := min(cap(h)-len(h), len(p))
+		h = append(h, p[:n]...)
+		p = p[n:]
+		c.history = h
+	}
+	for len(p) > 0 { // full: overwrite the oldest bytes, at most twice
+		n := copy(h[c.histPos:], p)
+		p = p[n:]
+		if c.histPos += n; c.histPos == len(h) {
+			c.histPos = 0
+		}
+	}
+}
+
+// park gives a hold compressor's engine back to the pool, keeping history,
+// which the next message primes a new engine with. Call it between
+// messages only, holding what guards the compressor (the Conn's
+// messageLock).
+func (c *deflateCompressor) park() {
+	if c.hold && c.engine != nil {
+		putFlateEngine(c.level, c.engine)
+		c.engine = nil
+	}
+}
+
 // reset abandons the current message, if any. With takeover this is only
 // correct if none of it was sent (the peer's window would differ from
 // ours); otherwise close the connection.
@@ -726,12 +866,141 @@ func (c *deflateCompressor) reset() {
 	}
 	c.window = c.window[:0]
 	c.span = 0
+	// History may hold part of the abandoned message: forget it all (the
+	// next message then refers to nothing before it, which is always
+	// correct).
+	c.history, c.histPos = c.history[:0], 0
 }
 
 // release returns pooled state; call it when the connection is closed.
 func (c *deflateCompressor) release() {
 	c.reset()
 	c.window = nil
+	c.history = nil
+}
+
+// stopIdle stops the idle timer for good, when the Conn is closed; the
+// receiver may be nil (no compression).
+func (c *deflateCompressor) stopIdle() {
+	if c != nil {
+		c.idle.stop()
+	}
+}
+
+// deflateIdle is a Conn's timer that parks its compressor (takeover at
+// 15 bits) once it has compressed nothing for deflateIdleDelay.
+//
+// The compressor sets used at every message (no timer call on the hot
+// path) and arms the timer when it wakes. When the timer fires it takes
+// the Conn's messageLock if it is free, without waiting: a message under
+// way (or a Writer left open) means the connection is active. If used was
+// set it clears it and fires again a delay later; otherwise it parks the
+// compressor and stays off until the next message wakes it. So an active
+// compressor costs one timer event per second, an idle one none.
+//
+// An armed timer counts in the Conn's background WaitGroup, so that no
+// timer or callback outlives Close or CloseNow: closeNetWith calls stop,
+// which stops the timer (or lets a running callback see closed and end)
+// and gives the compressor's pooled state back if no message is under way.
+type deflateIdle struct {
+	c          *deflateCompressor
+	lock       chan struct{}   // the Conn's messageLock, which guards c
+	background *sync.WaitGroup // the Conn's: an armed timer counts as one
+
+	mu     sync.Mutex
+	timer  *time.Timer // made at the first arm; guarded by mu
+	armed  bool        // timer pending or its callback running; guarded by mu
+	closed bool        // the Conn is closed: arm no more; guarded by mu
+}
+
+// watchIdle gives a hold compressor its idle timer, for a Conn whose
+// messageLock is lock and whose background goroutines are counted by
+// background. Other compressors need none.
+func (c *deflateCompressor) watchIdle(lock chan struct{}, background *sync.WaitGroup) {
+	if c.hold {
+		c.idle = &deflateIdle{c: c, lock: lock, background: background}
+	}
+}
+
+// arm starts the timer unless it is armed already (it will find used set)
+// or the Conn is closed. The caller holds lock.
+func (t *deflateIdle) arm() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.armed || t.closed {
+		return
+	}
+	t.armed = true
+	t.background.Add(1)
+	if t.timer == nil {
+		t.timer = time.AfterFunc(deflateIdleDelay, t.fire)
+	} else {
+		t.timer.Reset(deflateIdleDelay)
+	}
+}
+
+// fire is the timer's callback. Its last act is background.Done, so that
+// Close never returns while it runs.
+func (t *deflateIdle) fire() {
+	locked := false
+	select {
+	case t.lock <- struct{}{}:
+		locked = true
+	default:
+	}
+	t.mu.Lock()
+	rearm := !t.closed && (!locked || t.c.used)
+	switch {
+	case rearm:
+		// Busy, or used since the last look: look again later.
+		if locked {
+			t.c.used = false
+		}
+		t.timer.Reset(deflateIdleDelay)
+	case !locked:
+	case t.closed:
+		t.c.release()
+	default:
+		t.c.park()
+	}
+	if !rearm {
+		t.armed = false
+	}
+	t.mu.Unlock()
+	if locked {
+		unlock(t.lock)
+	}
+	if !rearm {
+		t.background.Done()
+	}
+}
+
+// stop ends the timer for good and returns the compressor's pooled state
+// if no message is under way (one that is keeps its engine, which the
+// garbage collector then takes with the Conn). The receiver may be nil.
+func (t *deflateIdle) stop() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.closed = true
+	stopped := t.armed && t.timer.Stop()
+	if stopped {
+		t.armed = false
+	}
+	t.mu.Unlock()
+	if stopped {
+		t.background.Done()
+	}
+	select {
+	case t.lock <- struct{}{}:
+		t.c.release()
+		unlock(t.lock)
+	default:
+	}
 }
 
 // slideDeflateWindow appends data to window and keeps the last size bytes.
@@ -857,7 +1126,15 @@ var inflatePool sync.Pool
 // last 2^max(bits,9) bytes of output as the next message's dictionary
 // (zlib silently raises a window of 8 bits to 9, so a zlib peer told 8 may
 // still refer 512 bytes back): 33 KB per idle connection at 15 bits, 4 KB
-// at 12. flate's reader (about 43 KB) goes back to a pool between messages.
+// at 12. flate's reader (about 43 KB) goes back to a pool at the end of
+// every message, and the next one is Reset with the dictionary;
+// TestDeflateDictionaryReach decodes a reference 32 KiB back across a
+// message. Keeping the reader while the connection is busy, as the
+// compressor keeps its writer, would save nothing: flate's reader ends
+// every message in an error (its input stops after the tail), so it needs
+// Reset and the dictionary for each message anyway. That costs copies of
+// the window (Reset's, and our slide at each Read), about 1 µs for a small
+// message read at once.
 // BenchmarkDeflateInflate: about 75 MB/s of output on the JSON corpus.
 type deflateDecompressor struct {
 	takeover   bool

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Our client and server agree on permessage-deflate in every mode and with
@@ -197,4 +200,294 @@ func deflateRaw(t *testing.T, p []byte) []byte {
 	fw.Write(p)
 	fw.Flush()
 	return b.Bytes()[:b.Len()-4]
+}
+
+// deflateConnPair is connPair with permessage-deflate negotiated in mode,
+// 15-bit windows both ways, at the default level.
+func deflateConnPair(tb testing.TB, mode CompressionMode) (server, client *Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, _ := ln.Accept()
+		accepted <- nc
+	}()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sc := <-accepted
+	params := &deflateParams{
+		serverNoContextTakeover: mode == CompressionNoContextTakeover,
+		clientNoContextTakeover: mode == CompressionNoContextTakeover,
+		serverMaxWindowBits:     15,
+		clientMaxWindowBits:     15,
+	}
+	opts := &CompressionOptions{Mode: mode}
+	server = newConn(sc, nil, connConfig{isServer: true, deflate: params, compression: opts})
+	client = newConn(cc, nil, connConfig{deflate: params, compression: opts})
+	tb.Cleanup(func() {
+		server.CloseNow()
+		client.CloseNow()
+	})
+	return server, client
+}
+
+// fireIdle makes c's idle timer fire now, as if its delay had passed: it
+// stops the real timer and runs the callback in its place. It reports
+// false if the timer was not armed.
+func fireIdle(c *Conn) bool {
+	t := c.compressor.idle
+	t.mu.Lock()
+	armed := t.armed && t.timer.Stop()
+	t.mu.Unlock()
+	if armed {
+		t.fire()
+	}
+	return armed
+}
+
+// countingConn counts the bytes written to it.
+type countingConn struct {
+	net.Conn
+	written atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// The idle timer of a Conn with takeover at 15 bits: an active compressor
+// keeps its engine while it sends, is parked after a delay without
+// messages (keeping its history), wakes on the next message, which still
+// refers back; a Writer left open is never parked under it; closing stops
+// the timer and gives the pooled state back.
+func TestDeflateIdleTimer(t *testing.T) {
+	server, client := deflateConnPair(t, CompressionContextTakeover)
+	wire := &countingConn{Conn: server.netConn}
+	server.netConn = wire
+	ctx := context.Background()
+	msg := []byte(strings.Repeat(`{"type":"chat","room":"lobby","text":"hello, world"}`, 8))
+	// send returns the bytes the message took on the wire.
+	send := func() int64 {
+		t.Helper()
+		before := wire.written.Load()
+		if err := server.Write(ctx, MessageText, msg); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := client.Read(ctx)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("read %d bytes, %v", len(got), err)
+		}
+		return wire.written.Load() - before
+	}
+	z := server.compressor
+	if z.idle == nil || client.compressor.idle == nil {
+		t.Fatal("no idle timer with takeover at 15 bits")
+	}
+	if fireIdle(server) {
+		t.Fatal("timer armed before the first message")
+	}
+	first := send()
+	if z.engine == nil || !fireIdle(server) {
+		t.Fatal("after a message: no engine, or no timer armed")
+	}
+	// Used since the timer last looked: still active, timer armed again.
+	if z.engine == nil || !z.idle.armed {
+		t.Fatal("parked although a message was sent during the delay")
+	}
+	active := send()
+	fireIdle(server)
+	if !fireIdle(server) || z.engine != nil || z.idle.armed || len(z.history) == 0 {
+		t.Fatalf("not parked after a delay without messages (engine %v, armed %v, history %d)", z.engine != nil, z.idle.armed, len(z.history))
+	}
+	if fireIdle(server) {
+		t.Fatal("timer armed while parked")
+	}
+	woken := send()
+	if z.engine == nil || !z.idle.armed {
+		t.Fatal("not woken by a message")
+	}
+	t.Logf("%d-byte message on the wire: %d bytes first, %d active, %d after parking", len(msg), first, active, woken)
+	if woken >= first/2 || woken > active+8 {
+		t.Errorf("after parking the message took %d bytes, against %d active and %d first", woken, active, first)
+	}
+
+	// An open Writer holds messageLock: the timer leaves the compressor
+	// alone and looks again later.
+	w, err := server.Writer(ctx, MessageText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(msg[:100])
+	for range 3 {
+		if !fireIdle(server) || z.engine == nil {
+			t.Fatal("parked under an open Writer")
+		}
+	}
+	w.Write(msg[100:])
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := client.Read(ctx); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("streamed: %d bytes, %v", len(got), err)
+	}
+
+	// Closing stops the armed timer (CloseNow would otherwise wait for it)
+	// and gives the engine back.
+	if !z.idle.armed {
+		t.Fatal("timer not armed before close")
+	}
+	server.CloseNow()
+	if z.idle.armed || !z.idle.closed || z.engine != nil || z.history != nil {
+		t.Errorf("after CloseNow: armed %v, closed %v, engine %v, history %d", z.idle.armed, z.idle.closed, z.engine != nil, len(z.history))
+	}
+	z.idle.arm()
+	if z.idle.armed {
+		t.Error("armed after close")
+	}
+}
+
+// The real timer parks an idle Conn: one slow test of the whole path.
+func TestDeflateIdleTimerReal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the idle delay")
+	}
+	server, client := deflateConnPair(t, CompressionContextTakeover)
+	ctx := context.Background()
+	msg := []byte(strings.Repeat("a parked compressor keeps its history; ", 10))
+	if err := server.Write(ctx, MessageText, msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := client.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3*deflateIdleDelay + 5*time.Second)
+	for {
+		server.messageLock <- struct{}{}
+		parked := server.compressor.engine == nil
+		unlock(server.messageLock)
+		if parked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not parked by the timer")
+		}
+		time.Sleep(deflateIdleDelay / 4)
+	}
+	if err := server.Write(ctx, MessageText, msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := client.Read(ctx); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("after parking: %d bytes, %v", len(got), err)
+	}
+}
+
+// Steady state with compression: writing a 1 KiB message compressed with
+// context takeover (or without) allocates nothing, and the idle timer
+// adds nothing per message. Reading one allocates a little, in code this
+// change does not touch: compress/flate's Huffman decoder (tables for codes
+// over 9 bits, per dynamic block) and isTimeout's errors.As, per Read of a
+// compressed message; the counts are logged and bounded.
+func TestDeflateSteadyStateAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	const runs = 50 // the written messages wait in the socket buffers: 25 KB
+	for _, mode := range []CompressionMode{CompressionContextTakeover, CompressionNoContextTakeover} {
+		server, client := deflateConnPair(t, mode)
+		ctx := context.Background()
+		msg := bytes.Join(deflateJSONCorpus(), nil)[:1024]
+		buf := make([]byte, 0, 4096)
+		for _, dir := range []struct {
+			name     string
+			from, to *Conn
+		}{{"client to server", client, server}, {"server to client", server, client}} {
+			write := func() {
+				if err := dir.from.Write(ctx, MessageText, msg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			read := func() {
+				if _, got, err := dir.to.AppendMessage(ctx, buf[:0]); err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("read %d bytes, %v", len(got), err)
+				}
+			}
+			for range 2 { // warm the pools, the history and the timer
+				write()
+				read()
+			}
+			// AllocsPerRun runs the function once more than it counts.
+			if n := testing.AllocsPerRun(runs, write); n != 0 {
+				t.Errorf("%v, %s: %v allocations per 1 KiB message written", mode, dir.name, n)
+			}
+			n := testing.AllocsPerRun(runs, read)
+			t.Logf("%v, %s: 0 allocations per message written, %v per message read", mode, dir.name, n)
+			if n > 4 {
+				t.Errorf("%v, %s: %v allocations per 1 KiB message read", mode, dir.name, n)
+			}
+		}
+	}
+}
+
+// What a whole idle Conn costs with context takeover at 15 bits, both
+// directions used: server and client of each pair have compressed and
+// decompressed a message. Active, each end holds a flate.Writer; parked by
+// the idle timer, each keeps its compressor's history and its
+// decompressor's 32 KiB window (-v prints the figures).
+func TestDeflateIdleConnMemory(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("a measurement: not in -short or -race runs")
+	}
+	const pairs = 40
+	msg := bytes.Join(deflateJSONCorpus(), nil)[:40000] // fills every window
+	ctx := context.Background()
+	for _, park := range []bool{false, true} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		conns := make([]*Conn, 0, 2*pairs)
+		for range pairs {
+			server, client := deflateConnPair(t, CompressionContextTakeover)
+			for _, dir := range [][2]*Conn{{server, client}, {client, server}} {
+				if err := dir[0].Write(ctx, MessageText, msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, got, err := dir[1].Read(ctx); err != nil || len(got) != len(msg) {
+					t.Fatalf("read %d bytes, %v", len(got), err)
+				}
+			}
+			for _, c := range []*Conn{server, client} {
+				if park {
+					fireIdle(c) // used: look again
+					fireIdle(c) // idle: parked
+					if c.compressor.engine != nil {
+						t.Fatal("not parked")
+					}
+				}
+				conns = append(conns, c)
+			}
+		}
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / int64(len(conns))
+		state := map[bool]string{false: "active", true: "parked"}[park]
+		t.Logf("idle Conn, takeover at 15 bits, %s: %8d bytes", state, per)
+		// Parked: 8 KiB of history, a 32 KiB dictionary, the Conn itself.
+		if park && per > deflateHistorySize+(32<<10)+(16<<10) {
+			t.Errorf("parked: %d bytes per idle Conn", per)
+		}
+		for _, c := range conns {
+			c.CloseNow()
+		}
+		runtime.KeepAlive(conns)
+	}
 }

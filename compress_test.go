@@ -856,10 +856,10 @@ func BenchmarkDeflateInflate(b *testing.B) {
 	}
 }
 
-// TestDeflateMemory reports what an idle connection keeps between
-// messages: run with -v to see the figures.
-// The memory an idle connection keeps, against the bounds documented on
-// deflateCompressor and deflateDecompressor (-v prints the figures).
+// TestDeflateMemory measures what an idle connection keeps between
+// messages, against the bounds documented on deflateCompressor and
+// deflateDecompressor (-v prints the figures). At 15 bits with takeover the
+// compressor is measured in both states, active and parked.
 func TestDeflateMemory(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("a measurement: not in -short or -race runs")
@@ -891,7 +891,8 @@ func TestDeflateMemory(t *testing.T) {
 	for _, bits := range []int{9, 12, 15} {
 		for _, takeover := range []bool{false, true} {
 			// Without takeover nothing is kept; with it, the window below
-			// 15 bits, or the whole flate.Writer (0.8 MB) at 15.
+			// 15 bits, and at 15 the history once parked (the whole
+			// flate.Writer, 0.8 MB, while active).
 			// Below 15 bits the window's buffer is kept, emptied, even
 			// without takeover, so that it is not allocated per message.
 			compressorBound := int64(1 << 10)
@@ -899,12 +900,22 @@ func TestDeflateMemory(t *testing.T) {
 			case bits < 15:
 				compressorBound += 1 << (bits - 1)
 			case takeover:
-				compressorBound = 1 << 20
+				compressorBound += deflateHistorySize
+				measure("compressor bits=15 takeover=true active", 1<<20, func() any {
+					c := newDeflateCompressor(flate.DefaultCompression, bits, takeover)
+					c.appendCompressed(nil, msg)
+					return c
+				})
 			}
-			measure(fmt.Sprintf("compressor bits=%d takeover=%v", bits, takeover), compressorBound, func() any {
+			name := fmt.Sprintf("compressor bits=%d takeover=%v", bits, takeover)
+			if bits == 15 && takeover {
+				name += " parked"
+			}
+			measure(name, compressorBound, func() any {
 				s := deflateSide{compressWindowBits: bits, compressTakeover: takeover}
 				c := s.newCompressor(&CompressionOptions{Mode: CompressionContextTakeover})
 				c.appendCompressed(nil, msg)
+				c.park() // what the idle timer does
 				return c
 			})
 			decompressorBound := int64(1 << 10)
@@ -929,5 +940,250 @@ func TestDeflateMemory(t *testing.T) {
 		runtime.ReadMemStats(&m1)
 		t.Logf("flate.NewWriter level %d allocates %d bytes", level, m1.TotalAlloc-m0.TotalAlloc)
 		runtime.KeepAlive(w)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Context takeover across idle periods: the compressor parked between
+// messages, the decompressor's dictionary.
+
+// TestDeflateHistoryRing checks the compressor's history ring against the
+// plain last deflateHistorySize bytes of its input, for writes of every
+// size around the ring's.
+func TestDeflateHistoryRing(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	c := newDeflateCompressor(flate.DefaultCompression, 15, true)
+	var all []byte
+	for i := range 300 {
+		var p []byte
+		switch i % 4 {
+		case 0:
+			p = make([]byte, r.IntN(64))
+		case 1:
+			p = make([]byte, r.IntN(deflateHistorySize))
+		case 2:
+			p = make([]byte, deflateHistorySize-1+r.IntN(3))
+		default:
+			p = make([]byte, r.IntN(3*deflateHistorySize))
+		}
+		for j := range p {
+			p[j] = byte(r.Uint32())
+		}
+		c.remember(p)
+		all = append(all, p...)
+		want := all[max(0, len(all)-deflateHistorySize):]
+		got := append(append([]byte(nil), c.history[c.histPos:]...), c.history[:c.histPos]...)
+		if !bytes.Equal(got, want) || cap(c.history) != deflateHistorySize {
+			t.Fatalf("write %d (%d bytes): history differs from the last %d bytes of input (cap %d)", i, len(p), len(want), cap(c.history))
+		}
+	}
+}
+
+// TestDeflateParkRoundTrip parks the compressor (takeover at 15 bits)
+// between messages, as the idle timer does, and checks that what it sends
+// after waking decodes with our decompressor and with the independent
+// inflater, refers no further back than the 32 KiB window, and still gains
+// from takeover.
+func TestDeflateParkRoundTrip(t *testing.T) {
+	for _, level := range []int{flate.BestSpeed, flate.DefaultCompression, flate.BestCompression} {
+		for _, every := range []int{1, 3} { // park after every message, or every third
+			t.Run(fmt.Sprintf("level=%d/every=%d", level, every), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(uint64(level+10), uint64(every)))
+				msgs := deflateTestMessages(r)
+				c := newDeflateCompressor(level, 15, true)
+				defer c.release()
+				d := newDeflateDecompressor(15, true)
+				defer d.release()
+				var history []byte
+				woke := 0
+				for i, m := range msgs {
+					parked := c.engine == nil
+					var wire []byte
+					if i%2 == 0 {
+						wire = c.appendCompressed(nil, m)
+					} else {
+						for rest := m; len(rest) > 0; {
+							n := min(len(rest), 1+r.IntN(5000))
+							wire = c.appendWrite(wire, rest[:n])
+							rest = rest[n:]
+						}
+						wire = c.appendFinish(wire)
+					}
+					got, err := inflateAll(d, bytes.NewReader(wire), int64(len(m)))
+					if err != nil || !bytes.Equal(got, m) {
+						t.Fatalf("message %d (%d bytes): got %d bytes, %v", i, len(m), len(got), err)
+					}
+					ref, dist, err := inflateForTest(append(wire, deflateTail[:]...), history)
+					if err != nil || !bytes.Equal(ref, m) {
+						t.Fatalf("message %d: reference decoder: %v", i, err)
+					}
+					if dist > 1<<15 {
+						t.Fatalf("message %d: distance %d exceeds the window", i, dist)
+					}
+					if parked && len(m) > 0 && len(history) > 0 {
+						woke++
+					}
+					history = append(history, m...)
+					if len(history) > 1<<15 {
+						history = history[len(history)-1<<15:]
+					}
+					if i%every == 0 {
+						c.park()
+						if c.engine != nil {
+							t.Fatal("park kept the engine")
+						}
+					}
+				}
+				if woke < 5 {
+					t.Fatalf("only %d messages were sent by a woken compressor", woke)
+				}
+			})
+		}
+	}
+
+	// The gain of takeover survives parking: on the JSON corpus, parked
+	// after every message, nearly as small as active, far smaller than
+	// without takeover.
+	corpus := deflateJSONCorpus()
+	size := func(takeover, park bool) int {
+		c := newDeflateCompressor(flate.DefaultCompression, 15, takeover)
+		defer c.release()
+		n := 0
+		for _, m := range corpus {
+			n += len(c.appendCompressed(nil, m))
+			if park {
+				c.park()
+			}
+		}
+		return n
+	}
+	none, active, parked := size(false, false), size(true, false), size(true, true)
+	t.Logf("corpus: %d bytes without takeover, %d with, %d parked after every message", none, active, parked)
+	if parked > none*3/4 || parked > active*12/10 {
+		t.Errorf("parked after every message: %d bytes, against %d without takeover and %d active", parked, none, active)
+	}
+}
+
+// deflateFixedMatch is a DEFLATE payload as a message carries it (§7.2.1:
+// ending in a sync flush without its last 4 bytes): one fixed-Huffman block
+// holding a single back-reference of length 258 and distance dist
+// (24577–32768), then the empty stored block's 3 header bits.
+func deflateFixedMatch(dist int) []byte {
+	var out []byte
+	var acc uint32
+	var n uint
+	put := func(v uint32, bits uint) { // LSB first
+		acc |= v << n
+		for n += bits; n >= 8; n -= 8 {
+			out = append(out, byte(acc))
+			acc >>= 8
+		}
+	}
+	putCode := func(code uint32, bits uint) { // Huffman codes: MSB first
+		for i := int(bits) - 1; i >= 0; i-- {
+			put(code>>uint(i)&1, 1)
+		}
+	}
+	put(0b010, 3)                  // BFINAL=0, BTYPE=01 (fixed)
+	putCode(0b11000000+285-280, 8) // length symbol 285: 258
+	putCode(29, 5)                 // distance symbol 29: 24577 + 13 bits
+	put(uint32(dist-24577), 13)    //
+	putCode(0, 7)                  // end of block (256)
+	put(0, 3)                      // BFINAL=0, BTYPE=00: the sync flush
+	if n > 0 {
+		put(0, 8-n) // to the byte boundary, where 00 00 ff ff would follow
+	}
+	return out
+}
+
+// TestDeflateDictionaryReach: with takeover the decompressor keeps its
+// window as a dictionary between messages (its flate reader goes back to
+// the pool at the end of each). A back-reference reaching 32 KiB back, the
+// most DEFLATE can express, across a whole message into the one before
+// decodes; one reaching a byte before the first message fails.
+func TestDeflateDictionaryReach(t *testing.T) {
+	r := rand.New(rand.NewPCG(32, 768))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		sizes []int // of the messages before the one with the reference
+		dist  int
+		ok    bool
+	}{
+		{[]int{20000, 20000}, 1 << 15, true},
+		{[]int{40000}, 1 << 15, true},
+		{[]int{10000, 20000}, 30000, true},
+		{[]int{10000, 20000}, 30001, false},
+	} {
+		d := newDeflateDecompressor(15, true)
+		c := newDeflateCompressor(flate.BestSpeed, 15, false)
+		var history []byte
+		for _, n := range tc.sizes {
+			m := random(n)
+			got, err := inflateAll(d, bytes.NewReader(c.appendCompressed(nil, m)), 1<<20)
+			if err != nil || !bytes.Equal(got, m) {
+				t.Fatalf("%v: message of %d bytes: got %d, %v", tc.sizes, n, len(got), err)
+			}
+			if d.st != nil {
+				t.Fatal("the flate reader was not given back at the end of the message")
+			}
+			history = append(history, m...)
+		}
+		wire := deflateFixedMatch(tc.dist)
+		got, err := inflateAll(d, bytes.NewReader(wire), 1<<20)
+		if !tc.ok {
+			if !errors.Is(err, ErrDeflateCorrupt) {
+				t.Errorf("%v, distance %d: %v, want ErrDeflateCorrupt", tc.sizes, tc.dist, err)
+			}
+			continue
+		}
+		want := history[len(history)-tc.dist:][:258]
+		// The independent inflater agrees on what the message means.
+		ref, dist, rerr := inflateForTest(append(wire, deflateTail[:]...), history)
+		if rerr != nil || dist != tc.dist || !bytes.Equal(ref, want) {
+			t.Fatalf("%v, distance %d: reference decoder: %d bytes, distance %d, %v", tc.sizes, tc.dist, len(ref), dist, rerr)
+		}
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%v, distance %d: %d bytes, %v", tc.sizes, tc.dist, len(got), err)
+		}
+		d.release()
+	}
+}
+
+// BenchmarkDeflatePark measures what parking costs: the corpus at level 6,
+// the compressor parked after every message (each message then primes a
+// new engine with history), against one kept active.
+func BenchmarkDeflatePark(b *testing.B) {
+	msgs := loadDeflateCorpus(b)
+	total := 0
+	for _, m := range msgs {
+		total += len(m)
+	}
+	for _, park := range []bool{false, true} {
+		b.Run(fmt.Sprintf("park=%v", park), func(b *testing.B) {
+			b.SetBytes(int64(total))
+			b.ReportAllocs()
+			var wire []byte
+			compressed := 0
+			for b.Loop() {
+				c := newDeflateCompressor(flate.DefaultCompression, 15, true)
+				compressed = 0
+				for _, m := range msgs {
+					wire = c.appendCompressed(wire[:0], m)
+					compressed += len(wire)
+					if park {
+						c.park()
+					}
+				}
+				c.release()
+			}
+			b.ReportMetric(float64(compressed)/float64(total), "ratio")
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(msgs)), "µs/msg")
+		})
 	}
 }

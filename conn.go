@@ -173,6 +173,7 @@ func newConn(nc net.Conn, leftover []byte, cfg connConfig) *Conn {
 		opts := *cfg.compression
 		c.compression = &opts
 		c.compressor = side.newCompressor(c.compression)
+		c.compressor.watchIdle(c.messageLock, &c.background)
 		c.decompressor = side.newDecompressor()
 	}
 	if cfg.pingInterval > 0 {
