@@ -393,8 +393,8 @@ func TestDeflateIdleTimerReal(t *testing.T) {
 // context takeover (or without) allocates nothing, and the idle timer
 // adds nothing per message. Reading one allocates a little, in code this
 // change does not touch: compress/flate's Huffman decoder (tables for codes
-// over 9 bits, per dynamic block) and isTimeout's errors.As, per Read of a
-// compressed message; the counts are logged and bounded.
+// over 9 bits, per dynamic block), when a pooled decoder meets a message
+// after another connection's; the counts are logged and bounded.
 func TestDeflateSteadyStateAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under -race")
@@ -429,7 +429,7 @@ func TestDeflateSteadyStateAllocations(t *testing.T) {
 			}
 			n := testing.AllocsPerRun(runs, read)
 			t.Logf("%v, %s: 0 allocations per message written, %v per message read", mode, dir.name, n)
-			if n > 4 {
+			if n > 2 {
 				t.Errorf("%v, %s: %v allocations per 1 KiB message read", mode, dir.name, n)
 			}
 		}

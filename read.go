@@ -551,6 +551,9 @@ func deflateProtocolError(err error) error {
 }
 
 func isTimeout(err error) bool {
+	if err == nil || err == io.EOF {
+		return false // the usual case, without errors.As's allocation
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
