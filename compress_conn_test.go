@@ -391,8 +391,8 @@ func TestDeflateIdleTimerReal(t *testing.T) {
 
 // Steady state with compression: writing a 1 KiB message compressed with
 // context takeover (or without) allocates nothing, and the idle timer
-// adds nothing per message. Reading one allocates a little, in code this
-// change does not touch: compress/flate's Huffman decoder (tables for codes
+// adds nothing per message. Reading one without takeover allocates a
+// little, inside compress/flate: its Huffman decoder (tables for codes
 // over 9 bits, per dynamic block), when a pooled decoder meets a message
 // after another connection's; the counts are logged and bounded.
 func TestDeflateSteadyStateAllocations(t *testing.T) {
