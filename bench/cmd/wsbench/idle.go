@@ -82,6 +82,10 @@ func runIdleServer(lib string, mode deflateMode, memprofile string) {
 // per connection: RSS, and Go heap plus goroutine stacks. With deflate set,
 // each connection first exchanges one compressed message, so that context
 // takeover has state to keep.
+// idleDeflateWait is how long connections stay quiet, after their one
+// compressed message, before memory is measured.
+const idleDeflateWait = 3 * time.Second
+
 func idleMemory(lib string, mode deflateMode, n int, corpus [][]byte, memprofile string) (rss, heap, stack float64, err error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -182,6 +186,12 @@ func idleMemory(lib string, mode deflateMode, n int, corpus [][]byte, memprofile
 	wg.Wait()
 	if firstErr != nil {
 		return 0, 0, 0, firstErr
+	}
+	// An idle connection is one that has been quiet for a while: ws13
+	// lets go of a compressor with context takeover after 1-2 s without a
+	// message. Every library gets the same wait.
+	if mode == deflateTakeover {
+		time.Sleep(idleDeflateWait)
 	}
 	// Let every connection be accepted and its handler reach its blocking
 	// read: at least one goroutine per connection, and a settled count.

@@ -369,7 +369,7 @@ func (r *results) markdown(o *options) string {
 	}
 	b.WriteString("- **tcp**: the floor. One goroutine per connection reads each message whole (its size is sent once up front) and writes it back.\n\n")
 	fmt.Fprintf(&b, "Idle memory: the server runs in a child process; the parent opens the connections with the common client (handshake only) and keeps them open; the child runs the GC and returns freed pages to the OS (debug.FreeOSMemory) before reading VmRSS and runtime.MemStats (HeapAlloc + StackInuse), before and after; the difference is divided by the number of connections. ")
-	fmt.Fprintf(&b, "With deflate, each connection first exchanges one compressed message, so that context takeover has state to keep; gorilla, which has no context takeover, is measured without it.\n\n")
+	fmt.Fprintf(&b, "With deflate, each connection first exchanges one compressed message, so that context takeover has state to keep, and then stays quiet for 3 s before the measure; gorilla, which has no context takeover, is measured without it.\n\n")
 	if r.corpusNote != "" {
 		fmt.Fprintf(&b, "Deflate corpus: %s. Level 1 (BestSpeed) and a threshold of 128 bytes where the library lets one choose.\n\n", r.corpusNote)
 	}
