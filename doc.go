@@ -107,6 +107,7 @@
 //	write.go      messages into frames                                     §5.3, §5.4, §6.1
 //	ping.go       ping, pong, keepalive                                    §5.5.2, §5.5.3
 //	close.go      status codes and the closing handshake                   §5.5.1, §7
+//	netconn.go    NetConn: a byte stream over messages, as a net.Conn
 //	extension.go  the Sec-WebSocket-Extensions grammar                     §9.1
 //	compress.go   permessage-deflate: negotiation, codec, window bits      RFC 7692
 //	h2.go         WebSockets over HTTP/2: Extended CONNECT, stream as net.Conn  RFC 8441 §4, §5
