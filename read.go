@@ -30,11 +30,12 @@ var (
 	ErrUnexpectedContinuation = errors.New("websocket: continuation frame with no message started")
 	ErrExpectedContinuation   = errors.New("websocket: new data frame before the previous message ended")
 	ErrInvalidUTF8            = errors.New("websocket: text message is not valid UTF-8")
-	// ErrDeflateInterrupted: a context ended a read inside a message
-	// compressed with context takeover. The rest of it cannot be decoded
-	// later, and the messages after it may refer back into it, so the
-	// connection is failed with 1011.
-	ErrDeflateInterrupted = errors.New("websocket: read interrupted inside a message compressed with context takeover")
+	// ErrDeflateInterrupted: a context ended a read inside a compressed
+	// message that cannot be skipped: with context takeover the messages
+	// after it may refer back into it, and a NetConn's byte stream cannot
+	// lose its rest. compress/flate cannot resume it, so the connection is
+	// failed with 1011.
+	ErrDeflateInterrupted = errors.New("websocket: read interrupted inside a compressed message that cannot be skipped")
 	// ErrStaleReader is returned by a message reader used after the next
 	// message began.
 	ErrStaleReader = errors.New("websocket: message reader used after the next message began")
