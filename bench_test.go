@@ -2,7 +2,6 @@ package websocket
 
 import (
 	"context"
-	"net"
 	"testing"
 )
 
@@ -11,23 +10,17 @@ import (
 // allocation counts of the message path alone.
 func connPair(tb testing.TB) (server, client *Conn) {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, _ := ln.Accept()
-		accepted <- nc
-	}()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sc := <-accepted
-	server = newConn(sc, nil, connConfig{isServer: true})
-	client = newConn(cc, nil, connConfig{})
+	return connPairConfig(tb, connConfig{}, connConfig{})
+}
+
+// connPairConfig is connPair with the configurations given to newConn
+// (isServer is set on the server's).
+func connPairConfig(tb testing.TB, serverCfg, clientCfg connConfig) (server, client *Conn) {
+	tb.Helper()
+	cc, sc := loopback(tb)
+	serverCfg.isServer = true
+	server = newConn(sc, nil, serverCfg)
+	client = newConn(cc, nil, clientCfg)
 	tb.Cleanup(func() {
 		server.CloseNow()
 		client.CloseNow()

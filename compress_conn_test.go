@@ -206,21 +206,6 @@ func deflateRaw(t *testing.T, p []byte) []byte {
 // 15-bit windows both ways, at the default level.
 func deflateConnPair(tb testing.TB, mode CompressionMode) (server, client *Conn) {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, _ := ln.Accept()
-		accepted <- nc
-	}()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sc := <-accepted
 	params := &deflateParams{
 		serverNoContextTakeover: mode == CompressionNoContextTakeover,
 		clientNoContextTakeover: mode == CompressionNoContextTakeover,
@@ -228,13 +213,8 @@ func deflateConnPair(tb testing.TB, mode CompressionMode) (server, client *Conn)
 		clientMaxWindowBits:     15,
 	}
 	opts := &CompressionOptions{Mode: mode}
-	server = newConn(sc, nil, connConfig{isServer: true, deflate: params, compression: opts})
-	client = newConn(cc, nil, connConfig{deflate: params, compression: opts})
-	tb.Cleanup(func() {
-		server.CloseNow()
-		client.CloseNow()
-	})
-	return server, client
+	cfg := connConfig{deflate: params, compression: opts}
+	return connPairConfig(tb, cfg, cfg)
 }
 
 // fireIdle makes c's idle timer fire now, as if its delay had passed: it

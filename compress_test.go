@@ -473,18 +473,7 @@ func TestDeflateRoundTrip(t *testing.T) {
 					defer d.release()
 					var history []byte
 					for i, m := range msgs {
-						var wire []byte
-						if i%2 == 0 {
-							wire = c.appendCompressed(nil, m)
-						} else {
-							// Streaming: pieces of random size.
-							for rest := m; len(rest) > 0; {
-								n := min(len(rest), 1+r.IntN(5000))
-								wire = c.appendWrite(wire, rest[:n])
-								rest = rest[n:]
-							}
-							wire = c.appendFinish(wire)
-						}
+						wire := compressTestMessage(c, m, i%2 == 1, r)
 						src := io.Reader(bytes.NewReader(wire))
 						if i%3 == 1 {
 							src = iotest.OneByteReader(src)
@@ -998,17 +987,7 @@ func TestDeflateParkRoundTrip(t *testing.T) {
 				woke := 0
 				for i, m := range msgs {
 					parked := c.engine == nil
-					var wire []byte
-					if i%2 == 0 {
-						wire = c.appendCompressed(nil, m)
-					} else {
-						for rest := m; len(rest) > 0; {
-							n := min(len(rest), 1+r.IntN(5000))
-							wire = c.appendWrite(wire, rest[:n])
-							rest = rest[n:]
-						}
-						wire = c.appendFinish(wire)
-					}
+					wire := compressTestMessage(c, m, i%2 == 1, r)
 					got, err := inflateAll(d, bytes.NewReader(wire), int64(len(m)))
 					if err != nil || !bytes.Equal(got, m) {
 						t.Fatalf("message %d (%d bytes): got %d bytes, %v", i, len(m), len(got), err)
@@ -1186,4 +1165,19 @@ func BenchmarkDeflatePark(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(msgs)), "µs/msg")
 		})
 	}
+}
+
+// compressTestMessage compresses m as one message: whole, or streamed in
+// pieces of random size.
+func compressTestMessage(c *deflateCompressor, m []byte, streamed bool, r *rand.Rand) []byte {
+	if !streamed {
+		return c.appendCompressed(nil, m)
+	}
+	var wire []byte
+	for rest := m; len(rest) > 0; {
+		n := min(len(rest), 1+r.IntN(5000))
+		wire = c.appendWrite(wire, rest[:n])
+		rest = rest[n:]
+	}
+	return c.appendFinish(wire)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"runtime"
 	"testing"
@@ -55,22 +54,8 @@ func TestIdleConnHoldsNoReadBuffer(t *testing.T) {
 // a control frame split between segments, a partial frame kept in the
 // buffer while the rest is awaited.
 func TestFramesInPieces(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, _ := ln.Accept()
-		accepted <- nc
-	}()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	server := newConn(<-accepted, nil, connConfig{isServer: true})
+	peer, sc := loopback(t)
+	server := newConn(sc, nil, connConfig{isServer: true})
 	defer server.CloseNow()
 
 	key := [4]byte{1, 2, 3, 4}
