@@ -146,17 +146,15 @@ func (b *readBuffer) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	if b.r == b.w {
-		if b.err != nil {
+		switch {
+		case b.err != nil:
 			return 0, b.takeErr()
+		case len(p) >= readBufferSize:
+			return b.readInto(p)
 		}
-		if len(p) < readBufferSize {
-			b.fill()
-			if b.r == b.w {
-				return 0, b.takeErr()
-			}
-		} else {
-			n, err := b.readInto(p)
-			return n, err
+		b.fill()
+		if b.r == b.w {
+			return 0, b.takeErr()
 		}
 	}
 	n := copy(p, b.buf[b.r:b.w])
