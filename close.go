@@ -353,6 +353,7 @@ func (c *Conn) closeNetWith(cause error) {
 	c.closeOnce.Do(func() {
 		c.closeCause = cause
 		close(c.netClosed)
+		c.stopPolling() // while the descriptor still names this socket
 		c.netConn.Close()
 		c.readInterrupt.close()
 		c.writeInterrupt.close()

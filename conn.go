@@ -119,6 +119,8 @@ type Conn struct {
 
 	background sync.WaitGroup // keepalive and CloseRead goroutines
 
+	polled atomic.Pointer[pollWatch] // the Poller watching this Conn, if any (poll.go)
+
 	// Contexts interrupting blocked I/O (interrupt.go).
 	readInterrupt  interrupter // used under readLock
 	writeInterrupt interrupter // used under frameLock

@@ -54,6 +54,10 @@ type readBuffer struct {
 	rawDst      []byte
 	rawN        int
 	rawErr      error
+	// rawNoWait makes the callback return rather than wait when the socket
+	// has nothing (readNoWait); rawWouldBlock says that happened.
+	rawNoWait     bool
+	rawWouldBlock bool
 }
 
 // newReadBuffer makes the buffer of nc, starting with the bytes already read
@@ -78,6 +82,14 @@ func newReadBuffer(nc net.Conn, leftover []byte) *readBuffer {
 
 // Buffered returns the number of unread bytes.
 func (b *readBuffer) Buffered() int { return b.w - b.r }
+
+// buffered returns the unread bytes, valid until the next call.
+func (b *readBuffer) buffered() []byte {
+	if b.buf == nil {
+		return nil
+	}
+	return b.buf[b.r:b.w]
+}
 
 func (b *readBuffer) borrow() {
 	if b.buf == nil {
@@ -186,6 +198,30 @@ func (b *readBuffer) fill() {
 	b.releaseIfEmpty()
 }
 
+// readMore reads once more into the buffer. Unless wait is set it does not
+// wait for the socket to have data, and reports false if it had none; that
+// needs the raw socket, so without one it always waits. It reports true
+// after reading something, or after an error, which is kept for the frame
+// reader to find.
+func (b *readBuffer) readMore(wait bool) bool {
+	if b.err != nil {
+		return true
+	}
+	if wait || b.raw == nil {
+		b.fill()
+		return true
+	}
+	b.rawNoWait = true
+	b.fill()
+	b.rawNoWait = false
+	if b.rawWouldBlock {
+		b.rawWouldBlock = false
+		b.err = nil // readRaw took "no bytes" for the end of the stream
+		return false
+	}
+	return true
+}
+
 // readInto reads from the connection straight into p.
 func (b *readBuffer) readInto(p []byte) (int, error) {
 	if b.raw != nil {
@@ -221,6 +257,10 @@ func (b *readBuffer) rawRead(fd uintptr) bool {
 	n, wouldBlock, err := readFD(fd, dst)
 	if wouldBlock {
 		b.releaseIfEmpty() // nothing to read: wait without the buffer
+		if b.rawNoWait {
+			b.rawWouldBlock = true
+			return true
+		}
 		return false
 	}
 	b.rawN, b.rawErr = n, err

@@ -1,0 +1,304 @@
+// Poller: many connections, a goroutine only for those with something to
+// read.
+//
+// The usual way to serve a Conn is a goroutine that loops over Read. That
+// is simple and fast, but a goroutine blocked in Read keeps its stack (2 KiB
+// at least, more once the runtime has grown it), and on a server holding
+// tens of thousands of quiet connections the stacks become most of the
+// memory. A Poller turns this around: it asks the operating system which
+// connections have data (epoll on Linux), and only then starts a goroutine
+// for one, which runs the handler and ends. A quiet connection costs its
+// Conn and its socket, and nothing else (readbuf.go already holds no buffer
+// for it).
+//
+// Control frames need no handler: a ping that arrives on a quiet
+// connection is answered, and a pong recorded, by the Poller itself, which
+// calls the handler only when a data message has begun to arrive or the
+// connection has ended.
+//
+// Connections the Poller cannot wait for without a goroutine (TLS, HTTP/2
+// streams, anything but a TCP or Unix socket, and every connection outside
+// Linux) are served by a goroutine each that loops the same way, so a
+// handler sees no difference.
+
+package websocket
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrPollerClosed is returned by Poller.Add after Poller.Close.
+var ErrPollerClosed = errors.New("websocket: poller closed")
+
+// errHandlerDidNotRead is the cause a connection is failed with when a
+// Poller's handler returned without reading the message it was called for.
+var errHandlerDidNotRead = errors.New("websocket: Poller handler returned without reading the message")
+
+// A Poller calls a handler for each message that arrives on the
+// connections it watches, without a goroutine per connection while they are
+// quiet. The zero value is not usable; make one with NewPoller.
+type Poller struct {
+	sys *systemPoller // nil where the system offers none (poll_linux.go)
+
+	mu      sync.Mutex
+	closed  bool
+	watches map[*pollWatch]struct{} // guarded by mu
+	byFD    map[int32]*pollWatch    // watches waiting through sys; guarded by mu
+	gen     uint32                  // tells a reused descriptor from its predecessor; guarded by mu
+	running sync.WaitGroup          // the poll loop and every serving goroutine
+}
+
+// pollWatch is one connection watched by a Poller.
+type pollWatch struct {
+	p       *Poller
+	c       *Conn
+	handler func(*Conn)
+	fd      int32  // the socket, when sys waits for it
+	gen     uint32 // matched against events, so that a stale one is ignored
+	viaSys  bool   // sys waits for the socket; otherwise a goroutine does
+	// serving is set while a goroutine serves the connection: at most one
+	// does, and readiness reported meanwhile is left to that goroutine.
+	serving atomic.Bool
+}
+
+// NewPoller starts a Poller. On Linux it holds one epoll instance and one
+// goroutine, which waits in the runtime's own poller and so takes no thread.
+func NewPoller() (*Poller, error) {
+	p := &Poller{
+		watches: make(map[*pollWatch]struct{}),
+		byFD:    make(map[int32]*pollWatch),
+	}
+	sys, err := newSystemPoller()
+	if err != nil {
+		return nil, err
+	}
+	if sys != nil {
+		p.sys = sys
+		p.running.Add(1)
+		go func() {
+			defer p.running.Done()
+			sys.wait(p.ready)
+		}()
+	}
+	return p, nil
+}
+
+// Add hands c to the Poller: from now on handler(c) is called, on a
+// goroutine of its own, whenever a data message has begun to arrive on c,
+// and once more when c's read side has ended (a read then returns the
+// reason). The handler must read before it returns, normally one message,
+// with Read, AppendMessage or Reader; it may write, and it may take as long
+// as it needs: the next call for the same connection waits for it. Nothing
+// else may read c while it is watched. A handler that returns without
+// reading the message it was called for fails the connection with 1011,
+// rather than be called for it again and again.
+//
+// c stays watched until it is closed, by either side, for any reason.
+func (p *Poller) Add(c *Conn, handler func(*Conn)) error {
+	w := &pollWatch{p: p, c: c, handler: handler}
+	if !c.polled.CompareAndSwap(nil, w) {
+		return errors.New("websocket: Conn is already watched by a Poller")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		c.polled.Store(nil)
+		return ErrPollerClosed
+	}
+	if c.isNetClosed() {
+		c.polled.Store(nil)
+		return c.closeCause
+	}
+	p.watches[w] = struct{}{}
+	if p.sys != nil && c.br.raw != nil {
+		p.gen++
+		w.gen = p.gen
+		var err error
+		ctlErr := c.br.raw.Control(func(fd uintptr) {
+			w.fd = int32(fd)
+			err = p.sys.add(w.fd, w.gen)
+		})
+		if err = errors.Join(ctlErr, err); err != nil {
+			delete(p.watches, w)
+			c.polled.Store(nil)
+			return err
+		}
+		w.viaSys = true
+		p.byFD[w.fd] = w
+	}
+	// Serve once right away: bytes may already be buffered (a client's
+	// first frames often arrive with its handshake), and without the system
+	// poller this goroutine is the one that waits.
+	w.serving.Store(true)
+	p.running.Add(1)
+	go w.serve()
+	return nil
+}
+
+// ready is called by the poll loop for each socket that has data.
+func (p *Poller) ready(fd int32, gen uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.byFD[fd]
+	if p.closed || w == nil || w.gen != gen || !w.serving.CompareAndSwap(false, true) {
+		// Stale, or already being served: the socket is re-armed when
+		// that goroutine is done, and reports again if data is left.
+		return
+	}
+	p.running.Add(1)
+	go w.serve()
+}
+
+// serve reads for one connection until it has nothing more to read, calling
+// the handler for each message, then waits again: in the system poller, or
+// right here for a connection that has none.
+func (w *pollWatch) serve() {
+	defer w.p.running.Done()
+	c := w.c
+	for {
+		if c.lock(context.Background(), c.readLock) != nil {
+			w.forget()
+			return
+		}
+		c.rd.done = nil // no context: what waits here is bounded by the close timeout
+		ready := c.pollLocked(!w.viaSys)
+		generation, ended := c.rd.generation, c.rd.err != nil
+		unlock(c.readLock)
+		if !ready {
+			w.serving.Store(false)
+			if err := w.rearm(); err != nil {
+				w.forget()
+			}
+			return
+		}
+		w.handler(c)
+		if ended || c.isNetClosed() {
+			w.forget()
+			return
+		}
+		if c.lock(context.Background(), c.readLock) != nil {
+			w.forget()
+			return
+		}
+		stuck := c.rd.generation == generation && !c.rd.inMessage && c.rd.err == nil
+		if stuck {
+			c.rd.done = nil
+			c.readFailedLocked(&ProtocolError{Code: StatusInternalError, Err: errHandlerDidNotRead})
+		}
+		unlock(c.readLock)
+		if stuck {
+			w.forget()
+			return
+		}
+	}
+}
+
+// rearm lets the system poller report the socket again.
+func (w *pollWatch) rearm() error {
+	p := w.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrPollerClosed
+	}
+	var err error
+	ctlErr := w.c.br.raw.Control(func(uintptr) { err = p.sys.rearm(w.fd, w.gen) })
+	return errors.Join(ctlErr, err)
+}
+
+// forget stops watching. The Conn calls it as it closes (stopPolling), before
+// its socket is closed, so that the descriptor is removed from the system
+// poller while it still names this socket.
+func (w *pollWatch) forget() {
+	p := w.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.watches[w]; !ok {
+		return
+	}
+	delete(p.watches, w)
+	if w.viaSys {
+		if p.byFD[w.fd] == w {
+			delete(p.byFD, w.fd)
+		}
+		if !p.closed { // closing the epoll instance removed everything
+			w.c.br.raw.Control(func(uintptr) { p.sys.remove(w.fd) })
+		}
+	}
+}
+
+// stopPolling is called by closeNetWith before the socket is closed.
+func (c *Conn) stopPolling() {
+	if w := c.polled.Load(); w != nil {
+		w.forget()
+	}
+}
+
+// Close stops the Poller. Every connection it still watches is closed with
+// 1001 (going away), concurrently, each within its close timeout; Close
+// returns once they are closed and every handler has returned.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	conns := make([]*Conn, 0, len(p.watches))
+	for w := range p.watches {
+		conns = append(conns, w.c)
+	}
+	if p.sys != nil {
+		// Under mu, so that no rearm or forget uses the descriptor after
+		// it is closed, when its number may already name something else.
+		p.sys.close() // ends the poll loop
+	}
+	p.mu.Unlock()
+	var closing sync.WaitGroup
+	for _, c := range conns {
+		closing.Go(func() { c.Close(StatusGoingAway, "") })
+	}
+	closing.Wait()
+	p.running.Wait()
+	return nil
+}
+
+// pollLocked handles the control frames that have arrived between messages
+// and reports whether a reader has something to do: the first frame of a
+// data message has begun to arrive, the message in progress is unfinished,
+// or the read side has ended. Unless wait is set it does not wait for the
+// socket, and reports false once it has nothing more.
+func (c *Conn) pollLocked(wait bool) bool {
+	for {
+		if c.rd.err != nil || c.rd.inMessage {
+			return true
+		}
+		if b := c.br.buffered(); len(b) >= 2 {
+			if !Opcode(b[0] & 0x0f).IsControl() {
+				return true
+			}
+			// A control frame is handled only once it has fully arrived,
+			// so that handling it never waits. A length over 125 is an
+			// error the reader reports.
+			n, length := headerLen(b[0], b[1]), int(b[1]&0x7f)
+			if length > 125 {
+				return true
+			}
+			if len(b) >= n+length {
+				if _, err := c.readFrameLocked(); err != nil {
+					c.readFailedLocked(err)
+				}
+				continue
+			}
+		}
+		if c.br.err != nil {
+			return true // the end of the stream, or a broken one: the reader's to report
+		}
+		if !c.br.readMore(wait) {
+			return false
+		}
+	}
+}

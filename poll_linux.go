@@ -1,0 +1,113 @@
+//go:build linux
+
+package websocket
+
+import (
+	"os"
+	"syscall"
+)
+
+// systemPoller is an epoll instance (epoll(7)) watching sockets for a
+// Poller. Each socket is registered one-shot: once reported it stays quiet
+// until rearm, so that one goroutine at a time serves it, and
+// level-triggered, so that data left unread when it is re-armed is reported
+// again at once.
+//
+// The epoll descriptor is itself pollable, readable while events are
+// ready: wrapped in an os.File it is waited for by the runtime's poller like
+// any socket, so the poll loop blocks no thread.
+type systemPoller struct {
+	file *os.File
+	raw  syscall.RawConn
+
+	events [128]syscall.EpollEvent
+	n      int   // events filled by the last collect
+	err    error // the error of the last collect
+}
+
+// watchedEvents are what a socket is watched for: data, or the peer's FIN,
+// reported once.
+const watchedEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+
+func newSystemPoller() (*systemPoller, error) {
+	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, os.NewSyscallError("setnonblock", err)
+	}
+	// A non-blocking descriptor makes os.NewFile register it with the
+	// runtime's poller.
+	file := os.NewFile(uintptr(fd), "epoll")
+	raw, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	return &systemPoller{file: file, raw: raw}, nil
+}
+
+// wait reports ready sockets to ready, by descriptor and generation, until
+// close.
+func (s *systemPoller) wait(ready func(fd int32, gen uint32)) {
+	collect := s.collect // one method value for every call
+	for {
+		if err := s.raw.Read(collect); err != nil {
+			return // closed
+		}
+		if s.err != nil {
+			return // cannot happen with a valid descriptor and buffer
+		}
+		for _, ev := range s.events[:s.n] {
+			ready(ev.Fd, uint32(ev.Pad))
+		}
+	}
+}
+
+// collect is the callback of RawConn.Read: it takes the ready events
+// without waiting, and asks the runtime to wait only when there are none.
+// Returning to wait only with the ready list empty matters: the runtime
+// watches the epoll descriptor edge-triggered, and is told only when that
+// list becomes non-empty again.
+func (s *systemPoller) collect(fd uintptr) bool {
+	for {
+		s.n, s.err = syscall.EpollWait(int(fd), s.events[:], 0)
+		if s.err == syscall.EINTR {
+			continue
+		}
+		if s.err != nil {
+			s.err = os.NewSyscallError("epoll_wait", s.err)
+			return true
+		}
+		return s.n > 0
+	}
+}
+
+func (s *systemPoller) ctl(op int, fd int32, gen uint32) error {
+	ev := syscall.EpollEvent{Events: watchedEvents, Fd: fd, Pad: int32(gen)}
+	var err error
+	if ctlErr := s.raw.Control(func(epfd uintptr) { err = syscall.EpollCtl(int(epfd), op, int(fd), &ev) }); ctlErr != nil {
+		return ctlErr // the poller is closed
+	}
+	if err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// add watches a socket; it is reported once, then again after each rearm.
+func (s *systemPoller) add(fd int32, gen uint32) error {
+	return s.ctl(syscall.EPOLL_CTL_ADD, fd, gen)
+}
+
+func (s *systemPoller) rearm(fd int32, gen uint32) error {
+	return s.ctl(syscall.EPOLL_CTL_MOD, fd, gen)
+}
+
+func (s *systemPoller) remove(fd int32) {
+	s.ctl(syscall.EPOLL_CTL_DEL, fd, 0)
+}
+
+func (s *systemPoller) close() { s.file.Close() }

@@ -1,0 +1,375 @@
+package websocket
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// newTestPoller makes a Poller closed at the end of the test.
+func newTestPoller(t *testing.T) *Poller {
+	t.Helper()
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// countingEcho reads one message and writes it back; it counts its calls
+// and reports the read errors it sees.
+type countingEcho struct {
+	calls  atomic.Int64
+	errors chan error
+}
+
+func newCountingEcho() *countingEcho { return &countingEcho{errors: make(chan error, 100)} }
+
+func (h *countingEcho) handle(c *Conn) {
+	h.calls.Add(1)
+	typ, msg, err := c.Read(context.Background())
+	if err != nil {
+		h.errors <- err
+		return
+	}
+	c.Write(context.Background(), typ, msg)
+}
+
+func (p *Poller) watchCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.watches)
+}
+
+// waitFor polls cond for up to 10 s: what it waits for happens on the
+// Poller's goroutines.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+	}
+}
+
+func echoOnce(t *testing.T, c *Conn, msg string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := c.Read(ctx)
+	if err != nil || string(got) != msg {
+		t.Fatalf("echo of %q: %q, %v", msg, got, err)
+	}
+}
+
+func TestPollerEchoes(t *testing.T) {
+	checkLeaks(t)
+	p := newTestPoller(t)
+	h := newCountingEcho()
+	const conns = 8
+	clients := make([]*Conn, conns)
+	for i := range clients {
+		server, client := connPair(t)
+		if err := p.Add(server, h.handle); err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = client
+	}
+	var wg sync.WaitGroup
+	for i, client := range clients {
+		wg.Go(func() {
+			for j := range 20 {
+				echoOnce(t, client, fmt.Sprintf("conn %d message %d", i, j))
+			}
+		})
+	}
+	wg.Wait()
+	if got := h.calls.Load(); got != conns*20 {
+		t.Errorf("handler called %d times for %d messages", got, conns*20)
+	}
+	// Messages larger than the read buffer, in fragments, arrive over
+	// several wake-ups and are still one handler call each.
+	big := bytes.Repeat([]byte("ws13"), 64<<10)
+	w, err := clients[0].Writer(context.Background(), MessageBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chunk := range pieces(big, 3) {
+		w.Write(chunk)
+	}
+	w.Close()
+	_, got, err := clients[0].Read(context.Background())
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("big echo: %d bytes, %v", len(got), err)
+	}
+}
+
+// pieces yields b in n pieces.
+func pieces(b []byte, n int) func(func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		step := (len(b) + n - 1) / n
+		for len(b) > 0 {
+			k := min(step, len(b))
+			if !yield(b[:k]) {
+				return
+			}
+			b = b[k:]
+		}
+	}
+}
+
+// Over TCP on Linux a quiet watched connection holds no goroutine: that is
+// the Poller's purpose.
+func TestPollerQuietConnectionsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the system poller is epoll")
+	}
+	checkLeaks(t)
+	p := newTestPoller(t)
+	h := newCountingEcho()
+	const conns = 50
+	clients := make([]*Conn, conns)
+	servers := make([]*Conn, conns)
+	for i := range clients {
+		servers[i], clients[i] = connPair(t)
+	}
+	before := runtime.NumGoroutine()
+	for i := range servers {
+		if err := p.Add(servers[i], h.handle); err != nil {
+			t.Fatal(err)
+		}
+		echoOnce(t, clients[i], "hello")
+	}
+	// The goroutines that served the echoes end once they find nothing
+	// more to read.
+	waitFor(t, "serving goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
+	for i, s := range servers {
+		s.lock(context.Background(), s.readLock)
+		holds := s.br.buf != nil
+		unlock(s.readLock)
+		if holds {
+			t.Fatalf("quiet conn %d holds a read buffer", i)
+		}
+	}
+	// And they still answer.
+	echoOnce(t, clients[7], "still there")
+}
+
+// A ping on a quiet connection is answered by the Poller, without calling
+// the handler; so is one that arrives in pieces.
+func TestPollerAnswersPingsWithoutHandler(t *testing.T) {
+	checkLeaks(t)
+	for _, viaPipe := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pipe=%v", viaPipe), func(t *testing.T) {
+			p := newTestPoller(t)
+			h := newCountingEcho()
+			var server *Conn
+			var peer *rawPeer
+			if viaPipe {
+				ours, theirs := net.Pipe()
+				server = newConn(ours, nil, connConfig{isServer: true, closeTimeout: 2 * time.Second})
+				t.Cleanup(func() { server.CloseNow(); theirs.Close() })
+				peer = &rawPeer{t: t, conn: theirs, br: bufio.NewReader(theirs), isClient: true}
+				theirs.SetDeadline(time.Now().Add(20 * time.Second))
+			} else {
+				server, peer = hostileConn(t, true)
+			}
+			if err := p.Add(server, h.handle); err != nil {
+				t.Fatal(err)
+			}
+			peer.writeFrame(Header{Fin: true, Opcode: OpPing}, []byte("one"))
+			expectPong(t, peer, "one")
+			ping := peerFrame(peer, Header{Fin: true, Opcode: OpPing}, []byte("two"))
+			for _, piece := range [][]byte{ping[:1], ping[1:4], ping[4:]} {
+				peer.conn.Write(piece)
+				time.Sleep(20 * time.Millisecond)
+			}
+			expectPong(t, peer, "two")
+			if got := h.calls.Load(); got != 0 {
+				t.Errorf("handler called %d times for pings alone", got)
+			}
+			// A message right behind a ping reaches the handler.
+			peer.conn.Write(append(peerFrame(peer, Header{Fin: true, Opcode: OpPing}, []byte("3")),
+				peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("msg"))...))
+			expectPong(t, peer, "3")
+			hdr, payload, ok := peer.readFrame()
+			if !ok || hdr.Opcode != OpText || string(payload) != "msg" {
+				t.Fatalf("echo: %v %q %v", hdr, payload, ok)
+			}
+		})
+	}
+}
+
+func expectPong(t *testing.T, peer *rawPeer, payload string) {
+	t.Helper()
+	h, got, ok := peer.readFrame()
+	if !ok || h.Opcode != OpPong || string(got) != payload {
+		t.Fatalf("want pong %q, got %v %q %v", payload, h.Opcode, got, ok)
+	}
+}
+
+// The handler is called once more when the peer closes, sees the
+// CloseError, and the connection is forgotten.
+func TestPollerPeerClose(t *testing.T) {
+	checkLeaks(t)
+	p := newTestPoller(t)
+	h := newCountingEcho()
+	server, peer := hostileConn(t, true)
+	if err := p.Add(server, h.handle); err != nil {
+		t.Fatal(err)
+	}
+	peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "bye"))
+	if code := peer.expectClose(); code != StatusNormalClosure {
+		t.Errorf("close echoed with %v", code)
+	}
+	var ce *CloseError
+	if err := <-h.errors; !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
+		t.Errorf("handler read %v, want the peer's 1000", err)
+	}
+	waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+}
+
+// A connection closed while quiet, from elsewhere, is forgotten at once.
+func TestPollerForgetsClosedConn(t *testing.T) {
+	checkLeaks(t)
+	p := newTestPoller(t)
+	h := newCountingEcho()
+	server, client := connPair(t)
+	if err := p.Add(server, h.handle); err != nil {
+		t.Fatal(err)
+	}
+	echoOnce(t, client, "x")
+	server.CloseNow()
+	waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+	if err := p.Add(server, h.handle); err == nil {
+		t.Error("Add of a closed Conn succeeded")
+	}
+}
+
+// A handler that does not read would be called for ever for the same
+// message; the connection is failed with 1011 instead.
+func TestPollerHandlerMustRead(t *testing.T) {
+	checkLeaks(t)
+	p := newTestPoller(t)
+	server, peer := hostileConn(t, true)
+	var calls atomic.Int64
+	if err := p.Add(server, func(*Conn) { calls.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("unread"))
+	code, reason, ok := peerReadClose(peer)
+	if !ok || code != StatusInternalError {
+		t.Fatalf("close %v %q %v, want 1011", code, reason, ok)
+	}
+	if calls.Load() != 1 {
+		t.Errorf("handler called %d times", calls.Load())
+	}
+	waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+}
+
+// Bytes read past the handshake are served without waiting for more.
+func TestPollerServesLeftover(t *testing.T) {
+	checkLeaks(t)
+	ours, theirs := loopback(t)
+	peer := &rawPeer{t: t, conn: theirs, br: bufio.NewReader(theirs), isClient: true}
+	theirs.SetDeadline(time.Now().Add(20 * time.Second))
+	first := peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("early"))
+	server := newConn(ours, first, connConfig{isServer: true, closeTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { server.CloseNow() })
+	p := newTestPoller(t)
+	if err := p.Add(server, newCountingEcho().handle); err != nil {
+		t.Fatal(err)
+	}
+	h, payload, ok := peer.readFrame()
+	if !ok || string(payload) != "early" {
+		t.Fatalf("echo of the leftover frame: %v %q %v", h, payload, ok)
+	}
+}
+
+// Close closes every watched connection with 1001 and ends every goroutine.
+func TestPollerClose(t *testing.T) {
+	checkLeaks(t)
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newCountingEcho()
+	var clients []*Conn
+	for range 5 {
+		server, client := connPair(t)
+		if err := p.Add(server, h.handle); err != nil {
+			t.Fatal(err)
+		}
+		echoOnce(t, client, "before")
+		clients = append(clients, client)
+	}
+	// Clients read, so that they answer the close.
+	results := make(chan error, len(clients))
+	for _, c := range clients {
+		go func() {
+			_, _, err := c.Read(context.Background())
+			results <- err
+		}()
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range clients {
+		var ce *CloseError
+		if err := <-results; !errors.As(err, &ce) || ce.Code != StatusGoingAway {
+			t.Errorf("client read %v, want 1001", err)
+		}
+	}
+	server, _ := connPair(t)
+	if err := p.Add(server, h.handle); !errors.Is(err, ErrPollerClosed) {
+		t.Errorf("Add after Close: %v", err)
+	}
+	if p.watchCount() != 0 {
+		t.Errorf("%d conns still watched", p.watchCount())
+	}
+}
+
+func TestPollerAddTwice(t *testing.T) {
+	checkLeaks(t)
+	p := newTestPoller(t)
+	server, _ := connPair(t)
+	if err := p.Add(server, newCountingEcho().handle); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Add(server, newCountingEcho().handle); err == nil {
+		t.Error("a second Add of the same Conn succeeded")
+	}
+}
+
+// Hostile input on a watched connection ends it with the right code, as it
+// would with a reader: here a control frame longer than 125 bytes, seen
+// by the Poller before any handler runs.
+func TestPollerHostileControlFrame(t *testing.T) {
+	checkLeaks(t)
+	p := newTestPoller(t)
+	h := newCountingEcho()
+	server, peer := hostileConn(t, true)
+	if err := p.Add(server, h.handle); err != nil {
+		t.Fatal(err)
+	}
+	peer.conn.Write(oddFrame(peer, 0x89, []byte{126, 0, 200}, make([]byte, 200)))
+	code, _, ok := peerReadClose(peer)
+	if !ok || code != StatusProtocolError {
+		t.Fatalf("close %v %v, want 1002", code, ok)
+	}
+	if err := <-h.errors; !errors.Is(err, ErrControlTooLong) {
+		t.Errorf("handler read %v", err)
+	}
+}
