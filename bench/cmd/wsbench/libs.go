@@ -81,7 +81,7 @@ var libraries = []*library{ws13Lib, gorillaLib, coderLib, gobwasLib, gwsLib}
 
 // extraLibraries are variants for investigating, measured only when named
 // with -libs.
-var extraLibraries = []*library{ws13GoLib, ws13CtxLib}
+var extraLibraries = []*library{ws13GoLib, ws13PollLib, ws13CtxLib}
 
 func libraryByName(name string) *library {
 	for _, l := range append(libraries, extraLibraries...) {
@@ -285,6 +285,53 @@ var ws13GoLib = &library{
 		})
 	},
 	dial: ws13Lib.dial,
+}
+
+// ws13PollLib is ws13 with a Poller: the handler hands the connection to
+// the Poller and returns, and a goroutine runs only while a message is
+// being read and answered. A quiet connection holds no goroutine and no
+// buffer. Reads and writes are ws13's own, so the allocation rows measure
+// the same code as ws13's.
+var ws13PollLib = &library{
+	name:     "ws13-poll",
+	utf8:     ws13Lib.utf8,
+	settings: "as ws13, but the server hands each connection to a ws13 Poller (epoll) and its handler returns; the echo handler reads one message into a pooled buffer and writes it back",
+	serve:    ws13Lib.serve,
+	echo: func(ln net.Listener, cfg config) func() {
+		poller, err := ws13.NewPoller()
+		if err != nil {
+			fatalf("poller: %v", err)
+		}
+		opts := &ws13.AcceptOptions{InsecureSkipOriginCheck: true, ReadLimit: cfg.readLimit, Compression: ws13Compression(cfg.deflate)}
+		stop := httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
+			c, err := ws13.Accept(w, r, opts)
+			if err != nil {
+				return
+			}
+			if err := poller.Add(c, pollEcho); err != nil {
+				c.CloseNow()
+			}
+		})
+		return func() {
+			stop()
+			poller.Close()
+		}
+	},
+	dial: ws13Lib.dial,
+}
+
+// pollBuffers lend the Poller's echo handler a buffer for one message:
+// a quiet connection keeps none.
+var pollBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+func pollEcho(c *ws13.Conn) {
+	buf := pollBuffers.Get().(*[]byte)
+	defer pollBuffers.Put(buf)
+	typ, msg, err := c.AppendMessage(bg, (*buf)[:0])
+	*buf = msg[:0]
+	if err != nil || c.Write(bg, typ, msg) != nil {
+		c.CloseNow()
+	}
 }
 
 // ws13CtxLib is ws13 used as its README's quick start does: every read and

@@ -461,12 +461,15 @@ func (r *results) targets() string {
 				check("idle server connection ≤ 4 KiB RSS", w <= 4, fmt.Sprintf("%.1f KiB", w))
 			}
 			ahead(s, "idle RSS below every peer")
-			// The pattern the README recommends for many idle
-			// connections: the read loop on a goroutine of its own.
-			if w, ok := median(s.vals["ws13-go"]); ok {
-				check("idle server connection ≤ 4 KiB RSS (ws13-go)", w <= 4, fmt.Sprintf("%.1f KiB", w))
-				if p, ok := s.bestPeer(); ok {
-					check("idle RSS below every peer (ws13-go)", w < p, fmt.Sprintf("%s vs best peer %s", format(w), format(p)))
+			// The patterns the README recommends for many idle
+			// connections: the read loop on a goroutine of its own, or
+			// a Poller and no goroutine at all.
+			for _, variant := range []string{"ws13-go", "ws13-poll"} {
+				if w, ok := median(s.vals[variant]); ok {
+					check("idle server connection ≤ 4 KiB RSS ("+variant+")", w <= 4, fmt.Sprintf("%.1f KiB", w))
+					if p, ok := s.bestPeer(); ok {
+						check("idle RSS below every peer ("+variant+")", w < p, fmt.Sprintf("%s vs best peer %s", format(w), format(p)))
+					}
 				}
 			}
 		}
