@@ -59,6 +59,14 @@ type pollWatch struct {
 	fd      int32  // the socket, when sys waits for it
 	gen     uint32 // matched against events, so that a stale one is ignored
 	viaSys  bool   // sys waits for the socket; otherwise a goroutine does
+
+	// For sys.ctl on the socket, inside its RawConn.Control so that the
+	// descriptor cannot be closed meanwhile; made once, so that re-arming
+	// allocates nothing. Guarded by p.mu.
+	ctlOp   int
+	ctlErr  error
+	ctlFunc func(fd uintptr)
+	event   sysEvent
 	// serving is set while a goroutine serves the connection: at most one
 	// does, and readiness reported meanwhile is left to that goroutine.
 	serving atomic.Bool
@@ -116,12 +124,8 @@ func (p *Poller) Add(c *Conn, handler func(*Conn)) error {
 	if p.sys != nil && c.br.raw != nil {
 		p.gen++
 		w.gen = p.gen
-		var err error
-		ctlErr := c.br.raw.Control(func(fd uintptr) {
-			w.fd = int32(fd)
-			err = p.sys.add(w.fd, w.gen)
-		})
-		if err = errors.Join(ctlErr, err); err != nil {
+		w.ctlFunc = w.ctlSocket
+		if err := w.ctlLocked(ctlAdd); err != nil {
 			delete(p.watches, w)
 			c.polled.Store(nil)
 			return err
@@ -168,10 +172,7 @@ func (w *pollWatch) serve() {
 		generation, ended := c.rd.generation, c.rd.err != nil
 		unlock(c.readLock)
 		if !ready {
-			w.serving.Store(false)
-			if err := w.rearm(); err != nil {
-				w.forget()
-			}
+			w.wait()
 			return
 		}
 		w.handler(c)
@@ -188,25 +189,53 @@ func (w *pollWatch) serve() {
 			c.rd.done = nil
 			c.readFailedLocked(&ProtocolError{Code: StatusInternalError, Err: errHandlerDidNotRead})
 		}
+		// With nothing buffered, the socket is handed straight back to
+		// sys: it reports at once if data is waiting, which saves asking
+		// the socket here, usually in vain, after every message.
+		idle := w.viaSys && c.br.Buffered() == 0 && !c.rd.inMessage && c.rd.err == nil
 		unlock(c.readLock)
-		if stuck {
+		switch {
+		case stuck:
 			w.forget()
+			return
+		case idle:
+			w.wait()
 			return
 		}
 	}
 }
 
+// wait hands the connection back to sys until it has data again.
+func (w *pollWatch) wait() {
+	w.serving.Store(false)
+	if err := w.rearm(); err != nil {
+		w.forget()
+	}
+}
+
 // rearm lets the system poller report the socket again.
 func (w *pollWatch) rearm() error {
-	p := w.p
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	if w.p.closed {
 		return ErrPollerClosed
 	}
-	var err error
-	ctlErr := w.c.br.raw.Control(func(uintptr) { err = p.sys.rearm(w.fd, w.gen) })
-	return errors.Join(ctlErr, err)
+	return w.ctlLocked(ctlRearm)
+}
+
+// ctlLocked adds, re-arms or removes the socket in sys. The caller holds
+// p.mu and has checked that the Poller is open.
+func (w *pollWatch) ctlLocked(op int) error {
+	w.ctlOp, w.ctlErr = op, nil
+	if err := w.c.br.raw.Control(w.ctlFunc); err != nil {
+		return err // the socket is closed
+	}
+	return w.ctlErr
+}
+
+func (w *pollWatch) ctlSocket(fd uintptr) {
+	w.fd = int32(fd)
+	w.ctlErr = w.p.sys.ctl(w.ctlOp, w.fd, w.gen, &w.event)
 }
 
 // forget stops watching. The Conn calls it as it closes (stopPolling), before
@@ -225,7 +254,7 @@ func (w *pollWatch) forget() {
 			delete(p.byFD, w.fd)
 		}
 		if !p.closed { // closing the epoll instance removed everything
-			w.c.br.raw.Control(func(uintptr) { p.sys.remove(w.fd) })
+			w.ctlLocked(ctlRemove)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 type systemPoller struct {
 	file *os.File
 	raw  syscall.RawConn
+	fd   int // of file; used by ctl only while the Poller is open (Poller.mu)
 
 	events [128]syscall.EpollEvent
 	n      int   // events filled by the last collect
@@ -46,7 +47,7 @@ func newSystemPoller() (*systemPoller, error) {
 		file.Close()
 		return nil, err
 	}
-	return &systemPoller{file: file, raw: raw}, nil
+	return &systemPoller{file: file, raw: raw, fd: fd}, nil
 }
 
 // wait reports ready sockets to ready, by descriptor and generation, until
@@ -85,29 +86,24 @@ func (s *systemPoller) collect(fd uintptr) bool {
 	}
 }
 
-func (s *systemPoller) ctl(op int, fd int32, gen uint32) error {
-	ev := syscall.EpollEvent{Events: watchedEvents, Fd: fd, Pad: int32(gen)}
-	var err error
-	if ctlErr := s.raw.Control(func(epfd uintptr) { err = syscall.EpollCtl(int(epfd), op, int(fd), &ev) }); ctlErr != nil {
-		return ctlErr // the poller is closed
-	}
-	if err != nil {
+// sysEvent is the registration of one socket; the Poller keeps one per
+// socket, so that passing it to the kernel allocates nothing.
+type sysEvent = syscall.EpollEvent
+
+// The operations of ctl: add watches a socket, which is reported once, then
+// once more after each rearm.
+const (
+	ctlAdd    = syscall.EPOLL_CTL_ADD
+	ctlRearm  = syscall.EPOLL_CTL_MOD
+	ctlRemove = syscall.EPOLL_CTL_DEL
+)
+
+func (s *systemPoller) ctl(op int, fd int32, gen uint32, ev *sysEvent) error {
+	*ev = syscall.EpollEvent{Events: watchedEvents, Fd: fd, Pad: int32(gen)}
+	if err := syscall.EpollCtl(s.fd, op, int(fd), ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
-}
-
-// add watches a socket; it is reported once, then again after each rearm.
-func (s *systemPoller) add(fd int32, gen uint32) error {
-	return s.ctl(syscall.EPOLL_CTL_ADD, fd, gen)
-}
-
-func (s *systemPoller) rearm(fd int32, gen uint32) error {
-	return s.ctl(syscall.EPOLL_CTL_MOD, fd, gen)
-}
-
-func (s *systemPoller) remove(fd int32) {
-	s.ctl(syscall.EPOLL_CTL_DEL, fd, 0)
 }
 
 func (s *systemPoller) close() { s.file.Close() }

@@ -6,10 +6,16 @@ package websocket
 // and a Poller serves each connection with a goroutine that waits in Read.
 type systemPoller struct{}
 
+type sysEvent struct{}
+
+const (
+	ctlAdd = iota
+	ctlRearm
+	ctlRemove
+)
+
 func newSystemPoller() (*systemPoller, error) { return nil, nil }
 
-func (*systemPoller) wait(func(int32, uint32))  {}
-func (*systemPoller) add(int32, uint32) error   { return nil }
-func (*systemPoller) rearm(int32, uint32) error { return nil }
-func (*systemPoller) remove(int32)              {}
-func (*systemPoller) close()                    {}
+func (*systemPoller) wait(func(int32, uint32))                {}
+func (*systemPoller) ctl(int, int32, uint32, *sysEvent) error { return nil }
+func (*systemPoller) close()                                  {}

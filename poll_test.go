@@ -373,3 +373,55 @@ func TestPollerHostileControlFrame(t *testing.T) {
 		t.Errorf("handler read %v", err)
 	}
 }
+
+// BenchmarkPollerEcho is a round trip of 1 KiB through a Poller's handler,
+// next to BenchmarkReaderLoopEcho, the same through a goroutine that loops
+// over Read: the price of holding no goroutine while quiet.
+func BenchmarkPollerEcho(b *testing.B) {
+	p, err := NewPoller()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	server, client := connPair(b)
+	buf := make([]byte, 0, 1024)
+	var mu sync.Mutex // the handler's buffer, though calls never overlap
+	p.Add(server, func(c *Conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		typ, msg, err := c.AppendMessage(context.Background(), buf[:0])
+		if err == nil {
+			c.Write(context.Background(), typ, msg)
+		}
+	})
+	benchmarkRoundTrips(b, client, 1024)
+}
+
+func BenchmarkReaderLoopEcho(b *testing.B) {
+	server, client := connPair(b)
+	go func() {
+		buf := make([]byte, 0, 1024)
+		for {
+			typ, msg, err := server.AppendMessage(context.Background(), buf[:0])
+			if err != nil || server.Write(context.Background(), typ, msg) != nil {
+				return
+			}
+		}
+	}()
+	benchmarkRoundTrips(b, client, 1024)
+}
+
+func benchmarkRoundTrips(b *testing.B, client *Conn, size int) {
+	msg := testPayload(size, false)
+	buf := make([]byte, 0, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := client.Write(context.Background(), MessageBinary, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := client.AppendMessage(context.Background(), buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
