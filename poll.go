@@ -33,6 +33,11 @@ import (
 // ErrPollerClosed is returned by Poller.Add after Poller.Close.
 var ErrPollerClosed = errors.New("websocket: poller closed")
 
+// ErrPollerHTTP2 is returned by Poller.Add for a Conn that Accept made from
+// an HTTP/2 request (RFC 8441): it lives on the request's stream, so the
+// handler that accepted it must keep running, and may as well read it.
+var ErrPollerHTTP2 = errors.New("websocket: a Poller cannot watch a Conn accepted over HTTP/2: its handler must keep running, so read it there")
+
 // errHandlerDidNotRead is the cause a connection is failed with when a
 // Poller's handler returned without reading the message it was called for.
 var errHandlerDidNotRead = errors.New("websocket: Poller handler returned without reading the message")
@@ -104,8 +109,13 @@ func NewPoller() (*Poller, error) {
 // reading the message it was called for fails the connection with 1011,
 // rather than be called for it again and again.
 //
-// c stays watched until it is closed, by either side, for any reason.
+// c stays watched until it is closed, by either side, for any reason. A Conn
+// that Accept made from an HTTP/2 request cannot be watched
+// (ErrPollerHTTP2).
 func (p *Poller) Add(c *Conn, handler func(*Conn)) error {
+	if _, onStream := c.netConn.(*h2Stream); onStream && c.isServer {
+		return ErrPollerHTTP2
+	}
 	w := &pollWatch{p: p, c: c, handler: handler}
 	if !c.polled.CompareAndSwap(nil, w) {
 		return errors.New("websocket: Conn is already watched by a Poller")

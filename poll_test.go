@@ -425,3 +425,39 @@ func benchmarkRoundTrips(b *testing.B, client *Conn, size int) {
 		}
 	}
 }
+
+// Over HTTP/2 a server's Conn lives on the handler's stream and cannot be
+// watched; a client's can, through a goroutine (it has no socket of its
+// own).
+func TestH2Poller(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		p := newTestPoller(t)
+		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
+			if err := p.Add(c, newCountingEcho().handle); !errors.Is(err, ErrPollerHTTP2) {
+				t.Errorf("Add of a server Conn over HTTP/2: %v", err)
+			}
+			echoHandler(c)
+		})
+		client, _ := dialH2(t, srv, srv.dialOptions())
+		got := make(chan string, 1)
+		if err := p.Add(client, func(c *Conn) {
+			_, msg, err := c.Read(context.Background())
+			if err == nil {
+				got <- string(msg)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Write(context.Background(), MessageText, []byte("over h2")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case msg := <-got:
+			if msg != "over h2" {
+				t.Errorf("echo %q", msg)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no echo through the Poller")
+		}
+	})
+}

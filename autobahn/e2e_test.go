@@ -69,10 +69,24 @@ func checkAllOK(t *testing.T, rn *Runner, agent string) {
 }
 
 func TestAutobahnServer(t *testing.T) {
-	t.Parallel() // the two sides share nothing; on 2 cores this halves the wall time
-	spec := autobahnSpec(t, "servers")
+	t.Parallel() // the sides share nothing; on 2 cores this halves the wall time
+	runServerTestee(t, "servers", "ws13")
+}
+
+// TestAutobahnServerPoller runs the suite against the testee serving its
+// connections with a Poller, which reads control frames between messages
+// itself.
+func TestAutobahnServerPoller(t *testing.T) {
+	t.Parallel()
+	runServerTestee(t, "servers-poller", "ws13-poller", "-poller")
+}
+
+// runServerTestee runs the fuzzingclient against the testee server started
+// with args, under the name agent; reports go to the outdir's sub.
+func runServerTestee(t *testing.T, sub, agent string, args ...string) {
+	spec := autobahnSpec(t, sub)
 	bin := buildTestee(t, "server")
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -97,7 +111,7 @@ func TestAutobahnServer(t *testing.T) {
 		for sc.Scan() {
 		}
 	}()
-	spec.Servers = []Server{{Agent: "ws13", URL: url}}
+	spec.Servers = []Server{{Agent: agent, URL: url}}
 	rn, err := NewRunner(spec, testLog{t})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +121,7 @@ func TestAutobahnServer(t *testing.T) {
 	if err := rn.RunClient(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkAllOK(t, rn, "ws13")
+	checkAllOK(t, rn, agent)
 }
 
 func TestAutobahnClient(t *testing.T) {

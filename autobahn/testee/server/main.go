@@ -3,6 +3,11 @@
 //
 //	go run ./autobahn/testee/server -addr 127.0.0.1:9001
 //
+// With -poller, connections are served by a websocket.Poller, whose
+// handler reads one message and echoes it, instead of a goroutine each
+// looping over Read: the same suite then checks the Poller's way of
+// reading, which handles control frames itself between messages.
+//
 // Its read limit is large enough for the 16 MiB messages of group 9.
 package main
 
@@ -26,7 +31,17 @@ const readLimit = 64 << 20
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "listen address")
+	usePoller := flag.Bool("poller", false, "serve connections with a websocket.Poller")
 	flag.Parse()
+	handler := http.HandlerFunc(echo)
+	if *usePoller {
+		poller, err := websocket.NewPoller()
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer poller.Close()
+		handler = pollerEcho(poller)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
@@ -34,13 +49,13 @@ func main() {
 	log.Printf("echo server on ws://%s", ln.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := serve(ctx, ln); err != nil {
+	if err := serve(ctx, ln, handler); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 10 * time.Second}
+func serve(ctx context.Context, ln net.Listener, handler http.Handler) error {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
@@ -51,13 +66,36 @@ func serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+var acceptOptions = &websocket.AcceptOptions{
+	InsecureSkipOriginCheck: true, // a test endpoint with no ambient authority
+	ReadLimit:               readLimit,
+	// Groups 12 and 13 offer every combination of parameters.
+	Compression: websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover},
+}
+
+// pollerEcho hands each connection to poller, whose handler echoes one
+// message per call.
+func pollerEcho(poller *websocket.Poller) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, acceptOptions)
+		if err != nil {
+			return
+		}
+		err = poller.Add(c, func(c *websocket.Conn) {
+			typ, msg, err := c.Read(context.Background())
+			if err != nil {
+				return // answered or failed by the Conn already
+			}
+			c.Write(context.Background(), typ, msg)
+		})
+		if err != nil {
+			c.CloseNow()
+		}
+	}
+}
+
 func echo(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipOriginCheck: true, // a test endpoint with no ambient authority
-		ReadLimit:               readLimit,
-		// Groups 12 and 13 offer every combination of parameters.
-		Compression: websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover},
-	})
+	c, err := websocket.Accept(w, r, acceptOptions)
 	if err != nil {
 		return
 	}

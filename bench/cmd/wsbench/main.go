@@ -370,10 +370,18 @@ func run(o *options, res *results) {
 		names := []string{"tcp"}
 		for _, l := range o.libs {
 			names = append(names, l.name)
-			if l == ws13Lib && !slices.Contains(o.libs, ws13GoLib) {
-				// The same library, used so that net/http lets go of
-				// its per-connection state: shows what the pattern costs.
-				names = append(names, ws13GoLib.name)
+			if l != ws13Lib {
+				continue
+			}
+			// The same library used the two ways the README offers
+			// for many quiet connections: the handler returns, so that
+			// net/http lets go of its per-connection state, and the
+			// read loop runs on a goroutine of its own, or a Poller
+			// reads and no goroutine waits.
+			for _, variant := range []*library{ws13GoLib, ws13PollLib} {
+				if !slices.Contains(o.libs, variant) {
+					names = append(names, variant.name)
+				}
 			}
 		}
 		rssRow := fmt.Sprintf("%d idle: server RSS, KiB per connection", o.idle)
