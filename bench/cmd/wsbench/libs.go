@@ -8,6 +8,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +22,7 @@ import (
 
 	coder "github.com/coder/websocket"
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	gorilla "github.com/gorilla/websocket"
 	"github.com/lxzan/gws"
 	ws13 "github.com/ws13/websocket"
@@ -622,11 +625,236 @@ func (c *gobwasConn) Read(buf []byte) ([]byte, error) {
 
 func (c *gobwasConn) Close() error { return c.nc.Close() }
 
+// ---- gobwas/ws with permessage-deflate ----
+//
+// wsflate is gobwas's permessage-deflate: Extension negotiates the
+// parameters in the handshake, and Writer and Reader wrap a deflate
+// implementation (compress/flate here) to drop the 0x00 0x00 0xff 0xff tail
+// of each compressed message and to put it back when reading. Extension
+// can parse and accept the takeover parameters, but Writer and Reader
+// compress message by message: Reader ends each message's stream (after
+// the tail it appends an empty final block) and keeps no window, and
+// Writer holds back each message's tail until its Reset, which resets the
+// compressor too. Its helpers, README and examples all negotiate
+// DefaultParameters, no context takeover either way, so that mode alone is
+// measured; takeover would need a window kept by hand around compress/flate
+// in this adapter, which would measure the adapter. With no state between
+// messages, the flate engines are pooled, as gorilla, coder and ws13 do in
+// that mode: a connection holds only its compressed-bytes buffers. Frames
+// stay the low-level ones above.
+
+// gobwasThreshold is the size under which a message is sent uncompressed.
+const gobwasThreshold = 128
+
+// gobwasInflater lets wsflate.Reader reuse compress/flate's decompressor:
+// wsflate reuses a Decompressor that has Reset(io.Reader) (its
+// ReadResetter) and otherwise builds a new one for every message.
+type gobwasInflater struct{ io.ReadCloser }
+
+func (f gobwasInflater) Reset(r io.Reader) { f.ReadCloser.(flate.Resetter).Reset(r, nil) }
+
+var (
+	gobwasFlateWriters = sync.Pool{New: func() any {
+		return wsflate.NewWriter(nil, func(w io.Writer) wsflate.Compressor {
+			f, _ := flate.NewWriter(w, flate.BestSpeed)
+			return f
+		})
+	}}
+	gobwasFlateReaders = sync.Pool{New: func() any {
+		// A source that is an io.ByteReader, so that compress/flate
+		// reads it without a bufio.Reader of its own.
+		return wsflate.NewReader(new(bytes.Reader), func(r io.Reader) wsflate.Decompressor {
+			return gobwasInflater{flate.NewReader(r)}
+		})
+	}}
+)
+
+// gobwasFlateConn is a gobwasConn on which permessage-deflate was
+// negotiated (no context takeover either way).
+type gobwasFlateConn struct {
+	*gobwasConn
+	msg  wsflate.MessageState // of the message being read
+	zout sliceWriter          // the compressed message being written
+	zin  []byte               // the compressed message being read
+	zr   bytes.Reader         // over zin
+}
+
+// sendFrame writes h and p in one writev; a client masks p in place.
+func (c *gobwasFlateConn) sendFrame(h ws.Header, p []byte) error {
+	if c.client {
+		h.Masked = true
+		h.Mask = ws.NewMask()
+		ws.Cipher(p, h.Mask, 0)
+	}
+	c.hw.b = c.hout[:0]
+	if err := ws.WriteHeaderBuffer(&c.hw, h, c.hscr[:]); err != nil {
+		return err
+	}
+	c.iov[0], c.iov[1] = c.hw.b, p
+	c.bufs = c.iov[:]
+	_, err := c.bufs.WriteTo(c.nc)
+	c.iov[1] = nil
+	return err
+}
+
+func (c *gobwasFlateConn) Write(p []byte) error {
+	if len(p) < gobwasThreshold {
+		return c.writeFrame(c.op, p)
+	}
+	fw := gobwasFlateWriters.Get().(*wsflate.Writer)
+	c.zout.b = c.zout.b[:0]
+	fw.Reset(&c.zout)
+	_, err := fw.Write(p)
+	if err == nil {
+		err = fw.Flush() // ends the message, its 4-byte tail dropped
+	}
+	gobwasFlateWriters.Put(fw)
+	if err != nil {
+		return err
+	}
+	h, err := wsflate.SetBit(ws.Header{Fin: true, OpCode: c.op, Length: int64(len(c.zout.b))})
+	if err != nil {
+		return err
+	}
+	return c.sendFrame(h, c.zout.b)
+}
+
+// control answers a control frame; it returns io.EOF for a close.
+func (c *gobwasConn) control(h ws.Header) error {
+	p := &c.ctl
+	if h.Length > 125 {
+		return errors.New("gobwas: control frame too long")
+	}
+	if _, err := io.ReadFull(c.br, p[:h.Length]); err != nil {
+		return err
+	}
+	if h.Masked {
+		ws.Cipher(p[:h.Length], h.Mask, 0)
+	}
+	switch h.OpCode {
+	case ws.OpPing:
+		c.writeFrame(ws.OpPong, p[:h.Length])
+	case ws.OpClose:
+		c.writeFrame(ws.OpClose, p[:min(h.Length, 2)])
+		return io.EOF
+	}
+	return nil
+}
+
+// appendPayload reads the payload of the frame h into dst, unmasked.
+func (c *gobwasConn) appendPayload(dst []byte, h ws.Header) ([]byte, error) {
+	start := len(dst)
+	if int64(cap(dst)-start) < h.Length {
+		nb := make([]byte, start, start+int(h.Length))
+		copy(nb, dst)
+		dst = nb
+	}
+	dst = dst[:start+int(h.Length)]
+	if _, err := io.ReadFull(c.br, dst[start:]); err != nil {
+		return dst, err
+	}
+	if h.Masked {
+		ws.Cipher(dst[start:], h.Mask, 0)
+	}
+	return dst, nil
+}
+
+func (c *gobwasFlateConn) Read(buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	c.zin = c.zin[:0]
+	compressed := false
+	for {
+		h, err := ws.ReadHeaderBuffer(c.br, c.rscr[:])
+		if err != nil {
+			return buf, err
+		}
+		if h.Masked == c.client {
+			return buf, errors.New("gobwas: wrong masking")
+		}
+		// Clears RSV1, and records it for the first frame of a message;
+		// RSV1 on a continuation or a control frame is an error.
+		if h, err = c.msg.UnsetBits(h); err != nil {
+			return buf, err
+		}
+		if h.Rsv != 0 {
+			return buf, errors.New("gobwas: unexpected RSV bits")
+		}
+		if h.OpCode.IsControl() {
+			if err := c.control(h); err != nil {
+				return buf, err
+			}
+			continue
+		}
+		if h.OpCode != ws.OpContinuation {
+			compressed = c.msg.IsCompressed()
+		}
+		if !compressed {
+			if buf, err = c.appendPayload(buf, h); err != nil {
+				return buf, err
+			}
+		} else if c.zin, err = c.appendPayload(c.zin, h); err != nil {
+			return buf, err
+		}
+		if h.Fin {
+			break
+		}
+	}
+	if !compressed {
+		return buf, nil
+	}
+	fr := gobwasFlateReaders.Get().(*wsflate.Reader)
+	c.zr.Reset(c.zin)
+	fr.Reset(&c.zr) // appends the tail the sender dropped
+	buf, err := readAll(fr, buf)
+	gobwasFlateReaders.Put(fr)
+	return buf, err
+}
+
+// gobwasOffer is what the server accepts and the client offers:
+// DefaultParameters, no context takeover either way.
+var gobwasOffer = wsflate.DefaultParameters
+
+// gobwasClientFlate reports whether the server accepted the client's
+// permessage-deflate offer, on terms the client can keep.
+func gobwasClientFlate(hs ws.Handshake) (bool, error) {
+	for _, opt := range hs.Extensions {
+		if !bytes.Equal(opt.Name, wsflate.ExtensionNameBytes) {
+			continue
+		}
+		var p wsflate.Parameters
+		if err := p.Parse(opt); err != nil {
+			return false, err
+		}
+		if !p.ServerNoContextTakeover {
+			return false, errors.New("gobwas: server keeps its deflate context, which this client cannot follow")
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
 var gobwasLib = &library{
 	name:     "gobwas",
 	utf8:     "does not validate text (low-level API; wsutil.Reader can, off here)",
-	settings: "ws.Upgrade on the raw net.Conn (no net/http) and ws.Dialer; low-level frames: ReadHeaderBuffer from a 4 KiB bufio.Reader, Cipher, one writev per frame; deflate not measured (wsflate needs hand wiring)",
+	settings: "ws.Upgrade on the raw net.Conn (no net/http) and ws.Dialer; low-level frames: ReadHeaderBuffer from a 4 KiB bufio.Reader, Cipher, one writev per frame; deflate: wsflate (Extension with DefaultParameters, Writer and Reader over compress/flate) at level 1, threshold 128 (in the adapter), no context takeover only (what wsflate offers), flate engines pooled across connections",
+	deflate:  []deflateMode{deflateNoTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
+		if cfg.deflate != deflateOff {
+			return rawServe(ln, func(nc net.Conn) {
+				e := wsflate.Extension{Parameters: gobwasOffer}
+				u := ws.Upgrader{Negotiate: e.Negotiate}
+				if _, err := u.Upgrade(nc); err != nil {
+					nc.Close()
+					return
+				}
+				c := newGobwasConn(nc, nil, false, cfg.text)
+				if _, ok := e.Accepted(); ok {
+					handle(&gobwasFlateConn{gobwasConn: c})
+					return
+				}
+				handle(c)
+			})
+		}
 		return rawServe(ln, func(nc net.Conn) {
 			if _, err := ws.Upgrade(nc); err != nil {
 				nc.Close()
@@ -637,11 +865,26 @@ var gobwasLib = &library{
 	},
 	dial: func(addr string, cfg config) (msgConn, error) {
 		d := ws.Dialer{NetDial: cfg.dial, ReadBufferSize: bufferSize, WriteBufferSize: bufferSize, Timeout: 10 * time.Second}
-		nc, br, _, err := d.Dial(bg, "ws://"+addr+"/")
+		if cfg.deflate != deflateOff {
+			d.Extensions = append(d.Extensions, gobwasOffer.Option())
+		}
+		nc, br, hs, err := d.Dial(bg, "ws://"+addr+"/")
 		if err != nil {
 			return nil, err
 		}
-		return newGobwasConn(nc, br, true, cfg.text), nil
+		c := newGobwasConn(nc, br, true, cfg.text)
+		if cfg.deflate == deflateOff {
+			return c, nil
+		}
+		ok, err := gobwasClientFlate(hs)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		if !ok {
+			return c, nil
+		}
+		return &gobwasFlateConn{gobwasConn: c}, nil
 	},
 }
 

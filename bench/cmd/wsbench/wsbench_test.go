@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"compress/flate"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +76,98 @@ func TestReportRenders(t *testing.T) {
 	}
 	if svg := res.svg(o); !strings.HasPrefix(svg, "<svg") || !strings.HasSuffix(svg, "</svg>\n") {
 		t.Error("chart is not an SVG document")
+	}
+}
+
+// Every library echoes the deflate corpus byte-exact in each mode it lists,
+// and compresses it: the deflate figures measure compression that happens.
+func TestDeflateEveryLibrary(t *testing.T) {
+	corpus, err := loadCorpus("../../../testdata/deflate/messages.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range libraries {
+		for _, m := range l.deflate {
+			_, ratio, err := deflateEcho(l, m, corpus, 0)
+			if err != nil {
+				t.Errorf("%s, %s: %v", l.name, m, err)
+				continue
+			}
+			if ratio <= 0 || ratio >= 1 {
+				t.Errorf("%s, %s: wire ÷ payload %.3f, want under 1", l.name, m, ratio)
+			}
+		}
+	}
+	if !slices.Contains(gobwasLib.deflate, deflateNoTakeover) {
+		t.Error("gobwas measures no deflate mode")
+	}
+}
+
+// gobwas's deflate speaks RFC 7692 with another implementation: ws13's
+// client against gobwas's server and gobwas's client against ws13's server,
+// and the hand-built compressed frame of the idle measurement.
+func TestGobwasDeflateInterop(t *testing.T) {
+	corpus, err := loadCorpus("../../../testdata/deflate/messages.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config{readLimit: 4 << 20, text: true, deflate: deflateNoTakeover, dial: dialTCP}
+	for _, pair := range []struct {
+		server, client *library
+	}{
+		{
+			server: gobwasLib,
+			client: ws13Lib,
+		},
+		{
+			server: ws13Lib,
+			client: gobwasLib,
+		},
+	} {
+		ln := listen()
+		stop := echoServer(pair.server, ln, cfg)
+		c, err := pair.client.dial(ln.Addr().String(), cfg)
+		if err != nil {
+			stop()
+			t.Fatalf("%s client, %s server: %v", pair.client.name, pair.server.name, err)
+		}
+		if _, ok := c.(*gobwasFlateConn); pair.client == gobwasLib && !ok {
+			t.Errorf("gobwas client did not negotiate deflate with %s", pair.server.name)
+		}
+		for i, msg := range corpus[:100] {
+			if err := c.Write(msg); err != nil {
+				t.Fatalf("%s client, %s server: %v", pair.client.name, pair.server.name, err)
+			}
+			got, err := c.Read(nil)
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("%s client, %s server: message %d came back as %q, %v", pair.client.name, pair.server.name, i, got, err)
+			}
+		}
+		c.Close()
+		stop()
+	}
+
+	// The common client's compressed frame: the reply comes back
+	// compressed (RSV1), and inflates to the message.
+	ln := listen()
+	stop := echoServer(gobwasLib, ln, cfg)
+	defer stop()
+	rc, err := dialRaw(ln.Addr().String(), "permessage-deflate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rc.frame = compressedFrame(corpus[0])
+	n, err := rc.Echo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.buf[0] != 0x80|rsv1|opText {
+		t.Fatalf("reply starts %#x, want a final compressed text frame", rc.buf[0])
+	}
+	hl, _ := frameLengths(rc.buf)
+	got, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(rc.buf[hl:hl+n]), bytes.NewReader([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff}))))
+	if err != nil || !bytes.Equal(got, corpus[0]) {
+		t.Errorf("reply inflates to %q, %v", got, err)
 	}
 }
