@@ -585,37 +585,13 @@ func (c *gobwasConn) Read(buf []byte) ([]byte, error) {
 			return buf, errors.New("gobwas: wrong masking")
 		}
 		if h.OpCode.IsControl() {
-			p := &c.ctl
-			if h.Length > 125 {
-				return buf, errors.New("gobwas: control frame too long")
-			}
-			if _, err := io.ReadFull(c.br, p[:h.Length]); err != nil {
+			if err := c.control(h); err != nil {
 				return buf, err
-			}
-			if h.Masked {
-				ws.Cipher(p[:h.Length], h.Mask, 0)
-			}
-			switch h.OpCode {
-			case ws.OpPing:
-				c.writeFrame(ws.OpPong, p[:h.Length])
-			case ws.OpClose:
-				c.writeFrame(ws.OpClose, p[:min(h.Length, 2)])
-				return buf, io.EOF
 			}
 			continue
 		}
-		start := len(buf)
-		if int64(cap(buf)-start) < h.Length {
-			nb := make([]byte, start, start+int(h.Length))
-			copy(nb, buf)
-			buf = nb
-		}
-		buf = buf[:start+int(h.Length)]
-		if _, err := io.ReadFull(c.br, buf[start:]); err != nil {
+		if buf, err = c.appendPayload(buf, h); err != nil {
 			return buf, err
-		}
-		if h.Masked {
-			ws.Cipher(buf[start:], h.Mask, 0)
 		}
 		if h.Fin {
 			return buf, nil
