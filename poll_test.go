@@ -212,6 +212,19 @@ func TestPollerAnswersPingsWithoutHandler(t *testing.T) {
 	}
 }
 
+// watchedPeer is a server Conn watched by a Poller with a countingEcho,
+// and the hand-driven client peer on its other end.
+func watchedPeer(t *testing.T) (*Poller, *countingEcho, *rawPeer) {
+	t.Helper()
+	p := newTestPoller(t)
+	h := newCountingEcho()
+	server, peer := hostileConn(t, true)
+	if err := p.Add(server, h.handle); err != nil {
+		t.Fatal(err)
+	}
+	return p, h, peer
+}
+
 func expectPong(t *testing.T, peer *rawPeer, payload string) {
 	t.Helper()
 	h, got, ok := peer.readFrame()
@@ -224,12 +237,7 @@ func expectPong(t *testing.T, peer *rawPeer, payload string) {
 // CloseError, and the connection is forgotten.
 func TestPollerPeerClose(t *testing.T) {
 	checkLeaks(t)
-	p := newTestPoller(t)
-	h := newCountingEcho()
-	server, peer := hostileConn(t, true)
-	if err := p.Add(server, h.handle); err != nil {
-		t.Fatal(err)
-	}
+	p, h, peer := watchedPeer(t)
 	peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "bye"))
 	if code := peer.expectClose(); code != StatusNormalClosure {
 		t.Errorf("close echoed with %v", code)
@@ -358,12 +366,7 @@ func TestPollerAddTwice(t *testing.T) {
 // by the Poller before any handler runs.
 func TestPollerHostileControlFrame(t *testing.T) {
 	checkLeaks(t)
-	p := newTestPoller(t)
-	h := newCountingEcho()
-	server, peer := hostileConn(t, true)
-	if err := p.Add(server, h.handle); err != nil {
-		t.Fatal(err)
-	}
+	_, h, peer := watchedPeer(t)
 	peer.conn.Write(oddFrame(peer, 0x89, []byte{126, 0, 200}, make([]byte, 200)))
 	code, _, ok := peerReadClose(peer)
 	if !ok || code != StatusProtocolError {

@@ -553,13 +553,19 @@ func newGobwasConn(nc net.Conn, br *bufio.Reader, client, text bool) *gobwasConn
 }
 
 func (c *gobwasConn) writeFrame(op ws.OpCode, p []byte) error {
-	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(p))}
+	if c.client {
+		c.out = append(c.out[:0], p...) // masked in place: not the caller's bytes
+		p = c.out
+	}
+	return c.sendFrame(ws.Header{Fin: true, OpCode: op, Length: int64(len(p))}, p)
+}
+
+// sendFrame writes h and p in one writev; a client masks p in place.
+func (c *gobwasConn) sendFrame(h ws.Header, p []byte) error {
 	if c.client {
 		h.Masked = true
 		h.Mask = ws.NewMask()
-		c.out = append(c.out[:0], p...)
-		ws.Cipher(c.out, h.Mask, 0)
-		p = c.out
+		ws.Cipher(p, h.Mask, 0)
 	}
 	c.hw.b = c.hout[:0]
 	if err := ws.WriteHeaderBuffer(&c.hw, h, c.hscr[:]); err != nil {
@@ -653,24 +659,6 @@ type gobwasFlateConn struct {
 	zout sliceWriter          // the compressed message being written
 	zin  []byte               // the compressed message being read
 	zr   bytes.Reader         // over zin
-}
-
-// sendFrame writes h and p in one writev; a client masks p in place.
-func (c *gobwasFlateConn) sendFrame(h ws.Header, p []byte) error {
-	if c.client {
-		h.Masked = true
-		h.Mask = ws.NewMask()
-		ws.Cipher(p, h.Mask, 0)
-	}
-	c.hw.b = c.hout[:0]
-	if err := ws.WriteHeaderBuffer(&c.hw, h, c.hscr[:]); err != nil {
-		return err
-	}
-	c.iov[0], c.iov[1] = c.hw.b, p
-	c.bufs = c.iov[:]
-	_, err := c.bufs.WriteTo(c.nc)
-	c.iov[1] = nil
-	return err
 }
 
 func (c *gobwasFlateConn) Write(p []byte) error {
