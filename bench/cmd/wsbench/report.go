@@ -369,7 +369,7 @@ func (r *results) markdown(o *options) string {
 	}
 	b.WriteString("- **tcp**: the floor. One goroutine per connection reads each message whole (its size is sent once up front) and writes it back.\n\n")
 	fmt.Fprintf(&b, "Idle memory: the server runs in a child process; the parent opens the connections with the common client (handshake only) and keeps them open; the child runs the GC and returns freed pages to the OS (debug.FreeOSMemory) before reading VmRSS and runtime.MemStats (HeapAlloc + StackInuse), before and after; the difference is divided by the number of connections. ")
-	fmt.Fprintf(&b, "With deflate, each connection first exchanges one compressed message, so that context takeover has state to keep, and then stays quiet for 3 s before the measure%s.\n\n", noTakeoverNote())
+	fmt.Fprintf(&b, "With deflate, each connection first exchanges one compressed message, so that context takeover has state to keep; with takeover it then stays quiet for 3 s before the measure. Each mode has rows of its own, with the libraries that offer it.\n\n")
 	if r.corpusNote != "" {
 		fmt.Fprintf(&b, "Deflate corpus: %s. Level 1 (BestSpeed) and a threshold of 128 bytes where the library lets one choose.\n\n", r.corpusNote)
 	}
@@ -585,22 +585,4 @@ func (r *results) svg(o *options) string {
 	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">cd bench &amp;&amp; go run ./cmd/wsbench — figures in RESULTS.md</text>`+"\n", left, height-10)
 	b.WriteString("</svg>\n")
 	return b.String()
-}
-
-// noTakeoverNote names the libraries whose deflate idle figure is measured
-// without context takeover, for want of it.
-func noTakeoverNote() string {
-	var names []string
-	for _, l := range libraries {
-		if slices.Contains(l.deflate, deflateNoTakeover) && !slices.Contains(l.deflate, deflateTakeover) {
-			names = append(names, l.name)
-		}
-	}
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return "; " + names[0] + ", which has no context takeover, is measured without it"
-	}
-	return "; " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + ", which have no context takeover, are measured without it"
 }
