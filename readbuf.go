@@ -55,7 +55,7 @@ type readBuffer struct {
 	rawN        int
 	rawErr      error
 	// rawNoWait makes the callback return rather than wait when the socket
-	// has nothing (readNoWait); rawWouldBlock says that happened.
+	// has nothing (readMore); rawWouldBlock says that happened.
 	rawNoWait     bool
 	rawWouldBlock bool
 }
