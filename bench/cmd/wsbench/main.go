@@ -156,6 +156,18 @@ func main() {
 
 	start := time.Now()
 	res := newResults()
+	res.date = start
+	// What this run measured, for the report: every flag but where the
+	// files go.
+	flag.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "out", "cpuprofile", "memprofile", "render":
+			return
+		case "only", "libs", "sizes", "clients":
+			res.partial = true
+		}
+		res.args = append(res.args, "-"+f.Name+"="+f.Value.String())
+	})
 	if *render != "" {
 		data, err := os.ReadFile(*render)
 		if err != nil {

@@ -55,6 +55,11 @@ type results struct {
 	errors     []string
 	corpusNote string
 	elapsed    time.Duration
+	// args are the flags the run was started with, for the report's
+	// command line; partial says they narrowed what was measured.
+	args    []string
+	partial bool
+	date    time.Time // when the run started
 }
 
 func newResults() *results { return &results{} }
@@ -76,13 +81,15 @@ type savedResults struct {
 	Errors  []string   `json:"errors,omitempty"`
 	Corpus  string     `json:"corpus,omitempty"`
 	Elapsed string     `json:"elapsed"`
+	Args    []string   `json:"args,omitempty"`
+	Partial bool       `json:"partial,omitempty"`
 }
 
 // json returns every sample of the run, so that the report can be drawn
 // again (-render) without measuring again.
 func (r *results) json() []byte {
-	out := savedResults{Machine: machine(), Go: runtime.Version(), Date: time.Now().UTC().Format(time.RFC3339),
-		Errors: r.errors, Corpus: r.corpusNote, Elapsed: r.elapsed.String()}
+	out := savedResults{Machine: machine(), Go: runtime.Version(), Date: r.date.UTC().Format(time.RFC3339),
+		Errors: r.errors, Corpus: r.corpusNote, Elapsed: r.elapsed.String(), Args: r.args, Partial: r.partial}
 	for _, s := range r.rows {
 		out.Rows = append(out.Rows, savedRow{s.sec.title, s.row, s.lower, s.vals, s.runs})
 	}
@@ -96,7 +103,8 @@ func loadResults(data []byte) (*results, error) {
 	if err := json.Unmarshal(data, &in); err != nil {
 		return nil, err
 	}
-	r := &results{errors: in.Errors, corpusNote: in.Corpus}
+	r := &results{errors: in.Errors, corpusNote: in.Corpus, args: in.Args, partial: in.Partial}
+	r.date, _ = time.Parse(time.RFC3339, in.Date)
 	r.elapsed, _ = time.ParseDuration(in.Elapsed)
 	for _, row := range in.Rows {
 		var sec *section
@@ -303,17 +311,20 @@ func versions() string {
 
 func (r *results) markdown(o *options) string {
 	var b strings.Builder
-	date := time.Now().UTC().Format("2006-01-02 15:04 MST")
+	date := r.date.UTC().Format("2006-01-02 15:04 MST")
 	fmt.Fprintf(&b, "# ws13 beside the Go WebSocket libraries\n\n")
 	fmt.Fprintf(&b, "- Machine: %s\n- Go: %s\n- Date: %s\n", machine(), runtime.Version(), date)
 	mode := "full"
-	if o.short {
+	switch {
+	case o.short:
 		mode = "short (smoke test: figures not meaningful)"
+	case r.partial:
+		mode = "partial (some sections, libraries, sizes or clients only)"
 	}
 	fmt.Fprintf(&b, "- Run: %s; median of %d runs; %v per echo figure, %v per concurrent figure; took %v\n",
 		mode, o.runs, o.dur, o.connDur, r.elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "- Peers: %s\n", versions())
-	fmt.Fprintf(&b, "- Command: `cd bench && go run ./cmd/wsbench`\n\n")
+	fmt.Fprintf(&b, "- Command: `%s`\n\n", strings.Join(append([]string{"cd bench && go run ./cmd/wsbench"}, r.args...), " "))
 	fmt.Fprintf(&b, "Each cell: the median, then (in parentheses) its share of plain TCP and its ratio to the best peer (gorilla, coder, gobwas, gws) of that row, each the median over runs of the ratio between figures of the same run, measured seconds apart. ")
 	fmt.Fprintf(&b, "Higher is better except for memory, allocations and compressed size. MB/s counts each message's payload once per round trip.\n\n")
 
@@ -365,7 +376,7 @@ func (r *results) markdown(o *options) string {
 		fmt.Fprintf(&b, "- **%s**: %s. %s.\n", l.name, l.utf8, l.settings)
 	}
 	for _, l := range extraLibraries {
-		fmt.Fprintf(&b, "- **%s** (idle table; not a peer): %s.\n", l.name, l.settings)
+		fmt.Fprintf(&b, "- **%s** (ws13 used another way; not a peer): %s.\n", l.name, l.settings)
 	}
 	b.WriteString("- **tcp**: the floor. One goroutine per connection reads each message whole (its size is sent once up front) and writes it back.\n\n")
 	fmt.Fprintf(&b, "Idle memory: the server runs in a child process; the parent opens the connections with the common client (handshake only) and keeps them open; the child runs the GC and returns freed pages to the OS (debug.FreeOSMemory) before reading VmRSS and runtime.MemStats (HeapAlloc + StackInuse), before and after; the difference is divided by the number of connections. ")
