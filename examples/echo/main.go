@@ -3,6 +3,7 @@
 //
 //	go run ./examples/echo                 # ws://127.0.0.1:8080/
 //	go run ./examples/echo -addr :9000
+//	go run ./examples/echo -poller         # no goroutine per quiet connection
 package main
 
 import (
@@ -18,11 +19,21 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on, HOST:PORT")
+	usePoller := flag.Bool("poller", false, "serve connections through a websocket.Poller")
 	flag.Parse()
 
+	handler := http.HandlerFunc(echo)
+	if *usePoller {
+		poller, err := websocket.NewPoller()
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer poller.Close()
+		handler = pollerEcho(poller)
+	}
 	server := &http.Server{
 		Addr:    *addr,
-		Handler: http.HandlerFunc(echo),
+		Handler: handler,
 		// A request that never finishes its header must not hold a
 		// connection forever; see SECURITY notes in the README.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -54,5 +65,41 @@ func echo(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		buf = msg
+	}
+}
+
+// pollerEcho accepts a connection and hands it to poller, then returns: the
+// connection holds no goroutine until a message arrives, and then only for
+// as long as echoOne runs.
+func pollerEcho(poller *websocket.Poller) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			log.Printf("echo: %s: %v", r.RemoteAddr, err)
+			return
+		}
+		remote := r.RemoteAddr // r is not used once the handler returns
+		err = poller.Add(conn, func(conn *websocket.Conn) { echoOne(conn, remote) })
+		if err != nil {
+			log.Printf("echo: %s: %v", remote, err)
+			conn.CloseNow()
+		}
+	}
+}
+
+// echoOne reads one message and sends it back. An error ends the
+// connection, which the Poller then forgets.
+func echoOne(conn *websocket.Conn, remote string) {
+	ctx := context.Background()
+	typ, msg, err := conn.Read(ctx)
+	if err != nil {
+		if status := websocket.CloseStatus(err); status != websocket.StatusNormalClosure && status != websocket.StatusGoingAway {
+			log.Printf("echo: %s: %v", remote, err)
+		}
+		return
+	}
+	if err := conn.Write(ctx, typ, msg); err != nil {
+		log.Printf("echo: %s: %v", remote, err)
+		conn.CloseNow()
 	}
 }
