@@ -580,15 +580,21 @@ func (c *gobwasConn) sendFrame(h ws.Header, p []byte) error {
 
 func (c *gobwasConn) Write(p []byte) error { return c.writeFrame(c.op, p) }
 
+// readHeader reads the next frame header, masked as the peer's role asks.
+func (c *gobwasConn) readHeader() (ws.Header, error) {
+	h, err := ws.ReadHeaderBuffer(c.br, c.rscr[:])
+	if err == nil && h.Masked == c.client {
+		err = errors.New("gobwas: wrong masking")
+	}
+	return h, err
+}
+
 func (c *gobwasConn) Read(buf []byte) ([]byte, error) {
 	buf = buf[:0]
 	for {
-		h, err := ws.ReadHeaderBuffer(c.br, c.rscr[:])
+		h, err := c.readHeader()
 		if err != nil {
 			return buf, err
-		}
-		if h.Masked == c.client {
-			return buf, errors.New("gobwas: wrong masking")
 		}
 		if h.OpCode.IsControl() {
 			if err := c.control(h); err != nil {
@@ -728,12 +734,9 @@ func (c *gobwasFlateConn) Read(buf []byte) ([]byte, error) {
 	c.zin = c.zin[:0]
 	compressed := false
 	for {
-		h, err := ws.ReadHeaderBuffer(c.br, c.rscr[:])
+		h, err := c.readHeader()
 		if err != nil {
 			return buf, err
-		}
-		if h.Masked == c.client {
-			return buf, errors.New("gobwas: wrong masking")
 		}
 		// Clears RSV1, and records it for the first frame of a message;
 		// RSV1 on a continuation or a control frame is an error.
