@@ -157,17 +157,32 @@ func median(v []float64) (float64, bool) {
 var columns = []string{"tcp", "ws13", "gorilla", "coder", "gobwas", "gws"}
 
 // columnsOf returns the columns of a row set: the standard ones, plus any
-// extra library measured.
+// extra library measured, in the order of extraLibraries (then by name, for
+// a library that only an older results.json knows), so that a table keeps
+// its layout from one rendering to the next.
 func columnsOf(rows []*series) []string {
-	cols := slices.Clone(columns)
+	var extra []string
 	for _, s := range rows {
 		for lib := range s.vals {
-			if !slices.Contains(cols, lib) {
-				cols = append(cols, lib)
+			if !slices.Contains(columns, lib) && !slices.Contains(extra, lib) {
+				extra = append(extra, lib)
 			}
 		}
 	}
-	return cols
+	rank := func(lib string) int {
+		i := slices.IndexFunc(extraLibraries, func(l *library) bool { return l.name == lib })
+		if i < 0 {
+			return len(extraLibraries)
+		}
+		return i
+	}
+	slices.SortFunc(extra, func(a, b string) int {
+		if d := rank(a) - rank(b); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	return append(slices.Clone(columns), extra...)
 }
 
 func isPeer(name string) bool {
@@ -249,6 +264,23 @@ func (s *series) pairedRatio(lib string, ref func(run int) (float64, bool)) (flo
 	return median(ratios)
 }
 
+// peerRatio is col's figure as a ratio to the best peer's. Throughput rows
+// pair the figures of each run (see pairedRatio). Memory and allocation rows
+// divide the medians instead: they do not drift with the machine's load, and
+// a run in which a peer happens to allocate nothing would otherwise make a
+// ratio of thousands. Where the best peer's median is 0 there is no ratio.
+func (s *series) peerRatio(col string) (float64, bool) {
+	if !s.lower {
+		return s.pairedRatio(col, s.bestPeerAt)
+	}
+	m, ok1 := median(s.vals[col])
+	best, ok2 := s.bestPeer()
+	if !ok1 || !ok2 || best == 0 {
+		return 0, false
+	}
+	return m / best, true
+}
+
 // cell is a median with its ratio to plain TCP (throughput rows that have
 // a TCP figure) and to the best peer, each the median of the ratios within
 // a run.
@@ -267,7 +299,7 @@ func (s *series) cell(col string) string {
 			extra = append(extra, fmt.Sprintf("%.0f%%", 100*p))
 		}
 	}
-	if p, ok := s.pairedRatio(col, s.bestPeerAt); ok {
+	if p, ok := s.peerRatio(col); ok {
 		extra = append(extra, fmt.Sprintf("%.2f×", p))
 	}
 	if len(extra) > 0 {
@@ -325,7 +357,7 @@ func (r *results) markdown(o *options) string {
 		mode, o.runs, o.dur, o.connDur, r.elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "- Peers: %s\n", versions())
 	fmt.Fprintf(&b, "- Command: `%s`\n\n", strings.Join(append([]string{"cd bench && go run ./cmd/wsbench"}, r.args...), " "))
-	fmt.Fprintf(&b, "Each cell: the median, then (in parentheses) its share of plain TCP and its ratio to the best peer (gorilla, coder, gobwas, gws) of that row, each the median over runs of the ratio between figures of the same run, measured seconds apart. ")
+	fmt.Fprintf(&b, "Each cell: the median, then (in parentheses) its share of plain TCP and its ratio to the best peer (gorilla, coder, gobwas, gws) of that row, each the median over runs of the ratio between figures of the same run, measured seconds apart; memory and allocation rows give the ratio of the medians, and none where the best peer's is 0. ")
 	fmt.Fprintf(&b, "Higher is better except for memory, allocations and compressed size. MB/s counts each message's payload once per round trip.\n\n")
 
 	for _, sec := range sectionOrder {
@@ -430,15 +462,18 @@ func (r *results) targets() string {
 		}
 		w, ok1 := median(s.vals["ws13"])
 		p, ok2 := s.bestPeer()
-		q, ok3 := s.pairedRatio("ws13", s.bestPeerAt)
-		if !ok1 || !ok2 || !ok3 {
+		if !ok1 || !ok2 {
 			return
 		}
-		good := q >= 1
 		if s.lower {
-			good = q <= 1
+			check(name, w <= p, fmt.Sprintf("%s vs best peer %s", format(w), format(p)))
+			return
 		}
-		check(name, good, fmt.Sprintf("%s vs best peer %s (%.2f× within runs)", format(w), format(p), q))
+		q, ok3 := s.pairedRatio("ws13", s.bestPeerAt)
+		if !ok3 {
+			return
+		}
+		check(name, q >= 1, fmt.Sprintf("%s vs best peer %s (%.2f× within runs)", format(w), format(p), q))
 	}
 	for _, sec := range []*section{secEchoRaw, secEchoOwn} {
 		ofTCP(r.find(sec, "16 B round"), 0.95, "16 B echo ≥ 95% of TCP ("+sec.short+")")

@@ -79,6 +79,24 @@ func TestReportRenders(t *testing.T) {
 	}
 }
 
+// Allocation and memory rows compare medians: one run in which a peer
+// allocated almost nothing does not blow a ratio up, and where the best
+// peer's median is 0 there is no ratio at all.
+func TestLowerRowsCompareMedians(t *testing.T) {
+	s := &series{row: "allocs/op", lower: true, vals: map[string][]float64{
+		"ws13": {0, 0, 0}, "gorilla": {1, 1, 1}, "coder": {0.0005, 0, 0},
+	}, runs: map[string][]int{"ws13": {0, 1, 2}, "gorilla": {0, 1, 2}, "coder": {0, 1, 2}}}
+	for _, col := range []string{"ws13", "gorilla"} {
+		if got := s.cell(col); strings.Contains(got, "×") {
+			t.Errorf("%s: cell %q has a ratio to a best peer of 0", col, got)
+		}
+	}
+	s.vals["coder"] = []float64{0.5, 0.001, 0.5}
+	if got, want := s.cell("gorilla"), "1.00 (2.00×)"; got != want {
+		t.Errorf("gorilla: cell %q, want %q", got, want)
+	}
+}
+
 // Every library echoes the deflate corpus byte-exact in each mode it lists,
 // and compresses it: the deflate figures measure compression that happens.
 func TestDeflateEveryLibrary(t *testing.T) {
