@@ -390,6 +390,7 @@ func (c *Conn) readFrameLocked() (Header, error) {
 	}
 	if !h.Opcode.IsControl() {
 		c.br.Discard(n)
+		c.br.expectLarge = h.Length >= readBufferSize
 		return h, nil
 	}
 	// A control frame fits in the read buffer; take it whole.

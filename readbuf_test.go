@@ -1,11 +1,14 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -87,5 +90,59 @@ func TestFramesInPieces(t *testing.T) {
 	}
 	if Opcode(pong[0]&0x0f) != OpPong || string(pong[2:]) != "are you there?" {
 		t.Fatalf("pong = %q", pong)
+	}
+}
+
+// readCounter counts the reads made on a connection.
+type readCounter struct {
+	net.Conn
+	reads atomic.Int64
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	c.reads.Add(1)
+	return c.Conn.Read(p)
+}
+
+// After a large frame the next one is read with a large buffer, in one read
+// where the transport delivers it whole; after a small frame the buffer is
+// small again; and neither buffer is held once the message is read.
+func TestLargeFramesArriveInOneRead(t *testing.T) {
+	a, b := net.Pipe()
+	counted := &readCounter{Conn: a}
+	server := newConn(counted, nil, connConfig{isServer: true})
+	client := newConn(b, nil, connConfig{})
+	defer server.CloseNow()
+	defer client.CloseNow()
+	ctx := context.Background()
+	buf := make([]byte, 0, 64<<10)
+
+	for i, tc := range []struct {
+		size      int
+		wantLarge bool // the buffer expected for the message after this one
+		maxReads  int64
+	}{
+		{64 << 10, true, 2},  // header and 4 KiB, then the rest straight into buf
+		{64 << 10, true, 1},  // the whole frame into the large buffer
+		{100, false, 1},      // a small frame, still read into the large buffer
+		{64 << 10, true, 2},  // the small buffer again
+		{200 << 10, true, 4}, // large buffer, then straight into buf
+	} {
+		msg := testPayload(tc.size, false)
+		go client.Write(ctx, MessageBinary, msg)
+		before := counted.reads.Load()
+		_, got, err := server.AppendMessage(ctx, buf[:0])
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("message %d: %d bytes, %v", i, len(got), err)
+		}
+		if reads := counted.reads.Load() - before; reads > tc.maxReads {
+			t.Errorf("message %d (%d bytes): %d reads, want at most %d", i, tc.size, reads, tc.maxReads)
+		}
+		if server.br.buf != nil {
+			t.Errorf("message %d: the read buffer is held after the message", i)
+		}
+		if server.br.expectLarge != tc.wantLarge {
+			t.Errorf("message %d: expectLarge = %v, want %v", i, server.br.expectLarge, tc.wantLarge)
+		}
 	}
 }
