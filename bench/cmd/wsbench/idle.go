@@ -215,10 +215,13 @@ func idleMemory(lib string, mode deflateMode, n int, corpus [][]byte, memprofile
 	return rss, heap, stack, nil
 }
 
-// holdsGoroutine reports whether lib's server keeps a goroutine per
-// connection, which is then how the wait above knows every connection has
-// reached its idle state.
-func holdsGoroutine(lib string) bool { return lib != "ws13-poll" }
+// holdsGoroutine reports whether lib's server (or plain TCP's) keeps a
+// goroutine per connection, which is then how the wait above knows every
+// connection has reached its idle state.
+func holdsGoroutine(lib string) bool {
+	l := libraryByName(lib)
+	return l == nil || !l.pollsIdle
+}
 
 // openIdle opens one connection that then stays idle.
 func openIdle(lib, addr, ext string, frame []byte) (net.Conn, error) {

@@ -78,6 +78,9 @@ type library struct {
 	// reads are callbacks); otherwise echo is a loop over serve.
 	echo func(ln net.Listener, cfg config) (stop func())
 	dial func(addr string, cfg config) (msgConn, error)
+	// pollsIdle says that the server keeps no goroutine for a quiet
+	// connection (the idle measure then cannot count goroutines).
+	pollsIdle bool
 }
 
 var libraries = []*library{ws13Lib, gorillaLib, coderLib, gobwasLib, gwsLib}
@@ -320,7 +323,8 @@ var ws13PollLib = &library{
 			poller.Close()
 		}
 	},
-	dial: ws13Lib.dial,
+	dial:      ws13Lib.dial,
+	pollsIdle: true,
 }
 
 // pollBuffers lend the Poller's echo handler a buffer for one message:
