@@ -520,13 +520,16 @@ var coderLib = &library{
 // adapter uses: ws.ReadHeaderBuffer from a 4 KiB bufio.Reader, ws.Cipher,
 // and header plus payload in one writev. Control frames are answered as
 // RFC 6455 asks; text is not validated (the low-level API leaves that to
-// wsutil.Reader's CheckUTF8, not used here).
+// wsutil.Reader's CheckUTF8, not used here). Messages over the read limit
+// are refused, as every other library here is told to (the low-level API
+// has no limit of its own: wsutil.Reader's MaxFrameSize is per frame).
 
 type gobwasConn struct {
 	nc     net.Conn
 	br     *bufio.Reader
 	client bool
 	op     ws.OpCode
+	limit  int64                  // largest message accepted
 	hscr   [ws.MaxHeaderSize]byte // WriteHeaderBuffer's scratch
 	hout   [ws.MaxHeaderSize]byte // the encoded header
 	rscr   [ws.MaxHeaderSize]byte // ReadHeaderBuffer's scratch
@@ -545,15 +548,15 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func newGobwasConn(nc net.Conn, br *bufio.Reader, client, text bool) *gobwasConn {
+func newGobwasConn(nc net.Conn, br *bufio.Reader, client bool, cfg config) *gobwasConn {
 	if br == nil {
 		br = bufio.NewReaderSize(nc, bufferSize)
 	}
 	op := ws.OpBinary
-	if text {
+	if cfg.text {
 		op = ws.OpText
 	}
-	return &gobwasConn{nc: nc, br: br, client: client, op: op}
+	return &gobwasConn{nc: nc, br: br, client: client, op: op, limit: cfg.readLimit}
 }
 
 func (c *gobwasConn) writeFrame(op ws.OpCode, p []byte) error {
@@ -616,6 +619,8 @@ func (c *gobwasConn) Read(buf []byte) ([]byte, error) {
 }
 
 func (c *gobwasConn) Close() error { return c.nc.Close() }
+
+var errGobwasTooBig = errors.New("gobwas: message over the read limit")
 
 // ---- gobwas/ws with permessage-deflate ----
 //
@@ -718,6 +723,9 @@ func (c *gobwasConn) control(h ws.Header) error {
 // appendPayload reads the payload of the frame h into dst, unmasked.
 func (c *gobwasConn) appendPayload(dst []byte, h ws.Header) ([]byte, error) {
 	start := len(dst)
+	if h.Length > c.limit-int64(start) {
+		return dst, errGobwasTooBig
+	}
 	if int64(cap(dst)-start) < h.Length {
 		nb := make([]byte, start, start+int(h.Length))
 		copy(nb, dst)
@@ -776,8 +784,11 @@ func (c *gobwasFlateConn) Read(buf []byte) ([]byte, error) {
 	fr := gobwasFlateReaders.Get().(*wsflate.Reader)
 	c.zr.Reset(c.zin)
 	fr.Reset(&c.zr) // appends the tail the sender dropped
-	buf, err := readAll(fr, buf)
+	buf, err := readAll(io.LimitReader(fr, c.limit+1), buf)
 	gobwasFlateReaders.Put(fr)
+	if err == nil && int64(len(buf)) > c.limit {
+		err = errGobwasTooBig
+	}
 	return buf, err
 }
 
@@ -807,7 +818,7 @@ func gobwasClientFlate(hs ws.Handshake) (bool, error) {
 var gobwasLib = &library{
 	name:     "gobwas",
 	utf8:     "does not validate text (low-level API; wsutil.Reader can, off here)",
-	settings: "ws.Upgrade on the raw net.Conn (no net/http) and ws.Dialer; low-level frames: ReadHeaderBuffer from a 4 KiB bufio.Reader, Cipher, one writev per frame; deflate: wsflate (Extension with DefaultParameters, Writer and Reader over compress/flate) at level 1, threshold 128 (in the adapter), no context takeover only (what wsflate offers), flate engines pooled across connections",
+	settings: "ws.Upgrade on the raw net.Conn (no net/http) and ws.Dialer; low-level frames: ReadHeaderBuffer from a 4 KiB bufio.Reader, Cipher, one writev per frame, the read limit checked in the adapter; deflate: wsflate (Extension with DefaultParameters, Writer and Reader over compress/flate) at level 1, threshold 128 (in the adapter), no context takeover only (what wsflate offers), flate engines pooled across connections",
 	deflate:  []deflateMode{deflateNoTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
 		if cfg.deflate != deflateOff {
@@ -818,7 +829,7 @@ var gobwasLib = &library{
 					nc.Close()
 					return
 				}
-				c := newGobwasConn(nc, nil, false, cfg.text)
+				c := newGobwasConn(nc, nil, false, cfg)
 				if _, ok := e.Accepted(); ok {
 					handle(&gobwasFlateConn{gobwasConn: c})
 					return
@@ -831,7 +842,7 @@ var gobwasLib = &library{
 				nc.Close()
 				return
 			}
-			handle(newGobwasConn(nc, nil, false, cfg.text))
+			handle(newGobwasConn(nc, nil, false, cfg))
 		})
 	},
 	dial: func(addr string, cfg config) (msgConn, error) {
@@ -843,7 +854,7 @@ var gobwasLib = &library{
 		if err != nil {
 			return nil, err
 		}
-		c := newGobwasConn(nc, br, true, cfg.text)
+		c := newGobwasConn(nc, br, true, cfg)
 		if cfg.deflate == deflateOff {
 			return c, nil
 		}

@@ -36,6 +36,31 @@ func TestEchoEveryLibrary(t *testing.T) {
 	}
 }
 
+// Every library's server refuses a message over its read limit: none gets
+// the head start of reading without one.
+func TestEveryLibraryEnforcesTheReadLimit(t *testing.T) {
+	for _, l := range libraries {
+		ln := listen()
+		stop := echoServer(l, ln, config{readLimit: 1000, dial: dialTCP})
+		c, err := l.dial(ln.Addr().String(), config{readLimit: 4 << 20, dial: dialTCP})
+		if err != nil {
+			t.Fatalf("%s: %v", l.name, err)
+		}
+		if err := c.Write(payload(999)); err != nil {
+			t.Fatalf("%s: %v", l.name, err)
+		}
+		if got, err := c.Read(nil); err != nil || len(got) != 999 {
+			t.Errorf("%s: a message under the limit: %d bytes back, %v", l.name, len(got), err)
+		}
+		c.Write(payload(2000))
+		if got, err := c.Read(nil); err == nil {
+			t.Errorf("%s: a message over the limit came back (%d bytes)", l.name, len(got))
+		}
+		c.Close()
+		stop()
+	}
+}
+
 func TestOwnClientEchoesContent(t *testing.T) {
 	for _, l := range libraries {
 		ln := listen()
