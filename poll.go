@@ -6,8 +6,8 @@
 // at least, more once the runtime has grown it), and on a server holding
 // tens of thousands of quiet connections the stacks become most of the
 // memory. A Poller turns this around: it asks the operating system which
-// connections have data (epoll on Linux), and only then starts a goroutine
-// for one, which runs the handler and ends. A quiet connection costs its
+// connections have data (epoll on Linux), and only then gives one a
+// goroutine, which runs the handler and ends. A quiet connection costs its
 // Conn and its socket, and nothing else (readbuf.go already holds no buffer
 // for it).
 //
@@ -91,10 +91,7 @@ func NewPoller() (*Poller, error) {
 	if sys != nil {
 		p.sys = sys
 		p.running.Add(1)
-		go func() {
-			defer p.running.Done()
-			sys.wait(p.ready)
-		}()
+		go p.loop()
 	}
 	return p, nil
 }
@@ -152,18 +149,50 @@ func (p *Poller) Add(c *Conn, handler func(*Conn)) error {
 	return nil
 }
 
-// ready is called by the poll loop for each socket that has data.
-func (p *Poller) ready(fd int32, gen uint32) {
+// loop waits for sockets with data and serves them, each on a goroutine of
+// its own. The last of each batch it serves itself, after handing the
+// waiting to a new goroutine: that handler then starts at once, instead of
+// after this goroutine has asked the system poller again and parked.
+func (p *Poller) loop() {
+	defer p.running.Done()
+	for {
+		events, err := p.sys.next()
+		if err != nil {
+			return // closed
+		}
+		var inline *pollWatch
+		for _, ev := range events {
+			w := p.claim(ev)
+			if w == nil {
+				continue
+			}
+			if inline != nil {
+				go inline.serve()
+			}
+			inline = w
+		}
+		if inline != nil {
+			p.running.Add(1)
+			go p.loop()
+			inline.serve()
+			return
+		}
+	}
+}
+
+// claim returns the watch of a socket that has data, to be served, or nil.
+func (p *Poller) claim(ev sysEvent) *pollWatch {
+	fd, gen := eventSocket(ev)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	w := p.byFD[fd]
 	if p.closed || w == nil || w.gen != gen || !w.serving.CompareAndSwap(false, true) {
 		// Stale, or already being served: the socket is re-armed when
 		// that goroutine is done, and reports again if data is left.
-		return
+		return nil
 	}
 	p.running.Add(1)
-	go w.serve()
+	return w
 }
 
 // serve reads for one connection until it has nothing more to read, calling

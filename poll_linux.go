@@ -21,7 +21,8 @@ type systemPoller struct {
 	raw  syscall.RawConn
 	fd   int // of file; used by ctl only while the Poller is open (Poller.mu)
 
-	events [128]syscall.EpollEvent
+	collectFunc func(fd uintptr) bool // collect, as one method value
+	events      [128]syscall.EpollEvent
 	n      int   // events filled by the last collect
 	err    error // the error of the last collect
 }
@@ -47,25 +48,25 @@ func newSystemPoller() (*systemPoller, error) {
 		file.Close()
 		return nil, err
 	}
-	return &systemPoller{file: file, raw: raw, fd: fd}, nil
+	s := &systemPoller{file: file, raw: raw, fd: fd}
+	s.collectFunc = s.collect
+	return s, nil
 }
 
-// wait reports ready sockets to ready, by descriptor and generation, until
-// close.
-func (s *systemPoller) wait(ready func(fd int32, gen uint32)) {
-	collect := s.collect // one method value for every call
-	for {
-		if err := s.raw.Read(collect); err != nil {
-			return // closed
-		}
-		if s.err != nil {
-			return // cannot happen with a valid descriptor and buffer
-		}
-		for _, ev := range s.events[:s.n] {
-			ready(ev.Fd, uint32(ev.Pad))
-		}
+// next waits for sockets with data and returns their events, valid until
+// the next call; an error once closed.
+func (s *systemPoller) next() ([]sysEvent, error) {
+	if err := s.raw.Read(s.collectFunc); err != nil {
+		return nil, err
 	}
+	if s.err != nil {
+		return nil, s.err // cannot happen with a valid descriptor and buffer
+	}
+	return s.events[:s.n], nil
 }
+
+// eventSocket returns the descriptor and generation an event is for.
+func eventSocket(ev sysEvent) (fd int32, gen uint32) { return ev.Fd, uint32(ev.Pad) }
 
 // collect is the callback of RawConn.Read: it takes the ready events
 // without waiting, and asks the runtime to wait only when there are none.

@@ -2,6 +2,8 @@
 
 package websocket
 
+import "errors"
+
 // systemPoller is Linux's epoll (poll_linux.go). Elsewhere there is none,
 // and a Poller serves each connection with a goroutine that waits in Read.
 type systemPoller struct{}
@@ -16,6 +18,8 @@ const (
 
 func newSystemPoller() (*systemPoller, error) { return nil, nil }
 
-func (*systemPoller) wait(func(int32, uint32))                {}
+func (*systemPoller) next() ([]sysEvent, error)               { return nil, errors.ErrUnsupported }
 func (*systemPoller) ctl(int, int32, uint32, *sysEvent) error { return nil }
 func (*systemPoller) close()                                  {}
+
+func eventSocket(sysEvent) (int32, uint32) { return -1, 0 }
