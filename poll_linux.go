@@ -23,8 +23,8 @@ type systemPoller struct {
 
 	collectFunc func(fd uintptr) bool // collect, as one method value
 	events      [128]syscall.EpollEvent
-	n      int   // events filled by the last collect
-	err    error // the error of the last collect
+	n           int   // events filled by the last collect
+	err         error // the error of the last collect
 }
 
 // watchedEvents are what a socket is watched for: data, or the peer's FIN,
