@@ -2,7 +2,9 @@ package websocket
 
 import (
 	"context"
+	"net"
 	"testing"
+	"time"
 )
 
 // connPair returns a server Conn and a client Conn joined by loopback TCP,
@@ -120,5 +122,42 @@ func BenchmarkParseHeader(b *testing.B) {
 		if _, _, err := ParseHeader(wire); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// replayConn is a net.Conn whose every Read returns the same frame and whose
+// writes go nowhere: with it, a benchmark times ws13's own work on a
+// message, without the system calls that dominate a real round trip.
+type replayConn struct {
+	net.Conn // nil: only Read, Write and the deadlines are used
+	frame    []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error)       { return copy(p, c.frame), nil }
+func (c *replayConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *replayConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *replayConn) SetWriteDeadline(time.Time) error { return nil }
+
+// BenchmarkEchoOverhead is a server's CPU time to read one masked message
+// into a reused buffer and write it back, the network left out.
+func BenchmarkEchoOverhead(b *testing.B) {
+	for _, size := range []int{16, 1 << 10} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			h := Header{Fin: true, Opcode: OpBinary, Masked: true, Mask: [4]byte{1, 2, 3, 4}, Length: int64(size)}
+			frame := append(AppendHeader(nil, h), testPayload(size, false)...)
+			server := newConn(&replayConn{frame: frame}, nil, connConfig{isServer: true})
+			ctx := context.Background()
+			buf := make([]byte, 0, size)
+			b.ReportAllocs()
+			for b.Loop() {
+				typ, msg, err := server.AppendMessage(ctx, buf[:0])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := server.Write(ctx, typ, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -244,8 +244,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	}
 
 	// Wait for the peer's close frame. If no one is reading, read here.
-	select {
-	case c.readLock <- struct{}{}:
+	if c.readLock.lock(c.closeRecv, c.netClosed, timer.C) {
 		c.rd.done = nil // bounded by the close deadline alone
 		c.netConn.SetReadDeadline(deadline)
 		for c.rd.err == nil {
@@ -253,10 +252,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 				break
 			}
 		}
-		unlock(c.readLock)
-	case <-c.closeRecv:
-	case <-c.netClosed:
-	case <-timer.C:
+		c.readLock.unlock()
 	}
 	// The reader that got the close frame closes TCP, right away on a
 	// server, on a client once the server has; give it until the deadline.

@@ -904,7 +904,7 @@ func (c *deflateCompressor) stopIdle() {
 // and gives the compressor's pooled state back if no message is under way.
 type deflateIdle struct {
 	c          *deflateCompressor
-	lock       chan struct{}   // the Conn's messageLock, which guards c
+	lock       *connLock       // the Conn's messageLock, which guards c
 	background *sync.WaitGroup // the Conn's: an armed timer counts as one
 
 	mu     sync.Mutex
@@ -916,7 +916,7 @@ type deflateIdle struct {
 // watchIdle gives a hold compressor its idle timer, for a Conn whose
 // messageLock is lock and whose background goroutines are counted by
 // background. Other compressors need none.
-func (c *deflateCompressor) watchIdle(lock chan struct{}, background *sync.WaitGroup) {
+func (c *deflateCompressor) watchIdle(lock *connLock, background *sync.WaitGroup) {
 	if c.hold {
 		c.idle = &deflateIdle{c: c, lock: lock, background: background}
 	}
@@ -945,12 +945,7 @@ func (t *deflateIdle) arm() {
 // fire is the timer's callback. Its last act is background.Done, so that
 // Close never returns while it runs.
 func (t *deflateIdle) fire() {
-	locked := false
-	select {
-	case t.lock <- struct{}{}:
-		locked = true
-	default:
-	}
+	locked := t.lock.tryLock()
 	t.mu.Lock()
 	rearm := !t.closed && (!locked || t.c.used)
 	switch {
@@ -971,7 +966,7 @@ func (t *deflateIdle) fire() {
 	}
 	t.mu.Unlock()
 	if locked {
-		unlock(t.lock)
+		t.lock.unlock()
 	}
 	if !rearm {
 		t.background.Done()
@@ -995,11 +990,9 @@ func (t *deflateIdle) stop() {
 	if stopped {
 		t.background.Done()
 	}
-	select {
-	case t.lock <- struct{}{}:
+	if t.lock.tryLock() {
 		t.c.release()
-		unlock(t.lock)
-	default:
+		t.lock.unlock()
 	}
 }
 

@@ -350,9 +350,9 @@ func TestDeflateIdleTimerReal(t *testing.T) {
 	}
 	deadline := time.Now().Add(3*deflateIdleDelay + 5*time.Second)
 	for {
-		server.messageLock <- struct{}{}
+		server.messageLock.lock(nil, nil, nil)
 		parked := server.compressor.engine == nil
-		unlock(server.messageLock)
+		server.messageLock.unlock()
 		if parked {
 			break
 		}

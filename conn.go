@@ -86,16 +86,16 @@ type Conn struct {
 	closeTimeout time.Duration
 
 	// readLock is held by the one goroutine reading frames: a reader, or
-	// Close waiting for the peer's close frame. It is a channel so that
-	// waiting for it can be abandoned.
-	readLock chan struct{}
+	// Close waiting for the peer's close frame. Waiting for it, as for the
+	// two below, can be abandoned (lock.go).
+	readLock connLock
 	rd       readState // guarded by readLock
 
 	// messageLock is held for a whole data message, frameLock for one frame
 	// on the wire. A streamed message holds messageLock throughout and
 	// frameLock per fragment, so control frames can slip in between.
-	messageLock chan struct{}
-	frameLock   chan struct{}
+	messageLock connLock
+	frameLock   connLock
 	iov         [2][]byte     // header and payload for writev; guarded by frameLock
 	iovBufs     net.Buffers   // guarded by frameLock
 	maskRand    *rand.ChaCha8 // client masking keys; guarded by frameLock
@@ -154,9 +154,6 @@ func newConn(nc net.Conn, leftover []byte, cfg connConfig) *Conn {
 		isServer:     cfg.isServer,
 		subprotocol:  cfg.subprotocol,
 		closeTimeout: cfg.closeTimeout,
-		readLock:     make(chan struct{}, 1),
-		messageLock:  make(chan struct{}, 1),
-		frameLock:    make(chan struct{}, 1),
 		closeRecv:    make(chan struct{}),
 		netClosed:    make(chan struct{}),
 	}
@@ -175,7 +172,7 @@ func newConn(nc net.Conn, leftover []byte, cfg connConfig) *Conn {
 		opts := *cfg.compression
 		c.compression = &opts
 		c.compressor = side.newCompressor(c.compression)
-		c.compressor.watchIdle(c.messageLock, &c.background)
+		c.compressor.watchIdle(&c.messageLock, &c.background)
 		c.decompressor = side.newDecompressor()
 	}
 	if cfg.pingInterval > 0 {
@@ -205,22 +202,14 @@ func (c *Conn) SetReadLimit(n int64) {
 	c.readLimit.Store(n)
 }
 
-// lock acquires a channel lock, giving up when ctx is done or the connection
-// is closed. A context that can never be done costs nothing extra.
-func (c *Conn) lock(ctx context.Context, l chan struct{}) error {
-	select {
-	case l <- struct{}{}:
+// lock takes l, giving up when ctx is done or the connection is closed
+// (lock.go). A context that can never be done costs nothing extra.
+func (c *Conn) lock(ctx context.Context, l *connLock) error {
+	if l.tryLock() || l.lockSlow(ctx.Done(), c.netClosed, nil) {
 		return nil
-	default:
 	}
-	select {
-	case l <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.netClosed:
-		return c.closeCause
+	if err := ctx.Err(); err != nil {
+		return err
 	}
+	return c.closeCause
 }
-
-func unlock(l chan struct{}) { <-l }

@@ -91,7 +91,7 @@ var errDeadline = errors.New("websocket: NetConn deadline passed")
 // the deadline setters may be called from any goroutine.
 func NetConn(ctx context.Context, c *Conn, typ MessageType) net.Conn {
 	c.SetReadLimit(math.MaxInt64)
-	nc := &netConn{c: c, typ: typ, readLock: make(chan struct{}, 1)}
+	nc := &netConn{c: c, typ: typ}
 	nc.rd.init(ctx)
 	nc.wr.init(ctx)
 	return nc
@@ -105,7 +105,7 @@ type netConn struct {
 
 	// readLock is held by the goroutine in Read: a channel, so that waiting
 	// for it ends at the read deadline.
-	readLock chan struct{}
+	readLock connLock
 	msg      *messageReader // the message being read, until its end; guarded by readLock
 	readErr  error          // sticky: the stream has ended; guarded by readLock
 
@@ -117,7 +117,7 @@ func (nc *netConn) Read(p []byte) (int, error) {
 		return 0, ErrInvalidMessageType
 	}
 	ctx := nc.rd.context()
-	if err := nc.c.lock(ctx, nc.readLock); err != nil {
+	if err := nc.c.lock(ctx, &nc.readLock); err != nil {
 		switch {
 		case nc.closed.Load():
 			return 0, nc.opError("read", net.ErrClosed)
@@ -126,7 +126,7 @@ func (nc *netConn) Read(p []byte) (int, error) {
 		}
 		return 0, err // the connection is closed
 	}
-	defer unlock(nc.readLock)
+	defer nc.readLock.unlock()
 	switch {
 	case nc.closed.Load():
 		return 0, nc.opError("read", net.ErrClosed)
@@ -228,10 +228,10 @@ func (c *Conn) failCutCompressed(gen uint64) error {
 	if c.decompressor == nil {
 		return nil
 	}
-	if err := c.lock(context.Background(), c.readLock); err != nil {
+	if err := c.lock(context.Background(), &c.readLock); err != nil {
 		return err
 	}
-	defer unlock(c.readLock)
+	defer c.readLock.unlock()
 	switch {
 	case c.rd.err != nil:
 		return c.rd.err

@@ -202,14 +202,14 @@ func (w *pollWatch) serve() {
 	defer w.p.running.Done()
 	c := w.c
 	for {
-		if c.lock(context.Background(), c.readLock) != nil {
+		if c.lock(context.Background(), &c.readLock) != nil {
 			w.forget()
 			return
 		}
 		c.rd.done = nil // no context: what waits here is bounded by the close timeout
 		ready := c.pollLocked(!w.viaSys)
 		generation, ended := c.rd.generation, c.rd.err != nil
-		unlock(c.readLock)
+		c.readLock.unlock()
 		if !ready {
 			w.wait()
 			return
@@ -219,7 +219,7 @@ func (w *pollWatch) serve() {
 			w.forget()
 			return
 		}
-		if c.lock(context.Background(), c.readLock) != nil {
+		if c.lock(context.Background(), &c.readLock) != nil {
 			w.forget()
 			return
 		}
@@ -232,7 +232,7 @@ func (w *pollWatch) serve() {
 		// sys: it reports at once if data is waiting, which saves asking
 		// the socket here, usually in vain, after every message.
 		idle := w.viaSys && c.br.Buffered() == 0 && !c.rd.inMessage && c.rd.err == nil
-		unlock(c.readLock)
+		c.readLock.unlock()
 		switch {
 		case stuck:
 			w.forget()

@@ -156,9 +156,9 @@ func TestPollerQuietConnectionsHoldNoGoroutine(t *testing.T) {
 	// more to read.
 	waitFor(t, "serving goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
 	for i, s := range servers {
-		s.lock(context.Background(), s.readLock)
+		s.lock(context.Background(), &s.readLock)
 		holds := s.br.buf != nil
-		unlock(s.readLock)
+		s.readLock.unlock()
 		if holds {
 			t.Fatalf("quiet conn %d holds a read buffer", i)
 		}

@@ -92,10 +92,10 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // answered), a *ProtocolError when the peer broke the protocol (the
 // connection has been failed with the close code it carries), or ErrClosed.
 func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
-	if err := c.lock(ctx, c.readLock); err != nil {
+	if err := c.lock(ctx, &c.readLock); err != nil {
 		return 0, buf, err
 	}
-	defer unlock(c.readLock)
+	defer c.readLock.unlock()
 	c.rd.done = ctx.Done()
 	watching := c.readInterrupt.begin(ctx)
 	c.waitForDataLocked()
@@ -167,10 +167,10 @@ func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
 // reader; when it is done they return ctx.Err() and the Conn stays usable,
 // as with AppendMessage.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
-	if err := c.lock(ctx, c.readLock); err != nil {
+	if err := c.lock(ctx, &c.readLock); err != nil {
 		return 0, nil, err
 	}
-	defer unlock(c.readLock)
+	defer c.readLock.unlock()
 	c.rd.done = ctx.Done()
 	watching := c.readInterrupt.begin(ctx)
 	c.waitForDataLocked()
@@ -193,10 +193,10 @@ type messageReader struct {
 
 func (r *messageReader) Read(p []byte) (int, error) {
 	c := r.c
-	if err := c.lock(r.ctx, c.readLock); err != nil {
+	if err := c.lock(r.ctx, &c.readLock); err != nil {
 		return 0, err
 	}
-	defer unlock(c.readLock)
+	defer c.readLock.unlock()
 	switch {
 	case c.rd.generation != r.generation:
 		return 0, ErrStaleReader

@@ -30,10 +30,10 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != MessageText && typ != MessageBinary {
 		return ErrInvalidMessageType
 	}
-	if err := c.lock(ctx, c.messageLock); err != nil {
+	if err := c.lock(ctx, &c.messageLock); err != nil {
 		return err
 	}
-	defer unlock(c.messageLock)
+	defer c.messageLock.unlock()
 	if c.compressor != nil && c.compression.shouldCompress(len(p)) {
 		return c.writeCompressedLocked(ctx, typ, p)
 	}
@@ -47,10 +47,10 @@ func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte)
 	if typ != MessageText && typ != MessageBinary {
 		return ErrInvalidMessageType
 	}
-	if err := c.lock(ctx, c.messageLock); err != nil {
+	if err := c.lock(ctx, &c.messageLock); err != nil {
 		return err
 	}
-	defer unlock(c.messageLock)
+	defer c.messageLock.unlock()
 	return c.writeFrame(ctx, Header{Fin: true, Opcode: Opcode(typ)}, p)
 }
 
@@ -77,7 +77,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if typ != MessageText && typ != MessageBinary {
 		return nil, ErrInvalidMessageType
 	}
-	if err := c.lock(ctx, c.messageLock); err != nil {
+	if err := c.lock(ctx, &c.messageLock); err != nil {
 		return nil, err
 	}
 	// The size of a streamed message is not known in advance, so with
@@ -176,7 +176,7 @@ func (w *messageWriter) Close() error {
 	defer func() {
 		putWriteBuffer(w.buf)
 		w.buf = nil
-		unlock(w.c.messageLock)
+		w.c.messageLock.unlock()
 	}()
 	if w.err != nil {
 		return w.err
@@ -189,10 +189,10 @@ func (w *messageWriter) Close() error {
 
 // writeFrame sends one frame with payload p, masking it on a client.
 func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
-	if err := c.lock(ctx, c.frameLock); err != nil {
+	if err := c.lock(ctx, &c.frameLock); err != nil {
 		return err
 	}
-	defer unlock(c.frameLock)
+	defer c.frameLock.unlock()
 	if c.writeErr != nil {
 		return c.writeErr
 	}
@@ -215,17 +215,18 @@ func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
 // ping, sending a close), and a peer that stops reading must not hold it
 // forever.
 func (c *Conn) writeControlBounded(op Opcode, payload []byte) error {
-	t := time.NewTimer(c.closeTimeout)
-	defer t.Stop()
-	select {
-	case c.frameLock <- struct{}{}:
-	case <-t.C:
-		c.closeNet()
-		return ErrClosed
-	case <-c.netClosed:
-		return ErrClosed
+	if !c.frameLock.tryLock() {
+		t := time.NewTimer(c.closeTimeout)
+		locked := c.frameLock.lockSlow(nil, c.netClosed, t.C)
+		t.Stop()
+		if !locked {
+			if !c.isNetClosed() {
+				c.closeNet() // the timeout: the frame in progress is stuck
+			}
+			return ErrClosed
+		}
 	}
-	defer unlock(c.frameLock)
+	defer c.frameLock.unlock()
 	if c.writeErr != nil {
 		return c.writeErr
 	}
@@ -336,9 +337,9 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 // breakWrites records that the outgoing stream is torn and drops the
 // connection: nothing more can be framed on it.
 func (c *Conn) breakWrites(err error) {
-	c.frameLock <- struct{}{}
+	c.frameLock.lock(nil, nil, nil)
 	c.breakWritesLocked(err)
-	unlock(c.frameLock)
+	c.frameLock.unlock()
 }
 
 func (c *Conn) breakWritesLocked(err error) {
