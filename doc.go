@@ -78,7 +78,7 @@
 // with epoll, so a quiet connection holds no goroutine at all: about 3 KiB
 // of memory each, against 5.5 KiB with a goroutine per connection (see
 // bench/RESULTS.md). The price is latency: a round trip through a handler
-// takes about 35 µs where a read loop takes 21 (BenchmarkPollerEcho).
+// takes about 35 µs where a read loop takes 20 (BenchmarkPollerEcho).
 // Elsewhere, and for TLS and HTTP/2 connections, the Poller keeps a
 // goroutine per connection and behaves the same.
 //
