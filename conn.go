@@ -205,7 +205,7 @@ func (c *Conn) SetReadLimit(n int64) {
 // lock takes l, giving up when ctx is done or the connection is closed
 // (lock.go). A context that can never be done costs nothing extra.
 func (c *Conn) lock(ctx context.Context, l *connLock) error {
-	if l.tryLock() || l.lockSlow(ctx.Done(), c.netClosed, nil) {
+	if l.lock(ctx.Done(), c.netClosed, nil) {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
