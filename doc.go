@@ -134,6 +134,7 @@
 //	server.go     Accept: the server's opening handshake                   §4.2
 //	client.go     Dial: the client's opening handshake, TLS, proxies      §4.1
 //	conn.go       Conn: state shared by reading and writing                §5, §6
+//	lock.go       the locks reads and writes wait on, which a context can abandon
 //	interrupt.go  how a context interrupts blocked reads and writes
 //	readbuf.go    the read buffer, held only while bytes wait in it
 //	read.go       frames into messages, control frames, limits            §5.4, §5.5, §6.2
