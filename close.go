@@ -256,9 +256,13 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	}
 	// The reader that got the close frame closes TCP, right away on a
 	// server, on a client once the server has; give it until the deadline.
-	select {
-	case <-c.netClosed:
-	case <-timer.C:
+	// Unless the deadline has passed: then the wait for readLock may have
+	// taken the timer's only tick, and waiting for another would never end.
+	if time.Now().Before(deadline) {
+		select {
+		case <-c.netClosed:
+		case <-timer.C:
+		}
 	}
 	c.closeNet()
 

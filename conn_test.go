@@ -447,6 +447,35 @@ func TestCloseTimeout(t *testing.T) {
 	}
 }
 
+// Close is bounded by the close timeout also while another goroutine holds
+// the read side, waiting for a message that never comes: the wait for the
+// read lock ends at the deadline, and so does Close.
+func TestCloseTimeoutWhileReading(t *testing.T) {
+	cfg := connConfig{closeTimeout: 200 * time.Millisecond}
+	server, _ := connPairConfig(t, cfg, cfg) // the client never reads: no close frame comes back
+	reading := make(chan error, 1)
+	go func() {
+		_, _, err := server.AppendMessage(context.Background(), nil)
+		reading <- err
+	}()
+	for server.readLock.state.Load() == lockFree { // until the reader holds it
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- server.Close(StatusNormalClosure, "") }()
+	select {
+	case err := <-closed:
+		if err == nil {
+			t.Error("Close reported success with no close frame from the peer")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close still waiting 5 s after a close timeout of 200ms")
+	}
+	if err := <-reading; !errors.Is(err, ErrClosed) {
+		t.Errorf("the read in progress returned %v, want ErrClosed", err)
+	}
+}
+
 // Ping returns when its pong arrives, which needs a reader on our side.
 func TestPing(t *testing.T) {
 	url := startServer(t, nil, echoHandler)
