@@ -476,6 +476,72 @@ func TestCloseTimeoutWhileReading(t *testing.T) {
 	}
 }
 
+// stallWrites makes writes on nc block: both socket buffers are made small
+// and filled with bytes that peer never reads.
+func stallWrites(t *testing.T, nc, peer net.Conn) {
+	t.Helper()
+	peer.(*net.TCPConn).SetReadBuffer(8 << 10)
+	nc.(*net.TCPConn).SetWriteBuffer(8 << 10)
+	junk := make([]byte, 64<<10)
+	for range 1000 {
+		nc.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := nc.Write(junk); err != nil {
+			nc.SetWriteDeadline(time.Time{})
+			return
+		}
+	}
+	t.Fatal("writes never blocked")
+}
+
+// A Writer whose context ends in the middle of its message cannot finish
+// it, so the stream is torn and the connection must go. It goes at once,
+// even while another goroutine's frame is stuck on a peer that stopped
+// reading: that frame held the lock the Writer needed to say so.
+func TestWriterGivingUpMidMessageDropsTheConnection(t *testing.T) {
+	ours, theirs := loopback(t)
+	c := newConn(ours, nil, connConfig{isServer: true, closeTimeout: time.Minute})
+	defer c.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	w, err := c.Writer(ctx, MessageBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, fragmentSize)); err != nil {
+		t.Fatal(err) // the first fragment is out
+	}
+	stallWrites(t, ours, theirs)
+	pinged := make(chan error, 1)
+	go func() { pinged <- c.Ping(context.Background()) }()
+	for c.frameLock.state.Load() == lockFree { // until the ping is stuck in its write
+		time.Sleep(time.Millisecond)
+	}
+	written := make(chan error, 1)
+	go func() {
+		_, err := w.Write(make([]byte, fragmentSize))
+		written <- err
+	}()
+	select {
+	case err := <-written:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("the Writer's next fragment returned %v, want its context's error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Writer's next fragment still blocked 5 s after its context ended")
+	}
+	select {
+	case err := <-pinged:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("the stuck Ping returned %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stuck Ping was not set free")
+	}
+	if err := c.Write(context.Background(), MessageBinary, []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("a Write after the tear returned %v, want ErrClosed", err)
+	}
+}
+
 // Ping returns when its pong arrives, which needs a reader on our side.
 func TestPing(t *testing.T) {
 	url := startServer(t, nil, echoHandler)

@@ -335,8 +335,11 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 }
 
 // breakWrites records that the outgoing stream is torn and drops the
-// connection: nothing more can be framed on it.
+// connection: nothing more can be framed on it. It drops the connection
+// before it takes frameLock: the holder may be blocked writing to a peer
+// that stopped reading, and only the close sets it free.
 func (c *Conn) breakWrites(err error) {
+	c.closeNetWith(errors.Join(ErrClosed, err))
 	c.frameLock.lock(nil, nil, nil)
 	c.breakWritesLocked(err)
 	c.frameLock.unlock()
