@@ -237,7 +237,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	defer timer.Stop()
 
 	var payload [125]byte
-	sendErr := c.writeControlBounded(OpClose, appendClosePayload(payload[:0], code, reason))
+	sendErr := c.writeControlBounded(OpClose, appendClosePayload(payload[:0], code, reason), deadline)
 	if sendErr == ErrClosed {
 		// Already sent: the peer closed first, or a failure did.
 		sendErr = nil
@@ -246,12 +246,14 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	// Wait for the peer's close frame. If no one is reading, read here.
 	if c.readLock.lock(c.closeRecv, c.netClosed, timer.C) {
 		c.rd.done = nil // bounded by the close deadline alone
+		c.rd.closeBy = deadline
 		c.netConn.SetReadDeadline(deadline)
 		for c.rd.err == nil {
 			if err := c.beginMessageLocked(); err != nil {
 				break
 			}
 		}
+		c.rd.closeBy = time.Time{}
 		c.readLock.unlock()
 	}
 	// The reader that got the close frame closes TCP, right away on a
@@ -299,7 +301,7 @@ func (c *Conn) handlePeerCloseLocked(payload []byte) error {
 	c.peerClose = ce
 	close(c.closeRecv)
 	var echo [2]byte
-	c.writeControlBounded(OpClose, appendClosePayload(echo[:0], ce.Code, ""))
+	c.writeControlBounded(OpClose, appendClosePayload(echo[:0], ce.Code, ""), c.closingDeadlineLocked())
 	c.closeTransportLocked()
 	return &ce
 }
@@ -312,7 +314,7 @@ func (c *Conn) failLocked(pe *ProtocolError) {
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason] // our own messages are ASCII
 	}
-	c.writeControlBounded(OpClose, appendClosePayload(payload[:0], pe.Code, reason))
+	c.writeControlBounded(OpClose, appendClosePayload(payload[:0], pe.Code, reason), c.closingDeadlineLocked())
 	c.closeTransportLocked()
 }
 
@@ -323,7 +325,7 @@ func (c *Conn) failLocked(pe *ProtocolError) {
 // before closing. The caller holds readLock.
 func (c *Conn) closeTransportLocked() {
 	if !c.isServer && !c.isNetClosed() && !isDone(c.rd.done) {
-		c.netConn.SetReadDeadline(time.Now().Add(c.closeTimeout))
+		c.netConn.SetReadDeadline(c.closingDeadlineLocked())
 		// The reader's context may have ended just before the deadline
 		// was set, which would undo its interruption: look again.
 		if isDone(c.rd.done) {
@@ -332,6 +334,18 @@ func (c *Conn) closeTransportLocked() {
 		io.Copy(io.Discard, c.br)
 	}
 	c.closeNet()
+}
+
+// closingDeadlineLocked is when a step of the closing handshake taken by
+// the reader (an answer, the wait for the server's FIN) must end: the close
+// timeout from now, or sooner if Close is the reader and its own deadline
+// is nearer. The caller holds readLock.
+func (c *Conn) closingDeadlineLocked() time.Time {
+	deadline := time.Now().Add(c.closeTimeout)
+	if !c.rd.closeBy.IsZero() && c.rd.closeBy.Before(deadline) {
+		return c.rd.closeBy
+	}
+	return deadline
 }
 
 func isDone(done <-chan struct{}) bool {

@@ -476,6 +476,52 @@ func TestCloseTimeoutWhileReading(t *testing.T) {
 	}
 }
 
+// Close takes at most the close timeout in all, also when each of its steps
+// could take one on its own: sending its close frame behind a write that
+// holds the wire until just before the deadline (a server), and waiting for
+// the server to close TCP after a close frame that came just before it (a
+// client). Without one deadline shared by the steps, each took nearly the
+// whole close timeout.
+func TestCloseTimeoutIsForTheWholeHandshake(t *testing.T) {
+	const closeTimeout = 2 * time.Second
+	const late = closeTimeout * 9 / 10
+	const bound = closeTimeout * 3 / 2 // the old behaviour took nearly 2×
+	t.Run("server, behind a stuck write", func(t *testing.T) {
+		ours, theirs := loopback(t)
+		c := newConn(ours, nil, connConfig{isServer: true, closeTimeout: closeTimeout})
+		defer c.CloseNow()
+		stallWrites(t, ours, theirs)
+		ctx, cancel := context.WithTimeout(context.Background(), late)
+		defer cancel()
+		go c.Write(ctx, MessageBinary, make([]byte, 1<<20)) // gives up at late with nothing written
+		for c.frameLock.state.Load() == lockFree {
+			time.Sleep(time.Millisecond)
+		}
+		start := time.Now()
+		err := c.Close(StatusNormalClosure, "")
+		if elapsed := time.Since(start); elapsed > bound {
+			t.Errorf("Close took %v with a close timeout of %v", elapsed, closeTimeout)
+		}
+		if err == nil {
+			t.Error("Close reported success with no close frame from the peer")
+		}
+	})
+	t.Run("client, server's close frame late", func(t *testing.T) {
+		ours, theirs := loopback(t)
+		c := newConn(ours, nil, connConfig{closeTimeout: closeTimeout})
+		defer c.CloseNow()
+		go func() {
+			time.Sleep(late)
+			theirs.Write([]byte{0x88, 0x02, 0x03, 0xe8}) // close 1000, and TCP stays open
+		}()
+		start := time.Now()
+		c.Close(StatusNormalClosure, "")
+		if elapsed := time.Since(start); elapsed > bound {
+			t.Errorf("Close took %v with a close timeout of %v", elapsed, closeTimeout)
+		}
+	})
+}
+
 // stallWrites makes writes on nc block: both socket buffers are made small
 // and filled with bytes that peer never reads.
 func stallWrites(t *testing.T, nc, peer net.Conn) {

@@ -16,6 +16,7 @@ import (
 	"math"
 	"net"
 	"slices"
+	"time"
 )
 
 // Protocol violations found in received frames. Each reaches the caller
@@ -72,6 +73,11 @@ type readState struct {
 	// for none): what a read does on the reader's behalf, like waiting for
 	// the server's FIN after a close, ends with it too.
 	done <-chan struct{}
+
+	// closeBy is set while Close reads for the peer's close frame: the
+	// deadline of the whole closing handshake, which what the read does on
+	// its behalf must not outlast.
+	closeBy time.Time
 }
 
 // Read reads the next data message whole. The returned slice is newly
@@ -477,7 +483,7 @@ func (c *Conn) handleControlLocked(op Opcode, payload []byte) error {
 		// "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
 		// in response ... with identical Application data" (§5.5.2), unless
 		// it has already sent its close frame.
-		err := c.writeControlBounded(OpPong, payload)
+		err := c.writeControlBounded(OpPong, payload, c.closingDeadlineLocked())
 		if err == ErrClosed {
 			return nil
 		}

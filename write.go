@@ -210,13 +210,13 @@ func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
 	return err
 }
 
-// writeControlBounded sends a control frame, waiting at most the close
-// timeout for the wire: it is used where no context is at hand (answering a
+// writeControlBounded sends a control frame, waiting for the wire until
+// deadline at most: it is used where no context is at hand (answering a
 // ping, sending a close), and a peer that stops reading must not hold it
 // forever.
-func (c *Conn) writeControlBounded(op Opcode, payload []byte) error {
+func (c *Conn) writeControlBounded(op Opcode, payload []byte, deadline time.Time) error {
 	if !c.frameLock.tryLock() {
-		t := time.NewTimer(c.closeTimeout)
+		t := time.NewTimer(time.Until(deadline))
 		locked := c.frameLock.lockSlow(nil, c.netClosed, t.C)
 		t.Stop()
 		if !locked {
@@ -236,12 +236,12 @@ func (c *Conn) writeControlBounded(op Opcode, payload []byte) error {
 	if op == OpClose {
 		c.closeSent = true
 	}
-	c.netConn.SetWriteDeadline(time.Now().Add(c.closeTimeout))
+	c.netConn.SetWriteDeadline(deadline)
 	err := c.writeFrameLocked(Header{Fin: true, Opcode: op}, payload)
 	if err != nil {
 		// Even a timeout with nothing written ends it: the peer has not
-		// read for the whole close timeout, and a control frame owed to it
-		// (a pong, a close) cannot wait for ever.
+		// read until the deadline, and a control frame owed to it (a pong,
+		// a close) cannot wait for ever.
 		c.breakWritesLocked(err)
 		return c.writeErr
 	}
