@@ -97,6 +97,13 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // a *CloseError when the peer closed the connection (the close has been
 // answered), a *ProtocolError when the peer broke the protocol (the
 // connection has been failed with the close code it carries), or ErrClosed.
+//
+// Control frames that arrive meanwhile are answered before the read goes
+// on (§5.5.2). An answer waits for the wire like any frame, but is bounded
+// by the close timeout rather than by ctx: a ping read is owed its pong. So
+// while another goroutine's write is stuck on a peer that does not read, a
+// read can outlast ctx by up to the close timeout; a peer still stuck then
+// is dropped.
 func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	if err := c.lock(ctx, &c.readLock); err != nil {
 		return 0, buf, err
