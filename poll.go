@@ -307,7 +307,8 @@ func (c *Conn) stopPolling() {
 
 // Close stops the Poller. Every connection it still watches is closed with
 // 1001 (going away), concurrently, each within its close timeout; Close
-// returns once they are closed and every handler has returned.
+// returns once they are closed and every handler has returned, so a
+// handler must not call it: it would wait for itself.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closed {
