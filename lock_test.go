@@ -64,6 +64,18 @@ func waitQueued(t *testing.T, l *connLock, n int) {
 	}
 }
 
+// waitLocked waits until some goroutine holds l.
+func waitLocked(t *testing.T, l *connLock) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.state.Load() == lockFree {
+		if time.Now().After(deadline) {
+			t.Fatal("nobody took the lock")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // Each of stop, closed and timeout ends a wait, and the goroutine that gave
 // up leaves the lock as it was: held by its holder, then free.
 func TestConnLockGivesUp(t *testing.T) {
@@ -108,22 +120,25 @@ func TestConnLockHandsOverInOrder(t *testing.T) {
 	l.lock(nil, nil, nil)
 	const waiters = 4
 	order := make(chan int, waiters)
+	release := make(chan struct{}) // until closed, a waiter that got the lock keeps it
 	var wg sync.WaitGroup
 	for i := range waiters {
 		wg.Go(func() {
 			l.lock(nil, nil, nil)
 			order <- i
+			<-release
 			l.unlock()
 		})
 		waitQueued(t, &l, i+1)
 	}
-	l.unlock()
+	l.unlock() // to the first waiter; three still queued
 	if l.tryLock() {
 		// It would be taken from the waiters here: the holder's unlock
 		// hands it on instead of freeing it.
 		t.Error("tryLock took the lock from queued waiters")
 		l.unlock()
 	}
+	close(release)
 	wg.Wait()
 	for want := range waiters {
 		if got := <-order; got != want {
