@@ -128,6 +128,8 @@ func BenchmarkParseHeader(b *testing.B) {
 // replayConn is a net.Conn whose every Read returns the same frame and whose
 // writes go nowhere: with it, a benchmark times ws13's own work on a
 // message, without the system calls that dominate a real round trip.
+// Unlike scriptedConn (fuzz_test.go) it keeps nothing written, so that the
+// benchmark's allocations are ws13's alone.
 type replayConn struct {
 	net.Conn // nil: only Read, Write and the deadlines are used
 	frame    []byte

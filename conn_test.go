@@ -458,9 +458,7 @@ func TestCloseTimeoutWhileReading(t *testing.T) {
 		_, _, err := server.AppendMessage(context.Background(), nil)
 		reading <- err
 	}()
-	for server.readLock.state.Load() == lockFree { // until the reader holds it
-		time.Sleep(time.Millisecond)
-	}
+	waitLocked(t, &server.readLock) // the reader holds it
 	closed := make(chan error, 1)
 	go func() { closed <- server.Close(StatusNormalClosure, "") }()
 	select {
@@ -494,9 +492,7 @@ func TestCloseTimeoutIsForTheWholeHandshake(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), late)
 		defer cancel()
 		go c.Write(ctx, MessageBinary, make([]byte, 1<<20)) // gives up at late with nothing written
-		for c.frameLock.state.Load() == lockFree {
-			time.Sleep(time.Millisecond)
-		}
+		waitLocked(t, &c.frameLock)                         // the write holds the wire
 		start := time.Now()
 		err := c.Close(StatusNormalClosure, "")
 		if elapsed := time.Since(start); elapsed > bound {
@@ -559,9 +555,7 @@ func TestWriterGivingUpMidMessageDropsTheConnection(t *testing.T) {
 	stallWrites(t, ours, theirs)
 	pinged := make(chan error, 1)
 	go func() { pinged <- c.Ping(context.Background()) }()
-	for c.frameLock.state.Load() == lockFree { // until the ping is stuck in its write
-		time.Sleep(time.Millisecond)
-	}
+	waitLocked(t, &c.frameLock) // the ping is stuck in its write
 	written := make(chan error, 1)
 	go func() {
 		_, err := w.Write(make([]byte, fragmentSize))

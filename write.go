@@ -220,9 +220,7 @@ func (c *Conn) writeControlBounded(op Opcode, payload []byte, deadline time.Time
 		locked := c.frameLock.lockSlow(nil, c.netClosed, t.C)
 		t.Stop()
 		if !locked {
-			if !c.isNetClosed() {
-				c.closeNet() // the timeout: the frame in progress is stuck
-			}
+			c.closeNet() // the frame in progress is stuck (or it is closed already)
 			return ErrClosed
 		}
 	}
