@@ -154,15 +154,42 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 
 	// The client may send frames right behind its request, so the bytes
 	// net/http has already buffered are the start of the stream. They are
-	// copied out: net/http's reader stays referenced by its connection
-	// until the handler returns, and nothing else of it is needed.
+	// copied out, and then net/http's buffers are let go (dropHijackBuffers).
 	var leftover []byte
 	if brw != nil {
 		leftover = peekAll(brw.Reader)
 	}
 	cfg := opts.connConfig(agreed)
-	return newConn(netConn, leftover, cfg), nil
+	c := newConn(netConn, leftover, cfg)
+	dropHijackBuffers(brw)
+	return c, nil
 }
+
+// dropHijackBuffers lets the garbage collector have the buffers Hijack
+// returned. They are net/http's own, 4 KiB each, and its connection keeps
+// pointing at them until the handler returns: a handler that reads in a
+// loop, the usual way, would hold 8 KiB per connection it never uses, more
+// than the Conn and its goroutine together. The library does nothing more
+// with a hijacked connection (http.Hijacker), so the reader and writer are
+// ours to empty; they are left working, over 16-byte buffers that fail
+// every call, rather than as zero values that would panic.
+func dropHijackBuffers(brw *bufio.ReadWriter) {
+	if brw == nil {
+		return
+	}
+	if brw.Reader != nil {
+		*brw.Reader = *bufio.NewReaderSize(hijackedAway{}, 16)
+	}
+	if brw.Writer != nil {
+		*brw.Writer = *bufio.NewWriterSize(hijackedAway{}, 16)
+	}
+}
+
+// hijackedAway is what the emptied hijack buffers read from and write to.
+type hijackedAway struct{}
+
+func (hijackedAway) Read([]byte) (int, error)  { return 0, ErrClosed }
+func (hijackedAway) Write([]byte) (int, error) { return 0, ErrClosed }
 
 // agreement is what a server's handshake settles, whether HTTP/1.1 or
 // HTTP/2 carries it.

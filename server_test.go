@@ -227,3 +227,70 @@ func TestFramesRightAfterHandshake(t *testing.T) {
 		}
 	}
 }
+
+// hijackRecorder is middleware that keeps what Hijack returned, to look at
+// after Accept.
+type hijackRecorder struct {
+	http.ResponseWriter
+	brw *bufio.ReadWriter
+}
+
+func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	w.brw = brw
+	return nc, brw, err
+}
+
+// Accept lets go of net/http's 4 KiB buffers, which its connection would
+// otherwise keep until the handler returns, after taking the bytes they
+// held: the frames a client sent right behind its request still arrive.
+func TestAcceptDropsHijackBuffers(t *testing.T) {
+	type sizes struct{ reader, writer int }
+	got := make(chan sizes, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &hijackRecorder{ResponseWriter: w}
+		c, err := Accept(rec, r, nil)
+		if err != nil {
+			t.Error(err)
+			got <- sizes{}
+			return
+		}
+		defer c.CloseNow()
+		got <- sizes{rec.brw.Reader.Size(), rec.brw.Writer.Size()}
+		if _, err := rec.brw.Read(make([]byte, 1)); !errors.Is(err, ErrClosed) {
+			t.Errorf("read from the emptied hijack reader: %v, want ErrClosed", err)
+		}
+		if _, err := rec.brw.WriteString(strings.Repeat("x", 100)); !errors.Is(err, ErrClosed) {
+			t.Errorf("write to the emptied hijack writer: %v, want ErrClosed", err)
+		}
+		echoHandler(c)
+	}))
+	defer srv.Close()
+
+	addr := srv.Listener.Addr().String()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	var buf bytes.Buffer
+	buf.WriteString("GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	h := Header{Fin: true, Opcode: OpText, Masked: true, Mask: [4]byte{1, 2, 3, 4}, Length: 5}
+	body := []byte("ahead")
+	Mask(h.Mask, 0, body)
+	buf.Write(AppendHeader(nil, h))
+	buf.Write(body)
+	nc.Write(buf.Bytes())
+	p := &rawPeer{t: t, conn: nc, br: bufio.NewReader(nc)}
+	if resp, err := http.ReadResponse(p.br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("handshake: %v", err)
+	}
+	if s := <-got; s.reader > 16 || s.writer > 16 {
+		t.Errorf("after Accept the hijack buffers hold %d and %d bytes, want 16 at most", s.reader, s.writer)
+	}
+	if _, payload, ok := p.readFrame(); !ok || string(payload) != "ahead" {
+		t.Fatalf("echo %q, want %q", payload, "ahead")
+	}
+}
