@@ -92,9 +92,10 @@ type CompressionOptions struct {
 	// Level is the compress/flate level: flate.HuffmanOnly (-2),
 	// flate.DefaultCompression (-1) or 1–9. 0 means flate.BestSpeed, except
 	// for a compressor with context takeover and a 15-bit window, where it
-	// means level 6: BestSpeed only looks one message back. On the JSON
-	// corpus of the tests (BenchmarkDeflateLevel) BestSpeed compresses to
-	// 0.49 of the size at 37 MB/s, level 6 with takeover to 0.30 at 20 MB/s.
+	// means level 2: BestSpeed only looks one message back. On the JSON
+	// corpus of the tests with takeover (BenchmarkDeflateLevel), BestSpeed
+	// compresses to 0.47 of the size at 39 MB/s, level 2 to 0.33 at
+	// 43 MB/s and level 6 to 0.30 at 22 MB/s.
 	Level int
 }
 
@@ -171,21 +172,27 @@ func (o *CompressionOptions) shouldCompress(n int) bool {
 }
 
 // compressLevel is the flate level for a compressor with this window and
-// takeover. The default is BestSpeed, except with takeover at 15 bits,
-// where level 6 is worth its cost: BestSpeed only refers back into the
-// previous flush (one message), level 6 into the whole window, and on the
-// JSON corpus that is a ratio of 0.30 instead of 0.47 at half the speed.
-// Below 15 bits every reset of a level-6 writer clears 640 KB of hash
-// tables, so BestSpeed stays the default there.
+// takeover. The default is BestSpeed, except with takeover at 15 bits.
+// There BestSpeed only refers back into the previous flush (one message),
+// while level 2 and up refer into the whole window; on the JSON corpus
+// level 2 is both smaller and faster than BestSpeed (0.33 against 0.47,
+// 43 against 39 MB/s) and twice as fast as level 6, which gains only 0.03
+// more (BenchmarkDeflateLevel). Below 15 bits every reset of a writer of
+// level 2 and up clears 640 KB of hash tables, so BestSpeed stays the
+// default there.
 func (o *CompressionOptions) compressLevel(windowBits int, takeover bool) int {
 	switch {
 	case o != nil && o.Level != 0:
 		return o.Level
 	case takeover && windowBits == deflateMaxWindowBits:
-		return flate.DefaultCompression
+		return deflateTakeoverLevel
 	}
 	return flate.BestSpeed
 }
+
+// deflateTakeoverLevel is the default level with context takeover at 15
+// bits (compressLevel).
+const deflateTakeoverLevel = 2
 
 // deflateWindowBits maps an option's 0 to 15.
 func deflateWindowBits(bits int) int {
@@ -579,11 +586,12 @@ func putFlateEngine(level int, e *flateEngine) {
 //	  9   0.56   11 MB/s      0.56   18 MB/s
 //	 12   0.40   12 MB/s      0.49   38 MB/s
 //	 15   0.47   39 MB/s      0.49   38 MB/s
-//	 15   0.30   16 MB/s      0.47   15 MB/s   (level 6, BenchmarkDeflateLevel)
+//	 15   0.33   43 MB/s                     (level 2, BenchmarkDeflateLevel)
+//	 15   0.30   22 MB/s      0.47   24 MB/s   (level 6, BenchmarkDeflateLevel)
 //
 // (ratio = compressed/original.) BestSpeed only ever refers to the previous
 // block, i.e. the previous message, hence the small gain from takeover at
-// 15 bits; level 6 uses the whole window.
+// 15 bits; levels 2 and up use the whole window.
 //
 // Takeover at 15 bits: active and parked. A flate.Writer weighs the same
 // whatever it holds (its hash tables are fixed arrays), yet all that the
@@ -601,16 +609,16 @@ func putFlateEngine(level int, e *flateEngine) {
 // bytes it was given. TestDeflateParkRoundTrip parks between messages and
 // checks the output with the independent inflater.
 //
-// Waking costs one priming, about 0.2 ms of CPU at level 6 (8 times the
-// compression of an average corpus message), which is why an active
-// compressor is not primed per message. Parked after every message, the
-// worst case, BenchmarkDeflatePark:
+// Waking costs one priming, about 0.1 ms of CPU at the default level 2
+// (8 times the compression of an average corpus message; twice that at
+// level 6), which is why an active compressor is not primed per message.
+// Parked after every message, the worst case, BenchmarkDeflatePark:
 //
 //	go test -run '^$' -bench DeflatePark .
 //
 //	               ratio  speed      per message
-//	active         0.30   22 MB/s     26 µs
-//	parked         0.32   2.6 MB/s   230 µs
+//	active         0.33   43 MB/s     14 µs
+//	parked         0.34   5.2 MB/s   111 µs
 //
 // Memory per idle connection (TestDeflateMemory, -v). A flate.Writer
 // allocates 1.2 MB at BestSpeed and 0.8 MB at other levels. Without
@@ -618,7 +626,7 @@ func putFlateEngine(level int, e *flateEngine) {
 // at the end of each message and an idle connection keeps at most
 // 2^(bits-1) bytes of history (2.1 KB at 12 bits, 112 B at 15 without
 // takeover). With takeover at 15 bits an active compressor holds its
-// writer (0.82 MB at the default level 6) and a parked one 8.3 KB. A whole
+// writer (0.82 MB at levels 2 and up) and a parked one 8.3 KB. A whole
 // idle Conn with takeover both ways, parked, decompressor's window
 // included, costs 44 KB instead of 857 KB (TestDeflateIdleConnMemory).
 type deflateCompressor struct {
@@ -655,7 +663,8 @@ type deflateCompressor struct {
 }
 
 // deflateHistorySize is what a parked compressor keeps and primes a new
-// writer with. Priming costs about 45 µs per KiB at level 6, and the first
+// writer with. Priming costs about 45 µs per KiB at level 6 (half that at
+// level 2, the default with takeover), and the first
 // message after a pause gains a little less from a shorter history. Parked
 // after every message, on the JSON corpus at level 6 (0.47 without
 // takeover, 0.30 active):

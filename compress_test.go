@@ -456,7 +456,7 @@ func deflateTestMessages(r *rand.Rand) [][]byte {
 // decompressor and with the reference decoder, and checks the window bound
 // of §7.1.2: no back-reference reaches further back than 2^bits bytes.
 func TestDeflateRoundTrip(t *testing.T) {
-	levels := []int{flate.BestSpeed, flate.DefaultCompression, flate.BestCompression, flate.HuffmanOnly}
+	levels := []int{flate.BestSpeed, deflateTakeoverLevel, flate.DefaultCompression, flate.BestCompression, flate.HuffmanOnly}
 	for bits := 8; bits <= 15; bits++ {
 		for _, takeover := range []bool{false, true} {
 			for _, level := range levels {
@@ -740,6 +740,45 @@ func TestDeflateCorpus(t *testing.T) {
 	}
 }
 
+// TestDeflateDefaultLevel: a zero Level means BestSpeed, except with
+// context takeover at 15 bits, where BestSpeed looks only one message back
+// and the default level refers into the whole window: on the JSON corpus
+// it must compress clearly smaller than BestSpeed does.
+func TestDeflateDefaultLevel(t *testing.T) {
+	var zero CompressionOptions
+	for _, tc := range []struct {
+		opts     *CompressionOptions
+		bits     int
+		takeover bool
+		want     int
+	}{
+		{nil, 15, false, flate.BestSpeed},
+		{&zero, 15, false, flate.BestSpeed},
+		{&zero, 15, true, deflateTakeoverLevel},
+		{&zero, 12, true, flate.BestSpeed},
+		{&CompressionOptions{Level: flate.BestSpeed}, 15, true, flate.BestSpeed},
+		{&CompressionOptions{Level: 9}, 12, false, 9},
+	} {
+		if got := tc.opts.compressLevel(tc.bits, tc.takeover); got != tc.want {
+			t.Errorf("%+v, %d bits, takeover %v: level %d, want %d", tc.opts, tc.bits, tc.takeover, got, tc.want)
+		}
+	}
+
+	compressedSize := func(level int) int {
+		c := newDeflateCompressor(level, 15, true)
+		defer c.release()
+		n := 0
+		for _, m := range deflateJSONCorpus() {
+			n += len(c.appendCompressed(nil, m))
+		}
+		return n
+	}
+	def, fast := compressedSize(deflateTakeoverLevel), compressedSize(flate.BestSpeed)
+	if float64(def) > 0.8*float64(fast) {
+		t.Errorf("with takeover the default level compresses the corpus to %d bytes, BestSpeed to %d: want at least 20%% smaller", def, fast)
+	}
+}
+
 func loadDeflateCorpus(b *testing.B) [][]byte {
 	f, err := os.Open(deflateCorpusPath)
 	if err != nil {
@@ -782,7 +821,7 @@ func BenchmarkDeflateLevel(b *testing.B) {
 	for _, m := range msgs {
 		total += len(m)
 	}
-	for _, level := range []int{flate.HuffmanOnly, flate.BestSpeed, flate.DefaultCompression, flate.BestCompression} {
+	for _, level := range []int{flate.HuffmanOnly, flate.BestSpeed, deflateTakeoverLevel, flate.DefaultCompression, flate.BestCompression} {
 		for _, takeover := range []bool{true, false} {
 			b.Run(fmt.Sprintf("level=%d/takeover=%v", level, takeover), func(b *testing.B) {
 				benchmarkDeflateCorpus(b, msgs, total, level, 15, takeover)
@@ -921,7 +960,7 @@ func TestDeflateMemory(t *testing.T) {
 			})
 		}
 	}
-	for _, level := range []int{flate.HuffmanOnly, flate.BestSpeed, flate.DefaultCompression} {
+	for _, level := range []int{flate.HuffmanOnly, flate.BestSpeed, deflateTakeoverLevel, flate.DefaultCompression} {
 		var m0, m1 runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&m0)
@@ -974,7 +1013,7 @@ func TestDeflateHistoryRing(t *testing.T) {
 // inflater, refers no further back than the 32 KiB window, and still gains
 // from takeover.
 func TestDeflateParkRoundTrip(t *testing.T) {
-	for _, level := range []int{flate.BestSpeed, flate.DefaultCompression, flate.BestCompression} {
+	for _, level := range []int{flate.BestSpeed, deflateTakeoverLevel, flate.DefaultCompression, flate.BestCompression} {
 		for _, every := range []int{1, 3} { // park after every message, or every third
 			t.Run(fmt.Sprintf("level=%d/every=%d", level, every), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(level+10), uint64(every)))
@@ -1134,9 +1173,10 @@ func TestDeflateDictionaryReach(t *testing.T) {
 	}
 }
 
-// BenchmarkDeflatePark measures what parking costs: the corpus at level 6,
-// the compressor parked after every message (each message then primes a
-// new engine with history), against one kept active.
+// BenchmarkDeflatePark measures what parking costs: the corpus at the
+// default level with takeover, the compressor parked after every message
+// (each message then primes a new engine with history), against one kept
+// active.
 func BenchmarkDeflatePark(b *testing.B) {
 	msgs := loadDeflateCorpus(b)
 	total := 0
@@ -1150,7 +1190,7 @@ func BenchmarkDeflatePark(b *testing.B) {
 			var wire []byte
 			compressed := 0
 			for b.Loop() {
-				c := newDeflateCompressor(flate.DefaultCompression, 15, true)
+				c := newDeflateCompressor(deflateTakeoverLevel, 15, true)
 				compressed = 0
 				for _, m := range msgs {
 					wire = c.appendCompressed(wire[:0], m)
