@@ -148,7 +148,7 @@ func (nc *netConn) Read(p []byte) (int, error) {
 				return 0, nc.readFailed(ctx, err)
 			}
 			if typ != nc.typ {
-				return 0, nc.unexpectedType(typ)
+				return 0, nc.unexpectedType(ctx, typ)
 			}
 			nc.msg = r.(*messageReader)
 		}
@@ -206,14 +206,24 @@ func (nc *netConn) readFailed(ctx context.Context, err error) error {
 }
 
 // unexpectedType fails the connection with 1003 for a message of type typ.
-func (nc *netConn) unexpectedType(typ MessageType) error {
+// "1003 indicates that an endpoint is terminating the connection because it
+// has received a type of data it cannot accept" (§7.4.1). The connection is
+// failed (§7.1.7) as for a violation found while reading: a close frame,
+// then TCP closed, without waiting for the peer's close frame, which a full
+// Close would, for up to the close timeout, long past the read deadline.
+func (nc *netConn) unexpectedType(ctx context.Context, typ MessageType) error {
 	err := &ProtocolError{
 		Code: StatusUnsupportedData,
 		Err:  fmt.Errorf("%w: got %s, want %s", ErrUnexpectedMessageType, typ, nc.typ),
 	}
-	// "1003 indicates that an endpoint is terminating the connection
-	// because it has received a type of data it cannot accept" (§7.4.1).
-	nc.c.Close(StatusUnsupportedData, "expected "+nc.typ.String()+" messages")
+	c := nc.c
+	if c.lock(ctx, &c.readLock) == nil {
+		c.rd.done = ctx.Done()
+		c.readFailedLocked(err)
+		c.readLock.unlock()
+	} else {
+		c.closeNet() // closed already, or the deadline passed meanwhile
+	}
 	nc.readErr = err
 	return err
 }
