@@ -115,8 +115,9 @@
 // stack. Over HTTP/1.1 the Conn outlives the handler: a server with many
 // idle connections may run each read loop in a goroutine of its own (with a
 // context other than r.Context(), which ends with the handler) and return
-// from the handler, which lets net/http free its request and its own 8 KiB
-// of buffers: about 5.5 KiB per idle connection instead of 14. Over HTTP/2
+// from the handler, which lets net/http free its request and its goroutine:
+// about 5.5 KiB per idle connection instead of 10. (Accept lets go of
+// net/http's 8 KiB of buffers either way.) Over HTTP/2
 // (RFC 8441) the handler must stay until the Conn is closed.
 //
 // A context passed to Read, Write and the rest costs nothing per call when

@@ -945,7 +945,7 @@ func gwsServerOption(cfg config) *gws.ServerOption {
 var gwsLib = &library{
 	name:     "gws",
 	utf8:     "does not validate text (CheckUtf8Enabled off, its default)",
-	settings: "Upgrader/NewClient with 4 KiB read and write buffers, ReadLoop in its own goroutine as documented; echo answers in OnMessage; deflate at its default level, threshold 128: level 1 (BestSpeed), and 2 with context takeover, where BestSpeed looks only one message back",
+	settings: "Upgrader/NewClient with 4 KiB read and write buffers, ReadLoop in its own goroutine as documented; echo answers in OnMessage; deflate level 1, threshold 128",
 	deflate:  []deflateMode{deflateNoTakeover, deflateTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
 		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
