@@ -195,21 +195,21 @@ func TestAcceptThroughMiddleware(t *testing.T) {
 	}
 }
 
-// A client may send frames right behind its handshake, in the same segment:
-// they are not lost in net/http's buffer.
-func TestFramesRightAfterHandshake(t *testing.T) {
-	url := startServer(t, nil, echoHandler)
-	addr := strings.TrimPrefix(url, "ws://")
+// handshakeWithMessages opens a WebSocket to addr by hand, sending the
+// request and a text frame for each message in one write, so that the
+// frames reach the server in net/http's buffer, and reads the 101 answer.
+func handshakeWithMessages(t *testing.T, addr string, msgs ...string) *rawPeer {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(5 * time.Second))
 	var buf bytes.Buffer
 	buf.WriteString("GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	for _, msg := range []string{"first", "second"} {
+	for _, msg := range msgs {
 		h := Header{Fin: true, Opcode: OpText, Masked: true, Mask: [4]byte{9, 8, 7, 6}, Length: int64(len(msg))}
 		body := []byte(msg)
 		Mask(h.Mask, 0, body)
@@ -221,6 +221,14 @@ func TestFramesRightAfterHandshake(t *testing.T) {
 	if resp, err := http.ReadResponse(p.br, nil); err != nil || resp.StatusCode != 101 {
 		t.Fatalf("handshake: %v", err)
 	}
+	return p
+}
+
+// A client may send frames right behind its handshake, in the same segment:
+// they are not lost in net/http's buffer.
+func TestFramesRightAfterHandshake(t *testing.T) {
+	url := startServer(t, nil, echoHandler)
+	p := handshakeWithMessages(t, strings.TrimPrefix(url, "ws://"), "first", "second")
 	for _, want := range []string{"first", "second"} {
 		if _, payload, ok := p.readFrame(); !ok || string(payload) != want {
 			t.Fatalf("echo %q, want %q", payload, want)
@@ -267,26 +275,7 @@ func TestAcceptDropsHijackBuffers(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	addr := srv.Listener.Addr().String()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(5 * time.Second))
-	var buf bytes.Buffer
-	buf.WriteString("GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	h := Header{Fin: true, Opcode: OpText, Masked: true, Mask: [4]byte{1, 2, 3, 4}, Length: 5}
-	body := []byte("ahead")
-	Mask(h.Mask, 0, body)
-	buf.Write(AppendHeader(nil, h))
-	buf.Write(body)
-	nc.Write(buf.Bytes())
-	p := &rawPeer{t: t, conn: nc, br: bufio.NewReader(nc)}
-	if resp, err := http.ReadResponse(p.br, nil); err != nil || resp.StatusCode != 101 {
-		t.Fatalf("handshake: %v", err)
-	}
+	p := handshakeWithMessages(t, srv.Listener.Addr().String(), "ahead")
 	if s := <-got; s.reader > 16 || s.writer > 16 {
 		t.Errorf("after Accept the hijack buffers hold %d and %d bytes, want 16 at most", s.reader, s.writer)
 	}
