@@ -663,11 +663,11 @@ type deflateCompressor struct {
 }
 
 // deflateHistorySize is what a parked compressor keeps and primes a new
-// writer with. Priming costs about 45 µs per KiB at level 6 (half that at
-// level 2, the default with takeover), and the first
-// message after a pause gains a little less from a shorter history. Parked
-// after every message, on the JSON corpus at level 6 (0.47 without
-// takeover, 0.30 active):
+// writer with. The longer the history, the longer priming takes, and more
+// than in proportion; a shorter one makes the first message after a pause
+// gain a little less. Parked after every message, on the JSON corpus at
+// level 6 (0.47 without takeover, 0.30 active; level 2 wakes in half the
+// time):
 //
 //	history   2 KiB   4 KiB   8 KiB   16 KiB   32 KiB
 //	ratio     0.36    0.34    0.32    0.31     0.30
@@ -680,11 +680,11 @@ const deflateHistorySize = 8 << 10
 
 // deflateIdleDelay is how long an active compressor (takeover at 15 bits)
 // waits without compressing before it is parked; it is parked 1–2 delays
-// after its last message. Waking costs a priming (0.2 ms of CPU), so
-// whatever the pattern of messages parking costs at most 0.02% of a core
-// per connection, while a connection that pauses for more than a couple of
-// seconds (the common case: chat, notifications, dashboards) keeps 8 KB
-// instead of 0.8 MB. A connection sending at least once a second never
+// after its last message. Waking costs a priming (0.1 ms of CPU at level
+// 2, 0.2 ms at level 6), so whatever the pattern of messages parking costs
+// at most 0.01–0.02% of a core per connection, while a connection that
+// pauses for more than a couple of seconds (the common case: chat,
+// notifications, dashboards) keeps 8 KB instead of 0.8 MB. A connection sending at least once a second never
 // pays it; a longer delay would keep busier connections' writers longer
 // for little CPU saved. An active compressor costs one timer event per
 // delay, none per message.

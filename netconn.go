@@ -218,8 +218,14 @@ func (nc *netConn) unexpectedType(ctx context.Context, typ MessageType) error {
 	}
 	c := nc.c
 	if c.lock(ctx, &c.readLock) == nil {
+		// A client waits for the server's FIN after its close frame: as
+		// long as the read deadline allows, no longer.
 		c.rd.done = ctx.Done()
+		watching := c.readInterrupt.begin(ctx)
 		c.readFailedLocked(err)
+		if watching {
+			c.readInterrupt.end()
+		}
 		c.readLock.unlock()
 	} else {
 		c.closeNet() // closed already, or the deadline passed meanwhile

@@ -383,34 +383,44 @@ func TestNetConnUnexpectedType(t *testing.T) {
 
 // A message of the other type fails the connection at once: the Read does
 // not wait for a close frame from a peer that sends none, for the whole
-// close timeout.
+// close timeout. A client waits for the server's FIN, as after any close,
+// but no longer than its read deadline.
 func TestNetConnUnexpectedTypeDoesNotWaitForThePeer(t *testing.T) {
-	server, client := connPairConfig(t, connConfig{closeTimeout: time.Hour}, connConfig{})
-	nc := NetConn(context.Background(), server, MessageBinary)
-	// The client writes a text message and then reads nothing: no close
-	// frame comes back.
-	if err := client.Write(context.Background(), MessageText, []byte("text")); err != nil {
-		t.Fatal(err)
-	}
-	nc.SetReadDeadline(time.Now().Add(time.Minute))
-	done := make(chan error, 1)
-	go func() {
-		_, err := nc.Read(make([]byte, 10))
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrUnexpectedMessageType) || CloseStatus(err) != StatusUnsupportedData {
-			t.Fatalf("Read = %v, want ErrUnexpectedMessageType with 1003", err)
-		}
-	case <-time.After(10 * time.Second):
-		server.CloseNow()
-		t.Fatal("Read still waiting for the peer's close frame")
-	}
-	// The close frame went out before the connection was dropped.
-	_, _, err := client.Read(context.Background())
-	if CloseStatus(err) != StatusUnsupportedData {
-		t.Errorf("peer's Read = %v, want the close with 1003", err)
+	for _, side := range []string{"server", "client"} {
+		t.Run(side, func(t *testing.T) {
+			patient := connConfig{closeTimeout: time.Hour}
+			server, client := connPairConfig(t, patient, patient)
+			local, peer := server, client
+			if side == "client" {
+				local, peer = client, server
+			}
+			nc := NetConn(context.Background(), local, MessageBinary)
+			// The peer writes a text message and then reads nothing: no
+			// close frame comes back, and it does not close TCP.
+			if err := peer.Write(context.Background(), MessageText, []byte("text")); err != nil {
+				t.Fatal(err)
+			}
+			nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			done := make(chan error, 1)
+			go func() {
+				_, err := nc.Read(make([]byte, 10))
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrUnexpectedMessageType) || CloseStatus(err) != StatusUnsupportedData {
+					t.Fatalf("Read = %v, want ErrUnexpectedMessageType with 1003", err)
+				}
+			case <-time.After(10 * time.Second):
+				local.CloseNow()
+				t.Fatal("Read still waiting for the peer")
+			}
+			// The close frame went out before the connection was dropped.
+			_, _, err := peer.Read(context.Background())
+			if CloseStatus(err) != StatusUnsupportedData {
+				t.Errorf("peer's Read = %v, want the close with 1003", err)
+			}
+		})
 	}
 }
 
