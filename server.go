@@ -81,7 +81,10 @@ const handshakeTimeout = 10 * time.Second
 // The connection is taken over with http.ResponseController, so Accept
 // works through middleware whose ResponseWriter has an Unwrap method. The
 // http.Server's ReadTimeout and WriteTimeout no longer apply once Accept
-// returns: the Conn's own contexts and timeouts do.
+// returns: the Conn's own contexts and timeouts do. The bufio.ReadWriter
+// that Hijack returns is emptied once its bytes are the Conn's, so that
+// net/http's buffers are freed while the handler runs: a Hijacker that
+// keeps using its reader or writer after Hijack is not supported.
 //
 // Over HTTP/2, Accept takes an Extended CONNECT request (RFC 8441; see
 // h2.go) and the Conn runs on the request's stream, which ends when the
