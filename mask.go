@@ -4,11 +4,19 @@
 // data with octet at index i modulo 4 of the masking key." Masking and
 // unmasking are the same operation.
 //
-// Mask is the only entry point, and maskLoop does the work: a portable Go
-// loop over 8-byte words. On amd64 (unless built with -tags purego)
-// mask_amd64.go hands the bulk of a long buffer to an AVX2 or SSE2
-// assembly loop first (maskBulk) and maskLoop finishes the tail; on every
-// other architecture maskBulk is never called (mask_generic.go).
+// Mask (in place) and maskCopy (into another buffer, the payload read or
+// sent left as it is) are the entry points, and maskLoop does the work for
+// both: a portable Go loop over 8-byte words. On amd64 (unless built with
+// -tags purego) mask_amd64.go hands the bulk of a long buffer to an AVX2 or
+// SSE2 assembly loop first (maskBulk), which copies as it masks, and
+// maskLoop finishes the tail; on every other architecture maskBulk is never
+// called (mask_generic.go).
+//
+// Copying while masking matters where a payload must move anyway: out of
+// the read buffer into the caller's slice, or, on a client, out of the
+// caller's slice into the buffer a frame is sent from. One pass over the
+// bytes instead of a copy and then a pass to mask them: on a 64 KiB
+// payload about 0.8 µs instead of 1.25 (BenchmarkMaskCopy).
 
 package websocket
 
@@ -27,21 +35,37 @@ import "encoding/binary"
 func Mask(key [4]byte, pos int, b []byte) int {
 	// One call, to maskLoop, whatever the length: short payloads (most
 	// control frames and small messages) pay nothing for the assembly.
-	return maskLoop(key, pos&3, b, true)
+	return maskLoop(key, pos&3, b, b, true)
 }
 
-// maskGeneric is Mask in portable Go only: the reference implementation,
-// which the tests hold the assembly against. pos must be in 0..3.
-func maskGeneric(key [4]byte, pos int, b []byte) int {
-	return maskLoop(key, pos, b, false)
+// maskCopy writes src, masked, to the start of dst, which must be at least
+// as long and must not overlap src; otherwise it is Mask.
+func maskCopy(key [4]byte, pos int, dst, src []byte) int {
+	return maskLoop(key, pos&3, dst[:len(src)], src, true)
 }
 
-// maskLoop is Mask with pos in 0..3. With asm, on amd64, a buffer of at
-// least maskAsmMin bytes is first masked up to its last 32 bytes or so by
-// maskBulk; the rest, and all of it otherwise, by the Go loop below.
-func maskLoop(key [4]byte, pos int, b []byte, asm bool) int {
-	if haveMaskAsm && asm && len(b) >= maskAsmMin {
-		pos, b = maskBulk(key, pos, b, useAVX2)
+// maskGeneric is maskLoop in portable Go only: the reference
+// implementation, which the tests hold the assembly against. pos must be
+// in 0..3.
+func maskGeneric(key [4]byte, pos int, dst, src []byte) int {
+	return maskLoop(key, pos, dst, src, false)
+}
+
+// maskLoop writes src masked with key, from offset pos (0..3), to dst, of
+// the same length: the same slice to mask in place, or one that does not
+// overlap src. With asm, on amd64, a buffer of at least maskAsmMin bytes is
+// first masked up to its last 32 bytes or so by maskBulk, copying as it
+// goes; the rest, and all of it otherwise, by the Go loop below.
+func maskLoop(key [4]byte, pos int, dst, src []byte, asm bool) int {
+	if haveMaskAsm && asm && len(src) >= maskAsmMin {
+		pos, dst, src = maskBulk(key, pos, dst, src, useAVX2)
+	}
+	b := dst[:len(src)]
+	if len(b) > 0 && &b[0] != &src[0] {
+		// The Go loop runs fastest over one slice: a loop over two,
+		// reading one and writing the other, measured slower than a copy
+		// followed by this one.
+		copy(b, src)
 	}
 	// Bytes until b is done or we are back at key offset 0 with at least a
 	// word left; from there the key repeats in every 8-byte word.
@@ -80,10 +104,10 @@ func maskLoop(key [4]byte, pos int, b []byte, asm bool) int {
 	return pos
 }
 
-// maskVariant names one implementation of Mask (pos already in 0..3), so
+// maskVariant names one implementation of maskLoop (pos already in 0..3), so
 // the tests can hold every implementation a build has against the
 // definition; see maskVariants in mask_generic.go and mask_amd64.go.
 type maskVariant struct {
 	name string
-	fn   func(key [4]byte, pos int, b []byte) int
+	fn   func(key [4]byte, pos int, dst, src []byte) int
 }

@@ -38,33 +38,35 @@ var useAVX2 = hasAVX2()
 // hasAVX2 asks CPUID and XGETBV; see mask_amd64.s.
 func hasAVX2() bool
 
-// maskAVX2 XORs the n bytes at p with key repeated: n must be a multiple
+// maskAVX2 writes the n bytes at src, XORed with key repeated, to dst
+// (src itself, or memory that does not overlap it): n must be a multiple
 // of 32.
 //
 //go:noescape
-func maskAVX2(p *byte, n int, key uint64)
+func maskAVX2(dst, src *byte, n int, key uint64)
 
-// maskSSE2 XORs the n bytes at p with key repeated: n must be a multiple
-// of 16.
+// maskSSE2 is maskAVX2 16 bytes at a time: n must be a multiple of 16.
 //
 //go:noescape
-func maskSSE2(p *byte, n int, key uint64)
+func maskSSE2(dst, src *byte, n int, key uint64)
 
-// maskBulk masks b from its start (at key offset pos, 0..3): from
-// maskAlignMin bytes up, first with the Go loop up to a 32-byte boundary;
-// then as many whole blocks as it can with the AVX2 (32-byte blocks) or
-// SSE2 (16-byte blocks) loop. It returns the key offset and the rest of b,
-// shorter than one block, for the caller to mask. It works at any length;
-// Mask calls it only from maskAsmMin bytes up, the tests at every length.
-func maskBulk(key [4]byte, pos int, b []byte, avx2 bool) (int, []byte) {
+// maskBulk masks src into dst (of the same length; the same slice, or one
+// not overlapping it) from their start, at key offset pos (0..3): from
+// maskAlignMin bytes up, first with the Go loop up to a 32-byte boundary
+// of dst; then as many whole blocks as it can with the AVX2 (32-byte
+// blocks) or SSE2 (16-byte blocks) loop. It returns the key offset and the
+// rest of dst and src, shorter than one block, for the caller to mask. It
+// works at any length; maskLoop calls it only from maskAsmMin bytes up, the
+// tests at every length.
+func maskBulk(key [4]byte, pos int, dst, src []byte, avx2 bool) (int, []byte, []byte) {
 	// Head: on a long buffer, mask up to the next 32-byte boundary with
-	// the Go loop, so that no 32-byte load or store in the loop straddles
-	// two cache lines. On a short one the head costs more than the split
-	// accesses it saves.
-	if len(b) >= maskAlignMin {
-		if head := int(-uintptr(unsafe.Pointer(unsafe.SliceData(b))) & 31); head != 0 {
-			pos = maskGeneric(key, pos, b[:head])
-			b = b[head:]
+	// the Go loop, so that no 32-byte store in the loop straddles two
+	// cache lines (loads that do cost less). On a short one the head costs
+	// more than the split accesses it saves.
+	if len(src) >= maskAlignMin {
+		if head := int(-uintptr(unsafe.Pointer(unsafe.SliceData(dst))) & 31); head != 0 {
+			pos = maskGeneric(key, pos, dst[:head], src[:head])
+			dst, src = dst[head:], src[head:]
 		}
 	}
 
@@ -80,17 +82,17 @@ func maskBulk(key [4]byte, pos int, b []byte, avx2 bool) (int, []byte) {
 
 	var n int
 	if avx2 {
-		n = len(b) &^ 31
+		n = len(src) &^ 31
 		if n > 0 {
-			maskAVX2(&b[0], n, k)
+			maskAVX2(&dst[0], &src[0], n, k)
 		}
 	} else {
-		n = len(b) &^ 15
+		n = len(src) &^ 15
 		if n > 0 {
-			maskSSE2(&b[0], n, k)
+			maskSSE2(&dst[0], &src[0], n, k)
 		}
 	}
-	return pos, b[n:]
+	return pos, dst[n:], src[n:]
 }
 
 // maskVariants lists, for the tests, every implementation this build can
@@ -99,15 +101,15 @@ func maskBulk(key [4]byte, pos int, b []byte, avx2 bool) (int, []byte) {
 func maskVariants() []maskVariant {
 	v := []maskVariant{
 		{"generic", maskGeneric},
-		{"sse2", func(key [4]byte, pos int, b []byte) int {
-			pos, b = maskBulk(key, pos, b, false)
-			return maskGeneric(key, pos, b)
+		{"sse2", func(key [4]byte, pos int, dst, src []byte) int {
+			pos, dst, src = maskBulk(key, pos, dst, src, false)
+			return maskGeneric(key, pos, dst, src)
 		}},
 	}
 	if useAVX2 {
-		v = append(v, maskVariant{"avx2", func(key [4]byte, pos int, b []byte) int {
-			pos, b = maskBulk(key, pos, b, true)
-			return maskGeneric(key, pos, b)
+		v = append(v, maskVariant{"avx2", func(key [4]byte, pos int, dst, src []byte) int {
+			pos, dst, src = maskBulk(key, pos, dst, src, true)
+			return maskGeneric(key, pos, dst, src)
 		}})
 	}
 	return v

@@ -58,36 +58,42 @@ TEXT ·hasAVX2(SB), NOSPLIT, $0-1
 no:
 	RET
 
-// func maskAVX2(p *byte, n int, key uint64)
+// func maskAVX2(dst, src *byte, n int, key uint64)
 //
-// XORs the n bytes at p with key, the 4-byte masking key already rotated
-// to the right starting offset and repeated twice. n is a multiple of 32
-// (one YMM register); the Go caller masks whatever is left over.
-TEXT ·maskAVX2(SB), NOSPLIT, $0-24
-	MOVQ p+0(FP), DI
-	MOVQ n+8(FP), CX
+// Writes the n bytes at src, XORed with key, to dst: key is the 4-byte
+// masking key already rotated to the right starting offset and repeated
+// twice. dst is src itself (masking in place) or does not overlap it. n
+// is a multiple of 32 (one YMM register); the Go caller masks whatever is
+// left over.
+TEXT ·maskAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
 
 	// Y0 = key repeated four times: 32 bytes of key, in the same order
 	// the bytes of the payload take them (every block starts at a
 	// multiple of 4 bytes from the start, so at the same key offset).
-	VPBROADCASTQ key+16(FP), Y0
+	VPBROADCASTQ key+24(FP), Y0
 
 	CMPQ CX, $128
 	JB   tail
 
 	// Main loop, 128 bytes per turn: four independent load-XOR-store
 	// chains keep the load and store units busy while the loop overhead
-	// (add, sub, compare, branch) is paid once per 128 bytes. VPXOR reads
-	// the payload straight from memory; VMOVDQU writes it back in place.
+	// (adds, sub, compare, branch) is paid once per 128 bytes. VPXOR reads
+	// the payload straight from memory; VMOVDQU writes it out. All four
+	// loads come before the stores, so in place each byte is read before
+	// it is written.
 loop128:
-	VPXOR   0(DI), Y0, Y1
-	VPXOR   32(DI), Y0, Y2
-	VPXOR   64(DI), Y0, Y3
-	VPXOR   96(DI), Y0, Y4
+	VPXOR   0(SI), Y0, Y1
+	VPXOR   32(SI), Y0, Y2
+	VPXOR   64(SI), Y0, Y3
+	VPXOR   96(SI), Y0, Y4
 	VMOVDQU Y1, 0(DI)
 	VMOVDQU Y2, 32(DI)
 	VMOVDQU Y3, 64(DI)
 	VMOVDQU Y4, 96(DI)
+	ADDQ    $128, SI
 	ADDQ    $128, DI
 	SUBQ    $128, CX
 	CMPQ    CX, $128
@@ -99,8 +105,9 @@ tail:
 	JZ    done
 
 loop32:
-	VPXOR   0(DI), Y0, Y1
+	VPXOR   0(SI), Y0, Y1
 	VMOVDQU Y1, 0(DI)
+	ADDQ    $32, SI
 	ADDQ    $32, DI
 	SUBQ    $32, CX
 	JNZ     loop32
@@ -112,17 +119,18 @@ done:
 	VZEROUPPER
 	RET
 
-// func maskSSE2(p *byte, n int, key uint64)
+// func maskSSE2(dst, src *byte, n int, key uint64)
 //
 // The same as maskAVX2 with 16-byte XMM registers, for CPUs or OSes
 // without AVX2: SSE2 is part of every amd64 CPU. n is a multiple of 16.
-TEXT ·maskSSE2(SB), NOSPLIT, $0-24
-	MOVQ p+0(FP), DI
-	MOVQ n+8(FP), CX
+TEXT ·maskSSE2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
 
 	// X0 = key repeated twice, from the 8-byte key: load it into the low
 	// half, then copy the low half into the high half.
-	MOVQ       key+16(FP), X0
+	MOVQ       key+24(FP), X0
 	PUNPCKLQDQ X0, X0
 
 	CMPQ CX, $64
@@ -132,10 +140,10 @@ TEXT ·maskSSE2(SB), NOSPLIT, $0-24
 	// operand faults on a pointer that is not 16-byte aligned, so the
 	// payload is loaded with MOVOU (unaligned move) first.
 loop64:
-	MOVOU 0(DI), X1
-	MOVOU 16(DI), X2
-	MOVOU 32(DI), X3
-	MOVOU 48(DI), X4
+	MOVOU 0(SI), X1
+	MOVOU 16(SI), X2
+	MOVOU 32(SI), X3
+	MOVOU 48(SI), X4
 	PXOR  X0, X1
 	PXOR  X0, X2
 	PXOR  X0, X3
@@ -144,6 +152,7 @@ loop64:
 	MOVOU X2, 16(DI)
 	MOVOU X3, 32(DI)
 	MOVOU X4, 48(DI)
+	ADDQ  $64, SI
 	ADDQ  $64, DI
 	SUBQ  $64, CX
 	CMPQ  CX, $64
@@ -155,9 +164,10 @@ tail:
 	JZ    done
 
 loop16:
-	MOVOU 0(DI), X1
+	MOVOU 0(SI), X1
 	PXOR  X0, X1
 	MOVOU X1, 0(DI)
+	ADDQ  $16, SI
 	ADDQ  $16, DI
 	SUBQ  $16, CX
 	JNZ   loop16

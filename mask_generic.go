@@ -12,8 +12,8 @@ const (
 )
 
 // maskBulk is never called without assembly; see mask_amd64.go.
-func maskBulk(key [4]byte, pos int, b []byte, avx2 bool) (int, []byte) {
-	return pos, b
+func maskBulk(key [4]byte, pos int, dst, src []byte, avx2 bool) (int, []byte, []byte) {
+	return pos, dst, src
 }
 
 // maskVariants lists, for the tests, every implementation this build can

@@ -17,18 +17,35 @@ func maskNaive(key [4]byte, pos int, b []byte) int {
 
 // allMasks is every implementation in this build (maskVariants: the
 // pure-Go loop, and on amd64 the SSE2 and, when the CPU has it, AVX2
-// assembly at every length), plus the exported Mask with its length
-// threshold.
+// assembly at every length), plus maskCopy with its length threshold,
+// which in place (dst and src the same slice) is exactly what Mask runs.
 func allMasks() []maskVariant {
-	return append(maskVariants(), maskVariant{"Mask", Mask})
+	return append(maskVariants(), maskVariant{"maskCopy", maskCopy})
+}
+
+// checkMaskCopy masks src into a copy of dstBacking at dstOff with m, and
+// fails unless the result is want there, wantPos is returned, the bytes
+// around are left alone, and src is unchanged.
+func checkMaskCopy(t *testing.T, m maskVariant, key [4]byte, pos int, src, dstBacking []byte, dstOff int, want []byte, wantPos int) {
+	t.Helper()
+	srcBefore := bytes.Clone(src)
+	dst := bytes.Clone(dstBacking)
+	gotPos := m.fn(key, pos, dst[dstOff:dstOff+len(src)], src)
+	wantDst := bytes.Clone(dstBacking)
+	copy(wantDst[dstOff:], want)
+	if gotPos != wantPos || !bytes.Equal(dst, wantDst) || !bytes.Equal(src, srcBefore) {
+		t.Fatalf("%s copying: dst off %d len %d pos %d: got pos %d, want %d; dst right: %v; src unchanged: %v",
+			m.name, dstOff, len(src), pos, gotPos, wantPos, bytes.Equal(dst, wantDst), bytes.Equal(src, srcBefore))
+	}
 }
 
 // Every length to 300 (several 128-byte assembly blocks plus every tail),
 // and lengths either side of 4 KiB (where the amd64 code starts aligning
 // the buffer to 32 bytes first), at every start offset 0..63 into a buffer
 // (every alignment to a 32-byte boundary and a cache line) and every
-// starting offset into the key, against the definition in §5.3. The bytes
-// around the masked window must be left alone.
+// starting offset into the key, against the definition in §5.3: in place,
+// and copying into another buffer at another alignment. The bytes around
+// the masked window must be left alone.
 func TestMaskMatchesDefinition(t *testing.T) {
 	lengths := make([]int, 0, 320)
 	for n := 0; n <= 300; n++ {
@@ -46,6 +63,7 @@ func TestMaskMatchesDefinition(t *testing.T) {
 	for _, m := range impls {
 		t.Log("implementation:", m.name)
 	}
+	dstBacking := bytes.Repeat([]byte{0xee}, len(backing))
 	want := make([]byte, len(backing))
 	got := make([]byte, len(backing))
 	for _, length := range lengths {
@@ -55,11 +73,14 @@ func TestMaskMatchesDefinition(t *testing.T) {
 				wantPos := maskNaive(key, pos, want[off:off+length])
 				for _, m := range impls {
 					copy(got, backing)
-					gotPos := m.fn(key, pos, got[off:off+length])
+					window := got[off : off+length]
+					gotPos := m.fn(key, pos, window, window)
 					if gotPos != wantPos || !bytes.Equal(got, want) {
 						t.Fatalf("%s: off %d len %d pos %d: got pos %d, want %d; bytes equal: %v",
 							m.name, off, length, pos, gotPos, wantPos, bytes.Equal(got, want))
 					}
+					dstOff := (off*7 + 13) % maxOff // another alignment than the source's
+					checkMaskCopy(t, m, key, pos, backing[off:off+length], dstBacking, dstOff, want[off:off+length], wantPos)
 				}
 			}
 		}
@@ -84,13 +105,13 @@ func TestMaskInPieces(t *testing.T) {
 	for _, m := range allMasks() {
 		whole := bytes.Repeat([]byte("abcdefghij"), 500)
 		inPieces := append([]byte(nil), whole...)
-		m.fn(key, 0, whole)
+		m.fn(key, 0, whole, whole)
 		rest, pos := inPieces, 0
 		for _, cut := range cuts {
-			pos = m.fn(key, pos, rest[:cut])
+			pos = m.fn(key, pos, rest[:cut], rest[:cut])
 			rest = rest[cut:]
 		}
-		m.fn(key, pos, rest)
+		m.fn(key, pos, rest, rest)
 		if !bytes.Equal(whole, inPieces) {
 			t.Errorf("%s: masking in pieces differs from masking whole", m.name)
 		}
@@ -98,7 +119,8 @@ func TestMaskInPieces(t *testing.T) {
 }
 
 // FuzzMask holds every implementation against the definition for any key,
-// key offset, start offset into the buffer and payload.
+// key offset, start offset into the buffer and payload, in place and
+// copying.
 func FuzzMask(f *testing.F) {
 	f.Add([]byte{1, 2, 3, 4}, uint8(0), uint8(0), []byte("hello"))
 	f.Add([]byte{0xff, 0, 0x80, 7}, uint8(3), uint8(1), bytes.Repeat([]byte{0x5a}, 300))
@@ -112,11 +134,13 @@ func FuzzMask(f *testing.F) {
 		// Shift the payload by o bytes to vary its alignment.
 		want := append(make([]byte, o), data...)
 		wantPos := maskNaive(key, p, want[o:])
+		dstBacking := make([]byte, 64+len(data)+64)
 		for _, m := range allMasks() {
 			got := append(make([]byte, o), data...)
-			if gotPos := m.fn(key, p, got[o:]); gotPos != wantPos || !bytes.Equal(got, want) {
+			if gotPos := m.fn(key, p, got[o:], got[o:]); gotPos != wantPos || !bytes.Equal(got, want) {
 				t.Fatalf("%s: key %x pos %d off %d len %d: mismatch", m.name, key, p, o, len(data))
 			}
+			checkMaskCopy(t, m, key, p, data, dstBacking, 63-o, want[o:], wantPos)
 		}
 	})
 }
@@ -132,7 +156,29 @@ func BenchmarkMask(b *testing.B) {
 // BenchmarkMaskGeneric is the pure-Go loop in the same build, the baseline
 // the assembly must beat (and, below maskAsmMin, what Mask runs).
 func BenchmarkMaskGeneric(b *testing.B) {
-	benchmarkMask(b, maskGeneric)
+	benchmarkMask(b, func(key [4]byte, pos int, b []byte) int { return maskGeneric(key, pos, b, b) })
+}
+
+// BenchmarkMaskCopy compares the two ways of moving a payload and masking
+// it: copy, then Mask in place (two passes), and maskCopy (one).
+func BenchmarkMaskCopy(b *testing.B) {
+	key := [4]byte{1, 2, 3, 4}
+	for _, size := range maskBenchSizes {
+		src, dst := make([]byte, size), make([]byte, size)
+		b.Run("copy+Mask/"+byteSize(size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				copy(dst, src)
+				Mask(key, 0, dst)
+			}
+		})
+		b.Run("maskCopy/"+byteSize(size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				maskCopy(key, 0, dst, src)
+			}
+		})
+	}
 }
 
 func benchmarkMask(b *testing.B, mask func([4]byte, int, []byte) int) {

@@ -328,9 +328,12 @@ func (c *Conn) readFramedLocked(p []byte) (int, error) {
 	if int64(len(p)) > c.rd.remaining {
 		p = p[:c.rd.remaining]
 	}
-	n, err := c.br.Read(p)
+	var n int
+	var err error
 	if c.rd.masked {
-		c.rd.maskPos = Mask(c.rd.mask, c.rd.maskPos, p[:n])
+		n, c.rd.maskPos, err = c.br.readUnmasking(p, c.rd.mask, c.rd.maskPos)
+	} else {
+		n, err = c.br.Read(p)
 	}
 	c.rd.remaining -= int64(n)
 	if err == nil && c.rd.remaining == 0 && c.rd.fin {
@@ -411,11 +414,12 @@ func (c *Conn) readFrameLocked() (Header, error) {
 		return h, noEOF(err)
 	}
 	payload := c.rd.control[:h.Length]
-	copy(payload, b[n:])
-	c.br.Discard(len(b))
 	if h.Masked {
-		Mask(h.Mask, 0, payload)
+		maskCopy(h.Mask, 0, payload, b[n:])
+	} else {
+		copy(payload, b[n:])
 	}
+	c.br.Discard(len(b))
 	return h, c.handleControlLocked(h.Opcode, payload)
 }
 

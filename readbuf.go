@@ -187,25 +187,48 @@ func (b *readBuffer) Discard(n int) (int, error) {
 // Read reads into p: from the buffer if it holds anything, else straight
 // from the connection (a large p is never copied twice).
 func (b *readBuffer) Read(p []byte) (int, error) {
+	n, _, err := b.read(p, nil, 0)
+	return n, err
+}
+
+// readUnmasking is Read for a masked payload (RFC 6455 §5.3): it unmasks
+// what it reads with key, from key offset pos, and returns the offset after
+// it. Bytes that come out of the buffer are unmasked as they are copied, in
+// one pass over them.
+func (b *readBuffer) readUnmasking(p []byte, key [4]byte, pos int) (int, int, error) {
+	return b.read(p, &key, pos)
+}
+
+// read is Read, unmasking with key (from offset pos) unless key is nil.
+func (b *readBuffer) read(p []byte, key *[4]byte, pos int) (int, int, error) {
 	if len(p) == 0 {
-		return 0, nil
+		return 0, pos, nil
 	}
 	if b.r == b.w {
 		switch {
 		case b.err != nil:
-			return 0, b.takeErr()
+			return 0, pos, b.takeErr()
 		case len(p) >= readBufferSize:
-			return b.readInto(p)
+			n, err := b.readInto(p)
+			if key != nil {
+				pos = Mask(*key, pos, p[:n])
+			}
+			return n, pos, err
 		}
 		b.fill()
 		if b.r == b.w {
-			return 0, b.takeErr()
+			return 0, pos, b.takeErr()
 		}
 	}
-	n := copy(p, b.buf[b.r:b.w])
+	n := min(len(p), b.w-b.r)
+	if key != nil {
+		pos = maskCopy(*key, pos, p, b.buf[b.r:b.r+n])
+	} else {
+		copy(p, b.buf[b.r:b.r+n])
+	}
 	b.r += n
 	b.releaseIfEmpty()
-	return n, nil
+	return n, pos, nil
 }
 
 func (b *readBuffer) takeErr() error {

@@ -146,3 +146,35 @@ func TestLargeFramesArriveInOneRead(t *testing.T) {
 		}
 	}
 }
+
+// readUnmasking gives back the unmasked payload whatever the sizes of the
+// reads: small ones copied (and unmasked on the way) out of the buffer,
+// large ones straight from the source and unmasked in place, the key
+// offset carried from each read to the next.
+func TestReadUnmaskingInPieces(t *testing.T) {
+	key := [4]byte{0xa1, 0xb2, 0xc3, 0xd4}
+	payload := make([]byte, 200_000)
+	for i := range payload {
+		payload[i] = byte(i * 31)
+	}
+	masked := bytes.Clone(payload)
+	Mask(key, 0, masked)
+	for _, sizes := range [][]int{{1}, {3, 7, 4096, 5}, {5000, 1, 300, 70_000}, {191, 192, 193, 4095}} {
+		b := &readBuffer{src: bytes.NewReader(masked)}
+		var got []byte
+		pos := 0
+		for i := 0; len(got) < len(payload); i++ {
+			p := make([]byte, min(sizes[i%len(sizes)], len(payload)-len(got)))
+			var n int
+			var err error
+			n, pos, err = b.readUnmasking(p, key, pos)
+			if err != nil {
+				t.Fatalf("sizes %v: after %d bytes: %v", sizes, len(got), err)
+			}
+			got = append(got, p[:n]...)
+		}
+		if !bytes.Equal(got, payload) {
+			t.Errorf("sizes %v: the payload came back wrong", sizes)
+		}
+	}
+}

@@ -275,9 +275,11 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 	written := 0
 	switch {
 	case len(buf)+len(p) <= cap(buf):
-		buf = append(buf, p...)
 		if h.Masked {
-			Mask(h.Mask, 0, buf[len(buf)-len(p):])
+			buf = buf[:len(buf)+len(p)]
+			maskCopy(h.Mask, 0, buf[len(buf)-len(p):], p)
+		} else {
+			buf = append(buf, p...)
 		}
 		written, err = c.netConn.Write(buf)
 	case !h.Masked:
@@ -310,8 +312,8 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 		buf = append((*large)[:0], buf...)
 		pos := 0
 		for len(p) > 0 && err == nil {
-			n := copy(buf[len(buf):cap(buf)], p)
-			pos = Mask(h.Mask, pos, buf[len(buf):len(buf)+n])
+			n := min(len(p), cap(buf)-len(buf))
+			pos = maskCopy(h.Mask, pos, buf[len(buf):cap(buf)], p[:n])
 			buf = buf[:len(buf)+n]
 			p = p[n:]
 			var w int
