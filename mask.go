@@ -39,7 +39,7 @@ func Mask(key [4]byte, pos int, b []byte) int {
 }
 
 // maskCopy writes src, masked, to the start of dst, which must be at least
-// as long and must not overlap src; otherwise it is Mask.
+// as long, and either be src itself (then it is Mask) or not overlap it.
 func maskCopy(key [4]byte, pos int, dst, src []byte) int {
 	return maskLoop(key, pos&3, dst[:len(src)], src, true)
 }
@@ -57,10 +57,17 @@ func maskGeneric(key [4]byte, pos int, dst, src []byte) int {
 // first masked up to its last 32 bytes or so by maskBulk, copying as it
 // goes; the rest, and all of it otherwise, by the Go loop below.
 func maskLoop(key [4]byte, pos int, dst, src []byte, asm bool) int {
+	dst = dst[:len(src)]
+	if raceEnabled && len(src) > 0 && &dst[0] != &src[0] {
+		// The race detector does not see what assembly reads and writes:
+		// copy here, where it sees both slices, and mask in place.
+		copy(dst, src)
+		src = dst
+	}
 	if haveMaskAsm && asm && len(src) >= maskAsmMin {
 		pos, dst, src = maskBulk(key, pos, dst, src, useAVX2)
 	}
-	b := dst[:len(src)]
+	b := dst
 	if len(b) > 0 && &b[0] != &src[0] {
 		// The Go loop runs fastest over one slice: a loop over two,
 		// reading one and writing the other, measured slower than a copy

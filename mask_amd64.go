@@ -18,7 +18,7 @@ import (
 // haveMaskAsm tells maskLoop that maskBulk exists.
 const haveMaskAsm = true
 
-// maskAsmMin is the shortest buffer Mask hands to maskBulk. The call into
+// maskAsmMin is the shortest buffer maskLoop hands to maskBulk. The call into
 // assembly costs about 2 ns more than the Go loop on a short buffer, so at
 // key offset 0 the assembly only pulls ahead from about 192 bytes (at
 // other offsets, where the Go loop starts byte by byte, from 64). Measured
@@ -59,10 +59,11 @@ func maskSSE2(dst, src *byte, n int, key uint64)
 // works at any length; maskLoop calls it only from maskAsmMin bytes up, the
 // tests at every length.
 func maskBulk(key [4]byte, pos int, dst, src []byte, avx2 bool) (int, []byte, []byte) {
-	// Head: on a long buffer, mask up to the next 32-byte boundary with
-	// the Go loop, so that no 32-byte store in the loop straddles two
-	// cache lines (loads that do cost less). On a short one the head costs
-	// more than the split accesses it saves.
+	// Head: on a long buffer, mask up to the next 32-byte boundary of dst
+	// with the Go loop, so that no 32-byte store in the loop straddles two
+	// cache lines (when copying, src may still be unaligned; in place, the
+	// loads are aligned too). On a short one the head costs more than the
+	// split accesses it saves.
 	if len(src) >= maskAlignMin {
 		if head := int(-uintptr(unsafe.Pointer(unsafe.SliceData(dst))) & 31); head != 0 {
 			pos = maskGeneric(key, pos, dst[:head], src[:head])

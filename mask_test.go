@@ -79,8 +79,10 @@ func TestMaskMatchesDefinition(t *testing.T) {
 						t.Fatalf("%s: off %d len %d pos %d: got pos %d, want %d; bytes equal: %v",
 							m.name, off, length, pos, gotPos, wantPos, bytes.Equal(got, want))
 					}
-					dstOff := (off*7 + 13) % maxOff // another alignment than the source's
-					checkMaskCopy(t, m, key, pos, backing[off:off+length], dstBacking, dstOff, want[off:off+length], wantPos)
+					// Into the same alignment as the source's, and another.
+					for _, dstOff := range []int{off, (off*7 + 13) % maxOff} {
+						checkMaskCopy(t, m, key, pos, backing[off:off+length], dstBacking, dstOff, want[off:off+length], wantPos)
+					}
 				}
 			}
 		}
@@ -140,7 +142,8 @@ func FuzzMask(f *testing.F) {
 			if gotPos := m.fn(key, p, got[o:], got[o:]); gotPos != wantPos || !bytes.Equal(got, want) {
 				t.Fatalf("%s: key %x pos %d off %d len %d: mismatch", m.name, key, p, o, len(data))
 			}
-			checkMaskCopy(t, m, key, p, data, dstBacking, 63-o, want[o:], wantPos)
+			src := append(make([]byte, o), data...)[o:] // at the same offset as got
+			checkMaskCopy(t, m, key, p, src, dstBacking, 63-o, want[o:], wantPos)
 		}
 	})
 }
