@@ -764,19 +764,27 @@ func TestDeflateDefaultLevel(t *testing.T) {
 		}
 	}
 
-	compressedSize := func(level int) int {
-		c := newDeflateCompressor(level, 15, true)
-		defer c.release()
-		n := 0
-		for _, m := range deflateJSONCorpus() {
-			n += len(c.appendCompressed(nil, m))
-		}
-		return n
-	}
-	def, fast := compressedSize(deflateTakeoverLevel), compressedSize(flate.BestSpeed)
+	def := corpusCompressedSize(deflateTakeoverLevel, true, false)
+	fast := corpusCompressedSize(flate.BestSpeed, true, false)
 	if float64(def) > 0.8*float64(fast) {
 		t.Errorf("with takeover the default level compresses the corpus to %d bytes, BestSpeed to %d: want at least 20%% smaller", def, fast)
 	}
+}
+
+// corpusCompressedSize is the bytes the JSON corpus takes on the wire, one
+// message after another at 15 bits, parking the compressor after each
+// message if park is set.
+func corpusCompressedSize(level int, takeover, park bool) int {
+	c := newDeflateCompressor(level, 15, takeover)
+	defer c.release()
+	n := 0
+	for _, m := range deflateJSONCorpus() {
+		n += len(c.appendCompressed(nil, m))
+		if park {
+			c.park()
+		}
+	}
+	return n
 }
 
 func loadDeflateCorpus(b *testing.B) [][]byte {
@@ -1062,18 +1070,8 @@ func TestDeflateParkRoundTrip(t *testing.T) {
 	// The gain of takeover survives parking: on the JSON corpus, parked
 	// after every message, nearly as small as active, far smaller than
 	// without takeover.
-	corpus := deflateJSONCorpus()
 	size := func(takeover, park bool) int {
-		c := newDeflateCompressor(flate.DefaultCompression, 15, takeover)
-		defer c.release()
-		n := 0
-		for _, m := range corpus {
-			n += len(c.appendCompressed(nil, m))
-			if park {
-				c.park()
-			}
-		}
-		return n
+		return corpusCompressedSize(flate.DefaultCompression, takeover, park)
 	}
 	none, active, parked := size(false, false), size(true, false), size(true, true)
 	t.Logf("corpus: %d bytes without takeover, %d with, %d parked after every message", none, active, parked)
