@@ -220,12 +220,9 @@ func (nc *netConn) unexpectedType(ctx context.Context, typ MessageType) error {
 	if c.lock(ctx, &c.readLock) == nil {
 		// A client waits for the server's FIN after its close frame: as
 		// long as the read deadline allows, no longer.
-		c.rd.done = ctx.Done()
-		watching := c.readInterrupt.begin(ctx)
+		watching := c.watchReadLocked(ctx)
 		c.readFailedLocked(err)
-		if watching {
-			c.readInterrupt.end()
-		}
+		c.unwatchReadLocked(ctx, watching, nil)
 		c.readLock.unlock()
 	} else {
 		c.closeNet() // closed already, or the deadline passed meanwhile

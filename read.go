@@ -109,14 +109,10 @@ func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []by
 		return 0, buf, err
 	}
 	defer c.readLock.unlock()
-	c.rd.done = ctx.Done()
-	watching := c.readInterrupt.begin(ctx)
+	watching := c.watchReadLocked(ctx)
 	c.waitForDataLocked()
 	typ, out, err := c.appendMessageLocked(buf)
-	if watching {
-		err = contextError(ctx, c.readInterrupt.end(), err)
-	}
-	if err != nil {
+	if err = c.unwatchReadLocked(ctx, watching, err); err != nil {
 		return 0, buf, err
 	}
 	return typ, out, nil
@@ -184,14 +180,9 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 		return 0, nil, err
 	}
 	defer c.readLock.unlock()
-	c.rd.done = ctx.Done()
-	watching := c.readInterrupt.begin(ctx)
+	watching := c.watchReadLocked(ctx)
 	c.waitForDataLocked()
-	err := c.beginMessageLocked()
-	if watching {
-		err = contextError(ctx, c.readInterrupt.end(), err)
-	}
-	if err != nil {
+	if err := c.unwatchReadLocked(ctx, watching, c.beginMessageLocked()); err != nil {
 		return 0, nil, err
 	}
 	return c.rd.msgType, &messageReader{c: c, ctx: ctx, generation: c.rd.generation}, nil
@@ -220,16 +211,31 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	case len(p) == 0:
 		return 0, nil
 	}
-	c.rd.done = r.ctx.Done()
-	watching := c.readInterrupt.begin(r.ctx)
+	watching := c.watchReadLocked(r.ctx)
 	n, err := c.readMessageDataLocked(p)
 	if err != nil && err != io.EOF {
 		err = c.readFailedLocked(err)
 	}
+	return n, c.unwatchReadLocked(r.ctx, watching, err)
+}
+
+// watchReadLocked puts what the read-lock holder does next under ctx: a
+// read blocked on the wire is cut when ctx ends (interrupt.go), and so is
+// what it does on the reader's behalf (rd.done), like a client waiting for
+// the server's FIN. If it returns true, unwatchReadLocked must be called
+// before readLock is released.
+func (c *Conn) watchReadLocked(ctx context.Context) (watching bool) {
+	c.rd.done = ctx.Done()
+	return c.readInterrupt.begin(ctx)
+}
+
+// unwatchReadLocked ends what watchReadLocked began, and returns err, or
+// ctx.Err() in its place if err is the timeout ctx's end caused.
+func (c *Conn) unwatchReadLocked(ctx context.Context, watching bool, err error) error {
 	if watching {
-		err = contextError(r.ctx, c.readInterrupt.end(), err)
+		err = contextError(ctx, c.readInterrupt.end(), err)
 	}
-	return n, err
+	return err
 }
 
 // beginMessageLocked skips what is left of an earlier message, then reads
