@@ -274,31 +274,43 @@ func tlsEnv(t *testing.T, mode string) ([]string, error) {
 	return []string{"INTEROP_TLS_CERT=" + cert, "INTEROP_TLS_KEY=" + key}, nil
 }
 
-// nodePeer is node's ws library, run by node/peer.mjs.
-func nodePeer() *peer {
+// childRoles are the roles of a peer program run in a child process, in
+// dir, by command followed by the mode: "server" or "client".
+func childRoles(dir string, command ...string) (
+	startServer func(*testing.T) (map[string]string, error),
+	startClient func(*testing.T) (func(job) error, error),
+) {
 	run := func(t *testing.T, mode string) (*process, error) {
 		env, err := tlsEnv(t, mode)
 		if err != nil {
 			return nil, err
 		}
-		return startProcess(t, env, "node", "node", "peer.mjs", mode)
+		return startProcess(t, env, dir, command[0], append(command[1:], mode)...)
 	}
+	startServer = func(t *testing.T) (map[string]string, error) {
+		p, err := run(t, "server")
+		if err != nil {
+			return nil, err
+		}
+		return p.urls()
+	}
+	startClient = func(t *testing.T) (func(job) error, error) {
+		p, err := run(t, "client")
+		if err != nil {
+			return nil, err
+		}
+		return p.send, nil
+	}
+	return startServer, startClient
+}
+
+// nodePeer is node's ws library, run by node/peer.mjs.
+func nodePeer() *peer {
+	startServer, startClient := childRoles("node", "node", "peer.mjs")
 	return &peer{
-		name: "node ws",
-		startServer: func(t *testing.T) (map[string]string, error) {
-			p, err := run(t, "server")
-			if err != nil {
-				return nil, err
-			}
-			return p.urls()
-		},
-		startClient: func(t *testing.T) (func(job) error, error) {
-			p, err := run(t, "client")
-			if err != nil {
-				return nil, err
-			}
-			return p.send, nil
-		},
+		name:        "node ws",
+		startServer: startServer,
+		startClient: startClient,
 		na: func(r role, f string) string {
 			return ""
 		},
@@ -323,29 +335,11 @@ const python = "/usr/bin/python3"
 
 // pythonPeer is python's websockets library, run by python/peer.py.
 func pythonPeer() *peer {
-	run := func(t *testing.T, mode string) (*process, error) {
-		env, err := tlsEnv(t, mode)
-		if err != nil {
-			return nil, err
-		}
-		return startProcess(t, env, "python", python, "-u", "peer.py", mode)
-	}
+	startServer, startClient := childRoles("python", python, "-u", "peer.py")
 	return &peer{
-		name: "python websockets",
-		startServer: func(t *testing.T) (map[string]string, error) {
-			p, err := run(t, "server")
-			if err != nil {
-				return nil, err
-			}
-			return p.urls()
-		},
-		startClient: func(t *testing.T) (func(job) error, error) {
-			p, err := run(t, "client")
-			if err != nil {
-				return nil, err
-			}
-			return p.send, nil
-		},
+		name:        "python websockets",
+		startServer: startServer,
+		startClient: startClient,
 		na: func(r role, f string) string {
 			if f == featUTF8FromPeer {
 				return "websockets sends text fragments as str, which cannot split a code point"
