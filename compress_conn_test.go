@@ -193,6 +193,46 @@ func TestDeflateBomb(t *testing.T) {
 	}
 }
 
+// A read that first skips the rest of a compressed message (left unread
+// by a Reader) and is cut by its context during the skip leaves the Conn as
+// a read cut inside the message does: without context takeover the rest of
+// the message is skipped and the next one read whole; with it, nothing
+// after the cut can be decoded, and the connection is failed with 1011.
+func TestDeflateSkipCutByContext(t *testing.T) {
+	for _, takeover := range []bool{false, true} {
+		t.Run(fmt.Sprintf("takeover=%v", takeover), func(t *testing.T) {
+			c, p := hostileConn(t, true, withDeflate(takeover))
+			first := deflateRaw(t, []byte("hello, hello, hello: the first message, left unread"))
+			p.conn.Write(peerFrame(p, Header{Rsv: Rsv1, Opcode: OpText}, first[:4]))
+			if _, _, err := c.Reader(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			_, _, err := c.Read(ctx) // the rest of the first message is late
+			cancel()
+			if takeover {
+				if !errors.Is(err, ErrDeflateInterrupted) || CloseStatus(err) != StatusInternalError {
+					t.Fatalf("Read cut while skipping: %v; want ErrDeflateInterrupted, 1011", err)
+				}
+				if code := p.expectClose(); code != StatusInternalError {
+					t.Fatalf("close code %v, want 1011", code)
+				}
+				return
+			}
+			if err != context.DeadlineExceeded {
+				t.Fatalf("Read cut while skipping: %v; want DeadlineExceeded", err)
+			}
+			p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpContinuation}, first[4:]))
+			p.conn.Write(peerFrame(p, Header{Fin: true, Rsv: Rsv1, Opcode: OpText}, deflateRaw(t, []byte("second"))))
+			ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, msg, err := c.Read(ctx); err != nil || string(msg) != "second" {
+				t.Fatalf("Read after the cut skip = %q, %v; want the next message", msg, err)
+			}
+		})
+	}
+}
+
 func deflateRaw(t *testing.T, p []byte) []byte {
 	t.Helper()
 	var b bytes.Buffer

@@ -262,7 +262,7 @@ func (c *Conn) skipMessageLocked() error {
 		// The decompressor must see the whole message: with context
 		// takeover the next one may refer back into it.
 		if _, err := io.Copy(io.Discard, c.decompressor); err != nil {
-			return deflateProtocolError(err)
+			return c.inflateFailedLocked(err)
 		}
 		c.rd.inMessage = false
 		return nil
@@ -285,6 +285,23 @@ func (c *Conn) skipMessageLocked() error {
 	}
 }
 
+// inflateFailedLocked turns an error of the decompressor, reading or
+// skipping the message in progress, into the reader's. compress/flate does
+// not survive its source failing, so a read cut by a deadline leaves the
+// rest of the message undecodable: without context takeover it is skipped
+// raw; with it, the next message may refer back into this one, and the
+// connection cannot go on.
+func (c *Conn) inflateFailedLocked(err error) error {
+	err = deflateProtocolError(err)
+	if isTimeout(err) && !c.isNetClosed() {
+		if c.decompressor.takeover {
+			return &ProtocolError{Code: StatusInternalError, Err: ErrDeflateInterrupted}
+		}
+		c.rd.inflateAbandoned = true
+	}
+	return err
+}
+
 // readMessageDataLocked reads payload of the message in progress into p,
 // checking it as it comes. It returns io.EOF once the message is complete,
 // possibly with n > 0.
@@ -293,15 +310,8 @@ func (c *Conn) readMessageDataLocked(p []byte) (int, error) {
 	var err error
 	if c.rd.compressed {
 		n, err = c.decompressor.Read(p)
-		err = deflateProtocolError(err)
-		if isTimeout(err) && !c.isNetClosed() {
-			if c.decompressor.takeover {
-				// The next message may refer back into this one, which
-				// can no longer be decoded: the connection cannot go on.
-				err = &ProtocolError{Code: StatusInternalError, Err: ErrDeflateInterrupted}
-			} else {
-				c.rd.inflateAbandoned = true
-			}
+		if err != nil {
+			err = c.inflateFailedLocked(err)
 		}
 	} else {
 		n, err = c.readFramedLocked(p)
