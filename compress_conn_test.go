@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"strings"
@@ -228,6 +229,35 @@ func TestDeflateSkipCutByContext(t *testing.T) {
 			defer cancel()
 			if _, msg, err := c.Read(ctx); err != nil || string(msg) != "second" {
 				t.Fatalf("Read after the cut skip = %q, %v; want the next message", msg, err)
+			}
+		})
+	}
+}
+
+// The read limit is on the decompressed size (SetReadLimit), so a message
+// of exactly the limit is read however much its wire form grew: random
+// bytes through an 8-bit window grow by about 8%, a sync point every 128
+// bytes. Both directions, with and without context takeover.
+func TestDeflateMessageAtTheLimit(t *testing.T) {
+	const limit = 64 << 10
+	msg := make([]byte, limit)
+	rand.NewChaCha8([32]byte{7}).Read(msg)
+	for _, mode := range []CompressionMode{CompressionNoContextTakeover, CompressionContextTakeover} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			opts := CompressionOptions{Mode: mode, ServerMaxWindowBits: 8, ClientMaxWindowBits: 8}
+			url := startServer(t, &AcceptOptions{ReadLimit: limit, Compression: opts}, echoHandler)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, _, err := Dial(ctx, url, &DialOptions{ReadLimit: limit, Compression: opts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			if err := c.Write(ctx, MessageBinary, msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, err := c.Read(ctx); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("echo of a %d-byte message with a %d-byte limit: %d bytes, %v", len(msg), limit, len(got), err)
 			}
 		})
 	}

@@ -773,7 +773,7 @@ func TestHostileDeflate(t *testing.T) {
 	}
 	var emptyBlocks []frame
 	emptyBlocks = append(emptyBlocks, frame{Header{Rsv: Rsv1, Opcode: OpBinary}, []byte{0, 0, 0, 0xff, 0xff}})
-	for i := 0; i < (limit+limit/16+64)/5+10; i++ {
+	for i := 0; i < int(compressedWireLimit(limit))/5+10; i++ {
 		emptyBlocks = append(emptyBlocks, frame{Header{Opcode: OpContinuation}, []byte{0, 0, 0, 0xff, 0xff}})
 	}
 	tests := []struct {
@@ -852,7 +852,7 @@ func TestHostileDeflateBombMemory(t *testing.T) {
 }
 
 // With compression and the limit lifted, messages still arrive: the wire
-// bound of a compressed message (limit + limit/16 + 64) must not overflow.
+// bound of a compressed message (compressedWireLimit) must not overflow.
 func TestHostileDeflateNoReadLimit(t *testing.T) {
 	checkLeaks(t)
 	both(t, func(t *testing.T, isServer bool) {

@@ -490,11 +490,7 @@ func (c *Conn) checkHeaderLocked(h Header) error {
 	}
 	limit := c.readLimit.Load()
 	if compressed {
-		// The limit is on the decompressed size, which the decompressor
-		// enforces; the wire bytes are still bounded, so that a stream of
-		// empty deflate blocks cannot go on for ever. Incompressible data
-		// grows by 5 bytes per 64 KiB stored block: a sixteenth is ample.
-		limit = saturatingAdd(limit, limit/16+64)
+		limit = compressedWireLimit(limit)
 	}
 	if msgLen > limit || msgLen < 0 {
 		return &ProtocolError{Code: StatusMessageTooBig, Err: ErrMessageTooBig}
@@ -558,6 +554,19 @@ func (c *Conn) readFailedLocked(err error) error {
 // growthStep is how far ahead of the data already read a message buffer
 // grows at most, when a frame announces more.
 const growthStep = 64 << 10
+
+// compressedWireLimit bounds the bytes on the wire of a compressed message
+// whose decompressed size may reach limit. The decompressor enforces limit
+// itself; this bound is there so that a stream of empty deflate blocks,
+// which inflate to nothing, cannot go on for ever. It must also leave room
+// for what encoders add: incompressible data grows by 5 bytes per stored
+// block, and every flush adds an empty block of 4–5 bytes. Our own
+// compressor, with an 8-bit window, flushes after every 128 bytes (compress.go),
+// about 8% more in all; twice the limit leaves room for any encoder that
+// flushes no more often than every tenth byte.
+func compressedWireLimit(limit int64) int64 {
+	return saturatingAdd(saturatingAdd(limit, limit), 256)
+}
 
 func saturatingAdd(a, b int64) int64 {
 	if a > math.MaxInt64-b {
