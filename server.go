@@ -100,6 +100,11 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	status, err := checkClientHandshake(r, opts)
 	if err != nil {
 		if status == http.StatusUpgradeRequired {
+			// "The server MUST send an Upgrade header field in a 426
+			// response" (RFC 9110 §15.5.22), listed in Connection (§7.8);
+			// Sec-WebSocket-Version names the version we speak (§4.4).
+			w.Header().Set("Upgrade", "websocket")
+			w.Header().Set("Connection", "Upgrade")
 			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
 		if status == http.StatusMethodNotAllowed {

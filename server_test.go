@@ -108,8 +108,13 @@ func TestAcceptRefusals(t *testing.T) {
 			if !errors.Is(err, tt.err) {
 				t.Errorf("Accept error %v, want %v", err, tt.err)
 			}
-			if tt.status == 426 && resp.Header.Get("Sec-WebSocket-Version") != "13" {
-				t.Error("426 without Sec-WebSocket-Version: 13")
+			if tt.status == 426 {
+				if resp.Header.Get("Sec-WebSocket-Version") != "13" {
+					t.Error("426 without Sec-WebSocket-Version: 13")
+				}
+				if !headerHasToken(resp.Header, "Upgrade", "websocket") || !headerHasToken(resp.Header, "Connection", "upgrade") {
+					t.Errorf("426 without Upgrade: websocket and Connection: Upgrade (RFC 9110 §15.5.22, §7.8): %v", resp.Header)
+				}
 			}
 		})
 	}
