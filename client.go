@@ -169,6 +169,11 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 		err = errors.Join(ctx.Err(), err)
 	}
 	if err != nil {
+		if conn != nil {
+			// ctx ended just as the handshake succeeded: the Conn is
+			// dropped, and whatever it started (keepalive) with it.
+			conn.CloseNow()
+		}
 		netConn.Close()
 		return nil, resp, err
 	}
@@ -321,13 +326,20 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 	}
 	deflate, compress, err := checkServerHandshake(resp, key, req.Header, &opts.Compression)
 	if err != nil {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(body))
+		keepRefusalBody(resp)
 		return nil, resp, err
 	}
 	cfg := opts.connConfig(resp.Header.Get("Sec-WebSocket-Protocol"), deflate, compress)
 	return newConn(nc, peekAll(br), cfg), resp, nil
+}
+
+// keepRefusalBody reads the start of a refusing response's body, which
+// often says why, and replaces the body with it, so that the caller can
+// read it after the connection is gone. The caller bounds the read in time.
+func keepRefusalBody(resp *http.Response) {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
 }
 
 // connConfig is what the Conn takes from the options once the handshake

@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,7 +11,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -272,6 +275,60 @@ func TestDialHonoursContext(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Dial error %v", err)
 	}
+}
+
+// If ctx ends just as the handshake succeeds, Dial fails, and the Conn it
+// had made is closed with everything it started: no keepalive goroutine is
+// left behind.
+func TestDialEndingAtTheLastMomentClosesTheConn(t *testing.T) {
+	url := startServer(t, nil, echoHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, _, err := Dial(ctx, url, &DialOptions{
+		PingInterval: time.Hour,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := net.Dial(network, addr)
+			return &cancelOnResponse{Conn: nc, cancel: cancel, interrupted: make(chan struct{})}, err
+		},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Dial error %v, want context.Canceled", err)
+	}
+	// A goroutine just started may not be in the dump yet: look for a
+	// bounded while.
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if stacks := string(buf[:runtime.Stack(buf, true)]); strings.Contains(stacks, "websocket.(*Conn).keepalive") {
+			t.Fatalf("Dial failed, but the Conn it made still runs its keepalive:\n%s", stacks)
+		}
+	}
+}
+
+// cancelOnResponse cancels Dial's context once the whole response header
+// has been read, and waits until Dial has seen it (its watch moves the
+// deadline into the past), so that the handshake succeeds after ctx ended.
+type cancelOnResponse struct {
+	net.Conn
+	cancel      context.CancelFunc
+	interrupted chan struct{}
+	once        sync.Once
+}
+
+func (c *cancelOnResponse) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.cancel != nil && bytes.Contains(p[:n], []byte("\r\n\r\n")) {
+		c.cancel()
+		c.cancel = nil
+		<-c.interrupted
+	}
+	return n, err
+}
+
+func (c *cancelOnResponse) SetDeadline(t time.Time) error {
+	if t.Equal(aLongTimeAgo) {
+		c.once.Do(func() { close(c.interrupted) })
+	}
+	return c.Conn.SetDeadline(t)
 }
 
 // Keepalive drops a peer that stops answering pings.

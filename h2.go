@@ -36,7 +36,6 @@
 package websocket
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -217,26 +216,32 @@ func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http
 		nc.SetDeadline(aLongTimeAgo)
 	})
 	resp, err := rt.RoundTrip(req)
+	var deflate deflateParams
+	var compress, refused bool
+	if err == nil {
+		deflate, compress, err = checkHTTP2Response(resp, header, &opts.Compression)
+		if refused = err != nil; refused {
+			// Read while ctx still bounds the wait: a server may send
+			// its headers and then nothing.
+			keepRefusalBody(resp)
+		}
+	}
 	if !stop() {
 		if resp != nil {
 			resp.Body.Close()
 		}
 		return fail(errors.Join(ctx.Err(), err))
 	}
-	if err != nil {
-		if err.Error() == "net/http: extended connect not supported by peer" {
-			// The only way to recognise net/http's unexported error.
-			return fail(fmt.Errorf("%w: no SETTINGS_ENABLE_CONNECT_PROTOCOL (does the server run with GODEBUG=http2xconnect=1?)", ErrHTTP2NotSupported))
-		}
-		return fail(fmt.Errorf("websocket: dial: HTTP/2: %w", err))
-	}
-	deflate, compress, err := checkHTTP2Response(resp, header, &opts.Compression)
-	if err != nil {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(b))
+	switch {
+	case refused:
 		_, _, err = fail(err)
 		return nil, resp, err
+	case err == nil:
+	case err.Error() == "net/http: extended connect not supported by peer":
+		// The only way to recognise net/http's unexported error.
+		return fail(fmt.Errorf("%w: no SETTINGS_ENABLE_CONNECT_PROTOCOL (does the server run with GODEBUG=http2xconnect=1?)", ErrHTTP2NotSupported))
+	default:
+		return fail(fmt.Errorf("websocket: dial: HTTP/2: %w", err))
 	}
 
 	respBody := resp.Body

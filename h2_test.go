@@ -47,7 +47,10 @@ func (s *h2Server) dialOptions() *DialOptions {
 func startH2Server(t *testing.T, tlsMode bool, opts *AcceptOptions, acceptErrs chan<- error, handler func(*Conn)) *h2Server {
 	t.Helper()
 	var handlers handlerGroup
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Cleanups run last first: no new handler, the server closed, then
+	// the wait for the handlers still running.
+	t.Cleanup(handlers.wait)
+	s := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !handlers.enter() {
 			return
 		}
@@ -62,6 +65,14 @@ func startH2Server(t *testing.T, tlsMode bool, opts *AcceptOptions, acceptErrs c
 		defer c.CloseNow()
 		handler(c)
 	}))
+	t.Cleanup(handlers.finish)
+	return s
+}
+
+// serveH2 runs an HTTP server speaking HTTP/2 with handler, closed when
+// the test ends.
+func serveH2(t *testing.T, tlsMode bool, handler http.Handler) *h2Server {
+	ts := httptest.NewUnstartedServer(handler)
 	s := &h2Server{ts: ts, tlsMode: tlsMode}
 	if tlsMode {
 		ts.EnableHTTP2 = true
@@ -75,11 +86,7 @@ func startH2Server(t *testing.T, tlsMode bool, opts *AcceptOptions, acceptErrs c
 		ts.Start()
 		s.url = "ws" + strings.TrimPrefix(ts.URL, "http")
 	}
-	t.Cleanup(func() {
-		handlers.finish()
-		ts.Close()
-		handlers.wait()
-	})
+	t.Cleanup(ts.Close)
 	return s
 }
 
@@ -365,6 +372,41 @@ func TestH2HandshakeRefusals(t *testing.T) {
 				t.Errorf("Accept: %v", err)
 			}
 		})
+	})
+}
+
+// A refusal whose body never comes (headers sent, the stream left open:
+// a refusing status, or a 200 with a subprotocol that was not offered)
+// fails Dial within its HandshakeTimeout: the body is read under it.
+func TestH2DialRefusalWithoutBody(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		for _, status := range []int{http.StatusForbidden, http.StatusOK} {
+			t.Run(http.StatusText(status), func(t *testing.T) {
+				release := make(chan struct{})
+				srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Sec-WebSocket-Protocol", "not.offered")
+					w.WriteHeader(status)
+					http.NewResponseController(w).Flush()
+					<-release
+				}))
+				defer close(release) // before the server closes, which waits for this handler
+				opts := srv.dialOptions()
+				opts.HandshakeTimeout = 300 * time.Millisecond
+				done := make(chan error, 1)
+				go func() {
+					_, _, err := Dial(context.Background(), srv.url+"/ws", opts)
+					done <- err
+				}()
+				select {
+				case err := <-done:
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("Dial error %v, want the handshake timeout", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("Dial still waits for the refusal's body, long past its HandshakeTimeout")
+				}
+			})
+		}
 	})
 }
 
