@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -110,6 +111,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if u.Fragment != "" {
 		// §3: "Fragment identifiers ... MUST NOT be used on these URIs."
 		return nil, nil, fmt.Errorf("websocket: dial: URL has a fragment: %q", rawURL)
+	}
+	if err := checkSubprotocolOffer(opts.Subprotocols); err != nil {
+		return nil, nil, err
 	}
 
 	timeout := opts.HandshakeTimeout
@@ -331,6 +335,22 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 	}
 	cfg := opts.connConfig(resp.Header.Get("Sec-WebSocket-Protocol"), deflate, compress)
 	return newConn(nc, peekAll(br), cfg), resp, nil
+}
+
+// checkSubprotocolOffer checks the subprotocols a client offers: "The
+// elements that comprise this value MUST be non-empty strings with
+// characters in the range U+0021 to U+007E not including separator
+// characters ... and MUST all be unique strings" (§4.1).
+func checkSubprotocolOffer(names []string) error {
+	for i, name := range names {
+		if !isToken(name) {
+			return fmt.Errorf("websocket: dial: subprotocol %q is not a token (RFC 6455 §4.1)", name)
+		}
+		if slices.Contains(names[:i], name) {
+			return fmt.Errorf("websocket: dial: subprotocol %q offered twice (RFC 6455 §4.1)", name)
+		}
+	}
+	return nil
 }
 
 // keepRefusalBody reads the start of a refusing response's body, which

@@ -345,6 +345,42 @@ func TestKeepaliveDropsSilentPeer(t *testing.T) {
 	}
 }
 
+// Subprotocol names that §4.1 forbids are refused before anything is sent:
+// empty, outside U+0021–U+007E, with a separator, or offered twice.
+func TestDialRefusesBadSubprotocols(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var connections atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			connections.Add(1)
+			c.Close()
+		}
+	}()
+	for _, offer := range [][]string{{""}, {"chat v1"}, {"chat,v2"}, {"chat/1"}, {"caf\u00e9"}, {"chat\x7f"}, {"a", "b", "a"}} {
+		for _, http2 := range []bool{false, true} {
+			_, _, err := Dial(context.Background(), "ws://"+ln.Addr().String()+"/", &DialOptions{Subprotocols: offer, HTTP2: http2})
+			if err == nil || !strings.Contains(err.Error(), "RFC 6455 §4.1") {
+				t.Errorf("Dial offering %q (HTTP/2 %v): %v, want a refusal citing §4.1", offer, http2, err)
+			}
+		}
+	}
+	if n := connections.Load(); n != 0 {
+		t.Errorf("%d connections opened for offers that cannot be sent", n)
+	}
+	// Tokens pass: v1.chat.example, with the characters a token allows.
+	if err := checkSubprotocolOffer([]string{"v1.chat.example", "x-y_z~!#$%&'*+^`|"}); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestDialURLs(t *testing.T) {
 	for _, u := range []string{"ftp://example.com/", "ws://example.com/#frag", "://bad"} {
 		if _, _, err := Dial(context.Background(), u, nil); err == nil {
