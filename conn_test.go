@@ -518,6 +518,52 @@ func TestCloseTimeoutIsForTheWholeHandshake(t *testing.T) {
 	})
 }
 
+// A streamed message cut short by Close leaves the closing handshake to
+// finish: the close frame ends the stream properly inside a message (a
+// control frame between fragments, §5.4), so the Writer's final fragment
+// fails without dropping the connection, and Close returns nil once the
+// peer's close frame arrives.
+func TestCloseDuringStreamedMessage(t *testing.T) {
+	both(t, func(t *testing.T, isServer bool) {
+		c, p := hostileConn(t, isServer)
+		ctx := context.Background()
+		w, err := c.Writer(ctx, MessageBinary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(make([]byte, fragmentSize)); err != nil { // the first fragment goes out
+			t.Fatal(err)
+		}
+		sawClose := make(chan struct{})
+		answer := make(chan struct{})
+		go func() {
+			for {
+				h, _, ok := p.readFrame()
+				if !ok {
+					return
+				}
+				if h.Opcode == OpClose {
+					close(sawClose)
+					<-answer
+					p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+					p.conn.Close() // as a server does first; a client may too
+					return
+				}
+			}
+		}()
+		closeErr := make(chan error, 1)
+		go func() { closeErr <- c.Close(StatusNormalClosure, "bye") }()
+		<-sawClose
+		if err := w.Close(); !errors.Is(err, ErrClosed) {
+			t.Errorf("final fragment after the close frame: %v, want ErrClosed", err)
+		}
+		close(answer)
+		if err := <-closeErr; err != nil {
+			t.Errorf("Close = %v; the peer answered its close frame", err)
+		}
+	})
+}
+
 // stallWrites makes writes on nc block: both socket buffers are made small
 // and filled with bytes that peer never reads.
 func stallWrites(t *testing.T, nc, peer net.Conn) {

@@ -151,6 +151,11 @@ func (w *messageWriter) flush(fin bool, payload []byte) error {
 	*w.buf = (*w.buf)[:0]
 	if err != nil {
 		switch {
+		case err == ErrClosed:
+			// Our close frame went out (or the connection is closed): it
+			// ends the stream properly even inside a message, a control
+			// frame between fragments (§5.4). Nothing to repair, and the
+			// closing handshake must be left to finish.
 		case w.opcode == OpContinuation:
 			// Part of the message is out; the rest never will be. The peer
 			// would wait forever for it, so the stream is beyond repair.
