@@ -366,7 +366,9 @@ func (c *Conn) closeNet() { c.closeNetWith(ErrClosed) }
 func (c *Conn) closeNetWith(cause error) {
 	c.closeOnce.Do(func() {
 		c.closeCause = cause
+		c.backgroundMu.Lock() // see startBackground
 		close(c.netClosed)
+		c.backgroundMu.Unlock()
 		c.stopPolling() // while the descriptor still names this socket
 		c.netConn.Close()
 		c.readInterrupt.close()

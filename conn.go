@@ -117,7 +117,8 @@ type Conn struct {
 	closeErr   error         // the result of the first Close; guarded by closeMu
 	closeDone  bool          // guarded by closeMu
 
-	background sync.WaitGroup // keepalive and CloseRead goroutines
+	background   sync.WaitGroup // keepalive and CloseRead goroutines (startBackground)
+	backgroundMu sync.Mutex     // orders each background.Add before netClosed is closed
 
 	polled atomic.Pointer[pollWatch] // the Poller watching this Conn, if any (poll.go)
 
@@ -179,8 +180,7 @@ func newConn(nc net.Conn, leftover []byte, cfg connConfig) *Conn {
 		if cfg.pingTimeout <= 0 {
 			cfg.pingTimeout = DefaultPingTimeout
 		}
-		c.background.Add(1)
-		go c.keepalive(cfg.pingInterval, cfg.pingTimeout)
+		c.startBackground(func() { c.keepalive(cfg.pingInterval, cfg.pingTimeout) })
 	}
 	return c
 }

@@ -778,6 +778,25 @@ func TestNoGoroutineOutlivesConn(t *testing.T) {
 	}
 }
 
+// CloseRead racing CloseNow: either CloseRead finds the connection closed
+// and starts nothing, or CloseNow waits for the goroutine it started. Under
+// the race detector, a background.Add racing CloseNow's Wait is reported;
+// without it, the goroutine's context may still be live once both returned.
+func TestCloseReadRacingCloseNow(t *testing.T) {
+	for range 2000 {
+		c, _ := hostileConn(t, true)
+		started := make(chan context.Context, 1)
+		go func() { started <- c.CloseRead(context.Background()) }()
+		c.CloseNow()
+		ctx := <-started
+		select {
+		case <-ctx.Done():
+		default:
+			t.Fatal("CloseRead's goroutine outlived CloseNow")
+		}
+	}
+}
+
 // One cancellable context reused for many reads and writes (the usual
 // r.Context()) is watched once; cancelling it still interrupts a blocked
 // read, a later call with it fails at once, and the Conn stays usable with

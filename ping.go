@@ -64,7 +64,6 @@ func (c *Conn) pongReceived(payload []byte) {
 // unanswered for timeout: a peer that vanished without a FIN is otherwise
 // only found by TCP after many minutes. It ends with the connection.
 func (c *Conn) keepalive(interval, timeout time.Duration) {
-	defer c.background.Done()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -94,17 +93,34 @@ func (c *Conn) keepalive(interval, timeout time.Duration) {
 // goroutine ends: the connection closed, or ctx was done.
 func (c *Conn) CloseRead(ctx context.Context) context.Context {
 	ctx, cancel := context.WithCancel(ctx)
-	if c.isNetClosed() {
-		cancel()
-		return ctx
-	}
-	c.background.Add(1)
-	go func() {
-		defer c.background.Done()
+	started := c.startBackground(func() {
 		defer cancel()
 		if _, _, err := c.Reader(ctx); err == nil {
 			c.closeOnceWith(StatusPolicyViolation, "unexpected data message")
 		}
-	}()
+	})
+	if !started {
+		cancel()
+	}
 	return ctx
+}
+
+// startBackground runs f on a goroutine of the Conn's own, which Close and
+// CloseNow wait for, unless the connection is closed already; it reports
+// whether it did. Close and CloseNow wait once netClosed is closed, and a
+// WaitGroup must not grow from zero while someone waits on it: taking
+// backgroundMu, as closeNetWith does to close netClosed, puts each Add
+// before that wait, or finds the connection closed.
+func (c *Conn) startBackground(f func()) bool {
+	c.backgroundMu.Lock()
+	defer c.backgroundMu.Unlock()
+	if c.isNetClosed() {
+		return false
+	}
+	c.background.Add(1)
+	go func() {
+		defer c.background.Done()
+		f()
+	}()
+	return true
 }
