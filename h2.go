@@ -315,7 +315,13 @@ func dialHTTP2Conn(ctx context.Context, u *url.URL, opts *DialOptions) (net.Conn
 	var protocols http.Protocols
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: &protocols, DisableCompression: true}
+	tr := &http.Transport{
+		Protocols:          &protocols,
+		DisableCompression: true,
+		// The same bound on the response header as over HTTP/1.1, in
+		// place of HTTP/2's default of 10 MB.
+		MaxResponseHeaderBytes: maxResponseHeader,
+	}
 	tr.CloseIdleConnections() // runs the Transport's HTTP/2 set-up, which fills TLSNextProto
 
 	var handoff *tls.Conn

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -406,6 +407,27 @@ func TestH2DialRefusalWithoutBody(t *testing.T) {
 					t.Fatal("Dial still waits for the refusal's body, long past its HandshakeTimeout")
 				}
 			})
+		}
+	})
+}
+
+// A response header past maxResponseHeader fails Dial over HTTP/2 as it
+// does over HTTP/1.1.
+func TestH2DialResponseHeaderBound(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for i := range 2 * maxResponseHeader / 1000 {
+				w.Header().Set(fmt.Sprintf("X-Padding-%d", i), strings.Repeat("x", 1000))
+			}
+			w.WriteHeader(http.StatusOK)
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if c, _, err := Dial(ctx, srv.url+"/ws", srv.dialOptions()); err == nil {
+			c.CloseNow()
+			t.Fatalf("Dial accepted a response header of about %d bytes", 2*maxResponseHeader)
+		} else {
+			t.Logf("Dial: %v", err)
 		}
 	})
 }
