@@ -75,7 +75,12 @@ var errDeadline = errors.New("websocket: NetConn deadline passed")
 // may be retried); and with permessage-deflate, a Read cut inside a
 // compressed message fails the connection with 1011 and returns a
 // *ProtocolError wrapping ErrDeflateInterrupted, as the rest of the message
-// can no longer be decoded.
+// can no longer be decoded. And as with Conn.AppendMessage, a Read that
+// meets a ping owes the peer a pong, whose wait for the wire is bounded by
+// the close timeout rather than the read deadline: while another
+// goroutine's Write is stuck on a peer that does not read, a Read can
+// outlast its deadline by up to the close timeout, after which the stuck
+// peer is dropped.
 //
 // ctx bounds the life of the NetConn: once it is done, Reads and Writes
 // fail with ctx.Err(). It does not close the connection: that is for Close,
@@ -182,8 +187,9 @@ func (nc *netConn) readFailed(ctx context.Context, err error) error {
 		return nc.opError("read", net.ErrClosed)
 	}
 	ctxErr := ctx.Err()
+	passed := ctxErr != nil && context.Cause(ctx) == errDeadline
 	cut := ctxErr != nil && err == ctxErr
-	if cut && context.Cause(ctx) != errDeadline {
+	if cut && !passed {
 		return err // the NetConn's context is done
 	}
 	// A cut inside a compressed message may also surface a Read later, as
@@ -191,12 +197,23 @@ func (nc *netConn) readFailed(ctx context.Context, err error) error {
 	// its source failed, then the failure.
 	if nc.msg != nil && (cut || isTimeout(err)) {
 		if ferr := nc.c.failCutCompressed(nc.msg.generation); ferr != nil {
-			err, cut = ferr, false
+			return nc.ended(ferr)
 		}
 	}
-	if cut {
+	if passed {
+		// The deadline passed while the Read waited, whatever else
+		// happened meanwhile (a Write torn by its own deadline may have
+		// dropped the connection): the Read reports the timeout, and a
+		// Read after the deadline moves meets the Conn's error, which it
+		// keeps.
 		return nc.opError("read", os.ErrDeadlineExceeded)
 	}
+	return nc.ended(err)
+}
+
+// ended records err, which ends the stream, for every later Read, with a
+// normal closure read as io.EOF. The caller holds readLock.
+func (nc *netConn) ended(err error) error {
 	var ce *CloseError
 	if errors.As(err, &ce) && (ce.Code == StatusNormalClosure || ce.Code == StatusGoingAway) {
 		err = io.EOF
@@ -288,10 +305,15 @@ func (nc *netConn) Write(p []byte) (int, error) {
 	return 0, err
 }
 
-// ctxError is the error for an operation stopped because ctx is done.
+// ctxError is the error for an operation stopped because ctx is done: by
+// a deadline, by Close (which an operation that began just before it may
+// see this way), or by the NetConn's own context.
 func (nc *netConn) ctxError(op string, ctx context.Context) error {
-	if context.Cause(ctx) == errDeadline {
+	switch context.Cause(ctx) {
+	case errDeadline:
 		return nc.opError(op, os.ErrDeadlineExceeded)
+	case net.ErrClosed:
+		return nc.opError(op, net.ErrClosed)
 	}
 	return ctx.Err()
 }

@@ -486,6 +486,80 @@ func TestNetConnClose(t *testing.T) {
 	}
 }
 
+// A Read waiting when its deadline passes reports the timeout, even when a
+// Write torn by its own deadline drops the connection at the same moment
+// (nettest's PresentTimeout, with a Write stuck mid-frame); the next Read
+// meets the closed connection.
+func TestNetConnReadDeadlineBeatsTornWrite(t *testing.T) {
+	for i := range 10 {
+		server, _ := connPair(t) // the client reads nothing
+		nc := NetConn(context.Background(), server, MessageBinary)
+		readErr := make(chan error, 1)
+		go func() {
+			_, err := nc.Read(make([]byte, 10))
+			readErr <- err
+		}()
+		go nc.Write(make([]byte, 32<<20))      // fills the socket buffers, then blocks mid-frame
+		waitLocked(t, &nc.(*netConn).readLock) // the Read waits
+		waitLocked(t, &server.frameLock)       // the Write holds the wire
+		time.Sleep(20 * time.Millisecond)      // and is blocked on it
+		nc.SetReadDeadline(aLongTimeAgo)
+		nc.SetWriteDeadline(aLongTimeAgo)
+		if err := <-readErr; !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("run %d: Read past its deadline = %v, want a timeout", i, err)
+		}
+		nc.SetReadDeadline(time.Time{})
+		if _, err := nc.Read(make([]byte, 10)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("run %d: Read after the deadline moved = %v, want the connection's end", i, err)
+		}
+		server.CloseNow()
+	}
+}
+
+// A Write or Read that begins as Close runs fails with net.ErrClosed, never
+// with the context.Canceled of the deadline context Close cancels.
+func TestNetConnOperationRacingClose(t *testing.T) {
+	for i := range 200 {
+		server, client := connPair(t)
+		go func() {
+			for {
+				if _, _, err := client.Read(context.Background()); err != nil {
+					return
+				}
+			}
+		}()
+		nc := NetConn(context.Background(), server, MessageBinary)
+		writeErr := make(chan error, 1)
+		spinning := make(chan struct{})
+		go func() {
+			for n := 0; ; n++ {
+				if n == 100 {
+					close(spinning)
+				}
+				// Empty writes send nothing: the loop spins through the
+				// checks Close races with.
+				if _, err := nc.Write(nil); err != nil {
+					writeErr <- err
+					return
+				}
+			}
+		}()
+		<-spinning
+		readErr := make(chan error, 1)
+		go func() {
+			_, err := nc.Read(make([]byte, 1))
+			readErr <- err
+		}()
+		nc.Close()
+		if err := <-writeErr; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("run %d: Write racing Close = %v, want net.ErrClosed", i, err)
+		}
+		if err := <-readErr; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("run %d: Read racing Close = %v, want net.ErrClosed", i, err)
+		}
+	}
+}
+
 // Concurrent writers each send whole messages; two readers share the
 // stream; deadlines, addresses and a final deadline that wakes the idle
 // reader are used from other goroutines meanwhile (nettest's
