@@ -263,6 +263,34 @@ func TestDeflateMessageAtTheLimit(t *testing.T) {
 	}
 }
 
+// A streamed message that can never be finished, because the connection
+// is closed (before the Writer, or by the peer while it is open), gives its
+// pooled flate engine back: a closed Conn that the application keeps must
+// not hold one. Large messages fail in Write, small ones in Close.
+func TestDeflateWriterOnClosedConnReturnsEngine(t *testing.T) {
+	for _, mode := range []CompressionMode{CompressionNoContextTakeover, CompressionContextTakeover} {
+		for _, size := range []int{100, 64 << 10} {
+			t.Run(fmt.Sprintf("%v/%d", mode, size), func(t *testing.T) {
+				server, _ := deflateConnPair(t, mode)
+				server.CloseNow()
+				w, err := server.Writer(context.Background(), MessageBinary)
+				if err == nil {
+					msg := make([]byte, size)
+					rand.NewChaCha8([32]byte{1}).Read(msg) // incompressible: a large one fills fragments
+					w.Write(msg)
+					err = w.Close()
+				}
+				if !errors.Is(err, ErrClosed) {
+					t.Errorf("streamed message on a closed Conn: %v, want ErrClosed", err)
+				}
+				if server.compressor.engine != nil {
+					t.Error("the closed Conn still holds a pooled flate engine")
+				}
+			})
+		}
+	}
+}
+
 func deflateRaw(t *testing.T, p []byte) []byte {
 	t.Helper()
 	var b bytes.Buffer

@@ -150,20 +150,21 @@ func (w *messageWriter) flush(fin bool, payload []byte) error {
 	err := w.c.writeFrame(w.ctx, h, payload)
 	*w.buf = (*w.buf)[:0]
 	if err != nil {
-		switch {
-		case err == ErrClosed:
-			// Our close frame went out (or the connection is closed): it
-			// ends the stream properly even inside a message, a control
-			// frame between fragments (§5.4). Nothing to repair, and the
-			// closing handshake must be left to finish.
-		case w.opcode == OpContinuation:
-			// Part of the message is out; the rest never will be. The peer
-			// would wait forever for it, so the stream is beyond repair.
-			w.c.breakWrites(err)
-		case w.compress:
-			// Nothing went out, but the compressor took the message in:
-			// forget it, as the peer's window never held it.
+		if w.compress {
+			// The compressor took in a message that will never be
+			// finished: forget it, and give back its engine. Either none
+			// of it reached the peer, whose window then never held it, or
+			// the stream ends here.
 			w.c.compressor.reset()
+		}
+		// Part of the message is out; the rest never will be. The peer
+		// would wait forever for it, so the stream is beyond repair;
+		// unless it failed on ErrClosed: our close frame went out (or the
+		// connection is closed), which ends the stream properly even
+		// inside a message, a control frame between fragments (§5.4), and
+		// the closing handshake must be left to finish.
+		if w.opcode == OpContinuation && err != ErrClosed {
+			w.c.breakWrites(err)
 		}
 		w.err = err
 		return err
