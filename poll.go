@@ -98,13 +98,16 @@ func NewPoller() (*Poller, error) {
 
 // Add hands c to the Poller: from now on handler(c) is called, on a
 // goroutine of its own, whenever a data message has begun to arrive on c,
-// and once more when c's read side has ended (a read then returns the
-// reason). The handler must read before it returns, normally one message,
-// with Read, AppendMessage or Reader; it may write, and it may take as long
-// as it needs: the next call for the same connection waits for it. Nothing
-// else may read c while it is watched. A handler that returns without
-// reading the message it was called for fails the connection with 1011,
-// rather than be called for it again and again.
+// and once more when c's read side has ended, whether the peer ended it or
+// our side did (Close, CloseNow, keepalive) while no handler ran: a read
+// then returns the reason. The handler must read before it returns,
+// normally one message, with Read, AppendMessage or Reader; it may write,
+// and it may take as long as it needs: the next call for the same
+// connection waits for it. Nothing else may read c while it is watched. A
+// handler that returns without reading the message it was called for fails
+// the connection with 1011, rather than be called for it again and again;
+// one that reads part of it (with Reader) leaves the rest to be skipped, as
+// its next read would, and is called next for the next message.
 //
 // c stays watched until it is closed, by either side, for any reason. A Conn
 // that Accept made from an HTTP/2 request cannot be watched
@@ -203,7 +206,9 @@ func (w *pollWatch) serve() {
 	c := w.c
 	for {
 		if c.lock(context.Background(), &c.readLock) != nil {
-			w.forget()
+			// Closed while another goroutine held the read lock (Close,
+			// waiting for the peer's close frame): the handler is told.
+			w.end()
 			return
 		}
 		c.rd.done = nil // no context: what waits here is bounded by the close timeout
@@ -227,6 +232,15 @@ func (w *pollWatch) serve() {
 		if stuck {
 			c.rd.done = nil
 			c.readFailedLocked(&ProtocolError{Code: StatusInternalError, Err: errHandlerDidNotRead})
+		} else if c.rd.inMessage && c.rd.err == nil {
+			// The handler read part of a message and returned: the rest
+			// is skipped here, as its next read would, so that it is
+			// called next for a new message, not for this one again.
+			// Like a handler's read, this waits for the rest to arrive.
+			c.rd.done = nil
+			if err := c.skipMessageLocked(); err != nil {
+				c.readFailedLocked(err)
+			}
 		}
 		// With nothing buffered, the socket is handed straight back to
 		// sys: it reports at once if data is waiting, which saves asking
@@ -242,6 +256,13 @@ func (w *pollWatch) serve() {
 			return
 		}
 	}
+}
+
+// end calls the handler once more for a connection that is closed, so that
+// it learns of the end from its read, then stops watching.
+func (w *pollWatch) end() {
+	w.handler(w.c)
+	w.forget()
 }
 
 // wait hands the connection back to sys until it has data again.
@@ -277,15 +298,16 @@ func (w *pollWatch) ctlSocket(fd uintptr) {
 	w.ctlErr = w.p.sys.ctl(w.ctlOp, w.fd, w.gen, &w.event)
 }
 
-// forget stops watching. The Conn calls it as it closes (stopPolling), before
-// its socket is closed, so that the descriptor is removed from the system
-// poller while it still names this socket.
-func (w *pollWatch) forget() {
+// forget stops watching, and reports whether the connection was watched
+// until now. The Conn calls it as it closes (stopPolling), before its socket
+// is closed, so that the descriptor is removed from the system poller while
+// it still names this socket.
+func (w *pollWatch) forget() (watched bool) {
 	p := w.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.watches[w]; !ok {
-		return
+		return false
 	}
 	delete(p.watches, w)
 	if w.viaSys {
@@ -296,13 +318,30 @@ func (w *pollWatch) forget() {
 			w.ctlLocked(ctlRemove)
 		}
 	}
+	return true
 }
 
-// stopPolling is called by closeNetWith before the socket is closed.
+// stopPolling is called by closeNetWith before the socket is closed. A
+// connection closed from our side while quiet (Close, CloseNow, keepalive,
+// Poller.Close) is never reported by sys, and has no goroutine to notice:
+// one is started to call the handler for the end, as for a close by the
+// peer. If a goroutine serves the connection, it is left to it.
 func (c *Conn) stopPolling() {
-	if w := c.polled.Load(); w != nil {
-		w.forget()
+	w := c.polled.Load()
+	if w == nil {
+		return
 	}
+	if !w.forget() || !w.viaSys || !w.serving.CompareAndSwap(false, true) {
+		return
+	}
+	// Poller.Close waits for this goroutine: it closes every connection
+	// it watches and waits for their Close to return, which waits for
+	// this closeNetWith, before it waits for its goroutines.
+	w.p.running.Add(1)
+	go func() {
+		defer w.p.running.Done()
+		w.end()
+	}()
 }
 
 // Close stops the Poller. Every connection it still watches is closed with

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -247,6 +248,101 @@ func TestPollerPeerClose(t *testing.T) {
 		t.Errorf("handler read %v, want the peer's 1000", err)
 	}
 	waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+}
+
+// A quiet connection that our side ends (CloseNow, Close, keepalive) gets
+// the handler's last call, as one the peer closes does: sys never reports
+// a socket closed from our side, so stopPolling starts that call.
+func TestPollerLocalCloseCallsHandler(t *testing.T) {
+	checkLeaks(t)
+	for _, how := range []string{"CloseNow", "Close", "keepalive"} {
+		t.Run(how, func(t *testing.T) {
+			p := newTestPoller(t)
+			h := newCountingEcho()
+			var server *Conn
+			var peer *rawPeer
+			if how == "keepalive" {
+				server, peer = hostileConn(t, true, func(cfg *connConfig) {
+					cfg.pingInterval, cfg.pingTimeout = 20*time.Millisecond, 50*time.Millisecond
+				})
+			} else {
+				server, peer = hostileConn(t, true)
+			}
+			if err := p.Add(server, h.handle); err != nil {
+				t.Fatal(err)
+			}
+			peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("before"))
+			if _, got, ok := peer.readFrame(); !ok || string(got) != "before" {
+				t.Fatalf("echo %q %v", got, ok)
+			}
+			switch how {
+			case "CloseNow":
+				server.CloseNow()
+			case "Close":
+				go func() { // the peer answers the close frame
+					if peer.expectClose() == StatusNormalClosure {
+						peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, ""))
+					}
+				}()
+				server.Close(StatusNormalClosure, "")
+			}
+			select {
+			case err := <-h.errors:
+				if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
+					t.Errorf("handler's last read: %v, want the end of the connection", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the connection ended; the handler was not called")
+			}
+			waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+			if n := h.calls.Load(); n != 2 {
+				t.Errorf("handler called %d times, want 2: the message and the end", n)
+			}
+		})
+	}
+}
+
+// A handler that reads part of a message with Reader and returns is not
+// called again for that message: the Poller skips the rest, as a read
+// would, and calls it next for the next message. It is neither called in
+// a loop, nor left waiting on a quiet connection for a message to come.
+func TestPollerSkipsWhatTheHandlerLeft(t *testing.T) {
+	checkLeaks(t)
+	p := newTestPoller(t)
+	server, peer := hostileConn(t, true)
+	var calls, inside atomic.Int64
+	got := make(chan string, 10)
+	if err := p.Add(server, func(c *Conn) {
+		calls.Add(1)
+		inside.Add(1)
+		defer inside.Add(-1)
+		_, r, err := c.Reader(context.Background())
+		if err != nil {
+			return
+		}
+		head := make([]byte, 3)
+		n, _ := io.ReadFull(r, head)
+		got <- string(head[:n])
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The first message's second frame comes after the handler returned.
+	peer.writeFrame(Header{Opcode: OpText}, []byte("first, "))
+	if s := <-got; s != "fir" {
+		t.Fatalf("first call read %q", s)
+	}
+	peer.writeFrame(Header{Fin: true, Opcode: OpContinuation}, []byte("and the rest"))
+	peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("second"))
+	if s := <-got; s != "sec" {
+		t.Fatalf("second call read %q, want the start of the second message", s)
+	}
+	// A ping answered proves the Poller went on reading past both.
+	peer.writeFrame(Header{Fin: true, Opcode: OpPing}, []byte("p"))
+	expectPong(t, peer, "p")
+	waitFor(t, "the handler to return", func() bool { return inside.Load() == 0 })
+	if n := calls.Load(); n != 2 {
+		t.Errorf("handler called %d times for two messages", n)
+	}
 }
 
 // A connection closed while quiet, from elsewhere, is forgotten at once.
