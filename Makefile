@@ -51,7 +51,7 @@ autobahn:
 # The runner judged: its verdicts on node ws, python websockets and gorilla
 # (server and client) against their official results (autobahn/trust).
 autobahn-trust:
-	cd autobahn/trust && ./install.sh && WS13_TRUST=1 $(GO) test -count=1 -run TestTrust -v -timeout 90m .
+	cd autobahn/trust && ./install.sh && WS13_TRUST=1 WS13_TRUST_OUTDIR=$(CURDIR)/reports/trust $(GO) test -count=1 -run TestTrust -v -timeout 90m .
 
 # The official suite, where Docker exists (see autobahn/README.md).
 autobahn-docker:

@@ -1,7 +1,7 @@
 // Command summary turns Autobahn reports (index.json, from this runner or the
 // official suite) into the Markdown conformance table of the README: for each
 // case group and each column, how many cases got each verdict, and the
-// durations of the performance cases (9.x).
+// durations of the performance cases (9.x): by subgroup, then by case.
 //
 //	go run ./autobahn/cmd/summary server=reports/autobahn/servers/index.json client=reports/autobahn/clients/index.json
 package main
@@ -55,6 +55,7 @@ func main() {
 		log.Fatal("summary: no NAME=index.json given")
 	}
 	fmt.Print(table(cols))
+	fmt.Print(subgroupDurations(cols))
 	fmt.Print(durations(cols))
 }
 
@@ -170,6 +171,64 @@ func formatCounts(counts map[string]int) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// subgroupDurations sums the 9.x cases' durations by subgroup (9.1.x,
+// 9.2.x, ...), in milliseconds, one column each, with the total of group 9:
+// the README's table of durations.
+func subgroupDurations(cols []column) string {
+	sums := make([]map[string]int64, len(cols))
+	var subs []string
+	seen := map[string]bool{}
+	for i, c := range cols {
+		sums[i] = map[string]int64{}
+		for id, r := range c.results {
+			if group(id) != "9" {
+				continue
+			}
+			parts := strings.SplitN(id, ".", 3)
+			sub := parts[0] + "." + parts[1] + ".x"
+			if len(parts) < 3 {
+				sub = id
+			}
+			sums[i][sub] += r.Duration
+			sums[i]["all"] += r.Duration
+			if !seen[sub] {
+				seen[sub] = true
+				subs = append(subs, sub)
+			}
+		}
+	}
+	if len(subs) == 0 {
+		return ""
+	}
+	sort.Slice(subs, func(i, j int) bool { return compareIDs(subs[i], subs[j]) })
+	var b strings.Builder
+	b.WriteString("\n| cases (ms) |")
+	for _, c := range cols {
+		fmt.Fprintf(&b, " %s |", c.name)
+	}
+	b.WriteString("\n| --- |")
+	for range cols {
+		b.WriteString(" ---: |")
+	}
+	b.WriteString("\n")
+	for _, sub := range append(subs, "all") {
+		label := sub
+		if sub == "all" {
+			label = "**all of group 9**"
+		}
+		fmt.Fprintf(&b, "| %s |", label)
+		for i := range cols {
+			if sub == "all" {
+				fmt.Fprintf(&b, " **%d** |", sums[i][sub])
+			} else {
+				fmt.Fprintf(&b, " %d |", sums[i][sub])
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // durations lists the 9.x cases' durations in milliseconds, one column each.

@@ -41,4 +41,15 @@ func TestTableAndDurations(t *testing.T) {
 	if d := durations([]column{col}); !strings.Contains(d, "| 9.1.1 | 17 |") {
 		t.Errorf("durations:\n%s", d)
 	}
+	col.results["9.1.2"] = result{Behavior: "OK", BehaviorClose: "OK", Duration: 20}
+	col.results["9.2.1"] = result{Behavior: "OK", BehaviorClose: "OK", Duration: 4}
+	d := subgroupDurations([]column{col})
+	for _, want := range []string{"| 9.1.x | 37 |", "| 9.2.x | 4 |", "| **all of group 9** | **41** |"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("subgroup durations lack %q:\n%s", want, d)
+		}
+	}
+	if strings.Index(d, "9.1.x") > strings.Index(d, "9.2.x") {
+		t.Errorf("subgroups out of order:\n%s", d)
+	}
 }
