@@ -76,11 +76,13 @@
 // calls for one connection never overlap. Pings and pongs between messages
 // are handled by the Poller without calling it. On Linux the Poller waits
 // with epoll, so a quiet connection holds no goroutine at all: about 3 KiB
-// of memory each, against 5.5 KiB with a goroutine per connection (see
+// of memory each, against about 5.2 KiB with a goroutine per connection (see
 // bench/RESULTS.md). The price is latency: a round trip through a handler
 // takes about 35 µs where a read loop takes 20 (BenchmarkPollerEcho).
-// Elsewhere, and for TLS and HTTP/2 connections, the Poller keeps a
-// goroutine per connection and behaves the same.
+// Elsewhere, and for TLS connections, the Poller keeps a goroutine per
+// connection and behaves the same. A Conn that Accept made from an HTTP/2
+// request cannot be watched (ErrPollerHTTP2): its handler must keep
+// running, and may as well read it.
 //
 // # Contexts
 //
@@ -116,7 +118,7 @@
 // idle connections may run each read loop in a goroutine of its own (with a
 // context other than r.Context(), which ends with the handler) and return
 // from the handler, which lets net/http free its request and its goroutine:
-// about 5.5 KiB per idle connection instead of 10. (Accept lets go of
+// about 5.2 KiB per idle connection instead of 9.8. (Accept lets go of
 // net/http's 8 KiB of buffers either way.) Over HTTP/2
 // (RFC 8441) the handler must stay until the Conn is closed.
 //
@@ -130,6 +132,8 @@
 //
 //	frame.go      frame header: Opcode, Header, ParseHeader, AppendHeader   RFC 6455 §5.2
 //	mask.go       client-to-server masking (mask_amd64.s: AVX2)           §5.3
+//	              (mask_amd64.go, mask_generic.go: which loop; race.go, norace.go:
+//	              the race detector's view of it)
 //	utf8.go       incremental UTF-8 validation                             §8.1
 //	handshake.go  Sec-WebSocket-Accept, header token lists                 §1.3, §4, §9.1
 //	server.go     Accept: the server's opening handshake                   §4.2
@@ -138,12 +142,14 @@
 //	lock.go       the locks reads and writes wait on, which a context can abandon
 //	interrupt.go  how a context interrupts blocked reads and writes
 //	readbuf.go    the read buffer, held only while bytes wait in it
+//	              (readbuf_unix.go: raw socket reads; readbuf_other.go)
 //	read.go       frames into messages, control frames, limits            §5.4, §5.5, §6.2
 //	write.go      messages into frames                                     §5.3, §5.4, §6.1
 //	ping.go       ping, pong, keepalive                                    §5.5.2, §5.5.3
 //	close.go      status codes and the closing handshake                   §5.5.1, §7
 //	netconn.go    NetConn: a byte stream over messages, as a net.Conn
-//	poll.go       Poller: a handler per message, no goroutine while quiet (poll_linux.go: epoll)
+//	poll.go       Poller: a handler per message, no goroutine while quiet
+//	              (poll_linux.go: epoll; poll_other.go: a goroutine each)
 //	extension.go  the Sec-WebSocket-Extensions grammar                     §9.1
 //	compress.go   permessage-deflate: negotiation, codec, window bits      RFC 7692
 //	h2.go         WebSockets over HTTP/2: Extended CONNECT, stream as net.Conn  RFC 8441 §4, §5

@@ -16,10 +16,11 @@
 // calls the handler only when a data message has begun to arrive or the
 // connection has ended.
 //
-// Connections the Poller cannot wait for without a goroutine (TLS, HTTP/2
-// streams, anything but a TCP or Unix socket, and every connection outside
-// Linux) are served by a goroutine each that loops the same way, so a
-// handler sees no difference.
+// Connections the Poller cannot wait for without a goroutine (TLS, a
+// client's HTTP/2 stream, anything but a TCP or Unix socket, and every
+// connection outside Linux) are served by a goroutine each that loops the
+// same way, so a handler sees no difference. A server's HTTP/2 stream
+// cannot be watched at all (ErrPollerHTTP2).
 
 package websocket
 

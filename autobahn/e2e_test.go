@@ -4,7 +4,7 @@ package autobahn
 // by default so that `go test ./...` stays fast and does not depend on the
 // state of the root package. Turn it on with
 //
-//	WS13_AUTOBAHN=1 go test ./autobahn -run TestAutobahn -v -timeout 60m
+//	WS13_AUTOBAHN=1 go test ./autobahn -run TestAutobahn -count=1 -v -timeout 80m
 //
 // WS13_AUTOBAHN_CASES (comma-separated globs, default "*") narrows the
 // selection and WS13_AUTOBAHN_OUTDIR keeps the reports (default: a
