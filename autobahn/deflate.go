@@ -17,8 +17,10 @@ package autobahn
 import (
 	"bytes"
 	"compress/flate"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 )
@@ -86,34 +88,78 @@ type pmdParams struct {
 }
 
 // extension is one element of a Sec-WebSocket-Extensions list (RFC 6455
-// §9.1): a token and its parameters; a parameter without value maps to "".
+// §9.1): a token and its parameters.
 type extension struct {
 	name   string
-	params [][2]string
+	params []extensionParam
 }
 
-// parseExtensions splits a Sec-WebSocket-Extensions header value. It is
-// lenient on whitespace and strips quotes from values.
+// extensionParam is one parameter: "k" has no value, "k=" an empty one,
+// which the official suite refuses where a number is due.
+type extensionParam struct {
+	key, value string
+	hasValue   bool
+}
+
+// parseExtensions splits a Sec-WebSocket-Extensions header value. Like the
+// official suite it takes names and keys in any case (lower-casing them), is
+// lenient on whitespace, and strips quotes from values.
 func parseExtensions(header string) []extension {
 	var out []extension
 	for _, item := range strings.Split(header, ",") {
 		parts := strings.Split(item, ";")
-		name := strings.TrimSpace(parts[0])
+		name := strings.ToLower(strings.TrimSpace(parts[0]))
 		if name == "" {
 			continue
 		}
 		e := extension{name: name}
 		for _, p := range parts[1:] {
-			k, v, _ := strings.Cut(p, "=")
-			k = strings.TrimSpace(k)
+			k, v, hasValue := strings.Cut(p, "=")
+			k = strings.ToLower(strings.TrimSpace(k))
 			v = strings.Trim(strings.TrimSpace(v), `"`)
 			if k != "" {
-				e.params = append(e.params, [2]string{k, v})
+				e.params = append(e.params, extensionParam{key: k, value: v, hasValue: hasValue})
 			}
 		}
 		out = append(out, e)
 	}
 	return out
+}
+
+// singleExtensionsHeader returns the one Sec-WebSocket-Extensions header
+// value of h, "" if there is none, and an error if there are several: the
+// official suite fails a handshake that repeats the header.
+func singleExtensionsHeader(h http.Header) (string, error) {
+	values := h.Values("Sec-WebSocket-Extensions")
+	if len(values) > 1 {
+		return "", errors.New("Sec-WebSocket-Extensions appears more than once")
+	}
+	if len(values) == 0 {
+		return "", nil
+	}
+	return values[0], nil
+}
+
+// parseOffers reads the permessage-deflate offers of a client's request.
+// Like the official server, it fails on a repeated header or on an offer it
+// cannot parse, whichever case is run.
+func parseOffers(h http.Header) ([]pmdOffer, error) {
+	header, err := singleExtensionsHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	var offers []pmdOffer
+	for _, e := range parseExtensions(header) {
+		if e.name != "permessage-deflate" {
+			continue
+		}
+		o, err := parseOffer(e)
+		if err != nil {
+			return nil, err
+		}
+		offers = append(offers, o)
+	}
+	return offers, nil
 }
 
 func windowBits(v string) (int, error) {
@@ -129,36 +175,36 @@ func parseOffer(e extension) (pmdOffer, error) {
 	o := pmdOffer{acceptNoContextTakeover: true}
 	seen := map[string]bool{}
 	for _, p := range e.params {
-		if seen[p[0]] {
-			return o, fmt.Errorf("parameter %s given twice", p[0])
+		if seen[p.key] {
+			return o, fmt.Errorf("parameter %s given twice", p.key)
 		}
-		seen[p[0]] = true
-		switch p[0] {
+		seen[p.key] = true
+		switch p.key {
 		case "client_max_window_bits":
-			if p[1] != "" {
-				if _, err := windowBits(p[1]); err != nil {
+			if p.hasValue {
+				if _, err := windowBits(p.value); err != nil {
 					return o, err
 				}
 			}
 			o.acceptMaxWindowBits = true
 		case "client_no_context_takeover":
-			if p[1] != "" {
+			if p.hasValue {
 				return o, fmt.Errorf("client_no_context_takeover with a value")
 			}
 			o.acceptNoContextTakeover = true
 		case "server_max_window_bits":
-			n, err := windowBits(p[1])
+			n, err := windowBits(p.value)
 			if err != nil {
 				return o, err
 			}
 			o.requestMaxWindowBits = n
 		case "server_no_context_takeover":
-			if p[1] != "" {
+			if p.hasValue {
 				return o, fmt.Errorf("server_no_context_takeover with a value")
 			}
 			o.requestNoContextTakeover = true
 		default:
-			return o, fmt.Errorf("unknown parameter %s", p[0])
+			return o, fmt.Errorf("unknown parameter %s", p.key)
 		}
 	}
 	return o, nil
@@ -169,29 +215,35 @@ func parseResponse(e extension) (pmdParams, error) {
 	var r pmdParams
 	seen := map[string]bool{}
 	for _, p := range e.params {
-		if seen[p[0]] {
-			return r, fmt.Errorf("parameter %s given twice", p[0])
+		if seen[p.key] {
+			return r, fmt.Errorf("parameter %s given twice", p.key)
 		}
-		seen[p[0]] = true
-		switch p[0] {
+		seen[p.key] = true
+		switch p.key {
 		case "client_max_window_bits":
-			n, err := windowBits(p[1])
+			n, err := windowBits(p.value)
 			if err != nil {
 				return r, err
 			}
 			r.clientMaxWindowBits = n
 		case "client_no_context_takeover":
+			if p.hasValue {
+				return r, fmt.Errorf("client_no_context_takeover with a value")
+			}
 			r.clientNoContextTakeover = true
 		case "server_max_window_bits":
-			n, err := windowBits(p[1])
+			n, err := windowBits(p.value)
 			if err != nil {
 				return r, err
 			}
 			r.serverMaxWindowBits = n
 		case "server_no_context_takeover":
+			if p.hasValue {
+				return r, fmt.Errorf("server_no_context_takeover with a value")
+			}
 			r.serverNoContextTakeover = true
 		default:
-			return r, fmt.Errorf("unknown parameter %s", p[0])
+			return r, fmt.Errorf("unknown parameter %s", p.key)
 		}
 	}
 	return r, nil

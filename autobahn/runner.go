@@ -165,7 +165,11 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 		if agent == "" {
 			agent = resp.Header.Get("Server")
 		}
-		for _, e := range parseExtensions(strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")) {
+		extensions, err := singleExtensionsHeader(resp.Header)
+		if err != nil {
+			return err
+		}
+		for _, e := range parseExtensions(extensions) {
 			if e.name != "permessage-deflate" || c.deflate == nil || s.pmd != nil {
 				return fmt.Errorf("extension %q was not offered", e.name)
 			}
@@ -339,16 +343,15 @@ func (rn *Runner) serveWS(w http.ResponseWriter, req *http.Request) {
 	if path == "/runCase" {
 		r = newRun(c)
 		r.store = rn.store
+		// Like the official server, every case parses the offers, and a
+		// repeated header or an offer it cannot parse fails the handshake,
+		// before the case begins (so it has no result).
+		offers, err := parseOffers(req.Header)
+		if err != nil {
+			http.Error(w, "invalid Sec-WebSocket-Extensions: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 		if c.deflate != nil && c.deflate.accept != nil {
-			var offers []pmdOffer
-			for _, e := range parseExtensions(strings.Join(req.Header.Values("Sec-WebSocket-Extensions"), ", ")) {
-				if e.name != "permessage-deflate" {
-					continue
-				}
-				if o, err := parseOffer(e); err == nil {
-					offers = append(offers, o)
-				}
-			}
 			if a := c.deflate.accept(offers); a != nil {
 				p := paramsFromAccept(*a)
 				pmd = &p

@@ -3,6 +3,7 @@ package autobahn
 import (
 	"context"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,5 +191,70 @@ func TestDeflateCasesAgainstReferenceServer(t *testing.T) {
 	res = runAgainst(t, peerOpts{}, "12.1.1")
 	if r := res["12.1.1"]; r == nil || r.Behavior != Unimplemented {
 		t.Errorf("12.1.1 without deflate: %+v", r)
+	}
+}
+
+// The Sec-WebSocket-Extensions header is read as the official suite reads
+// it: names and keys in any case, "k=" apart from "k", and a repeated header
+// or an offer it cannot parse failing the handshake in every case, not only
+// in the compression cases.
+func TestExtensionHeaderAsTheOfficialSuite(t *testing.T) {
+	t.Parallel()
+	ext := parseExtensions("Permessage-Deflate; Client_Max_Window_Bits; SERVER_MAX_WINDOW_BITS=10")
+	if len(ext) != 1 || ext[0].name != "permessage-deflate" {
+		t.Fatalf("parsed %+v", ext)
+	}
+	if o, err := parseOffer(ext[0]); err != nil || !o.acceptMaxWindowBits || o.requestMaxWindowBits != 10 {
+		t.Errorf("offer %+v, %v", o, err)
+	}
+	for _, bad := range []string{
+		"permessage-deflate; client_max_window_bits=",
+		"permessage-deflate; client_no_context_takeover=1",
+		"permessage-deflate; server_max_window_bits",
+		"permessage-deflate; client_max_window_bits=16",
+	} {
+		if _, err := parseOffer(parseExtensions(bad)[0]); err == nil {
+			t.Errorf("offer %q accepted", bad)
+		}
+	}
+	for _, bad := range []string{
+		"permessage-deflate; client_no_context_takeover=x",
+		"permessage-deflate; server_no_context_takeover=",
+	} {
+		if _, err := parseResponse(parseExtensions(bad)[0]); err == nil {
+			t.Errorf("response %q accepted", bad)
+		}
+	}
+
+	spec := &Spec{Cases: []string{"1.1.1"}, Outdir: t.TempDir()}
+	rn, err := NewRunner(spec, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rn.Serve(ctx, ln)
+	for _, extensions := range [][]string{
+		{"permessage-deflate", "permessage-deflate; client_max_window_bits"},
+		{"permessage-deflate; server_max_window_bits=20"},
+	} {
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/runCase?case=1&agent=x", nil)
+		req.Header["Sec-Websocket-Extensions"] = extensions
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("extensions %q: status %s, want 400", extensions, resp.Status)
+		}
 	}
 }
