@@ -200,12 +200,15 @@ func (nc *netConn) readFailed(ctx context.Context, err error) error {
 			return nc.ended(ferr)
 		}
 	}
-	if passed {
-		// The deadline passed while the Read waited, whatever else
-		// happened meanwhile (a Write torn by its own deadline may have
-		// dropped the connection): the Read reports the timeout, and a
-		// Read after the deadline moves meets the Conn's error, which it
-		// keeps.
+	var pe *ProtocolError
+	if passed && !errors.As(err, &pe) {
+		// The deadline passed while the Read waited, and the connection
+		// did not fail for a reason of its own (a Write torn by its own
+		// deadline may have dropped it meanwhile): the Read reports the
+		// timeout, and a Read after the deadline moves meets the Conn's
+		// error, which it keeps. A failure of the protocol, like the
+		// 1011 of a cut compressed message with context takeover, is
+		// reported as itself.
 		return nc.opError("read", os.ErrDeadlineExceeded)
 	}
 	return nc.ended(err)

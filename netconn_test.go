@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"errors"
 	"io"
@@ -767,5 +768,40 @@ func TestNetConnHTTP(t *testing.T) {
 	}
 	if err := nc.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A Read cut by its deadline inside a compressed message fails the
+// connection with 1011 and returns the *ProtocolError wrapping
+// ErrDeflateInterrupted, with context takeover or without: not a timeout,
+// which would look as if the Read could be tried again.
+func TestNetConnDeflateCutIsNotATimeout(t *testing.T) {
+	for _, takeover := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no_takeover", true: "takeover"}[takeover], func(t *testing.T) {
+			server, peer := hostileConn(t, true, withDeflate(takeover))
+			sn := NetConn(context.Background(), server, MessageBinary)
+			// First fragment of a compressed message: "hello", sync-flushed.
+			var b bytes.Buffer
+			fw, _ := flate.NewWriter(&b, flate.BestSpeed)
+			fw.Write([]byte("hello"))
+			fw.Flush()
+			peer.writeFrame(Header{Rsv: Rsv1, Opcode: OpBinary}, b.Bytes())
+			buf := make([]byte, 100)
+			sn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := sn.Read(buf); err != nil || string(buf[:n]) != "hello" {
+				t.Fatalf("first Read: %q %v", buf[:n], err)
+			}
+			// The rest never comes: this Read is cut by its deadline.
+			sn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			_, err := sn.Read(buf)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if CloseStatus(server.rd.err) == StatusInternalError {
+					t.Fatalf("cut Read = %v (a timeout), but the Conn was failed with 1011 (%v); want *ProtocolError{ErrDeflateInterrupted}", err, server.rd.err)
+				}
+			}
+			if !errors.Is(err, ErrDeflateInterrupted) {
+				t.Fatalf("cut Read = %v; want ErrDeflateInterrupted", err)
+			}
+		})
 	}
 }
