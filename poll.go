@@ -100,8 +100,10 @@ func NewPoller() (*Poller, error) {
 // Add hands c to the Poller: from now on handler(c) is called, on a
 // goroutine of its own, whenever a data message has begun to arrive on c,
 // and once more when c's read side has ended, whether the peer ended it or
-// our side did (Close, CloseNow, keepalive) while no handler ran: a read
-// then returns the reason. The handler must read before it returns,
+// our side did (Close, CloseNow, keepalive, Poller.Close) while no handler
+// ran: a read then returns the reason. (An end that comes while a handler
+// runs is for that handler to find: its reads and writes fail.) The
+// handler must read before it returns,
 // normally one message, with Read, AppendMessage or Reader; it may write,
 // and it may take as long as it needs: the next call for the same
 // connection waits for it. Nothing else may read c while it is watched. A
@@ -267,10 +269,29 @@ func (w *pollWatch) end() {
 }
 
 // wait hands the connection back to sys until it has data again.
+//
+// It also settles who calls the handler for an end from our side: this
+// goroutine, or stopPolling, which does only if it finds the connection
+// unserved. Both claim serving with a compare-and-swap, so exactly one does.
 func (w *pollWatch) wait() {
 	w.serving.Store(false)
-	if err := w.rearm(); err != nil {
-		w.forget()
+	err := w.rearm()
+	switch {
+	case err == nil:
+		// sys reports the socket again; if the connection closes,
+		// stopPolling finds it unserved.
+		return
+	case err == ErrPollerClosed && !w.c.isNetClosed():
+		// Poller.Close closes the connection next, and stopPolling then
+		// finds it unserved.
+		return
+	}
+	// The connection is closing, and stopPolling may have found this
+	// goroutine still serving it (or sys failed, and the connection
+	// cannot be watched: it is closed).
+	if w.serving.CompareAndSwap(false, true) {
+		w.c.closeNet()
+		w.end()
 	}
 }
 

@@ -275,6 +275,9 @@ func TestPollerLocalCloseCallsHandler(t *testing.T) {
 			if _, got, ok := peer.readFrame(); !ok || string(got) != "before" {
 				t.Fatalf("echo %q %v", got, ok)
 			}
+			// An end that comes while a handler runs is that handler's to
+			// find: end the connection once it is quiet.
+			waitFor(t, "the connection to be quiet", func() bool { return !server.polled.Load().serving.Load() })
 			switch how {
 			case "CloseNow":
 				server.CloseNow()
@@ -559,4 +562,66 @@ func TestH2Poller(t *testing.T) {
 			t.Fatal("no echo through the Poller")
 		}
 	})
+}
+
+// A connection closed from our side just after the Poller answered a ping
+// (no handler ran; the goroutine that answered may not have handed the
+// socket back yet) still gets the handler's call for the end: wait and
+// stopPolling settle which of them makes it.
+func TestPollerEndRightAfterAPing(t *testing.T) {
+	p := newTestPoller(t)
+	lost := 0
+	for range 300 {
+		server, peer := hostileConn(t, true)
+		h := newCountingEcho()
+		if err := p.Add(server, h.handle); err != nil {
+			t.Fatal(err)
+		}
+		peer.writeFrame(Header{Fin: true, Opcode: OpPing}, []byte("p"))
+		expectPong(t, peer, "p")
+		server.CloseNow()
+		select {
+		case <-h.errors:
+		case <-time.After(time.Second):
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of 300 connections closed by CloseNow never had the handler called for the end", lost)
+	}
+}
+
+// Poller.Close closes every watched connection: each handler is called for
+// the end before Close returns, also one whose serving goroutine was just
+// answering a ping (and finds the Poller closed as it hands the socket back).
+func TestPollerCloseCallsEveryHandlerForTheEnd(t *testing.T) {
+	lost := 0
+	const runs = 300
+	for range runs {
+		p, err := NewPoller()
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, peer := hostileConn(t, true)
+		h := newCountingEcho()
+		if err := p.Add(server, h.handle); err != nil {
+			t.Fatal(err)
+		}
+		peer.writeFrame(Header{Fin: true, Opcode: OpPing}, []byte("p"))
+		expectPong(t, peer, "p")
+		go func() {
+			if peer.expectClose() != 0 {
+				peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(StatusGoingAway, ""))
+			}
+		}()
+		p.Close()
+		select {
+		case <-h.errors:
+		default: // Close waited for every handler: the call would have been made
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d connections closed by Poller.Close never had the handler called for the end", lost, runs)
+	}
 }
