@@ -572,13 +572,7 @@ func TestPollerEndRightAfterAPing(t *testing.T) {
 	p := newTestPoller(t)
 	lost := 0
 	for range 300 {
-		server, peer := hostileConn(t, true)
-		h := newCountingEcho()
-		if err := p.Add(server, h.handle); err != nil {
-			t.Fatal(err)
-		}
-		peer.writeFrame(Header{Fin: true, Opcode: OpPing}, []byte("p"))
-		expectPong(t, peer, "p")
+		server, _, h := pingedWatch(t, p)
 		server.CloseNow()
 		select {
 		case <-h.errors:
@@ -602,13 +596,7 @@ func TestPollerCloseCallsEveryHandlerForTheEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		server, peer := hostileConn(t, true)
-		h := newCountingEcho()
-		if err := p.Add(server, h.handle); err != nil {
-			t.Fatal(err)
-		}
-		peer.writeFrame(Header{Fin: true, Opcode: OpPing}, []byte("p"))
-		expectPong(t, peer, "p")
+		_, peer, h := pingedWatch(t, p)
 		go func() {
 			if peer.expectClose() != 0 {
 				peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(StatusGoingAway, ""))
@@ -624,4 +612,19 @@ func TestPollerCloseCallsEveryHandlerForTheEnd(t *testing.T) {
 	if lost > 0 {
 		t.Fatalf("%d of %d connections closed by Poller.Close never had the handler called for the end", lost, runs)
 	}
+}
+
+// pingedWatch adds a server Conn to p with a countingEcho handler, and has
+// its peer ping it and read the pong, which the Poller answers without
+// calling the handler.
+func pingedWatch(t *testing.T, p *Poller) (*Conn, *rawPeer, *countingEcho) {
+	t.Helper()
+	server, peer := hostileConn(t, true)
+	h := newCountingEcho()
+	if err := p.Add(server, h.handle); err != nil {
+		t.Fatal(err)
+	}
+	peer.writeFrame(Header{Fin: true, Opcode: OpPing}, []byte("p"))
+	expectPong(t, peer, "p")
+	return server, peer, h
 }

@@ -146,18 +146,8 @@ func TestHandshakeNeverCompleted(t *testing.T) {
 func TestFuzzingServerWithReferenceClient(t *testing.T) {
 	t.Parallel()
 	spec := &Spec{Cases: []string{"1.1.1", "2.2", "3.1", "5.6", "6.3.2", "7.3.2", "7.9.1", "10.1.1", "12.1.1", "13.2.1"}, Outdir: t.TempDir()}
-	rn, err := NewRunner(spec, testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go rn.Serve(ctx, ln)
-	if err := runRefClient("ws://"+ln.Addr().String(), "refclient", peerOpts{deflate: true}); err != nil {
+	rn, addr := serveFuzzing(t, spec)
+	if err := runRefClient("ws://"+addr, "refclient", peerOpts{deflate: true}); err != nil {
 		t.Fatal(err)
 	}
 	res := rn.Results()["refclient"]
@@ -226,23 +216,12 @@ func TestExtensionHeaderAsTheOfficialSuite(t *testing.T) {
 		}
 	}
 
-	spec := &Spec{Cases: []string{"1.1.1"}, Outdir: t.TempDir()}
-	rn, err := NewRunner(spec, testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go rn.Serve(ctx, ln)
+	_, addr := serveFuzzing(t, &Spec{Cases: []string{"1.1.1"}, Outdir: t.TempDir()})
 	for _, extensions := range [][]string{
 		{"permessage-deflate", "permessage-deflate; client_max_window_bits"},
 		{"permessage-deflate; server_max_window_bits=20"},
 	} {
-		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/runCase?case=1&agent=x", nil)
+		req, _ := http.NewRequest("GET", "http://"+addr+"/runCase?case=1&agent=x", nil)
 		req.Header["Sec-Websocket-Extensions"] = extensions
 		req.Header.Set("Upgrade", "websocket")
 		req.Header.Set("Connection", "Upgrade")
@@ -257,4 +236,22 @@ func TestExtensionHeaderAsTheOfficialSuite(t *testing.T) {
 			t.Errorf("extensions %q: status %s, want 400", extensions, resp.Status)
 		}
 	}
+}
+
+// serveFuzzing runs a fuzzing server for spec on 127.0.0.1 until the test
+// ends, and returns it with its address.
+func serveFuzzing(t *testing.T, spec *Spec) (*Runner, string) {
+	t.Helper()
+	rn, err := NewRunner(spec, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go rn.Serve(ctx, ln)
+	return rn, ln.Addr().String()
 }

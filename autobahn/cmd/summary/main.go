@@ -204,15 +204,7 @@ func subgroupDurations(cols []column) string {
 	}
 	sort.Slice(subs, func(i, j int) bool { return compareIDs(subs[i], subs[j]) })
 	var b strings.Builder
-	b.WriteString("\n| cases (ms) |")
-	for _, c := range cols {
-		fmt.Fprintf(&b, " %s |", c.name)
-	}
-	b.WriteString("\n| --- |")
-	for range cols {
-		b.WriteString(" ---: |")
-	}
-	b.WriteString("\n")
+	writeNumbersHeader(&b, "cases (ms)", cols)
 	for _, sub := range append(subs, "all") {
 		label := sub
 		if sub == "all" {
@@ -229,6 +221,20 @@ func subgroupDurations(cols []column) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// writeNumbersHeader starts a Markdown table of figures, after a blank
+// line: the first column's title, then one right-aligned column per report.
+func writeNumbersHeader(b *strings.Builder, first string, cols []column) {
+	fmt.Fprintf(b, "\n| %s |", first)
+	for _, c := range cols {
+		fmt.Fprintf(b, " %s |", c.name)
+	}
+	b.WriteString("\n| --- |")
+	for range cols {
+		b.WriteString(" ---: |")
+	}
+	b.WriteString("\n")
 }
 
 // durations lists the 9.x cases' durations in milliseconds, one column each.
@@ -248,15 +254,7 @@ func durations(cols []column) string {
 	}
 	sort.Slice(ids, func(i, j int) bool { return compareIDs(ids[i], ids[j]) })
 	var b strings.Builder
-	b.WriteString("\n| case (ms) |")
-	for _, c := range cols {
-		fmt.Fprintf(&b, " %s |", c.name)
-	}
-	b.WriteString("\n| --- |")
-	for range cols {
-		b.WriteString(" ---: |")
-	}
-	b.WriteString("\n")
+	writeNumbersHeader(&b, "case (ms)", cols)
 	for _, id := range ids {
 		fmt.Fprintf(&b, "| %s |", id)
 		for _, c := range cols {
