@@ -14,7 +14,6 @@ package autobahn
 import (
 	"bufio"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,18 +127,10 @@ func TestAutobahnClient(t *testing.T) {
 	t.Parallel()
 	spec := autobahnSpec(t, "clients")
 	bin := buildTestee(t, "client")
-	rn, err := NewRunner(spec, testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rn, addr := serveFuzzing(t, spec)
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
 	defer cancel()
-	go rn.Serve(ctx, ln)
-	cmd := exec.CommandContext(ctx, bin, "-url", "ws://"+ln.Addr().String(), "-agent", "ws13")
+	cmd := exec.CommandContext(ctx, bin, "-url", "ws://"+addr, "-agent", "ws13")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("testee client: %v\n%s", err, out)
 	}
