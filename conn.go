@@ -121,6 +121,9 @@ type Conn struct {
 	backgroundMu sync.Mutex     // orders each background.Add before netClosed is closed
 
 	polled atomic.Pointer[pollWatch] // the Poller watching this Conn, if any (poll.go)
+	// endReturned is set once a read has returned the end of the read side
+	// to its caller, so that a Poller tells each handler of the end once.
+	endReturned atomic.Bool
 
 	// Contexts interrupting blocked I/O (interrupt.go).
 	readInterrupt  interrupter // used under readLock

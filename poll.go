@@ -100,17 +100,17 @@ func NewPoller() (*Poller, error) {
 // Add hands c to the Poller: from now on handler(c) is called, on a
 // goroutine of its own, whenever a data message has begun to arrive on c,
 // and once more when c's read side has ended, whether the peer ended it or
-// our side did (Close, CloseNow, keepalive, Poller.Close) while no handler
-// ran: a read then returns the reason. (An end that comes while a handler
-// runs is for that handler to find: its reads and writes fail.) The
-// handler must read before it returns,
-// normally one message, with Read, AppendMessage or Reader; it may write,
-// and it may take as long as it needs: the next call for the same
-// connection waits for it. Nothing else may read c while it is watched. A
-// handler that returns without reading the message it was called for fails
-// the connection with 1011, rather than be called for it again and again;
-// one that reads part of it (with Reader) leaves the rest to be skipped, as
-// its next read would, and is called next for the next message.
+// our side did (Close, CloseNow, keepalive, Poller.Close): a read then
+// returns the reason. It is told once: a handler whose own read returned the
+// end (say, the end came while it ran) is not called again for it, and one
+// that ran when the end came, after its last read, is. The handler must read
+// before it returns, normally one message, with Read, AppendMessage or
+// Reader; it may write, and it may take as long as it needs: the next call
+// for the same connection waits for it. Nothing else may read c while it is
+// watched. A handler that returns without reading the message it was called
+// for fails the connection with 1011, rather than be called for it again and
+// again; one that reads part of it (with Reader) leaves the rest to be
+// skipped, as its next read would, and is called next for the next message.
 //
 // c stays watched until it is closed, by either side, for any reason. A Conn
 // that Accept made from an HTTP/2 request cannot be watched
@@ -223,8 +223,14 @@ func (w *pollWatch) serve() {
 			return
 		}
 		w.handler(c)
-		if ended || c.isNetClosed() {
+		switch {
+		case ended || c.endReturned.Load():
 			w.forget()
+			return
+		case c.isNetClosed():
+			// Closed while the handler ran, after its last read: it has
+			// not heard of the end, and is called once more to hear it.
+			w.end()
 			return
 		}
 		if c.lock(context.Background(), &c.readLock) != nil {

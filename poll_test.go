@@ -275,8 +275,9 @@ func TestPollerLocalCloseCallsHandler(t *testing.T) {
 			if _, got, ok := peer.readFrame(); !ok || string(got) != "before" {
 				t.Fatalf("echo %q %v", got, ok)
 			}
-			// An end that comes while a handler runs is that handler's to
-			// find: end the connection once it is quiet.
+			// End the connection once it is quiet, so that the end reaches
+			// the handler through stopPolling (TestPollerEndDuringHandler
+			// has the end during a handler).
 			waitFor(t, "the connection to be quiet", func() bool { return !server.polled.Load().serving.Load() })
 			switch how {
 			case "CloseNow":
@@ -627,4 +628,72 @@ func pingedWatch(t *testing.T, p *Poller) (*Conn, *rawPeer, *countingEcho) {
 	peer.writeFrame(Header{Fin: true, Opcode: OpPing}, []byte("p"))
 	expectPong(t, peer, "p")
 	return server, peer, h
+}
+
+// An end that comes while a handler runs, after its read, is still reported:
+// a handler that only wrote after the end (and did not look at the error)
+// is called once more, and its read returns the end. A handler whose own
+// read returned the end is not called again for it.
+func TestPollerEndDuringHandler(t *testing.T) {
+	checkLeaks(t)
+	for _, readAgain := range []bool{false, true} {
+		for _, how := range []string{"CloseNow", "Close"} {
+			t.Run(fmt.Sprintf("%s/readAgain=%v", how, readAgain), func(t *testing.T) {
+				p := newTestPoller(t)
+				server, peer := hostileConn(t, true)
+				var calls atomic.Int64
+				inside, release := make(chan struct{}), make(chan struct{})
+				ends := make(chan error, 10)
+				if err := p.Add(server, func(c *Conn) {
+					first := calls.Add(1) == 1
+					_, _, err := c.Read(context.Background())
+					if err != nil {
+						ends <- err
+						return
+					}
+					if first {
+						close(inside)
+						<-release
+					}
+					c.Write(context.Background(), MessageText, []byte("late")) // fails: the error is not looked at
+					if readAgain {
+						if _, _, err := c.Read(context.Background()); err != nil {
+							ends <- err
+						}
+					}
+				}); err != nil {
+					t.Fatal(err)
+				}
+				peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("m"))
+				<-inside
+				switch how {
+				case "CloseNow":
+					server.CloseNow()
+				case "Close":
+					go func() { // the peer answers the close frame
+						if peer.expectClose() == StatusNormalClosure {
+							peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, ""))
+						}
+					}()
+					server.Close(StatusNormalClosure, "")
+				}
+				close(release)
+				select {
+				case err := <-ends:
+					if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
+						t.Errorf("handler's last read: %v, want the end of the connection", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("the connection ended while the handler ran; it never learned of it")
+				}
+				waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+				if n := calls.Load(); n != 2 && !readAgain || n != 1 && readAgain {
+					t.Errorf("handler called %d times (readAgain=%v)", n, readAgain)
+				}
+				if len(ends) != 0 {
+					t.Errorf("the end was reported %d times more", len(ends))
+				}
+			})
+		}
+	}
 }

@@ -105,7 +105,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // read can outlast ctx by up to the close timeout; a peer still stuck then
 // is dropped.
 func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
-	if err := c.lock(ctx, &c.readLock); err != nil {
+	if err := c.lockRead(ctx); err != nil {
 		return 0, buf, err
 	}
 	defer c.readLock.unlock()
@@ -176,7 +176,7 @@ func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
 // reader; when it is done they return ctx.Err() and the Conn stays usable,
 // as with AppendMessage.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
-	if err := c.lock(ctx, &c.readLock); err != nil {
+	if err := c.lockRead(ctx); err != nil {
 		return 0, nil, err
 	}
 	defer c.readLock.unlock()
@@ -197,7 +197,7 @@ type messageReader struct {
 
 func (r *messageReader) Read(p []byte) (int, error) {
 	c := r.c
-	if err := c.lock(r.ctx, &c.readLock); err != nil {
+	if err := c.lockRead(r.ctx); err != nil {
 		return 0, err
 	}
 	defer c.readLock.unlock()
@@ -207,6 +207,7 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	case !c.rd.inMessage:
 		return 0, io.EOF
 	case c.rd.err != nil:
+		c.endReturned.Store(true)
 		return 0, c.rd.err
 	case len(p) == 0:
 		return 0, nil
@@ -217,6 +218,17 @@ func (r *messageReader) Read(p []byte) (int, error) {
 		err = c.readFailedLocked(err)
 	}
 	return n, c.unwatchReadLocked(r.ctx, watching, err)
+}
+
+// lockRead takes readLock for a read. If the Conn is closed while another
+// goroutine holds it (Close, reading the peer's close frame), the read
+// returns the end of the read side.
+func (c *Conn) lockRead(ctx context.Context) error {
+	err := c.lock(ctx, &c.readLock)
+	if err != nil && err == c.closeCause {
+		c.endReturned.Store(true)
+	}
+	return err
 }
 
 // watchReadLocked puts what the read-lock holder does next under ctx: a
@@ -230,10 +242,14 @@ func (c *Conn) watchReadLocked(ctx context.Context) (watching bool) {
 }
 
 // unwatchReadLocked ends what watchReadLocked began, and returns err, or
-// ctx.Err() in its place if err is the timeout ctx's end caused.
+// ctx.Err() in its place if err is the timeout ctx's end caused. It notes
+// an err that is the end of the read side (endReturned).
 func (c *Conn) unwatchReadLocked(ctx context.Context, watching bool, err error) error {
 	if watching {
 		err = contextError(ctx, c.readInterrupt.end(), err)
+	}
+	if err != nil && c.rd.err != nil {
+		c.endReturned.Store(true)
 	}
 	return err
 }
