@@ -863,3 +863,32 @@ func TestReusedContextInterrupts(t *testing.T) {
 		t.Error("a closed Conn still watches a context")
 	}
 }
+
+// A closed Conn refuses a new message at once, with the reason it closed:
+// no Writer is handed out for a message that cannot be sent, no compressor
+// works for nothing, and a control frame is not tried on a closed socket.
+func TestClosedConnRefusesMessagesAtOnce(t *testing.T) {
+	for _, mode := range []CompressionMode{CompressionDisabled, CompressionContextTakeover} {
+		t.Run(mode.String(), func(t *testing.T) {
+			server, _ := deflateConnPair(t, mode)
+			server.CloseNow()
+			ctx := context.Background()
+			w, err := server.Writer(ctx, MessageText)
+			if w != nil || !errors.Is(err, ErrClosed) {
+				t.Errorf("Writer on a closed Conn: %v, %v; want no writer and ErrClosed", w, err)
+			}
+			if err := server.Write(ctx, MessageText, bytes.Repeat([]byte("hello "), 100)); !errors.Is(err, ErrClosed) {
+				t.Errorf("Write: %v, want ErrClosed", err)
+			}
+			if err := server.WriteUncompressed(ctx, MessageText, []byte("hello")); !errors.Is(err, ErrClosed) {
+				t.Errorf("WriteUncompressed: %v, want ErrClosed", err)
+			}
+			if server.compressor != nil && server.compressor.engine != nil {
+				t.Error("the closed Conn took a flate engine to compress a message it could not send")
+			}
+			if err := server.writeControlBounded(OpPing, nil, time.Now().Add(time.Second)); err != server.closeCause {
+				t.Errorf("a control frame on a closed Conn: %v, want the close cause %v", err, server.closeCause)
+			}
+		})
+	}
+}

@@ -30,7 +30,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != MessageText && typ != MessageBinary {
 		return ErrInvalidMessageType
 	}
-	if err := c.lock(ctx, &c.messageLock); err != nil {
+	if err := c.lockMessage(ctx); err != nil {
 		return err
 	}
 	defer c.messageLock.unlock()
@@ -47,11 +47,25 @@ func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte)
 	if typ != MessageText && typ != MessageBinary {
 		return ErrInvalidMessageType
 	}
-	if err := c.lock(ctx, &c.messageLock); err != nil {
+	if err := c.lockMessage(ctx); err != nil {
 		return err
 	}
 	defer c.messageLock.unlock()
 	return c.writeFrame(ctx, Header{Fin: true, Opcode: Opcode(typ)}, p)
+}
+
+// lockMessage takes messageLock for a new message, which a closed Conn
+// refuses at once: a message would fail at its first frame, after the
+// compressor had done its work or a Writer had been handed out for nothing.
+func (c *Conn) lockMessage(ctx context.Context) error {
+	if err := c.lock(ctx, &c.messageLock); err != nil {
+		return err
+	}
+	if c.isNetClosed() {
+		c.messageLock.unlock()
+		return c.closeCause
+	}
+	return nil
 }
 
 // writeCompressedLocked sends p compressed, in one frame with RSV1 set
@@ -77,7 +91,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if typ != MessageText && typ != MessageBinary {
 		return nil, ErrInvalidMessageType
 	}
-	if err := c.lock(ctx, &c.messageLock); err != nil {
+	if err := c.lockMessage(ctx); err != nil {
 		return nil, err
 	}
 	// The size of a streamed message is not known in advance, so with
@@ -233,6 +247,9 @@ func (c *Conn) writeControlBounded(op Opcode, payload []byte, deadline time.Time
 	defer c.frameLock.unlock()
 	if c.writeErr != nil {
 		return c.writeErr
+	}
+	if c.isNetClosed() {
+		return c.closeCause
 	}
 	if c.closeSent {
 		return ErrClosed
