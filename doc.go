@@ -154,6 +154,8 @@
 //	compress.go   permessage-deflate: negotiation, codec, window bits      RFC 7692
 //	h2.go         WebSockets over HTTP/2: Extended CONNECT, stream as net.Conn  RFC 8441 §4, §5
 //
+// The runnable examples (example_test.go) show each piece in use.
+//
 // # Compression
 //
 // permessage-deflate (RFC 7692) is off unless AcceptOptions.Compression or
