@@ -152,6 +152,7 @@
 //	              (poll_linux.go: epoll; poll_other.go: a goroutine each)
 //	extension.go  the Sec-WebSocket-Extensions grammar                     §9.1
 //	compress.go   permessage-deflate: negotiation, codec, window bits      RFC 7692
+//	prepared.go   PreparedMessage: one message for many Conns, compressed once
 //	h2.go         WebSockets over HTTP/2: Extended CONNECT, stream as net.Conn  RFC 8441 §4, §5
 //
 // The runnable examples (example_test.go) show each piece in use.

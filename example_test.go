@@ -323,3 +323,33 @@ func ExamplePoller() {
 	// QUIET, MOSTLY <nil>
 	// 1000 (normal closure)
 }
+
+// A PreparedMessage is written to many connections and compressed once for
+// all those that compress alike without context takeover.
+func ExampleNewPreparedMessage() {
+	url, stop := echoURL()
+	defer stop()
+	ctx := context.Background()
+	news, err := websocket.NewPreparedMessage(websocket.MessageText, []byte(strings.Repeat("news ", 100)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for range 3 {
+		c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+			Compression: websocket.CompressionOptions{Mode: websocket.CompressionNoContextTakeover},
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer c.CloseNow()
+		if err := c.WritePrepared(ctx, news); err != nil {
+			log.Fatal(err)
+		}
+		_, echo, err := c.Read(ctx)
+		fmt.Println(len(echo), err)
+	}
+	// Output:
+	// 500 <nil>
+	// 500 <nil>
+	// 500 <nil>
+}

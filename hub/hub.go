@@ -4,10 +4,12 @@
 // # Design
 //
 // Every member of a Hub has a bounded queue of outgoing messages and a
-// goroutine of its own that writes them, in order, with the Conn's ordinary
-// Write. Broadcast only puts the message on each member's queue: it never
-// waits on the network, so a peer that stops reading cannot stall the
-// sender or anyone else.
+// goroutine of its own that writes them, in order, with the Conn's
+// WritePrepared: a message is compressed once for all the members that
+// share compression parameters without context takeover, instead of once
+// per member. Broadcast only puts the message on each member's queue: it
+// never waits on the network, so a peer that stops reading cannot stall
+// the sender or anyone else.
 //
 // A member whose queue is full has fallen too far behind. The hub could
 // buffer without bound (and let one peer take the server's memory), or
@@ -19,7 +21,8 @@
 //
 // Broadcast takes the hub's lock while it queues, so every member receives
 // the messages in the same order. The payload is not copied: all the
-// queues share one []byte, so a caller must not modify it after Broadcast.
+// queues share one websocket.PreparedMessage of it, so a caller must not
+// modify it after Broadcast.
 //
 // The hub only writes. Each Conn still needs a reader, the application's
 // read loop or Conn.CloseRead, so that pings are answered and close frames
@@ -133,7 +136,7 @@ func New(opts *Options) *Hub {
 type Member struct {
 	hub   *Hub
 	conn  *websocket.Conn
-	queue chan message
+	queue chan *websocket.PreparedMessage
 
 	// removed is closed when the member leaves the set; err says why. Both
 	// are guarded by hub.mu, and err is set before removed is closed.
@@ -150,12 +153,6 @@ type Member struct {
 	timer  *time.Timer
 }
 
-// message is a queued broadcast. p is shared by every queue it is on.
-type message struct {
-	typ websocket.MessageType
-	p   []byte
-}
-
 // Join adds c to the hub and starts its writer. From then on the hub owns
 // the writing end of c: it closes c when the member is removed. The caller
 // keeps reading from c, and calls Leave when it is done with it.
@@ -165,7 +162,7 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 	m := &Member{
 		hub:     h,
 		conn:    c,
-		queue:   make(chan message, h.queueSize),
+		queue:   make(chan *websocket.PreparedMessage, h.queueSize),
 		removed: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -200,13 +197,13 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 // done (nothing is queued then), and websocket.ErrInvalidMessageType for a
 // typ other than MessageText or MessageBinary.
 func (h *Hub) Broadcast(ctx context.Context, typ websocket.MessageType, p []byte) error {
-	if typ != websocket.MessageText && typ != websocket.MessageBinary {
-		return websocket.ErrInvalidMessageType
+	msg, err := websocket.NewPreparedMessage(typ, p)
+	if err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	msg := message{typ: typ, p: p}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -351,7 +348,7 @@ func (m *Member) writeQueued() {
 // no cost, so a broadcast to many members allocates nothing per member.
 // Once the timer fires the member is gone, so its context ending for good
 // is what is wanted.
-func (m *Member) write(msg message) error {
+func (m *Member) write(msg *websocket.PreparedMessage) error {
 	if m.timer == nil {
 		var cancel context.CancelFunc
 		m.ctx, cancel = context.WithCancel(context.Background())
@@ -363,7 +360,7 @@ func (m *Member) write(msg message) error {
 	} else {
 		m.timer.Reset(m.hub.writeTimeout)
 	}
-	err := m.conn.Write(m.ctx, msg.typ, msg.p)
+	err := m.conn.WritePrepared(m.ctx, msg)
 	m.timer.Stop()
 	return err
 }

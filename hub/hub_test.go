@@ -36,7 +36,10 @@ func startServer(t *testing.T, h *hub.Hub) *testServer {
 	t.Helper()
 	ts := &testServer{joined: make(chan *hub.Member, 16)}
 	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
+		// Compression is used only with clients that offer it.
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+			Compression: websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover},
+		})
 		if err != nil {
 			return
 		}
@@ -66,8 +69,6 @@ func startServer(t *testing.T, h *hub.Hub) *testServer {
 // With smallReceive, the client's socket has a small receive buffer.
 func (ts *testServer) dial(t *testing.T, smallReceive bool) (*websocket.Conn, *hub.Member) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
 	var opts websocket.DialOptions
 	if smallReceive {
 		opts.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -79,17 +80,27 @@ func (ts *testServer) dial(t *testing.T, smallReceive bool) (*websocket.Conn, *h
 			return nc, err
 		}
 	}
-	c, _, err := websocket.Dial(ctx, ts.url, &opts)
+	c, m, _ := ts.dialWith(t, &opts)
+	return c, m
+}
+
+// dialWith is dial with the options given; it also returns the handshake's
+// response.
+func (ts *testServer) dialWith(t *testing.T, opts *websocket.DialOptions) (*websocket.Conn, *hub.Member, *http.Response) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, ts.url, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
 	select {
 	case m := <-ts.joined:
-		return c, m
+		return c, m, resp
 	case <-time.After(wait):
 		t.Fatal("the server did not join the connection")
-		return nil, nil
+		return nil, nil, nil
 	}
 }
 
@@ -196,6 +207,40 @@ func TestBroadcastReachesEveryoneInOrder(t *testing.T) {
 	for _, in := range inboxes {
 		for k := range messages {
 			expect(t, in, typeOf(k), payload(k, 10+k))
+		}
+	}
+}
+
+// Members with and without compression, with and without context
+// takeover, each receive every message as it was broadcast: those that
+// compress without takeover share one compressed form (WritePrepared).
+func TestBroadcastToCompressingMembers(t *testing.T) {
+	const messages = 20
+	h := hub.New(&hub.Options{QueueSize: messages})
+	ts := startServer(t, h)
+	var inboxes []<-chan received
+	for _, mode := range []websocket.CompressionMode{
+		websocket.CompressionDisabled,
+		websocket.CompressionNoContextTakeover,
+		websocket.CompressionNoContextTakeover,
+		websocket.CompressionContextTakeover,
+	} {
+		c, _, resp := ts.dialWith(t, &websocket.DialOptions{Compression: websocket.CompressionOptions{Mode: mode}})
+		ext := resp.Header.Get("Sec-WebSocket-Extensions")
+		if compressing := strings.HasPrefix(ext, "permessage-deflate"); compressing != (mode != websocket.CompressionDisabled) ||
+			strings.Contains(ext, "server_no_context_takeover") != (mode == websocket.CompressionNoContextTakeover) {
+			t.Fatalf("a client with %v got %q", mode, ext)
+		}
+		inboxes = append(inboxes, readAll(t, c))
+	}
+	for k := range messages {
+		if err := h.Broadcast(context.Background(), websocket.MessageText, payload(k, 100*k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, in := range inboxes {
+		for k := range messages {
+			expect(t, in, websocket.MessageText, payload(k, 100*k))
 		}
 	}
 }

@@ -1,0 +1,177 @@
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// preparedPair is a connected server and client with permessage-deflate in
+// mode (none for CompressionDisabled), each compressing with a window of
+// windowBits.
+func preparedPair(t testing.TB, mode CompressionMode, windowBits int) (server, client *Conn) {
+	t.Helper()
+	if mode == CompressionDisabled {
+		return connPair(t)
+	}
+	params := &deflateParams{
+		serverNoContextTakeover: mode == CompressionNoContextTakeover,
+		clientNoContextTakeover: mode == CompressionNoContextTakeover,
+		serverMaxWindowBits:     windowBits,
+		clientMaxWindowBits:     windowBits,
+	}
+	cfg := connConfig{deflate: params, compression: &CompressionOptions{Mode: mode}}
+	return connPairConfig(t, cfg, cfg)
+}
+
+// A prepared message reaches every connection as Write would send it, in
+// every compression mode, below and above the compression threshold; the
+// compressed form is made once per window size, and only without context
+// takeover.
+func TestWritePrepared(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, mode := range []CompressionMode{CompressionDisabled, CompressionNoContextTakeover, CompressionContextTakeover} {
+		for _, size := range []int{0, 100, 4 << 10, 200 << 10} {
+			t.Run(fmt.Sprintf("%v/%d", mode, size), func(t *testing.T) {
+				payload := testPayload(size, true)
+				m, err := NewPreparedMessage(MessageText, payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				windows := []int{15, 15, 9, 15, 9}
+				for i, bits := range windows {
+					server, client := preparedPair(t, mode, bits)
+					if i%2 == 1 {
+						server, client = client, server // a client masks: the shared bytes must stay unmasked
+					}
+					for range 2 { // a second message, after the first, as with takeover's history
+						if err := server.WritePrepared(ctx, m); err != nil {
+							t.Fatal(err)
+						}
+						typ, got, err := client.Read(ctx)
+						if err != nil || typ != MessageText || !bytes.Equal(got, payload) {
+							t.Fatalf("conn %d read %v, %d bytes, %v; want text, %d bytes", i, typ, len(got), err, size)
+						}
+					}
+				}
+				wantForms := 0
+				if mode == CompressionNoContextTakeover && size >= 128 {
+					wantForms = 2 // 15 and 9 bits, made once each
+				}
+				if len(m.compressed) != wantForms {
+					t.Errorf("%d compressed forms, want %d", len(m.compressed), wantForms)
+				}
+				if !bytes.Equal(payload, testPayload(size, true)) {
+					t.Error("the payload was modified")
+				}
+			})
+		}
+	}
+}
+
+// Without context takeover the shared compressed form is byte for byte what
+// the connection's own compressor makes of the message.
+func TestPreparedCompressesAsTheConn(t *testing.T) {
+	payload := testPayload(10<<10, true)
+	for _, bits := range []int{8, 12, 15} {
+		server, _ := preparedPair(t, CompressionNoContextTakeover, bits)
+		m, _ := NewPreparedMessage(MessageBinary, payload)
+		shared := m.compressedFor(server.compressor.level, server.compressor.windowBits)
+		own := server.compressor.appendCompressed(nil, payload)
+		if !bytes.Equal(shared, own) {
+			t.Errorf("%d bits: the prepared form (%d bytes) differs from the Conn's own (%d)", bits, len(shared), len(own))
+		}
+	}
+}
+
+// Many connections writing one prepared message at once: the form is made
+// once and shared, under the race detector.
+func TestWritePreparedConcurrently(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	payload := testPayload(8<<10, true)
+	m, _ := NewPreparedMessage(MessageBinary, payload)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 8 {
+		server, client := preparedPair(t, CompressionNoContextTakeover, 15)
+		wg.Go(func() {
+			if err := server.WritePrepared(ctx, m); err != nil {
+				errs <- err
+			}
+		})
+		wg.Go(func() {
+			if _, got, err := client.Read(ctx); err != nil || !bytes.Equal(got, payload) {
+				errs <- fmt.Errorf("read %d bytes, %v", len(got), err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(m.compressed) != 1 {
+		t.Errorf("%d compressed forms, want 1", len(m.compressed))
+	}
+}
+
+func TestPreparedMessageRefusals(t *testing.T) {
+	if _, err := NewPreparedMessage(MessageType(OpPing), nil); err != ErrInvalidMessageType {
+		t.Errorf("a ping as a prepared message: %v, want ErrInvalidMessageType", err)
+	}
+	server, _ := connPair(t)
+	server.CloseNow()
+	m, _ := NewPreparedMessage(MessageText, []byte("late"))
+	if err := server.WritePrepared(context.Background(), m); !errors.Is(err, ErrClosed) {
+		t.Errorf("WritePrepared on a closed Conn: %v, want ErrClosed", err)
+	}
+}
+
+// BenchmarkBroadcastDeflate writes one message of the JSON corpus to 100
+// connections without context takeover, with Write (compressed 100 times)
+// and with WritePrepared (compressed once); the network is left out.
+func BenchmarkBroadcastDeflate(b *testing.B) {
+	msgs := deflateJSONCorpus()
+	const members = 100
+	conns := make([]*Conn, members)
+	for i := range conns {
+		conns[i] = newConn(&replayConn{}, nil, connConfig{
+			isServer:    true,
+			deflate:     &deflateParams{serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15},
+			compression: &CompressionOptions{Mode: CompressionNoContextTakeover},
+		})
+	}
+	ctx := context.Background()
+	b.Run("Write", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			msg := msgs[i%len(msgs)]
+			for _, c := range conns {
+				if err := c.Write(ctx, MessageText, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i++
+		}
+	})
+	b.Run("WritePrepared", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			m, _ := NewPreparedMessage(MessageText, msgs[i%len(msgs)])
+			for _, c := range conns {
+				if err := c.WritePrepared(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i++
+		}
+	})
+}
