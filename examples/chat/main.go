@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/ws13/websocket"
 	"github.com/ws13/websocket/hub"
@@ -34,6 +36,23 @@ var page []byte
 // that guest's connection with 1009 (message too big).
 const maxMessage = 4 << 10
 
+// A guest may send lineBurst lines at once, then one per lineInterval on
+// average. Every line goes to everyone, and the hub drops a guest that
+// falls too far behind: without a limit, one guest sending faster than the
+// slowest guest can read would have that guest thrown out. A guest over
+// the limit is not cut off: the room waits before reading its next line,
+// and TCP slows that guest's sending down, and no one else's.
+const (
+	lineBurst    = 10
+	lineInterval = 200 * time.Millisecond
+)
+
+// pingInterval is how often the room checks that a quiet guest is still
+// there: a browser that vanishes without closing (a laptop lid, a lost
+// network) would otherwise stay in the room until TCP gives up on it,
+// which takes many minutes.
+const pingInterval = 30 * time.Second
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on, HOST:PORT")
 	flag.Parse()
@@ -42,7 +61,7 @@ func main() {
 	server := &http.Server{
 		Handler: room,
 		// A request that never finishes its header must not hold a
-		// connection forever; see SECURITY notes in the README.
+		// connection forever; see SECURITY.md.
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
@@ -80,12 +99,16 @@ type room struct {
 	mux    *http.ServeMux
 	hub    *hub.Hub
 	guests atomic.Int64 // guests so far; names are guest-1, guest-2, …
+
+	lineInterval time.Duration // see lineBurst; tests change it
 }
 
 func newRoom() *room {
-	rm := &room{mux: http.NewServeMux(), hub: hub.New(nil)}
+	rm := &room{mux: http.NewServeMux(), hub: hub.New(nil), lineInterval: lineInterval}
 	rm.mux.HandleFunc("GET /{$}", rm.servePage)
-	rm.mux.HandleFunc("/ws", rm.serveWS) // not "GET /ws": over HTTP/2 a WebSocket opens with CONNECT
+	// Not "GET /ws": a server that also speaks HTTP/2 (this one does not)
+	// opens WebSockets there with CONNECT (RFC 8441).
+	rm.mux.HandleFunc("/ws", rm.serveWS)
 	return rm
 }
 
@@ -102,7 +125,7 @@ func (rm *room) servePage(w http.ResponseWriter, r *http.Request) {
 func (rm *room) serveWS(w http.ResponseWriter, r *http.Request) {
 	// nil OriginPatterns: only pages from this server's own host may
 	// connect, so another site cannot make a visitor's browser join.
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{ReadLimit: maxMessage})
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{ReadLimit: maxMessage, PingInterval: pingInterval})
 	if err != nil {
 		log.Printf("chat: %s: %v", r.RemoteAddr, err)
 		return // Accept has answered the request
@@ -114,19 +137,23 @@ func (rm *room) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	name := fmt.Sprintf("guest-%d", rm.guests.Add(1))
 	rm.announce(name + " joined")
-	err = rm.relay(r.Context(), conn, name)
-	// Leave closes the connection and waits for its writer: the handler
-	// must not return earlier over HTTP/2, where the stream ends with it.
+	err = rm.relay(r.Context(), conn, m, name)
+	// Leave closes the connection and waits for its writer. (Over HTTP/2
+	// the handler must not return before: the stream ends with it.)
 	m.Leave()
 	rm.announce(name + " left")
-	if status := websocket.CloseStatus(err); err != nil && status != websocket.StatusNormalClosure && status != websocket.StatusGoingAway {
+	switch status := websocket.CloseStatus(err); {
+	case status == websocket.StatusNormalClosure, status == websocket.StatusGoingAway:
+	case errors.Is(err, hub.ErrClosed): // the room is closing
+	default:
 		log.Printf("chat: %s (%s): %v", name, r.RemoteAddr, err)
 	}
 }
 
 // relay reads what a guest says and broadcasts it, until the connection
-// ends. Only text is welcome.
-func (rm *room) relay(ctx context.Context, conn *websocket.Conn, name string) error {
+// ends or the guest's membership does. Only text is welcome.
+func (rm *room) relay(ctx context.Context, conn *websocket.Conn, m *hub.Member, name string) error {
+	var due time.Time // when the guest's lines so far would have been read, one per lineInterval
 	for {
 		typ, msg, err := conn.Read(ctx)
 		if err != nil {
@@ -136,18 +163,57 @@ func (rm *room) relay(ctx context.Context, conn *websocket.Conn, name string) er
 			conn.Close(websocket.StatusUnsupportedData, "text messages only")
 			return errors.New("sent a binary message")
 		}
+
+		// Over the limit, the line waits, and nothing more is read
+		// meanwhile: the guest's sending stalls once TCP's buffers fill.
+		now := time.Now()
+		due = later(due, now).Add(rm.lineInterval)
+		if ahead := due.Sub(now) - lineBurst*rm.lineInterval; ahead > 0 {
+			pause := time.NewTimer(ahead)
+			select {
+			case <-pause.C:
+			case <-m.Done(): // removed from the room, which closed the connection
+				pause.Stop()
+				return m.Err()
+			case <-ctx.Done():
+				pause.Stop()
+				return ctx.Err()
+			}
+		}
+
 		// A new slice for each line: the hub shares it among every guest's
 		// queue, so nothing may change it once broadcast.
-		line := append([]byte(name+": "), msg...)
+		line := append([]byte(name+": "), oneLine(msg)...)
 		if err := rm.hub.Broadcast(ctx, websocket.MessageText, line); err != nil {
 			return err
 		}
 	}
 }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// oneLine returns text with every control character (a newline, a
+// carriage return, an escape) and every Unicode line or paragraph separator
+// replaced by a space: each message is shown as one line that starts with
+// its sender's name, and a guest must not be able to start a line of its
+// own that seems to come from someone else, or from the room.
+func oneLine(text []byte) []byte {
+	return bytes.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, text)
+}
+
 // announce tells everyone in the room something; the page shows lines
 // that start with "* " as notices. (A guest's own line always starts with
-// its name, so cannot pass for one.)
+// its name, and holds no line break, so it cannot pass for one.)
 func (rm *room) announce(text string) {
 	rm.hub.Broadcast(context.Background(), websocket.MessageText, []byte("* "+text))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -178,4 +179,46 @@ func TestCloseSaysGoodbye(t *testing.T) {
 	// Whoever comes now is turned away.
 	late := dial(t, url)
 	expectClose(t, late, websocket.StatusGoingAway)
+}
+
+// A guest cannot start a line of its own inside a message: line breaks and
+// other control characters reach the others as spaces.
+func TestALineCannotPassForAnother(t *testing.T) {
+	_, url := startRoom(t)
+	a := dial(t, url)
+	expect(t, a, "* guest-1 joined")
+	b := dial(t, url)
+	expect(t, b, "* guest-2 joined")
+	expect(t, a, "* guest-2 joined")
+	forged := "ok\nguest-2: my password is hunter2\r\u2028* guest-2 left\x1b[2J"
+	if err := a.Write(context.Background(), websocket.MessageText, []byte(forged)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, b, "guest-1: ok guest-2: my password is hunter2  * guest-2 left [2J")
+}
+
+// A guest that sends faster than the room allows is paced, not relayed at
+// once: after lineBurst lines its next one waits (here for an hour), while
+// the others are relayed as they come.
+func TestAFloodIsPaced(t *testing.T) {
+	rm, url := startRoom(t)
+	rm.lineInterval = time.Hour
+	reader := dial(t, url)
+	expect(t, reader, "* guest-1 joined")
+	flooder := dial(t, url)
+	expect(t, reader, "* guest-2 joined")
+	ctx := context.Background()
+	for i := range lineBurst + 1 {
+		if err := flooder.Write(ctx, websocket.MessageText, fmt.Appendf(nil, "flood %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range lineBurst {
+		expect(t, reader, fmt.Sprintf("guest-2: flood %d", i))
+	}
+	if err := reader.Write(ctx, websocket.MessageText, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, reader, "guest-1: still here") // not the flooder's next line
+	// rm.Close, at cleanup, ends the flooder's wait.
 }
