@@ -254,6 +254,13 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 			}
 		}
 		c.rd.closeBy = time.Time{}
+		if c.rd.err == nil {
+			// The deadline passed first. Close before the next reader (a
+			// Poller's handler) meets the expired deadline left on the
+			// socket, and takes the timeout for something else than the
+			// end.
+			c.closeNet()
+		}
 		c.readLock.unlock()
 	}
 	// The reader that got the close frame closes TCP, right away on a

@@ -569,3 +569,36 @@ func TestDeflateIdleConnMemory(t *testing.T) {
 		runtime.KeepAlive(conns)
 	}
 }
+
+// A Write on its way (holding messageLock) when the Conn closes keeps the
+// compressor's engine from the close; the next Write, refused at once,
+// gives it back, so that a closed Conn the application keeps does not hold
+// 0.8 MB.
+func TestDeflateClosedConnGivesBackEngineAfterARacingWrite(t *testing.T) {
+	server, client := deflateConnPair(t, CompressionContextTakeover)
+	go func() {
+		for {
+			if _, _, err := client.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	msg := bytes.Repeat([]byte("hello hello "), 100)
+	if err := server.Write(context.Background(), MessageText, msg); err != nil {
+		t.Fatal(err)
+	}
+	if server.compressor.engine == nil {
+		t.Fatal("a hold compressor should be active after a message")
+	}
+	// A Write in flight, between its lock and its return, as CloseNow runs.
+	server.messageLock.lock(nil, nil, nil)
+	server.CloseNow()
+	server.messageLock.unlock()
+	// The application writes again; the message is refused.
+	if err := server.Write(context.Background(), MessageText, msg); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Write: %v", err)
+	}
+	if server.compressor.engine != nil {
+		t.Error("the closed Conn still holds its flate engine")
+	}
+}

@@ -892,3 +892,27 @@ func TestClosedConnRefusesMessagesAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// A read whose context has ended, while another read holds readLock, races
+// CloseNow: it must not look at closeCause, which only a read that failed
+// because of the close may (the race detector checks).
+func TestReadWithEndedContextRacingClose(t *testing.T) {
+	checkLeaks(t)
+	server, _ := hostileConn(t, true)
+	go server.Read(context.Background()) // holds readLock, waiting for data
+	waitFor(t, "the reader to hold readLock", func() bool { return server.readLock.state.Load() != lockFree })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 2000 {
+			if _, _, err := server.Read(ctx); err != context.Canceled {
+				return
+			}
+		}
+	}()
+	time.Sleep(time.Millisecond)
+	server.CloseNow()
+	<-done
+}

@@ -223,18 +223,18 @@ func (w *pollWatch) serve() {
 			return
 		}
 		w.handler(c)
-		switch {
-		case ended || c.endReturned.Load():
+		if ended || c.endReturned.Load() {
 			w.forget()
-			return
-		case c.isNetClosed():
-			// Closed while the handler ran, after its last read: it has
-			// not heard of the end, and is called once more to hear it.
-			w.end()
 			return
 		}
+		// If the connection was closed while the handler ran, after its
+		// last read, the handler has not heard of the end: the loop goes
+		// on, and messages already buffered are delivered, then the end
+		// (through pollLocked, or wait when the socket cannot be re-armed).
 		if c.lock(context.Background(), &c.readLock) != nil {
-			w.forget()
+			// Closed while another goroutine held the read lock (Close
+			// reading the peer's close frame) after the handler returned.
+			w.end()
 			return
 		}
 		stuck := c.rd.generation == generation && !c.rd.inMessage && c.rd.err == nil

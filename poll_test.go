@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -696,4 +698,317 @@ func TestPollerEndDuringHandler(t *testing.T) {
 			})
 		}
 	}
+}
+
+// The handler returns, after its read, while Close (from another goroutine)
+// holds readLock waiting for the peer's close frame: the end comes after
+// the handler returned, and it is called once more for it.
+func TestPollerEndWhileCloseWaitsForPeer(t *testing.T) {
+	checkLeaks(t)
+	for _, how := range []string{"Close", "PollerClose"} {
+		t.Run(how, func(t *testing.T) {
+			p := newTestPoller(t)
+			server, peer := hostileConn(t, true)
+			var calls atomic.Int64
+			inside, release := make(chan struct{}), make(chan struct{})
+			ends := make(chan error, 10)
+			if err := p.Add(server, func(c *Conn) {
+				first := calls.Add(1) == 1
+				_, _, err := c.Read(context.Background())
+				if err != nil {
+					ends <- err
+					return
+				}
+				if first {
+					close(inside)
+					<-release
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("m"))
+			<-inside
+			closed := make(chan struct{})
+			go func() {
+				defer close(closed)
+				switch how {
+				case "Close":
+					server.Close(StatusNormalClosure, "")
+				case "PollerClose":
+					p.Close()
+				}
+			}()
+			code := peer.expectClose() // our close frame is out
+			// Close now waits for the peer's close frame, holding readLock.
+			waitFor(t, "Close to hold readLock", func() bool { return server.readLock.state.Load() != lockFree })
+			close(release)
+			// serve, after the handler, now waits for readLock.
+			waitFor(t, "serve to queue for readLock", func() bool { return server.readLock.state.Load() == lockQueued })
+			peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(code, ""))
+			<-closed
+			select {
+			case err := <-ends:
+				if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
+					t.Errorf("handler's last read: %v", err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Errorf("the connection ended; handler called %d times, never for the end", calls.Load())
+			}
+			waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+			if n := calls.Load(); n != 2 {
+				t.Errorf("handler called %d times, want 2", n)
+			}
+		})
+	}
+}
+
+// Two messages arrive together, so that reading the first buffers the
+// second, and the connection ends while the handler runs, after its read:
+// the handler is called for the buffered message, then once for the end.
+func TestPollerEndAfterBufferedMessages(t *testing.T) {
+	checkLeaks(t)
+	for _, how := range []string{"CloseNow", "Close"} {
+		t.Run(how, func(t *testing.T) {
+			p := newTestPoller(t)
+			server, peer := hostileConn(t, true)
+			var calls atomic.Int64
+			inside, release := make(chan struct{}), make(chan struct{})
+			ends := make(chan error, 10)
+			got := make(chan string, 10)
+			if err := p.Add(server, func(c *Conn) {
+				first := calls.Add(1) == 1
+				_, msg, err := c.Read(context.Background())
+				if err != nil {
+					ends <- err
+					return
+				}
+				got <- string(msg)
+				if first {
+					close(inside)
+					<-release
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			peer.conn.Write(append(peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("one")),
+				peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("two"))...))
+			<-inside
+			switch how {
+			case "CloseNow":
+				server.CloseNow()
+			case "Close":
+				go func() {
+					if code := peer.expectClose(); code != 0 {
+						peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(code, ""))
+					}
+				}()
+				server.Close(StatusNormalClosure, "")
+			}
+			close(release)
+			select {
+			case <-ends:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the end was never told; handler called %d times", calls.Load())
+			}
+			waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+			close(got)
+			var msgs []string
+			for m := range got {
+				msgs = append(msgs, m)
+			}
+			// Close reads on its own until the peer's close frame, and
+			// discards the message it finds on the way.
+			want := []string{"one", "two"}
+			if how == "Close" {
+				want = want[:1]
+			}
+			if !slices.Equal(msgs, want) || len(ends) != 0 || calls.Load() != int64(len(want)+1) {
+				t.Errorf("read %q, the end told %d times, in %d calls; want %q, then the end once", msgs, 1+len(ends), calls.Load(), want)
+			}
+		})
+	}
+}
+
+// A handler waits for readLock while Close holds it, reading for the close
+// frame of a peer that never answers. When Close's read ends at its
+// deadline, the handler's read returns the end, once: not the timeout of
+// the deadline Close left on the socket. (backgroundMu, held, stops Close
+// just before it would close the connection otherwise, as a goroutine
+// descheduled there would be.)
+func TestPollerHandlerAfterCloseTimedOut(t *testing.T) {
+	p := newTestPoller(t)
+	server, peer := hostileConn(t, true, func(c *connConfig) { c.closeTimeout = 100 * time.Millisecond })
+	go func() {
+		for {
+			if _, _, ok := peer.readFrame(); !ok {
+				return
+			}
+		}
+	}()
+	called, goRead := make(chan struct{}), make(chan struct{})
+	errs := make(chan error, 10)
+	first := true
+	if err := p.Add(server, func(c *Conn) {
+		if first {
+			first = false
+			close(called)
+			<-goRead
+		}
+		_, _, err := c.Read(context.Background())
+		errs <- err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("m"))
+	<-called
+	closed := make(chan struct{})
+	go func() { defer close(closed); server.Close(StatusNormalClosure, "") }()
+	waitFor(t, "Close to hold readLock", func() bool { return server.readLock.state.Load() != lockFree })
+	close(goRead)
+	waitFor(t, "the handler to queue for readLock", func() bool { return server.readLock.state.Load() == lockQueued })
+	server.backgroundMu.Lock() // Close, after its read, is held before it closes
+	var got []error
+	select {
+	case err := <-errs:
+		got = append(got, err)
+	case <-time.After(2 * time.Second):
+	}
+	server.backgroundMu.Unlock()
+	<-closed
+	select {
+	case err := <-errs:
+		got = append(got, err)
+	case <-time.After(time.Second):
+	}
+	if len(got) != 1 || !(errors.Is(got[0], ErrClosed) || CloseStatus(got[0]) != 0) {
+		t.Errorf("the handler's reads returned %q; want the end, once", got)
+	}
+}
+
+// Ends of every kind at random points of a handler, over TCP (the system
+// poller) and net.Pipe (a goroutine): the handler's reads return the end
+// exactly once.
+func TestPollerEndToldOnce(t *testing.T) {
+	for _, pipe := range []bool{false, true} {
+		for _, how := range []string{"CloseNow", "Close", "PeerClose", "PeerFIN", "PollerClose", "CloseNowInHandler", "keepalive"} {
+			t.Run(fmt.Sprintf("pipe=%v/%s", pipe, how), func(t *testing.T) {
+				bad := 0
+				const runs = 20
+				for i := range runs {
+					if n, desc := endOnceRun(t, pipe, how, uint64(i)); n != 1 {
+						bad++
+						if bad <= 3 {
+							t.Logf("run %d: end told %d times (%s)", i, n, desc)
+						}
+					}
+				}
+				if bad > 0 {
+					t.Errorf("%d of %d runs told the end a wrong number of times", bad, runs)
+				}
+			})
+		}
+	}
+}
+
+// endOnceRun is one run of TestPollerEndToldOnce: it returns how many
+// times the handler's reads returned the end, and a description of the run.
+func endOnceRun(t *testing.T, pipe bool, how string, seed uint64) (int64, string) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var server *Conn
+	var peer *rawPeer
+	cfg := func(c *connConfig) {
+		if how == "keepalive" {
+			c.pingInterval, c.pingTimeout = 5*time.Millisecond, 10*time.Millisecond
+		}
+	}
+	if pipe {
+		ours, theirs := net.Pipe()
+		c := connConfig{isServer: true, closeTimeout: 300 * time.Millisecond}
+		cfg(&c)
+		server = newConn(ours, nil, c)
+		defer func() { server.CloseNow(); theirs.Close() }()
+		peer = &rawPeer{t: t, conn: theirs, br: bufio.NewReader(theirs), isClient: true}
+		theirs.SetDeadline(time.Now().Add(20 * time.Second))
+	} else {
+		server, peer = hostileConn(t, true, func(c *connConfig) { c.closeTimeout = 300 * time.Millisecond; cfg(c) })
+	}
+	var ends, calls atomic.Int64
+	d1 := time.Duration(rng.IntN(2000)) * time.Microsecond
+	d2 := time.Duration(rng.IntN(2000)) * time.Microsecond
+	closeInHandler := how == "CloseNowInHandler" && rng.IntN(2) == 0
+	if err := p.Add(server, func(c *Conn) {
+		calls.Add(1)
+		_, r, err := c.Reader(context.Background())
+		if err != nil {
+			ends.Add(1)
+			return
+		}
+		buf := make([]byte, 2)
+		if _, err := r.Read(buf); err != nil && err.Error() != "EOF" {
+			ends.Add(1)
+			return
+		}
+		time.Sleep(d1)
+		if closeInHandler {
+			c.CloseNow()
+		}
+		c.Write(context.Background(), MessageText, []byte("x"))
+		time.Sleep(d2)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The peer drains what we send, answering a close frame (or not).
+	answer := how != "PeerFIN" && rng.IntN(4) != 0
+	go func() {
+		for {
+			h, _, ok := peer.readFrame()
+			if !ok {
+				return
+			}
+			if h.Opcode == OpClose {
+				if answer {
+					peer.conn.Write(peerFrame(peer, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+				}
+				return
+			}
+		}
+	}()
+	msgs := 1 + rng.IntN(4)
+	for range msgs {
+		// Messages in two fragments, the second later.
+		peer.conn.Write(peerFrame(peer, Header{Opcode: OpText}, []byte("abcdef")))
+		time.Sleep(time.Duration(rng.IntN(500)) * time.Microsecond)
+		peer.conn.Write(peerFrame(peer, Header{Fin: true, Opcode: OpContinuation}, []byte("ghi")))
+		time.Sleep(time.Duration(rng.IntN(1500)) * time.Microsecond)
+	}
+	switch how {
+	case "CloseNow":
+		server.CloseNow()
+	case "Close":
+		server.Close(StatusNormalClosure, "")
+	case "PeerClose":
+		peer.conn.Write(peerFrame(peer, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+	case "PeerFIN":
+		peer.conn.Close()
+	case "PollerClose":
+		p.Close()
+	case "CloseNowInHandler":
+		time.Sleep(5 * time.Millisecond)
+		server.CloseNow()
+	case "keepalive":
+		// the peer's reader does not answer pings: keepalive ends it
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.watchCount() != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	peer.conn.Close()
+	p.Close()
+	return ends.Load(), fmt.Sprintf("calls=%d msgs=%d d1=%v d2=%v answer=%v watched=%d", calls.Load(), msgs, d1, d2, answer, p.watchCount())
 }

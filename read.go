@@ -224,11 +224,14 @@ func (r *messageReader) Read(p []byte) (int, error) {
 // goroutine holds it (Close, reading the peer's close frame), the read
 // returns the end of the read side.
 func (c *Conn) lockRead(ctx context.Context) error {
-	err := c.lock(ctx, &c.readLock)
-	if err != nil && err == c.closeCause {
-		c.endReturned.Store(true)
+	if c.readLock.lock(ctx.Done(), c.netClosed, nil) {
+		return nil
 	}
-	return err
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.endReturned.Store(true)
+	return c.closeCause
 }
 
 // watchReadLocked puts what the read-lock holder does next under ctx: a

@@ -62,6 +62,11 @@ func (c *Conn) lockMessage(ctx context.Context) error {
 		return err
 	}
 	if c.isNetClosed() {
+		if c.compressor != nil {
+			// stop() could not take messageLock if a message held it as
+			// the Conn closed: give the pooled state back here.
+			c.compressor.release()
+		}
 		c.messageLock.unlock()
 		return c.closeCause
 	}
