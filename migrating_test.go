@@ -482,4 +482,59 @@ func TestMigrationTable(t *testing.T) {
 			t.Fatal("AcceptKey")
 		}
 	})
+
+	// Accept answers invalid Compression options with 500.
+	t.Run("bad compression options", func(t *testing.T) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Connection", "Upgrade")
+		r.Header.Set("Upgrade", "websocket")
+		r.Header.Set("Sec-WebSocket-Version", "13")
+		r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		r.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate")
+		w := httptest.NewRecorder()
+		_, err := websocket.Accept(w, r, &websocket.AcceptOptions{Compression: websocket.CompressionOptions{
+			Mode: websocket.CompressionContextTakeover, ServerMaxWindowBits: 20,
+		}})
+		if !errors.Is(err, websocket.ErrCompressionOptions) || w.Code != http.StatusInternalServerError {
+			t.Fatalf("Accept with a 20-bit window: %v, status %d", err, w.Code)
+		}
+	})
+
+	// A compressed message that inflates past the read limit is refused with
+	// 1009 too, with its own error.
+	t.Run("compressed message too big", func(t *testing.T) {
+		readErr := make(chan error, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+				ReadLimit:   1 << 10,
+				Compression: websocket.CompressionOptions{Mode: websocket.CompressionNoContextTakeover},
+			})
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			_, _, err = c.Read(r.Context())
+			readErr <- err
+		}))
+		defer srv.Close()
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{
+			Compression: websocket.CompressionOptions{Mode: websocket.CompressionNoContextTakeover},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		// 64 KiB of zeros compress to a few hundred bytes, under the limit
+		// on the wire and far over it inflated.
+		if err := c.Write(ctx, websocket.MessageBinary, make([]byte, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = c.Read(ctx)
+		if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+			t.Fatalf("after a compressed message too big: %v, want the server's 1009", err)
+		}
+		if err := <-readErr; !errors.Is(err, websocket.ErrDeflateTooLarge) || websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+			t.Fatalf("the server's read: %v, want ErrDeflateTooLarge and 1009", err)
+		}
+	})
 }
