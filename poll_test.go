@@ -632,6 +632,40 @@ func pingedWatch(t *testing.T, p *Poller) (*Conn, *rawPeer, *countingEcho) {
 	return server, peer, h
 }
 
+// heldHandler is a Poller handler that reads one message per call and, on
+// its first call, stays inside until release is closed, so that a test can
+// end the connection while it runs. It counts its calls, sends what it
+// reads to got and its read errors to ends, and runs after (if set) after
+// a successful read.
+type heldHandler struct {
+	calls           atomic.Int64
+	inside, release chan struct{}
+	got             chan string
+	ends            chan error
+	after           func(c *Conn)
+}
+
+func newHeldHandler() *heldHandler {
+	return &heldHandler{inside: make(chan struct{}), release: make(chan struct{}), got: make(chan string, 10), ends: make(chan error, 10)}
+}
+
+func (h *heldHandler) handle(c *Conn) {
+	first := h.calls.Add(1) == 1
+	_, msg, err := c.Read(context.Background())
+	if err != nil {
+		h.ends <- err
+		return
+	}
+	h.got <- string(msg)
+	if first {
+		close(h.inside)
+		<-h.release
+	}
+	if h.after != nil {
+		h.after(c)
+	}
+}
+
 // An end that comes while a handler runs, after its read, is still reported:
 // a handler that only wrote after the end (and did not look at the error)
 // is called once more, and its read returns the end. A handler whose own
@@ -643,31 +677,20 @@ func TestPollerEndDuringHandler(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/readAgain=%v", how, readAgain), func(t *testing.T) {
 				p := newTestPoller(t)
 				server, peer := hostileConn(t, true)
-				var calls atomic.Int64
-				inside, release := make(chan struct{}), make(chan struct{})
-				ends := make(chan error, 10)
-				if err := p.Add(server, func(c *Conn) {
-					first := calls.Add(1) == 1
-					_, _, err := c.Read(context.Background())
-					if err != nil {
-						ends <- err
-						return
-					}
-					if first {
-						close(inside)
-						<-release
-					}
+				h := newHeldHandler()
+				h.after = func(c *Conn) {
 					c.Write(context.Background(), MessageText, []byte("late")) // fails: the error is not looked at
 					if readAgain {
 						if _, _, err := c.Read(context.Background()); err != nil {
-							ends <- err
+							h.ends <- err
 						}
 					}
-				}); err != nil {
+				}
+				if err := p.Add(server, h.handle); err != nil {
 					t.Fatal(err)
 				}
 				peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("m"))
-				<-inside
+				<-h.inside
 				switch how {
 				case "CloseNow":
 					server.CloseNow()
@@ -679,9 +702,9 @@ func TestPollerEndDuringHandler(t *testing.T) {
 					}()
 					server.Close(StatusNormalClosure, "")
 				}
-				close(release)
+				close(h.release)
 				select {
-				case err := <-ends:
+				case err := <-h.ends:
 					if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
 						t.Errorf("handler's last read: %v, want the end of the connection", err)
 					}
@@ -689,11 +712,11 @@ func TestPollerEndDuringHandler(t *testing.T) {
 					t.Fatal("the connection ended while the handler ran; it never learned of it")
 				}
 				waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
-				if n := calls.Load(); n != 2 && !readAgain || n != 1 && readAgain {
+				if n := h.calls.Load(); n != 2 && !readAgain || n != 1 && readAgain {
 					t.Errorf("handler called %d times (readAgain=%v)", n, readAgain)
 				}
-				if len(ends) != 0 {
-					t.Errorf("the end was reported %d times more", len(ends))
+				if len(h.ends) != 0 {
+					t.Errorf("the end was reported %d times more", len(h.ends))
 				}
 			})
 		}
@@ -709,25 +732,12 @@ func TestPollerEndWhileCloseWaitsForPeer(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			p := newTestPoller(t)
 			server, peer := hostileConn(t, true)
-			var calls atomic.Int64
-			inside, release := make(chan struct{}), make(chan struct{})
-			ends := make(chan error, 10)
-			if err := p.Add(server, func(c *Conn) {
-				first := calls.Add(1) == 1
-				_, _, err := c.Read(context.Background())
-				if err != nil {
-					ends <- err
-					return
-				}
-				if first {
-					close(inside)
-					<-release
-				}
-			}); err != nil {
+			h := newHeldHandler()
+			if err := p.Add(server, h.handle); err != nil {
 				t.Fatal(err)
 			}
 			peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("m"))
-			<-inside
+			<-h.inside
 			closed := make(chan struct{})
 			go func() {
 				defer close(closed)
@@ -741,21 +751,21 @@ func TestPollerEndWhileCloseWaitsForPeer(t *testing.T) {
 			code := peer.expectClose() // our close frame is out
 			// Close now waits for the peer's close frame, holding readLock.
 			waitFor(t, "Close to hold readLock", func() bool { return server.readLock.state.Load() != lockFree })
-			close(release)
+			close(h.release)
 			// serve, after the handler, now waits for readLock.
 			waitFor(t, "serve to queue for readLock", func() bool { return server.readLock.state.Load() == lockQueued })
 			peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(code, ""))
 			<-closed
 			select {
-			case err := <-ends:
+			case err := <-h.ends:
 				if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
 					t.Errorf("handler's last read: %v", err)
 				}
-			case <-time.After(3 * time.Second):
-				t.Errorf("the connection ended; handler called %d times, never for the end", calls.Load())
+			case <-time.After(10 * time.Second):
+				t.Errorf("the connection ended; handler called %d times, never for the end", h.calls.Load())
 			}
 			waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
-			if n := calls.Load(); n != 2 {
+			if n := h.calls.Load(); n != 2 {
 				t.Errorf("handler called %d times, want 2", n)
 			}
 		})
@@ -771,28 +781,13 @@ func TestPollerEndAfterBufferedMessages(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			p := newTestPoller(t)
 			server, peer := hostileConn(t, true)
-			var calls atomic.Int64
-			inside, release := make(chan struct{}), make(chan struct{})
-			ends := make(chan error, 10)
-			got := make(chan string, 10)
-			if err := p.Add(server, func(c *Conn) {
-				first := calls.Add(1) == 1
-				_, msg, err := c.Read(context.Background())
-				if err != nil {
-					ends <- err
-					return
-				}
-				got <- string(msg)
-				if first {
-					close(inside)
-					<-release
-				}
-			}); err != nil {
+			h := newHeldHandler()
+			if err := p.Add(server, h.handle); err != nil {
 				t.Fatal(err)
 			}
 			peer.conn.Write(append(peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("one")),
 				peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("two"))...))
-			<-inside
+			<-h.inside
 			switch how {
 			case "CloseNow":
 				server.CloseNow()
@@ -804,16 +799,16 @@ func TestPollerEndAfterBufferedMessages(t *testing.T) {
 				}()
 				server.Close(StatusNormalClosure, "")
 			}
-			close(release)
+			close(h.release)
 			select {
-			case <-ends:
+			case <-h.ends:
 			case <-time.After(10 * time.Second):
-				t.Fatalf("the end was never told; handler called %d times", calls.Load())
+				t.Fatalf("the end was never told; handler called %d times", h.calls.Load())
 			}
 			waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
-			close(got)
+			close(h.got)
 			var msgs []string
-			for m := range got {
+			for m := range h.got {
 				msgs = append(msgs, m)
 			}
 			// Close reads on its own until the peer's close frame, and
@@ -822,8 +817,8 @@ func TestPollerEndAfterBufferedMessages(t *testing.T) {
 			if how == "Close" {
 				want = want[:1]
 			}
-			if !slices.Equal(msgs, want) || len(ends) != 0 || calls.Load() != int64(len(want)+1) {
-				t.Errorf("read %q, the end told %d times, in %d calls; want %q, then the end once", msgs, 1+len(ends), calls.Load(), want)
+			if !slices.Equal(msgs, want) || len(h.ends) != 0 || h.calls.Load() != int64(len(want)+1) {
+				t.Errorf("read %q, the end told %d times, in %d calls; want %q, then the end once", msgs, 1+len(h.ends), h.calls.Load(), want)
 			}
 		})
 	}
