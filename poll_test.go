@@ -281,17 +281,7 @@ func TestPollerLocalCloseCallsHandler(t *testing.T) {
 			// the handler through stopPolling (TestPollerEndDuringHandler
 			// has the end during a handler).
 			waitFor(t, "the connection to be quiet", func() bool { return !server.polled.Load().serving.Load() })
-			switch how {
-			case "CloseNow":
-				server.CloseNow()
-			case "Close":
-				go func() { // the peer answers the close frame
-					if peer.expectClose() == StatusNormalClosure {
-						peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, ""))
-					}
-				}()
-				server.Close(StatusNormalClosure, "")
-			}
+			endFromOurSide(server, peer, how)
 			select {
 			case err := <-h.errors:
 				if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
@@ -632,6 +622,22 @@ func pingedWatch(t *testing.T, p *Poller) (*Conn, *rawPeer, *countingEcho) {
 	return server, peer, h
 }
 
+// endFromOurSide ends server's connection as how says: "CloseNow", or
+// "Close" with the peer answering the close frame.
+func endFromOurSide(server *Conn, peer *rawPeer, how string) {
+	switch how {
+	case "CloseNow":
+		server.CloseNow()
+	case "Close":
+		go func() {
+			if code := peer.expectClose(); code != 0 {
+				peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(code, ""))
+			}
+		}()
+		server.Close(StatusNormalClosure, "")
+	}
+}
+
 // heldHandler is a Poller handler that reads one message per call and, on
 // its first call, stays inside until release is closed, so that a test can
 // end the connection while it runs. It counts its calls, sends what it
@@ -691,17 +697,7 @@ func TestPollerEndDuringHandler(t *testing.T) {
 				}
 				peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("m"))
 				<-h.inside
-				switch how {
-				case "CloseNow":
-					server.CloseNow()
-				case "Close":
-					go func() { // the peer answers the close frame
-						if peer.expectClose() == StatusNormalClosure {
-							peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, ""))
-						}
-					}()
-					server.Close(StatusNormalClosure, "")
-				}
+				endFromOurSide(server, peer, how)
 				close(h.release)
 				select {
 				case err := <-h.ends:
@@ -788,17 +784,7 @@ func TestPollerEndAfterBufferedMessages(t *testing.T) {
 			peer.conn.Write(append(peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("one")),
 				peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("two"))...))
 			<-h.inside
-			switch how {
-			case "CloseNow":
-				server.CloseNow()
-			case "Close":
-				go func() {
-					if code := peer.expectClose(); code != 0 {
-						peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(code, ""))
-					}
-				}()
-				server.Close(StatusNormalClosure, "")
-			}
+			endFromOurSide(server, peer, how)
 			close(h.release)
 			select {
 			case <-h.ends:
