@@ -282,15 +282,7 @@ func TestPollerLocalCloseCallsHandler(t *testing.T) {
 			// has the end during a handler).
 			waitFor(t, "the connection to be quiet", func() bool { return !server.polled.Load().serving.Load() })
 			endFromOurSide(server, peer, how)
-			select {
-			case err := <-h.errors:
-				if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
-					t.Errorf("handler's last read: %v, want the end of the connection", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the connection ended; the handler was not called")
-			}
-			waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+			expectEndTold(t, p, h.errors)
 			if n := h.calls.Load(); n != 2 {
 				t.Errorf("handler called %d times, want 2: the message and the end", n)
 			}
@@ -622,6 +614,21 @@ func pingedWatch(t *testing.T, p *Poller) (*Conn, *rawPeer, *countingEcho) {
 	return server, peer, h
 }
 
+// expectEndTold waits for the handler's read to return the end (sent to
+// ends) and for p to forget the connection.
+func expectEndTold(t *testing.T, p *Poller, ends <-chan error) {
+	t.Helper()
+	select {
+	case err := <-ends:
+		if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
+			t.Errorf("handler's last read: %v, want the end of the connection", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection ended; the handler never learned of it")
+	}
+	waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+}
+
 // endFromOurSide ends server's connection as how says: "CloseNow", or
 // "Close" with the peer answering the close frame.
 func endFromOurSide(server *Conn, peer *rawPeer, how string) {
@@ -699,15 +706,7 @@ func TestPollerEndDuringHandler(t *testing.T) {
 				<-h.inside
 				endFromOurSide(server, peer, how)
 				close(h.release)
-				select {
-				case err := <-h.ends:
-					if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
-						t.Errorf("handler's last read: %v, want the end of the connection", err)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("the connection ended while the handler ran; it never learned of it")
-				}
-				waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+				expectEndTold(t, p, h.ends)
 				if n := h.calls.Load(); n != 2 && !readAgain || n != 1 && readAgain {
 					t.Errorf("handler called %d times (readAgain=%v)", n, readAgain)
 				}
@@ -752,15 +751,7 @@ func TestPollerEndWhileCloseWaitsForPeer(t *testing.T) {
 			waitFor(t, "serve to queue for readLock", func() bool { return server.readLock.state.Load() == lockQueued })
 			peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(code, ""))
 			<-closed
-			select {
-			case err := <-h.ends:
-				if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
-					t.Errorf("handler's last read: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Errorf("the connection ended; handler called %d times, never for the end", h.calls.Load())
-			}
-			waitFor(t, "the conn to be forgotten", func() bool { return p.watchCount() == 0 })
+			expectEndTold(t, p, h.ends)
 			if n := h.calls.Load(); n != 2 {
 				t.Errorf("handler called %d times, want 2", n)
 			}
