@@ -614,6 +614,18 @@ func pingedWatch(t *testing.T, p *Poller) (*Conn, *rawPeer, *countingEcho) {
 	return server, peer, h
 }
 
+// heldWatch adds a server Conn to a new Poller with a heldHandler.
+func heldWatch(t *testing.T) (*Poller, *Conn, *rawPeer, *heldHandler) {
+	t.Helper()
+	p := newTestPoller(t)
+	server, peer := hostileConn(t, true)
+	h := newHeldHandler()
+	if err := p.Add(server, h.handle); err != nil {
+		t.Fatal(err)
+	}
+	return p, server, peer, h
+}
+
 // expectEndTold waits for the handler's read to return the end (sent to
 // ends) and for p to forget the connection.
 func expectEndTold(t *testing.T, p *Poller, ends <-chan error) {
@@ -725,12 +737,7 @@ func TestPollerEndWhileCloseWaitsForPeer(t *testing.T) {
 	checkLeaks(t)
 	for _, how := range []string{"Close", "PollerClose"} {
 		t.Run(how, func(t *testing.T) {
-			p := newTestPoller(t)
-			server, peer := hostileConn(t, true)
-			h := newHeldHandler()
-			if err := p.Add(server, h.handle); err != nil {
-				t.Fatal(err)
-			}
+			p, server, peer, h := heldWatch(t)
 			peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("m"))
 			<-h.inside
 			closed := make(chan struct{})
@@ -766,12 +773,7 @@ func TestPollerEndAfterBufferedMessages(t *testing.T) {
 	checkLeaks(t)
 	for _, how := range []string{"CloseNow", "Close"} {
 		t.Run(how, func(t *testing.T) {
-			p := newTestPoller(t)
-			server, peer := hostileConn(t, true)
-			h := newHeldHandler()
-			if err := p.Add(server, h.handle); err != nil {
-				t.Fatal(err)
-			}
+			p, server, peer, h := heldWatch(t)
 			peer.conn.Write(append(peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("one")),
 				peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("two"))...))
 			<-h.inside
