@@ -15,6 +15,7 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"sync"
 )
@@ -28,13 +29,14 @@ type PreparedMessage struct {
 	payload []byte
 
 	mu         sync.Mutex
-	compressed []preparedPayload // guarded by mu; usually one entry
+	compressed []*preparedPayload // guarded by mu; usually one entry
 }
 
 // preparedPayload is the payload compressed, without context takeover, at
-// a level and a window size.
+// a level and a window size. payload is set before done is closed.
 type preparedPayload struct {
 	level, windowBits int
+	done              chan struct{}
 	payload           []byte
 }
 
@@ -47,21 +49,45 @@ func NewPreparedMessage(typ MessageType, p []byte) (*PreparedMessage, error) {
 	return &PreparedMessage{typ: typ, payload: p}, nil
 }
 
-// compressedFor returns the payload compressed as a compressor with the
-// level and window, and no context takeover, would compress it.
-func (m *PreparedMessage) compressedFor(level, windowBits int) []byte {
+// formFor returns the payload compressed as a compressor with the level
+// and window, and no context takeover, would compress it. The first caller
+// that needs a form makes it, outside mu, so that callers needing other
+// forms do not wait for it; the others with the same parameters wait for
+// it, until ctx is done or stop is closed (their Conn closed).
+func (m *PreparedMessage) formFor(ctx context.Context, stop <-chan struct{}, level, windowBits int) ([]byte, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, c := range m.compressed {
-		if c.level == level && c.windowBits == windowBits {
-			return c.payload
+	for _, f := range m.compressed {
+		if f.level == level && f.windowBits == windowBits {
+			m.mu.Unlock()
+			return f.wait(ctx, stop)
 		}
 	}
-	// Under mu: connections that need this form wait for it rather than
-	// all compress it at once.
-	p := newDeflateCompressor(level, windowBits, false).appendCompressed(nil, m.payload)
-	m.compressed = append(m.compressed, preparedPayload{level, windowBits, p})
-	return p
+	f := &preparedPayload{level: level, windowBits: windowBits, done: make(chan struct{})}
+	m.compressed = append(m.compressed, f)
+	m.mu.Unlock()
+	bufp := getWriteBuffer()
+	*bufp = newDeflateCompressor(level, windowBits, false).appendCompressed((*bufp)[:0], m.payload)
+	f.payload = bytes.Clone(*bufp) // kept as long as m is: no spare capacity
+	putWriteBuffer(bufp)
+	close(f.done)
+	return f.payload, nil
+}
+
+// wait returns the form once it is made.
+func (f *preparedPayload) wait(ctx context.Context, stop <-chan struct{}) ([]byte, error) {
+	select {
+	case <-f.done: // made already: this wins over a ctx that has ended too
+		return f.payload, nil
+	default:
+	}
+	select {
+	case <-f.done:
+		return f.payload, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-stop:
+		return nil, ErrClosed
+	}
 }
 
 // WritePrepared writes m as one message, in a single frame, as Write would
@@ -71,6 +97,9 @@ func (m *PreparedMessage) compressedFor(level, windowBits int) []byte {
 // parameters; with it, this connection's compressor compresses m as Write
 // does. Errors, contexts and concurrency are as for Write.
 func (c *Conn) WritePrepared(ctx context.Context, m *PreparedMessage) error {
+	if m == nil || (m.typ != MessageText && m.typ != MessageBinary) {
+		return ErrInvalidMessageType // not made by NewPreparedMessage
+	}
 	if err := c.lockMessage(ctx); err != nil {
 		return err
 	}
@@ -81,6 +110,12 @@ func (c *Conn) WritePrepared(ctx context.Context, m *PreparedMessage) error {
 	if c.compressor.takeover {
 		return c.writeCompressedLocked(ctx, m.typ, m.payload)
 	}
-	payload := m.compressedFor(c.compressor.level, c.compressor.windowBits)
+	payload, err := m.formFor(ctx, c.netClosed, c.compressor.level, c.compressor.windowBits)
+	switch {
+	case err == ErrClosed:
+		return c.closeCause
+	case err != nil:
+		return err
+	}
 	return c.writeFrame(ctx, Header{Fin: true, Rsv: Rsv1, Opcode: Opcode(m.typ)}, payload)
 }

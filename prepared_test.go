@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ func TestPreparedCompressesAsTheConn(t *testing.T) {
 	for _, bits := range []int{8, 12, 15} {
 		server, _ := preparedPair(t, CompressionNoContextTakeover, bits)
 		m, _ := NewPreparedMessage(MessageBinary, payload)
-		shared := m.compressedFor(server.compressor.level, server.compressor.windowBits)
+		shared, _ := m.formFor(context.Background(), nil, server.compressor.level, server.compressor.windowBits)
 		own := server.compressor.appendCompressed(nil, payload)
 		if !bytes.Equal(shared, own) {
 			t.Errorf("%d bits: the prepared form (%d bytes) differs from the Conn's own (%d)", bits, len(shared), len(own))
@@ -174,4 +175,60 @@ func BenchmarkBroadcastDeflate(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// A PreparedMessage not made by NewPreparedMessage has no type: it is
+// refused, not sent as a frame with opcode 0 that the peer would fail the
+// connection for.
+func TestWritePreparedRefusesAZeroMessage(t *testing.T) {
+	for _, mode := range []CompressionMode{CompressionDisabled, CompressionNoContextTakeover} {
+		server, _ := preparedPair(t, mode, 15)
+		for _, m := range []*PreparedMessage{{}, nil} {
+			if err := server.WritePrepared(context.Background(), m); err != ErrInvalidMessageType {
+				t.Errorf("%v: WritePrepared(%v) = %v, want ErrInvalidMessageType", mode, m, err)
+			}
+		}
+	}
+}
+
+// While another Conn makes a form, a Conn that needs the same one waits for
+// it no longer than its context, and one that needs another form does not
+// wait at all.
+func TestWritePreparedWaitsOnlyForItsOwnForm(t *testing.T) {
+	payload := testPayload(1<<10, true)
+	m, _ := NewPreparedMessage(MessageText, payload)
+	server, _ := preparedPair(t, CompressionNoContextTakeover, 15)
+	// A form being made by someone else, for as long as the test likes.
+	m.compressed = append(m.compressed, &preparedPayload{
+		level: server.compressor.level, windowBits: server.compressor.windowBits, done: make(chan struct{}),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := server.WritePrepared(ctx, m); err != context.DeadlineExceeded {
+		t.Errorf("waiting for a form that never comes: %v, want the context's end", err)
+	}
+	other, reader := preparedPair(t, CompressionNoContextTakeover, 9)
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := other.WritePrepared(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := reader.Read(ctx); err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("another window's form: %d bytes, %v", len(got), err)
+	}
+}
+
+// A form is kept for as long as the PreparedMessage: it holds about its
+// length (an allocation's size class), not the capacity a growing buffer
+// reached.
+func TestPreparedFormsKeepNoSpareCapacity(t *testing.T) {
+	for _, size := range []int{200, 100 << 10, 1 << 20} {
+		payload := make([]byte, size)
+		rand.NewChaCha8([32]byte{7}).Read(payload) // incompressible: the form is as large as the message
+		m, _ := NewPreparedMessage(MessageBinary, payload)
+		f, _ := m.formFor(context.Background(), nil, 1, 15)
+		if cap(f) > len(f)+len(f)/8+64 {
+			t.Errorf("%d bytes: the form keeps %d bytes for %d", size, cap(f), len(f))
+		}
+	}
 }
