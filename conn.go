@@ -36,6 +36,10 @@ func (t MessageType) String() string {
 	return "MessageType(" + Opcode(t).String() + ")"
 }
 
+// isData reports whether t is a type a message can be sent as: text or
+// binary; other opcodes are continuation and control frames.
+func (t MessageType) isData() bool { return t == MessageText || t == MessageBinary }
+
 // Defaults for the options of Accept and Dial. Each applies when the
 // corresponding option is zero.
 const (

@@ -118,7 +118,7 @@ type netConn struct {
 }
 
 func (nc *netConn) Read(p []byte) (int, error) {
-	if nc.typ != MessageText && nc.typ != MessageBinary {
+	if !nc.typ.isData() {
 		return 0, ErrInvalidMessageType
 	}
 	ctx := nc.rd.context()

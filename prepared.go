@@ -43,7 +43,7 @@ type preparedPayload struct {
 // NewPreparedMessage prepares a message of type typ with payload p. p is not
 // copied: the caller must not modify it while the PreparedMessage is in use.
 func NewPreparedMessage(typ MessageType, p []byte) (*PreparedMessage, error) {
-	if typ != MessageText && typ != MessageBinary {
+	if !typ.isData() {
 		return nil, ErrInvalidMessageType
 	}
 	return &PreparedMessage{typ: typ, payload: p}, nil
@@ -97,7 +97,7 @@ func (f *preparedPayload) wait(ctx context.Context, stop <-chan struct{}) ([]byt
 // parameters; with it, this connection's compressor compresses m as Write
 // does. Errors, contexts and concurrency are as for Write.
 func (c *Conn) WritePrepared(ctx context.Context, m *PreparedMessage) error {
-	if m == nil || (m.typ != MessageText && m.typ != MessageBinary) {
+	if m == nil || !m.typ.isData() {
 		return ErrInvalidMessageType // not made by NewPreparedMessage
 	}
 	if err := c.lockMessage(ctx); err != nil {

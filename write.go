@@ -27,7 +27,7 @@ var ErrInvalidMessageType = errors.New("websocket: invalid message type")
 // ctx.Err() and the Conn stays usable. If it is done in the middle of the
 // frame, the stream can no longer be framed: the connection is dropped.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
-	if typ != MessageText && typ != MessageBinary {
+	if !typ.isData() {
 		return ErrInvalidMessageType
 	}
 	if err := c.lockMessage(ctx); err != nil {
@@ -44,7 +44,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 // message: for data that is already compressed, or that mixes secrets with
 // text an attacker chooses (compression would let the size leak the secret).
 func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte) error {
-	if typ != MessageText && typ != MessageBinary {
+	if !typ.isData() {
 		return ErrInvalidMessageType
 	}
 	if err := c.lockMessage(ctx); err != nil {
@@ -93,7 +93,7 @@ func (c *Conn) writeCompressedLocked(ctx context.Context, typ MessageType, p []b
 // messages wait; control frames may still go out between the fragments.
 // ctx bounds the wait for the writer and every write through it.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
-	if typ != MessageText && typ != MessageBinary {
+	if !typ.isData() {
 		return nil, ErrInvalidMessageType
 	}
 	if err := c.lockMessage(ctx); err != nil {
