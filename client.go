@@ -112,6 +112,12 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 		// §3: "Fragment identifiers ... MUST NOT be used on these URIs."
 		return nil, nil, fmt.Errorf("websocket: dial: URL has a fragment: %q", rawURL)
 	}
+	if u.Hostname() == "" {
+		// §3: a ws URI has a host; §4.1: "If any of the components are
+		// invalid, the client MUST _Fail the WebSocket Connection_". An
+		// empty host would otherwise dial the local machine.
+		return nil, nil, fmt.Errorf("websocket: dial: URL has no host: %q", rawURL)
+	}
 	if err := checkSubprotocolOffer(opts.Subprotocols); err != nil {
 		return nil, nil, err
 	}
@@ -277,6 +283,14 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	defer stop()
+	fail := func(err error) (net.Conn, error) {
+		nc.Close()
+		if ctx.Err() != nil {
+			// The deadline that ended the exchange was ctx's: say so.
+			err = errors.Join(ctx.Err(), err)
+		}
+		return nil, err
+	}
 
 	connect := &http.Request{
 		Method: http.MethodConnect,
@@ -290,24 +304,26 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 		connect.Header.Set("Proxy-Authorization", "Basic "+credentials)
 	}
 	if err := connect.Write(nc); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("websocket: dial: proxy: %w", err)
+		return fail(fmt.Errorf("websocket: dial: proxy: %w", err))
 	}
 	limited := &limitedReader{r: nc, n: maxResponseHeader}
 	br := bufio.NewReaderSize(limited, 512)
 	resp, err := http.ReadResponse(br, connect)
 	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("websocket: dial: proxy: %w", err)
+		return fail(fmt.Errorf("websocket: dial: proxy: %w", err))
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		nc.Close()
-		return nil, fmt.Errorf("websocket: dial: proxy refused CONNECT: %s", resp.Status)
+	// The body is never read: a refusal's is of no use once the connection
+	// is closed, and RFC 9110 §9.3.6 has a client "ignore any
+	// Content-Length or Transfer-Encoding header fields received in a
+	// successful response to CONNECT" (the tunnel starts right after the
+	// header).
+	if resp.StatusCode/100 != 2 {
+		// §9.3.6: "Any 2xx (Successful) response indicates that the sender
+		// (and all inbound proxies) will switch to tunnel mode".
+		return fail(fmt.Errorf("websocket: dial: proxy refused CONNECT: %s", resp.Status))
 	}
 	if br.Buffered() > 0 {
-		nc.Close()
-		return nil, errors.New("websocket: dial: proxy sent data before the tunnel was used")
+		return fail(errors.New("websocket: dial: proxy sent data before the tunnel was used"))
 	}
 	nc.SetDeadline(time.Time{})
 	return nc, nil
@@ -324,9 +340,20 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 	// the Conn.
 	limited := &limitedReader{r: nc, n: maxResponseHeader}
 	br := bufio.NewReaderSize(limited, readBufferSize)
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("websocket: dial: reading the response: %w", err)
+	var resp *http.Response
+	for interim := 0; ; interim++ {
+		var err error
+		resp, err = http.ReadResponse(br, req)
+		if err != nil {
+			return nil, nil, fmt.Errorf("websocket: dial: reading the response: %w", err)
+		}
+		// §4.1 step 1: a status other than 101 is handled "per HTTP
+		// procedures", and RFC 9110 §15.2 has a client parse the 1xx
+		// interim responses that may come before the final one. A few
+		// are skipped (as net/http does), within the same header limit.
+		if resp.StatusCode/100 != 1 || resp.StatusCode == http.StatusSwitchingProtocols || interim == 4 {
+			break
+		}
 	}
 	deflate, compress, err := checkServerHandshake(resp, key, req.Header, &opts.Compression)
 	if err != nil {
@@ -401,8 +428,12 @@ func checkServerResponse(resp *http.Response, key string, offered http.Header) e
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return fmt.Errorf("%w: status %s", ErrBadHandshake, resp.Status)
 	}
-	// 2, 3. Upgrade must be "websocket" and Connection must list "Upgrade".
-	if !headerHasToken(resp.Header, "Upgrade", "websocket") {
+	// 2. "If the response lacks an |Upgrade| header field or the |Upgrade|
+	// header field contains a value that is not an ASCII case-insensitive
+	// match for the value "websocket", the client MUST _Fail_". 3.
+	// Connection must list "Upgrade".
+	if !headerHasToken(resp.Header, "Upgrade", "websocket") ||
+		headerListsAny(resp.Header, "Upgrade", func(elem string) bool { return !strings.EqualFold(elem, "websocket") }) {
 		return fmt.Errorf("%w: Upgrade header is %q", ErrBadHandshake, resp.Header.Get("Upgrade"))
 	}
 	if !headerHasToken(resp.Header, "Connection", "upgrade") {

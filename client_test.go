@@ -64,6 +64,13 @@ func TestDialRejectsBadResponses(t *testing.T) {
 		{"extension not offered", func(k string) string {
 			return strings.Replace(switching(k), "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 1)
 		}, 101},
+		// §4.1 step 2: any value other than "websocket" fails the handshake.
+		{"Upgrade lists another protocol first", func(k string) string {
+			return strings.Replace(switching(k), "Upgrade: websocket", "Upgrade: foo, websocket", 1)
+		}, 101},
+		{"Upgrade lists another protocol after", func(k string) string {
+			return strings.Replace(switching(k), "Upgrade: websocket", "Upgrade: websocket, h2c", 1)
+		}, 101},
 		{"subprotocol not offered", func(k string) string {
 			return strings.Replace(switching(k), "\r\n\r\n", "\r\nSec-WebSocket-Protocol: other\r\n\r\n", 1)
 		}, 101},
@@ -255,6 +262,91 @@ func TestDialThroughProxy(t *testing.T) {
 	}
 }
 
+// scriptedProxy is a CONNECT proxy on 127.0.0.1 that answers every CONNECT
+// with answer (none if empty) and then, if tunnel is set, relays to the
+// requested host; otherwise it holds the connection open, silent.
+func scriptedProxy(t *testing.T, answer string, tunnel bool) *url.URL {
+	t.Helper()
+	addr := scriptServer(t, func(client net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil || req.Method != http.MethodConnect {
+			return
+		}
+		io.WriteString(client, answer)
+		if answer == "" || !tunnel {
+			io.Copy(io.Discard, br)
+			return
+		}
+		upstream, err := net.Dial("tcp", req.Host)
+		if err != nil {
+			return
+		}
+		defer upstream.Close()
+		go func() {
+			io.Copy(upstream, br)
+			upstream.Close()
+		}()
+		io.Copy(client, upstream)
+	})
+	return &url.URL{Scheme: "http", Host: addr}
+}
+
+// RFC 9110 §9.3.6: "Any 2xx (Successful) response indicates that the sender
+// (and all inbound proxies) will switch to tunnel mode", and "A client MUST
+// ignore any Content-Length or Transfer-Encoding header fields received in
+// a successful response to CONNECT": the tunnel starts right after the
+// header, and a body read there would wait for bytes only the server sends,
+// after the client has spoken.
+func TestDialProxyTunnelStartsAfterTheHeader(t *testing.T) {
+	checkLeaks(t)
+	wsURL := startServer(t, nil, echoHandler)
+	for _, answer := range []string{
+		"HTTP/1.1 200 Connection established\r\nContent-Length: 10\r\n\r\n",
+		"HTTP/1.1 200 Connection established\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 202 Accepted\r\n\r\n",
+	} {
+		proxyURL := scriptedProxy(t, answer, true)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, _, err := Dial(ctx, wsURL, &DialOptions{Proxy: http.ProxyURL(proxyURL)})
+		cancel()
+		if err != nil {
+			t.Errorf("through a proxy answering %q: %v", answer, err)
+			continue
+		}
+		c.CloseNow()
+	}
+}
+
+// A refusal is reported as soon as its header arrives, not after waiting
+// for a body that is never read anyway.
+func TestDialProxyRefusalWaitsForNoBody(t *testing.T) {
+	checkLeaks(t)
+	proxyURL := scriptedProxy(t, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 100\r\n\r\n", false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _, err := Dial(ctx, "ws://127.0.0.1:1/", &DialOptions{Proxy: http.ProxyURL(proxyURL)})
+	if err == nil || !strings.Contains(err.Error(), "407") || ctx.Err() != nil {
+		t.Fatalf("Dial error %v (context: %v), want the 407 before the context ends", err, ctx.Err())
+	}
+}
+
+// A proxy that never answers CONNECT: Dial ends with ctx, and its error says
+// so, as for a server that never answers (TestDialHonoursContext).
+func TestDialProxyNeverAnswers(t *testing.T) {
+	checkLeaks(t)
+	proxyURL := scriptedProxy(t, "", false)
+	deadline, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, _, err := Dial(deadline, "ws://127.0.0.1:1/", &DialOptions{Proxy: http.ProxyURL(proxyURL)}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Dial error %v, want context.DeadlineExceeded", err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	if _, _, err := Dial(cancelled, "ws://127.0.0.1:1/", &DialOptions{Proxy: http.ProxyURL(proxyURL)}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Dial error %v, want context.Canceled", err)
+	}
+}
+
 // The handshake ends when ctx does, even if the server never answers.
 func TestDialHonoursContext(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -382,9 +474,35 @@ func TestDialRefusesBadSubprotocols(t *testing.T) {
 }
 
 func TestDialURLs(t *testing.T) {
-	for _, u := range []string{"ftp://example.com/", "ws://example.com/#frag", "://bad"} {
-		if _, _, err := Dial(context.Background(), u, nil); err == nil {
+	// A URL without a host must not reach the local machine, which is
+	// where an empty host would dial (§3: a ws URI has a host).
+	var connections atomic.Int32
+	addr := scriptServer(t, func(net.Conn, *bufio.Reader) { connections.Add(1) })
+	_, port, _ := net.SplitHostPort(addr)
+	for _, u := range []string{"ftp://example.com/", "ws://example.com/#frag", "://bad",
+		"ws://:" + port + "/", "wss://:" + port + "/", "ws:///path", "ws:opaque"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if c, _, err := Dial(ctx, u, nil); err == nil {
+			c.CloseNow()
 			t.Errorf("Dial(%q) succeeded", u)
 		}
+		cancel()
 	}
+	if n := connections.Load(); n != 0 {
+		t.Errorf("URLs without a host connected %d times to the local machine", n)
+	}
+}
+
+// RFC 9110 §15.2: "A client MUST be able to parse one or more 1xx responses
+// received prior to a final response", and §4.1 of RFC 6455 handles a
+// status other than 101 "per HTTP procedures". The Upgrade value is matched
+// without regard to case or surrounding whitespace.
+func TestDialSkipsInterimResponses(t *testing.T) {
+	checkLeaks(t)
+	addr := scriptServer(t, respondWith(func(key string) string {
+		return "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" +
+			strings.Replace(switching(key), "Upgrade: websocket", "Upgrade: \t WebSocket ", 1)
+	}))
+	c := dialTest(t, "ws://"+addr, nil)
+	c.CloseNow()
 }
