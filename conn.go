@@ -74,7 +74,7 @@ var (
 // once (Write, Writer): messages are sent whole, and the frames of two
 // messages never interleave; control frames (pongs, pings, close) may be sent
 // between the fragments of a message being streamed. Ping, Close, CloseNow,
-// SetReadLimit and Subprotocol are safe from any goroutine at any time.
+// SetReadLimit, Subprotocol and Done are safe from any goroutine at any time.
 //
 // Pings are answered and close frames handled by whichever goroutine reads,
 // while it reads: an application that only writes should call CloseRead so
@@ -194,6 +194,12 @@ func newConn(nc net.Conn, leftover []byte, cfg connConfig) *Conn {
 
 // Subprotocol returns the subprotocol the handshake agreed on, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// Done returns a channel that is closed once the connection is closed, by
+// either side, for whatever reason: a close handshake, CloseNow, a failed
+// read or write, a keepalive that went unanswered. It does not by itself
+// notice a peer that goes away: something must read (or write) for that.
+func (c *Conn) Done() <-chan struct{} { return c.netClosed }
 
 // NetConn returns the underlying connection. Reading from or writing to it
 // breaks the framing; it is meant for addresses and socket options.

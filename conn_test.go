@@ -417,6 +417,40 @@ func TestCloseHandshakeFromServer(t *testing.T) {
 	}
 }
 
+// Done is closed once the connection is, whichever side ends it: here the
+// server's reader meets the client's close, and the client calls CloseNow.
+func TestDoneIsClosedWithTheConnection(t *testing.T) {
+	serverDone := make(chan (<-chan struct{}), 1)
+	readEnded := make(chan struct{})
+	url := startServer(t, nil, func(c *Conn) {
+		serverDone <- c.Done()
+		c.Read(context.Background())
+		close(readEnded)
+	})
+	c := dialTest(t, url, nil)
+	done := <-serverDone
+	if isDone(done) || isDone(c.Done()) {
+		t.Fatal("Done closed on an open connection")
+	}
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	<-readEnded
+	if !isDone(done) {
+		t.Error("the server's Done is open after its read returned the peer's close")
+	}
+	if !isDone(c.Done()) {
+		t.Error("the client's Done is open after Close returned")
+	}
+
+	c = dialTest(t, url, nil)
+	<-serverDone
+	c.CloseNow()
+	if !isDone(c.Done()) {
+		t.Error("Done is open after CloseNow")
+	}
+}
+
 func TestCloseArguments(t *testing.T) {
 	url := startServer(t, nil, echoHandler)
 	c := dialTest(t, url, nil)

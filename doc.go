@@ -40,8 +40,9 @@
 // it returns. Any number of goroutines may write at once: Write and Writer
 // send each message whole, and the frames of two messages never interleave;
 // control frames (a pong, a ping, a close) may go out between the fragments
-// of a streamed message. Ping, Close, CloseNow, CloseRead, SetReadLimit and
-// Subprotocol are safe from any goroutine, at any time, any number of times.
+// of a streamed message. Ping, Close, CloseNow, CloseRead, SetReadLimit,
+// Subprotocol and Done are safe from any goroutine, at any time, any number
+// of times.
 //
 // Pings are answered, pongs delivered to Ping and close frames handled by
 // the goroutine that reads, while it reads. An application that only writes

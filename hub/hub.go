@@ -29,8 +29,9 @@
 // seen.
 //
 // No goroutine outlives its member: a member's writer ends when it leaves
-// the hub, is dropped, or its connection fails, and it closes the Conn on
-// its way out. Close closes every member and waits for all the writers.
+// the hub, is dropped, or its connection fails or is closed (it watches
+// Conn.Done, so a quiet hub lets go too), and it closes the Conn on its way
+// out. Close closes every member and waits for all the writers.
 //
 // # Use
 //
@@ -91,7 +92,8 @@ type Options struct {
 }
 
 // Errors of the hub; Member.Err returns one of the last three, or the error
-// of the write that failed.
+// of the write that failed (websocket.ErrClosed if the connection was
+// closed, by the peer or otherwise, while the writer waited).
 var (
 	// ErrClosed is returned by Join and Broadcast on a closed Hub, and by
 	// Member.Err for the members it had.
@@ -289,6 +291,12 @@ func (m *Member) Err() error {
 func (m *Member) run() {
 	defer close(m.done)
 	m.writeQueued()
+	// m is out of the hub (writeQueued returns only then), so nothing is
+	// queued for it any more: let go of what waits, which would otherwise
+	// stay reachable for as long as the application keeps m.
+	for len(m.queue) > 0 {
+		<-m.queue
+	}
 	if m.timer != nil {
 		m.timer.Stop()
 		m.cancel()
@@ -312,7 +320,7 @@ func (m *Member) run() {
 }
 
 // writeQueued writes messages off the queue until the member is removed,
-// or a write fails (which removes it).
+// its connection is closed, or a write fails (the last two remove it).
 func (m *Member) writeQueued() {
 	for {
 		// When both a message and the removal are ready, select picks at
@@ -325,6 +333,13 @@ func (m *Member) writeQueued() {
 		}
 		select {
 		case <-m.removed:
+			return
+		case <-m.conn.Done():
+			// Closed from the peer's side, by a keepalive, or by the
+			// application: nothing more can be written, so the member
+			// goes now rather than at the next Broadcast (a quiet hub
+			// might have none). An earlier reason, such as Leave, stands.
+			m.hub.remove(m, websocket.ErrClosed)
 			return
 		case msg := <-m.queue:
 			if err := m.write(msg); err != nil {

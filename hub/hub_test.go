@@ -446,3 +446,93 @@ func TestBroadcastChecksItsArguments(t *testing.T) {
 		t.Errorf("done context: %v", err)
 	}
 }
+
+// Leave "discards the messages still queued": once the writer has ended,
+// the queued messages must not stay reachable through the Member, which
+// the application may well keep (a registry of users, a Done watcher).
+func TestLeaveReleasesQueuedMessages(t *testing.T) {
+	const queued, size = 5, 1 << 20
+	h := hub.New(&hub.Options{QueueSize: 8, WriteTimeout: 300 * time.Millisecond})
+	ts := startServer(t, h)
+	_, m := ts.dial(t, true) // a client that reads nothing
+
+	freed := make(chan int, queued+1)
+	for k := range queued + 1 { // the first is in flight, the others wait
+		p := payload(k, size)
+		runtime.AddCleanup(&p[0], func(k int) { freed <- k }, k)
+		if err := h.Broadcast(context.Background(), websocket.MessageBinary, p); err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			time.Sleep(50 * time.Millisecond) // let the writer take it
+		}
+	}
+	m.Leave()
+
+	n := 0
+	deadline := time.Now().Add(3 * time.Second)
+	for n < queued+1 && time.Now().Before(deadline) {
+		runtime.GC()
+	drain:
+		for {
+			select {
+			case <-freed:
+				n++
+			case <-time.After(20 * time.Millisecond):
+				break drain
+			}
+		}
+	}
+	if n < queued+1 {
+		t.Errorf("after Leave, %d of the %d messages (in flight and queued) (1 MiB each) were freed while the Member is still referenced", n, queued+1)
+	}
+	runtime.KeepAlive(m)
+}
+
+// "A member's writer ends when it leaves the hub, is dropped, or its
+// connection fails", whoever reads: with Conn.CloseRead as the reader and
+// the peer closing, the member goes at once, not at the next Broadcast
+// (a quiet hub may have none). The writer watches Conn.Done.
+func TestPeerCloseEndsWriter(t *testing.T) {
+	h := hub.New(nil)
+	t.Cleanup(h.Close)
+	joined := make(chan *hub.Member, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.CloseRead(context.Background()) // the hub writes; CloseRead reads
+		m, err := h.Join(c)
+		if err != nil {
+			c.CloseNow()
+			return
+		}
+		joined <- m
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	var m *hub.Member
+	select {
+	case m = <-joined:
+	case <-ctx.Done():
+		t.Fatal("not joined")
+	}
+	if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.Done():
+	case <-time.After(3 * time.Second):
+		t.Fatalf("the peer closed 3s ago: Len = %d, Err = %v, the writer still runs", h.Len(), m.Err())
+	}
+	if n := h.Len(); n != 0 {
+		t.Fatalf("Len = %d after the peer closed", n)
+	}
+}
