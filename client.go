@@ -26,14 +26,17 @@ import (
 // handshake bound.
 type DialOptions struct {
 	// Header holds extra request headers (Origin, Authorization, cookies…).
-	// A Host entry sets the Host header.
+	// A Host entry sets the Host header. Credentials in the URL
+	// (ws://user:pass@host/) are sent as Basic authentication unless Header
+	// has an Authorization entry.
 	Header http.Header
 
 	// Subprotocols to offer, most preferred first.
 	Subprotocols []string
 
-	// TLSConfig for wss:// URLs; nil means the defaults. ServerName is
-	// filled in from the URL when empty.
+	// TLSConfig for wss:// URLs and https:// proxies; nil means the
+	// defaults. ServerName is filled in from the URL when empty, and is
+	// the proxy's name for the connection to a proxy.
 	TLSConfig *tls.Config
 
 	// NetDialContext dials the TCP connection (to the proxy, if there is
@@ -120,6 +123,22 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	if err := checkSubprotocolOffer(opts.Subprotocols); err != nil {
 		return nil, nil, err
+	}
+	if u.User != nil {
+		// As net/http's client does. The request line and Host never
+		// carry the userinfo; the proxy function need not see it either.
+		if opts.Header.Get("Authorization") == "" {
+			password, _ := u.User.Password()
+			auth := base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + password))
+			withAuth := *opts
+			withAuth.Header = opts.Header.Clone()
+			if withAuth.Header == nil {
+				withAuth.Header = make(http.Header)
+			}
+			withAuth.Header.Set("Authorization", "Basic "+auth)
+			opts = &withAuth
+		}
+		u.User = nil
 	}
 
 	timeout := opts.HandshakeTimeout
@@ -208,7 +227,7 @@ func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (n
 			return nil, fmt.Errorf("websocket: dial: %w", err)
 		}
 	} else {
-		nc, err = dialProxy(ctx, dial, proxyURL, target)
+		nc, err = dialProxy(ctx, dial, proxyURL, target, opts.TLSConfig)
 		if err != nil {
 			return nil, err
 		}
@@ -264,8 +283,10 @@ func hostPort(u *url.URL) string {
 	return net.JoinHostPort(u.Hostname(), port)
 }
 
-// dialProxy opens a tunnel to target through an HTTP proxy with CONNECT.
-func dialProxy(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), proxyURL *url.URL, target string) (net.Conn, error) {
+// dialProxy opens a tunnel to target through an HTTP proxy with CONNECT. An
+// https:// proxy is verified with tlsConfig (nil: the defaults), as
+// net/http's Transport verifies one with its TLSClientConfig.
+func dialProxy(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), proxyURL *url.URL, target string, tlsConfig *tls.Config) (net.Conn, error) {
 	if proxyURL.Scheme != "http" && proxyURL.Scheme != "https" {
 		return nil, fmt.Errorf("websocket: dial: unsupported proxy scheme %q", proxyURL.Scheme)
 	}
@@ -274,7 +295,13 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 		return nil, fmt.Errorf("websocket: dial: proxy: %w", err)
 	}
 	if proxyURL.Scheme == "https" {
-		tc := tls.Client(nc, &tls.Config{ServerName: proxyURL.Hostname()})
+		cfg := tlsConfig.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		cfg.ServerName = proxyURL.Hostname()
+		cfg.NextProtos = nil // CONNECT is HTTP/1.1; the ALPN offer is for the server
+		tc := tls.Client(nc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("websocket: dial: proxy TLS handshake: %w", err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -344,6 +345,69 @@ func TestDialProxyNeverAnswers(t *testing.T) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	if _, _, err := Dial(cancelled, "ws://127.0.0.1:1/", &DialOptions{Proxy: http.ProxyURL(proxyURL)}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Dial error %v, want context.Canceled", err)
+	}
+}
+
+// An https:// proxy is verified with DialOptions.TLSConfig, as net/http's
+// Transport verifies one with its TLSClientConfig: a proxy whose
+// certificate only the caller's roots trust is reachable.
+func TestDialThroughHTTPSProxy(t *testing.T) {
+	checkLeaks(t)
+	proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		upstream, err := net.Dial("tcp", r.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer upstream.Close()
+		client, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer client.Close()
+		io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n")
+		go func() {
+			io.Copy(upstream, brw)
+			upstream.Close()
+		}()
+		io.Copy(client, upstream)
+	}))
+	proxy.StartTLS()
+	t.Cleanup(proxy.Close)
+	proxyURL, _ := url.Parse(proxy.URL)
+	wsURL := startServer(t, nil, echoHandler)
+	tlsConfig := proxy.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	tlsConfig.NextProtos = []string{"h2"} // for the server, not the proxy
+	c := dialTest(t, wsURL, &DialOptions{Proxy: http.ProxyURL(proxyURL), TLSConfig: tlsConfig})
+	c.Write(context.Background(), MessageText, []byte("via a TLS proxy"))
+	if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "via a TLS proxy" {
+		t.Fatalf("echo %q %v", msg, err)
+	}
+}
+
+// Credentials in the URL are sent as Basic authentication, as net/http's
+// client sends them, unless the caller set an Authorization header.
+func TestDialSendsURLCredentials(t *testing.T) {
+	auth := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth <- r.Header.Get("Authorization")
+		if c, err := Accept(w, r, nil); err == nil {
+			c.CloseNow()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	dialTest(t, "ws://user:p%40ss@"+host+"/", nil).CloseNow()
+	if got, want := <-auth, "Basic "+base64.StdEncoding.EncodeToString([]byte("user:p@ss")); got != want {
+		t.Errorf("Authorization %q, want %q", got, want)
+	}
+	dialTest(t, "ws://user:pass@"+host+"/", &DialOptions{Header: http.Header{"Authorization": {"Bearer token"}}}).CloseNow()
+	if got := <-auth; got != "Bearer token" {
+		t.Errorf("Authorization %q, want the caller's", got)
 	}
 }
 

@@ -306,7 +306,7 @@ func dialHTTP2Conn(ctx context.Context, u *url.URL, opts *DialOptions) (net.Conn
 			return nil, nil, fmt.Errorf("websocket: dial: %w", err)
 		}
 	} else {
-		nc, err = dialProxy(ctx, dial, proxyURL, target)
+		nc, err = dialProxy(ctx, dial, proxyURL, target, opts.TLSConfig)
 		if err != nil {
 			return nil, nil, err
 		}
