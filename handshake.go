@@ -46,7 +46,29 @@ func headerTokens(h http.Header, name string, yield func(string) bool) {
 // regard to case (§4.2.1: "|Connection| header field that includes the token
 // "Upgrade", treated as an ASCII case-insensitive value").
 func headerHasToken(h http.Header, name, token string) bool {
-	return headerListsAny(h, name, func(elem string) bool { return strings.EqualFold(elem, token) })
+	return headerListsAny(h, name, func(elem string) bool { return asciiEqualFold(elem, token) })
+}
+
+// asciiEqualFold reports whether a and b are equal under ASCII case folding
+// only. strings.EqualFold also folds Unicode, and would take "webſocket"
+// (U+017F) or "websocKet" (U+212A, Kelvin sign) for "websocket".
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // headerListsAny reports whether some element of header name's lists

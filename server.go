@@ -71,7 +71,9 @@ const handshakeTimeout = 10 * time.Second
 
 // Accept completes the opening handshake of a WebSocket client's request
 // (§4.2) and returns the connection. Headers set on w before the call (a
-// cookie, say) are sent with the 101 response.
+// cookie, say) are sent with the 101 response, except those the handshake
+// itself decides (Upgrade, Connection, Sec-WebSocket-Accept, -Protocol and
+// -Extensions: use AcceptOptions) and names that are not tokens.
 //
 // If the request is not an acceptable WebSocket handshake, Accept writes the
 // HTTP error response itself (405, 400, 426 or 403) and returns an error
@@ -145,6 +147,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		resp = append(resp, "\r\n"...)
 	}
 	for name, values := range w.Header() {
+		// The handshake's own headers are written above, once; and, as
+		// net/http does, a name that is not a token is not written at all
+		// (it could hold CR LF and split the response).
+		if handshakeResponseHeaders[http.CanonicalHeaderKey(name)] || !isExtensionToken(name) {
+			continue
+		}
 		for _, v := range values {
 			resp = append(resp, name...)
 			resp = append(resp, ": "...)
@@ -236,6 +244,16 @@ func (opts *AcceptOptions) connConfig(agreed agreement) connConfig {
 	return cfg
 }
 
+// handshakeResponseHeaders are the headers Accept itself decides (§4.2.2):
+// copies set on the ResponseWriter are not sent.
+var handshakeResponseHeaders = map[string]bool{
+	"Upgrade":                  true,
+	"Connection":               true,
+	"Sec-Websocket-Accept":     true,
+	"Sec-Websocket-Protocol":   true,
+	"Sec-Websocket-Extensions": true,
+}
+
 // headerValueReplacer keeps a header value on its line.
 var headerValueReplacer = strings.NewReplacer("\r", " ", "\n", " ")
 
@@ -305,7 +323,7 @@ func checkOrigin(r *http.Request, opts *AcceptOptions) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%w: unparsable Origin %q", ErrOriginRefused, origins[0])
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	if asciiEqualFold(u.Host, r.Host) {
 		return nil
 	}
 	for _, pattern := range opts.OriginPatterns {
@@ -334,6 +352,9 @@ func selectSubprotocol(h http.Header, supported []string) string {
 
 // peekAll returns the bytes br holds, without consuming them.
 func peekAll(br *bufio.Reader) []byte {
+	if br == nil {
+		return nil
+	}
 	b, _ := br.Peek(br.Buffered())
 	return b
 }

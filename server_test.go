@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -286,5 +287,184 @@ func TestAcceptDropsHijackBuffers(t *testing.T) {
 	}
 	if _, payload, ok := p.readFrame(); !ok || string(payload) != "ahead" {
 		t.Fatalf("echo %q, want %q", payload, "ahead")
+	}
+}
+
+// §4.2.1 items 3 and 4 compare the Upgrade and Connection tokens as "ASCII
+// case-insensitive" values. strings.EqualFold folds Unicode too: U+017F
+// (long s) folds to 's' and U+212A (Kelvin sign) to 'k', so it would take
+// "webſocket" and "websocKet" for "websocket".
+func TestUpgradeTokenIsASCIICaseInsensitive(t *testing.T) {
+	for _, upgrade := range []string{"web\u017focket", "websoc\u212aet"} {
+		t.Run(fmt.Sprintf("%q", upgrade), func(t *testing.T) {
+			req := strings.Replace(validRequest, "Upgrade: websocket", "Upgrade: "+upgrade, 1)
+			resp, err := sendRaw(t, nil, req+"\r\n")
+			if resp.StatusCode != http.StatusBadRequest || !errors.Is(err, ErrNotUpgrade) {
+				t.Errorf("Upgrade: %q answered %d, Accept error %v; want 400, ErrNotUpgrade", upgrade, resp.StatusCode, err)
+			}
+		})
+	}
+	// ASCII case differences are still accepted.
+	req := strings.Replace(validRequest, "Upgrade: websocket", "Upgrade: WebSocket", 1)
+	req = strings.Replace(req, "Connection: Upgrade", "Connection: keep-alive, UPGRADE", 1)
+	if resp, err := sendRaw(t, nil, req+"\r\n"); resp.StatusCode != 101 {
+		t.Errorf("ASCII case: %d, %v", resp.StatusCode, err)
+	}
+}
+
+// rawResponseHead sends request (with the server's address put in) and
+// returns the header lines of the response, as sent.
+func rawResponseHead(t *testing.T, handler http.HandlerFunc, request string) []string {
+	t.Helper()
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(nc, strings.Replace(request, "127.0.0.1:8080", srv.Listener.Addr().String(), 1))
+	br := bufio.NewReader(nc)
+	var lines []string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the response: %v (so far %q)", err, lines)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return lines
+		}
+		lines = append(lines, line)
+	}
+}
+
+func countHeader(lines []string, name string) (n int, values []string) {
+	for _, l := range lines[1:] {
+		k, v, _ := strings.Cut(l, ":")
+		if strings.EqualFold(strings.TrimSpace(k), name) {
+			n++
+			values = append(values, strings.TrimSpace(v))
+		}
+	}
+	return n, values
+}
+
+// Headers set on w are copied into the 101 response, except the handshake's
+// own. A handler that names its subprotocol on w (gorilla's way) must not
+// make Accept answer a subprotocol the client never offered (§4.1: the
+// client must fail) while Conn.Subprotocol says "", nor send
+// Sec-WebSocket-Protocol twice.
+func TestHandshakeHeadersOnWAreNotDuplicated(t *testing.T) {
+	t.Run("Dial without subprotocols", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Sec-WebSocket-Protocol", "chat")
+			c, err := Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			echoHandler(c)
+		}))
+		defer srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, _, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		if err != nil {
+			t.Fatalf("Dial: %v (the server answered a subprotocol the client did not offer)", err)
+		}
+		c.CloseNow()
+	})
+	t.Run("raw", func(t *testing.T) {
+		lines := rawResponseHead(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Sec-WebSocket-Protocol", "chat")
+			w.Header().Set("Sec-WebSocket-Extensions", "permessage-deflate")
+			w.Header().Set("Upgrade", "websocket")
+			w.Header().Set("X-Kept", "yes")
+			c, err := Accept(w, r, &AcceptOptions{Subprotocols: []string{"chat"}})
+			if err == nil {
+				c.CloseNow()
+			}
+		}, validRequest+"Sec-WebSocket-Protocol: chat\r\n\r\n")
+		if lines[0] != "HTTP/1.1 101 Switching Protocols" {
+			t.Fatalf("status line %q", lines[0])
+		}
+		for _, name := range []string{"Sec-WebSocket-Protocol", "Upgrade", "Connection", "Sec-WebSocket-Accept"} {
+			if n, v := countHeader(lines, name); n != 1 {
+				t.Errorf("%s sent %d times: %q", name, n, v)
+			}
+		}
+		if n, v := countHeader(lines, "Sec-WebSocket-Extensions"); n != 0 {
+			t.Errorf("Sec-WebSocket-Extensions %q answered to a request that offered none (§9.1)", v)
+		}
+		if n, _ := countHeader(lines, "X-Kept"); n != 1 {
+			t.Errorf("other headers set on w must still be sent: %q", lines)
+		}
+	})
+}
+
+// As net/http, Accept never writes a header whose name is not a token: a
+// name holding CR LF would split the 101 response (an injected line).
+func TestInvalidHeaderNameNotWritten(t *testing.T) {
+	lines := rawResponseHead(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-A\r\nX-Injected"] = []string{"1"}
+		c, err := Accept(w, r, nil)
+		if err == nil {
+			c.CloseNow()
+		}
+	}, validRequest+"\r\n")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "X-Injected") || l == "X-A" {
+			t.Errorf("response line %q: an invalid header name was written", l)
+		}
+	}
+}
+
+// nilReaderHijacker is middleware whose Hijack hands out a ReadWriter
+// without a Reader (it has read, or discarded, the buffered bytes itself).
+type nilReaderHijacker struct{ http.ResponseWriter }
+
+func (w nilReaderHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return nc, bufio.NewReadWriter(nil, brw.Writer), nil
+}
+
+// A hijack that hands out no bufio.Reader is taken as having no bytes
+// buffered, not dereferenced.
+func TestHijackWithoutReader(t *testing.T) {
+	result := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				result <- fmt.Sprint("Accept panicked: ", p)
+			}
+		}()
+		c, err := Accept(nilReaderHijacker{w}, r, nil)
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		result <- ""
+		c.CloseNow()
+	}))
+	defer srv.Close()
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(nc, strings.Replace(validRequest, "127.0.0.1:8080", srv.Listener.Addr().String(), 1)+"\r\n")
+	select {
+	case msg := <-result:
+		if msg != "" {
+			t.Error(msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler did not finish")
 	}
 }
