@@ -460,7 +460,7 @@ func checkServerResponse(resp *http.Response, key string, offered http.Header) e
 	// match for the value "websocket", the client MUST _Fail_". 3.
 	// Connection must list "Upgrade".
 	if !headerHasToken(resp.Header, "Upgrade", "websocket") ||
-		headerListsAny(resp.Header, "Upgrade", func(elem string) bool { return !strings.EqualFold(elem, "websocket") }) {
+		headerListsAny(resp.Header, "Upgrade", func(elem string) bool { return !asciiEqualFold(elem, "websocket") }) {
 		return fmt.Errorf("%w: Upgrade header is %q", ErrBadHandshake, resp.Header.Get("Upgrade"))
 	}
 	if !headerHasToken(resp.Header, "Connection", "upgrade") {
