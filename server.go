@@ -26,7 +26,10 @@ type AcceptOptions struct {
 	// OriginPatterns lists the hosts, besides the request's own Host, whose
 	// pages may open a connection: patterns in path.Match syntax compared
 	// with the Origin's host (and port, if the pattern has one), without
-	// regard to case, e.g. "example.com" or "*.example.com:8443".
+	// regard to case, e.g. "example.com" or "*.example.com:8443"; a pattern
+	// equal to the host matches as written ("[::1]:8443"). A malformed
+	// pattern fails the handshake with 500 and an error wrapping
+	// path.ErrBadPattern, once a request needs it.
 	// Requests with no Origin header (non-browser clients) are not checked.
 	OriginPatterns []string
 
@@ -78,7 +81,9 @@ const handshakeTimeout = 10 * time.Second
 // If the request is not an acceptable WebSocket handshake, Accept writes the
 // HTTP error response itself (405, 400, 426 or 403) and returns an error
 // wrapping one of the Err* handshake errors above; the handler should simply
-// return.
+// return. A mistake of the server's own (invalid Compression options, a
+// malformed origin pattern, a ResponseWriter that cannot be hijacked) is
+// answered with 500.
 //
 // The connection is taken over with http.ResponseController, so Accept
 // works through middleware whose ResponseWriter has an Unwrap method. The
@@ -293,6 +298,9 @@ func checkClientHandshake(r *http.Request, opts *AcceptOptions) (int, error) {
 		return http.StatusBadRequest, fmt.Errorf("%w: %q", ErrBadKey, keys[0])
 	}
 	if err := checkOrigin(r, opts); err != nil {
+		if errors.Is(err, path.ErrBadPattern) {
+			return http.StatusInternalServerError, err // the server's mistake
+		}
 		return http.StatusForbidden, err
 	}
 	return 0, nil
@@ -331,7 +339,14 @@ func checkOrigin(r *http.Request, opts *AcceptOptions) error {
 		if strings.Contains(pattern, ":") {
 			target = u.Host
 		}
-		if ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(target)); ok {
+		if asciiEqualFold(pattern, target) {
+			return nil // as written: "[::1]:8443" is no character class
+		}
+		ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(target))
+		if err != nil {
+			return fmt.Errorf("websocket: AcceptOptions.OriginPatterns: %q: %w", pattern, err)
+		}
+		if ok {
 			return nil
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,10 @@ func TestAcceptOrigins(t *testing.T) {
 		{"https://APP.Good.Example", &AcceptOptions{OriginPatterns: []string{"*.good.example"}}, true},
 		{"https://good.example:8443", &AcceptOptions{OriginPatterns: []string{"good.example:8443"}}, true},
 		{"https://good.example:9999", &AcceptOptions{OriginPatterns: []string{"good.example:8443"}}, false},
+		// A pattern equal to the host matches as it is: an IPv6 literal's
+		// brackets would otherwise be a character class of path.Match.
+		{"http://[::1]:8443", &AcceptOptions{OriginPatterns: []string{"[::1]:8443"}}, true},
+		{"http://[::2]:8443", &AcceptOptions{OriginPatterns: []string{"[::1]:8443"}}, false},
 		{"https://evil.example", &AcceptOptions{InsecureSkipOriginCheck: true}, true},
 		{"null", nil, false},
 	}
@@ -147,6 +152,12 @@ func TestAcceptOrigins(t *testing.T) {
 		if ok := resp.StatusCode == 101; ok != tt.ok {
 			t.Errorf("origin %q: status %d, err %v", tt.origin, resp.StatusCode, err)
 		}
+	}
+	// A malformed pattern is the server's mistake: it fails with 500 and
+	// says which pattern, instead of quietly matching nothing.
+	resp, err := sendRaw(t, &AcceptOptions{OriginPatterns: []string{"[a-"}}, base+"Origin: https://elsewhere.example\r\n\r\n")
+	if resp.StatusCode != http.StatusInternalServerError || !errors.Is(err, path.ErrBadPattern) || !strings.Contains(err.Error(), `"[a-"`) {
+		t.Errorf("malformed pattern: status %d, err %v; want 500 and path.ErrBadPattern", resp.StatusCode, err)
 	}
 }
 
