@@ -128,7 +128,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		err = fmt.Errorf("%w: %v", ErrHijack, err)
+		err = fmt.Errorf("%w: %w", ErrHijack, err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return nil, err
 	}

@@ -479,3 +479,19 @@ func TestHijackWithoutReader(t *testing.T) {
 		t.Fatal("handler did not finish")
 	}
 }
+
+// A ResponseWriter that cannot be hijacked (a recorder, an HTTP/2 stream
+// without RFC 8441) gets 500, and the error keeps its cause.
+func TestAcceptWithoutHijack(t *testing.T) {
+	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(validRequest + "\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if _, err := Accept(rec, req, nil); !errors.Is(err, ErrHijack) || !errors.Is(err, http.ErrNotSupported) {
+		t.Errorf("Accept error %v, want ErrHijack wrapping http.ErrNotSupported", err)
+	}
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("status %d, want 500", rec.Code)
+	}
+}
