@@ -117,6 +117,9 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*
 			out.abort()
 		}
 	})
+	// net/http cancels the request's context when the stream ends: the
+	// peer reset it, the connection was lost, or the handler returned.
+	s.gone = r.Context().Done()
 	cfg := opts.connConfig(agreed)
 	return newConn(s, nil, cfg), nil
 }
@@ -135,7 +138,7 @@ func checkHTTP2Handshake(r *http.Request, opts *AcceptOptions) (int, error) {
 	switch proto := r.Header.Values(":protocol"); {
 	case len(proto) == 0:
 		return http.StatusBadRequest, fmt.Errorf("%w: CONNECT without :protocol", ErrNotUpgrade)
-	case len(proto) > 1 || !strings.EqualFold(proto[0], "websocket"):
+	case len(proto) > 1 || !asciiEqualFold(proto[0], "websocket"):
 		return http.StatusBadRequest, fmt.Errorf("%w: :protocol is %q", ErrNotUpgrade, strings.Join(proto, ", "))
 	}
 	// §5: Sec-WebSocket-Version is 13 as in RFC 6455 §4.2.1 item 6. A wrong
@@ -221,9 +224,17 @@ func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http
 	if err == nil {
 		deflate, compress, err = checkHTTP2Response(resp, header, &opts.Compression)
 		if refused = err != nil; refused {
-			// Read while ctx still bounds the wait: a server may send
-			// its headers and then nothing.
-			keepRefusalBody(resp)
+			if resp.StatusCode/100 == 2 {
+				// A 2xx opened the tunnel: its body is the WebSocket
+				// stream, which the server keeps open while it waits for
+				// our frames, not an explanation. Fail at once (§4.1);
+				// fail ends the stream.
+				resp.Body = http.NoBody
+			} else {
+				// Read while ctx still bounds the wait: a server may
+				// send its headers and then nothing.
+				keepRefusalBody(resp)
+			}
 		}
 	}
 	if !stop() {
@@ -392,6 +403,7 @@ type h2Stream struct {
 	out           h2Sender      // what we send
 	local, remote net.Addr
 	teardown      func(writing bool) // ends the stream; makes in.Read and out.send return
+	gone          <-chan struct{}    // closed once net/http has ended the stream (server: the request's context); nil for never
 
 	rdl, wdl h2Deadline
 
@@ -480,12 +492,18 @@ func (s *h2Stream) pump() {
 
 func (s *h2Stream) Read(b []byte) (int, error) {
 	for {
+		// Once the stream is over on net/http's side, a deadline (a
+		// context moving it into the past: on a server, r.Context(), which
+		// that same end cancels) must not hide how the stream ended:
+		// what is left of it, then the body's error, is read first.
+		gone := isDone(s.gone)
 		select {
 		case <-s.closed:
 			return 0, net.ErrClosed
-		case <-s.rdl.done():
-			return 0, os.ErrDeadlineExceeded
 		default:
+		}
+		if !gone && s.rdl.isExpired() {
+			return 0, os.ErrDeadlineExceeded
 		}
 		if len(s.pending) > 0 {
 			n := copy(b, s.pending)
@@ -498,17 +516,50 @@ func (s *h2Stream) Read(b []byte) (int, error) {
 		if s.readErr != nil {
 			return 0, s.readErr
 		}
+		expired := s.rdl.done()
+		goneCh := s.gone
+		if gone {
+			goneCh = nil
+			if isDone(expired) {
+				// The body ends right after; bound the wait all the
+				// same, in case net/http has not closed it.
+				t := time.NewTimer(h2GoneGrace)
+				select {
+				case c := <-s.chunks:
+					t.Stop()
+					s.take(c)
+					continue
+				case <-s.closed:
+					t.Stop()
+					return 0, net.ErrClosed
+				case <-t.C:
+					return 0, os.ErrDeadlineExceeded
+				}
+			}
+		}
 		select {
 		case c := <-s.chunks:
-			s.pending, s.readErr = c.data, c.err
-			if len(c.data) == 0 && c.err == nil {
-				s.consumed <- struct{}{}
+			s.take(c)
+		case <-expired:
+			if !isDone(s.gone) {
+				return 0, os.ErrDeadlineExceeded
 			}
-		case <-s.rdl.done():
-			return 0, os.ErrDeadlineExceeded
+		case <-goneCh:
 		case <-s.closed:
 			return 0, net.ErrClosed
 		}
+	}
+}
+
+// h2GoneGrace bounds how long a read past its deadline waits for the end
+// of a stream that is over (see Read).
+const h2GoneGrace = time.Second
+
+// take makes c the chunk the reader reads from.
+func (s *h2Stream) take(c h2Chunk) {
+	s.pending, s.readErr = c.data, c.err
+	if len(c.data) == 0 && c.err == nil {
+		s.consumed <- struct{}{}
 	}
 }
 
@@ -654,20 +705,23 @@ type h2ResponseSender struct {
 	ctx context.Context // the request's: done once the handler has returned
 }
 
-var errHandlerReturned = fmt.Errorf("%w: the HTTP handler returned, which ended the HTTP/2 stream", ErrClosed)
+// errStreamEnded: net/http ended the stream, and cancelled the request's
+// context: the peer reset it, the connection was lost, or the handler
+// returned. The context does not say which.
+var errStreamEnded = fmt.Errorf("%w: the HTTP/2 stream has ended (reset by the peer, connection lost, or the HTTP handler returned)", ErrClosed)
 
 func (o *h2ResponseSender) send(p []byte, _ <-chan struct{}) (n int, err error) {
 	// Writing after the handler returned is a misuse net/http answers with
 	// a panic; turn the common case into an error.
 	if o.ctx.Err() != nil {
-		return 0, errHandlerReturned
+		return 0, errStreamEnded
 	}
 	defer func() {
 		if v := recover(); v != nil {
 			if o.ctx.Err() == nil {
 				panic(v)
 			}
-			n, err = 0, errHandlerReturned
+			n, err = 0, errStreamEnded
 		}
 	}()
 	n, err = o.w.Write(p)

@@ -376,9 +376,9 @@ func TestH2HandshakeRefusals(t *testing.T) {
 	})
 }
 
-// A refusal whose body never comes (headers sent, the stream left open:
-// a refusing status, or a 200 with a subprotocol that was not offered)
-// fails Dial within its HandshakeTimeout: the body is read under it.
+// A refusal whose body never comes (headers sent, the stream left open)
+// fails Dial within its HandshakeTimeout: the body is read under it. A 200
+// with a subprotocol that was not offered fails Dial at once.
 func TestH2DialRefusalWithoutBody(t *testing.T) {
 	forEachH2(t, func(t *testing.T, tlsMode bool) {
 		for _, status := range []int{http.StatusForbidden, http.StatusOK} {
@@ -400,7 +400,13 @@ func TestH2DialRefusalWithoutBody(t *testing.T) {
 				}()
 				select {
 				case err := <-done:
-					if !errors.Is(err, context.DeadlineExceeded) {
+					// A 2xx refusal has no body to wait for: its body is
+					// the WebSocket stream (h2_review_test.go).
+					if status == http.StatusOK {
+						if !errors.Is(err, ErrBadHandshake) || errors.Is(err, context.DeadlineExceeded) {
+							t.Errorf("Dial error %v, want ErrBadHandshake at once", err)
+						}
+					} else if !errors.Is(err, context.DeadlineExceeded) {
 						t.Errorf("Dial error %v, want the handshake timeout", err)
 					}
 				case <-time.After(10 * time.Second):
@@ -672,4 +678,173 @@ func TestH2StreamDeadlines(t *testing.T) {
 	if _, err := s.Write(buf); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Write after Close: %v", err)
 	}
+}
+
+// A server that answers the Extended CONNECT with 200 but picks a
+// subprotocol (or an extension) the client never offered is a WebSocket
+// server from its own point of view: its response "body" is the WebSocket
+// stream, which stays open while it waits for the client's first frame.
+// RFC 6455 §4.1 says the client MUST fail the connection; Dial must do so
+// at once, with ErrBadHandshake, as it does over HTTP/1.1 for a 101 with
+// the same fault, not wait the whole HandshakeTimeout for a body that is
+// not a refusal's and report a timeout.
+func TestH2Dial2xxRefusalFailsFast(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		for _, tc := range []struct{ name, header, value string }{
+			{"subprotocol", "Sec-WebSocket-Protocol", "not.offered"},
+			{"extension", "Sec-WebSocket-Extensions", "permessage-deflate"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				release := make(chan struct{})
+				srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set(tc.header, tc.value)
+					w.WriteHeader(http.StatusOK)
+					http.NewResponseController(w).Flush()
+					// Like a WebSocket server: wait for the client's frames.
+					go func() { io.Copy(io.Discard, r.Body) }()
+					select {
+					case <-release:
+					case <-r.Context().Done():
+					}
+				}))
+				defer close(release)
+				opts := srv.dialOptions()
+				opts.HandshakeTimeout = 2 * time.Second
+				start := time.Now()
+				done := make(chan error, 1)
+				go func() {
+					c, _, err := Dial(context.Background(), srv.url+"/ws", opts)
+					if c != nil {
+						c.CloseNow()
+					}
+					done <- err
+				}()
+				var err error
+				select {
+				case err = <-done:
+				case <-time.After(4 * time.Second):
+					t.Fatal("Dial did not return")
+				}
+				elapsed := time.Since(start)
+				if !errors.Is(err, ErrBadHandshake) {
+					t.Errorf("Dial error %v, want ErrBadHandshake", err)
+				}
+				if errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("Dial reported a timeout for a bad 200 response: %v", err)
+				}
+				if elapsed > time.Second {
+					t.Errorf("Dial took %v to refuse a 200 response with a bad %s", elapsed, tc.header)
+				}
+			})
+		}
+	})
+}
+
+// The package's own server example reads with r.Context(). Over HTTP/2,
+// net/http cancels that context when the stream ends, so a peer that
+// resets the stream (or whose connection is lost) races the interrupted
+// read against the stream's own end; the read must report the end, a
+// 1006 CloseError, as over HTTP/1.1 (where a hijacked connection's
+// r.Context() is not cancelled by the peer), not context.Canceled.
+func TestH2PeerResetReadWithRequestContext(t *testing.T) {
+	requireXConnect(t)
+	for _, how := range []string{"RST_STREAM", "connection lost"} {
+		t.Run(how, func(t *testing.T) {
+			results := make(chan error, 1)
+			srv := serveH2(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := Accept(w, r, nil)
+				if err != nil {
+					results <- err
+					return
+				}
+				defer c.CloseNow()
+				_, _, err = c.Read(r.Context())
+				results <- err
+			}))
+			u, _ := url.Parse(srv.ts.URL + "/ws")
+			bad := 0
+			const rounds = 15
+			for i := 0; i < rounds; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				nc, rt, err := dialHTTP2Conn(ctx, u, srv.dialOptions())
+				if err != nil {
+					cancel()
+					t.Fatal(err)
+				}
+				streamCtx, reset := context.WithCancel(ctx)
+				pr, pw := io.Pipe()
+				req := (&http.Request{Method: http.MethodConnect, URL: u, Host: u.Host, Body: pr, ContentLength: -1,
+					Header: http.Header{":protocol": {"websocket"}, "Sec-Websocket-Version": {"13"}}}).WithContext(streamCtx)
+				resp, err := rt.RoundTrip(req)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("handshake: %v %v", resp, err)
+				}
+				time.Sleep(10 * time.Millisecond) // the server is in Read
+				if how == "RST_STREAM" {
+					// The Transport resets the stream (CANCEL) when the
+					// request body fails; the connection stays.
+					reset()
+					pw.CloseWithError(errors.New("abandoned"))
+				} else {
+					nc.Close()
+				}
+				var got error
+				select {
+				case got = <-results:
+				case <-time.After(3 * time.Second):
+					nc.Close()
+					<-results
+					t.Fatal("server Read did not return")
+				}
+				if CloseStatus(got) != StatusAbnormal {
+					bad++
+					if bad == 1 {
+						t.Logf("server Read returned %v (CloseStatus %d)", got, CloseStatus(got))
+					}
+				}
+				reset()
+				pw.Close()
+				nc.Close()
+				cancel()
+			}
+			if bad > 0 {
+				t.Errorf("%d of %d server reads with r.Context() reported the peer's reset as something else than a 1006 CloseError", bad, rounds)
+			}
+		})
+	}
+}
+
+// A server whose peer went away (here: the client dropped the connection)
+// while its handler still runs must not be told by its next Write and by
+// Close that the handler returned: the handler is the one calling. net/http
+// cancels the request's context for all of these ends alike.
+func TestH2ServerWriteAfterPeerGoneError(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		gone := make(chan struct{})
+		res := make(chan error, 2)
+		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
+			<-gone
+			// Wait until net/http has seen the end of the stream.
+			for i := 0; i < 100; i++ {
+				if _, ok := c.NetConn().(*h2Stream).out.(*h2ResponseSender); ok && c.NetConn().(*h2Stream).out.(*h2ResponseSender).ctx.Err() != nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			res <- c.Write(context.Background(), MessageText, []byte("hello?"))
+			res <- c.Close(StatusNormalClosure, "")
+		})
+		c, _ := dialH2(t, srv, srv.dialOptions())
+		c.CloseNow()
+		close(gone)
+		for _, what := range []string{"Write", "Close"} {
+			err := <-res
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("%s: %v, want ErrClosed", what, err)
+			}
+			if err != nil && strings.Contains(err.Error(), "handler returned") && !strings.Contains(err.Error(), "peer") {
+				t.Errorf("%s while the handler runs: %v", what, err)
+			}
+		}
+	})
 }
