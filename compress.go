@@ -122,8 +122,9 @@ var (
 	ErrExtensionResponse = errors.New("websocket: unacceptable Sec-WebSocket-Extensions response")
 
 	// ErrDeflateTooLarge: a compressed message inflates beyond the read
-	// limit. Close with 1009 (message too big).
-	ErrDeflateTooLarge = errors.New("websocket: decompressed message exceeds the read limit")
+	// limit. Close with 1009 (message too big). It wraps ErrMessageTooBig,
+	// which a check need not tell from an uncompressed message's.
+	ErrDeflateTooLarge = fmt.Errorf("%w once decompressed", ErrMessageTooBig)
 
 	// ErrDeflateCorrupt: a compressed message is not valid DEFLATE data
 	// (RFC 1951), e.g. an invalid Huffman code or a distance reaching

@@ -1282,3 +1282,89 @@ func checkSeedFile(t *testing.T, target, name, body string) {
 		t.Errorf("%s differs from the seed in the code (WS13_UPDATE_SEEDS=1 rewrites it): %v", path, err)
 	}
 }
+
+// AppendMessage with a buffer that is full (len == cap) and longer than
+// twice the read limit, reading a compressed message: the buffer must grow
+// by the room the message needs, not to a total capacity derived from the
+// limit alone, which would leave it with no room at all: AppendMessage
+// would spin for ever (no context or Close ends it), allocating at every
+// turn. The limit still bounds the message itself.
+func TestDeflateAppendToFullBuffer(t *testing.T) {
+	for _, takeover := range []bool{false, true} {
+		const limit = 1024
+		c, p := hostileConn(t, false, withReadLimit(limit), withDeflate(takeover))
+		msg := bytes.Repeat([]byte("hello, world "), 40) // 520 bytes
+		p.conn.Write(peerFrame(p, Header{Fin: true, Rsv: Rsv1, Opcode: OpBinary}, deflateRaw(t, msg)))
+
+		prefix := make([]byte, 4096) // len == cap == 4096 > 2*(limit+1)
+		for i := range prefix {
+			prefix[i] = byte(i)
+		}
+		type result struct {
+			got []byte
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, got, err := c.AppendMessage(ctx, prefix[:len(prefix):len(prefix)])
+			done <- result{got, err}
+		}()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				t.Fatalf("takeover=%v: AppendMessage: %v", takeover, r.err)
+			}
+			if len(r.got) != len(prefix)+len(msg) || !bytes.Equal(r.got[:len(prefix)], prefix) || !bytes.Equal(r.got[len(prefix):], msg) {
+				t.Fatalf("takeover=%v: got %d bytes", takeover, len(r.got))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("takeover=%v: AppendMessage still running after 5 s, past its 2 s context", takeover)
+		}
+		c.CloseNow()
+	}
+	c, p := hostileConn(t, false, withReadLimit(1024), withDeflate(false))
+	p.conn.Write(peerFrame(p, Header{Fin: true, Rsv: Rsv1, Opcode: OpBinary}, deflateRaw(t, make([]byte, 2000))))
+	if _, _, err := c.AppendMessage(context.Background(), make([]byte, 4096)); !errors.Is(err, ErrMessageTooBig) {
+		t.Errorf("a 2000-byte message past a 1024-byte limit, appended to 4 KiB: %v", err)
+	}
+}
+
+// The documented use of AppendMessage's result as the next buffer, to
+// collect several compressed messages in one slice: once the slice holds
+// more than twice the read limit, growing it to a capacity derived from
+// the limit would leave it full (same cause as above).
+func TestDeflateAppendAccumulates(t *testing.T) {
+	const limit = 1024
+	c, p := hostileConn(t, false, withReadLimit(limit), withDeflate(false))
+	msg := bytes.Repeat([]byte("hello, world "), 40) // 520 bytes
+	const count = 12
+	for range count {
+		p.conn.Write(peerFrame(p, Header{Fin: true, Rsv: Rsv1, Opcode: OpBinary}, deflateRaw(t, msg)))
+	}
+	done := make(chan error, 1)
+	var all []byte
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var err error
+		for range count {
+			if _, all, err = c.AppendMessage(ctx, all); err != nil {
+				break
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := bytes.Repeat(msg, count); !bytes.Equal(all, want) {
+			t.Fatalf("got %d bytes, want %d", len(all), len(want))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("AppendMessage still running after 5 s, past its 2 s context")
+	}
+}

@@ -135,18 +135,20 @@ func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
 	if err := c.beginMessageLocked(); err != nil {
 		return 0, buf, err
 	}
+	start := len(buf)
 	for {
 		switch {
 		case c.rd.compressed:
 			// The size is unknown until the end: double, up to the limit,
 			// so a message costs at most twice its size in allocations.
 			// One byte past the limit lets the decompressor see overflow.
+			// The limit bounds this message, not what buf held before it.
 			if len(buf) == cap(buf) {
-				newCap := max(2*int64(cap(buf)), 512)
-				if limit := c.readLimit.Load(); newCap >= limit {
-					newCap = saturatingAdd(limit, 1)
+				grow := max(int64(cap(buf)), 512)
+				if left := saturatingAdd(c.readLimit.Load()-int64(len(buf)-start), 1); grow > left {
+					grow = max(left, 1)
 				}
-				buf = append(make([]byte, 0, newCap), buf...)
+				buf = slices.Grow(buf, int(grow))
 			}
 		case c.rd.remaining > 0 && len(buf) == cap(buf):
 			// Grow by what the frame announces, but no faster than the
