@@ -122,14 +122,15 @@ func (nc *netConn) Read(p []byte) (int, error) {
 		return 0, ErrInvalidMessageType
 	}
 	ctx := nc.rd.context()
-	if err := nc.c.lock(ctx, &nc.readLock); err != nil {
-		switch {
-		case nc.closed.Load():
+	// The wait for readLock ends with ctx only, not when the Conn closes:
+	// the holder returns soon after that, having recorded how the stream
+	// ended (readErr), which this Read must report too, not the bare end
+	// of the Conn.
+	if !nc.readLock.lock(ctx.Done(), nil, nil) {
+		if nc.closed.Load() {
 			return 0, nc.opError("read", net.ErrClosed)
-		case err == ctx.Err():
-			return 0, nc.ctxError("read", ctx)
 		}
-		return 0, err // the connection is closed
+		return 0, nc.ctxError("read", ctx)
 	}
 	defer nc.readLock.unlock()
 	switch {
