@@ -83,7 +83,8 @@ var errDeadline = errors.New("websocket: NetConn deadline passed")
 // peer is dropped.
 //
 // ctx bounds the life of the NetConn: once it is done, Reads and Writes
-// fail with ctx.Err(). It does not close the connection: that is for Close,
+// fail with an error that wraps ctx.Err() and, even if ctx ended by its own
+// deadline, is not a timeout (moving a deadline does not bring it back). It does not close the connection: that is for Close,
 // which runs the closing handshake with StatusNormalClosure (Conn.Close,
 // bounded by the close timeout) whether ctx is done or not, and stops the
 // deadlines' timers. Reads and Writes after Close fail with net.ErrClosed.
@@ -191,7 +192,7 @@ func (nc *netConn) readFailed(ctx context.Context, err error) error {
 	passed := ctxErr != nil && context.Cause(ctx) == errDeadline
 	cut := ctxErr != nil && err == ctxErr
 	if cut && !passed {
-		return err // the NetConn's context is done
+		return nc.ctxError("read", ctx) // the NetConn's context is done
 	}
 	// A cut inside a compressed message may also surface a Read later, as
 	// a bare timeout: compress/flate first returns what it decoded before
@@ -319,7 +320,10 @@ func (nc *netConn) ctxError(op string, ctx context.Context) error {
 	case net.ErrClosed:
 		return nc.opError(op, net.ErrClosed)
 	}
-	return ctx.Err()
+	// Wrapped, not ctx.Err() itself: context.DeadlineExceeded reports
+	// Timeout(), which tells a net.Conn's caller that moving the deadline
+	// and retrying may help. The NetConn's life is over; nothing will.
+	return nc.opError(op, fmt.Errorf("websocket: the NetConn's context ended: %w", ctx.Err()))
 }
 
 // opError wraps err as package net does, for callers that look for

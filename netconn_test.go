@@ -432,12 +432,19 @@ func TestNetConnContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	nc := NetConn(ctx, server, MessageBinary)
 	nc.SetReadDeadline(time.Now().Add(time.Hour)) // a child context is in use
-	time.AfterFunc(30*time.Millisecond, cancel)
-	if _, err := nc.Read(make([]byte, 10)); err != context.Canceled {
+	cancelled := make(chan struct{})
+	time.AfterFunc(30*time.Millisecond, func() {
+		cancel()
+		close(cancelled)
+	})
+	if _, err := nc.Read(make([]byte, 10)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Read = %v, want context.Canceled", err)
 	}
+	// The Read may return while cancel is still cancelling the children
+	// of ctx, the Write's among them.
+	<-cancelled
 	nc.SetDeadline(time.Time{})
-	if _, err := nc.Write([]byte("x")); err != context.Canceled {
+	if _, err := nc.Write([]byte("x")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Write = %v, want context.Canceled", err)
 	}
 	peerErr := make(chan error, 1)
@@ -450,6 +457,25 @@ func TestNetConnContext(t *testing.T) {
 	}
 	if err := <-peerErr; CloseStatus(err) != StatusNormalClosure {
 		t.Errorf("peer's Read = %v, want the close with 1000", err)
+	}
+}
+
+// A context that ends by its own deadline ends the NetConn's life, which no
+// deadline moved can undo: its errors are not timeouts, or a caller that
+// retries on Timeout() would spin.
+func TestNetConnContextDeadlineIsNoTimeout(t *testing.T) {
+	server, _ := connPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	nc := NetConn(ctx, server, MessageBinary)
+	_, readErr := nc.Read(make([]byte, 10))
+	nc.SetDeadline(time.Now().Add(time.Hour))
+	_, writeErr := nc.Write([]byte("x"))
+	for op, err := range map[string]error{"Read": readErr, "Write": writeErr} {
+		var ne net.Error
+		if !errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s = %v, want context.DeadlineExceeded and no timeout", op, err)
+		}
 	}
 }
 
