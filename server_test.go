@@ -40,20 +40,28 @@ func sendRaw(t *testing.T, opts *AcceptOptions, request string) (*http.Response,
 		}
 	}))
 	defer srv.Close()
-	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(5 * time.Second))
-	request = strings.Replace(request, "Host: 127.0.0.1:8080", "Host: "+srv.Listener.Addr().String(), 1)
-	request = strings.ReplaceAll(request, "http://127.0.0.1:8080", "http://"+srv.Listener.Addr().String())
-	io.WriteString(nc, request)
-	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(sendRequest(t, srv, request)), nil)
 	if err != nil {
 		t.Fatalf("reading response: %v", err)
 	}
 	return resp, <-acceptErr
+}
+
+// sendRequest writes request to srv, with srv's address in place of
+// 127.0.0.1:8080, on a connection closed when the test ends, and returns
+// the connection to read the answer from.
+func sendRequest(t *testing.T, srv *httptest.Server, request string) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	request = strings.Replace(request, "Host: 127.0.0.1:8080", "Host: "+srv.Listener.Addr().String(), 1)
+	request = strings.ReplaceAll(request, "http://127.0.0.1:8080", "http://"+srv.Listener.Addr().String())
+	io.WriteString(nc, request)
+	return nc
 }
 
 // Real browsers' requests, as recorded, are accepted (Firefox lists
@@ -329,14 +337,7 @@ func rawResponseHead(t *testing.T, handler http.HandlerFunc, request string) []s
 	t.Helper()
 	srv := httptest.NewServer(handler)
 	defer srv.Close()
-	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(nc, strings.Replace(request, "127.0.0.1:8080", srv.Listener.Addr().String(), 1))
-	br := bufio.NewReader(nc)
+	br := bufio.NewReader(sendRequest(t, srv, request))
 	var lines []string
 	for {
 		line, err := br.ReadString('\n')
@@ -463,13 +464,7 @@ func TestHijackWithoutReader(t *testing.T) {
 		c.CloseNow()
 	}))
 	defer srv.Close()
-	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(nc, strings.Replace(validRequest, "127.0.0.1:8080", srv.Listener.Addr().String(), 1)+"\r\n")
+	sendRequest(t, srv, validRequest+"\r\n")
 	select {
 	case msg := <-result:
 		if msg != "" {
