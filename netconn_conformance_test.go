@@ -19,68 +19,49 @@ import (
 	"time"
 )
 
-// Two goroutines Read a NetConn (Reads are taken one at a time); the peer
-// closes normally. Every Read must report io.EOF, as the doc comment says
-// for a 1000 close; the second reader, waiting for the NetConn's read
-// lock while the first handles the close frame, must not get the bare
-// ErrClosed of the Conn.
-func TestNetConnConcurrentReadersPeerClose(t *testing.T) {
-	for i := range 20 {
-		server, client := connPair(t)
-		nc := NetConn(context.Background(), server, MessageBinary)
-		errs := make(chan error, 2)
-		for range 2 {
-			go func() {
-				_, err := nc.Read(make([]byte, 10))
-				errs <- err
-			}()
-		}
-		waitLocked(t, &nc.(*netConn).readLock)
-		time.Sleep(10 * time.Millisecond) // the other Read queues
-		go client.Close(StatusNormalClosure, "")
-		for range 2 {
-			select {
-			case err := <-errs:
-				if err != io.EOF {
-					t.Fatalf("run %d: Read after the peer's normal close = %v, want io.EOF", i, err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("run %d: Read still blocked", i)
-			}
-		}
-		server.CloseNow()
-		client.CloseNow()
+// Two goroutines Read a NetConn (Reads are taken one at a time), and the
+// stream ends: both Reads report the end as the doc comment says (io.EOF
+// for a 1000 close, the *ProtocolError of a message of the wrong type); the
+// second, waiting for the NetConn's read lock while the first handles the
+// end, must not get the bare ErrClosed of the Conn.
+func TestNetConnConcurrentReadersSeeTheEnd(t *testing.T) {
+	ends := []struct {
+		name string
+		end  func(peer *Conn)
+		want error
+	}{
+		{"normal close", func(peer *Conn) { peer.Close(StatusNormalClosure, "") }, io.EOF},
+		{"unexpected type", func(peer *Conn) { peer.Write(context.Background(), MessageText, []byte("text")) }, ErrUnexpectedMessageType},
 	}
-}
-
-// The same with a message of the wrong type: every Read reports the
-// *ProtocolError wrapping ErrUnexpectedMessageType, not a bare ErrClosed.
-func TestNetConnConcurrentReadersUnexpectedType(t *testing.T) {
-	for i := range 20 {
-		server, client := connPair(t)
-		nc := NetConn(context.Background(), server, MessageBinary)
-		errs := make(chan error, 2)
-		for range 2 {
-			go func() {
-				_, err := nc.Read(make([]byte, 10))
-				errs <- err
-			}()
-		}
-		waitLocked(t, &nc.(*netConn).readLock)
-		time.Sleep(10 * time.Millisecond)
-		go client.Write(context.Background(), MessageText, []byte("text"))
-		for range 2 {
-			select {
-			case err := <-errs:
-				if !errors.Is(err, ErrUnexpectedMessageType) {
-					t.Fatalf("run %d: Read = %v, want ErrUnexpectedMessageType", i, err)
+	for _, tt := range ends {
+		t.Run(tt.name, func(t *testing.T) {
+			for i := range 20 {
+				server, client := connPair(t)
+				nc := NetConn(context.Background(), server, MessageBinary)
+				errs := make(chan error, 2)
+				for range 2 {
+					go func() {
+						_, err := nc.Read(make([]byte, 10))
+						errs <- err
+					}()
 				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("run %d: Read still blocked", i)
+				waitLocked(t, &nc.(*netConn).readLock)
+				time.Sleep(10 * time.Millisecond) // the other Read queues
+				go tt.end(client)
+				for range 2 {
+					select {
+					case err := <-errs:
+						if !errors.Is(err, tt.want) {
+							t.Fatalf("run %d: Read = %v, want %v", i, err, tt.want)
+						}
+					case <-time.After(5 * time.Second):
+						t.Fatalf("run %d: Read still blocked", i)
+					}
+				}
+				server.CloseNow()
+				client.CloseNow()
 			}
-		}
-		server.CloseNow()
-		client.CloseNow()
+		})
 	}
 }
 
