@@ -308,28 +308,19 @@ func TestNetConnPipeTimeouts(t *testing.T) {
 				}
 			case "future":
 				c1.SetDeadline(time.Now().Add(100 * time.Millisecond))
-				wg.Add(2)
-				go func() {
-					defer wg.Done()
-					_, err := c1.Read(make([]byte, 1024))
-					checkTimeout(t, "Read", err)
-				}()
-				go func() {
-					defer wg.Done()
-					var err error
-					for err == nil {
-						_, err = c1.Write(make([]byte, 1024))
-					}
-					checkTimeout(t, "Write", err)
-				}()
 			case "present":
-				wg.Add(3)
+				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					time.Sleep(100 * time.Millisecond)
 					c1.SetReadDeadline(aLongTimeAgo)
 					c1.SetWriteDeadline(aLongTimeAgo)
 				}()
+			}
+			if name != "past" {
+				// A Read and a stream of Writes, both blocked when the
+				// deadline comes (or is moved into the past).
+				wg.Add(2)
 				go func() {
 					defer wg.Done()
 					_, err := c1.Read(make([]byte, 1024))
