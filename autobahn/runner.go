@@ -159,8 +159,20 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 		if !headerHasToken(resp.Header, "Upgrade", "websocket") || !headerHasToken(resp.Header, "Connection", "upgrade") {
 			return errors.New("missing Upgrade/Connection headers")
 		}
+		if len(resp.Header.Values("Sec-WebSocket-Accept")) > 1 {
+			return errors.New("Sec-WebSocket-Accept appears more than once")
+		}
 		if resp.Header.Get("Sec-WebSocket-Accept") != websocket.AcceptKey(key) {
 			return errors.New("wrong Sec-WebSocket-Accept")
+		}
+		// The runner offers no subprotocol (the spec key "protocols" is not
+		// supported), so, like the official client with an empty protocol
+		// list, it fails the handshake when the server selects one
+		// (RFC 6455 §4.1: the client MUST fail the connection).
+		if sp := resp.Header.Values("Sec-WebSocket-Protocol"); len(sp) > 1 {
+			return errors.New("Sec-WebSocket-Protocol appears more than once")
+		} else if len(sp) == 1 && strings.TrimSpace(sp[0]) != "" {
+			return fmt.Errorf("subprotocol %q selected by the server was not requested", strings.TrimSpace(sp[0]))
 		}
 		if agent == "" {
 			agent = resp.Header.Get("Server")

@@ -454,6 +454,21 @@ func (w *writer) finish(abort bool) {
 	}
 }
 
+// discardAndClose drops everything queued and closes the connection.
+func (w *writer) discardAndClose() {
+	w.mu.Lock()
+	w.aborted = true
+	w.q = nil
+	w.queued = 0
+	w.closing = true
+	w.mu.Unlock()
+	w.conn.Close()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
 func (w *writer) loop() {
 	defer close(w.exited)
 	for {
@@ -827,6 +842,18 @@ func (s *session) onCloseFrame(code *int, reason []byte) {
 		if !v.feed(reason) {
 			s.invalidPayload("invalid close reason (non-UTF-8 payload)")
 		}
+		if !py2DecodableUTF8(reason) {
+			// The official endpoint now decodes the reason
+			// (reasonRaw.decode('utf8')), before it looks at its state.
+			// Python 2 raises on what it cannot decode (an invalid octet, or
+			// a reason ending inside a code point, which the check above
+			// lets through); Twisted logs the exception and disconnects the
+			// transport at once, losing what was not yet written. Nothing
+			// below runs there: wasClean is not set and, as autobahn's
+			// dropConnection is not called, droppedByMe stays as it was.
+			s.transportFailed()
+			return
+		}
 		r := string(reason)
 		s.remoteCloseReason = &r
 	}
@@ -852,6 +879,33 @@ func (s *session) onCloseFrame(code *int, reason []byte) {
 	case stateClosed:
 		s.wasClean = false
 	}
+}
+
+// transportFailed closes the connection the way Twisted does when the
+// protocol raises while handling received data: at once, discarding
+// unwritten data, without the endpoint's own dropConnection.
+func (s *session) transportFailed() {
+	if s.state == stateClosed {
+		return
+	}
+	s.state = stateClosed
+	s.out.discardAndClose()
+}
+
+// py2DecodableUTF8 reports whether Python 2's UTF-8 codec (the official
+// suite runs on PyPy 2.7) decodes b: it rejects what RFC 3629 rejects
+// except encoded UTF-16 surrogates (ED A0..BF xx), which it accepts.
+func py2DecodableUTF8(b []byte) bool {
+	c := append([]byte(nil), b...)
+	for i := 0; i+1 < len(c); i++ {
+		// 0xED is never a continuation octet, so this only touches lead
+		// octets; mapping A0..BF onto 80..9F turns a surrogate into an
+		// ordinary three-octet sequence and leaves every other octet alone.
+		if c[i] == 0xED && c[i+1] >= 0xA0 && c[i+1] <= 0xBF {
+			c[i+1] -= 0x20
+		}
+	}
+	return validUTF8(c)
 }
 
 // allowedCloseCode lists the codes 1000–2999 the official endpoint accepts.

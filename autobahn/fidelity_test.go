@@ -1,0 +1,188 @@
+package autobahn
+
+// Fidelity: scripted peers in corners where the runner once judged
+// otherwise than the official suite (autobahntestsuite 0.8.2 on Autobahn
+// 0.10.9, PyPy 2.7) for the same behaviour. Each test states the official
+// verdict, with where the official code decides it.
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	websocket "github.com/ws13/websocket"
+)
+
+// startScriptedServer accepts connections on 127.0.0.1, answers the opening
+// handshake with 101 plus extra header lines, then hands the connection to
+// script. The connection is closed when script returns.
+func startScriptedServer(t *testing.T, extra string, script func(p *refPeer)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(20 * time.Second))
+				br := bufio.NewReader(conn)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nServer: scripted\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+					websocket.AcceptKey(req.Header.Get("Sec-WebSocket-Key")), extra)
+				script(&refPeer{conn: conn, br: br, isServer: true})
+			}()
+		}
+	}()
+	return "ws://" + ln.Addr().String()
+}
+
+func runScripted(t *testing.T, url string, id string) *Result {
+	t.Helper()
+	spec := &Spec{Servers: []Server{{Agent: "scripted", URL: url}}, Cases: []string{id}, Outdir: t.TempDir()}
+	rn, err := NewRunner(spec, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := rn.RunClient(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := rn.Results()["scripted"][id]
+	if r == nil {
+		t.Fatalf("case %s: no result", id)
+	}
+	return r
+}
+
+// readFrame reads one frame from the runner (masked, as the runner is the
+// client) and returns its opcode and unmasked payload.
+func (p *refPeer) readFrame() (websocket.Opcode, []byte, error) {
+	h, err := websocket.ReadHeader(p.br)
+	if err != nil {
+		return 0, nil, err
+	}
+	b := make([]byte, h.Length)
+	if _, err := io.ReadFull(p.br, b); err != nil {
+		return 0, nil, err
+	}
+	if h.Masked {
+		websocket.Mask(h.Mask, 0, b)
+	}
+	return h.Opcode, b, nil
+}
+
+func closeBody(code int, reason string) []byte {
+	return append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
+}
+
+// A server that selects a subprotocol the client never asked for.
+//
+// Official: the fuzzing client offers no subprotocol (spec "protocols"
+// unset, factory.protocols == []) and its processHandshake fails the
+// handshake when "sp not in self.factory.protocols" (autobahn 0.10.9,
+// autobahn/websocket/protocol.py, WebSocketClientProtocol.processHandshake,
+// the Sec-WebSocket-Protocol block), as RFC 6455 §4.1 requires. onOpen never
+// runs, so behavior FAILED (no expectation was ever set) and behaviorClose
+// FAILED ("The WebSocket opening handshake was never completed!").
+// The runner ignores the header and runs the case: OK / OK.
+func TestUnrequestedSubprotocolFailsTheHandshake(t *testing.T) {
+	url := startScriptedServer(t, "Sec-WebSocket-Protocol: chat\r\n", func(p *refPeer) {
+		p.serve()
+	})
+	r := runScripted(t, url, "1.1.1")
+	if r.Behavior != Failed || r.BehaviorClose != Failed {
+		t.Errorf("1.1.1 with an unrequested subprotocol: %s / %s, official FAILED / FAILED", r.Behavior, r.BehaviorClose)
+	}
+}
+
+// A close reason the official endpoint cannot decode.
+//
+// Official (autobahn 0.10.9 protocol.py, WebSocketProtocol.onCloseFrame):
+// the reason is checked with Utf8Validator, looking only at val[0] (no
+// invalid octet so far), then decoded with reasonRaw.decode('utf8') BEFORE
+// the state switch. A reason that ends inside a code point passes val[0]
+// and a reason with an invalid octet goes through invalidPayload (which
+// returns False with failByDrop off); in both cases the decode raises
+// UnicodeDecodeError (Python 2 rejects these octets, though it accepts
+// encoded surrogates). Twisted logs the exception and disconnects the
+// transport at once (buffered writes are lost); autobahn's dropConnection is
+// not called. Hence wasClean stays False (the "self.wasClean = True" lines
+// are never reached) and droppedByMe stays False; closedByMe is whatever it
+// was (True if the fuzzer had sent close, or if invalidPayload just sent
+// one). The runner instead goes on as if the reason were fine: wasClean
+// True, and so OK where the official suite says UNCLEAN.
+func TestUndecodableCloseReasonIsUnclean(t *testing.T) {
+	for _, tc := range []struct {
+		name, id  string
+		script    func(p *refPeer)
+		wantB     string
+		wantClose string
+	}{
+		{
+			// The runner closes first (7.3.3); the peer answers with code
+			// 1000 and a reason cut in the middle of "é". Official: CLOSING
+			// state, val[0] True, decode raises → wasClean False → UNCLEAN
+			// (requireClean); behavior stays OK (only WRONG CODE fails 7.x).
+			name: "truncated reason in the reply to our close", id: "7.3.3",
+			script: func(p *refPeer) {
+				for {
+					op, _, err := p.readFrame()
+					if err != nil {
+						return
+					}
+					if op == websocket.OpClose {
+						p.write(websocket.OpClose, 0, closeBody(1000, "caf\xc3"))
+						return
+					}
+				}
+			},
+			wantB: OK, wantClose: Unclean,
+		},
+		{
+			// The peer closes first (2.1, the runner expects to close):
+			// code 1000, reason 0xFF. Official: OPEN state, invalidPayload
+			// sends close 1007 (closedByMe True), decode raises → wasClean
+			// False → UNCLEAN. behavior FAILED (no pong) either way.
+			name: "invalid reason in the peer's own close", id: "2.1",
+			script: func(p *refPeer) {
+				if _, _, err := p.readFrame(); err != nil { // the ping
+					return
+				}
+				p.write(websocket.OpClose, 0, closeBody(1000, "\xff"))
+				p.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+				for {
+					op, _, err := p.readFrame()
+					if err != nil || op == websocket.OpClose {
+						return
+					}
+				}
+			},
+			wantB: Failed, wantClose: Unclean,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := startScriptedServer(t, "", tc.script)
+			r := runScripted(t, url, tc.id)
+			if r.Behavior != tc.wantB || r.BehaviorClose != tc.wantClose {
+				t.Errorf("%s: %s / %s, official %s / %s", tc.id, r.Behavior, r.BehaviorClose, tc.wantB, tc.wantClose)
+			}
+		})
+	}
+}
