@@ -17,9 +17,12 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -36,8 +39,12 @@ var page []byte
 // that guest's connection with 1009 (message too big).
 const maxMessage = 4 << 10
 
-// A guest may send lineBurst lines at once, then one per lineInterval on
-// average. Every line goes to everyone, and the hub drops a guest that
+// A host (one IP address; one /64 for IPv6) may send lineBurst lines at
+// once, then one per lineInterval on average, however many connections it
+// opens: the pacing is per host, not per connection, or a client would
+// multiply its allowance by opening more. "joined" notices draw on the same
+// allowance (a host over it joins silently), or connecting and
+// disconnecting in a loop would flood the room with notices. Every line goes to everyone, and the hub drops a guest that
 // falls too far behind: without a limit, one guest sending faster than the
 // slowest guest can read would have that guest thrown out. A guest over
 // the limit is not cut off: the room waits before reading its next line,
@@ -46,6 +53,12 @@ const (
 	lineBurst    = 10
 	lineInterval = 200 * time.Millisecond
 )
+
+// maxGuestsPerHost bounds the connections one host may hold open: each
+// costs the server goroutines and buffers. Behind a reverse proxy every
+// guest has the proxy's address: key hosts on the client address the
+// proxy passes on instead.
+const maxGuestsPerHost = 8
 
 // pingInterval is how often the room checks that a quiet guest is still
 // there: a browser that vanishes without closing (a laptop lid, a lost
@@ -71,7 +84,8 @@ func main() {
 	}
 	log.Printf("chat: open http://%s/ in a browser", ln.Addr())
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM is what docker stop, systemd and kill send.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(ln) }()
@@ -101,10 +115,20 @@ type room struct {
 	guests atomic.Int64 // guests so far; names are guest-1, guest-2, …
 
 	lineInterval time.Duration // see lineBurst; tests change it
+
+	mu    sync.Mutex
+	hosts map[string]*host // guarded by mu; see enter and leave
+}
+
+// host is what the room keeps for one host (see hostKey): its connections,
+// and its pace. Guarded by room.mu.
+type host struct {
+	guests int       // connections open
+	due    time.Time // when its lines so far would have been read, one per lineInterval
 }
 
 func newRoom() *room {
-	rm := &room{mux: http.NewServeMux(), hub: hub.New(nil), lineInterval: lineInterval}
+	rm := &room{mux: http.NewServeMux(), hub: hub.New(nil), lineInterval: lineInterval, hosts: make(map[string]*host)}
 	rm.mux.HandleFunc("GET /{$}", rm.servePage)
 	// Not "GET /ws": a server that also speaks HTTP/2 (this one does not)
 	// opens WebSockets there with CONNECT (RFC 8441).
@@ -123,6 +147,13 @@ func (rm *room) servePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (rm *room) serveWS(w http.ResponseWriter, r *http.Request) {
+	key := hostKey(r.RemoteAddr)
+	h := rm.enter(key)
+	if h == nil {
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
+	defer rm.leave(key, h)
 	// nil OriginPatterns: only pages from this server's own host may
 	// connect, so another site cannot make a visitor's browser join.
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{ReadLimit: maxMessage, PingInterval: pingInterval})
@@ -136,12 +167,17 @@ func (rm *room) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := fmt.Sprintf("guest-%d", rm.guests.Add(1))
-	rm.announce(name + " joined")
-	err = rm.relay(r.Context(), conn, m, name)
+	announced := rm.tryPace(h) // a host over its allowance comes and goes unannounced
+	if announced {
+		rm.announce(name + " joined")
+	}
+	err = rm.relay(r.Context(), conn, m, h, name)
 	// Leave closes the connection and waits for its writer. (Over HTTP/2
 	// the handler must not return before: the stream ends with it.)
 	m.Leave()
-	rm.announce(name + " left")
+	if announced {
+		rm.announce(name + " left")
+	}
 	switch status := websocket.CloseStatus(err); {
 	case status == websocket.StatusNormalClosure, status == websocket.StatusGoingAway:
 	case errors.Is(err, hub.ErrClosed): // the room is closing
@@ -152,8 +188,7 @@ func (rm *room) serveWS(w http.ResponseWriter, r *http.Request) {
 
 // relay reads what a guest says and broadcasts it, until the connection
 // ends or the guest's membership does. Only text is welcome.
-func (rm *room) relay(ctx context.Context, conn *websocket.Conn, m *hub.Member, name string) error {
-	var due time.Time // when the guest's lines so far would have been read, one per lineInterval
+func (rm *room) relay(ctx context.Context, conn *websocket.Conn, m *hub.Member, h *host, name string) error {
 	for {
 		typ, msg, err := conn.Read(ctx)
 		if err != nil {
@@ -166,9 +201,7 @@ func (rm *room) relay(ctx context.Context, conn *websocket.Conn, m *hub.Member, 
 
 		// Over the limit, the line waits, and nothing more is read
 		// meanwhile: the guest's sending stalls once TCP's buffers fill.
-		now := time.Now()
-		due = later(due, now).Add(rm.lineInterval)
-		if ahead := due.Sub(now) - lineBurst*rm.lineInterval; ahead > 0 {
+		if ahead := rm.pace(h); ahead > 0 {
 			pause := time.NewTimer(ahead)
 			select {
 			case <-pause.C:
@@ -188,6 +221,88 @@ func (rm *room) relay(ctx context.Context, conn *websocket.Conn, m *hub.Member, 
 			return err
 		}
 	}
+}
+
+// pace counts one more line of h's and returns how long it must wait to
+// keep h within its allowance (nothing, if 0 or less).
+func (rm *room) pace(h *host) time.Duration {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	now := time.Now()
+	h.due = later(h.due, now).Add(rm.lineInterval)
+	return h.due.Sub(now) - lineBurst*rm.lineInterval
+}
+
+// tryPace counts one more line of h's if that needs no wait, and reports
+// whether it did.
+func (rm *room) tryPace(h *host) bool {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	now := time.Now()
+	due := later(h.due, now).Add(rm.lineInterval)
+	if due.Sub(now) > lineBurst*rm.lineInterval {
+		return false
+	}
+	h.due = due
+	return true
+}
+
+// enter counts a new connection of the host key and returns its record, or
+// nil if the host has maxGuestsPerHost connections already.
+func (rm *room) enter(key string) *host {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	h := rm.hosts[key]
+	if h == nil {
+		h = &host{}
+		rm.hosts[key] = h
+	}
+	if h.guests >= maxGuestsPerHost {
+		return nil
+	}
+	h.guests++
+	return h
+}
+
+// leave counts a connection of h's gone. A host with none left is forgotten
+// once its allowance is whole again: before, forgetting it would give a
+// client that reconnects a fresh allowance.
+func (rm *room) leave(key string, h *host) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	h.guests--
+	forget := func() {
+		if h.guests == 0 && !h.due.After(time.Now()) && rm.hosts[key] == h {
+			delete(rm.hosts, key)
+		}
+	}
+	if h.guests > 0 {
+		return
+	}
+	if wait := time.Until(h.due); wait > 0 {
+		time.AfterFunc(wait, func() {
+			rm.mu.Lock()
+			defer rm.mu.Unlock()
+			forget()
+		})
+		return
+	}
+	forget()
+}
+
+// hostKey returns the host a connection comes from: its IP address, or for
+// IPv6 its /64, which one machine usually has whole.
+func hostKey(remoteAddr string) string {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	addr := ap.Addr().Unmap()
+	if addr.Is6() {
+		prefix, _ := addr.Prefix(64)
+		return prefix.String()
+	}
+	return addr.String()
 }
 
 func later(a, b time.Time) time.Time {

@@ -43,6 +43,9 @@ func main() {
 	log.Fatal(server.ListenAndServe())
 }
 
+// maxKeptBuffer is the largest read buffer echo keeps between messages.
+const maxKeptBuffer = 64 << 10
+
 func echo(w http.ResponseWriter, r *http.Request) {
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
@@ -64,7 +67,14 @@ func echo(w http.ResponseWriter, r *http.Request) {
 			log.Printf("echo: %s: %v", r.RemoteAddr, err)
 			return
 		}
-		buf = msg
+		// Reuse the buffer for the next message only if it is small: a
+		// quiet connection must not keep the largest message it ever
+		// echoed (up to the read limit) for the rest of its life.
+		if cap(msg) <= maxKeptBuffer {
+			buf = msg
+		} else {
+			buf = nil
+		}
 	}
 }
 

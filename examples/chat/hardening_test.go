@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ws13/websocket"
+)
+
+// dialFrom dials the room's /ws from the loopback address local (on Linux
+// every 127.x.y.z is this machine), so that a test can play two hosts.
+func dialFrom(ctx context.Context, url, local string) (*websocket.Conn, error) {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws",
+		&websocket.DialOptions{NetDialContext: d.DialContext})
+	return c, err
+}
+
+// needSecondLoopback skips the test where 127.0.0.2 cannot be bound.
+func needSecondLoopback(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no second loopback address: %v", err)
+	}
+	ln.Close()
+}
+
+// countUntilQuiet reads c until nothing arrives for quiet (or max messages
+// arrived, or the connection ends) and returns what it read.
+func countUntilQuiet(t *testing.T, c *websocket.Conn, quiet time.Duration, max int) []string {
+	t.Helper()
+	var got []string
+	deadline := time.Now().Add(wait)
+	for len(got) < max && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), quiet)
+		_, msg, err := c.Read(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the honest guest's connection ended after %d messages: %v", len(got), err)
+		}
+		got = append(got, string(msg))
+	}
+	return got
+}
+
+// The room paces each host to lineBurst lines at once: one client that
+// opens many connections must not multiply its allowance and flood everyone
+// as if there were no pacing.
+func TestManyConnectionsDoNotMultiplyTheBurst(t *testing.T) {
+	needSecondLoopback(t)
+	rm, url := startRoom(t)
+	rm.lineInterval = time.Hour // after the burst, nothing more
+	reader := dial(t, url)      // from 127.0.0.1
+	expect(t, reader, "* guest-1 joined")
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	const conns = 30
+	for i := range conns {
+		c, err := dialFrom(ctx, url, "127.0.0.2")
+		if err != nil {
+			continue // refused: fine
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		for j := range lineBurst {
+			if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, "flood %d.%d", i, j)); err != nil {
+				break
+			}
+		}
+	}
+	lines := 0
+	for _, msg := range countUntilQuiet(t, reader, 500*time.Millisecond, 10*conns*lineBurst) {
+		if !strings.HasPrefix(msg, "* ") {
+			lines++
+		}
+	}
+	if lines > lineBurst {
+		t.Fatalf("one host sent %d lines at once through %d connections; one guest may send %d", lines, conns, lineBurst)
+	}
+}
+
+// "joined" and "left" notices are broadcast to everyone, so they draw on the
+// host's allowance too: a client that connects and disconnects in a loop
+// must not flood every guest with notices.
+func TestReconnectingDoesNotFloodTheRoom(t *testing.T) {
+	needSecondLoopback(t)
+	rm, url := startRoom(t)
+	rm.lineInterval = time.Hour
+	reader := dial(t, url)
+	expect(t, reader, "* guest-1 joined")
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	const cycles = 60
+	for range cycles {
+		c, err := dialFrom(ctx, url, "127.0.0.2")
+		if err != nil {
+			continue
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+	notices := countUntilQuiet(t, reader, 500*time.Millisecond, 4*cycles)
+	if len(notices) > 2*lineBurst {
+		t.Fatalf("%d connect/disconnect cycles from one host sent everyone %d notices", cycles, len(notices))
+	}
+}
+
+// buildAndStart builds the chat command and starts it on a random port; it
+// returns the process and the address it serves.
+func buildAndStart(t *testing.T) (*exec.Cmd, string) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("signals")
+	}
+	bin := filepath.Join(t.TempDir(), "chat")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := make(chan string, 1)
+	go func() {
+		re := regexp.MustCompile(`open http://([^/ ]+)/`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return cmd, a
+	case <-time.After(wait):
+		t.Fatal("the chat did not say where it listens")
+		return nil, ""
+	}
+}
+
+// The chat says goodbye (1001) to every guest when it is interrupted or
+// terminated: SIGTERM is what docker stop, systemd and kill send, and
+// without a goodbye every page would see 1006.
+func TestSignalsSayGoodbye(t *testing.T) {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd, addr := buildAndStart(t)
+			c := dial(t, "http://"+addr)
+			expect(t, c, "* guest-1 joined")
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			expectClose(t, c, websocket.StatusGoingAway)
+		})
+	}
+}
+
+// The page shows each line with white-space: pre-wrap, so a guest could pad
+// a message with spaces until the browser wraps it, and start a line of
+// the display with "guest-2: …": oneLine's removal of line breaks alone
+// does not stop a line from passing for another's. Loads the real page in
+// headless Chromium, shows a forged line with the page's own show(), and
+// checks that the forged name does not start where lines start.
+func TestAWrappedLineCannotPassForAnother(t *testing.T) {
+	var browser string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			browser = p
+			break
+		}
+	}
+	if browser == "" {
+		t.Skip("no Chromium to lay the page out")
+	}
+	forged := "guest-1: ok" + strings.Repeat(" ", 600) + "guest-2: my password is hunter2"
+	probe := `<script>
+show("guest-2: hello");
+show(` + strconv.Quote(forged) + `);
+const lis = document.querySelectorAll("#log li");
+function left(li, needle) {
+  const walker = document.createTreeWalker(li, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const i = n.data.lastIndexOf(needle);
+    if (i >= 0) {
+      const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + 1);
+      return r.getBoundingClientRect();
+    }
+  }
+}
+const real = left(lis[0], "guest-2"), fake = left(lis[1], "guest-2"), start = left(lis[1], "guest-1");
+document.title = "RESULT " + JSON.stringify({realLeft: real.left, fakeLeft: fake.left, fakeTop: fake.top, startTop: start.top});
+</script></body>`
+	doc := strings.Replace(string(page), "</body>", probe, 1)
+	file := filepath.Join(t.TempDir(), "page.html")
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run",
+		"--user-data-dir="+t.TempDir(), "--window-size=800,600", "--dump-dom", "file://"+file).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", browser, err)
+	}
+	m := regexp.MustCompile(`RESULT (\{[^<]*\})`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no result in the page:\n%s", out)
+	}
+	var got struct{ RealLeft, FakeLeft, FakeTop, StartTop float64 }
+	if err := json.Unmarshal(m[1], &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.FakeTop <= got.StartTop {
+		t.Fatalf("the forged line did not wrap (%+v): the test proves nothing", got)
+	}
+	if got.FakeLeft <= got.RealLeft {
+		t.Fatalf("a wrapped message shows \"guest-2: …\" where real lines start (%+v)", got)
+	}
+}
