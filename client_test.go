@@ -570,3 +570,54 @@ func TestDialSkipsInterimResponses(t *testing.T) {
 	c := dialTest(t, "ws://"+addr, nil)
 	c.CloseNow()
 }
+
+// Write's documentation: "If ctx is done before any byte of the message
+// was sent, Write returns ctx.Err() and the Conn stays usable." Over TLS
+// (wss://) a write deadline that passes is permanent in crypto/tls ("After
+// a Write has timed out, the TLS state is corrupt and all future writes
+// will return the same error"), so the interruption must not reach the
+// tls.Conn at all when the context is done before the write begins.
+func TestWriteWithDoneContextOverTLSLeavesConnUsable(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		echoHandler(c)
+	}))
+	defer srv.Close()
+	url := "wss" + strings.TrimPrefix(srv.URL, "https")
+	c := dialTest(t, url, &DialOptions{TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig})
+	defer c.CloseNow()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	// Warm up: the connection works.
+	if err := c.Write(ctx, MessageText, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "one" {
+		t.Fatalf("echo %q %v", msg, err)
+	}
+
+	done, cancelDone := context.WithCancel(context.Background())
+	cancelDone()
+	for _, name := range []string{"Write", "Ping"} {
+		var err error
+		if name == "Write" {
+			err = c.Write(done, MessageText, []byte("never"))
+		} else {
+			err = c.Ping(done)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s with a done context = %v, want context.Canceled", name, err)
+		}
+	}
+	if err := c.Write(ctx, MessageText, []byte("two")); err != nil {
+		t.Fatalf("Write after a Write whose context was done before it began: %v (the Conn should stay usable)", err)
+	}
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "two" {
+		t.Fatalf("echo %q %v", msg, err)
+	}
+}

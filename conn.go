@@ -9,6 +9,7 @@ package websocket
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -105,6 +106,12 @@ type Conn struct {
 	maskRand    *rand.ChaCha8 // client masking keys; guarded by frameLock
 	closeSent   bool          // a close frame has been written; guarded by frameLock
 	writeErr    error         // sticky: the stream can no longer be framed; guarded by frameLock
+	// writeTimeoutFatal: a write deadline that passes breaks netConn for
+	// good even if nothing was written, as with crypto/tls ("After a Write
+	// has timed out, the TLS state is corrupt and all future writes will
+	// return the same error"), whose Write also reports 0 bytes for a
+	// record only partly sent.
+	writeTimeoutFatal bool
 
 	// pings waiting for their pong, keyed by payload.
 	pingMu      sync.Mutex
@@ -172,6 +179,7 @@ func newConn(nc net.Conn, leftover []byte, cfg connConfig) *Conn {
 		cfg.readLimit = DefaultReadLimit
 	}
 	c.readLimit.Store(cfg.readLimit)
+	_, c.writeTimeoutFatal = nc.(*tls.Conn)
 	c.readInterrupt.setDeadline = nc.SetReadDeadline
 	c.writeInterrupt.setDeadline = nc.SetWriteDeadline
 	c.framed.c = c

@@ -195,6 +195,10 @@ type messageReader struct {
 	c          *Conn
 	ctx        context.Context
 	generation uint64
+	// eof: this reader reached the end of its message. A message that
+	// ended without it was skipped by another read (or by Close), and its
+	// rest was never seen.
+	eof bool
 }
 
 func (r *messageReader) Read(p []byte) (int, error) {
@@ -206,17 +210,22 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	switch {
 	case c.rd.generation != r.generation:
 		return 0, ErrStaleReader
-	case !c.rd.inMessage:
+	case !c.rd.inMessage && r.eof:
 		return 0, io.EOF
 	case c.rd.err != nil:
 		c.endReturned.Store(true)
 		return 0, c.rd.err
+	case !c.rd.inMessage:
+		// Skipped by another read before this reader got to its end.
+		return 0, ErrStaleReader
 	case len(p) == 0:
 		return 0, nil
 	}
 	watching := c.watchReadLocked(r.ctx)
 	n, err := c.readMessageDataLocked(p)
-	if err != nil && err != io.EOF {
+	if err == io.EOF {
+		r.eof = true
+	} else if err != nil {
 		err = c.readFailedLocked(err)
 	}
 	return n, c.unwatchReadLocked(r.ctx, watching, err)
@@ -359,7 +368,9 @@ func (c *Conn) readFramedLocked(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if err := c.nextDataFrameLocked(); err != nil {
-			return 0, err
+			// The stream ending here ends it inside the message: that
+			// is not the message's end.
+			return 0, noEOF(err)
 		}
 	}
 	if int64(len(p)) > c.rd.remaining {
@@ -373,16 +384,17 @@ func (c *Conn) readFramedLocked(p []byte) (int, error) {
 		n, err = c.br.Read(p)
 	}
 	c.rd.remaining -= int64(n)
-	if err == nil && c.rd.remaining == 0 && c.rd.fin {
-		err = io.EOF
+	if c.rd.remaining == 0 && c.rd.fin && (err == nil || err == io.EOF) {
+		// The message is complete; if the stream ended with it, the next
+		// read finds that again.
+		return n, io.EOF
 	}
-	if err != nil && err != io.EOF {
+	if err != nil {
+		// The stream ended or failed inside the message: before the end
+		// of this frame, or after a frame that was not the final one.
 		return n, noEOF(err)
 	}
-	if err == io.EOF && c.rd.remaining > 0 {
-		return n, io.ErrUnexpectedEOF
-	}
-	return n, err
+	return n, nil
 }
 
 // nextDataFrameLocked reads frame headers, handling any control frames, until

@@ -227,6 +227,12 @@ func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
 	if c.closeSent {
 		return ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		// Done before a byte moved: leave the net.Conn alone. An expired
+		// deadline is not harmless on every net.Conn (see
+		// writeTimeoutFatal).
+		return err
+	}
 	watching := c.writeInterrupt.begin(ctx)
 	err := c.writeFrameLocked(h, p)
 	if watching {
@@ -355,7 +361,7 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 			written += w
 		}
 	}
-	if err != nil && (written > 0 || !isTimeout(err) || c.isNetClosed()) {
+	if err != nil && (written > 0 || !isTimeout(err) || c.isNetClosed() || c.writeTimeoutFatal) {
 		c.breakWritesLocked(err)
 		return c.writeErr
 	}

@@ -1,0 +1,213 @@
+package websocket
+
+// Where a message ends, and where it does not: a stream that ends inside a
+// message (after a non-final fragment, or with its last bytes) is no
+// message, and a Reader whose message another read skipped is stale, not
+// at the message's end.
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// A Reader whose message was skipped by a later read that then stopped
+// (its context ended before the next message) must not report the
+// truncated message as complete: Reader's documentation says the old
+// reader returns ErrStaleReader once another read skipped its message.
+func TestStaleReaderAfterInterruptedSkip(t *testing.T) {
+	both(t, func(t *testing.T, isServer bool) {
+		c, p := hostileConn(t, isServer)
+		msg := []byte("0123456789abcdef")
+		if _, err := p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpBinary}, msg)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, r, err := c.Reader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			t.Fatal(err)
+		}
+		// Another read skips the rest of the message, then gives up
+		// waiting for the next one.
+		short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancelShort()
+		if _, _, err := c.Read(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Read = %v, want DeadlineExceeded", err)
+		}
+		n, err := r.Read(buf)
+		if err == io.EOF {
+			t.Fatalf("old reader got io.EOF (n=%d) after only 4 of %d bytes: a truncated message reads as complete", n, len(msg))
+		}
+		if !errors.Is(err, ErrStaleReader) {
+			t.Errorf("old reader: n=%d err=%v, want ErrStaleReader", n, err)
+		}
+	})
+}
+
+// Close may be called from any goroutine while a Reader is in use. If it
+// skips the rest of the message being read and then gets the peer's close
+// frame, the reader must not return io.EOF as if it had read the whole
+// message.
+func TestReaderAfterCloseSkippedItsMessage(t *testing.T) {
+	both(t, func(t *testing.T, isServer bool) {
+		c, p := hostileConn(t, isServer)
+		msg := []byte("0123456789abcdef")
+		if _, err := p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpBinary}, msg)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, r, err := c.Reader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			t.Fatal(err)
+		}
+		// The peer answers our close frame, then closes TCP.
+		go func() {
+			if _, _, ok := peerReadClose(p); ok {
+				p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+			}
+			p.conn.Close()
+		}()
+		if err := c.Close(StatusNormalClosure, ""); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		n, err := r.Read(buf)
+		if err == io.EOF {
+			t.Fatalf("reader got io.EOF (n=%d) after only 4 of %d bytes: a truncated message reads as complete", n, len(msg))
+		}
+		if err == nil {
+			t.Fatalf("reader: n=%d, nil error", n)
+		}
+	})
+}
+
+// The connection ends (TCP FIN, no close frame) right after a non-final
+// fragment. The message was never finished: the read must fail with 1006,
+// not return the first fragment as a whole message.
+func TestEOFAfterNonFinalFragmentIsNotAMessage(t *testing.T) {
+	both(t, func(t *testing.T, isServer bool) {
+		for _, via := range []string{"Read", "Reader"} {
+			t.Run(via, func(t *testing.T) {
+				c, p := hostileConn(t, isServer)
+				if _, err := p.conn.Write(peerFrame(p, Header{Fin: false, Opcode: OpBinary}, []byte("partial"))); err != nil {
+					t.Fatal(err)
+				}
+				p.conn.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				var msg []byte
+				var err error
+				if via == "Read" {
+					_, msg, err = c.Read(ctx)
+				} else {
+					var r io.Reader
+					if _, r, err = c.Reader(ctx); err == nil {
+						msg, err = io.ReadAll(r)
+					}
+				}
+				if err == nil {
+					t.Fatalf("got a complete message %q from an unfinished one (FIN=0, then the connection ended)", msg)
+				}
+				if CloseStatus(err) != StatusAbnormal {
+					t.Errorf("err = %v (status %v), want status 1006", err, CloseStatus(err))
+				}
+			})
+		}
+	})
+}
+
+// The same with permessage-deflate: a compressed first fragment, then the
+// end of the stream.
+func TestEOFAfterNonFinalCompressedFragmentIsNotAMessage(t *testing.T) {
+	both(t, func(t *testing.T, isServer bool) {
+		c, p := hostileConn(t, isServer, withDeflate(false))
+		var z bytes.Buffer
+		fw, _ := flate.NewWriter(&z, flate.BestSpeed)
+		fw.Write([]byte("partial"))
+		fw.Flush()
+		body := bytes.TrimSuffix(z.Bytes(), []byte{0, 0, 0xff, 0xff})
+		if _, err := p.conn.Write(peerFrame(p, Header{Fin: false, Rsv: Rsv1, Opcode: OpBinary}, body)); err != nil {
+			t.Fatal(err)
+		}
+		p.conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, msg, err := c.Read(ctx)
+		if err == nil {
+			t.Fatalf("got a complete message %q from an unfinished one (FIN=0, then the connection ended)", msg)
+		}
+		if CloseStatus(err) != StatusAbnormal {
+			t.Errorf("err = %v (status %v), want status 1006", err, CloseStatus(err))
+		}
+	})
+}
+
+// scriptConn is a net.Conn that reads a fixed script of chunks, one per
+// Read, and returns io.EOF together with the last one, as io.Reader
+// allows and crypto/tls does when a close_notify follows the data.
+type scriptConn struct {
+	net.Conn // nil: only what is overridden is used
+	chunks   [][]byte
+}
+
+func (s *scriptConn) Read(p []byte) (int, error) {
+	if len(s.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.chunks[0])
+	s.chunks[0] = s.chunks[0][n:]
+	if len(s.chunks[0]) == 0 {
+		s.chunks = s.chunks[1:]
+	}
+	if len(s.chunks) == 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+func (s *scriptConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (s *scriptConn) Close() error                     { return nil }
+func (s *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (s *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (s *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+
+// A read that returns the last bytes of a non-final fragment together with
+// io.EOF ends the stream inside the message: the message is not complete.
+func TestEOFWithLastBytesOfNonFinalFragment(t *testing.T) {
+	payload := bytes.Repeat([]byte("x"), 8000) // large: read straight into the caller's buffer
+	h := AppendHeader(nil, Header{Fin: false, Opcode: OpBinary, Length: int64(len(payload))})
+	nc := &scriptConn{chunks: [][]byte{h, payload}}
+	c := newConn(nc, nil, connConfig{closeTimeout: time.Second})
+	defer c.CloseNow()
+	done := make(chan struct{})
+	var msg []byte
+	var err error
+	go func() {
+		defer close(done)
+		_, msg, err = c.Read(context.Background())
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Read hung")
+	}
+	if err == nil {
+		t.Fatalf("got a complete %d-byte message from an unfinished one (FIN=0, then the stream ended)", len(msg))
+	}
+	if CloseStatus(err) != StatusAbnormal {
+		t.Errorf("err = %v (status %v), want status 1006", err, CloseStatus(err))
+	}
+}
