@@ -42,13 +42,15 @@ const maxMessage = 4 << 10
 // A host (one IP address; one /64 for IPv6) may send lineBurst lines at
 // once, then one per lineInterval on average, however many connections it
 // opens: the pacing is per host, not per connection, or a client would
-// multiply its allowance by opening more. "joined" notices draw on the same
-// allowance (a host over it joins silently), or connecting and
-// disconnecting in a loop would flood the room with notices. Every line goes to everyone, and the hub drops a guest that
-// falls too far behind: without a limit, one guest sending faster than the
-// slowest guest can read would have that guest thrown out. A guest over
-// the limit is not cut off: the room waits before reading its next line,
-// and TCP slows that guest's sending down, and no one else's.
+// multiply its allowance by opening more. "joined" notices draw on the
+// same allowance (a host over it joins silently), or connecting and
+// disconnecting in a loop would flood the room with notices.
+//
+// Every line goes to everyone, and the hub drops a guest that falls too
+// far behind: without a limit, one guest sending faster than the slowest
+// guest can read would have that guest thrown out. A host over the limit
+// is not cut off: the room waits before reading its next line, and TCP
+// slows that host's sending down, and no one else's.
 const (
 	lineBurst    = 10
 	lineInterval = 200 * time.Millisecond
