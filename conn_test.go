@@ -421,11 +421,11 @@ func TestCloseHandshakeFromServer(t *testing.T) {
 // server's reader meets the client's close, and the client calls CloseNow.
 func TestDoneIsClosedWithTheConnection(t *testing.T) {
 	serverDone := make(chan (<-chan struct{}), 1)
-	readEnded := make(chan struct{})
+	readEnded := make(chan struct{}, 2) // a send per connection
 	url := startServer(t, nil, func(c *Conn) {
 		serverDone <- c.Done()
 		c.Read(context.Background())
-		close(readEnded)
+		readEnded <- struct{}{}
 	})
 	c := dialTest(t, url, nil)
 	done := <-serverDone

@@ -469,6 +469,9 @@ func TestNetConnContextDeadlineIsNoTimeout(t *testing.T) {
 	defer cancel()
 	nc := NetConn(ctx, server, MessageBinary)
 	_, readErr := nc.Read(make([]byte, 10))
+	// The Read may return while ctx's end is still reaching the Write's
+	// context, a child of it like the Read's.
+	<-nc.(*netConn).wr.context().Done()
 	nc.SetDeadline(time.Now().Add(time.Hour))
 	_, writeErr := nc.Write([]byte("x"))
 	for op, err := range map[string]error{"Read": readErr, "Write": writeErr} {
