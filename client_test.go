@@ -174,7 +174,11 @@ func TestClientMasksWithFreshKeys(t *testing.T) {
 	}
 }
 
-func TestDialTLS(t *testing.T) {
+// startTLSEchoServer starts an echo server for wss:// on 127.0.0.1 with a
+// self-signed certificate, and returns its URL and the TLS configuration
+// that trusts it.
+func startTLSEchoServer(t *testing.T) (string, *tls.Config) {
+	t.Helper()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, nil)
 		if err != nil {
@@ -183,12 +187,16 @@ func TestDialTLS(t *testing.T) {
 		defer c.CloseNow()
 		echoHandler(c)
 	}))
-	defer srv.Close()
-	url := "wss" + strings.TrimPrefix(srv.URL, "https")
+	t.Cleanup(srv.Close)
+	return "wss" + strings.TrimPrefix(srv.URL, "https"), srv.Client().Transport.(*http.Transport).TLSClientConfig
+}
+
+func TestDialTLS(t *testing.T) {
+	url, tlsConfig := startTLSEchoServer(t)
 	if _, _, err := Dial(context.Background(), url, nil); err == nil {
 		t.Fatal("Dial trusted a self-signed certificate")
 	}
-	c := dialTest(t, url, &DialOptions{TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig})
+	c := dialTest(t, url, &DialOptions{TLSConfig: tlsConfig})
 	if _, ok := c.NetConn().(*tls.Conn); !ok {
 		t.Errorf("NetConn is %T", c.NetConn())
 	}
@@ -578,18 +586,8 @@ func TestDialSkipsInterimResponses(t *testing.T) {
 // will return the same error"), so the interruption must not reach the
 // tls.Conn at all when the context is done before the write begins.
 func TestWriteWithDoneContextOverTLSLeavesConnUsable(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		echoHandler(c)
-	}))
-	defer srv.Close()
-	url := "wss" + strings.TrimPrefix(srv.URL, "https")
-	c := dialTest(t, url, &DialOptions{TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig})
-	defer c.CloseNow()
+	url, tlsConfig := startTLSEchoServer(t)
+	c := dialTest(t, url, &DialOptions{TLSConfig: tlsConfig})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

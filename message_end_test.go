@@ -16,83 +16,62 @@ import (
 	"time"
 )
 
-// A Reader whose message was skipped by a later read that then stopped
-// (its context ended before the next message) must not report the
-// truncated message as complete: Reader's documentation says the old
-// reader returns ErrStaleReader once another read skipped its message.
-func TestStaleReaderAfterInterruptedSkip(t *testing.T) {
-	both(t, func(t *testing.T, isServer bool) {
-		c, p := hostileConn(t, isServer)
-		msg := []byte("0123456789abcdef")
-		if _, err := p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpBinary}, msg)); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_, r, err := c.Reader(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 4)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			t.Fatal(err)
-		}
-		// Another read skips the rest of the message, then gives up
-		// waiting for the next one.
-		short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancelShort()
-		if _, _, err := c.Read(short); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Read = %v, want DeadlineExceeded", err)
-		}
-		n, err := r.Read(buf)
-		if err == io.EOF {
-			t.Fatalf("old reader got io.EOF (n=%d) after only 4 of %d bytes: a truncated message reads as complete", n, len(msg))
-		}
-		if !errors.Is(err, ErrStaleReader) {
-			t.Errorf("old reader: n=%d err=%v, want ErrStaleReader", n, err)
-		}
-	})
-}
-
-// Close may be called from any goroutine while a Reader is in use. If it
-// skips the rest of the message being read and then gets the peer's close
-// frame, the reader must not return io.EOF as if it had read the whole
-// message.
-func TestReaderAfterCloseSkippedItsMessage(t *testing.T) {
-	both(t, func(t *testing.T, isServer bool) {
-		c, p := hostileConn(t, isServer)
-		msg := []byte("0123456789abcdef")
-		if _, err := p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpBinary}, msg)); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_, r, err := c.Reader(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 4)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			t.Fatal(err)
-		}
-		// The peer answers our close frame, then closes TCP.
-		go func() {
-			if _, _, ok := peerReadClose(p); ok {
-				p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+// A Reader whose message was skipped before it read it all must not report
+// the truncated message as complete (io.EOF): skipped by a later read that
+// then gave up waiting for the next message, it is stale, as Reader's doc
+// says; skipped by Close (from any goroutine, while the Reader is in use),
+// it reports the end of the connection.
+func TestReaderOfASkippedMessageIsNotAtItsEnd(t *testing.T) {
+	skips := []struct {
+		name string
+		skip func(t *testing.T, c *Conn, p *rawPeer)
+		want func(err error) bool
+	}{
+		{"by an interrupted read", func(t *testing.T, c *Conn, p *rawPeer) {
+			short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			if _, _, err := c.Read(short); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Read = %v, want DeadlineExceeded", err)
 			}
-			p.conn.Close()
-		}()
-		if err := c.Close(StatusNormalClosure, ""); err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-		n, err := r.Read(buf)
-		if err == io.EOF {
-			t.Fatalf("reader got io.EOF (n=%d) after only 4 of %d bytes: a truncated message reads as complete", n, len(msg))
-		}
-		if err == nil {
-			t.Fatalf("reader: n=%d, nil error", n)
-		}
-	})
+		}, func(err error) bool { return errors.Is(err, ErrStaleReader) }},
+		{"by Close", func(t *testing.T, c *Conn, p *rawPeer) {
+			// The peer answers our close frame, then closes TCP.
+			go func() {
+				if _, _, ok := peerReadClose(p); ok {
+					p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+				}
+				p.conn.Close()
+			}()
+			if err := c.Close(StatusNormalClosure, ""); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		}, func(err error) bool { return err != nil && err != io.EOF }},
+	}
+	for _, tt := range skips {
+		t.Run(tt.name, func(t *testing.T) {
+			both(t, func(t *testing.T, isServer bool) {
+				c, p := hostileConn(t, isServer)
+				msg := []byte("0123456789abcdef")
+				if _, err := p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpBinary}, msg)); err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				_, r, err := c.Reader(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 4)
+				if _, err := io.ReadFull(r, buf); err != nil {
+					t.Fatal(err)
+				}
+				tt.skip(t, c, p)
+				if n, err := r.Read(buf); !tt.want(err) {
+					t.Errorf("reader after 4 of %d bytes: n=%d err=%v", len(msg), n, err)
+				}
+			})
+		})
+	}
 }
 
 // The connection ends (TCP FIN, no close frame) right after a non-final

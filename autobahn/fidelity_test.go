@@ -6,50 +6,19 @@ package autobahn
 // verdict, with where the official code decides it.
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
 	websocket "github.com/ws13/websocket"
 )
 
-// startScriptedServer accepts connections on 127.0.0.1, answers the opening
-// handshake with 101 plus extra header lines, then hands the connection to
-// script. The connection is closed when script returns.
+// startScriptedServer serves connections on 127.0.0.1 with script, after a
+// 101 with extra header lines.
 func startScriptedServer(t *testing.T, extra string, script func(p *refPeer)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(20 * time.Second))
-				br := bufio.NewReader(conn)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nServer: scripted\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
-					websocket.AcceptKey(req.Header.Get("Sec-WebSocket-Key")), extra)
-				script(&refPeer{conn: conn, br: br, isServer: true})
-			}()
-		}
-	}()
-	return "ws://" + ln.Addr().String()
+	return startRefServer(t, peerOpts{extraHeader: extra, script: script})
 }
 
 func runScripted(t *testing.T, url string, id string) *Result {

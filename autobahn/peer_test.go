@@ -28,6 +28,11 @@ type peerOpts struct {
 	noTCPClose   bool // server: never close TCP after the closing handshake
 	noPingAnswer bool
 	deflate      bool // accept permessage-deflate (server) / offer it (client)
+
+	// For a scripted server: header lines added to the 101, and what the
+	// peer does instead of serve (the connection closes when it returns).
+	extraHeader string
+	script      func(p *refPeer)
 }
 
 type refPeer struct {
@@ -266,8 +271,13 @@ func startRefServer(t *testing.T, o peerOpts) string {
 						}
 					}
 				}
-				fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nServer: refpeer\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
-					websocket.AcceptKey(req.Header.Get("Sec-WebSocket-Key")), ext)
+				fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nServer: refpeer\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s\r\n",
+					websocket.AcceptKey(req.Header.Get("Sec-WebSocket-Key")), ext, o.extraHeader)
+				if o.script != nil {
+					defer conn.Close()
+					o.script(p)
+					return
+				}
 				p.serve()
 			}()
 		}
