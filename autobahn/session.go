@@ -431,38 +431,36 @@ func (w *writer) queuedPending() bool {
 // finish asks the writer to flush then close the connection (abort false)
 // or to close it at once with a reset (abort true).
 func (w *writer) finish(abort bool) {
-	w.mu.Lock()
 	if abort {
-		w.aborted = true
-		w.q = nil
-		w.queued = 0
+		w.discardAndClose(true)
+		return
 	}
+	w.mu.Lock()
 	w.closing = true
 	w.mu.Unlock()
-	if abort {
-		if tc, ok := w.conn.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-		}
-		w.conn.Close()
-	} else {
-		// A peer that stopped reading must not hold the flush forever.
-		w.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	}
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	// A peer that stopped reading must not hold the flush forever.
+	w.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	w.poke()
 }
 
-// discardAndClose drops everything queued and closes the connection.
-func (w *writer) discardAndClose() {
+// discardAndClose drops everything queued and closes the connection: with
+// a reset (SO_LINGER 0) if reset is set, else with a FIN.
+func (w *writer) discardAndClose(reset bool) {
 	w.mu.Lock()
 	w.aborted = true
 	w.q = nil
 	w.queued = 0
 	w.closing = true
 	w.mu.Unlock()
+	if tc, ok := w.conn.(*net.TCPConn); ok && reset {
+		tc.SetLinger(0)
+	}
 	w.conn.Close()
+	w.poke()
+}
+
+// poke wakes the write loop, if it is not awake already.
+func (w *writer) poke() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -889,7 +887,7 @@ func (s *session) transportFailed() {
 		return
 	}
 	s.state = stateClosed
-	s.out.discardAndClose()
+	s.out.discardAndClose(false)
 }
 
 // py2DecodableUTF8 reports whether Python 2's UTF-8 codec (the official
