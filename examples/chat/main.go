@@ -227,26 +227,24 @@ func (rm *room) relay(ctx context.Context, conn *websocket.Conn, m *hub.Member, 
 
 // pace counts one more line of h's and returns how long it must wait to
 // keep h within its allowance (nothing, if 0 or less).
-func (rm *room) pace(h *host) time.Duration {
-	rm.mu.Lock()
-	defer rm.mu.Unlock()
-	now := time.Now()
-	h.due = later(h.due, now).Add(rm.lineInterval)
-	return h.due.Sub(now) - lineBurst*rm.lineInterval
-}
+func (rm *room) pace(h *host) time.Duration { return rm.charge(h, true) }
 
 // tryPace counts one more line of h's if that needs no wait, and reports
 // whether it did.
-func (rm *room) tryPace(h *host) bool {
+func (rm *room) tryPace(h *host) bool { return rm.charge(h, false) <= 0 }
+
+// charge returns how long one more line of h's would have to wait, and
+// counts it unless it would wait and evenIfLate is unset.
+func (rm *room) charge(h *host, evenIfLate bool) time.Duration {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	now := time.Now()
 	due := later(h.due, now).Add(rm.lineInterval)
-	if due.Sub(now) > lineBurst*rm.lineInterval {
-		return false
+	ahead := due.Sub(now) - lineBurst*rm.lineInterval
+	if ahead <= 0 || evenIfLate {
+		h.due = due
 	}
-	h.due = due
-	return true
+	return ahead
 }
 
 // enter counts a new connection of the host key and returns its record, or
