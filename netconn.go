@@ -84,10 +84,10 @@ var errDeadline = errors.New("websocket: NetConn deadline passed")
 //
 // ctx bounds the life of the NetConn: once it is done, Reads and Writes
 // fail with an error that wraps ctx.Err() and, even if ctx ended by its own
-// deadline, is not a timeout (moving a deadline does not bring it back). It does not close the connection: that is for Close,
-// which runs the closing handshake with StatusNormalClosure (Conn.Close,
-// bounded by the close timeout) whether ctx is done or not, and stops the
-// deadlines' timers. Reads and Writes after Close fail with net.ErrClosed.
+// deadline, is not a timeout (moving a deadline does not bring it back). It
+// does not close the connection: that is for Close, which runs the closing
+// handshake with StatusNormalClosure (Conn.Close, bounded by the close
+// timeout) whether ctx is done or not, and stops the deadlines' timers. Reads and Writes after Close fail with net.ErrClosed.
 //
 // LocalAddr and RemoteAddr are those of c.NetConn(), or an address whose
 // Network is "websocket" where it has none.
