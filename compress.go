@@ -491,6 +491,12 @@ func acceptDeflateResponse(header []string, opts *CompressionOptions) (params de
 		// §7.1.2.1: the server answers "the same or smaller value".
 		return fail("server_max_window_bits=%d exceeds the %d offered", r.serverMaxWindow, asked)
 	}
+	if asked := opts.ClientMaxWindowBits; asked != 0 && r.clientMaxWindow > asked {
+		// §7.1.2.2: a server limits the client's window "with a value
+		// equal to or smaller than the received value"; a larger one
+		// means it has not understood the offer.
+		return fail("client_max_window_bits=%d exceeds the %d offered", r.clientMaxWindow, asked)
+	}
 	// A server that ignores our server_no_context_takeover is not failed:
 	// the decompressor then keeps its window, which is always correct.
 	p := deflateParams{
@@ -503,7 +509,7 @@ func acceptDeflateResponse(header []string, opts *CompressionOptions) (params de
 		p.serverMaxWindowBits = r.serverMaxWindow
 	}
 	if r.clientMaxWindow != 0 {
-		p.clientMaxWindowBits = min(p.clientMaxWindowBits, r.clientMaxWindow)
+		p.clientMaxWindowBits = r.clientMaxWindow
 	}
 	return p, true, nil
 }

@@ -219,6 +219,7 @@ func TestDeflateNegotiateClient(t *testing.T) {
 		{"small, server agrees", small, []string{"permessage-deflate; server_max_window_bits=10"}, true, false, params(false, false, 10, 9)},
 		{"small, server goes lower", small, []string{"permessage-deflate; server_max_window_bits=8; client_max_window_bits=8"}, true, false, params(false, false, 8, 8)},
 		{"small, server exceeds", small, []string{"permessage-deflate; server_max_window_bits=11"}, false, true, deflateParams{}},
+		{"small, server widens our window", small, []string{"permessage-deflate; client_max_window_bits=10"}, false, true, deflateParams{}},
 		{"not offered: disabled", &CompressionOptions{}, []string{"permessage-deflate"}, false, true, deflateParams{}},
 		{"unknown extension", takeover, []string{"x-webkit-deflate-frame"}, false, true, deflateParams{}},
 		{"accepted twice", takeover, []string{"permessage-deflate", "permessage-deflate"}, false, true, deflateParams{}},
