@@ -183,6 +183,10 @@ func (o *CompressionOptions) shouldCompress(n int) bool {
 // default there.
 func (o *CompressionOptions) compressLevel(windowBits int, takeover bool) int {
 	switch {
+	case o != nil && o.Level == flate.DefaultCompression:
+		// Level 6 by its other name: one level, one pool of flate
+		// engines and one prepared form (prepared.go).
+		return 6
 	case o != nil && o.Level != 0:
 		return o.Level
 	case takeover && windowBits == deflateMaxWindowBits:

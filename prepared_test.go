@@ -232,3 +232,21 @@ func TestPreparedFormsKeepNoSpareCapacity(t *testing.T) {
 		}
 	}
 }
+
+// flate.DefaultCompression is level 6 under another name: connections at
+// either share one compressed form.
+func TestPreparedDefaultLevelIsLevel6(t *testing.T) {
+	m, _ := NewPreparedMessage(MessageBinary, testPayload(10<<10, true))
+	for _, level := range []int{-1, 6} {
+		params := &deflateParams{serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15}
+		cfg := connConfig{deflate: params, compression: &CompressionOptions{Mode: CompressionNoContextTakeover, Level: level}}
+		server, client := connPairConfig(t, cfg, cfg)
+		go client.Read(context.Background())
+		if err := server.WritePrepared(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(m.compressed); n != 1 {
+		t.Errorf("%d compressed forms for levels -1 and 6, want 1", n)
+	}
+}
