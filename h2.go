@@ -154,10 +154,7 @@ func checkHTTP2Handshake(r *http.Request, opts *AcceptOptions) (int, error) {
 	// Sec-WebSocket-Key and Sec-WebSocket-Accept header fields": a key, if
 	// sent, is ignored. Origin is checked as in RFC 6455 §10.2; r.Host is
 	// the request's :authority.
-	if err := checkOrigin(r, opts); err != nil {
-		return http.StatusForbidden, err
-	}
-	return 0, nil
+	return checkOriginStatus(r, opts)
 }
 
 // dialHTTP2 is Dial with DialOptions.HTTP2: the opening handshake of RFC

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -347,6 +348,19 @@ func TestH2HandshakeRefusals(t *testing.T) {
 				}
 			})
 		}
+		// A malformed origin pattern is the server's mistake, as over
+		// HTTP/1.1: 500, not the client's 403.
+		t.Run("malformed origin pattern", func(t *testing.T) {
+			errs := make(chan error, 1)
+			bad := startH2Server(t, tlsMode, &AcceptOptions{OriginPatterns: []string{"[a-"}}, errs, echoHandler)
+			resp, body := extendedConnect(t, bad, http.MethodConnect, ws("Origin", "https://elsewhere.example"))
+			if resp.StatusCode != http.StatusInternalServerError {
+				t.Errorf("status %s (%q), want 500", resp.Status, body)
+			}
+			if err := <-errs; !errors.Is(err, path.ErrBadPattern) {
+				t.Errorf("Accept error %v, want path.ErrBadPattern", err)
+			}
+		})
 		// The hand-made handshake itself works, and needs no key: the
 		// response is a bare 200.
 		t.Run("accepted", func(t *testing.T) {

@@ -297,9 +297,15 @@ func checkClientHandshake(r *http.Request, opts *AcceptOptions) (int, error) {
 	if !validChallengeKey(keys[0]) {
 		return http.StatusBadRequest, fmt.Errorf("%w: %q", ErrBadKey, keys[0])
 	}
+	return checkOriginStatus(r, opts)
+}
+
+// checkOriginStatus is checkOrigin with the status that answers a refusal:
+// 403, or 500 for a malformed pattern, which is the server's mistake.
+func checkOriginStatus(r *http.Request, opts *AcceptOptions) (int, error) {
 	if err := checkOrigin(r, opts); err != nil {
 		if errors.Is(err, path.ErrBadPattern) {
-			return http.StatusInternalServerError, err // the server's mistake
+			return http.StatusInternalServerError, err
 		}
 		return http.StatusForbidden, err
 	}
