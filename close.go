@@ -195,8 +195,9 @@ func protocolError(err error) *ProtocolError {
 //
 // code must be one that may be sent (StatusCode.ValidOnWire), or
 // StatusNoStatusRcvd to send a close frame with no code; reason must be
-// valid UTF-8 of at most 123 bytes. Close is safe to call from any goroutine,
-// and more than once: calls after the first return what the first returned.
+// valid UTF-8 of at most 123 bytes; invalid arguments are reported and close
+// nothing. Close is safe to call from any goroutine, and more than once:
+// calls after the first return what the first returned.
 // If another goroutine is reading, the peer's close frame is handled there
 // and that read returns a *CloseError.
 func (c *Conn) Close(code StatusCode, reason string) error {

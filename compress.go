@@ -117,7 +117,7 @@ var (
 	ErrCompressionOptions = errors.New("websocket: invalid CompressionOptions")
 
 	// ErrExtensionResponse: the server's Sec-WebSocket-Extensions answer
-	// is not one the client may accept (RFC 6455 §9.1, RFC 7692 §5.1,
+	// is not one the client may accept (RFC 6455 §9.1, RFC 7692 §5,
 	// §7.1); the client fails the handshake. The wrapped text says why.
 	ErrExtensionResponse = errors.New("websocket: unacceptable Sec-WebSocket-Extensions response")
 
@@ -352,7 +352,7 @@ func parseDeflateOffer(e extensionOffer) (deflateOfferParams, string) {
 	return p, ""
 }
 
-// negotiateDeflate is the server's side of RFC 7692 §5.1 and §7.1: given the
+// negotiateDeflate is the server's side of RFC 7692 §5 and §7.1: given the
 // request's Sec-WebSocket-Extensions values, it accepts the first
 // permessage-deflate offer it can honour and returns the effective
 // parameters and the element to put in the response's
@@ -374,7 +374,7 @@ func negotiateDeflate(header []string, opts *CompressionOptions) (params deflate
 		}
 		offer, reason := parseDeflateOffer(e)
 		if reason != "" {
-			continue // §5.1: decline this offer, try the next
+			continue // §5: decline this offer, try the next
 		}
 		return acceptDeflateOffer(offer, opts)
 	}
@@ -456,7 +456,7 @@ func deflateOffer(opts *CompressionOptions) string {
 
 // acceptDeflateResponse is the client's check of the server's
 // Sec-WebSocket-Extensions values against deflateOffer(opts) (RFC 6455
-// §4.1, RFC 7692 §5.1, §7.1). It assumes permessage-deflate was the only
+// §4.1, RFC 7692 §5, §7.1). It assumes permessage-deflate was the only
 // extension offered. ok is false when the server declined compression; err
 // (wrapping ErrExtensionResponse) means the client MUST fail the
 // connection.

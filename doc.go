@@ -48,7 +48,9 @@
 // the goroutine that reads, while it reads. An application that only writes
 // calls CloseRead, which reads in the background for it.
 //
-// After Close or CloseNow returns, no goroutine the Conn started is left.
+// After Close or CloseNow returns, no goroutine the Conn started is left. (A
+// Poller's last call of its handler, which tells it the connection ended, is
+// the Poller's, and lasts as long as the handler does.)
 //
 // # Many quiet connections: Poller
 //

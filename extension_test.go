@@ -178,7 +178,7 @@ func TestDeflateNegotiateServer(t *testing.T) {
 }
 
 // TestDeflateNegotiateClient checks the offer and the validation of the
-// server's answer (RFC 7692 §5.1, §7.1).
+// server's answer (RFC 7692 §5, §7.1).
 func TestDeflateNegotiateClient(t *testing.T) {
 	takeover := &CompressionOptions{Mode: CompressionContextTakeover}
 	pooled := &CompressionOptions{Mode: CompressionNoContextTakeover}

@@ -19,8 +19,8 @@ import (
 // default read limit.
 type AcceptOptions struct {
 	// Subprotocols the server speaks, most preferred first. The first one
-	// the client also offers is chosen (§4.2.2 step 5.5); if none matches,
-	// the connection has no subprotocol.
+	// the client also offers is chosen (§4.2.2 step 4, /subprotocol/); if
+	// none matches, the connection has no subprotocol.
 	Subprotocols []string
 
 	// OriginPatterns lists the hosts, besides the request's own Host, whose
@@ -63,7 +63,7 @@ var (
 	ErrBadMethod      = errors.New("websocket: handshake: method is not GET")                 // 405
 	ErrBadHTTPVersion = errors.New("websocket: handshake: HTTP version below 1.1")            // 400
 	ErrNotUpgrade     = errors.New("websocket: handshake: not a WebSocket upgrade request")   // 400
-	ErrBadVersion     = errors.New("websocket: handshake: unsupported Sec-WebSocket-Version") // 426
+	ErrBadVersion     = errors.New("websocket: handshake: unsupported Sec-WebSocket-Version") // 426; 400 if missing, or over HTTP/2
 	ErrBadKey         = errors.New("websocket: handshake: bad Sec-WebSocket-Key")             // 400
 	ErrOriginRefused  = errors.New("websocket: handshake: origin not allowed")                // 403
 	ErrHijack         = errors.New("websocket: handshake: cannot take over the connection")   // 500
@@ -222,7 +222,7 @@ type agreement struct {
 }
 
 // negotiate chooses the subprotocol (§4.2.2) and accepts the first
-// permessage-deflate offer the server can honour, or none (RFC 7692 §5.1).
+// permessage-deflate offer the server can honour, or none (RFC 7692 §5).
 // It fails only when the options themselves are invalid.
 func (opts *AcceptOptions) negotiate(r *http.Request) (agreement, error) {
 	if err := opts.Compression.checkCompression(); err != nil {

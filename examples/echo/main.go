@@ -35,7 +35,7 @@ func main() {
 		Addr:    *addr,
 		Handler: handler,
 		// A request that never finishes its header must not hold a
-		// connection forever; see SECURITY notes in the README.
+		// connection forever; see SECURITY.md.
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
