@@ -163,12 +163,18 @@ func (rm *room) serveWS(w http.ResponseWriter, r *http.Request) {
 		log.Printf("chat: %s: %v", r.RemoteAddr, err)
 		return // Accept has answered the request
 	}
+	// The guest learns its name before anything else, so that it knows
+	// which lines are its own.
+	name := fmt.Sprintf("guest-%d", rm.guests.Add(1))
+	if err := greet(r.Context(), conn, name); err != nil {
+		conn.CloseNow()
+		return
+	}
 	m, err := rm.hub.Join(conn)
 	if err != nil {
 		conn.Close(websocket.StatusGoingAway, "the chat is closing")
 		return
 	}
-	name := fmt.Sprintf("guest-%d", rm.guests.Add(1))
 	announced := rm.tryPace(h) // a host over its allowance comes and goes unannounced
 	if announced {
 		rm.announce(name + " joined")
@@ -186,6 +192,17 @@ func (rm *room) serveWS(w http.ResponseWriter, r *http.Request) {
 	default:
 		log.Printf("chat: %s (%s): %v", name, r.RemoteAddr, err)
 	}
+}
+
+// greetTimeout bounds the greeting: a guest that does not read it is not
+// worth a place in the room.
+const greetTimeout = 10 * time.Second
+
+// greet tells a new guest its name, as a notice that only it receives.
+func greet(ctx context.Context, conn *websocket.Conn, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, greetTimeout)
+	defer cancel()
+	return conn.Write(ctx, websocket.MessageText, []byte("* you are "+name))
 }
 
 // relay reads what a guest says and broadcasts it, until the connection

@@ -36,6 +36,11 @@ func dial(t *testing.T, url string) *websocket.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
+	// The room tells each guest its name first.
+	typ, msg, err := c.Read(ctx)
+	if err != nil || typ != websocket.MessageText || !strings.HasPrefix(string(msg), "* you are guest-") {
+		t.Fatalf("first message %v %q, %v; want the guest's name", typ, msg, err)
+	}
 	return c
 }
 
@@ -227,4 +232,19 @@ func TestAFloodIsPaced(t *testing.T) {
 	}
 	expect(t, reader, "guest-1: still here") // not the flooder's next line
 	// rm.Close, at cleanup, ends the flooder's wait.
+}
+
+// A guest's first message is its name, before it hears itself join.
+func TestGuestLearnsItsName(t *testing.T) {
+	_, url := startRoom(t)
+	dial(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	expect(t, c, "* you are guest-2")
+	expect(t, c, "* guest-2 joined")
 }
