@@ -831,6 +831,24 @@ func TestCloseReadRacingCloseNow(t *testing.T) {
 	}
 }
 
+// CloseRead is for a connection the application only writes to: a data
+// message from the peer breaks that agreement, and closes the connection
+// with 1008 (policy violation); the returned context ends with it.
+func TestCloseReadClosesOnDataWith1008(t *testing.T) {
+	server, peer := hostileConn(t, true)
+	ctx := server.CloseRead(context.Background())
+	peer.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("unexpected"))
+	if code := peer.expectClose(); code != StatusPolicyViolation {
+		t.Errorf("CloseRead closed with %v, want 1008", code)
+	}
+	peer.writeFrame(Header{Fin: true, Opcode: OpClose}, closeBody(StatusPolicyViolation, ""))
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("CloseRead's context is not done after the close")
+	}
+}
+
 // One cancellable context reused for many reads and writes (the usual
 // r.Context()) is watched once; cancelling it still interrupts a blocked
 // read, a later call with it fails at once, and the Conn stays usable with

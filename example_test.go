@@ -353,3 +353,29 @@ func ExampleNewPreparedMessage() {
 	// 500 <nil>
 	// 500 <nil>
 }
+
+// The frame layer on its own, no connection needed: the masked "Hello" a
+// client sends, from RFC 6455 §5.7, built with AppendHeader and Mask, then
+// taken apart again with ParseHeader.
+func ExampleAppendHeader() {
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	payload := []byte("Hello")
+	frame := websocket.AppendHeader(nil, websocket.Header{
+		Fin: true, Opcode: websocket.OpText, Masked: true, Mask: key, Length: int64(len(payload)),
+	})
+	start := len(frame)
+	frame = append(frame, payload...)
+	websocket.Mask(key, 0, frame[start:]) // masking is its own inverse
+	fmt.Printf("% x\n", frame)
+
+	h, n, err := websocket.ParseHeader(frame)
+	if err != nil {
+		log.Fatal(err)
+	}
+	body := frame[n : n+int(h.Length)]
+	websocket.Mask(h.Mask, 0, body)
+	fmt.Printf("fin=%v opcode=%v masked=%v length=%d payload=%q\n", h.Fin, h.Opcode, h.Masked, h.Length, body)
+	// Output:
+	// 81 85 37 fa 21 3d 7f 9f 4d 51 58
+	// fin=true opcode=text masked=true length=5 payload="Hello"
+}
