@@ -602,3 +602,21 @@ func TestDeflateClosedConnGivesBackEngineAfterARacingWrite(t *testing.T) {
 		t.Error("the closed Conn still holds its flate engine")
 	}
 }
+
+// The default threshold is 128 bytes in both modes: a 127-byte message goes
+// out as it is, a 128-byte one compressed (RSV1 set).
+func TestDefaultThresholdIs128Bytes(t *testing.T) {
+	for _, takeover := range []bool{false, true} {
+		server, peer := hostileConn(t, true, withDeflate(takeover))
+		for _, size := range []int{127, 128} {
+			go server.Write(context.Background(), MessageText, bytes.Repeat([]byte("a"), size))
+			h, _, ok := peer.readFrame()
+			if !ok {
+				t.Fatal("no frame")
+			}
+			if compressed := h.Rsv&Rsv1 != 0; compressed != (size >= 128) {
+				t.Errorf("takeover %v, %d bytes: compressed %v", takeover, size, compressed)
+			}
+		}
+	}
+}
