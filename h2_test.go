@@ -14,6 +14,7 @@ import (
 	"path"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -858,6 +859,95 @@ func TestH2ServerWriteAfterPeerGoneError(t *testing.T) {
 			}
 			if err != nil && strings.Contains(err.Error(), "handler returned") && !strings.Contains(err.Error(), "peer") {
 				t.Errorf("%s while the handler runs: %v", what, err)
+			}
+		}
+	})
+}
+
+// What the README tells a server over HTTP/2: a WebSocket arrives as a
+// CONNECT request, so a "GET /ws" pattern does not match it while "/ws"
+// and "CONNECT /ws" do; and Shutdown waits for an open WebSocket (its
+// stream is a request in progress) until RegisterOnShutdown closes it.
+func TestH2RoutingAndShutdown(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		echo := func(w http.ResponseWriter, r *http.Request) {
+			c, err := Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			for {
+				typ, msg, err := c.Read(r.Context())
+				if err != nil {
+					return
+				}
+				c.Write(r.Context(), typ, msg)
+			}
+		}
+		for _, tc := range []struct {
+			pattern string
+			ok      bool
+		}{{"/ws", true}, {"CONNECT /ws", true}, {"GET /ws", false}} {
+			mux := http.NewServeMux()
+			mux.HandleFunc(tc.pattern, echo)
+			srv := serveH2(t, tlsMode, mux)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c, resp, err := Dial(ctx, srv.url+"/ws", srv.dialOptions())
+			cancel()
+			if (err == nil) != tc.ok {
+				t.Errorf("pattern %q: Dial error %v (response %v)", tc.pattern, err, resp)
+			}
+			if c != nil {
+				c.CloseNow()
+			}
+		}
+
+		// Shutdown waits for the WebSocket, then returns once
+		// RegisterOnShutdown has closed it.
+		for _, closeOnShutdown := range []bool{false, true} {
+			var mu sync.Mutex
+			var open []*Conn
+			srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := Accept(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer c.CloseNow()
+				mu.Lock()
+				open = append(open, c)
+				mu.Unlock()
+				for {
+					if _, _, err := c.Read(r.Context()); err != nil {
+						return
+					}
+				}
+			}))
+			if closeOnShutdown {
+				srv.ts.Config.RegisterOnShutdown(func() {
+					mu.Lock()
+					defer mu.Unlock()
+					for _, c := range open {
+						c.Close(StatusGoingAway, "shutting down")
+					}
+				})
+			}
+			c, _ := dialH2(t, srv, srv.dialOptions())
+			go c.Read(context.Background()) // reads the server's close
+			if err := c.Ping(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			wait := 300 * time.Millisecond // what Shutdown should wait out
+			if closeOnShutdown {
+				wait = 5 * time.Second // what it should not need
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			err := srv.ts.Config.Shutdown(ctx)
+			cancel()
+			if closeOnShutdown && err != nil {
+				t.Errorf("Shutdown after RegisterOnShutdown closed the WebSocket: %v", err)
+			}
+			if !closeOnShutdown && !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Shutdown with a WebSocket open: %v, want it to wait until its deadline", err)
 			}
 		}
 	})
