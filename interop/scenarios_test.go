@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,6 +147,10 @@ func (e *env) await(ctx context.Context, j job) (l *link, err error) {
 		if a.err != nil {
 			return nil, fmt.Errorf("ws13 Accept: %w", a.err)
 		}
+		if err := a.check(strings.HasPrefix(j.URL, "wss:")); err != nil {
+			a.c.CloseNow()
+			return nil, err
+		}
 		return &link{c: a.c, s: a.s, ev: ev}, nil
 	case <-ctx.Done():
 		// Perhaps the peer said why.
@@ -156,6 +161,21 @@ func (e *env) await(ctx context.Context, j job) (l *link, err error) {
 		}
 		return nil, fmt.Errorf("no connection from the peer: %w", ctx.Err())
 	}
+}
+
+// check makes sure that ws13's server got the socket itself, so that it
+// read through its raw-socket path, and that a plain connection is tapped.
+func (a accepted) check(secure bool) error {
+	if secure {
+		return nil
+	}
+	if _, ok := a.nc.(*net.TCPConn); !ok {
+		return fmt.Errorf("ws13 accepted a %T, not a *net.TCPConn", a.nc)
+	}
+	if a.s == nil {
+		return errors.New("the connection did not come through the tap")
+	}
+	return nil
 }
 
 func (e *env) dial(ctx context.Context, kind string) (l *link, err error) {
@@ -169,8 +189,8 @@ func (e *env) dial(ctx context.Context, kind string) (l *link, err error) {
 			e.mu.Unlock()
 		}
 	}()
-	s := new(sniffer)
-	opts := &websocket.DialOptions{ReadLimit: readLimit, NetDialContext: sniffingDialer(s), HandshakeTimeout: connectTimeout}
+	s := newSniffer()
+	opts := &websocket.DialOptions{ReadLimit: readLimit, NetDialContext: relayDialer(s), HandshakeTimeout: connectTimeout}
 	url := e.urls["plain"]
 	switch kind {
 	case kindTLS:
@@ -1010,6 +1030,9 @@ func (e *env) many(ctx context.Context, n int) result {
 			select {
 			case a := <-accs[i]:
 				links[i], errs[i] = &link{c: a.c, s: a.s, ev: evs[i]}, a.err
+				if a.err == nil {
+					errs[i] = a.check(false)
+				}
 			case <-ctx.Done():
 				errs[i] = ctx.Err()
 			}

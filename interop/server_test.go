@@ -3,7 +3,8 @@ package interop
 // ws13's side when the peer is the client: one test server with a WebSocket
 // endpoint per configuration, a second plain listener (another origin, for
 // the origin check), a TLS listener with a self-signed certificate, and the
-// page and long-poll endpoints of the browser peer.
+// page and long-poll endpoints of the browser peer. The two plain listeners
+// are behind a tapping relay (relay_test.go): peers connect to the relay.
 
 import (
 	"context"
@@ -36,8 +37,9 @@ import (
 // accepted is what the server hands to the test waiting for a connection id.
 type accepted struct {
 	c   *websocket.Conn
-	err error // Accept's
-	s   *sniffer
+	err error    // Accept's
+	s   *sniffer // nil on wss://
+	nc  net.Conn // what the server accepted, and ws13's Accept got by Hijack
 }
 
 type ourServer struct {
@@ -48,6 +50,7 @@ type ourServer struct {
 
 	mu      sync.Mutex
 	pending map[string]chan accepted
+	taps    *tapTable
 
 	browserJobs  chan job
 	browserReady chan string // the page's user agent
@@ -121,7 +124,8 @@ func (s *ourServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c, err := websocket.Accept(w, r, opts)
-		ch <- accepted{c: c, err: err, s: snifferOf(r)}
+		nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
+		ch <- accepted{c: c, err: err, s: s.taps.of(r), nc: nc}
 	default:
 		http.NotFound(w, r)
 	}
@@ -153,14 +157,28 @@ func (s *ourServer) serveJobs(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(jobs)
 }
 
+type netConnKey struct{}
+
+// connContext is http.Server.ConnContext: it keeps the accepted net.Conn
+// in the request's context, so that a test can see what ws13 was given.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, netConnKey{}, c)
+}
+
 // startOurServer starts the three listeners, all on 127.0.0.1.
 func startOurServer() (*ourServer, func(), error) {
-	s := &ourServer{pending: map[string]chan accepted{}, browserJobs: make(chan job, 256), browserReady: make(chan string, 1)}
+	s := &ourServer{pending: map[string]chan accepted{}, taps: newTapTable(),
+		browserJobs: make(chan job, 256), browserReady: make(chan string, 1)}
 	var servers []*http.Server
+	var fronts []net.Listener
 	stop := func() {
+		for _, ln := range fronts {
+			ln.Close()
+		}
 		for _, srv := range servers {
 			srv.Close()
 		}
+		s.taps.closeAll()
 	}
 	serve := func(tlsConf *tls.Config) (string, error) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -169,12 +187,20 @@ func startOurServer() (*ourServer, func(), error) {
 		}
 		addr := ln.Addr().String()
 		if tlsConf != nil {
+			// No tap on wss://: it would see ciphertext.
 			ln = tls.NewListener(ln, tlsConf)
+		} else {
+			front, err := listenTapped(ln, s.taps)
+			if err != nil {
+				ln.Close()
+				return "", err
+			}
+			fronts = append(fronts, front)
+			addr = front.Addr().String()
 		}
-		// The tap sits above TLS: it sees WebSocket bytes either way.
 		srv := &http.Server{Handler: s, ConnContext: connContext, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
 		servers = append(servers, srv)
-		go srv.Serve(sniffListener{ln})
+		go srv.Serve(ln)
 		return addr, nil
 	}
 	cert, err := theCert()

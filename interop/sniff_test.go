@@ -1,19 +1,21 @@
 package interop
 
-// A wire tap on ws13's side of every connection. It parses the bytes that
-// pass, independently of ws13's own frame code, so the tests can assert what
-// an API hides: that a message really went out in fragments, that a peer
+// A wire tap on every plain ws:// connection. It parses the bytes that pass,
+// independently of ws13's own frame code, so the tests can assert what an
+// API hides: that a message really went out in fragments, that a peer
 // compressed (RSV1), what a ping and its pong carried, what close code came
-// back, and the Sec-WebSocket-Extensions of the 101 response.
+// back, and the status line and Sec-WebSocket-Extensions of the response.
+//
+// The tap is a relay (relay_test.go), not a wrapper around ws13's net.Conn:
+// ws13 holds the *net.TCPConn of a real socket, so it reads through the
+// same raw-socket path it takes in production.
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"net"
-	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // frame is one frame seen on the wire.
@@ -37,7 +39,12 @@ type sniffer struct {
 	mu      sync.Mutex
 	in, out stream
 	frames  []frame
+	// response is closed when the head of an HTTP response has passed,
+	// whichever way.
+	response chan struct{}
 }
+
+func newSniffer() *sniffer { return &sniffer{response: make(chan struct{})} }
 
 // stream parses one direction: an HTTP head, then frames.
 type stream struct {
@@ -70,6 +77,13 @@ func (s *sniffer) feed(out bool, p []byte) {
 			p = st.head[i+4:]
 			st.head = st.head[: i+4 : i+4]
 			st.headDone = true
+			if bytes.HasPrefix(st.head, []byte("HTTP/")) {
+				select {
+				case <-s.response:
+				default:
+					close(s.response)
+				}
+			}
 			continue
 		}
 		if st.remain > 0 {
@@ -77,8 +91,10 @@ func (s *sniffer) feed(out bool, p []byte) {
 			if n > st.remain {
 				n = st.remain
 			}
-			if st.cur.opcode >= 8 {
-				for _, b := range p[:n] {
+			// Control payloads are at most 125 B (RFC 6455 §5.5); bytes
+			// that are not frames at all (HTTP after HTTP) may claim more.
+			if st.cur.opcode >= 8 && st.pos < 125 {
+				for _, b := range p[:min(n, 125-st.pos)] {
 					if st.masked {
 						b ^= st.mask[st.pos%4]
 					}
@@ -164,8 +180,18 @@ func (s *sniffer) since(mark int, keep func(frame) bool) []frame {
 	return out
 }
 
-// responseHead is the HTTP response of the handshake, whichever side sent it.
+// responseWait bounds how long responseHead waits for the response to pass:
+// ws13's server has written it when Accept returns, but the relay may not
+// have copied it yet.
+const responseWait = 5 * time.Second
+
+// responseHead is the HTTP response of the handshake, whichever side sent
+// it, or "" if none passed within responseWait.
 func (s *sniffer) responseHead() string {
+	select {
+	case <-s.response:
+	case <-time.After(responseWait):
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if bytes.HasPrefix(s.in.head, []byte("HTTP/")) {
@@ -184,61 +210,4 @@ func (s *sniffer) responseExtensions() string {
 		}
 	}
 	return strings.Join(vals, ", ")
-}
-
-// sniffConn taps a net.Conn.
-type sniffConn struct {
-	net.Conn
-	s *sniffer
-}
-
-func (c *sniffConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.s.feed(false, p[:n])
-	return n, err
-}
-
-func (c *sniffConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.s.feed(true, p[:n])
-	return n, err
-}
-
-// sniffListener taps every accepted connection; the server finds the tap of
-// a request's connection with snifferOf.
-type sniffListener struct{ net.Listener }
-
-func (l sniffListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &sniffConn{Conn: c, s: new(sniffer)}, nil
-}
-
-type snifferKey struct{}
-
-// connContext is http.Server.ConnContext: it puts the tap in the request's context.
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	if sc, ok := c.(*sniffConn); ok {
-		return context.WithValue(ctx, snifferKey{}, sc.s)
-	}
-	return ctx
-}
-
-func snifferOf(r *http.Request) *sniffer {
-	s, _ := r.Context().Value(snifferKey{}).(*sniffer)
-	return s
-}
-
-// sniffingDialer is a DialOptions.NetDialContext that taps the connection.
-func sniffingDialer(s *sniffer) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &sniffConn{Conn: c, s: s}, nil
-	}
 }
