@@ -1103,6 +1103,16 @@ func (e *env) origin(ctx context.Context) result {
 		}
 		return fail("Accept returned %v, not ErrOriginRefused", a.err)
 	}
+	// What went back on the wire: the tap sees the response that Accept
+	// wrote (ws13 holds the socket; the response passes the relay).
+	if a.s == nil {
+		return fail("the connection did not come through the tap")
+	}
+	head := a.s.responseHead()
+	statusLine, _, _ := strings.Cut(head, "\r\n")
+	if !strings.HasPrefix(statusLine, "HTTP/1.1 403 ") {
+		return fail("the response to a refused Origin is %q, not a 403", statusLine)
+	}
 	if e.p.name == "Chromium" {
 		// The page POSTs its events concurrently: they come in any order.
 		got, err := waitEvents(ev, 10*time.Second, "error", "close")
@@ -1112,14 +1122,17 @@ func (e *env) origin(ctx context.Context) result {
 		if c := got["close"]; c.Code != 1006 {
 			return fail("the browser's close event: %+v", c)
 		}
-		return pass("Accept refused it (403); the browser: error event, close 1006")
+		return pass("Accept refused it, the wire has %q; the browser: error event, close 1006", statusLine)
 	}
 	got, err := waitEvent(ev, "error", 10*time.Second)
 	if err != nil {
 		return failErr(err)
 	}
-	detail := got.Detail
-	return pass("Accept refused it (403); the client: %s", detail)
+	// Every other library's error names the status it got.
+	if !strings.Contains(got.Detail, "403") {
+		return fail("the wire has %q, but the client's error does not say 403: %s", statusLine, got.Detail)
+	}
+	return pass("Accept refused it, the wire has %q; the client: %s", statusLine, got.Detail)
 }
 
 func (e *env) tls(ctx context.Context) result {
