@@ -172,12 +172,15 @@ type process struct {
 }
 
 // startProcess runs a peer program in its own process group, so that
-// cleanup ends it and everything it started.
+// cleanup ends it and everything it started. Should the test binary die
+// before its cleanup, the child dies too: by Pdeathsig on Linux
+// (childAttr), and because the programs exit when their stdin, a pipe that
+// only this process holds, reaches EOF.
 func startProcess(t *testing.T, env []string, dir string, name string, args ...string) (*process, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = childAttr()
 	p := &process{cmd: cmd, listening: make(chan event, 1), stderr: &tailBuffer{max: 8 << 10}}
 	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()

@@ -300,7 +300,7 @@ func browserPeer(srv *ourServer) *peer {
 				"--disable-background-networking", "--disable-component-update", "--disable-sync",
 				"--no-first-run", "--disable-dev-shm-usage", "--ignore-certificate-errors",
 				"--user-data-dir="+dir, page)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.SysProcAttr = childAttr()
 			stderr := &tailBuffer{max: 8 << 10}
 			cmd.Stdout, cmd.Stderr = io.Discard, stderr
 			if err := cmd.Start(); err != nil {

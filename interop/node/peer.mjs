@@ -116,6 +116,12 @@ function client() {
   rl.on('close', () => process.exit(0));
 }
 
+// The driver holds our stdin: at its EOF the driver is gone, and so are we
+// (the client's readline below sees the same EOF).
+if (process.argv[2] === 'server') {
+  process.stdin.on('end', () => process.exit(0)).resume();
+}
+
 if (process.argv[2] === 'server') server();
 else if (process.argv[2] === 'client') client();
 else { console.error('usage: node peer.mjs server|client'); process.exit(2); }

@@ -13,6 +13,7 @@ import json
 import os
 import ssl
 import sys
+import threading
 
 import websockets
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
@@ -151,8 +152,17 @@ async def client():
         task.add_done_callback(tasks.discard)
 
 
+def exit_at_eof():
+    """The driver holds our stdin: at its EOF the driver is gone, and so are
+    we, whatever the event loop is doing."""
+    while sys.stdin.buffer.read(65536):
+        pass
+    os._exit(0)
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["server"]:
+        threading.Thread(target=exit_at_eof, daemon=True).start()
         asyncio.run(server())
     elif sys.argv[1:] == ["client"]:
         asyncio.run(client())

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package interop
+
+import "syscall"
+
+// childAttr is the SysProcAttr of every peer process: a process group of
+// its own, so that cleanup ends it and all it started. Only Linux can kill
+// a child when its parent dies; elsewhere the node and python peers end
+// themselves when their stdin, which the test holds, reaches EOF.
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
