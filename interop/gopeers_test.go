@@ -102,7 +102,7 @@ const gorillaFragBuffer = 4093
 func gorillaPeer() *peer {
 	return &peer{
 		name: "gorilla/websocket",
-		startServer: func(t *testing.T) (map[string]string, error) {
+		startServer: func(t *testing.T, _ time.Time) (map[string]string, error) {
 			protos := []string{"chat.v1", "chat.v2"}
 			anyOrigin := func(*http.Request) bool { return true }
 			ups := map[string]*gorilla.Upgrader{
@@ -124,7 +124,7 @@ func gorillaPeer() *peer {
 				gorillaAgent(c, r.URL.Query().Get("id"), nil)
 			}))
 		},
-		startClient: func(t *testing.T) (func(job) error, error) {
+		startClient: func(t *testing.T, _ time.Time) (func(job) error, error) {
 			return func(j job) error {
 				d := gorilla.Dialer{
 					Subprotocols:      j.Protocols,
@@ -249,7 +249,7 @@ func gorillaAgent(c *gorilla.Conn, id string, extensions *string) {
 func coderPeer() *peer {
 	return &peer{
 		name: "coder/websocket",
-		startServer: func(t *testing.T) (map[string]string, error) {
+		startServer: func(t *testing.T, _ time.Time) (map[string]string, error) {
 			protos := []string{"chat.v1", "chat.v2"}
 			return serveGo(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				opts := &coder.AcceptOptions{Subprotocols: protos, InsecureSkipVerify: true}
@@ -270,7 +270,7 @@ func coderPeer() *peer {
 				coderAgent(c, r.URL.Query().Get("id"), &ext)
 			}))
 		},
-		startClient: func(t *testing.T) (func(job) error, error) {
+		startClient: func(t *testing.T, _ time.Time) (func(job) error, error) {
 			return func(j job) error {
 				opts := &coder.DialOptions{
 					Subprotocols: j.Protocols,

@@ -7,6 +7,7 @@ package interop
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -63,18 +64,38 @@ func TestInterop(t *testing.T) {
 	}
 	defer stop()
 	peers := []*peer{browserPeer(srv), nodePeer(), pythonPeer(), gorillaPeer(), coderPeer()}
+	left := 2 * len(peers) // columns not yet begun, run by this -run or not
 	for _, p := range peers {
 		for _, r := range []role{peerServer, peerClient} {
 			col := p.name + " " + r.String()
+			deadline := columnDeadline(t, left)
+			left--
 			t.Run(col, func(t *testing.T) {
 				results.column(col)
-				runPeer(t, srv, p, r, col)
+				runPeer(t, srv, p, r, col, deadline)
 			})
 		}
 	}
 }
 
-func runPeer(t *testing.T, srv *ourServer, p *peer, r role, col string) {
+// reserve is the part of go test's -timeout that no column may use: for
+// the waits that a deadline does not cut short (a peer's close event, ws13's
+// Close; 15 s at most), cleanup, and writing the matrix.
+const reserve = 30 * time.Second
+
+// columnDeadline is a column's time budget, as a deadline: an equal share
+// of the time left before go test's -timeout, less the reserve, among the
+// columns left. Zero with no -timeout. A column that hangs then costs its
+// share, not the run: its features fail, and the matrix is written.
+func columnDeadline(t *testing.T, left int) time.Time {
+	end, ok := t.Deadline()
+	if !ok {
+		return time.Time{}
+	}
+	return time.Now().Add((time.Until(end) - reserve) / time.Duration(max(left, 1)))
+}
+
+func runPeer(t *testing.T, srv *ourServer, p *peer, r role, col string, deadline time.Time) {
 	all := func(res result) {
 		for _, f := range features {
 			results.set(col, f, res)
@@ -96,9 +117,9 @@ func runPeer(t *testing.T, srv *ourServer, p *peer, r role, col string) {
 	e := &env{p: p, r: r, srv: srv}
 	var err error
 	if r == peerServer {
-		e.urls, err = p.startServer(t)
+		e.urls, err = p.startServer(t, deadline)
 	} else {
-		e.open, err = p.startClient(t)
+		e.open, err = p.startClient(t, deadline)
 	}
 	if err != nil {
 		all(result{"FAIL", "the peer did not start: " + err.Error()})
@@ -106,7 +127,7 @@ func runPeer(t *testing.T, srv *ourServer, p *peer, r role, col string) {
 	}
 	for _, f := range features {
 		t.Run(f, func(t *testing.T) {
-			res := e.run(f)
+			res := e.run(f, deadline)
 			results.set(col, f, res)
 			switch res.status {
 			case "FAIL":
@@ -212,4 +233,65 @@ func versions() string {
 	}
 	out = append(out, runtime.Version())
 	return strings.Join(out, ", ")
+}
+
+// TestColumnBudget: a peer that takes connections and never answers costs
+// its column's budget, not the run. The feature running at the deadline
+// fails there, the rest fail at once, and n/a stays n/a.
+func TestColumnBudget(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	base := "ws://" + ln.Addr().String()
+	e := &env{
+		p: &peer{name: "silent", na: func(role, string) string { return "" }},
+		r: peerServer,
+		urls: map[string]string{"plain": base + "/plain", "deflate": base + "/deflate", "frag": base + "/frag",
+			"tls": "wss://" + ln.Addr().String() + "/plain"},
+	}
+	const budget = 2 * time.Second
+	start := time.Now()
+	deadline := start.Add(budget)
+	for i, f := range features {
+		res := e.run(f, deadline)
+		switch {
+		case f == featOrigin:
+			if res.status != "n/a" {
+				t.Errorf("%s: %+v, want n/a", f, res)
+			}
+		case i == 0:
+			if res.status != "FAIL" || !strings.HasSuffix(res.detail, "(the column ran out of time)") {
+				t.Errorf("%s: %+v, want a FAIL cut short by the deadline", f, res)
+			}
+		default:
+			if res.status != "FAIL" || res.detail != outOfTime {
+				t.Errorf("%s: %+v, want FAIL %q", f, res, outOfTime)
+			}
+		}
+	}
+	if took := time.Since(start); took > budget+time.Second {
+		t.Errorf("the column took %v on a budget of %v", took, budget)
+	}
 }

@@ -140,11 +140,12 @@ type peer struct {
 	// configuration: "plain" (no compression, subprotocols chat.v1 and
 	// chat.v2), "deflate" (permessage-deflate with the library's defaults),
 	// "frag" (plain, fragmenting what it sends) and "tls" (plain, on
-	// wss:// with theCert). nil if it cannot serve.
-	startServer func(t *testing.T) (map[string]string, error)
+	// wss:// with theCert). nil if it cannot serve. It gives up at the
+	// deadline, if not zero (startWait).
+	startServer func(t *testing.T, deadline time.Time) (map[string]string, error)
 	// startClient runs the peer as a client and returns the function that
 	// makes it open a connection. nil if it cannot dial.
-	startClient func(t *testing.T) (func(job) error, error)
+	startClient func(t *testing.T, deadline time.Time) (func(job) error, error)
 	// na gives the reason a feature cannot be expressed by this peer in a
 	// role, or "".
 	na func(r role, f string) string
@@ -219,13 +220,23 @@ func startProcess(t *testing.T, env []string, dir string, name string, args ...s
 	return p, nil
 }
 
+// startWait is how long a peer may take to start: limit, or less if the
+// deadline (if not zero) comes first.
+func startWait(limit time.Duration, deadline time.Time) time.Duration {
+	if !deadline.IsZero() {
+		limit = min(limit, time.Until(deadline))
+	}
+	return max(limit, 0)
+}
+
 // urls waits for the server's listening line.
-func (p *process) urls() (map[string]string, error) {
+func (p *process) urls(deadline time.Time) (map[string]string, error) {
+	wait := startWait(20*time.Second, deadline)
 	select {
 	case ev := <-p.listening:
 		return ev.URLs, nil
-	case <-time.After(20 * time.Second):
-		return nil, fmt.Errorf("no listening line within 20s; stderr: %s", p.stderr.String())
+	case <-time.After(wait):
+		return nil, fmt.Errorf("no listening line within %v; stderr: %s", wait.Round(time.Millisecond), p.stderr.String())
 	}
 }
 
@@ -280,8 +291,8 @@ func tlsEnv(t *testing.T, mode string) ([]string, error) {
 // childRoles are the roles of a peer program run in a child process, in
 // dir, by command followed by the mode: "server" or "client".
 func childRoles(dir string, command ...string) (
-	startServer func(*testing.T) (map[string]string, error),
-	startClient func(*testing.T) (func(job) error, error),
+	startServer func(*testing.T, time.Time) (map[string]string, error),
+	startClient func(*testing.T, time.Time) (func(job) error, error),
 ) {
 	run := func(t *testing.T, mode string) (*process, error) {
 		env, err := tlsEnv(t, mode)
@@ -290,14 +301,14 @@ func childRoles(dir string, command ...string) (
 		}
 		return startProcess(t, env, dir, command[0], append(command[1:], mode)...)
 	}
-	startServer = func(t *testing.T) (map[string]string, error) {
+	startServer = func(t *testing.T, deadline time.Time) (map[string]string, error) {
 		p, err := run(t, "server")
 		if err != nil {
 			return nil, err
 		}
-		return p.urls()
+		return p.urls(deadline)
 	}
-	startClient = func(t *testing.T) (func(job) error, error) {
+	startClient = func(t *testing.T, _ time.Time) (func(job) error, error) {
 		p, err := run(t, "client")
 		if err != nil {
 			return nil, err

@@ -417,11 +417,38 @@ func pass(format string, args ...any) result { return result{"pass", fmt.Sprintf
 func fail(format string, args ...any) result { return result{"FAIL", fmt.Sprintf(format, args...)} }
 func failErr(err error) result               { return result{"FAIL", err.Error()} }
 
-// run runs one feature.
-func (e *env) run(f string) result {
-	if reason := e.p.na(e.r, f); reason != "" {
+// na gives the reason a feature cannot be tested with this peer in this
+// role, or "".
+func (e *env) na(f string) string {
+	if f == featOrigin && e.r == peerServer {
+		return "ws13 is the client: the Origin check is the server's"
+	}
+	return e.p.na(e.r, f)
+}
+
+// outOfTime is the note of a feature that its column's budget left no time
+// for.
+const outOfTime = "not tried: column out of time"
+
+// run runs one feature, within the column's deadline (zero: none). A
+// feature that the deadline cuts short fails and says so; once it has
+// passed, the features left fail at once (outOfTime).
+func (e *env) run(f string, deadline time.Time) result {
+	if reason := e.na(f); reason != "" {
 		return result{"n/a", reason}
 	}
+	over := func() bool { return !deadline.IsZero() && !time.Now().Before(deadline) }
+	if over() {
+		return fail(outOfTime)
+	}
+	res := e.runFeature(f, deadline)
+	if res.status == "FAIL" && over() {
+		res.detail += " (the column ran out of time)"
+	}
+	return res
+}
+
+func (e *env) runFeature(f string, deadline time.Time) result {
 	timeout := 30 * time.Second
 	switch f {
 	case featTextEcho, featBinaryEcho, featMany:
@@ -429,6 +456,10 @@ func (e *env) run(f string) result {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if !deadline.IsZero() {
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	switch f {
 	case featTextEcho:
 		return e.echoSizes(ctx, websocket.MessageText)
@@ -1080,9 +1111,6 @@ func (e *env) many(ctx context.Context, n int) result {
 }
 
 func (e *env) origin(ctx context.Context) result {
-	if e.r == peerServer {
-		return result{"n/a", "ws13 is the client: the Origin check is the server's"}
-	}
 	id, ev := events.newID(e.p.name)
 	acc := e.srv.expect(id)
 	// The page's origin is 127.0.0.1:P; this endpoint is 127.0.0.1:Q with

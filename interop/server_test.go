@@ -293,7 +293,7 @@ const chromium = "/usr/bin/chromium"
 func browserPeer(srv *ourServer) *peer {
 	return &peer{
 		name: "Chromium",
-		startClient: func(t *testing.T) (func(job) error, error) {
+		startClient: func(t *testing.T, deadline time.Time) (func(job) error, error) {
 			dir := t.TempDir()
 			page := "http://" + srv.pageOrigin + "/peer.html"
 			cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -313,10 +313,11 @@ func browserPeer(srv *ourServer) *peer {
 					t.Logf("chromium stderr:\n%s", stderr.String())
 				}
 			})
+			wait := startWait(60*time.Second, deadline)
 			select {
 			case <-srv.browserReady:
-			case <-time.After(60 * time.Second):
-				return nil, fmt.Errorf("the page did not report ready within 60s; chromium stderr: %s", stderr.String())
+			case <-time.After(wait):
+				return nil, fmt.Errorf("the page did not report ready within %v; chromium stderr: %s", wait.Round(time.Millisecond), stderr.String())
 			}
 			return func(j job) error {
 				select {
