@@ -161,7 +161,6 @@ func gorillaPeer() *peer {
 			}
 			return ""
 		},
-		pongData: true,
 	}
 }
 
@@ -311,7 +310,8 @@ func coderPeer() *peer {
 			}
 			return ""
 		},
-		splitsExact: true,
+		splitsExact:    true,
+		ownPingPayload: "coder/websocket's Ping sends a counter of its own",
 	}
 }
 

@@ -134,6 +134,8 @@ func runPeer(t *testing.T, srv *ourServer, p *peer, r role, col string, deadline
 				t.Error(res.detail)
 			case "n/a":
 				t.Skip("n/a: " + res.detail)
+			case "partial":
+				t.Log("partial: " + res.detail)
 			default:
 				t.Log(res.detail)
 			}
@@ -142,7 +144,7 @@ func runPeer(t *testing.T, srv *ourServer, p *peer, r role, col string, deadline
 }
 
 // markdown renders the matrix: features down, peer and role across, then
-// the notes behind every n/a, skip and FAIL.
+// the notes behind every partial, n/a, skip and FAIL.
 func (m *matrix) markdown(took time.Duration) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -152,7 +154,9 @@ func (m *matrix) markdown(took time.Duration) string {
 	b.WriteString("A column is a peer in a role: **server** means the peer serves and ws13 dials it,\n")
 	b.WriteString("**client** means the peer dials ws13's server. ws13 drives every test and checks\n")
 	b.WriteString("the bytes that come back and, through a tap on the wire (a relay between it and the\n")
-	b.WriteString("peer; ws13 still holds a plain TCP socket), the frames that passed.\n\n")
+	b.WriteString("peer; ws13 still holds a plain TCP socket), the frames that passed.\n")
+	b.WriteString("**partial**: all of the feature that the peer can express passed; the note says what\n")
+	b.WriteString("it cannot, and so what was not tested. **n/a**: the peer cannot express the feature.\n\n")
 	fmt.Fprintf(&b, "Peers: %s. Run took %s.\n\n", versions(), took.Round(time.Second))
 
 	b.WriteString("| feature |")
@@ -166,7 +170,7 @@ func (m *matrix) markdown(took time.Duration) string {
 	b.WriteString("\n")
 	var notes []string
 	noteOf := map[string]int{}
-	failed, passed, na := 0, 0, 0
+	failed, passed, partial, na := 0, 0, 0, 0
 	for _, f := range features {
 		fmt.Fprintf(&b, "| %s |", f)
 		for _, c := range m.columns {
@@ -182,6 +186,8 @@ func (m *matrix) markdown(took time.Duration) string {
 				continue
 			case "FAIL":
 				failed++
+			case "partial":
+				partial++
 			case "n/a":
 				na++
 			}
@@ -203,7 +209,7 @@ func (m *matrix) markdown(took time.Duration) string {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "\n%d pass, %d fail, %d n/a.\n\n", passed, failed, na)
+	fmt.Fprintf(&b, "\n%d pass, %d partial, %d fail, %d n/a.\n\n", passed, partial, failed, na)
 	for i, n := range notes {
 		fmt.Fprintf(&b, "%d. %s\n", i+1, strings.ReplaceAll(n, "\n", " "))
 	}
@@ -293,5 +299,25 @@ func TestColumnBudget(t *testing.T) {
 	}
 	if took := time.Since(start); took > budget+time.Second {
 		t.Errorf("the column took %v on a budget of %v", took, budget)
+	}
+}
+
+// TestMatrixPartial: a partial cell is neither a pass nor an n/a; it has a
+// note and a count of its own.
+func TestMatrixPartial(t *testing.T) {
+	m := &matrix{cells: map[[2]string]result{}}
+	m.column("peer client")
+	m.set("peer client", featTextEcho, pass("fine"))
+	m.set("peer client", featCompressOff, result{"partial", "only the declined offer"})
+	md := m.markdown(0)
+	for _, want := range []string{
+		"| " + featTextEcho + " | pass |",
+		"| " + featCompressOff + " | partial [1] |",
+		"1 pass, 1 partial, 0 fail, 0 n/a.",
+		"1. partial: only the declined offer",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("no %q in\n%s", want, md)
+		}
 	}
 }

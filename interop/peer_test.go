@@ -152,8 +152,9 @@ type peer struct {
 	// splitsExact: the peer cuts fragments where the frag command says
 	// (binary, and text at code point boundaries).
 	splitsExact bool
-	// pongData: the peer's ping carries the payload it was given.
-	pongData bool
+	// ownPingPayload, if set, says why the peer's ping cannot carry the
+	// payload the test gives it (its library picks one itself).
+	ownPingPayload string
 	// nctOffer: the deflate value that makes the peer offer no context
 	// takeover.
 	nctOffer string
@@ -329,7 +330,6 @@ func nodePeer() *peer {
 			return ""
 		},
 		splitsExact: true,
-		pongData:    true,
 		nctOffer:    "nct",
 		missing: func() string {
 			if _, err := exec.LookPath("node"); err != nil {
@@ -361,7 +361,6 @@ func pythonPeer() *peer {
 			return ""
 		},
 		splitsExact: true,
-		pongData:    true,
 		nctOffer:    "nct",
 		missing: func() string {
 			if err := exec.Command(python, "-c", "import websockets").Run(); err != nil {
