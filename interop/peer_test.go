@@ -9,6 +9,7 @@ package interop
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -363,7 +364,9 @@ func pythonPeer() *peer {
 		splitsExact: true,
 		nctOffer:    "nct",
 		missing: func() string {
-			if err := exec.Command(python, "-c", "import websockets").Run(); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+			defer cancel()
+			if err := exec.CommandContext(ctx, python, "-c", "import websockets").Run(); err != nil {
 				return "python3-websockets is not installed"
 			}
 			return ""
@@ -371,9 +374,15 @@ func pythonPeer() *peer {
 	}
 }
 
+// probeTimeout bounds a command run to see whether a peer is there or
+// which version it is.
+const probeTimeout = 10 * time.Second
+
 // versionOf returns the first line of a command's output, for the matrix.
 func versionOf(name string, args ...string) string {
-	out, err := exec.Command(name, args...).Output()
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).Output()
 	if err != nil {
 		return "?"
 	}

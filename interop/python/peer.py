@@ -42,10 +42,20 @@ def text_fragments(data, splits):
     return out
 
 
+def response_headers(ws):
+    """The headers of the handshake's response: response_headers in
+    websockets' legacy API, response.headers in the new one (the default
+    from websockets 14 on)."""
+    headers = getattr(ws, "response_headers", None)
+    if headers is None:
+        headers = ws.response.headers
+    return headers
+
+
 async def command(ws, cmd):
     kind = cmd["cmd"]
     if kind == "info":
-        ext = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+        ext = response_headers(ws).get("Sec-WebSocket-Extensions", "")
         await ws.send(PREFIX + json.dumps({"protocol": ws.subprotocol or "", "extensions": ext}))
     elif kind == "frag":
         data = base64.b64decode(cmd["data"])
