@@ -43,13 +43,15 @@ func measureConnAllocs(c msgConn, peer net.Conn, pr io.Reader, mask bool, n int)
 	msg := payload(allocMsgSize)
 	buf := make([]byte, 0, 4*allocMsgSize)
 
-	// Writing: the peer reads and discards.
+	// Writing: the peer reads and discards. Everything the drain goroutine
+	// uses is made here, before it starts: were it made by the goroutine,
+	// it could be allocated inside the count below.
 	drained := make(chan struct{})
 	stopDrain := make(chan struct{})
 	want := int64(n+100) * int64(allocMsgSize+4) // at least the payloads and 2-byte+ headers
+	b := make([]byte, 64<<10)
 	go func() {
 		defer close(drained)
-		b := make([]byte, 64<<10)
 		var got int64
 		for got < want {
 			k, err := pr.Read(b)
