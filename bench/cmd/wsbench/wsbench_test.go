@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -212,5 +213,64 @@ func TestGobwasDeflateInterop(t *testing.T) {
 	got, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(rc.buf[hl:hl+n]), bytes.NewReader([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff}))))
 	if err != nil || !bytes.Equal(got, corpus[0]) {
 		t.Errorf("reply inflates to %q, %v", got, err)
+	}
+}
+
+// plainConn is a msgConn that allocates nothing per message: it writes a
+// 4-byte header and the payload, and reads server frames of allocMsgSize
+// bytes (a 4-byte header), so that measureConnAllocs, measuring it, must
+// count 0.
+type plainConn struct {
+	nc   net.Conn
+	hdr  [4]byte
+	whdr [4]byte
+}
+
+func (c *plainConn) Write(p []byte) error {
+	if _, err := c.nc.Write(c.whdr[:]); err != nil {
+		return err
+	}
+	_, err := c.nc.Write(p)
+	return err
+}
+func (c *plainConn) Read(buf []byte) ([]byte, error) {
+	if _, err := io.ReadFull(c.nc, c.hdr[:]); err != nil {
+		return buf, err
+	}
+	buf = buf[:allocMsgSize]
+	_, err := io.ReadFull(c.nc, buf)
+	return buf, err
+}
+func (c *plainConn) Close() error { return c.nc.Close() }
+
+// The harness of the allocation counts allocates nothing inside them
+// itself (the drain goroutine's buffer, above all, is made before): a
+// connection that allocates nothing counts exactly 0.
+func TestAllocHarnessCountsNothingOfItsOwn(t *testing.T) {
+	for i := range 5 {
+		ln := listen()
+		acc := make(chan net.Conn, 1)
+		go func() {
+			nc, _ := ln.Accept()
+			acc <- nc
+		}()
+		nc, err := dialTCP(bg, "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer := <-acc
+		ln.Close()
+		if peer == nil {
+			t.Fatal("accept failed")
+		}
+		got, err := measureConnAllocs(&plainConn{nc: nc}, peer, peer, false, 500)
+		nc.Close()
+		peer.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.writeAllocs != 0 || got.writeBytes != 0 || got.readAllocs != 0 || got.readBytes != 0 {
+			t.Fatalf("try %d: %+v, want all 0", i, got)
+		}
 	}
 }
