@@ -12,6 +12,9 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"sync"
+	"syscall"
+	"time"
 )
 
 // allocCounts is the outcome for one side of one library.
@@ -31,6 +34,32 @@ const allocMsgSize = 1 << 10
 // allocation of ~48 B per 2,000 messages. After 16,384 calls a site has
 // built it with probability 1 − e⁻¹⁶.
 const allocWarmup = 16 << 10
+
+// settleRuntime readies the runtime before a warm-up, so that it allocates
+// nothing of its own inside the count that follows (the counts are
+// process-wide):
+//
+//   - a whole garbage collection: the process's first starts its
+//     background mark workers, a goroutine (and allocation) per P. Collecting
+//     before the warm-up, not after it, leaves the warm-up to bring pooled
+//     buffers back from sync.Pool's victim cache.
+//   - spare OS threads: a new thread (an M, when a syscall blocks and its P
+//     is handed off, or a P is woken with no idle M) costs 7 allocations,
+//     ~5.5 KiB. Goroutines blocked in a system call at once make the runtime
+//     start threads, which then stay idle for reuse.
+func settleRuntime() {
+	runtime.GC()
+	var wg sync.WaitGroup
+	for range 2*runtime.GOMAXPROCS(0) + 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ts := syscall.NsecToTimespec(int64(20 * time.Millisecond))
+			syscall.Nanosleep(&ts, nil)
+		}()
+	}
+	wg.Wait()
+}
 
 // countAllocs runs f n times and returns allocations and bytes per run.
 func countAllocs(n int, f func() error) (allocs, bytes float64, err error) {
@@ -53,24 +82,20 @@ func measureConnAllocs(c msgConn, peer net.Conn, pr io.Reader, mask bool, n int)
 	msg := payload(allocMsgSize)
 	buf := make([]byte, 0, 4*allocMsgSize)
 
-	// Writing: the peer reads and discards. Everything the drain goroutine
-	// uses is made here, before it starts: were it made by the goroutine,
-	// it could be allocated inside the count below.
+	// Writing: the peer reads and discards until a deadline stops it.
+	// Everything the drain goroutine uses is made here, before it starts,
+	// and it never waits on a channel (which would allocate a sudog when
+	// the P's cache is empty): either could land inside the count below.
+	settleRuntime()
 	drained := make(chan struct{})
-	stopDrain := make(chan struct{})
-	want := int64(n+allocWarmup) * int64(allocMsgSize+4) // at least the payloads and 2-byte+ headers
 	b := make([]byte, 64<<10)
 	go func() {
 		defer close(drained)
-		var got int64
-		for got < want {
-			k, err := pr.Read(b)
-			got += int64(k)
-			if err != nil {
+		for {
+			if _, err := pr.Read(b); err != nil {
 				return
 			}
 		}
-		<-stopDrain
 	}()
 	for range allocWarmup {
 		if err := c.Write(msg); err != nil {
@@ -79,8 +104,9 @@ func measureConnAllocs(c msgConn, peer net.Conn, pr io.Reader, mask bool, n int)
 	}
 	var err error
 	out.writeAllocs, out.writeBytes, err = countAllocs(n, func() error { return c.Write(msg) })
-	close(stopDrain)
+	peer.SetReadDeadline(time.Now()) // ends the drain
 	<-drained
+	peer.SetReadDeadline(time.Time{})
 	if err != nil {
 		return out, err
 	}
@@ -125,6 +151,7 @@ func measureConnAllocs(c msgConn, peer net.Conn, pr io.Reader, mask bool, n int)
 		buf = b[:0]
 		return err
 	}
+	settleRuntime()
 	done := write(allocWarmup)
 	for range allocWarmup {
 		if err := read(); err != nil {

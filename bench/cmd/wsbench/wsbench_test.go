@@ -274,3 +274,18 @@ func TestAllocHarnessCountsNothingOfItsOwn(t *testing.T) {
 		}
 	}
 }
+
+// The 0-allocation target is met at exactly 0 only: one allocation in
+// 2,000 messages misses it.
+func TestZeroAllocsMeansZero(t *testing.T) {
+	for _, c := range []struct {
+		v    float64
+		want string
+	}{{0, "| 0 | met |"}, {0.0005, "| 0.0005 | **missed** |"}, {0.004, "| 0.004 | **missed** |"}} {
+		r := newResults()
+		r.record(secAlloc, "server: write 1 KiB, allocs/op", lower, "ws13", c.v, nil)
+		if got := r.targets(); !strings.Contains(got, "0 allocs: server: write 1 KiB, allocs/op "+c.want) {
+			t.Errorf("ws13 at %g allocs/op: targets say\n%s\nwant %q", c.v, got, c.want)
+		}
+	}
+}
