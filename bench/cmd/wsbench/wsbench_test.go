@@ -289,3 +289,29 @@ func TestZeroAllocsMeansZero(t *testing.T) {
 		}
 	}
 }
+
+// A verdict near its target prints enough digits to be read: 94.6% of TCP
+// is not "95% … missed". Idle RSS is ahead of the peers only strictly
+// below them, for ws13 as for its variants.
+func TestTargetsReadConsistently(t *testing.T) {
+	r := newResults()
+	for run := range 3 {
+		r.run = run
+		r.record(secEchoRaw, "16 B round trips/s", higher, "tcp", 1000, nil)
+		r.record(secEchoRaw, "16 B round trips/s", higher, "ws13", 946, nil)
+	}
+	if got := r.targets(); !strings.Contains(got, "| 94.6% of plain TCP | **missed** |") {
+		t.Errorf("94.6%% of TCP against 95%%:\n%s", got)
+	}
+	r = newResults()
+	row := "10 idle: server RSS, KiB per connection"
+	for _, lib := range []string{"ws13", "ws13-go", "ws13-poll", "gorilla"} {
+		r.record(secIdle, row, lower, lib, 3.5, nil)
+	}
+	got := r.targets()
+	for _, name := range []string{"idle RSS below every peer |", "idle RSS below every peer (ws13-go) |", "idle RSS below every peer (ws13-poll) |"} {
+		if !strings.Contains(got, name+" 3.5 vs best peer 3.5 | **missed** |") {
+			t.Errorf("%q level with the best peer is not missed:\n%s", name, got)
+		}
+	}
+}
