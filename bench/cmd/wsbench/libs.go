@@ -4,7 +4,8 @@ package main
 // server that hands accepted connections to a function, and a client. Each
 // adapter uses the library's own fastest documented path to read into a
 // reused buffer and to write a message, with the same buffer sizes where a
-// library lets one choose them (4 KiB read buffer, 4 KiB write buffer).
+// library lets one choose them (4 KiB read buffer, 4 KiB write buffer);
+// ws13 lets none be chosen, and its settings say what it uses.
 
 import (
 	"bufio"
@@ -250,7 +251,7 @@ func ws13Type(text bool) ws13.MessageType {
 var ws13Lib = &library{
 	name:     "ws13",
 	utf8:     "validates every text message (always on)",
-	settings: "Accept/Dial; AppendMessage into a reused buffer, Write; context.Background(); deflate at its default level, threshold 128: level 1 (BestSpeed), and 2 with context takeover, where BestSpeed looks only one message back",
+	settings: "Accept/Dial; AppendMessage into a reused buffer, Write; context.Background(); buffer sizes fixed by the library, larger than the peers' 4 KiB: frames are written through a pooled 16 KiB buffer, and reads borrow a pooled 4 KiB buffer, or a 68 KiB one after a data frame of 4 KiB or more, each held only while in use; deflate at its default level, threshold 128: level 1 (BestSpeed), and 2 with context takeover, where BestSpeed looks only one message back",
 	deflate:  []deflateMode{deflateNoTakeover, deflateTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
 		opts := &ws13.AcceptOptions{InsecureSkipOriginCheck: true, ReadLimit: cfg.readLimit, Compression: ws13Compression(cfg.deflate)}
