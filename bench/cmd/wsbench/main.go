@@ -157,6 +157,7 @@ func main() {
 	start := time.Now()
 	res := newResults()
 	res.date = start
+	res.describe(&o)
 	// What this run measured, for the report: every flag but where the
 	// files go.
 	flag.Visit(func(f *flag.Flag) {

@@ -60,9 +60,52 @@ type results struct {
 	args    []string
 	partial bool
 	date    time.Time // when the run started
+	// Where and how the run was made, for the report's header: set by the
+	// run, or read back from results.json (-render). A results.json that
+	// predates a field leaves it zero, and the report then falls back to
+	// the rendering process and its flags.
+	machine, goVersion, peers string
+	runs                      int
+	dur, connDur              time.Duration
+	short                     bool
 }
 
 func newResults() *results { return &results{} }
+
+// describe records where and how the run is made.
+func (r *results) describe(o *options) {
+	r.machine, r.goVersion, r.peers = machine(), runtime.Version(), versions()
+	r.runs, r.dur, r.connDur, r.short = o.runs, o.dur, o.connDur, o.short
+}
+
+// header returns what the report's header says of the run: the saved
+// values, or for those an older results.json lacks, the rendering
+// process's and its flags'.
+func (r *results) header(o *options) (mach, goVersion, peers string, runs int, dur, connDur time.Duration, short bool) {
+	mach, goVersion, peers = r.machine, r.goVersion, r.peers
+	runs, dur, connDur, short = r.runs, r.dur, r.connDur, r.short
+	if mach == "" {
+		mach = machine()
+	}
+	if goVersion == "" {
+		goVersion = runtime.Version()
+	}
+	if peers == "" {
+		peers = versions()
+	}
+	if runs == 0 {
+		runs, dur, connDur, short = o.runs, o.dur, o.connDur, o.short
+	}
+	return
+}
+
+// connsLabel names the concurrent figure by its number of connections, read
+// from its row ("1000 connections × 1 KiB, messages/s"), so that it is the
+// run's, not the rendering flags'.
+func connsLabel(s *series) string {
+	n, _, _ := strings.Cut(s.row, " ")
+	return n + " conns"
+}
 
 // savedRow is a series as results.json keeps it: every sample, with its run.
 type savedRow struct {
@@ -83,13 +126,21 @@ type savedResults struct {
 	Elapsed string     `json:"elapsed"`
 	Args    []string   `json:"args,omitempty"`
 	Partial bool       `json:"partial,omitempty"`
+	// Since the header is drawn from results.json: absent from older
+	// files.
+	Peers   string `json:"peers,omitempty"`
+	Runs    int    `json:"runs,omitempty"`
+	Dur     string `json:"dur,omitempty"`
+	ConnDur string `json:"conndur,omitempty"`
+	Short   bool   `json:"short,omitempty"`
 }
 
 // json returns every sample of the run, so that the report can be drawn
 // again (-render) without measuring again.
 func (r *results) json() []byte {
-	out := savedResults{Machine: machine(), Go: runtime.Version(), Date: r.date.UTC().Format(time.RFC3339),
-		Errors: r.errors, Corpus: r.corpusNote, Elapsed: r.elapsed.String(), Args: r.args, Partial: r.partial}
+	out := savedResults{Machine: r.machine, Go: r.goVersion, Date: r.date.UTC().Format(time.RFC3339),
+		Errors: r.errors, Corpus: r.corpusNote, Elapsed: r.elapsed.String(), Args: r.args, Partial: r.partial,
+		Peers: r.peers, Runs: r.runs, Dur: r.dur.String(), ConnDur: r.connDur.String(), Short: r.short}
 	for _, s := range r.rows {
 		out.Rows = append(out.Rows, savedRow{s.sec.title, s.row, s.lower, s.vals, s.runs})
 	}
@@ -103,9 +154,12 @@ func loadResults(data []byte) (*results, error) {
 	if err := json.Unmarshal(data, &in); err != nil {
 		return nil, err
 	}
-	r := &results{errors: in.Errors, corpusNote: in.Corpus, args: in.Args, partial: in.Partial}
+	r := &results{errors: in.Errors, corpusNote: in.Corpus, args: in.Args, partial: in.Partial,
+		machine: in.Machine, goVersion: in.Go, peers: in.Peers, runs: in.Runs, short: in.Short}
 	r.date, _ = time.Parse(time.RFC3339, in.Date)
 	r.elapsed, _ = time.ParseDuration(in.Elapsed)
+	r.dur, _ = time.ParseDuration(in.Dur)
+	r.connDur, _ = time.ParseDuration(in.ConnDur)
 	for _, row := range in.Rows {
 		var sec *section
 		for _, x := range sectionOrder {
@@ -344,18 +398,19 @@ func versions() string {
 func (r *results) markdown(o *options) string {
 	var b strings.Builder
 	date := r.date.UTC().Format("2006-01-02 15:04 MST")
+	mach, goVersion, peers, runs, dur, connDur, short := r.header(o)
 	fmt.Fprintf(&b, "# ws13 beside the Go WebSocket libraries\n\n")
-	fmt.Fprintf(&b, "- Machine: %s\n- Go: %s\n- Date: %s\n", machine(), runtime.Version(), date)
+	fmt.Fprintf(&b, "- Machine: %s\n- Go: %s\n- Date: %s\n", mach, goVersion, date)
 	mode := "full"
 	switch {
-	case o.short:
+	case short:
 		mode = "short (smoke test: figures not meaningful)"
 	case r.partial:
 		mode = "partial (some sections, libraries, sizes or clients only)"
 	}
 	fmt.Fprintf(&b, "- Run: %s; median of %d runs; %v per echo figure, %v per concurrent figure; took %v\n",
-		mode, o.runs, o.dur, o.connDur, r.elapsed.Round(time.Second))
-	fmt.Fprintf(&b, "- Peers: %s\n", versions())
+		mode, runs, dur, connDur, r.elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "- Peers: %s\n", peers)
 	fmt.Fprintf(&b, "- Command: `%s`\n\n", strings.Join(append([]string{"cd bench && go run ./cmd/wsbench"}, r.args...), " "))
 	fmt.Fprintf(&b, "Each cell: the median, then (in parentheses) its share of plain TCP and its ratio to the best peer (gorilla, coder, gobwas, gws) of that row, each the median over runs of the ratio between figures of the same run, measured seconds apart; memory and allocation rows give the ratio of the medians, and none where the best peer's is 0. ")
 	fmt.Fprintf(&b, "Higher is better except for memory, allocations and compressed size. MB/s counts each message's payload once per round trip.\n\n")
@@ -549,8 +604,9 @@ func (r *results) svg(o *options) string {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="16" font-weight="bold">ws13 and the Go WebSocket libraries, loopback</text>`+"\n", left)
+	mach, goVersion, _, runs, _, _, _ := r.header(o)
 	fmt.Fprintf(&b, `<text x="%d" y="44" fill="#555">%s · %s · %s · median of %d</text>`+"\n", left,
-		html.EscapeString(machine()), runtime.Version(), time.Now().UTC().Format("2006-01-02"), o.runs)
+		html.EscapeString(mach), html.EscapeString(goVersion), r.date.UTC().Format("2006-01-02"), runs)
 
 	// Panel 1: share of plain TCP.
 	type group struct {
@@ -566,7 +622,7 @@ func (r *results) svg(o *options) string {
 		}
 	}
 	if s := r.find(secConcRaw, ""); s != nil {
-		groups = append(groups, group{fmt.Sprintf("%d conns", o.conns), s})
+		groups = append(groups, group{connsLabel(s), s})
 	}
 	libs := columns[1:]
 	fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">Echo, common client: %% of plain TCP (higher is better)</text>`+"\n", left, top-8)

@@ -315,3 +315,45 @@ func TestTargetsReadConsistently(t *testing.T) {
 		}
 	}
 }
+
+// -render draws the header from the saved run, not from the rendering
+// process and its flags; a results.json from before the header was saved
+// falls back to them.
+func TestRenderKeepsTheRunsHeader(t *testing.T) {
+	run := &options{runs: 7, dur: 3 * time.Second, connDur: 4 * time.Second, conns: 321}
+	r := newResults()
+	r.date = time.Date(2025, 3, 4, 5, 6, 0, 0, time.UTC)
+	r.describe(run)
+	r.machine, r.goVersion, r.peers = "Saved CPU, 64 cores", "go1.0.0", "saved peers"
+	r.record(secConcRaw, "321 connections × 1 KiB, messages/s", higher, "tcp", 100, nil)
+	r.record(secConcRaw, "321 connections × 1 KiB, messages/s", higher, "ws13", 90, nil)
+	back, err := loadResults(r.json())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := &options{runs: 1, dur: time.Millisecond, connDur: time.Millisecond, conns: 5, short: true}
+	md, svg := back.markdown(now), back.svg(now)
+	for _, want := range []string{"- Machine: Saved CPU, 64 cores\n", "- Go: go1.0.0\n", "- Run: full; median of 7 runs; 3s per echo figure, 4s per concurrent figure", "- Peers: saved peers\n"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	for _, want := range []string{"Saved CPU, 64 cores · go1.0.0 · 2025-03-04 · median of 7", ">321 conns<"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+
+	// An older results.json: no runs, durations or peers.
+	old := `{"machine": "Old CPU", "go": "go1.1.1", "date": "2024-01-02T03:04:05Z", "rows": [], "elapsed": "1m0s"}`
+	back, err = loadResults([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md = back.markdown(now)
+	for _, want := range []string{"- Machine: Old CPU\n", "- Go: go1.1.1\n", "- Run: short (smoke test: figures not meaningful); median of 1 runs; 1ms per echo figure"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report of an older file lacks %q:\n%s", want, md)
+		}
+	}
+}
