@@ -589,6 +589,13 @@ var colors = map[string]string{
 	"tcp": "#9e9e9e", "ws13": "#d62728", "gorilla": "#1f77b4", "coder": "#2ca02c", "gobwas": "#9467bd", "gws": "#ff7f0e",
 }
 
+// chartAxisMax is the top of the share-of-TCP axis: 120%, or above that
+// the largest bar rounded up to a 25% step, up to 200%. Bars above 200%
+// are drawn clipped, with a break and their value.
+func chartAxisMax(peak float64) float64 {
+	return math.Min(200, math.Max(120, math.Ceil(peak/25)*25))
+}
+
 // svg draws two panels: throughput as a share of plain TCP (common
 // client), and idle memory per connection.
 func (r *results) svg(o *options) string {
@@ -626,11 +633,29 @@ func (r *results) svg(o *options) string {
 	}
 	libs := columns[1:]
 	fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">Echo, common client: %% of plain TCP (higher is better)</text>`+"\n", left, top-8)
-	yOf := func(pct float64) float64 { return top + plotH - math.Min(pct, 120)/120*plotH }
-	for _, pct := range []float64{0, 25, 50, 75, 100} {
+	// The same paired ratio as the table's, for every bar.
+	pcts := make([][]float64, len(groups))
+	peak := 0.0
+	for gi, g := range groups {
+		pcts[gi] = make([]float64, len(libs))
+		for li, lib := range libs {
+			pcts[gi][li] = math.NaN()
+			if p, has := g.s.pairedRatio(lib, func(r int) (float64, bool) { return g.s.at("tcp", r) }); has {
+				pcts[gi][li] = 100 * p
+				peak = math.Max(peak, 100*p)
+			}
+		}
+	}
+	axisMax := chartAxisMax(peak)
+	yOf := func(pct float64) float64 { return top + plotH - math.Max(0, math.Min(pct, axisMax))/axisMax*plotH }
+	for pct := 0.0; pct <= axisMax; pct += 25 {
 		y := yOf(pct)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end" fill="#555">%.0f%%</text>`+"\n",
-			left, y, left+panelW, y, left-6, y+4, pct)
+		stroke := "#ddd"
+		if pct == 100 {
+			stroke = "#999"
+		}
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s"/><text x="%d" y="%.1f" text-anchor="end" fill="#555">%.0f%%</text>`+"\n",
+			left, y, left+panelW, y, stroke, left-6, y+4, pct)
 	}
 	if len(groups) > 0 {
 		gw := float64(panelW) / float64(len(groups))
@@ -638,15 +663,21 @@ func (r *results) svg(o *options) string {
 		for gi, g := range groups {
 			x0 := float64(left) + float64(gi)*gw + 8
 			for li, lib := range libs {
-				// The same paired ratio as the table's.
-				p, has := g.s.pairedRatio(lib, func(r int) (float64, bool) { return g.s.at("tcp", r) })
-				if !has {
+				pct := pcts[gi][li]
+				if math.IsNaN(pct) {
 					continue
 				}
-				pct := 100 * p
-				y := yOf(pct)
+				x, y := x0+float64(li)*bw, yOf(pct)
 				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %.0f%%</title></rect>`+"\n",
-					x0+float64(li)*bw, y, bw-1, float64(top+plotH)-y, colors[lib], lib, g.label, pct)
+					x, y, bw-1, float64(top+plotH)-y, colors[lib], lib, g.label, pct)
+				if pct > axisMax {
+					// Clipped: a break across the top of the bar, and
+					// its value written down it.
+					fmt.Fprintf(&b, `<path d="M%.1f %.1f l%.1f -4 M%.1f %.1f l%.1f -4" stroke="white" stroke-width="2" class="clipped"/>`+"\n",
+						x, y+14, bw-1, x, y+20, bw-1)
+					fmt.Fprintf(&b, `<text transform="translate(%.1f %.1f) rotate(-90)" text-anchor="end" font-size="10" fill="white" class="clipped">%.0f%%</text>`+"\n",
+						x+(bw-1)/2+3.5, y+26, pct)
+				}
 			}
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x0+(gw-16)/2, top+plotH+18, g.label)
 		}

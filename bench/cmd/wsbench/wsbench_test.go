@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"io"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -355,5 +356,36 @@ func TestRenderKeepsTheRunsHeader(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("report of an older file lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// The chart's axis grows with its largest bar, so that bars above 120% keep
+// their heights apart; one past 200% is drawn visibly clipped and labelled.
+func TestChartDoesNotClipSilently(t *testing.T) {
+	r := newResults()
+	row := "16 B round trips/s"
+	for lib, v := range map[string]float64{"tcp": 100, "ws13": 135, "coder": 156, "gorilla": 90} {
+		r.record(secEchoRaw, row, higher, lib, v, nil)
+	}
+	o := &options{runs: 1}
+	svg := r.svg(o)
+	y := func(lib, pct string) string {
+		m := regexp.MustCompile(` y="([0-9.]+)"[^>]*><title>` + lib + " 16 B: " + pct + "</title>").FindStringSubmatch(svg)
+		if m == nil {
+			t.Fatalf("no bar for %s at %s", lib, pct)
+		}
+		return m[1]
+	}
+	if a, b := y("ws13", "135%"), y("coder", "156%"); a == b {
+		t.Errorf("135%% and 156%% drawn at the same height (%s)", a)
+	}
+	if strings.Contains(svg, `class="clipped"`) {
+		t.Error("a bar under 200% is drawn clipped")
+	}
+	r.record(secEchoRaw, "1 KiB round trips/s", higher, "tcp", 100, nil)
+	r.record(secEchoRaw, "1 KiB round trips/s", higher, "coder", 512, nil)
+	svg = r.svg(o)
+	if !strings.Contains(svg, `class="clipped">512%</text>`) {
+		t.Error("a bar at 512% is not labelled as clipped")
 	}
 }
