@@ -277,7 +277,6 @@ func deflateEcho(l *library, m deflateMode, corpus [][]byte, d time.Duration) (m
 // 64 KiB at a time for about d.
 func tcpStream(d time.Duration) (float64, error) {
 	ln := listen()
-	defer ln.Close()
 	var got atomic.Int64
 	done := make(chan struct{})
 	go func() {
@@ -297,12 +296,23 @@ func tcpStream(d time.Duration) (float64, error) {
 		}
 	}()
 	nc, err := dialTCP(bg, "tcp", ln.Addr().String())
+	// Whatever happens, the connection and the listener close, which ends
+	// the reader (at its Read or its Accept), and it is waited for.
+	defer func() {
+		if nc != nil {
+			nc.Close()
+		}
+		ln.Close()
+		<-done
+	}()
 	if err != nil {
 		return 0, err
 	}
 	chunk := payload(64 << 10)
 	for range 16 {
-		nc.Write(chunk)
+		if _, err := nc.Write(chunk); err != nil {
+			return 0, err
+		}
 	}
 	startBytes := got.Load()
 	start := time.Now()
@@ -314,8 +324,6 @@ func tcpStream(d time.Duration) (float64, error) {
 	}
 	elapsed := time.Since(start)
 	n := got.Load() - startBytes
-	nc.Close()
-	<-done
 	return float64(n) / elapsed.Seconds() / 1e6, nil
 }
 
