@@ -108,6 +108,9 @@ func idleMemory(lib string, mode deflateMode, n int, corpus [][]byte, memprofile
 	if err := cmd.Start(); err != nil {
 		return 0, 0, 0, err
 	}
+	// Should a call below block for ever, the watchdog kills the child
+	// before it ends the run.
+	defer onExpiry(func() { cmd.Process.Kill() })()
 	defer func() {
 		stdin.Close()
 		done := make(chan struct{})
@@ -172,6 +175,7 @@ func idleMemory(lib string, mode deflateMode, n int, corpus [][]byte, memprofile
 			defer wg.Done()
 			defer func() { <-sem }()
 			c, err := openIdle(lib, addr, ext, frame)
+			progress()
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {
@@ -198,6 +202,7 @@ func idleMemory(lib string, mode deflateMode, n int, corpus [][]byte, memprofile
 	var after memSnapshot
 	for i := 0; ; i++ {
 		time.Sleep(200 * time.Millisecond)
+		progress()
 		prev := after.goroutines
 		if after, err = measure(); err != nil {
 			return 0, 0, 0, err

@@ -7,7 +7,9 @@
 //
 // Every figure is the median of -runs runs; within a run the libraries take
 // turns in a rotating order, so none always goes first or last. All traffic
-// is on 127.0.0.1 and every loop is bounded in count and in time.
+// is on 127.0.0.1 and every loop is bounded in count and in time; a
+// watchdog bounds the blocking calls: a figure that makes no progress for
+// -watchdog (5 minutes) fails the run, naming the figure.
 package main
 
 import (
@@ -48,6 +50,7 @@ type options struct {
 	out         string
 	corpus      string
 	memprofile  string
+	watchdog    time.Duration
 }
 
 var allSections = []string{"echo", "conc", "idle", "alloc", "deflate", "floor"}
@@ -76,6 +79,7 @@ func main() {
 	clients := flag.String("clients", "common,own", "which clients drive the echo figures: common, own or both")
 	render := flag.String("render", "", "draw the report again from a results.json, measuring nothing")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
+	flag.DurationVar(&o.watchdog, "watchdog", 5*time.Minute, "fail the run if one figure makes no progress for this long (0: never)")
 	flag.StringVar(&o.memprofile, "memprofile", "", "write the heap profile of the idle-memory server of each library to this prefix (PREFIX-LIB.pprof)")
 	flag.Parse()
 
@@ -162,13 +166,16 @@ func main() {
 	// files go.
 	flag.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "out", "cpuprofile", "memprofile", "render":
+		case "out", "cpuprofile", "memprofile", "render", "watchdog":
 			return
 		case "only", "libs", "sizes", "clients":
 			res.partial = true
 		}
 		res.args = append(res.args, "-"+f.Name+"="+f.Value.String())
 	})
+	if *render == "" {
+		startWatchdog(o.watchdog)
+	}
 	if *render != "" {
 		data, err := os.ReadFile(*render)
 		if err != nil {
@@ -277,7 +284,7 @@ func run(o *options, res *results) {
 	if o.sections["floor"] {
 		for r := range o.runs {
 			res.run = r
-			logf("floors, run %d/%d", r+1, o.runs)
+			figuref("floors, run %d/%d", r+1, o.runs)
 			mbps, err := tcpStream(o.dur)
 			res.record(secFloor, "plain TCP stream, one way (MB/s)", higher, "tcp", mbps, err)
 			mm, mask, ratio := memmoveAndMask(o.dur)
@@ -301,7 +308,7 @@ func run(o *options, res *results) {
 						if own {
 							sec = secEchoOwn
 						}
-						logf("echo %s, %s, %s, run %d/%d", sizeName(size), t.name(), sec.short, r+1, o.runs)
+						figuref("echo %s, %s, %s, run %d/%d", sizeName(size), t.name(), sec.short, r+1, o.runs)
 						rt, err := echoOne(t, size, o.dur)
 						row := sizeName(size) + " round trips/s"
 						res.record(sec, row, higher, t.name(), rt, err)
@@ -335,7 +342,7 @@ func run(o *options, res *results) {
 					if own {
 						sec = secConcOwn
 					}
-					logf("%d connections, %s, %s, run %d/%d", o.conns, t.name(), sec.short, r+1, o.runs)
+					figuref("%d connections, %s, %s, run %d/%d", o.conns, t.name(), sec.short, r+1, o.runs)
 					v, err := echoMany(t, o.conns, 1<<10, o.connDur)
 					res.record(sec, row, higher, t.name(), v, err)
 					if t.lib == nil {
@@ -355,7 +362,7 @@ func run(o *options, res *results) {
 		for r := range o.runs {
 			res.run = r
 			for _, l := range rotate(allocLibs, r) {
-				logf("allocations, %s, run %d/%d", l.name, r+1, o.runs)
+				figuref("allocations, %s, run %d/%d", l.name, r+1, o.runs)
 				s, err := serverAllocs(l, o.allocN)
 				res.record(secAlloc, "server: write 1 KiB, allocs/op", lower, l.name, s.writeAllocs, err)
 				res.record(secAlloc, "server: write 1 KiB, B/op", lower, l.name, s.writeBytes, err)
@@ -403,7 +410,7 @@ func run(o *options, res *results) {
 		for r := range o.runs {
 			res.run = r
 			for _, name := range rotate(names, r) {
-				logf("idle memory, %s, %d connections, run %d/%d", name, o.idle, r+1, o.runs)
+				figuref("idle memory, %s, %d connections, run %d/%d", name, o.idle, r+1, o.runs)
 				prof := ""
 				if o.memprofile != "" && r == 0 {
 					prof = o.memprofile + "-" + name + ".pprof"
@@ -429,7 +436,7 @@ func run(o *options, res *results) {
 					if !slices.Contains(l.deflate, m) {
 						continue
 					}
-					logf("deflate %s, %s, run %d/%d", m, l.name, r+1, o.runs)
+					figuref("deflate %s, %s, run %d/%d", m, l.name, r+1, o.runs)
 					mbps, ratio, err := deflateEcho(l, m, corpus, o.deflateDur)
 					res.record(secDeflate, m.String()+": echo MB/s", higher, l.name, mbps, err)
 					res.record(secDeflate, m.String()+": wire ÷ payload (client→server)", lower, l.name, ratio, err)
@@ -448,7 +455,7 @@ func run(o *options, res *results) {
 					if !slices.Contains(l.deflate, m) {
 						continue
 					}
-					logf("deflate idle memory, %s, %s, run %d/%d", m, l.name, r+1, o.runs)
+					figuref("deflate idle memory, %s, %s, run %d/%d", m, l.name, r+1, o.runs)
 					rss, heap, _, err := idleMemory(l.name, m, o.idleDeflate, corpus, "")
 					res.record(secDeflate, row, lower, l.name, rss/1024, err)
 					res.record(secDeflate, goRow, lower, l.name, heap/1024, err)

@@ -158,6 +158,7 @@ func echoMany(t target, conns, size int, d time.Duration) (float64, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			c, err := connect()
+			progress()
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -389,3 +389,29 @@ func TestChartDoesNotClipSilently(t *testing.T) {
 		t.Error("a bar at 512% is not labelled as clipped")
 	}
 }
+
+// The watchdog names the figure that has made no progress for its bound,
+// and only then.
+func TestWatchdogNamesTheStalledFigure(t *testing.T) {
+	figuref("echo 16 B, coder, own client, run 1/1")
+	now := time.Now()
+	if _, stuck := stalled(now, time.Minute); stuck {
+		t.Error("a figure that has just started is stalled")
+	}
+	if figure, stuck := stalled(now.Add(2*time.Minute), time.Minute); !stuck || figure != "echo 16 B, coder, own client, run 1/1" {
+		t.Errorf("after 2 minutes without progress: %q, %v", figure, stuck)
+	}
+	progress()
+	if _, stuck := stalled(time.Now(), time.Minute); stuck {
+		t.Error("progress did not reset the watchdog")
+	}
+	killed := false
+	unregister := onExpiry(func() { killed = true })
+	if len(watch.kills) != 1 {
+		t.Errorf("%d kills registered, want 1", len(watch.kills))
+	}
+	unregister()
+	if len(watch.kills) != 0 || killed {
+		t.Errorf("after unregistering: %d kills, killed %v", len(watch.kills), killed)
+	}
+}
