@@ -79,6 +79,11 @@ type library struct {
 	// reads are callbacks); otherwise echo is a loop over serve.
 	echo func(ln net.Listener, cfg config) (stop func())
 	dial func(addr string, cfg config) (msgConn, error)
+	// dialEcho, if set, is the library's own client for the echo figures
+	// (for libraries whose reads are callbacks): it drives the round trips
+	// itself (echoRunner), so that no adapter stands between a reply and
+	// the next message. Otherwise the echo figures go through dial.
+	dialEcho func(addr string, cfg config, msg []byte) (echoer, error)
 	// pollsIdle says that the server keeps no goroutine for a quiet
 	// connection (the idle measure then cannot count goroutines).
 	pollsIdle bool
@@ -946,7 +951,7 @@ func gwsServerOption(cfg config) *gws.ServerOption {
 var gwsLib = &library{
 	name:     "gws",
 	utf8:     "does not validate text (CheckUtf8Enabled off, its default)",
-	settings: "Upgrader/NewClient with 4 KiB read and write buffers, ReadLoop in its own goroutine as documented; echo answers in OnMessage; deflate level 1, threshold 128",
+	settings: "Upgrader/NewClient with 4 KiB read and write buffers, ReadLoop in its own goroutine as documented; the echo server answers in OnMessage, and for the echo figures its own client sends each next message from OnMessage too (elsewhere a channel carries each message from OnMessage to the reader); deflate level 1, threshold 128",
 	deflate:  []deflateMode{deflateNoTakeover, deflateTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
 		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
@@ -971,21 +976,105 @@ var gwsLib = &library{
 	},
 	dial: func(addr string, cfg config) (msgConn, error) {
 		h := &gwsHandler{msgs: make(chan *gws.Message, 1)}
-		s, _, err := gws.NewClient(h, &gws.ClientOption{
-			Addr:               "ws://" + addr + "/",
-			ReadBufferSize:     bufferSize,
-			WriteBufferSize:    bufferSize,
-			ReadMaxPayloadSize: int(cfg.readLimit),
-			PermessageDeflate:  gwsDeflate(cfg.deflate),
-			NewDialer:          func() (gws.Dialer, error) { return gwsDialer{cfg.dial}, nil },
-		})
+		s, _, err := gws.NewClient(h, gwsClientOption(addr, cfg))
 		if err != nil {
 			return nil, err
 		}
 		go s.ReadLoop()
 		return &gwsConn{s, h.msgs, gwsOpcode(cfg.text)}, nil
 	},
+	dialEcho: func(addr string, cfg config, msg []byte) (echoer, error) {
+		e := &gwsEchoClient{op: gwsOpcode(cfg.text), msg: msg, done: make(chan struct{}, 1)}
+		s, _, err := gws.NewClient(e, gwsClientOption(addr, cfg))
+		if err != nil {
+			return nil, err
+		}
+		e.c = s
+		go s.ReadLoop()
+		return e, nil
+	},
 }
+
+func gwsClientOption(addr string, cfg config) *gws.ClientOption {
+	return &gws.ClientOption{
+		Addr:               "ws://" + addr + "/",
+		ReadBufferSize:     bufferSize,
+		WriteBufferSize:    bufferSize,
+		ReadMaxPayloadSize: int(cfg.readLimit),
+		PermessageDeflate:  gwsDeflate(cfg.deflate),
+		NewDialer:          func() (gws.Dialer, error) { return gwsDialer{cfg.dial}, nil },
+	}
+}
+
+// gwsEchoClient is gws's own client driving the echo the way gws is meant
+// to be used: ReadLoop calls OnMessage with each reply, which checks it and
+// sends the next message; Run waits only for the last.
+type gwsEchoClient struct {
+	gws.BuiltinEventHandler
+	c   *gws.Conn
+	op  gws.Opcode
+	msg []byte
+
+	// Set by Run before the first message, read by OnMessage; set by
+	// OnMessage and OnClose, read by Run after done.
+	n, target int
+	deadline  time.Time
+	err       error
+	done      chan struct{}
+	finished  bool // done was signalled for the Run under way
+}
+
+func (e *gwsEchoClient) finish(err error) {
+	if e.finished {
+		return
+	}
+	e.finished, e.err = true, err
+	e.done <- struct{}{}
+}
+
+func (e *gwsEchoClient) OnMessage(s *gws.Conn, m *gws.Message) {
+	size := m.Data.Len()
+	m.Close()
+	if size != len(e.msg) {
+		e.finish(fmt.Errorf("echo of %d bytes came back as %d", len(e.msg), size))
+		return
+	}
+	e.n++
+	// The clock is read every 8 round trips, as in echoOne.
+	if e.n >= e.target || e.n%8 == 0 && time.Now().After(e.deadline) {
+		e.finish(nil)
+		return
+	}
+	if err := s.WriteMessage(e.op, e.msg); err != nil {
+		e.finish(err)
+	}
+}
+
+func (e *gwsEchoClient) OnClose(s *gws.Conn, err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	e.finish(err)
+}
+
+// Run does round trips until target or, checked every 8, deadline.
+func (e *gwsEchoClient) Run(target int, deadline time.Time) (int, error) {
+	e.n, e.target, e.deadline, e.err, e.finished = 0, target, deadline, nil, false
+	if err := e.c.WriteMessage(e.op, e.msg); err != nil {
+		return 0, err
+	}
+	<-e.done
+	return e.n, e.err
+}
+
+func (e *gwsEchoClient) Echo() (int, error) {
+	if _, err := e.Run(1, time.Time{}); err != nil {
+		return 0, err
+	}
+	return len(e.msg), nil
+}
+
+func (e *gwsEchoClient) Close() error { return e.c.NetConn().Close() }
 
 type gwsDialer struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)

@@ -415,3 +415,27 @@ func TestWatchdogNamesTheStalledFigure(t *testing.T) {
 		t.Errorf("after unregistering: %d kills, killed %v", len(watch.kills), killed)
 	}
 }
+
+// gws's own client drives its echo figures from OnMessage, with no channel
+// between a reply and the next message, and the figures come out.
+func TestGwsOwnClientRunsInOnMessage(t *testing.T) {
+	connect, stop := startEcho(target{lib: gwsLib, own: true}, 1024)
+	c, err := connect()
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	if _, ok := c.(echoRunner); !ok {
+		t.Errorf("gws's own client is a %T, not an echoRunner", c)
+	}
+	c.Close()
+	stop()
+	for _, f := range []func() (float64, error){
+		func() (float64, error) { return echoOne(target{lib: gwsLib, own: true}, 1024, 20*time.Millisecond) },
+		func() (float64, error) { return echoMany(target{lib: gwsLib, own: true}, 4, 1024, 20*time.Millisecond) },
+	} {
+		if v, err := f(); err != nil || v <= 0 {
+			t.Errorf("%v round trips/s, %v", v, err)
+		}
+	}
+}
