@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	coder "github.com/coder/websocket"
@@ -1015,38 +1016,46 @@ type gwsEchoClient struct {
 	op  gws.Opcode
 	msg []byte
 
-	// Set by Run before the first message, read by OnMessage; set by
-	// OnMessage and OnClose, read by Run after done.
+	// run is the Run under way. Run publishes a new one before its first
+	// message, so that ReadLoop's goroutine sees its fields (the socket
+	// orders them too, but the race detector cannot see that).
+	run  atomic.Pointer[gwsRun]
+	done chan struct{}
+}
+
+// gwsRun is one Run's state. Its counters belong to ReadLoop's goroutine
+// until done is signalled, and to Run's after.
+type gwsRun struct {
 	n, target int
 	deadline  time.Time
 	err       error
-	done      chan struct{}
-	finished  bool // done was signalled for the Run under way
+	finished  bool // done was signalled
 }
 
-func (e *gwsEchoClient) finish(err error) {
-	if e.finished {
+func (e *gwsEchoClient) finish(r *gwsRun, err error) {
+	if r == nil || r.finished {
 		return
 	}
-	e.finished, e.err = true, err
+	r.finished, r.err = true, err
 	e.done <- struct{}{}
 }
 
 func (e *gwsEchoClient) OnMessage(s *gws.Conn, m *gws.Message) {
+	r := e.run.Load()
 	size := m.Data.Len()
 	m.Close()
 	if size != len(e.msg) {
-		e.finish(fmt.Errorf("echo of %d bytes came back as %d", len(e.msg), size))
+		e.finish(r, fmt.Errorf("echo of %d bytes came back as %d", len(e.msg), size))
 		return
 	}
-	e.n++
+	r.n++
 	// The clock is read every 8 round trips, as in echoOne.
-	if e.n >= e.target || e.n%8 == 0 && time.Now().After(e.deadline) {
-		e.finish(nil)
+	if r.n >= r.target || r.n%8 == 0 && time.Now().After(r.deadline) {
+		e.finish(r, nil)
 		return
 	}
 	if err := s.WriteMessage(e.op, e.msg); err != nil {
-		e.finish(err)
+		e.finish(r, err)
 	}
 }
 
@@ -1054,17 +1063,18 @@ func (e *gwsEchoClient) OnClose(s *gws.Conn, err error) {
 	if err == nil {
 		err = io.EOF
 	}
-	e.finish(err)
+	e.finish(e.run.Load(), err)
 }
 
 // Run does round trips until target or, checked every 8, deadline.
 func (e *gwsEchoClient) Run(target int, deadline time.Time) (int, error) {
-	e.n, e.target, e.deadline, e.err, e.finished = 0, target, deadline, nil, false
+	r := &gwsRun{target: target, deadline: deadline}
+	e.run.Store(r)
 	if err := e.c.WriteMessage(e.op, e.msg); err != nil {
 		return 0, err
 	}
 	<-e.done
-	return e.n, e.err
+	return r.n, r.err
 }
 
 func (e *gwsEchoClient) Echo() (int, error) {
