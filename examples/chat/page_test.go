@@ -7,14 +7,21 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/ws13/websocket"
 )
 
 // runPage loads the page from a file, with probe (a script) appended to
@@ -23,29 +30,47 @@ import (
 // own connection fails at once, so what probe sees is the page's code.
 func runPage(t *testing.T, probe string, result any) {
 	t.Helper()
-	var browser string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			browser = p
-			break
-		}
-	}
-	if browser == "" {
-		if os.Getenv("WS13_REQUIRE_BROWSER") != "" {
-			t.Fatal("no Chromium, and WS13_REQUIRE_BROWSER is set")
-		}
-		t.Skip("no Chromium to run the page")
-	}
+	browser := findBrowser(t)
 	doc := strings.Replace(string(page), "</body>", "<script>\n"+probe+"\n</script></body>", 1)
 	file := filepath.Join(t.TempDir(), "page.html")
 	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	runBrowser(t, browser, "file://"+file, 0, result)
+}
+
+// findBrowser returns the path of a Chromium, or skips the test where there
+// is none (fails it if WS13_REQUIRE_BROWSER is set).
+func findBrowser(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("WS13_REQUIRE_BROWSER") != "" {
+		t.Fatal("no Chromium, and WS13_REQUIRE_BROWSER is set")
+	}
+	t.Skip("no Chromium to run the page")
+	return ""
+}
+
+// runBrowser loads url in headless Chromium and decodes into result the
+// JSON that the page puts in document.title after "RESULT ". With wait > 0
+// the page's timers get that much time (virtual time: Chromium runs them
+// as fast as it can) before the page is read; otherwise it is read once
+// loaded.
+func runBrowser(t *testing.T, browser, url string, wait time.Duration, result any) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run",
-		"--user-data-dir="+t.TempDir(), "--window-size=800,600", "--dump-dom", "file://"+file).Output()
+		"--user-data-dir=" + t.TempDir(), "--window-size=800,600", "--dump-dom"}
+	if wait > 0 {
+		args = append(args, fmt.Sprintf("--virtual-time-budget=%d", wait.Milliseconds()))
+	}
+	out, err := exec.CommandContext(ctx, browser, append(args, url)...).Output()
 	if err != nil {
 		t.Fatalf("%s: %v", browser, err)
 	}
@@ -114,5 +139,63 @@ document.title = "RESULT " + JSON.stringify({count, max: maxLines, first, follow
 	}
 	if !got.StayedUp {
 		t.Error("a reader who scrolled up was taken to the bottom by a new line")
+	}
+}
+
+// After a lost connection the page connects again, and learns its new
+// name. The first WebSocket request is closed at once with 1001, as by a
+// server that restarts; the page must come back to the room on its own.
+func TestBrowserPageReconnects(t *testing.T) {
+	browser := findBrowser(t)
+	rm := newRoom()
+	var mu sync.Mutex
+	attempts := 0
+	mux := http.NewServeMux()
+	mux.Handle("/", rm)
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		attempts++
+		first := attempts == 1
+		mu.Unlock()
+		if !first {
+			rm.ServeHTTP(w, r)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.Close(websocket.StatusGoingAway, "restarting")
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Cleanup(rm.Close)
+
+	probe := `const started = Date.now();
+const timer = setInterval(() => {
+  if (status.textContent.startsWith("connected as") || Date.now() - started > 20000) {
+    clearInterval(timer);
+    document.title = "RESULT " + JSON.stringify({status: status.textContent, lines: Array.from(log.children, li => li.textContent)});
+  }
+}, 50);`
+	// The page must come from the server (its script connects to its own
+	// host), so the probe is served with it.
+	doc := strings.Replace(string(page), "</body>", "<script>\n"+probe+"\n</script></body>", 1)
+	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, doc)
+	})
+	var got struct {
+		Status string
+		Lines  []string
+	}
+	runBrowser(t, browser, srv.URL+"/probe", 30*time.Second, &got)
+	if got.Status != "connected as guest-1" {
+		t.Errorf("status %q, want %q (lines %q)", got.Status, "connected as guest-1", got.Lines)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts != 2 {
+		t.Errorf("%d connection attempts, want 2", attempts)
 	}
 }
