@@ -439,3 +439,19 @@ func TestGwsOwnClientRunsInOnMessage(t *testing.T) {
 		}
 	}
 }
+
+// The idle panel shows ws13 used each recommended way, not only with the
+// read loop in the handler.
+func TestChartShowsIdleVariants(t *testing.T) {
+	r := newResults()
+	row := "10000 idle: server RSS, KiB per connection"
+	for lib, v := range map[string]float64{"tcp": 3.5, "ws13": 9.8, "gobwas": 6.3, "ws13-go": 5.2, "ws13-poll": 2.8} {
+		r.record(secIdle, row, lower, lib, v, nil)
+	}
+	svg := r.svg(&options{runs: 1})
+	for _, want := range []string{">ws13-go</text>", ">ws13-poll</text>", ">2.8</text>", ">5.2</text>"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("the idle panel has no %q", want)
+		}
+	}
+}
