@@ -31,12 +31,24 @@ import (
 func runPage(t *testing.T, probe string, result any) {
 	t.Helper()
 	browser := findBrowser(t)
-	doc := strings.Replace(string(page), "</body>", "<script>\n"+probe+"\n</script></body>", 1)
+	doc := withProbe(probe)
 	file := filepath.Join(t.TempDir(), "page.html")
 	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	runBrowser(t, browser, "file://"+file, 0, result)
+}
+
+// withProbe returns the page with probe (a script) appended to its body.
+func withProbe(probe string) string {
+	return strings.Replace(string(page), "</body>", "<script>\n"+probe+"\n</script></body>", 1)
+}
+
+// headlessArgs are the flags every test starts Chromium with: headless, no
+// sandbox, nothing fetched from Google, and a fresh profile of the test's.
+func headlessArgs(t *testing.T) []string {
+	return []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir=" + t.TempDir()}
 }
 
 // findBrowser returns the path of a Chromium, or skips the test where there
@@ -64,9 +76,7 @@ func runBrowser(t *testing.T, browser, url string, wait time.Duration, result an
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run",
-		"--user-data-dir=" + t.TempDir(), "--window-size=800,600", "--dump-dom"}
+	args := append(headlessArgs(t), "--window-size=800,600", "--dump-dom")
 	if wait > 0 {
 		args = append(args, fmt.Sprintf("--virtual-time-budget=%d", wait.Milliseconds()))
 	}
@@ -173,7 +183,7 @@ func TestBrowserPageReconnects(t *testing.T) {
 	probe := `new MutationObserver(() => {
   if (status.textContent.startsWith("connected as")) ws.send("status " + status.textContent);
 }).observe(status, {childList: true, characterData: true, subtree: true});`
-	doc := strings.Replace(string(page), "</body>", "<script>\n"+probe+"\n</script></body>", 1)
+	doc := withProbe(probe)
 	mux.HandleFunc("GET /probe", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, doc)
@@ -187,9 +197,7 @@ func TestBrowserPageReconnects(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-		"--user-data-dir="+t.TempDir(), srv.URL+"/probe")
+	cmd := exec.CommandContext(ctx, browser, append(headlessArgs(t), srv.URL+"/probe")...)
 	if err := startInGroup(cmd); err != nil {
 		t.Fatal(err)
 	}
