@@ -56,13 +56,15 @@ var errDeadline = errors.New("websocket: NetConn deadline passed")
 //
 // Reading. A message of the other type fails the connection with 1003
 // (StatusUnsupportedData), and Read returns a *ProtocolError wrapping
-// ErrUnexpectedMessageType. A close by the peer with 1000 (normal closure)
-// or 1001 (going away) reads as io.EOF; any other end of the connection is
-// returned as the Conn reports it (a *CloseError with the peer's code, a
-// *ProtocolError, ErrClosed). NetConn raises c's read limit to the largest
-// possible: Read streams each message into the caller's buffer, so the size
-// of a message costs no memory, and a peer may Write any length at once.
-// Call SetReadLimit after NetConn to bound messages again.
+// ErrUnexpectedMessageType. A close by the peer with 1000 (normal closure),
+// 1001 (going away) or no code at all (1005, which is what a browser's
+// close() without arguments sends) reads as io.EOF; any other end of the
+// connection is returned as the Conn reports it (a *CloseError with the
+// peer's code, a *ProtocolError, ErrClosed). NetConn raises c's read limit
+// to the largest possible: Read streams each message into the caller's
+// buffer, so the size of a message costs no memory, and a peer may Write
+// any length at once. Call SetReadLimit after NetConn to bound messages
+// again.
 //
 // Deadlines work as those of a net.Conn: once one passes, pending and later
 // Reads (or Writes) fail with an error that is a net.Error whose Timeout
@@ -217,11 +219,16 @@ func (nc *netConn) readFailed(ctx context.Context, err error) error {
 }
 
 // ended records err, which ends the stream, for every later Read, with a
-// normal closure read as io.EOF. The caller holds readLock.
+// clean close read as io.EOF: one whose code says nothing went wrong, or
+// that has no code (§7.1.5: the status is then 1005), as a peer that just
+// wants to stop sends. The caller holds readLock.
 func (nc *netConn) ended(err error) error {
 	var ce *CloseError
-	if errors.As(err, &ce) && (ce.Code == StatusNormalClosure || ce.Code == StatusGoingAway) {
-		err = io.EOF
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case StatusNormalClosure, StatusGoingAway, StatusNoStatusRcvd:
+			err = io.EOF
+		}
 	}
 	nc.readErr = err
 	return err

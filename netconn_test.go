@@ -321,16 +321,21 @@ func TestNetConnWriteDeadline(t *testing.T) {
 	})
 }
 
-// The peer's close with 1000 or 1001 is the end of the stream; other codes
-// come through as a *CloseError.
+// The peer's close with 1000 or 1001, or with no code (1005, what a browser
+// sends for close() without arguments), is the end of the stream; other
+// codes come through as a *CloseError.
 func TestNetConnPeerClose(t *testing.T) {
-	for _, code := range []StatusCode{StatusNormalClosure, StatusGoingAway, StatusInternalError, 4000} {
+	for _, code := range []StatusCode{StatusNormalClosure, StatusGoingAway, StatusNoStatusRcvd, StatusInternalError, 4000} {
 		t.Run(code.String(), func(t *testing.T) {
+			reason := "bye"
+			if code == StatusNoStatusRcvd {
+				reason = "" // a close frame without a code has no reason either
+			}
 			server, client := connPair(t)
 			nc := NetConn(context.Background(), server, MessageBinary)
 			client.Write(context.Background(), MessageBinary, []byte("last"))
 			closed := make(chan error, 1)
-			go func() { closed <- client.Close(code, "bye") }()
+			go func() { closed <- client.Close(code, reason) }()
 			if got := readN(t, nc, 4, 10); string(got) != "last" {
 				t.Fatalf("Read = %q", got)
 			}
@@ -338,11 +343,11 @@ func TestNetConnPeerClose(t *testing.T) {
 				_, err := nc.Read(make([]byte, 10))
 				var ce *CloseError
 				switch {
-				case code == StatusNormalClosure || code == StatusGoingAway:
+				case code == StatusNormalClosure || code == StatusGoingAway || code == StatusNoStatusRcvd:
 					if err != io.EOF {
 						t.Fatalf("Read = %v, want io.EOF", err)
 					}
-				case !errors.As(err, &ce) || ce.Code != code || ce.Reason != "bye":
+				case !errors.As(err, &ce) || ce.Code != code || ce.Reason != reason:
 					t.Fatalf("Read = %v, want a *CloseError with %v", err, code)
 				}
 			}
