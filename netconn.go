@@ -89,7 +89,9 @@ var errDeadline = errors.New("websocket: NetConn deadline passed")
 // deadline, is not a timeout (moving a deadline does not bring it back). It
 // does not close the connection: that is for Close, which runs the closing
 // handshake with StatusNormalClosure (Conn.Close, bounded by the close
-// timeout) whether ctx is done or not, and stops the deadlines' timers. Reads and Writes after Close fail with net.ErrClosed.
+// timeout) whether ctx is done or not, and stops the deadlines' timers;
+// after the connection already ended, there is nothing left to fail, and
+// Close returns nil. Reads and Writes after Close fail with net.ErrClosed.
 //
 // LocalAddr and RemoteAddr are those of c.NetConn(), or an address whose
 // Network is "websocket" where it has none.
@@ -110,6 +112,9 @@ type netConn struct {
 	typ    MessageType
 	rd, wr netConnDeadline
 	closed atomic.Bool // Close was called
+
+	closeOnce sync.Once
+	closeErr  error // what the first Close returned; written in closeOnce
 
 	// readLock is held by the goroutine in Read: a channel, so that waiting
 	// for it ends at the read deadline.
@@ -340,13 +345,24 @@ func (nc *netConn) opError(op string, err error) error {
 }
 
 // Close runs the closing handshake with StatusNormalClosure and stops the
-// deadlines' timers. Calls after the first return what it returned.
+// deadlines' timers. It returns nil if the connection had already ended
+// (the peer closed or vanished, or a Read failed it), as a TCP connection's
+// first Close does after the peer reset it: that end is for Read and Write
+// to report, and there was no handshake left for Close to fail. Otherwise
+// it reports a closing handshake that did not complete (Conn.Close). Calls
+// after the first return what it returned.
 func (nc *netConn) Close() error {
-	nc.closed.Store(true)
-	err := nc.c.Close(StatusNormalClosure, "")
-	nc.rd.stop()
-	nc.wr.stop()
-	return err
+	nc.closeOnce.Do(func() {
+		nc.closed.Store(true)
+		endedBefore := nc.c.isNetClosed()
+		err := nc.c.Close(StatusNormalClosure, "")
+		nc.rd.stop()
+		nc.wr.stop()
+		if !endedBefore {
+			nc.closeErr = err
+		}
+	})
+	return nc.closeErr
 }
 
 func (nc *netConn) LocalAddr() net.Addr {

@@ -361,6 +361,32 @@ func TestNetConnPeerClose(t *testing.T) {
 	}
 }
 
+// Close after the connection already ended (the peer vanished, or the
+// NetConn failed it) returns nil, as a TCP connection's first Close does
+// after the peer reset it: the end was Read's to report, and there is
+// nothing left for Close to fail at. A second Close returns the same.
+func TestNetConnCloseAfterAbnormalEnd(t *testing.T) {
+	for _, end := range []string{"peer vanished", "unexpected type"} {
+		t.Run(end, func(t *testing.T) {
+			server, client := connPair(t)
+			nc := NetConn(context.Background(), server, MessageBinary)
+			if end == "peer vanished" {
+				client.CloseNow()
+			} else {
+				go client.Write(context.Background(), MessageText, []byte("text"))
+			}
+			if _, err := nc.Read(make([]byte, 10)); err == nil || err == io.EOF {
+				t.Fatalf("Read = %v, want the abnormal end", err)
+			}
+			for i := 0; i < 2; i++ {
+				if err := nc.Close(); err != nil {
+					t.Fatalf("Close %d after the end: %v, want nil", i+1, err)
+				}
+			}
+		})
+	}
+}
+
 // A message of the other type fails the connection with 1003.
 func TestNetConnUnexpectedType(t *testing.T) {
 	server, client := connPair(t)
