@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -27,7 +28,9 @@ type AcceptOptions struct {
 	// pages may open a connection: patterns in path.Match syntax compared
 	// with the Origin's host (and port, if the pattern has one), without
 	// regard to case, e.g. "example.com" or "*.example.com:8443"; a pattern
-	// equal to the host matches as written ("[::1]:8443"). A malformed
+	// equal to the host matches as written ("[::1]:8443"). An Origin
+	// without a port has its scheme's default (RFC 6454 §4), so
+	// "example.com:443" matches "https://example.com". A malformed
 	// pattern fails the handshake with 500 and an error wrapping
 	// path.ErrBadPattern, once a request needs it.
 	// Requests with no Origin header (non-browser clients) are not checked.
@@ -325,6 +328,12 @@ func validChallengeKey(key string) bool {
 // checkOrigin guards against cross-site WebSocket hijacking (§10.2): a
 // browser sends the page's origin, and by default only a page served from
 // the requested host itself may connect.
+//
+// An origin is a scheme, a host and a port (RFC 6454 §4), the port being
+// the scheme's default when the URI names none; a browser writes Origin
+// without the default port (§6.2), and Host too. So "https://example.com"
+// and "https://example.com:443" are one origin, which the Host
+// "example.com:443" and the pattern "example.com:443" both match.
 func checkOrigin(r *http.Request, opts *AcceptOptions) error {
 	origins := r.Header.Values("Origin")
 	if len(origins) == 0 || opts.InsecureSkipOriginCheck {
@@ -337,13 +346,22 @@ func checkOrigin(r *http.Request, opts *AcceptOptions) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%w: unparsable Origin %q", ErrOriginRefused, origins[0])
 	}
-	if asciiEqualFold(u.Host, r.Host) {
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = defaultPort(u.Scheme)
+	}
+	if asciiEqualFold(u.Host, r.Host) || sameHostPort(host, port, r.Host, defaultPort(u.Scheme)) {
 		return nil
 	}
 	for _, pattern := range opts.OriginPatterns {
-		target := u.Hostname()
-		if strings.Contains(pattern, ":") {
-			target = u.Host
+		target := host
+		switch _, _, err := net.SplitHostPort(pattern); {
+		case err == nil && port != "":
+			target = net.JoinHostPort(host, port) // brackets an IPv6 literal
+		case err == nil:
+			target = u.Host // a scheme with no default port
+		case strings.HasPrefix(pattern, "["):
+			target = "[" + host + "]" // an IPv6 literal without a port
 		}
 		if asciiEqualFold(pattern, target) {
 			return nil // as written: "[::1]:8443" is no character class
@@ -357,6 +375,31 @@ func checkOrigin(r *http.Request, opts *AcceptOptions) error {
 		}
 	}
 	return fmt.Errorf("%w: %q is not %q and matches no OriginPatterns", ErrOriginRefused, u.Host, r.Host)
+}
+
+// defaultPort is the port an origin of scheme has when it names none (RFC
+// 6454 §4, from RFC 9110 §4.2 and RFC 6455 §3), or "" for a scheme it does
+// not know.
+func defaultPort(scheme string) string {
+	switch scheme { // url.Parse lowercases it
+	case "http", "ws":
+		return "80"
+	case "https", "wss":
+		return "443"
+	}
+	return ""
+}
+
+// sameHostPort reports whether the origin's host and port are those of the
+// Host header hostHeader, whose port, if it names none, is taken to be
+// fallbackPort.
+func sameHostPort(host, port, hostHeader, fallbackPort string) bool {
+	h := url.URL{Host: hostHeader}
+	hPort := h.Port()
+	if hPort == "" {
+		hPort = fallbackPort
+	}
+	return port != "" && port == hPort && asciiEqualFold(host, h.Hostname())
 }
 
 // selectSubprotocol returns the first of the server's subprotocols that the

@@ -144,6 +144,20 @@ func TestAcceptOrigins(t *testing.T) {
 		{"https://APP.Good.Example", &AcceptOptions{OriginPatterns: []string{"*.good.example"}}, true},
 		{"https://good.example:8443", &AcceptOptions{OriginPatterns: []string{"good.example:8443"}}, true},
 		{"https://good.example:9999", &AcceptOptions{OriginPatterns: []string{"good.example:8443"}}, false},
+		// An origin without a port has its scheme's default (RFC 6454
+		// §4), which a browser leaves out of Origin (§6.2): a pattern
+		// naming that port matches it, and a pattern without a port
+		// matches an Origin that writes the default out.
+		{"https://good.example", &AcceptOptions{OriginPatterns: []string{"good.example:443"}}, true},
+		{"http://good.example", &AcceptOptions{OriginPatterns: []string{"good.example:80"}}, true},
+		{"https://app.good.example", &AcceptOptions{OriginPatterns: []string{"*.good.example:443"}}, true},
+		{"http://good.example", &AcceptOptions{OriginPatterns: []string{"good.example:443"}}, false},
+		{"https://good.example", &AcceptOptions{OriginPatterns: []string{"good.example:80"}}, false},
+		{"https://good.example:443", &AcceptOptions{OriginPatterns: []string{"good.example"}}, true},
+		{"https://good.example:443", &AcceptOptions{OriginPatterns: []string{"good.example:443"}}, true},
+		{"http://good.example:80", &AcceptOptions{OriginPatterns: []string{"good.example:80"}}, true},
+		{"https://[::1]", &AcceptOptions{OriginPatterns: []string{"[::1]:443"}}, true},
+		{"https://[::1]:443", &AcceptOptions{OriginPatterns: []string{"[::1]"}}, true},
 		// A pattern equal to the host matches as it is: an IPv6 literal's
 		// brackets would otherwise be a character class of path.Match.
 		{"http://[::1]:8443", &AcceptOptions{OriginPatterns: []string{"[::1]:8443"}}, true},
@@ -166,6 +180,34 @@ func TestAcceptOrigins(t *testing.T) {
 	resp, err := sendRaw(t, &AcceptOptions{OriginPatterns: []string{"[a-"}}, base+"Origin: https://elsewhere.example\r\n\r\n")
 	if resp.StatusCode != http.StatusInternalServerError || !errors.Is(err, path.ErrBadPattern) || !strings.Contains(err.Error(), `"[a-"`) {
 		t.Errorf("malformed pattern: status %d, err %v; want 500 and path.ErrBadPattern", resp.StatusCode, err)
+	}
+}
+
+// The request's own host matches its origin with the default port written
+// out on either side, or on neither (RFC 6454 §4), and no other port.
+func TestCheckOriginSameHostDefaultPort(t *testing.T) {
+	tests := []struct {
+		host, origin string
+		ok           bool
+	}{
+		{"example.com", "https://example.com", true},
+		{"example.com", "https://example.com:443", true},
+		{"example.com:443", "https://example.com", true},
+		{"EXAMPLE.com:80", "http://example.COM", true},
+		{"[::1]:443", "https://[::1]", true},
+		{"example.com", "https://example.com:8443", false},
+		{"example.com:80", "https://example.com", false},
+		{"example.com:443", "http://example.com", false},
+		{"example.com", "http://example.com:443", false},
+		{"example.com:443", "https://other.example", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = tt.host
+		r.Header.Set("Origin", tt.origin)
+		if err := checkOrigin(r, &AcceptOptions{}); (err == nil) != tt.ok {
+			t.Errorf("Host %q, Origin %q: %v, want accepted %v", tt.host, tt.origin, err, tt.ok)
+		}
 	}
 }
 
