@@ -199,7 +199,8 @@ func protocolError(err error) *ProtocolError {
 // nothing. Close is safe to call from any goroutine, and more than once:
 // calls after the first return what the first returned.
 // If another goroutine is reading, the peer's close frame is handled there
-// and that read returns a *CloseError.
+// and that read returns a *CloseError; so does a read that waits meanwhile,
+// whether that read or Close reads the close frame.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if len(reason) > maxCloseReason {
 		return ErrCloseReasonTooLong

@@ -417,6 +417,34 @@ func TestCloseHandshakeFromServer(t *testing.T) {
 	}
 }
 
+// A read that waits for readLock while Close holds it, reading for the
+// peer's close frame, returns that close frame as a *CloseError with the
+// peer's code, as a read that was there first would, not a bare ErrClosed.
+func TestReadWaitingForCloseGetsThePeersClose(t *testing.T) {
+	checkLeaks(t)
+	patient := connConfig{closeTimeout: time.Minute}
+	server, client := connPairConfig(t, patient, patient)
+	closed := make(chan error, 1)
+	go func() { closed <- client.Close(StatusNormalClosure, "") }()
+	waitFor(t, "Close to hold readLock", func() bool { return client.readLock.state.Load() != lockFree })
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := client.Read(context.Background())
+		readErr <- err
+	}()
+	waitFor(t, "the Read to wait for readLock", func() bool { return client.readLock.state.Load() == lockQueued })
+	if err := server.Close(4001, "bye"); err != nil {
+		t.Fatalf("server's Close: %v", err)
+	}
+	var ce *CloseError
+	if err := <-readErr; !errors.As(err, &ce) || ce.Code != 4001 || ce.Reason != "bye" {
+		t.Errorf("waiting Read = %v, want the peer's close with 4001", err)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("client's Close: %v", err)
+	}
+}
+
 // Done is closed once the connection is, whichever side ends it: here the
 // server's reader meets the client's close, and the client calls CloseNow.
 func TestDoneIsClosedWithTheConnection(t *testing.T) {

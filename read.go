@@ -242,6 +242,21 @@ func (c *Conn) lockRead(ctx context.Context) error {
 		return err
 	}
 	c.endReturned.Store(true)
+	// The holder closed the connection, or saw it closed, and is about to
+	// record how the read side ended: the peer's close frame (§7.1.5), a
+	// violation, a lost stream. This read reports that end, as it would
+	// have had it been the one reading, not the bare close; the holder
+	// returns soon, the connection being closed, and the wait is bounded
+	// anyway.
+	timeout := time.NewTimer(c.closeTimeout)
+	defer timeout.Stop()
+	if c.readLock.lock(ctx.Done(), nil, timeout.C) {
+		end := c.rd.err
+		c.readLock.unlock()
+		if end != nil {
+			return end
+		}
+	}
 	return c.closeCause
 }
 
