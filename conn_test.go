@@ -643,6 +643,45 @@ func stallWrites(t *testing.T, nc, peer net.Conn) {
 	t.Fatal("writes never blocked")
 }
 
+// A Write whose context ends in the middle of its frame drops the
+// connection, and its error says so: it matches ErrClosed as well as the
+// context's error, so that a caller checking for either learns the Conn is
+// gone. A Writer's fragment cut the same way says the same.
+func TestWriteCutMidFrameSaysTheConnectionIsGone(t *testing.T) {
+	for _, streamed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Write", true: "Writer"}[streamed], func(t *testing.T) {
+			server, _ := connPair(t)    // the client does not read
+			big := make([]byte, 32<<20) // more than loopback's socket buffers hold
+			var err error
+			// A loaded machine may let the context end before the first
+			// byte left, which leaves the Conn usable: then try again.
+			for range 5 {
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				if streamed {
+					var w io.WriteCloser
+					if w, err = server.Writer(ctx, MessageBinary); err == nil {
+						_, err = w.Write(big)
+						w.Close()
+					}
+				} else {
+					err = server.Write(ctx, MessageBinary, big)
+				}
+				cancel()
+				if err != context.DeadlineExceeded || server.isNetClosed() {
+					break
+				}
+			}
+			if !errors.Is(err, ErrClosed) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Write cut mid-frame = %v, want ErrClosed and context.DeadlineExceeded", err)
+			}
+			err = server.Write(context.Background(), MessageBinary, []byte("more"))
+			if !errors.Is(err, ErrClosed) || errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Write after the torn frame = %v, want ErrClosed alone", err)
+			}
+		})
+	}
+}
+
 // A Writer whose context ends in the middle of its message cannot finish
 // it, so the stream is torn and the connection must go. It goes at once,
 // even while another goroutine's frame is stuck on a peer that stopped

@@ -96,7 +96,8 @@
 // compressed with context takeover, which cannot be skipped undecoded: the
 // connection is then failed (ErrDeflateInterrupted). A write interrupted in
 // the middle of a frame cannot be undone on the wire, so the connection is
-// dropped. context.Background() costs nothing extra.
+// dropped, and the write's error matches ErrClosed as well as ctx.Err().
+// context.Background() costs nothing extra.
 //
 // # Errors
 //

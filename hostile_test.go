@@ -903,7 +903,7 @@ func TestHostilePeerNeverReads(t *testing.T) {
 			}
 			cancel()
 		}
-		if err != context.DeadlineExceeded {
+		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Write to a peer that never reads: %v", err)
 		}
 		// The streaming writer is bounded the same way.

@@ -313,7 +313,9 @@ func (nc *netConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	case nc.closed.Load():
 		return 0, nc.opError("write", net.ErrClosed)
-	case err == ctx.Err():
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// Cut before its first byte, or mid-frame: then the Conn's error
+		// matches ErrClosed too, and the connection is gone.
 		if context.Cause(ctx) == errDeadline && nc.c.isNetClosed() {
 			nc.writeTorn.Store(true)
 		}

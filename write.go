@@ -8,6 +8,7 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"sync"
@@ -25,7 +26,9 @@ var ErrInvalidMessageType = errors.New("websocket: invalid message type")
 //
 // If ctx is done before any byte of the message was sent, Write returns
 // ctx.Err() and the Conn stays usable. If it is done in the middle of the
-// frame, the stream can no longer be framed: the connection is dropped.
+// frame, the stream can no longer be framed: the connection is dropped,
+// and Write returns an error that matches both ErrClosed and ctx.Err()
+// (errors.Is).
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if !typ.isData() {
 		return ErrInvalidMessageType
@@ -236,7 +239,14 @@ func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
 	watching := c.writeInterrupt.begin(ctx)
 	err := c.writeFrameLocked(h, p)
 	if watching {
-		err = contextError(ctx, c.writeInterrupt.end(), err)
+		interrupted := c.writeInterrupt.end()
+		if interrupted && c.writeErr != nil && isTimeout(err) {
+			// The frame is torn (or, over TLS, the stream is: see
+			// writeTimeoutFatal) and the connection dropped. ctx.Err()
+			// alone would read as "try again later".
+			return fmt.Errorf("%w: the write's context ended in the middle of a frame: %w", ErrClosed, ctx.Err())
+		}
+		err = contextError(ctx, interrupted, err)
 	}
 	return err
 }
