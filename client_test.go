@@ -509,6 +509,82 @@ func TestKeepaliveDropsSilentPeer(t *testing.T) {
 	}
 }
 
+// HandshakeTimeout of 0 means DefaultHandshakeTimeout, a set one is used as
+// given, and a context that ends sooner still wins: the deadline the dialer
+// sees says which bound applies, without waiting for it.
+func TestDialHandshakeTimeoutDefault(t *testing.T) {
+	url := startServer(t, nil, echoHandler)
+	soon, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	soonDeadline, _ := soon.Deadline()
+	for _, tc := range []struct {
+		name    string
+		ctx     context.Context
+		timeout time.Duration
+		want    time.Duration // from the Dial call; 0: soonDeadline
+	}{
+		{"zero", context.Background(), 0, DefaultHandshakeTimeout},
+		{"set", context.Background(), 7 * time.Second, 7 * time.Second},
+		{"context sooner", soon, time.Minute, 0},
+	} {
+		var deadline time.Time
+		var hasDeadline bool
+		before := time.Now()
+		c, _, err := Dial(tc.ctx, url, &DialOptions{
+			HandshakeTimeout: tc.timeout,
+			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				deadline, hasDeadline = ctx.Deadline()
+				return net.Dial(network, addr)
+			},
+		})
+		after := time.Now()
+		if err != nil {
+			t.Fatalf("%s: Dial: %v", tc.name, err)
+		}
+		c.CloseNow()
+		if !hasDeadline {
+			t.Errorf("%s: the handshake had no deadline", tc.name)
+			continue
+		}
+		if tc.want == 0 {
+			if !deadline.Equal(soonDeadline) {
+				t.Errorf("%s: deadline %v, want the context's %v", tc.name, deadline, soonDeadline)
+			}
+			continue
+		}
+		if deadline.Before(before.Add(tc.want)) || deadline.After(after.Add(tc.want)) {
+			t.Errorf("%s: deadline %v after the call, want %v", tc.name, deadline.Sub(before), tc.want)
+		}
+	}
+}
+
+// PingTimeout of 0 means DefaultPingTimeout, not "no time at all": a pong
+// that comes a little late keeps the connection.
+func TestKeepaliveZeroPingTimeoutMeansDefault(t *testing.T) {
+	const pongDelay = 300 * time.Millisecond
+	pinged := make(chan struct{})
+	url := rawServer(t, switching, func(p *rawPeer) {
+		h, payload, ok := p.readFrame()
+		if !ok || h.Opcode != OpPing {
+			t.Errorf("server read opcode %v (ok %v), want a ping", h.Opcode, ok)
+			return
+		}
+		close(pinged)
+		time.Sleep(pongDelay)
+		p.writeFrame(Header{Fin: true, Opcode: OpPong}, payload)
+		p.writeFrame(Header{Fin: true, Opcode: OpText}, []byte("still here"))
+		io.Copy(io.Discard, p.br)
+	})
+	c := dialTest(t, url, &DialOptions{PingInterval: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, msg, err := c.Read(ctx)
+	if err != nil || string(msg) != "still here" {
+		t.Fatalf("Read: %q, %v; want the message sent after the late pong", msg, err)
+	}
+	<-pinged
+}
+
 // Subprotocol names that §4.1 forbids are refused before anything is sent:
 // empty, outside U+0021–U+007E, with a separator, or offered twice.
 func TestDialRefusesBadSubprotocols(t *testing.T) {
