@@ -191,7 +191,10 @@ func protocolError(err error) *ProtocolError {
 // connection (a server at once, a client after giving the server the chance
 // to close first, as §7.1.1 asks). The whole takes at most the close timeout
 // (DefaultCloseTimeout unless set in the options); a peer that does not
-// answer in time is dropped and Close reports it.
+// answer in time is dropped and Close reports it. On a connection that had
+// already ended (the peer vanished, CloseNow, a failed read or write) there
+// is no handshake to run: Close returns why it ended, an error matching
+// ErrClosed.
 //
 // code must be one that may be sent (StatusCode.ValidOnWire), or
 // StatusNoStatusRcvd to send a close frame with no code; reason must be
@@ -234,6 +237,10 @@ func (c *Conn) closeOnceWith(code StatusCode, reason string) error {
 }
 
 func (c *Conn) closeHandshake(code StatusCode, reason string) error {
+	// A connection that had already ended (the peer vanished, CloseNow, a
+	// failed read or write) has no handshake left to run: say that, not
+	// that the peer was too slow.
+	endedBefore := c.isNetClosed()
 	deadline := time.Now().Add(c.closeTimeout)
 	timer := time.NewTimer(c.closeTimeout)
 	defer timer.Stop()
@@ -284,8 +291,11 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	case <-c.closeRecv:
 		return nil
 	default:
-		return errors.New("websocket: close handshake not completed: the peer sent no close frame in time")
 	}
+	if endedBefore {
+		return c.closeCause
+	}
+	return errors.New("websocket: close handshake not completed: the peer sent no close frame in time")
 }
 
 // CloseNow drops the connection at once, without a closing handshake. Reads

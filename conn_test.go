@@ -496,6 +496,25 @@ func TestCloseArguments(t *testing.T) {
 }
 
 // A peer that never answers our close: Close returns within its bound.
+// Close on a connection that had already ended reports that it had, not
+// that the peer failed to answer a close frame that was never sent.
+func TestCloseAfterTheConnectionEnded(t *testing.T) {
+	vanished := rawServer(t, switching, func(p *rawPeer) { p.conn.Close() })
+	c := dialTest(t, vanished, nil)
+	if _, _, err := c.Read(context.Background()); err == nil {
+		t.Fatal("Read succeeded on a connection the peer dropped")
+	}
+	quiet := rawServer(t, switching, func(p *rawPeer) { io.Copy(io.Discard, p.br) })
+	dropped := dialTest(t, quiet, nil)
+	dropped.CloseNow()
+	for name, c := range map[string]*Conn{"peer vanished": c, "after CloseNow": dropped} {
+		err := c.Close(StatusNormalClosure, "")
+		if !errors.Is(err, ErrClosed) || strings.Contains(err.Error(), "in time") {
+			t.Errorf("%s: Close returned %v, want an error matching ErrClosed that blames no slow peer", name, err)
+		}
+	}
+}
+
 func TestCloseTimeout(t *testing.T) {
 	url := startServer(t, nil, func(c *Conn) { time.Sleep(3 * time.Second) })
 	c := dialTest(t, url, &DialOptions{CloseTimeout: 200 * time.Millisecond})
