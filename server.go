@@ -30,7 +30,9 @@ type AcceptOptions struct {
 	// regard to case, e.g. "example.com" or "*.example.com:8443"; a pattern
 	// equal to the host matches as written ("[::1]:8443"). An Origin
 	// without a port has its scheme's default (RFC 6454 §4), so
-	// "example.com:443" matches "https://example.com". A malformed
+	// "example.com:443" matches "https://example.com". The Origin's scheme
+	// is not compared, in the request's own Host check either: a page is
+	// trusted by where it was served from, http or https. A malformed
 	// pattern fails the handshake with 500 and an error wrapping
 	// path.ErrBadPattern, once a request needs it.
 	// Requests with no Origin header (non-browser clients) are not checked.
