@@ -114,6 +114,12 @@ func newResult(r *run, agent string, caseNumber int, httpReq, httpResp string) *
 		}
 		expected[e.behavior] = rows
 	}
+	expectedClose := map[string]any{"closedByMe": r.expClose.closedByMe, "closeCode": r.expClose.closeCode, "requireClean": r.expClose.requireClean}
+	if r.expClose.wrongEndpointFatal {
+		// The official UTF-8 cases add this key to their dict, and the
+		// report dumps the dict as it is (case6_3_1.py, case6_x_x.py).
+		expectedClose["closedByWrongEndpointIsFatal"] = true
+	}
 	received := []any{}
 	for _, ev := range r.received {
 		received = append(received, ev.reportForm())
@@ -155,7 +161,7 @@ func newResult(r *run, agent string, caseNumber int, httpReq, httpResp string) *
 		"duration":                       dur,
 		"expectation":                    r.c.Expectation,
 		"expected":                       expected,
-		"expectedClose":                  map[string]any{"closedByMe": r.expClose.closedByMe, "closeCode": r.expClose.closeCode, "requireClean": r.expClose.requireClean},
+		"expectedClose":                  expectedClose,
 		"failedByMe":                     s.failedByMe,
 		"httpRequest":                    httpReq,
 		"httpResponse":                   httpResp,
