@@ -47,6 +47,7 @@ type run struct {
 	resultClose   string
 
 	connectionWasOpen bool
+	trafficAtOK       *trafficStats // compression cases: the counts when the last echo came back
 	started           time.Time
 	ended             time.Time
 	skipped           bool // excluded for this agent by exclude-agent-cases

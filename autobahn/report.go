@@ -179,7 +179,7 @@ func newResult(r *run, agent string, caseNumber int, httpReq, httpResp string) *
 		"rxFrameStats":                   s.rxFrameStats,
 		"rxOctetStats":                   s.rxOctetStats,
 		"started":                        started,
-		"trafficStats":                   trafficJSON(s),
+		"trafficStats":                   trafficJSON(r.trafficAtOK),
 		"txFrameStats":                   s.txFrameStats,
 		"txOctetStats":                   s.txOctetStats,
 		"wasClean":                       s.wasClean,
@@ -192,24 +192,38 @@ func newResult(r *run, agent string, caseNumber int, httpReq, httpResp string) *
 	return res
 }
 
-func trafficJSON(s *session) any {
-	if s.pmd == nil {
+// trafficJSON renders the counters with the keys and ratios of the
+// official TrafficStats.__json__: compression ratio is WebSocket-level
+// octets over application-level octets, overhead is the wire-level octets
+// beyond the WebSocket level over the WebSocket level, null when the
+// divisor is 0.
+func trafficJSON(t *trafficStats) any {
+	if t == nil {
 		return nil
 	}
-	t := s.traffic
 	ratio := func(num, den int64) any {
-		if den == 0 {
+		if den <= 0 {
 			return nil
 		}
 		return float64(num) / float64(den)
 	}
 	return map[string]any{
-		"outgoingOctetsAppLevel":       t.outgoingOctetsAppLevel,
-		"outgoingOctetsWebSocketLevel": t.outgoingOctetsWebSocketLevel,
-		"incomingOctetsAppLevel":       t.incomingOctetsAppLevel,
-		"incomingOctetsWebSocketLevel": t.incomingOctetsWebSocketLevel,
-		"outgoingCompressionRatio":     ratio(t.outgoingOctetsWebSocketLevel, t.outgoingOctetsAppLevel),
-		"incomingCompressionRatio":     ratio(t.incomingOctetsWebSocketLevel, t.incomingOctetsAppLevel),
+		"outgoingOctetsWireLevel":        t.outgoingOctetsWireLevel,
+		"outgoingOctetsWebSocketLevel":   t.outgoingOctetsWebSocketLevel,
+		"outgoingOctetsAppLevel":         t.outgoingOctetsAppLevel,
+		"outgoingCompressionRatio":       ratio(t.outgoingOctetsWebSocketLevel, t.outgoingOctetsAppLevel),
+		"outgoingWebSocketOverhead":      ratio(t.outgoingOctetsWireLevel-t.outgoingOctetsWebSocketLevel, t.outgoingOctetsWebSocketLevel),
+		"outgoingWebSocketFrames":        t.outgoingWebSocketFrames,
+		"outgoingWebSocketMessages":      t.outgoingWebSocketMessages,
+		"preopenOutgoingOctetsWireLevel": t.preopenOutgoingOctetsWireLevel,
+		"incomingOctetsWireLevel":        t.incomingOctetsWireLevel,
+		"incomingOctetsWebSocketLevel":   t.incomingOctetsWebSocketLevel,
+		"incomingOctetsAppLevel":         t.incomingOctetsAppLevel,
+		"incomingCompressionRatio":       ratio(t.incomingOctetsWebSocketLevel, t.incomingOctetsAppLevel),
+		"incomingWebSocketOverhead":      ratio(t.incomingOctetsWireLevel-t.incomingOctetsWebSocketLevel, t.incomingOctetsWebSocketLevel),
+		"incomingWebSocketFrames":        t.incomingWebSocketFrames,
+		"incomingWebSocketMessages":      t.incomingWebSocketMessages,
+		"preopenIncomingOctetsWireLevel": t.preopenIncomingOctetsWireLevel,
 	}
 }
 

@@ -9,8 +9,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	websocket "github.com/ws13/websocket"
 )
 
 // caseReport runs one case in fuzzingclient mode against url and returns
@@ -67,5 +70,93 @@ func TestReportExpectedCloseKeys(t *testing.T) {
 				t.Errorf("%s: expectedClose %v lacks %s", tc.id, ec, k)
 			}
 		}
+	}
+}
+
+// officialTrafficKeys are the keys of TrafficStats.__json__ (autobahn 0.10.9,
+// autobahn/websocket/protocol.py).
+var officialTrafficKeys = []string{
+	"incomingCompressionRatio", "incomingOctetsAppLevel", "incomingOctetsWebSocketLevel",
+	"incomingOctetsWireLevel", "incomingWebSocketFrames", "incomingWebSocketMessages",
+	"incomingWebSocketOverhead", "outgoingCompressionRatio", "outgoingOctetsAppLevel",
+	"outgoingOctetsWebSocketLevel", "outgoingOctetsWireLevel", "outgoingWebSocketFrames",
+	"outgoingWebSocketMessages", "outgoingWebSocketOverhead", "preopenIncomingOctetsWireLevel",
+	"preopenOutgoingOctetsWireLevel",
+}
+
+// Official (case12_x_x.py, onMessage): trafficStats is a copy of the
+// connection's TrafficStats taken when the last echo came back, so it is
+// set only on OK; a compression case that fails or is unimplemented, and
+// every other case, report null. When set it has the sixteen keys of
+// TrafficStats.__json__.
+func TestReportTrafficStats(t *testing.T) {
+	t.Parallel()
+	rep := caseReport(t, startRefServer(t, peerOpts{deflate: true}), "12.1.3")
+	if rep["behavior"] != OK {
+		t.Fatalf("12.1.3: behavior %v", rep["behavior"])
+	}
+	ts, _ := rep["trafficStats"].(map[string]any)
+	var keys []string
+	for k := range ts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, officialTrafficKeys) {
+		t.Errorf("trafficStats keys %v, official %v", keys, officialTrafficKeys)
+	}
+	// 1000 messages of 256 characters each way, one text frame each; the
+	// characters take at least as many octets.
+	for k, want := range map[string]float64{
+		"outgoingWebSocketMessages": 1000, "incomingWebSocketMessages": 1000,
+		"outgoingWebSocketFrames": 1000, "incomingWebSocketFrames": 1000,
+	} {
+		if got, _ := ts[k].(float64); got != want {
+			t.Errorf("trafficStats.%s = %v, want %v", k, ts[k], want)
+		}
+	}
+	for _, k := range []string{"outgoingOctetsAppLevel", "incomingOctetsAppLevel"} {
+		if got, _ := ts[k].(float64); got < 256000 {
+			t.Errorf("trafficStats.%s = %v, want at least 256000", k, ts[k])
+		}
+	}
+	for _, k := range []string{"preopenOutgoingOctetsWireLevel", "preopenIncomingOctetsWireLevel"} {
+		if got, _ := ts[k].(float64); got <= 0 {
+			t.Errorf("trafficStats.%s = %v, want > 0 (the opening handshake)", k, ts[k])
+		}
+	}
+	// The wire level adds the frame headers to the WebSocket level.
+	for _, dir := range []string{"outgoing", "incoming"} {
+		wire, _ := ts[dir+"OctetsWireLevel"].(float64)
+		ws, _ := ts[dir+"OctetsWebSocketLevel"].(float64)
+		if ws <= 0 || wire <= ws {
+			t.Errorf("%s: wire level %v, WebSocket level %v", dir, ts[dir+"OctetsWireLevel"], ts[dir+"OctetsWebSocketLevel"])
+		}
+	}
+
+	// A peer that negotiates compression and answers the text message with a
+	// binary one: FAILED, and no trafficStats.
+	url := startScriptedServer(t, "Sec-WebSocket-Extensions: permessage-deflate\r\n", func(p *refPeer) {
+		if _, _, err := p.readFrame(); err != nil {
+			return
+		}
+		p.write(websocket.OpBinary, 0, []byte("not the echo"))
+		p.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		for {
+			op, _, err := p.readFrame()
+			if err != nil {
+				return
+			}
+			if op == websocket.OpClose {
+				p.write(websocket.OpClose, 0, closeBody(1000, ""))
+				return
+			}
+		}
+	})
+	rep = caseReport(t, url, "12.1.1")
+	if rep["behavior"] != Failed {
+		t.Fatalf("12.1.1 with a wrong echo: behavior %v", rep["behavior"])
+	}
+	if ts, present := rep["trafficStats"]; !present || ts != nil {
+		t.Errorf("12.1.1 FAILED: trafficStats %v, official null", ts)
 	}
 }

@@ -118,7 +118,8 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 	}
 	r := newRun(c)
 	r.store = rn.store
-	s := newSession(conn, bufio.NewReaderSize(conn, 64<<10), false)
+	received := &octetCounter{r: conn}
+	s := newSession(conn, bufio.NewReaderSize(received, 64<<10), false)
 	s.h = r
 	r.s = s
 	agent := srv.Agent
@@ -146,10 +147,14 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 		if _, err := io.WriteString(conn, httpReq); err != nil {
 			return err
 		}
+		s.traffic.preopenOutgoingOctetsWireLevel = int64(len(httpReq))
 		resp, err := http.ReadResponse(s.br, nil)
 		if err != nil {
 			return err
 		}
+		// The response's octets: what was read, less what is buffered
+		// beyond it (the peer's first frames).
+		s.traffic.preopenIncomingOctetsWireLevel = received.n - int64(s.br.Buffered())
 		if dump, err := httputil.DumpResponse(resp, false); err == nil {
 			httpResp = string(dump)
 		}
@@ -395,13 +400,17 @@ func (rn *Runner) serveWS(w http.ResponseWriter, req *http.Request) {
 	if pmd != nil {
 		s.pmd = newDeflateCodec(*pmd, true)
 	}
+	dump, _ := httputil.DumpRequest(req, false)
+	// net/http keeps no copy of the request as received; its dump has the
+	// same request line and header fields, so about the same length.
+	s.traffic.preopenIncomingOctetsWireLevel = int64(len(dump))
+	s.traffic.preopenOutgoingOctetsWireLevel = int64(resp.Len())
 
 	switch path {
 	case "/runCase":
 		fmt.Fprintf(rn.log, "Running test case ID %s for agent %s from peer %s\n", c.ID, agent, req.RemoteAddr)
 		r.s = s
 		s.h = r
-		dump, _ := httputil.DumpRequest(req, false)
 		rn.runOpen(r, agent)
 		if !r.skipped {
 			rn.record(r, agent, caseNumber, string(dump), resp.String())
@@ -444,4 +453,16 @@ func (rn *Runner) serveWS(w http.ResponseWriter, req *http.Request) {
 			}
 		})
 	}
+}
+
+// octetCounter counts the octets read through it.
+type octetCounter struct {
+	r io.Reader
+	n int64
+}
+
+func (c *octetCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

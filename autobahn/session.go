@@ -129,11 +129,23 @@ type session struct {
 	deadline time.Time // safety bound for the whole connection
 }
 
+// trafficStats counts data messages the way the official endpoint's
+// TrafficStats does: octets at the application, WebSocket (payload) and
+// wire level, frames and messages, each while the connection is open, plus
+// the octets of the opening handshake.
 type trafficStats struct {
-	outgoingOctetsAppLevel       int64
-	outgoingOctetsWebSocketLevel int64
-	incomingOctetsAppLevel       int64
-	incomingOctetsWebSocketLevel int64
+	outgoingOctetsWireLevel        int64
+	outgoingOctetsWebSocketLevel   int64
+	outgoingOctetsAppLevel         int64
+	outgoingWebSocketFrames        int64
+	outgoingWebSocketMessages      int64
+	incomingOctetsWireLevel        int64
+	incomingOctetsWebSocketLevel   int64
+	incomingOctetsAppLevel         int64
+	incomingWebSocketFrames        int64
+	incomingWebSocketMessages      int64
+	preopenOutgoingOctetsWireLevel int64
+	preopenIncomingOctetsWireLevel int64
 }
 
 func newSession(conn net.Conn, br *bufio.Reader, isServer bool) *session {
@@ -249,6 +261,7 @@ const (
 type rxEvent struct {
 	kind rxKind
 	h    websocket.Header
+	hlen int   // octets of the header on the wire
 	herr error // a length encoding violation found while parsing h
 	data []byte
 	err  error
@@ -285,12 +298,12 @@ func (s *session) readLoop() {
 		}
 	}
 	for {
-		h, herr, err := readHeaderLenient(br)
+		h, hlen, herr, err := readHeaderLenient(br)
 		if err != nil {
 			send(rxEvent{kind: rxLost, err: err})
 			return
 		}
-		if !send(rxEvent{kind: rxHeader, h: h, herr: herr}) {
+		if !send(rxEvent{kind: rxHeader, h: h, hlen: hlen, herr: herr}) {
 			return
 		}
 		left := h.Length
@@ -324,17 +337,17 @@ func (s *session) readLoop() {
 // readHeaderLenient reads one frame header. Unlike websocket.ReadHeader it
 // keeps going after a length that is not minimally encoded or has its top
 // bit set: the official endpoint reports those as protocol violations but
-// still consumes the frame with the length as written. herr carries the
-// violation; err is an I/O error.
-func readHeaderLenient(br *bufio.Reader) (h websocket.Header, herr, err error) {
+// still consumes the frame with the length as written. n is the header's
+// size; herr carries the violation; err is an I/O error.
+func readHeaderLenient(br *bufio.Reader) (h websocket.Header, n int, herr, err error) {
 	b, err := br.Peek(2)
 	if err != nil {
 		if len(b) > 0 && err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return h, nil, err
+		return h, 0, nil, err
 	}
-	n := 2
+	n = 2
 	switch b[1] & 0x7F {
 	case 126:
 		n += 2
@@ -349,7 +362,7 @@ func readHeaderLenient(br *bufio.Reader) (h websocket.Header, herr, err error) {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return h, nil, err
+		return h, 0, nil, err
 	}
 	h, _, herr = websocket.ParseHeader(b)
 	if herr != nil {
@@ -372,7 +385,7 @@ func readHeaderLenient(br *bufio.Reader) (h websocket.Header, herr, err error) {
 		}
 	}
 	br.Discard(n)
-	return h, herr, nil
+	return h, n, herr, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -529,6 +542,9 @@ func (s *session) sendData(data []byte, sync bool, chop int) {
 	if s.state == stateClosed {
 		return
 	}
+	if s.state == stateOpen {
+		s.traffic.outgoingOctetsWireLevel += int64(len(data))
+	}
 	if chop > 0 {
 		for i := 0; i < len(data); i += chop {
 			j := min(i+chop, len(data))
@@ -583,6 +599,9 @@ func (s *session) sendFrame(f frameSpec) {
 		websocket.Mask(h.Mask, 0, raw[start:])
 	}
 	s.txFrameStats[int(f.op)]++
+	if !f.op.IsControl() {
+		s.traffic.outgoingWebSocketFrames++
+	}
 	if s.createWirelog {
 		mask := ""
 		if h.Masked {
@@ -628,6 +647,7 @@ func (s *session) sendMessage(payload []byte, binary bool, fragSize int, sync bo
 		op = websocket.OpBinary
 	}
 	var rsv byte
+	s.traffic.outgoingWebSocketMessages++
 	s.traffic.outgoingOctetsAppLevel += int64(len(payload))
 	if s.pmd != nil {
 		payload = s.pmd.compress(payload)
@@ -680,6 +700,7 @@ func (s *session) beginMessage(binary bool) {
 		s.msgOp = websocket.OpBinary
 	}
 	s.msgSendState = sendMessageBegin
+	s.traffic.outgoingWebSocketMessages++
 }
 
 // beginMessageFrame writes the header of a non-final frame of n octets.
@@ -697,6 +718,7 @@ func (s *session) beginMessageFrame(n int) {
 	}
 	s.msgFrameMask, s.msgFramePos, s.msgFrameLeft = h.Mask, 0, int64(n)
 	s.txFrameStats[int(h.Opcode)]++
+	s.traffic.outgoingWebSocketFrames++
 	s.sendData(websocket.AppendHeader(nil, h), false, 0)
 	s.msgSendState = sendInsideFrame
 }
@@ -1029,6 +1051,9 @@ func (s *session) onEnd() {
 		return
 	}
 	s.rxFrameStats[int(h.Opcode)]++
+	if s.state == stateOpen {
+		s.traffic.incomingWebSocketFrames++
+	}
 	s.log("RF", []any{int(h.Length), ""}, int(h.Opcode), h.Fin, int(h.Rsv), h.Masked)
 	if !h.Fin {
 		return
@@ -1038,6 +1063,11 @@ func (s *session) onEnd() {
 		if err != nil {
 			s.protocolViolation("invalid deflate data")
 		} else if len(rest) > 0 {
+			// The message is inflated only now, so its octets at the
+			// application level are counted here, not in onData.
+			if s.state == stateOpen {
+				s.traffic.incomingOctetsAppLevel += int64(len(rest))
+			}
 			if s.checkUTF8 && !s.utf8.feed(rest) {
 				s.invalidPayload("encountered invalid UTF-8 while processing text message")
 			}
@@ -1050,6 +1080,9 @@ func (s *session) onEnd() {
 		s.invalidPayload("UTF-8 text message payload ended within Unicode code point")
 	}
 	s.insideMessage = false
+	if s.state == stateOpen {
+		s.traffic.incomingWebSocketMessages++
+	}
 	if !s.failedByMe {
 		msg := s.msgData
 		if msg == nil {
@@ -1156,6 +1189,9 @@ func (s *session) handle(ev rxEvent) bool {
 	}
 	if s.state == stateClosed {
 		return false // the official endpoint ignores data after it closed
+	}
+	if s.state == stateOpen {
+		s.traffic.incomingOctetsWireLevel += int64(ev.hlen + len(ev.data))
 	}
 	switch ev.kind {
 	case rxHeader:
