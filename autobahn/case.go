@@ -48,7 +48,8 @@ type run struct {
 
 	connectionWasOpen bool
 	trafficAtOK       *trafficStats // compression cases: the counts when the last echo came back
-	started           time.Time
+	connected         time.Time     // TCP connected (client) or request received (server): the report's "started"
+	started           time.Time     // the connection opened: the start of the duration
 	ended             time.Time
 	skipped           bool // excluded for this agent by exclude-agent-cases
 	store             *dataStore

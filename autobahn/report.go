@@ -141,8 +141,8 @@ func newResult(r *run, agent string, caseNumber int, httpReq, httpResp string) *
 		localCode = *s.localCloseCode
 	}
 	started := ""
-	if !r.started.IsZero() {
-		started = r.started.UTC().Format("2006-01-02T15:04:05.000Z")
+	if !r.connected.IsZero() {
+		started = r.connected.UTC().Format("2006-01-02T15:04:05.000Z")
 	}
 	var wasNotClean any
 	if s.wasNotCleanReason != "" {

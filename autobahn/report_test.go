@@ -160,3 +160,22 @@ func TestReportTrafficStats(t *testing.T) {
 		t.Errorf("12.1.1 FAILED: trafficStats %v, official null", ts)
 	}
 }
+
+// Official: caseStarted is taken when the TCP connection is made
+// (FuzzingClientProtocol.connectionMade; the fuzzing server takes it in
+// onConnect, when the request arrives), so a case whose opening handshake
+// fails still reports when it started.
+func TestReportStartedWhenTheHandshakeFails(t *testing.T) {
+	t.Parallel()
+	before := time.Now().UTC().Add(-time.Second)
+	url := startScriptedServer(t, "Sec-WebSocket-Protocol: chat\r\n", func(p *refPeer) {})
+	rep := caseReport(t, url, "1.1.1")
+	if rep["behaviorClose"] != Failed {
+		t.Fatalf("1.1.1: behaviorClose %v, want FAILED (handshake)", rep["behaviorClose"])
+	}
+	s, _ := rep["started"].(string)
+	started, err := time.Parse("2006-01-02T15:04:05.000Z", s)
+	if err != nil || started.Before(before) || started.After(time.Now().UTC()) {
+		t.Errorf("started %q (%v), want the time of the connection", rep["started"], err)
+	}
+}

@@ -117,6 +117,7 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 		return err
 	}
 	r := newRun(c)
+	r.connected = time.Now()
 	r.store = rn.store
 	received := &octetCounter{r: conn}
 	s := newSession(conn, bufio.NewReaderSize(received, 64<<10), false)
@@ -359,6 +360,7 @@ func (rn *Runner) serveWS(w http.ResponseWriter, req *http.Request) {
 	ext := ""
 	if path == "/runCase" {
 		r = newRun(c)
+		r.connected = time.Now()
 		r.store = rn.store
 		// Like the official server, every case parses the offers, and a
 		// repeated header or an offer it cannot parse fails the handshake,
