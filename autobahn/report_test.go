@@ -179,3 +179,27 @@ func TestReportStartedWhenTheHandshakeFails(t *testing.T) {
 		t.Errorf("started %q (%v), want the time of the connection", rep["started"], err)
 	}
 }
+
+// Official: case 5.19 calls continueLater(1, self.part2) without a tag, and
+// the wire log rows are ("CT", 1, None) and ("CTE", None).
+func TestReportUntaggedContinueLater(t *testing.T) {
+	t.Parallel()
+	rep := caseReport(t, startRefServer(t, peerOpts{}), "5.19")
+	rows, _ := rep["wirelog"].([]any)
+	var ct, cte []any
+	for _, r := range rows {
+		row, _ := r.([]any)
+		switch {
+		case len(row) > 0 && row[0] == "CT":
+			ct = row
+		case len(row) > 0 && row[0] == "CTE":
+			cte = row
+		}
+	}
+	if len(ct) != 3 || ct[1] != 1.0 || ct[2] != nil {
+		t.Errorf("CT row %v, official [CT 1 <nil>]", ct)
+	}
+	if len(cte) != 2 || cte[1] != nil {
+		t.Errorf("CTE row %v, official [CTE <nil>]", cte)
+	}
+}

@@ -236,11 +236,16 @@ func (s *session) closeAfter(d time.Duration) {
 }
 
 // continueLater runs fn after d unless the connection is closed by then.
+// An empty tag is logged as null, as the official untagged calls are.
 func (s *session) continueLater(d time.Duration, tag string, fn func()) {
-	s.log("CT", d.Seconds(), tag)
+	var logTag any
+	if tag != "" {
+		logTag = tag
+	}
+	s.log("CT", d.Seconds(), logTag)
 	s.after(d, func() {
 		if s.state != stateClosed {
-			s.log("CTE", tag)
+			s.log("CTE", logTag)
 			fn()
 		}
 	})
