@@ -6,9 +6,13 @@ package autobahn
 // verdict, with where the official code decides it.
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -151,6 +155,59 @@ func TestUndecodableCloseReasonIsUnclean(t *testing.T) {
 			r := runScripted(t, url, tc.id)
 			if r.Behavior != tc.wantB || r.BehaviorClose != tc.wantClose {
 				t.Errorf("%s: %s / %s, official %s / %s", tc.id, r.Behavior, r.BehaviorClose, tc.wantB, tc.wantClose)
+			}
+		})
+	}
+}
+
+// A 101 the official client refuses although a lenient reader takes it.
+//
+// Official (autobahn 0.10.9 protocol.py, WebSocketClientProtocol
+// .processHandshake): the status line's version must be exactly
+// "HTTP/1.1", and the Upgrade header (repeated headers joined with ", " by
+// parseHttpHeader) must be "websocket" as a whole, compared without case;
+// only Connection is read as a list of tokens. Otherwise the handshake fails:
+// FAILED / FAILED.
+func TestClientHandshakeChecksAsTheOfficialClient(t *testing.T) {
+	for _, tc := range []struct {
+		name, status, upgrade string
+		want                  string
+	}{
+		{"upgrade in upper case", "HTTP/1.1", "Upgrade: WebSocket\r\n", OK},
+		{"upgrade with another protocol", "HTTP/1.1", "Upgrade: websocket, h2c\r\n", Failed},
+		{"upgrade header twice", "HTTP/1.1", "Upgrade: websocket\r\nUpgrade: websocket\r\n", Failed},
+		{"HTTP/1.0", "HTTP/1.0", "Upgrade: websocket\r\n", Failed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			go func() {
+				for {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer conn.Close()
+						br := bufio.NewReader(conn)
+						conn.SetDeadline(time.Now().Add(10 * time.Second))
+						req, err := http.ReadRequest(br)
+						if err != nil {
+							return
+						}
+						fmt.Fprintf(conn, "%s 101 Switching Protocols\r\n%sConnection: keep-alive, Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+							tc.status, tc.upgrade, websocket.AcceptKey(req.Header.Get("Sec-WebSocket-Key")))
+						p := &refPeer{conn: conn, br: br, isServer: true}
+						p.serve()
+					}()
+				}
+			}()
+			r := runScripted(t, "ws://"+ln.Addr().String(), "1.1.1")
+			if r.Behavior != tc.want || r.BehaviorClose != tc.want {
+				t.Errorf("1.1.1: %s / %s, official %s / %s", r.Behavior, r.BehaviorClose, tc.want, tc.want)
 			}
 		})
 	}

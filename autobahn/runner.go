@@ -159,11 +159,19 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 		if dump, err := httputil.DumpResponse(resp, false); err == nil {
 			httpResp = string(dump)
 		}
+		// The official client takes only HTTP/1.1, and reads Upgrade as one
+		// value (repeated headers joined with ", "), not as a token list.
+		if resp.Proto != "HTTP/1.1" {
+			return fmt.Errorf("unsupported HTTP version %q", resp.Proto)
+		}
 		if resp.StatusCode != http.StatusSwitchingProtocols {
 			return fmt.Errorf("status %s", resp.Status)
 		}
-		if !headerHasToken(resp.Header, "Upgrade", "websocket") || !headerHasToken(resp.Header, "Connection", "upgrade") {
-			return errors.New("missing Upgrade/Connection headers")
+		if up := strings.Join(resp.Header.Values("Upgrade"), ", "); !strings.EqualFold(strings.TrimSpace(up), "websocket") {
+			return fmt.Errorf("Upgrade header %q is not websocket", up)
+		}
+		if !headerHasToken(resp.Header, "Connection", "upgrade") {
+			return errors.New("Connection header without upgrade")
 		}
 		if len(resp.Header.Values("Sec-WebSocket-Accept")) > 1 {
 			return errors.New("Sec-WebSocket-Accept appears more than once")
