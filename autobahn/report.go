@@ -94,7 +94,8 @@ func newResult(r *run, agent string, caseNumber int, httpReq, httpResp string) *
 	s := r.s
 	var dur int64
 	if !r.started.IsZero() {
-		dur = r.ended.Sub(r.started).Milliseconds()
+		// Rounded as the official report rounds (int(round(1000. * ...))).
+		dur = r.ended.Sub(r.started).Round(time.Millisecond).Milliseconds()
 	}
 	res := &Result{
 		Agent:           agent,

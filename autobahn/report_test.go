@@ -203,3 +203,15 @@ func TestReportUntaggedContinueLater(t *testing.T) {
 		t.Errorf("CTE row %v, official [CTE <nil>]", cte)
 	}
 }
+
+// Official: "duration": int(round(1000. * (caseEnd - caseStart))), rounded
+// to the nearest millisecond, not cut.
+func TestReportDurationRounds(t *testing.T) {
+	r := newRun(CaseByID("1.1.1"))
+	r.s = newSession(nil, nil, false)
+	r.started = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r.ended = r.started.Add(1700 * time.Microsecond)
+	if d := newResult(r, "a", 1, "", "").Duration; d != 2 {
+		t.Errorf("1.7 ms reported as %d ms, official 2", d)
+	}
+}
