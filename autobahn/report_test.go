@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +214,51 @@ func TestReportDurationRounds(t *testing.T) {
 	r.ended = r.started.Add(1700 * time.Microsecond)
 	if d := newResult(r, "a", 1, "", "").Duration; d != 2 {
 		t.Errorf("1.7 ms reported as %d ms, official 2", d)
+	}
+}
+
+// Official wire log rows (fuzzing.py, logTxFrame and logRxFrame):
+//
+//	("TF", (len, asciiLogData(payload)), opcode, fin, rsv, maskHex or None, repeatLength or None, chopsize or None, sync)
+//	("RF", (len, asciiLogData(payload)), opcode, fin, rsv, masked, maskHex or None)
+//
+// asciiLogData cuts a payload longer than 60 octets to 64 and adds " ...".
+func TestReportWireLogFrameRows(t *testing.T) {
+	t.Parallel()
+	rep := caseReport(t, startRefServer(t, peerOpts{}), "1.1.2")
+	rows, _ := rep["wirelog"].([]any)
+	var tf, rf []any
+	for _, r := range rows {
+		row, _ := r.([]any)
+		if len(row) > 2 && row[2] == 1.0 { // the text frames, not the close frames
+			switch row[0] {
+			case "TF":
+				tf = row
+			case "RF":
+				rf = row
+			}
+		}
+	}
+	payload := strings.Repeat("*", 64) + " ..."
+	if len(tf) != 9 {
+		t.Fatalf("TF row %v", tf)
+	}
+	if d, _ := tf[1].([]any); len(d) != 2 || d[0] != 125.0 || d[1] != payload {
+		t.Errorf("TF payload %v, official [125 %q]", tf[1], payload)
+	}
+	if m, _ := tf[5].(string); len(m) != 8 {
+		t.Errorf("TF mask %v, official 8 hex digits (the runner is the client)", tf[5])
+	}
+	if tf[6] != nil || tf[7] != nil || tf[8] != false {
+		t.Errorf("TF repeatLength, chopsize, sync = %v %v %v, official <nil> <nil> false", tf[6], tf[7], tf[8])
+	}
+	if len(rf) != 7 {
+		t.Fatalf("RF row %v", rf)
+	}
+	if d, _ := rf[1].([]any); len(d) != 2 || d[0] != 125.0 || d[1] != payload {
+		t.Errorf("RF payload %v, official [125 %q]", rf[1], payload)
+	}
+	if rf[5] != false || rf[6] != nil {
+		t.Errorf("RF masked, mask = %v %v, official false <nil> (the server does not mask)", rf[5], rf[6])
 	}
 }

@@ -98,6 +98,7 @@ type session struct {
 	msgBinary     bool
 	msgCompressed bool
 	msgData       []byte
+	frameStart    int // where the current data frame's payload begins in msgData
 	ctrlData      []byte
 	checkUTF8     bool
 	utf8          utf8Validator
@@ -608,11 +609,16 @@ func (s *session) sendFrame(f frameSpec) {
 		s.traffic.outgoingWebSocketFrames++
 	}
 	if s.createWirelog {
-		mask := ""
-		if h.Masked {
-			mask = hex.EncodeToString(h.Mask[:])
+		// The official row: None where there is no mask, repeat length or
+		// chop size; the payload as given, before it is repeated.
+		var repeatLength, chop any
+		if f.fill {
+			repeatLength = f.length
 		}
-		s.log("TF", []any{len(f.payload), logData(f.payload)}, int(f.op), h.Fin, int(f.rsv), mask, f.length, f.chop, f.sync)
+		if f.chop > 0 {
+			chop = f.chop
+		}
+		s.log("TF", []any{len(f.payload), asciiLogData(f.payload)}, int(f.op), h.Fin, int(f.rsv), maskHex(h), repeatLength, chop, f.sync)
 	}
 	s.sendData(raw, f.sync, f.chop)
 }
@@ -628,15 +634,12 @@ func repeatTo(p []byte, n int) []byte {
 	return out
 }
 
-func logData(p []byte) string {
-	const max = 64
-	if len(p) > max {
-		p = p[:max]
+// maskHex is a frame's masking key as the wire log shows it, nil if none.
+func maskHex(h websocket.Header) any {
+	if !h.Masked {
+		return nil
 	}
-	if validUTF8(p) {
-		return string(p)
-	}
-	return "0x" + hex.EncodeToString(p)
+	return hex.EncodeToString(h.Mask[:])
 }
 
 // sendMessage sends a whole message, compressed when permessage-deflate is
@@ -1007,6 +1010,7 @@ func (s *session) onHeader(h websocket.Header, herr error) {
 		s.msgBinary = h.Opcode == websocket.OpBinary
 		s.msgData = nil
 	}
+	s.frameStart = len(s.msgData)
 }
 
 func (s *session) onData(p []byte) {
@@ -1051,7 +1055,7 @@ func (s *session) onEnd() {
 	h := s.cur
 	if h.Opcode.IsControl() {
 		s.rxFrameStats[int(h.Opcode)]++
-		s.log("RF", []any{len(s.ctrlData), logData(s.ctrlData)}, int(h.Opcode), h.Fin, int(h.Rsv), h.Masked)
+		s.log("RF", []any{len(s.ctrlData), asciiLogData(s.ctrlData)}, int(h.Opcode), h.Fin, int(h.Rsv), h.Masked, maskHex(h))
 		s.onControl(h.Opcode, s.ctrlData)
 		return
 	}
@@ -1059,7 +1063,16 @@ func (s *session) onEnd() {
 	if s.state == stateOpen {
 		s.traffic.incomingWebSocketFrames++
 	}
-	s.log("RF", []any{int(h.Length), ""}, int(h.Opcode), h.Fin, int(h.Rsv), h.Masked)
+	if s.createWirelog {
+		// A compressed message is inflated only at its end, so its frames
+		// are shown with their length on the wire and no payload.
+		data := []any{int(h.Length), ""}
+		if !s.msgCompressed {
+			p := s.msgData[min(s.frameStart, len(s.msgData)):]
+			data = []any{len(p), asciiLogData(p)}
+		}
+		s.log("RF", data, int(h.Opcode), h.Fin, int(h.Rsv), h.Masked, maskHex(h))
+	}
 	if !h.Fin {
 		return
 	}
