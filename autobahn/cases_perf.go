@@ -21,7 +21,9 @@ func echoLengthCase(id, desc string, binary bool, n int, wait float64, send func
 		reportTime:  true,
 		timeout:     sec(wait) + 30*time.Second,
 		open: func(r *run) {
-			r.s.enableWirelog(false)
+			// These cases assign createWirelog instead of calling
+			// enableWirelog, so no "WLM" row is logged (case9_1_1.py).
+			r.s.createWirelog = false
 			r.behavior = Failed
 			r.closeByRunner(true, codeNormal)
 			r.result = fmt.Sprintf("Did not receive message within %g seconds.", wait)
@@ -38,7 +40,7 @@ func echoLengthCase(id, desc string, binary bool, n int, wait float64, send func
 				r.behavior = OK
 				r.result = fmt.Sprintf("Received a message of length %d.", len(p))
 			}
-			r.s.enableWirelog(true)
+			r.s.createWirelog = true
 			r.s.sendClose(codeNormal, "")
 		},
 	}

@@ -262,3 +262,23 @@ func TestReportWireLogFrameRows(t *testing.T) {
 		t.Errorf("RF masked, mask = %v %v, official false <nil> (the server does not mask)", rf[5], rf[6])
 	}
 }
+
+// Official: cases 9.1–9.6 switch the wire log off and on by assigning
+// createWirelog (case9_1_1.py), which leaves no row; 9.7, 9.8, 12 and 13
+// call enableWirelog, which logs ("WLM", on).
+func TestReportWireLogSwitchRows(t *testing.T) {
+	t.Parallel()
+	url := startRefServer(t, peerOpts{})
+	for id, want := range map[string]int{"9.1.1": 0, "9.7.1": 2} {
+		n := 0
+		rows, _ := caseReport(t, url, id)["wirelog"].([]any)
+		for _, r := range rows {
+			if row, _ := r.([]any); len(row) > 0 && row[0] == "WLM" {
+				n++
+			}
+		}
+		if n != want {
+			t.Errorf("%s: %d WLM rows, official %d", id, n, want)
+		}
+	}
+}
