@@ -62,6 +62,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ws13/websocket"
@@ -79,9 +80,12 @@ const (
 // Options configures a Hub. A nil *Options, like the zero value, means the
 // defaults.
 type Options struct {
-	// QueueSize is how many messages may wait for a member, besides the one
-	// being written. Broadcasting to a member whose queue is full drops it.
-	// 0 (or less) means DefaultQueueSize.
+	// QueueSize is how many messages may wait for a member: broadcast to
+	// it and not yet written, the one being written included. Broadcasting
+	// to a member that has QueueSize waiting drops it. The count does not
+	// depend on whether the member's writer has picked up a message yet, so
+	// a burst of QueueSize messages never drops a member that was keeping
+	// up. 0 (or less) means DefaultQueueSize.
 	QueueSize int
 
 	// WriteTimeout bounds the writing of one message: a member whose peer
@@ -139,6 +143,12 @@ type Member struct {
 	hub   *Hub
 	conn  *websocket.Conn
 	queue chan *websocket.PreparedMessage
+	// waiting counts the messages broadcast to m and not yet written: those
+	// in queue and the one being written. Broadcast, holding hub.mu, adds;
+	// the writer subtracts once a write is over. It is at least len(queue),
+	// as the writer takes a message off the queue before it subtracts, so
+	// a Broadcast that finds it below cap(queue) finds room in queue.
+	waiting atomic.Int64
 
 	// removed is closed when the member leaves the set; err says why. Both
 	// are guarded by hub.mu, and err is set before removed is closed.
@@ -185,8 +195,9 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 // p is not copied; every member's writer reads the same bytes, later. The
 // caller must not modify p after Broadcast, not even once it has returned.
 //
-// A member whose queue is full is dropped: removed from the hub at once, its
-// queued messages discarded, and its connection closed with
+// A member that has QueueSize messages waiting (see Options) is dropped:
+// removed from the hub at once, its queued messages discarded, and its
+// connection closed with
 // websocket.StatusPolicyViolation (1008) by its writer. RFC 6455 §7.4.1
 // names 1008 for an endpoint that ends a connection because the peer
 // "violates its policy", the "generic status code" when no more specific
@@ -212,10 +223,15 @@ func (h *Hub) Broadcast(ctx context.Context, typ websocket.MessageType, p []byte
 		return ErrClosed
 	}
 	for m := range h.members {
+		if m.waiting.Load() >= int64(h.queueSize) {
+			h.removeLocked(m, fmt.Errorf("%w: %d messages waiting", ErrSlowMember, h.queueSize))
+			continue
+		}
+		m.waiting.Add(1)
 		select {
 		case m.queue <- msg:
-		default:
-			h.removeLocked(m, fmt.Errorf("%w: %d messages waiting", ErrSlowMember, cap(m.queue)))
+		default: // cannot happen (see waiting); never block holding mu
+			h.removeLocked(m, fmt.Errorf("%w: %d messages waiting", ErrSlowMember, h.queueSize))
 		}
 	}
 	return nil
@@ -342,7 +358,9 @@ func (m *Member) writeQueued() {
 			m.hub.remove(m, websocket.ErrClosed)
 			return
 		case msg := <-m.queue:
-			if err := m.write(msg); err != nil {
+			err := m.write(msg)
+			m.waiting.Add(-1)
+			if err != nil {
 				m.hub.remove(m, err)
 				return
 			}

@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,12 +32,112 @@ type testServer struct {
 	*httptest.Server
 	url    string
 	joined chan *hub.Member // each member, in the order they joined
+	gates  sync.Map         // *hub.Member to its *gatedConn, on a gated server
+}
+
+// gate returns the server side of m's connection, on a gated server.
+func (ts *testServer) gate(t *testing.T, m *hub.Member) *gatedConn {
+	t.Helper()
+	g, ok := ts.gates.Load(m)
+	if !ok {
+		t.Fatal("not a member of a gated server")
+	}
+	return g.(*gatedConn)
+}
+
+// gatedListener accepts gatedConns.
+type gatedListener struct{ net.Listener }
+
+func (l gatedListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &gatedConn{Conn: nc, entered: make(chan struct{}), opened: make(chan struct{}), interrupted: make(chan struct{})}, nil
+}
+
+// gatedConn is a connection whose writes, once it is shut, wait at the
+// gate: the first to arrive closes entered, and they all go on when the
+// gate is opened, or when a write deadline or Close interrupts them, as
+// they would interrupt a write to a peer that does not read. A test then
+// knows that the hub's writer holds a message, and that it cannot finish
+// it before the test lets it.
+type gatedConn struct {
+	net.Conn
+	shut        atomic.Bool
+	entered     chan struct{}
+	opened      chan struct{}
+	interrupted chan struct{}
+
+	enterOnce, openOnce, interruptOnce sync.Once
+}
+
+// close shuts the gate; t's cleanup opens it.
+func (g *gatedConn) close(t *testing.T) {
+	t.Cleanup(g.open)
+	g.shut.Store(true)
+}
+
+func (g *gatedConn) open() { g.openOnce.Do(func() { close(g.opened) }) }
+
+// waitEntered waits until a write is held at the gate.
+func (g *gatedConn) waitEntered(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.entered:
+	case <-time.After(wait):
+		t.Fatal("nothing was written")
+	}
+}
+
+func (g *gatedConn) interrupt() { g.interruptOnce.Do(func() { close(g.interrupted) }) }
+
+func (g *gatedConn) Write(p []byte) (int, error) {
+	if g.shut.Load() {
+		g.enterOnce.Do(func() { close(g.entered) })
+		select {
+		case <-g.opened:
+		case <-g.interrupted:
+		}
+	}
+	return g.Conn.Write(p)
+}
+
+func (g *gatedConn) SetWriteDeadline(d time.Time) error {
+	if !d.IsZero() {
+		time.AfterFunc(time.Until(d), g.interrupt)
+	}
+	return g.Conn.SetWriteDeadline(d)
+}
+
+func (g *gatedConn) SetDeadline(d time.Time) error {
+	if !d.IsZero() {
+		time.AfterFunc(time.Until(d), g.interrupt)
+	}
+	return g.Conn.SetDeadline(d)
+}
+
+func (g *gatedConn) Close() error {
+	g.interrupt()
+	return g.Conn.Close()
 }
 
 func startServer(t *testing.T, h *hub.Hub) *testServer {
 	t.Helper()
+	return newTestServer(t, h, false)
+}
+
+// startGatedServer is startServer with server-side connections that a
+// test can stop in the middle of a write: see gate.
+func startGatedServer(t *testing.T, h *hub.Hub) *testServer {
+	t.Helper()
+	return newTestServer(t, h, true)
+}
+
+func newTestServer(t *testing.T, h *hub.Hub, gated bool) *testServer {
+	t.Helper()
 	ts := &testServer{joined: make(chan *hub.Member, 16)}
-	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Compression is used only with clients that offer it.
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 			Compression: websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover},
@@ -43,13 +145,20 @@ func startServer(t *testing.T, h *hub.Hub) *testServer {
 		if err != nil {
 			return
 		}
-		if tcp, ok := c.NetConn().(*net.TCPConn); ok {
+		nc := c.NetConn()
+		if g, ok := nc.(*gatedConn); ok {
+			nc = g.Conn
+		}
+		if tcp, ok := nc.(*net.TCPConn); ok {
 			tcp.SetWriteBuffer(smallBuffer)
 		}
 		m, err := h.Join(c)
 		if err != nil {
 			c.Close(websocket.StatusGoingAway, "hub closed")
 			return
+		}
+		if g, ok := c.NetConn().(*gatedConn); ok {
+			ts.gates.Store(m, g)
 		}
 		ts.joined <- m
 		defer m.Leave()
@@ -59,6 +168,10 @@ func startServer(t *testing.T, h *hub.Hub) *testServer {
 			}
 		}
 	}))
+	if gated {
+		ts.Listener = gatedListener{ts.Listener}
+	}
+	ts.Start()
 	ts.url = "ws" + strings.TrimPrefix(ts.Server.URL, "http")
 	t.Cleanup(ts.Close)
 	t.Cleanup(h.Close) // runs first: cleanups run last-registered first
@@ -535,4 +648,42 @@ func TestPeerCloseEndsWriter(t *testing.T) {
 	if n := h.Len(); n != 0 {
 		t.Fatalf("Len = %d after the peer closed", n)
 	}
+}
+
+// QueueSize messages may wait for a member, the one being written
+// included, whatever its writer is doing: with the writer holding one in
+// a write that does not end, QueueSize-1 more fit, and the next drops the
+// member. The peer then gets the message that was being written, and the
+// close; not the messages that waited.
+func TestQueueSizeCountsTheMessageBeingWritten(t *testing.T) {
+	const queue = 3
+	h := hub.New(&hub.Options{QueueSize: queue, WriteTimeout: time.Minute})
+	ts := startGatedServer(t, h)
+	c, m := ts.dial(t, false)
+	in := readAll(t, c)
+	gate := ts.gate(t, m)
+
+	gate.close(t)
+	for k := range queue {
+		if err := h.Broadcast(context.Background(), websocket.MessageText, payload(k, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			gate.waitEntered(t) // the writer holds message 0
+		}
+		if err := m.Err(); err != nil {
+			t.Fatalf("after %d messages, with QueueSize %d: %v", k+1, queue, err)
+		}
+	}
+	if err := h.Broadcast(context.Background(), websocket.MessageText, payload(queue, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Err(); !errors.Is(err, hub.ErrSlowMember) {
+		t.Fatalf("after %d messages, with QueueSize %d: Err = %v, want ErrSlowMember", queue+1, queue, err)
+	}
+
+	gate.open()
+	expect(t, in, websocket.MessageText, payload(0, 10))
+	expectClose(t, in, websocket.StatusPolicyViolation)
+	waitDone(t, m)
 }
