@@ -196,9 +196,9 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 // caller must not modify p after Broadcast, not even once it has returned.
 //
 // A member that has QueueSize messages waiting (see Options) is dropped:
-// removed from the hub at once, its queued messages discarded, and its
-// connection closed with
-// websocket.StatusPolicyViolation (1008) by its writer. RFC 6455 §7.4.1
+// removed from the hub at once, its queued messages discarded (the one its
+// writer is writing, if any, is let finish), and its connection closed by
+// its writer with websocket.StatusPolicyViolation (1008). RFC 6455 §7.4.1
 // names 1008 for an endpoint that ends a connection because the peer
 // "violates its policy", the "generic status code" when no more specific
 // one applies; here the policy is "read your messages as fast as they
@@ -267,8 +267,12 @@ func (h *Hub) remove(m *Member, why error) {
 }
 
 // removeLocked takes m out of the set, recording why, unless it is out
-// already (the first reason stands). Its writer sees removed closed and
-// ends. The caller holds h.mu.
+// already (the first reason stands), and discards the messages queued for
+// it. Its writer sees removed closed and ends. The caller holds h.mu.
+//
+// The queue is emptied here rather than by the writer, which may be in the
+// middle of a write for up to WriteTimeout: a dropped member must not keep
+// QueueSize messages alive meanwhile.
 func (h *Hub) removeLocked(m *Member, why error) {
 	if _, ok := h.members[m]; !ok {
 		return
@@ -276,6 +280,15 @@ func (h *Hub) removeLocked(m *Member, why error) {
 	delete(h.members, m)
 	m.err = why
 	close(m.removed)
+	for {
+		// Not len(m.queue) then a receive: the writer may take the last
+		// message in between, and the receive would block holding mu.
+		select {
+		case <-m.queue:
+		default:
+			return
+		}
+	}
 }
 
 // Leave removes m from its hub, discards the messages still queued for it,
@@ -306,13 +319,9 @@ func (m *Member) Err() error {
 // the code that says why.
 func (m *Member) run() {
 	defer close(m.done)
+	// writeQueued returns only once m is out of the hub, whose removal
+	// emptied the queue: nothing is left in it for m to keep alive.
 	m.writeQueued()
-	// m is out of the hub (writeQueued returns only then), so nothing is
-	// queued for it any more: let go of what waits, which would otherwise
-	// stay reachable for as long as the application keeps m.
-	for len(m.queue) > 0 {
-		<-m.queue
-	}
 	if m.timer != nil {
 		m.timer.Stop()
 		m.cancel()
@@ -358,6 +367,14 @@ func (m *Member) writeQueued() {
 			m.hub.remove(m, websocket.ErrClosed)
 			return
 		case msg := <-m.queue:
+			// The removal may have come just after the look above, and
+			// emptied the queue but for this message: it was not in
+			// flight yet, so it is discarded with the others.
+			select {
+			case <-m.removed:
+				return
+			default:
+			}
 			err := m.write(msg)
 			m.waiting.Add(-1)
 			if err != nil {

@@ -687,3 +687,58 @@ func TestQueueSizeCountsTheMessageBeingWritten(t *testing.T) {
 	expectClose(t, in, websocket.StatusPolicyViolation)
 	waitDone(t, m)
 }
+
+// A dropped member lets go of the messages that waited for it at once,
+// not once its writer is done with the message in flight, which may take
+// up to WriteTimeout: a room full of stalled peers must not hold
+// QueueSize messages each meanwhile.
+func TestDroppedMemberReleasesItsQueueAtOnce(t *testing.T) {
+	const queue, size = 4, 1 << 20
+	h := hub.New(&hub.Options{QueueSize: queue, WriteTimeout: time.Minute})
+	ts := startGatedServer(t, h)
+	c, m := ts.dial(t, false)
+	in := readAll(t, c)
+	gate := ts.gate(t, m)
+
+	gate.close(t)
+	freed := make(chan int, queue+2)
+	broadcast := func(k int) { // p is not kept here, only by the hub
+		p := payload(k, size)
+		runtime.AddCleanup(&p[0], func(k int) { freed <- k }, k)
+		if err := h.Broadcast(context.Background(), websocket.MessageBinary, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broadcast(0)
+	gate.waitEntered(t) // message 0 is in flight, and stays
+	want := map[int]bool{}
+	for k := 1; k <= queue+1 && m.Err() == nil; k++ {
+		broadcast(k) // until one drops m
+		want[k] = true
+	}
+	if err := m.Err(); !errors.Is(err, hub.ErrSlowMember) {
+		t.Fatalf("Err = %v, want ErrSlowMember", err)
+	}
+
+	for tries := 0; len(want) > 0 && tries < 100; tries++ {
+		runtime.GC()
+		select {
+		case k := <-freed:
+			delete(want, k)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	select {
+	case <-m.Done():
+		t.Fatal("the writer ended while its write was held")
+	default:
+	}
+	if len(want) > 0 {
+		t.Errorf("messages %v, which waited for a dropped member, are still kept", want)
+	}
+	gate.open()
+	expect(t, in, websocket.MessageBinary, payload(0, size))
+	expectClose(t, in, websocket.StatusPolicyViolation)
+	waitDone(t, m)
+	runtime.KeepAlive(m)
+}
