@@ -742,3 +742,141 @@ func TestDroppedMemberReleasesItsQueueAtOnce(t *testing.T) {
 	waitDone(t, m)
 	runtime.KeepAlive(m)
 }
+
+// Leave and Close wait for a write in flight, but no longer than
+// WriteTimeout lets it run: a peer that accepts nothing cannot hold them.
+// The reason recorded is the Leave or the Close, not the timeout that cut
+// the write short afterwards.
+func TestLeaveAndCloseDuringAStuckWrite(t *testing.T) {
+	h := hub.New(&hub.Options{WriteTimeout: 200 * time.Millisecond})
+	ts := startGatedServer(t, h)
+	a, leaving := ts.dial(t, false)
+	b, staying := ts.dial(t, false)
+	readAll(t, a) // the peers read, once the gate lets anything through
+	readAll(t, b)
+	for _, m := range []*hub.Member{leaving, staying} {
+		ts.gate(t, m).close(t)
+	}
+	if err := h.Broadcast(context.Background(), websocket.MessageText, []byte("stuck")); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*hub.Member{leaving, staying} {
+		ts.gate(t, m).waitEntered(t)
+	}
+
+	left := make(chan struct{})
+	go func() {
+		leaving.Leave()
+		close(left)
+	}()
+	// Leave removes at once, and then waits: let it be first.
+	for tries := 0; leaving.Err() == nil && tries < 1000; tries++ {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() {
+		h.Close()
+		close(closed)
+	}()
+	for _, done := range []chan struct{}{left, closed} {
+		select {
+		case <-done:
+		case <-time.After(wait):
+			t.Fatal("Leave or Close still waits for a write that ran out of time")
+		}
+	}
+	if err := leaving.Err(); err != hub.ErrLeft {
+		t.Errorf("Err after Leave = %v, want ErrLeft", err)
+	}
+	if err := staying.Err(); err != hub.ErrClosed {
+		t.Errorf("Err after Close = %v, want ErrClosed", err)
+	}
+}
+
+// Broadcast, Join, Leave, a peer closing and Close, all at once: each
+// member receives a subsequence of the broadcasts, in order, and ends
+// with one of the documented reasons; nothing is left running.
+func TestConcurrentBroadcastJoinLeaveClose(t *testing.T) {
+	const clients, messages = 6, 200
+	h := hub.New(&hub.Options{QueueSize: 16, WriteTimeout: time.Second})
+	ts := startServer(t, h)
+
+	type client struct {
+		conn *websocket.Conn
+		m    *hub.Member
+		in   <-chan received
+	}
+	var cs []client
+	for i := range clients {
+		c, m := ts.dial(t, false)
+		cl := client{conn: c, m: m}
+		if i%3 != 2 { // every third peer reads nothing, then vanishes
+			cl.in = readAll(t, c)
+		}
+		cs = append(cs, cl)
+	}
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for k := range messages {
+			if err := h.Broadcast(context.Background(), websocket.MessageText, payload(k, 64)); err != nil {
+				if err != hub.ErrClosed {
+					t.Errorf("Broadcast: %v", err)
+				}
+				return
+			}
+		}
+	})
+	wg.Go(func() { cs[0].m.Leave() })
+	wg.Go(func() { cs[1].conn.CloseNow() })
+	wg.Go(func() {
+		// Join while the others come and go; refused once the hub is closed.
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, ts.url, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c.CloseNow()
+	})
+	wg.Go(func() {
+		time.Sleep(time.Millisecond)
+		h.Close()
+	})
+	wg.Go(func() {
+		// The peers that read nothing go away, without a close frame.
+		for _, cl := range cs {
+			if cl.in == nil {
+				cl.conn.CloseNow()
+			}
+		}
+	})
+	wg.Wait()
+
+	for i, cl := range cs {
+		waitDone(t, cl.m)
+		err := cl.m.Err()
+		if err != hub.ErrLeft && err != hub.ErrClosed && !errors.Is(err, hub.ErrSlowMember) && !errors.Is(err, websocket.ErrClosed) {
+			t.Errorf("member %d: Err = %v", i, err)
+		}
+		if cl.in == nil {
+			continue
+		}
+		last := -1
+		for {
+			r := next(t, cl.in)
+			if r.err != nil {
+				break
+			}
+			var k int
+			if _, err := fmt.Sscanf(string(r.p), "message %d ", &k); err != nil || k <= last {
+				t.Fatalf("member %d: got %.20q after message %d", i, r.p, last)
+			}
+			last = k
+		}
+	}
+	if n := h.Len(); n != 0 {
+		t.Errorf("Len = %d after Close", n)
+	}
+}
