@@ -103,10 +103,13 @@ var (
 	// Member.Err for the members it had.
 	ErrClosed = errors.New("hub: closed")
 	// ErrSlowMember is wrapped by Member.Err for a member that was dropped
-	// because its queue was full or a write took longer than WriteTimeout.
+	// because QueueSize messages were waiting for it or a write took longer
+	// than WriteTimeout.
 	ErrSlowMember = errors.New("hub: member too slow")
 	// ErrLeft is Member.Err after Leave.
 	ErrLeft = errors.New("hub: member left")
+
+	errNilConn = errors.New("hub: Join of a nil *websocket.Conn")
 )
 
 // A Hub is a set of connections, its members, that Broadcast writes to. Its
@@ -169,8 +172,13 @@ type Member struct {
 // the writing end of c: it closes c when the member is removed. The caller
 // keeps reading from c, and calls Leave when it is done with it.
 //
-// On a closed hub, Join returns ErrClosed and c remains the caller's.
+// On a closed hub, Join returns ErrClosed and c remains the caller's. A nil
+// c is refused with an error too: its writer would fail on it later, on a
+// goroutine of its own, where a panic takes the whole program down.
 func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
+	if c == nil {
+		return nil, errNilConn
+	}
 	m := &Member{
 		hub:     h,
 		conn:    c,

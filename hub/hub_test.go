@@ -880,3 +880,16 @@ func TestConcurrentBroadcastJoinLeaveClose(t *testing.T) {
 		t.Errorf("Len = %d after Close", n)
 	}
 }
+
+// Join(nil) is refused where the caller sees it, not by a panic on the
+// writer's goroutine.
+func TestJoinNil(t *testing.T) {
+	h := hub.New(nil)
+	defer h.Close()
+	if m, err := h.Join(nil); err == nil || m != nil {
+		t.Fatalf("Join(nil) = %v, %v; want an error", m, err)
+	}
+	if n := h.Len(); n != 0 {
+		t.Fatalf("Len = %d after Join(nil)", n)
+	}
+}
