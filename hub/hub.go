@@ -96,8 +96,9 @@ type Options struct {
 }
 
 // Errors of the hub; Member.Err returns one of the last three, or the error
-// of the write that failed (websocket.ErrClosed if the connection was
-// closed, by the peer or otherwise, while the writer waited).
+// of the write that failed (one matching websocket.ErrClosed, with
+// errors.Is, if the connection was closed, by the peer or otherwise, while
+// messages were waiting).
 var (
 	// ErrClosed is returned by Join and Broadcast on a closed Hub, and by
 	// Member.Err for the members it had.
