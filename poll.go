@@ -49,12 +49,13 @@ var errHandlerDidNotRead = errors.New("websocket: Poller handler returned withou
 type Poller struct {
 	sys *systemPoller // nil where the system offers none (poll_linux.go)
 
-	mu      sync.Mutex
-	closed  bool
-	watches map[*pollWatch]struct{} // guarded by mu
-	byFD    map[int32]*pollWatch    // watches waiting through sys; guarded by mu
-	gen     uint32                  // tells a reused descriptor from its predecessor; guarded by mu
-	running sync.WaitGroup          // the poll loop and every serving goroutine
+	mu        sync.Mutex
+	closed    bool                    // guarded by mu
+	closeDone chan struct{}           // closed once Close has closed everything and every goroutine ended
+	watches   map[*pollWatch]struct{} // guarded by mu
+	byFD      map[int32]*pollWatch    // watches waiting through sys; guarded by mu
+	gen       uint32                  // tells a reused descriptor from its predecessor; guarded by mu
+	running   sync.WaitGroup          // the poll loop and every serving goroutine
 }
 
 // pollWatch is one connection watched by a Poller.
@@ -82,8 +83,9 @@ type pollWatch struct {
 // goroutine, which waits in the runtime's own poller and so takes no thread.
 func NewPoller() (*Poller, error) {
 	p := &Poller{
-		watches: make(map[*pollWatch]struct{}),
-		byFD:    make(map[int32]*pollWatch),
+		closeDone: make(chan struct{}),
+		watches:   make(map[*pollWatch]struct{}),
+		byFD:      make(map[int32]*pollWatch),
 	}
 	sys, err := newSystemPoller()
 	if err != nil {
@@ -106,16 +108,22 @@ func NewPoller() (*Poller, error) {
 // that ran when the end came, after its last read, is. The handler must read
 // before it returns, normally one message, with Read, AppendMessage or
 // Reader; it may write, and it may take as long as it needs: the next call
-// for the same connection waits for it. Nothing else may read c while it is
+// for the same connection waits for it. Meanwhile nothing reads c, so pongs
+// wait too: with keepalive (PingInterval), a handler that runs longer than
+// the ping timeout may get its connection dropped. Nothing else may read c while it is
 // watched. A handler that returns without reading the message it was called
 // for fails the connection with 1011, rather than be called for it again and
-// again; one that reads part of it (with Reader) leaves the rest to be
-// skipped, as its next read would, and is called next for the next message.
+// again, and is then called once more for that end, like for any other; one
+// that reads part of it (with Reader) leaves the rest to be skipped, as its
+// next read would, and is called next for the next message.
 //
 // c stays watched until it is closed, by either side, for any reason. A Conn
 // that Accept made from an HTTP/2 request cannot be watched
 // (ErrPollerHTTP2).
 func (p *Poller) Add(c *Conn, handler func(*Conn)) error {
+	if handler == nil {
+		return errors.New("websocket: Poller.Add with a nil handler")
+	}
 	if _, onStream := c.netConn.(*h2Stream); onStream && c.isServer {
 		return ErrPollerHTTP2
 	}
@@ -237,10 +245,18 @@ func (w *pollWatch) serve() {
 			w.end()
 			return
 		}
-		stuck := c.rd.generation == generation && !c.rd.inMessage && c.rd.err == nil
-		if stuck {
+		if c.rd.generation == generation && !c.rd.inMessage && c.rd.err == nil {
+			// The handler did not read the message it was called for:
+			// fail the connection, rather than call it for that message
+			// again and again, and (next time round) call it for the end,
+			// as for any end our side causes. If the connection was
+			// closed meanwhile, that close is the end it is told.
+			var err error = &ProtocolError{Code: StatusInternalError, Err: errHandlerDidNotRead}
+			if c.isNetClosed() {
+				err = c.closeCause
+			}
 			c.rd.done = nil
-			c.readFailedLocked(&ProtocolError{Code: StatusInternalError, Err: errHandlerDidNotRead})
+			c.readFailedLocked(err)
 		} else if c.rd.inMessage && c.rd.err == nil {
 			// The handler read part of a message and returned: the rest
 			// is skipped here, as its next read would, so that it is
@@ -256,11 +272,7 @@ func (w *pollWatch) serve() {
 		// the socket here, usually in vain, after every message.
 		idle := w.viaSys && c.br.Buffered() == 0 && !c.rd.inMessage && c.rd.err == nil
 		c.readLock.unlock()
-		switch {
-		case stuck:
-			w.forget()
-			return
-		case idle:
+		if idle {
 			w.wait()
 			return
 		}
@@ -269,7 +281,13 @@ func (w *pollWatch) serve() {
 
 // end calls the handler once more for a connection that is closed, so that
 // it learns of the end from its read, then stops watching.
+//
+// The connection may still be closing on another goroutine: stopPolling
+// runs before the socket is closed. closeNet waits for that close to be
+// done, so that the handler's read cannot take a message the peer sent
+// meanwhile, return it, and leave the end untold.
 func (w *pollWatch) end() {
+	w.c.closeNet()
 	w.handler(w.c)
 	w.forget()
 }
@@ -294,9 +312,8 @@ func (w *pollWatch) wait() {
 	}
 	// The connection is closing, and stopPolling may have found this
 	// goroutine still serving it (or sys failed, and the connection
-	// cannot be watched: it is closed).
+	// cannot be watched: end closes it).
 	if w.serving.CompareAndSwap(false, true) {
-		w.c.closeNet()
 		w.end()
 	}
 }
@@ -375,11 +392,13 @@ func (c *Conn) stopPolling() {
 // Close stops the Poller. Every connection it still watches is closed with
 // 1001 (going away), concurrently, each within its close timeout; Close
 // returns once they are closed and every handler has returned, so a
-// handler must not call it: it would wait for itself.
+// handler must not call it: it would wait for itself. Calls after the
+// first wait for the first to be done, then return nil.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		<-p.closeDone
 		return nil
 	}
 	p.closed = true
@@ -399,6 +418,7 @@ func (p *Poller) Close() error {
 	}
 	closing.Wait()
 	p.running.Wait()
+	close(p.closeDone)
 	return nil
 }
 
