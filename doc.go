@@ -65,13 +65,16 @@
 //		if err != nil {
 //			return
 //		}
-//		poller.Add(c, func(c *websocket.Conn) {
+//		err = poller.Add(c, func(c *websocket.Conn) {
 //			typ, msg, err := c.Read(context.Background())
 //			if err != nil {
 //				return // closed: the Poller forgets c
 //			}
 //			c.Write(context.Background(), typ, msg)
 //		})
+//		if err != nil { // the Poller is closed: nothing watches c
+//			c.CloseNow()
+//		}
 //	})
 //
 // The handler runs on a goroutine of its own when a message begins to

@@ -9,8 +9,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -913,11 +916,12 @@ func TestPollerHandlerAfterCloseTimedOut(t *testing.T) {
 }
 
 // Ends of every kind at random points of a handler, over TCP (the system
-// poller) and net.Pipe (a goroutine): the handler's reads return the end
-// exactly once.
+// poller) and net.Pipe (a goroutine), also the 1011 of a handler that left
+// a message unread: the handler's reads return the end exactly once, and
+// its calls for one connection never overlap.
 func TestPollerEndToldOnce(t *testing.T) {
 	for _, pipe := range []bool{false, true} {
-		for _, how := range []string{"CloseNow", "Close", "PeerClose", "PeerFIN", "PollerClose", "CloseNowInHandler", "keepalive"} {
+		for _, how := range []string{"CloseNow", "Close", "PeerClose", "PeerFIN", "PollerClose", "CloseNowInHandler", "keepalive", "Unread"} {
 			t.Run(fmt.Sprintf("pipe=%v/%s", pipe, how), func(t *testing.T) {
 				bad := 0
 				const runs = 20
@@ -964,12 +968,18 @@ func endOnceRun(t *testing.T, pipe bool, how string, seed uint64) (int64, string
 	} else {
 		server, peer = hostileConn(t, true, func(c *connConfig) { c.closeTimeout = 300 * time.Millisecond; cfg(c) })
 	}
-	var ends, calls atomic.Int64
+	var ends, calls, inside atomic.Int64
 	d1 := time.Duration(rng.IntN(2000)) * time.Microsecond
 	d2 := time.Duration(rng.IntN(2000)) * time.Microsecond
 	closeInHandler := how == "CloseNowInHandler" && rng.IntN(2) == 0
 	if err := p.Add(server, func(c *Conn) {
-		calls.Add(1)
+		if inside.Add(1) > 1 {
+			t.Error("the handler was called for a connection while it ran for it")
+		}
+		defer inside.Add(-1)
+		if calls.Add(1) == 2 && how == "Unread" {
+			return // fails the connection with 1011; the next call is told
+		}
 		_, r, err := c.Reader(context.Background())
 		if err != nil {
 			ends.Add(1)
@@ -1006,6 +1016,9 @@ func endOnceRun(t *testing.T, pipe bool, how string, seed uint64) (int64, string
 		}
 	}()
 	msgs := 1 + rng.IntN(4)
+	if how == "Unread" {
+		msgs = 2 + rng.IntN(3) // the second message is the one left unread
+	}
 	for range msgs {
 		// Messages in two fragments, the second later.
 		peer.conn.Write(peerFrame(peer, Header{Opcode: OpText}, []byte("abcdef")))
@@ -1125,5 +1138,234 @@ func TestPollerCloseTwiceWaits(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("Close did not return once the handler did")
 		}
+	}
+}
+
+// Over TLS the Poller cannot wait with the system poller (crypto/tls may
+// hold a record it has begun to read), so a goroutine waits for each
+// connection: the handler sees no difference. Pings between messages are
+// answered without it, each end is told once, and Close ends everything.
+func TestPollerOverTLS(t *testing.T) {
+	checkLeaks(t)
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	ends := make(chan error, 10)
+	accepted := make(chan *Conn, 2)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		if err := p.Add(c, func(c *Conn) {
+			calls.Add(1)
+			typ, msg, err := c.Read(context.Background())
+			if err != nil {
+				ends <- err
+				return
+			}
+			c.Write(context.Background(), typ, msg)
+		}); err != nil {
+			t.Error(err)
+			c.CloseNow()
+			return
+		}
+		accepted <- c
+	}))
+	defer srv.Close()
+	url := "wss" + strings.TrimPrefix(srv.URL, "https")
+	opts := &DialOptions{TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
+	first, second := dialTest(t, url, opts), dialTest(t, url, opts)
+	for range 2 {
+		if w := (<-accepted).polled.Load(); w.viaSys {
+			t.Fatal("a TLS connection is watched through the system poller")
+		}
+	}
+	for i := range 5 {
+		echoOnce(t, first, fmt.Sprintf("over TLS %d", i))
+	}
+	// A ping, answered while the client reads; the handler is not called.
+	before := calls.Load()
+	pinged := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		pinged <- second.Ping(ctx)
+	}()
+	readDone := second.CloseRead(context.Background())
+	if err := <-pinged; err != nil {
+		t.Fatalf("ping over TLS: %v", err)
+	}
+	if n := calls.Load(); n != before {
+		t.Errorf("handler called %d times for a ping", n-before)
+	}
+	// The peer closes the first: the handler is told once.
+	if err := first.Close(StatusNormalClosure, "bye"); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	if err := <-ends; CloseStatus(err) != StatusNormalClosure {
+		t.Errorf("handler read %v, want the peer's 1000", err)
+	}
+	// Poller.Close closes the second, whose handler is told too.
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ends:
+		if !errors.Is(err, ErrClosed) && CloseStatus(err) == 0 {
+			t.Errorf("handler read %v, want the end", err)
+		}
+	default:
+		t.Error("Poller.Close returned before the handler was told of the end")
+	}
+	<-readDone.Done()
+	if len(ends) != 0 {
+		t.Errorf("an end told twice: %v", <-ends)
+	}
+}
+
+// A message already in the Conn's buffer when it is added (here read in
+// with the one before it, which the application read itself) is delivered
+// at once: no more bytes will come on the socket to wake the Poller.
+func TestPollerServesWhatAReadLeftBuffered(t *testing.T) {
+	checkLeaks(t)
+	server, peer := hostileConn(t, true, func(c *connConfig) { c.closeTimeout = 100 * time.Millisecond })
+	peer.conn.Write(append(peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("read before Add")),
+		peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("buffered"))...))
+	if _, msg, err := server.Read(context.Background()); err != nil || string(msg) != "read before Add" {
+		t.Fatalf("read %q %v", msg, err)
+	}
+	if server.br.Buffered() == 0 {
+		t.Skip("the two frames arrived apart")
+	}
+	p := newTestPoller(t)
+	got := make(chan string, 1)
+	if err := p.Add(server, func(c *Conn) {
+		if _, msg, err := c.Read(context.Background()); err == nil {
+			got <- string(msg)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-got:
+		if msg != "buffered" {
+			t.Errorf("handler read %q", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the buffered message was never delivered")
+	}
+}
+
+// Peers that send part of a frame and stall hold up no one else: not a
+// partial header, not a partial ping (which the Poller waits for without a
+// goroutine), not a message whose payload never ends (whose handler waits
+// in its read). Poller.Close ends them all within their close timeout.
+func TestPollerStalledPeersStallNoOne(t *testing.T) {
+	checkLeaks(t)
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stalled []*Conn
+	for i := range 30 {
+		server, peer := hostileConn(t, true, func(c *connConfig) { c.closeTimeout = 200 * time.Millisecond })
+		if err := p.Add(server, newCountingEcho().handle); err != nil {
+			t.Fatal(err)
+		}
+		msg := peerFrame(peer, Header{Fin: true, Opcode: OpText}, []byte("never all of it"))
+		ping := peerFrame(peer, Header{Fin: true, Opcode: OpPing}, []byte("half a ping"))
+		switch i % 3 {
+		case 0:
+			peer.conn.Write(msg[:1])
+		case 1:
+			peer.conn.Write(ping[:8])
+		case 2:
+			peer.conn.Write(msg[:10])
+		}
+		stalled = append(stalled, server)
+	}
+	server, client := connPairConfig(t, connConfig{closeTimeout: 200 * time.Millisecond}, connConfig{})
+	if err := p.Add(server, newCountingEcho().handle); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		echoOnce(t, client, fmt.Sprintf("not held up %d", i))
+	}
+	if runtime.GOOS == "linux" {
+		// The partial headers and pings wait in epoll, not in a goroutine.
+		for i, s := range stalled {
+			if i%3 != 2 && s.polled.Load().serving.Load() {
+				t.Errorf("stalled conn %d (a partial frame before any message) holds a goroutine", i)
+			}
+		}
+	}
+	closed := make(chan struct{})
+	start := time.Now()
+	go func() { defer close(closed); p.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Poller.Close did not return")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Poller.Close took %v with close timeouts of 200ms", d)
+	}
+}
+
+// A peer that floods pings is answered by the Poller, which never calls
+// the handler for them; other connections are served meanwhile.
+func TestPollerPingFlood(t *testing.T) {
+	checkLeaks(t)
+	p := newTestPoller(t)
+	flooded, peer := hostileConn(t, true)
+	var floodCalls atomic.Int64
+	if err := p.Add(flooded, func(c *Conn) {
+		floodCalls.Add(1)
+		c.Read(context.Background())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	server, client := connPair(t)
+	if err := p.Add(server, newCountingEcho().handle); err != nil {
+		t.Fatal(err)
+	}
+	const pings = 5000
+	pongs := make(chan int, 1)
+	go func() {
+		n := 0
+		for n < pings {
+			h, _, ok := peer.readFrame()
+			if !ok {
+				break
+			}
+			if h.Opcode == OpPong {
+				n++
+			}
+		}
+		pongs <- n
+	}()
+	flood := make(chan struct{})
+	go func() {
+		defer close(flood)
+		ping := peerFrame(peer, Header{Fin: true, Opcode: OpPing}, []byte("flood"))
+		batch := bytes.Repeat(ping, 100)
+		for range pings / 100 {
+			if _, err := peer.conn.Write(batch); err != nil {
+				return
+			}
+		}
+	}()
+	for i := range 20 {
+		echoOnce(t, client, fmt.Sprintf("during the flood %d", i))
+	}
+	<-flood
+	if n := <-pongs; n != pings {
+		t.Errorf("%d pongs for %d pings", n, pings)
+	}
+	if n := floodCalls.Load(); n != 0 {
+		t.Errorf("handler called %d times for pings alone", n)
 	}
 }
