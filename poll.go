@@ -110,16 +110,17 @@ func NewPoller() (*Poller, error) {
 // Reader; it may write, and it may take as long as it needs: the next call
 // for the same connection waits for it. Meanwhile nothing reads c, so pongs
 // wait too: with keepalive (PingInterval), a handler that runs longer than
-// the ping timeout may get its connection dropped. Nothing else may read c while it is
-// watched. A handler that returns without reading the message it was called
-// for fails the connection with 1011, rather than be called for it again and
-// again, and is then called once more for that end, like for any other; one
-// that reads part of it (with Reader) leaves the rest to be skipped, as its
-// next read would, and is called next for the next message.
+// the ping timeout may get its connection dropped. Nothing else may read c
+// while it is watched. A handler that returns without reading the message it
+// was called for fails the connection with 1011, rather than be called for
+// it again and again, and is then called once more for that end, as for any
+// other; one that reads part of it (with Reader) leaves the rest to be
+// skipped, as its next read would, and is called next for the next message.
 //
 // c stays watched until it is closed, by either side, for any reason. A Conn
 // that Accept made from an HTTP/2 request cannot be watched
-// (ErrPollerHTTP2).
+// (ErrPollerHTTP2). If Add returns an error, nothing watches c: it is the
+// caller's to close.
 func (p *Poller) Add(c *Conn, handler func(*Conn)) error {
 	if handler == nil {
 		return errors.New("websocket: Poller.Add with a nil handler")
