@@ -27,7 +27,19 @@ func startScriptedServer(t *testing.T, extra string, script func(p *refPeer)) st
 
 func runScripted(t *testing.T, url string, id string) *Result {
 	t.Helper()
-	spec := &Spec{Servers: []Server{{Agent: "scripted", URL: url}}, Cases: []string{id}, Outdir: t.TempDir()}
+	rn, _ := runOneCase(t, url, "scripted", id)
+	r := rn.Results()["scripted"][id]
+	if r == nil {
+		t.Fatalf("case %s: no result", id)
+	}
+	return r
+}
+
+// runOneCase runs case id in fuzzingclient mode against the server at url,
+// named agent, with reports in a temporary directory it returns.
+func runOneCase(t *testing.T, url, agent, id string) (*Runner, string) {
+	t.Helper()
+	spec := &Spec{Servers: []Server{{Agent: agent, URL: url}}, Cases: []string{id}, Outdir: t.TempDir()}
 	rn, err := NewRunner(spec, testLog{t})
 	if err != nil {
 		t.Fatal(err)
@@ -37,11 +49,7 @@ func runScripted(t *testing.T, url string, id string) *Result {
 	if err := rn.RunClient(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r := rn.Results()["scripted"][id]
-	if r == nil {
-		t.Fatalf("case %s: no result", id)
-	}
-	return r
+	return rn, spec.Outdir
 }
 
 // readFrame reads one frame from the runner (masked, as the runner is the

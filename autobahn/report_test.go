@@ -5,7 +5,6 @@ package autobahn
 // fuzzing.py, FuzzingProtocol.connectionLost, caseResult).
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -21,17 +20,8 @@ import (
 // its per-case JSON report as written to disk.
 func caseReport(t *testing.T, url, id string) map[string]any {
 	t.Helper()
-	spec := &Spec{Servers: []Server{{Agent: "reported", URL: url}}, Cases: []string{id}, Outdir: t.TempDir()}
-	rn, err := NewRunner(spec, testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := rn.RunClient(ctx); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(spec.Outdir, reportFilename("reported", id, "json")))
+	_, outdir := runOneCase(t, url, "reported", id)
+	b, err := os.ReadFile(filepath.Join(outdir, reportFilename("reported", id, "json")))
 	if err != nil {
 		t.Fatal(err)
 	}
