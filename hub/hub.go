@@ -110,7 +110,8 @@ var (
 	// ErrLeft is Member.Err after Leave.
 	ErrLeft = errors.New("hub: member left")
 
-	errNilConn = errors.New("hub: Join of a nil *websocket.Conn")
+	errNilConn       = errors.New("hub: Join of a nil *websocket.Conn")
+	errAlreadyMember = errors.New("hub: Join of a connection that is a member already")
 )
 
 // A Hub is a set of connections, its members, that Broadcast writes to. Its
@@ -120,9 +121,9 @@ type Hub struct {
 	writeTimeout time.Duration
 
 	mu      sync.Mutex
-	members map[*Member]struct{} // guarded by mu
-	closed  bool                 // guarded by mu
-	writers sync.WaitGroup       // one per member that joined, until its writer ends
+	members map[*websocket.Conn]*Member // by connection; guarded by mu
+	closed  bool                        // guarded by mu
+	writers sync.WaitGroup              // one per member that joined, until its writer ends
 }
 
 // New returns an empty Hub. opts may be nil.
@@ -130,7 +131,7 @@ func New(opts *Options) *Hub {
 	h := &Hub{
 		queueSize:    DefaultQueueSize,
 		writeTimeout: DefaultWriteTimeout,
-		members:      make(map[*Member]struct{}),
+		members:      make(map[*websocket.Conn]*Member),
 	}
 	if opts != nil && opts.QueueSize > 0 {
 		h.queueSize = opts.QueueSize
@@ -175,7 +176,9 @@ type Member struct {
 //
 // On a closed hub, Join returns ErrClosed and c remains the caller's. A nil
 // c is refused with an error too: its writer would fail on it later, on a
-// goroutine of its own, where a panic takes the whole program down.
+// goroutine of its own, where a panic takes the whole program down. So is
+// a c that is a member already (until it is removed): it would get every
+// message twice.
 func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 	if c == nil {
 		return nil, errNilConn
@@ -192,7 +195,11 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 	if h.closed {
 		return nil, ErrClosed
 	}
-	h.members[m] = struct{}{}
+	if _, ok := h.members[c]; ok {
+		// Two writers on one connection would write every message twice.
+		return nil, errAlreadyMember
+	}
+	h.members[c] = m
 	// Added under mu, while the hub is open: Close's Wait cannot miss it.
 	h.writers.Go(m.run)
 	return m, nil
@@ -231,7 +238,7 @@ func (h *Hub) Broadcast(ctx context.Context, typ websocket.MessageType, p []byte
 	if h.closed {
 		return ErrClosed
 	}
-	for m := range h.members {
+	for _, m := range h.members {
 		if m.waiting.Load() >= int64(h.queueSize) {
 			h.removeLocked(m, fmt.Errorf("%w: %d messages waiting", ErrSlowMember, h.queueSize))
 			continue
@@ -261,7 +268,7 @@ func (h *Hub) Len() int {
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
-	for m := range h.members {
+	for _, m := range h.members {
 		h.removeLocked(m, ErrClosed)
 	}
 	h.mu.Unlock()
@@ -283,10 +290,10 @@ func (h *Hub) remove(m *Member, why error) {
 // middle of a write for up to WriteTimeout: a dropped member must not keep
 // QueueSize messages alive meanwhile.
 func (h *Hub) removeLocked(m *Member, why error) {
-	if _, ok := h.members[m]; !ok {
+	if h.members[m.conn] != m {
 		return
 	}
-	delete(h.members, m)
+	delete(h.members, m.conn)
 	m.err = why
 	close(m.removed)
 	for {

@@ -893,3 +893,50 @@ func TestJoinNil(t *testing.T) {
 		t.Fatalf("Len = %d after Join(nil)", n)
 	}
 }
+
+// A connection joins once: a second Join of it, while it is a member, is
+// refused, and its peer gets each message once.
+func TestJoinTwice(t *testing.T) {
+	h := hub.New(nil)
+	defer h.Close()
+	secondJoin := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		m, err := h.Join(c)
+		if err != nil {
+			c.CloseNow()
+			secondJoin <- fmt.Errorf("first Join: %w", err)
+			return
+		}
+		defer m.Leave()
+		again, err := h.Join(c)
+		if err == nil {
+			again.Leave()
+		}
+		secondJoin <- err
+		c.Read(context.Background()) // until the client goes
+	}))
+	defer srv.Close()
+	c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := <-secondJoin; err == nil || strings.Contains(err.Error(), "first Join") {
+		t.Fatalf("second Join of a member: %v, want an error", err)
+	}
+	if n := h.Len(); n != 1 {
+		t.Fatalf("Len = %d, want 1", n)
+	}
+	in := readAll(t, c)
+	for k := range 2 {
+		if err := h.Broadcast(context.Background(), websocket.MessageText, payload(k, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect(t, in, websocket.MessageText, payload(0, 10))
+	expect(t, in, websocket.MessageText, payload(1, 10))
+}
