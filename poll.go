@@ -40,8 +40,10 @@ var ErrPollerClosed = errors.New("websocket: poller closed")
 var ErrPollerHTTP2 = errors.New("websocket: a Poller cannot watch a Conn accepted over HTTP/2: its handler must keep running, so read it there")
 
 // errHandlerDidNotRead is the cause a connection is failed with when a
-// Poller's handler returned without reading the message it was called for.
-var errHandlerDidNotRead = errors.New("websocket: Poller handler returned without reading the message")
+// Poller's handler returned without reading the message it was called for:
+// it read nothing, or its read ended (its context was done) before the
+// message's first frame had fully arrived.
+var errHandlerDidNotRead = errors.New("websocket: Poller handler returned before the message it was called for was read (no read, or a read whose context ended first)")
 
 // A Poller calls a handler for each message that arrives on the
 // connections it watches, without a goroutine per connection while they are
@@ -116,6 +118,9 @@ func NewPoller() (*Poller, error) {
 // it again and again, and is then called once more for that end, as for any
 // other; one that reads part of it (with Reader) leaves the rest to be
 // skipped, as its next read would, and is called next for the next message.
+// A handler's read whose context ends before the message has begun counts
+// as no read. A panic in the handler is not recovered: as on any goroutine,
+// it ends the program.
 //
 // c stays watched until it is closed, by either side, for any reason. A Conn
 // that Accept made from an HTTP/2 request cannot be watched
