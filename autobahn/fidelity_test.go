@@ -6,13 +6,9 @@ package autobahn
 // verdict, with where the official code decides it.
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -187,33 +183,8 @@ func TestClientHandshakeChecksAsTheOfficialClient(t *testing.T) {
 		{"HTTP/1.0", "HTTP/1.0", "Upgrade: websocket\r\n", Failed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { ln.Close() })
-			go func() {
-				for {
-					conn, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer conn.Close()
-						br := bufio.NewReader(conn)
-						conn.SetDeadline(time.Now().Add(10 * time.Second))
-						req, err := http.ReadRequest(br)
-						if err != nil {
-							return
-						}
-						fmt.Fprintf(conn, "%s 101 Switching Protocols\r\n%sConnection: keep-alive, Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-							tc.status, tc.upgrade, websocket.AcceptKey(req.Header.Get("Sec-WebSocket-Key")))
-						p := &refPeer{conn: conn, br: br, isServer: true}
-						p.serve()
-					}()
-				}
-			}()
-			r := runScripted(t, "ws://"+ln.Addr().String(), "1.1.1")
+			url := startRefServer(t, peerOpts{head: tc.status + " 101 Switching Protocols\r\n" + tc.upgrade + "Connection: keep-alive, Upgrade\r\n"})
+			r := runScripted(t, url, "1.1.1")
 			if r.Behavior != tc.want || r.BehaviorClose != tc.want {
 				t.Errorf("1.1.1: %s / %s, official %s / %s", r.Behavior, r.BehaviorClose, tc.want, tc.want)
 			}

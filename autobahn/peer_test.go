@@ -33,6 +33,9 @@ type peerOpts struct {
 	// peer does instead of serve (the connection closes when it returns).
 	extraHeader string
 	script      func(p *refPeer)
+	// head replaces the 101's status line and its Upgrade and Connection
+	// headers (each line ending in CRLF), to test how they are checked.
+	head string
 }
 
 type refPeer struct {
@@ -271,8 +274,12 @@ func startRefServer(t *testing.T, o peerOpts) string {
 						}
 					}
 				}
-				fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nServer: refpeer\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s\r\n",
-					websocket.AcceptKey(req.Header.Get("Sec-WebSocket-Key")), ext, o.extraHeader)
+				head := o.head
+				if head == "" {
+					head = "HTTP/1.1 101 Switching Protocols\r\nServer: refpeer\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+				}
+				fmt.Fprintf(conn, "%sSec-WebSocket-Accept: %s\r\n%s%s\r\n",
+					head, websocket.AcceptKey(req.Header.Get("Sec-WebSocket-Key")), ext, o.extraHeader)
 				if o.script != nil {
 					defer conn.Close()
 					o.script(p)
