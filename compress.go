@@ -70,7 +70,9 @@ type CompressionOptions struct {
 	// ServerMaxWindowBits (8–15, 0 means 15) bounds the LZ77 window the
 	// server compresses with, as a base-2 logarithm. A client asks the
 	// server for it (server_max_window_bits, RFC 7692 §7.1.2.1); a server
-	// uses it for its own compressor. Decompression accepts any window.
+	// uses it for its own compressor. Within a message, decompression
+	// accepts any window; with context takeover, only the negotiated
+	// window (at least 9 bits) is kept for the next message to refer to.
 	// Below 15, a compressor with context takeover keeps only
 	// 2^(bits-1) bytes between messages instead of a whole flate.Writer,
 	// even while the connection is busy, at a cost in ratio and speed
@@ -1122,8 +1124,10 @@ var inflatePool sync.Pool
 
 // deflateDecompressor decompresses the messages one endpoint receives
 // (§7.2.2). Use: reset(src, limit) when a message with RSV1 begins, Read
-// until io.EOF, repeat. It accepts any window up to 15 bits whatever was
-// negotiated.
+// until io.EOF, repeat. Within a message it accepts any window up to 15
+// bits whatever was negotiated; across messages (takeover) it keeps only
+// the negotiated window, so a reference further back into an earlier
+// message fails as ErrDeflateCorrupt (see Memory below).
 //
 // The end of a message. The payload plus the tail ends on a block boundary
 // in a well-formed message; the decoder then asks for the next block header

@@ -1171,6 +1171,37 @@ func TestDeflateDictionaryReach(t *testing.T) {
 	}
 }
 
+// With takeover the dictionary kept between messages is the negotiated
+// window (at least 9 bits, for zlib peers), not 32 KiB: a reference 1000
+// bytes back into the previous message decodes at 15 bits and fails as
+// corrupt at 9, as the deflateDecompressor comment says.
+func TestDeflateDictionaryNegotiatedWindow(t *testing.T) {
+	first := make([]byte, 1000)
+	rand.NewChaCha8([32]byte{3}).Read(first)
+	var b bytes.Buffer
+	fw, _ := flate.NewWriter(&b, flate.DefaultCompression)
+	fw.Write(first)
+	fw.Flush()
+	split := b.Len()
+	fw.Write(first[:100]) // a match at distance 1000
+	fw.Flush()
+	m1, m2 := b.Bytes()[:split-4], b.Bytes()[split:b.Len()-4]
+	for _, bits := range []int{9, 15} {
+		d := newDeflateDecompressor(bits, true)
+		if got, err := inflateAll(d, bytes.NewReader(m1), 1<<20); err != nil || !bytes.Equal(got, first) {
+			t.Fatalf("bits %d, first message: %d bytes, %v", bits, len(got), err)
+		}
+		got, err := inflateAll(d, bytes.NewReader(m2), 1<<20)
+		if bits == 15 && (err != nil || !bytes.Equal(got, first[:100])) {
+			t.Errorf("bits 15: %d bytes, %v", len(got), err)
+		}
+		if bits == 9 && !errors.Is(err, ErrDeflateCorrupt) {
+			t.Errorf("bits 9: %d bytes, %v; want ErrDeflateCorrupt", len(got), err)
+		}
+		d.release()
+	}
+}
+
 // BenchmarkDeflatePark measures what parking costs: the corpus at the
 // default level with takeover, the compressor parked after every message
 // (each message then primes a new engine with history), against one kept
