@@ -234,6 +234,52 @@ func TestDeflateSkipCutByContext(t *testing.T) {
 	}
 }
 
+// A read whose context is done before it begins, inside a message
+// compressed with context takeover, returns ctx.Err() and leaves the Conn
+// usable: cutting the decompressor would fail the connection, but a read
+// that never started has lost nothing. The message reader, and a read that
+// would first skip the rest of the message, both return at once; the next
+// read skips the rest, decoding it, and reads the message after it.
+func TestDeflateDoneContextInsideTakeoverMessage(t *testing.T) {
+	c, p := hostileConn(t, true, withDeflate(true))
+	// The first message in two fragments, each sync-flushed, so that the
+	// first decodes whole: "hello", then " world".
+	var b bytes.Buffer
+	fw, _ := flate.NewWriter(&b, flate.BestSpeed)
+	fw.Write([]byte("hello"))
+	fw.Flush()
+	p.conn.Write(peerFrame(p, Header{Rsv: Rsv1, Opcode: OpText}, b.Bytes()))
+	b.Reset()
+	fw.Write([]byte(" world"))
+	fw.Flush()
+	rest := b.Bytes()[:b.Len()-4] // without the flush's 00 00 ff ff (RFC 7692 §7.2.1)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, r, err := c.Reader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.ReadFull(r, make([]byte, 5)); n != 5 || err != nil {
+		t.Fatalf("Read of the first fragment = %d, %v", n, err)
+	}
+	cancel()
+	if _, err := r.Read(make([]byte, 100)); err != context.Canceled {
+		t.Fatalf("message reader under a done context = %v; want context.Canceled", err)
+	}
+	if _, _, err := c.Read(ctx); err != context.Canceled {
+		t.Fatalf("Read under a done context = %v; want context.Canceled", err)
+	}
+	if _, _, err := c.Reader(ctx); err != context.Canceled {
+		t.Fatalf("Reader under a done context = %v; want context.Canceled", err)
+	}
+	p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpContinuation}, rest))
+	p.conn.Write(peerFrame(p, Header{Fin: true, Rsv: Rsv1, Opcode: OpText}, deflateRaw(t, []byte("second"))))
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "second" {
+		t.Fatalf("Read after = %q, %v; want the next message", msg, err)
+	}
+}
+
 // The read limit is on the decompressed size (SetReadLimit), so a message
 // of exactly the limit is read however much its wire form grew: random
 // bytes through an 8-bit window grow by about 8%, a sync point every 128

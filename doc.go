@@ -97,10 +97,11 @@
 // was. A read interrupted in the middle of a message returns ctx.Err() too;
 // the next read skips the rest of that message, except inside a message
 // compressed with context takeover, which cannot be skipped undecoded: the
-// connection is then failed (ErrDeflateInterrupted). A write interrupted in
-// the middle of a frame cannot be undone on the wire, so the connection is
-// dropped, and the write's error matches ErrClosed as well as ctx.Err().
-// context.Background() costs nothing extra.
+// connection is then failed (ErrDeflateInterrupted), unless the context was
+// done before the read began: that read returns at once and loses nothing.
+// A write interrupted in the middle of a frame cannot be undone on the wire,
+// so the connection is dropped, and the write's error matches ErrClosed as
+// well as ctx.Err(). context.Background() costs nothing extra.
 //
 // # Errors
 //

@@ -109,6 +109,9 @@ func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []by
 		return 0, buf, err
 	}
 	defer c.readLock.unlock()
+	if err := c.doneBeforeTakeoverLocked(ctx); err != nil {
+		return 0, buf, err
+	}
 	watching := c.watchReadLocked(ctx)
 	c.waitForDataLocked()
 	typ, out, err := c.appendMessageLocked(buf)
@@ -182,6 +185,9 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 		return 0, nil, err
 	}
 	defer c.readLock.unlock()
+	if err := c.doneBeforeTakeoverLocked(ctx); err != nil {
+		return 0, nil, err
+	}
 	watching := c.watchReadLocked(ctx)
 	c.waitForDataLocked()
 	if err := c.unwatchReadLocked(ctx, watching, c.beginMessageLocked()); err != nil {
@@ -221,6 +227,9 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	case len(p) == 0:
 		return 0, nil
 	}
+	if err := c.doneBeforeTakeoverLocked(r.ctx); err != nil {
+		return 0, err
+	}
 	watching := c.watchReadLocked(r.ctx)
 	n, err := c.readMessageDataLocked(p)
 	if err == io.EOF {
@@ -258,6 +267,19 @@ func (c *Conn) lockRead(ctx context.Context) error {
 		}
 	}
 	return c.closeCause
+}
+
+// doneBeforeTakeoverLocked returns ctx.Err() if ctx is done already and the
+// message in progress (to be read, or skipped) is compressed with context
+// takeover. A read under a done context is cut as soon as it must wait for
+// the wire, and compress/flate does not survive that: the connection would
+// be failed (ErrDeflateInterrupted). A read that never starts loses nothing,
+// and the next one goes on from where this one would have begun.
+func (c *Conn) doneBeforeTakeoverLocked(ctx context.Context) error {
+	if !c.rd.inMessage || !c.rd.compressed || c.rd.inflateAbandoned || !c.decompressor.takeover {
+		return nil
+	}
+	return ctx.Err()
 }
 
 // watchReadLocked puts what the read-lock holder does next under ctx: a
