@@ -88,7 +88,9 @@ type CompressionOptions struct {
 	// Threshold is the size below which a message is sent uncompressed:
 	// DEFLATE's block header and the lost literal alignment make short
 	// messages grow rather than shrink. 0 means 128 bytes; a negative
-	// value compresses every message, even empty ones.
+	// value compresses every message, even empty ones. A message streamed
+	// through Writer is always compressed: its size is not known when its
+	// first frame goes out.
 	Threshold int
 
 	// Level is the compress/flate level: flate.HuffmanOnly (-2),

@@ -650,7 +650,8 @@ func TestDeflateClosedConnGivesBackEngineAfterARacingWrite(t *testing.T) {
 }
 
 // The default threshold is 128 bytes in both modes: a 127-byte message goes
-// out as it is, a 128-byte one compressed (RSV1 set).
+// out as it is, a 128-byte one compressed (RSV1 set). A message streamed
+// through Writer ignores it.
 func TestDefaultThresholdIs128Bytes(t *testing.T) {
 	for _, takeover := range []bool{false, true} {
 		server, peer := hostileConn(t, true, withDeflate(takeover))
@@ -663,6 +664,21 @@ func TestDefaultThresholdIs128Bytes(t *testing.T) {
 			if compressed := h.Rsv&Rsv1 != 0; compressed != (size >= 128) {
 				t.Errorf("takeover %v, %d bytes: compressed %v", takeover, size, compressed)
 			}
+		}
+		// Through Writer the size is not known in advance: always compressed.
+		go func() {
+			w, err := server.Writer(context.Background(), MessageText)
+			if err == nil {
+				w.Write([]byte("short"))
+				w.Close()
+			}
+		}()
+		h, _, ok := peer.readFrame()
+		if !ok {
+			t.Fatal("no frame from Writer")
+		}
+		if h.Rsv&Rsv1 == 0 {
+			t.Errorf("takeover %v, 5 bytes through Writer: sent uncompressed", takeover)
 		}
 	}
 }
