@@ -91,7 +91,17 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*
 
 	// §5: a 2xx response, without Sec-WebSocket-Accept, completes the
 	// handshake. It is flushed now: the client waits for it before sending.
+	// As over HTTP/1.1, copies of the handshake's own headers set on w are
+	// not sent, nor are connection-specific fields: "An endpoint MUST NOT
+	// generate an HTTP/2 message containing connection-specific header
+	// fields" (RFC 9113 §8.2.2), and net/http drops only Connection.
 	h := w.Header()
+	for name := range handshakeResponseHeaders {
+		h.Del(name)
+	}
+	for _, name := range []string{"Keep-Alive", "Proxy-Connection", "Transfer-Encoding"} {
+		h.Del(name)
+	}
 	if agreed.subprotocol != "" {
 		h.Set("Sec-WebSocket-Protocol", agreed.subprotocol)
 	}

@@ -953,3 +953,48 @@ func TestH2RoutingAndShutdown(t *testing.T) {
 		}
 	})
 }
+
+// As over HTTP/1.1, the handshake's own headers set on w before Accept are
+// not sent: the server did not agree to that subprotocol or extension, and
+// Upgrade is a connection-specific field that an HTTP/2 message MUST NOT
+// carry (RFC 9113 §8.2.2). Other headers are still sent.
+func TestH2AcceptDropsPresetHandshakeHeaders(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for name, v := range map[string]string{
+				"Sec-WebSocket-Protocol":   "chat",
+				"Sec-WebSocket-Extensions": "permessage-deflate",
+				"Sec-WebSocket-Accept":     "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+				"Upgrade":                  "websocket",
+				"Keep-Alive":               "timeout=5",
+				"X-Kept":                   "yes",
+			} {
+				w.Header().Set(name, v)
+			}
+			c, err := Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			echoHandler(c)
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, resp, err := Dial(ctx, srv.url+"/ws", srv.dialOptions())
+		if err != nil {
+			t.Fatalf("Dial: %v (response %v)", err, resp)
+		}
+		defer c.CloseNow()
+		for _, name := range []string{"Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Sec-WebSocket-Accept", "Upgrade", "Keep-Alive"} {
+			if v := resp.Header.Values(name); len(v) != 0 {
+				t.Errorf("%s: %q sent in the 200", name, v)
+			}
+		}
+		if resp.Header.Get("X-Kept") != "yes" {
+			t.Errorf("other headers set on w must still be sent: %v", resp.Header)
+		}
+		if c.Subprotocol() != "" {
+			t.Errorf("subprotocol %q", c.Subprotocol())
+		}
+	})
+}

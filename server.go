@@ -79,9 +79,10 @@ const handshakeTimeout = 10 * time.Second
 
 // Accept completes the opening handshake of a WebSocket client's request
 // (§4.2) and returns the connection. Headers set on w before the call (a
-// cookie, say) are sent with the 101 response, except those the handshake
-// itself decides (Upgrade, Connection, Sec-WebSocket-Accept, -Protocol and
-// -Extensions: use AcceptOptions) and names that are not tokens.
+// cookie, say) are sent with the 101 response (over HTTP/2, the 200),
+// except those the handshake itself decides (Upgrade, Connection,
+// Sec-WebSocket-Accept, -Protocol and -Extensions: use AcceptOptions) and
+// names that are not tokens.
 //
 // If the request is not an acceptable WebSocket handshake, Accept writes the
 // HTTP error response itself (405, 400, 426 or 403) and returns an error
