@@ -184,6 +184,12 @@ func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http
 		}
 		header[http.CanonicalHeaderKey(name)] = values
 	}
+	// The HTTP/1.1 handshake replaces Upgrade and Connection with its own;
+	// HTTP/2 has none: "An endpoint MUST NOT generate an HTTP/2 message
+	// containing connection-specific header fields" (RFC 9113 §8.2.2).
+	for _, name := range []string{"Upgrade", "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding"} {
+		header.Del(name)
+	}
 	header.Set("Sec-WebSocket-Version", "13")
 	if len(opts.Subprotocols) > 0 {
 		header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))

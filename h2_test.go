@@ -998,3 +998,40 @@ func TestH2AcceptDropsPresetHandshakeHeaders(t *testing.T) {
 		}
 	})
 }
+
+// DialOptions.Header that works over HTTP/1.1 works over HTTP/2: the
+// handshake's own Upgrade and Connection are dropped, as the HTTP/1.1
+// handshake replaces them, instead of making net/http refuse the request
+// (connection-specific fields, RFC 9113 §8.2.2). Other headers go out.
+func TestH2DialDropsConnectionHeaders(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		got := make(chan http.Header, 1)
+		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got <- r.Header.Clone()
+			c, err := Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			echoHandler(c)
+		}))
+		opts := srv.dialOptions()
+		opts.Header = http.Header{
+			"Connection": {"Upgrade"},
+			"upgrade":    {"websocket"},
+			"Keep-Alive": {"timeout=5"},
+			"X-Extra":    {"1"},
+		}
+		c, _ := dialH2(t, srv, opts)
+		h := <-got
+		if h.Get("X-Extra") != "1" {
+			t.Errorf("X-Extra not sent: %v", h)
+		}
+		for _, name := range []string{"Connection", "Upgrade", "Keep-Alive"} {
+			if v := h.Values(name); len(v) != 0 {
+				t.Errorf("%s: %q sent over HTTP/2", name, v)
+			}
+		}
+		c.Close(StatusNormalClosure, "")
+	})
+}
