@@ -47,14 +47,15 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // ErrHTTP2NotSupported is wrapped by Dial's error, with DialOptions.HTTP2
 // set, when the server cannot open a WebSocket over HTTP/2: it did not
-// choose h2 in the TLS handshake, or did not announce
-// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3). A client may then dial
-// again without HTTP2.
+// choose h2 in the TLS handshake, answered a cleartext connection other
+// than in HTTP/2, or did not announce SETTINGS_ENABLE_CONNECT_PROTOCOL
+// (RFC 8441 §3). A client may then dial again without HTTP2.
 var ErrHTTP2NotSupported = errors.New("websocket: dial: server does not accept WebSockets over HTTP/2 (RFC 8441)")
 
 // acceptHTTP2 is Accept for an Extended CONNECT request (RFC 8441 §4, §5).
@@ -264,6 +265,8 @@ func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http
 	case err.Error() == "net/http: extended connect not supported by peer":
 		// The only way to recognise net/http's unexported error.
 		return fail(fmt.Errorf("%w: no SETTINGS_ENABLE_CONNECT_PROTOCOL (does the server run with GODEBUG=http2xconnect=1?)", ErrHTTP2NotSupported))
+	case isNotHTTP2(nc):
+		return fail(fmt.Errorf("%w: the server did not answer in HTTP/2 (cleartext, with prior knowledge): %w", ErrHTTP2NotSupported, err))
 	default:
 		return fail(fmt.Errorf("websocket: dial: HTTP/2: %w", err))
 	}
@@ -377,7 +380,9 @@ func dialHTTP2Conn(ctx context.Context, u *url.URL, opts *DialOptions) (net.Conn
 		// hands such a connection to its HTTP/2 code inside a *tls.Conn
 		// that is never used for TLS, marked by an UnencryptedNetConn
 		// method; this is how http.Transport itself does it.
+		// Its first bytes tell whether the server speaks HTTP/2 at all.
 		next = tr.TLSNextProto["unencrypted_http2"]
+		nc = &h2cPreface{Conn: nc}
 		handoff = tls.Client(h2cHandoff{nc}, nil)
 	}
 	if next == nil {
@@ -398,6 +403,54 @@ func dialHTTP2Conn(ctx context.Context, u *url.URL, opts *DialOptions) (net.Conn
 type h2cHandoff struct{ net.Conn }
 
 func (c h2cHandoff) UnencryptedNetConn() net.Conn { return c.Conn }
+
+// h2cPreface is a cleartext connection that keeps the first bytes the
+// server sends. Over TLS, ALPN says whether the server speaks HTTP/2; in
+// cleartext only those bytes do: "The server connection preface consists
+// of a potentially empty SETTINGS frame ... that MUST be the first frame
+// the server sends" (RFC 9113 §3.4), where a server of HTTP/1.1 alone
+// answers the client's preface with a response ("HTTP/1.1 400 ...").
+type h2cPreface struct {
+	net.Conn
+	full atomic.Bool // head is complete: nothing more to keep
+	mu   sync.Mutex
+	head []byte // the first bytes read, up to a frame header; guarded by mu
+}
+
+// h2FrameHeaderLen is the size of an HTTP/2 frame header (RFC 9113 §4.1).
+const h2FrameHeaderLen = 9
+
+func (c *h2cPreface) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.full.Load() {
+		c.mu.Lock()
+		k := min(n, h2FrameHeaderLen-len(c.head))
+		c.head = append(c.head, p[:k]...)
+		c.full.Store(len(c.head) == h2FrameHeaderLen)
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// isNotHTTP2 reports whether nc is a cleartext connection whose server has
+// sent bytes that cannot begin a SETTINGS frame's header (RFC 9113 §4.1):
+// Length, 24 bits, at most 16,384 (SETTINGS_MAX_FRAME_SIZE's initial
+// value), so a first byte of 0; Type, 0x04; Flags; then a reserved bit and
+// the Stream Identifier, 0 for SETTINGS (§6.5).
+func isNotHTTP2(nc net.Conn) bool {
+	c, ok := nc.(*h2cPreface)
+	if !ok {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, b := range c.head {
+		if (i == 0 || i >= 5) && b != 0 || i == 3 && b != 0x04 {
+			return true
+		}
+	}
+	return false
+}
 
 // h2Stream is an HTTP/2 stream seen as a net.Conn, with the semantics Conn
 // relies on: a deadline interrupts a blocked Read or Write, and a Read that

@@ -1035,3 +1035,68 @@ func TestH2DialDropsConnectionHeaders(t *testing.T) {
 		c.Close(StatusNormalClosure, "")
 	})
 }
+
+// Dial over cleartext HTTP/2 (ws://) to a server that cannot take it fails
+// with ErrHTTP2NotSupported, so that the caller can fall back, as it does
+// over TLS: a server that answers the connection preface as HTTP/1.1 (most
+// servers: prior-knowledge h2c is rare), and an HTTP/2 server whose
+// SETTINGS do not enable Extended CONNECT (RFC 8441 §3).
+func TestH2CleartextNotSupported(t *testing.T) {
+	requireXConnect(t)
+	h1 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, nil); err == nil {
+			c.CloseNow()
+		}
+	}))
+	defer h1.Close()
+
+	// An HTTP/2 server of a few lines: its preface is an empty SETTINGS
+	// frame (RFC 9113 §3.4, §6.5), which enables nothing; then it ignores
+	// whatever it is sent.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served sync.WaitGroup
+	defer served.Wait()
+	defer ln.Close()
+	served.Add(1)
+	go func() {
+		defer served.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			served.Add(1)
+			go func() {
+				defer served.Done()
+				defer nc.Close()
+				preface := make([]byte, len("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
+				if _, err := io.ReadFull(nc, preface); err != nil {
+					return
+				}
+				nc.Write([]byte{0, 0, 0, 0x4, 0, 0, 0, 0, 0}) // Length 0, Type SETTINGS, Flags 0, Stream 0
+				nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+				io.Copy(io.Discard, nc)
+			}()
+		}
+	}()
+
+	for _, tc := range []struct{ name, url string }{
+		{"HTTP/1.1 server", "ws" + strings.TrimPrefix(h1.URL, "http")},
+		{"no SETTINGS_ENABLE_CONNECT_PROTOCOL", "ws://" + ln.Addr().String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, _, err := Dial(ctx, tc.url+"/ws", &DialOptions{HTTP2: true})
+			if c != nil {
+				c.CloseNow()
+			}
+			if !errors.Is(err, ErrHTTP2NotSupported) {
+				t.Errorf("Dial: %v, want ErrHTTP2NotSupported", err)
+			}
+		})
+	}
+}
