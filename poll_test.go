@@ -389,6 +389,11 @@ func TestPollerHandlerMustRead(t *testing.T) {
 					t.Error("the handler was never told of the end")
 				}
 			}
+			// The watch is forgotten as the socket closes, before the
+			// handler's call for the end: wait for that call, then for
+			// every handler to return (Poller.Close), before counting.
+			waitFor(t, "the call for the end", func() bool { return calls.Load() >= 2 })
+			p.Close()
 			if n := calls.Load(); n != 2 {
 				t.Errorf("handler called %d times, want 2: the message, then the end", n)
 			}
