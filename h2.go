@@ -11,8 +11,10 @@
 // the server understood), Sec-WebSocket-Version 13, Origin,
 // Sec-WebSocket-Protocol and Sec-WebSocket-Extensions as before, and a 200
 // response instead of a 101. The stream's DATA frames then carry the
-// WebSocket frames, masked as on TCP; closing the WebSocket ends the stream
-// (END_STREAM after the close frames, or RST_STREAM when it is dropped).
+// WebSocket frames, masked as on TCP; closing the WebSocket ends the stream:
+// a server ends it with END_STREAM after the close frames, or RST_STREAM
+// when it is dropped; Dial opens an HTTP/2 connection for each WebSocket,
+// and its Conn closes that connection's TCP outright.
 //
 // This file turns a stream into a net.Conn, so that Conn runs on it
 // unchanged: the bytes the peer sends are a request body (server) or a
@@ -455,7 +457,11 @@ func isNotHTTP2(nc net.Conn) bool {
 // h2Stream is an HTTP/2 stream seen as a net.Conn, with the semantics Conn
 // relies on: a deadline interrupts a blocked Read or Write, and a Read that
 // timed out loses nothing (the next one resumes); Close makes every call
-// return and leaves no goroutine behind.
+// return and leaves no goroutine behind. One exception is net/http's: on
+// the server, a send waits for the HTTP/2 connection's writer, which is
+// stuck when the client has stopped reading the connection, and the
+// stream's reset waits behind it; only http.Server.HTTP2.WriteByteTimeout
+// ends that, by dropping the connection.
 //
 // Neither body of net/http can be read that way: a response body has no
 // deadline at all, and a request body's deadline (ResponseController's

@@ -1100,3 +1100,91 @@ func TestH2CleartextNotSupported(t *testing.T) {
 		})
 	}
 }
+
+// stallingConn is a client's TCP connection whose reads stop once stall is
+// closed, as a client that no longer reads its connection: what the server
+// sends then fills the socket buffers, and its writes block.
+type stallingConn struct {
+	net.Conn
+	stall     chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (c *stallingConn) Read(p []byte) (int, error) {
+	select {
+	case <-c.stall:
+		<-c.closed
+		return 0, net.ErrClosed
+	default:
+		return c.Conn.Read(p)
+	}
+}
+
+func (c *stallingConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// A client that stops reading its TCP connection stalls net/http's writer
+// for the whole HTTP/2 connection, and the stream's reset behind it: a
+// server Write cut by its context cannot return while the connection
+// lives. http.Server.HTTP2.WriteByteTimeout is the remedy the README
+// gives: net/http then drops the connection, and the Write returns.
+func TestH2ClientStopsReadingTCP(t *testing.T) {
+	requireXConnect(t)
+	for _, writeByteTimeout := range []time.Duration{0, 300 * time.Millisecond} {
+		t.Run(fmt.Sprintf("WriteByteTimeout=%v", writeByteTimeout), func(t *testing.T) {
+			result := make(chan error, 1)
+			started := make(chan struct{})
+			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := Accept(w, r, nil)
+				if err != nil {
+					result <- err
+					return
+				}
+				defer c.CloseNow()
+				close(started)
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				defer cancel()
+				big := testPayload(1<<20, false)
+				for i := 0; i < 64 && err == nil; i++ {
+					err = c.Write(ctx, MessageBinary, big)
+				}
+				result <- err
+			}))
+			var p http.Protocols
+			p.SetUnencryptedHTTP2(true)
+			ts.Config.Protocols = &p
+			ts.Config.HTTP2 = &http.HTTP2Config{WriteByteTimeout: writeByteTimeout}
+			ts.Start()
+			t.Cleanup(ts.Close)
+
+			sc := &stallingConn{stall: make(chan struct{}), closed: make(chan struct{})}
+			opts := &DialOptions{HTTP2: true, NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				sc.Conn = nc
+				return sc, err
+			}}
+			c, _ := dialH2(t, &h2Server{ts: ts, url: "ws" + strings.TrimPrefix(ts.URL, "http")}, opts)
+			<-started
+			close(sc.stall)
+			if writeByteTimeout == 0 {
+				select {
+				case err := <-result:
+					t.Fatalf("server Write returned %v while the client's TCP was stalled; the README says it cannot", err)
+				case <-time.After(2 * time.Second): // well past the Write's context
+				}
+				c.CloseNow() // the client's TCP closes: the server's writer fails
+			}
+			select {
+			case err := <-result:
+				if !errors.Is(err, ErrClosed) {
+					t.Fatalf("server Write: %v, want an error matching ErrClosed", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("server Write did not return")
+			}
+		})
+	}
+}
