@@ -2,12 +2,23 @@
 
 GO ?= go
 
-.PHONY: test vet fmt-check race fuzz soak bench bench-core autobahn autobahn-docker autobahn-trust interop
+.PHONY: test vet vet-ports fmt-check race fuzz soak bench bench-core autobahn autobahn-docker autobahn-trust interop
 
 test: vet fmt-check race
 
 vet:
 	$(GO) vet ./...
+
+# Every module builds and vets on the other systems people run it on (the
+# root package, its tests, and the interop, bench and trust modules).
+PORTS ?= darwin windows freebsd
+vet-ports:
+	@for os in $(PORTS); do \
+		for dir in . interop bench autobahn/trust; do \
+			echo "GOOS=$$os go vet ./... in $$dir"; \
+			(cd $$dir && GOOS=$$os $(GO) vet ./...) || exit 1; \
+		done; \
+	done
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -198,7 +197,7 @@ func startProcess(t *testing.T, env []string, dir string, name string, args ...s
 	}
 	t.Cleanup(func() {
 		p.stdin.Close()
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd)
 		cmd.Wait()
 		if t.Failed() && p.stderr.Len() > 0 {
 			t.Logf("%s stderr:\n%s", name, p.stderr.String())

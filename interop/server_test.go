@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -307,7 +306,7 @@ func browserPeer(srv *ourServer) *peer {
 				return nil, err
 			}
 			t.Cleanup(func() {
-				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				killGroup(cmd)
 				cmd.Wait()
 				if t.Failed() {
 					t.Logf("chromium stderr:\n%s", stderr.String())

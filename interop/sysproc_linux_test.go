@@ -1,6 +1,9 @@
 package interop
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
 // childAttr is the SysProcAttr of every peer process (node, python,
 // Chromium): a process group of its own, so that cleanup ends it and all
@@ -11,3 +14,6 @@ import "syscall"
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
+
+// killGroup ends a peer started with childAttr and all it started.
+func killGroup(cmd *exec.Cmd) { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -1,8 +1,11 @@
-//go:build !linux
+//go:build unix && !linux
 
 package interop
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
 // childAttr is the SysProcAttr of every peer process: a process group of
 // its own, so that cleanup ends it and all it started. Only Linux can kill
@@ -11,3 +14,6 @@ import "syscall"
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// killGroup ends a peer started with childAttr and all it started.
+func killGroup(cmd *exec.Cmd) { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

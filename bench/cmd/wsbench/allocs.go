@@ -13,7 +13,6 @@ import (
 	"net"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -54,8 +53,7 @@ func settleRuntime() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ts := syscall.NsecToTimespec(int64(20 * time.Millisecond))
-			syscall.Nanosleep(&ts, nil)
+			sleepInSyscall(20 * time.Millisecond)
 		}()
 	}
 	wg.Wait()

@@ -27,20 +27,6 @@ type memSnapshot struct {
 	goroutines       int
 }
 
-func readRSS() float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
 // runIdleServer is the child: it serves lib (or plain TCP) and answers
 // "measure" lines on stdin until stdin closes.
 func runIdleServer(lib string, mode deflateMode, memprofile string) {

@@ -22,7 +22,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -224,28 +223,6 @@ func main() {
 	}
 	if len(res.errors) > 0 {
 		fatalf("%d measurements failed", len(res.errors))
-	}
-}
-
-// raiseFileLimit lifts the soft limit on open files to the hard one: the
-// idle measurement needs a descriptor per connection on each side, in two
-// processes. If that is not enough, fewer connections are used, and the
-// report says so.
-func raiseFileLimit(o *options) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
-	need := uint64(max(o.idle, o.conns*2)) + 200
-	if lim.Cur < need {
-		o.idle = int(lim.Cur) - 200
-		o.conns = min(o.conns, (int(lim.Cur)-200)/2)
-		logf("open-file limit %d: using %d idle and %d concurrent connections", lim.Cur, o.idle, o.conns)
 	}
 }
 

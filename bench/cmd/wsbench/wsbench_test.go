@@ -5,7 +5,9 @@ import (
 	"compress/flate"
 	"io"
 	"net"
+	"os/exec"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -453,5 +455,25 @@ func TestChartShowsIdleVariants(t *testing.T) {
 		if !strings.Contains(svg, want) {
 			t.Errorf("the idle panel has no %q", want)
 		}
+	}
+}
+
+// Where there is no /proc (macOS, the BSDs) the idle rows take RSS from
+// ps(1); on Linux both can be read, and they agree.
+func TestRSSFromPSMatchesProc(t *testing.T) {
+	if _, err := exec.LookPath("ps"); err != nil {
+		t.Skip("no ps(1) here")
+	}
+	ballast := make([]byte, 32<<20)
+	for i := range ballast {
+		ballast[i] = byte(i)
+	}
+	proc, ps := readRSS(), rssFromPS()
+	runtime.KeepAlive(ballast)
+	if proc == 0 || ps == 0 {
+		t.Fatalf("RSS from /proc %.0f, from ps %.0f: want both", proc, ps)
+	}
+	if ratio := ps / proc; ratio < 0.9 || ratio > 1.1 {
+		t.Errorf("RSS from ps %.1f MiB, from /proc %.1f MiB: want within 10%%", ps/(1<<20), proc/(1<<20))
 	}
 }
