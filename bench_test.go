@@ -66,6 +66,38 @@ func TestSteadyStateAllocations(t *testing.T) {
 	}
 }
 
+// BenchmarkReadLargeMessage: Read, which makes a new buffer for every
+// message, of large messages from the client (see growMessage).
+func BenchmarkReadLargeMessage(b *testing.B) {
+	for _, size := range []int{1 << 20, 16 << 20} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			server, client := connPair(b)
+			server.SetReadLimit(int64(size))
+			ctx := context.Background()
+			msg := testPayload(size, false)
+			b.SetBytes(int64(size))
+			done := make(chan error, 1)
+			go func() {
+				for i := 0; i < b.N; i++ {
+					if err := client.Write(ctx, MessageBinary, msg); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := server.Read(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
 func benchmarkMessages(b *testing.B, from, to *Conn, size int) {
 	ctx := context.Background()
 	msg := testPayload(size, false)

@@ -135,6 +135,27 @@ func TestEchoSizes(t *testing.T) {
 	}
 }
 
+// growMessage keeps what buf holds and makes room for n more bytes, by
+// append below 32 KiB and by make above it, reusing buf when it has room.
+func TestGrowMessage(t *testing.T) {
+	for _, tc := range []struct{ len, cap, n int }{
+		{0, 0, 512}, {100, 100, 512}, {0, 0, 64 << 10}, {20 << 10, 20 << 10, 20 << 10},
+		{64 << 10, 64 << 10, 64 << 10}, {10, 1000, 990}, {100 << 10, 300 << 10, 200 << 10},
+	} {
+		buf := make([]byte, tc.len, tc.cap)
+		for i := range buf {
+			buf[i] = byte(i * 7)
+		}
+		got := growMessage(buf, tc.n)
+		if len(got) != tc.len || cap(got)-len(got) < tc.n || !bytes.Equal(got, buf) {
+			t.Errorf("growMessage(len %d cap %d, %d): len %d cap %d, same bytes %v", tc.len, tc.cap, tc.n, len(got), cap(got), bytes.Equal(got, buf))
+		}
+		if reused := cap(buf) > 0 && &got[:1][0] == &buf[:1][0]; reused != (tc.cap-tc.len >= tc.n) {
+			t.Errorf("growMessage(len %d cap %d, %d): buffer reused %v", tc.len, tc.cap, tc.n, reused)
+		}
+	}
+}
+
 // A streamed message goes out as fragments and is reassembled; the server
 // echoes it through Reader and Writer, streaming too.
 func TestStreamedMessages(t *testing.T) {

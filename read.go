@@ -151,15 +151,15 @@ func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
 				if left := saturatingAdd(c.readLimit.Load()-int64(len(buf)-start), 1); grow > left {
 					grow = max(left, 1)
 				}
-				buf = slices.Grow(buf, int(grow))
+				buf = growMessage(buf, int(grow))
 			}
 		case c.rd.remaining > 0 && len(buf) == cap(buf):
 			// Grow by what the frame announces, but no faster than the
 			// payload arrives: a 14-byte header must not make us allocate
 			// the whole read limit before a byte of payload came.
-			buf = slices.Grow(buf, int(min(c.rd.remaining, max(int64(len(buf)), growthStep))))
+			buf = growMessage(buf, int(min(c.rd.remaining, max(int64(len(buf)), growthStep))))
 		case len(buf) == cap(buf):
-			buf = slices.Grow(buf, 512)
+			buf = growMessage(buf, 512)
 		}
 		n, err := c.readMessageDataLocked(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -624,6 +624,34 @@ func (c *Conn) readFailedLocked(err error) error {
 // growthStep is how far ahead of the data already read a message buffer
 // grows at most, when a frame announces more.
 const growthStep = 64 << 10
+
+// growMessage is slices.Grow for a message buffer: it returns buf with room
+// for at least n more bytes. A large buffer is made and copied into rather
+// than grown with append, because append clears the new part itself, in
+// one call the runtime cannot preempt, even when the memory comes fresh
+// from the OS and is zero already. Clearing 8 MiB takes milliseconds,
+// spent faulting in pages the payload would have filled anyway, and a
+// garbage collection that starts meanwhile spins on another core until it
+// ends. make clears only memory that needs it, in pieces it can be
+// preempted between, and the payload arrives straight into fresh pages. Read gets a 16 MiB message in
+// less than half the time this way, and a 1 MiB one in two thirds of it
+// (BenchmarkReadLargeMessage, against growMessage as slices.Grow alone).
+func growMessage(buf []byte, n int) []byte {
+	if n <= cap(buf)-len(buf) {
+		return buf
+	}
+	if len(buf)+n <= largeMessageBuffer {
+		return slices.Grow(buf, n)
+	}
+	grown := make([]byte, len(buf), len(buf)+n)
+	copy(grown, buf)
+	return grown
+}
+
+// largeMessageBuffer is where growMessage stops using append: a buffer
+// larger than 32 KiB is a span of its own to the runtime, which knows its
+// pages to be zero when they come fresh from the OS.
+const largeMessageBuffer = 32 << 10
 
 // compressedWireLimit bounds the bytes on the wire of a compressed message
 // whose decompressed size may reach limit. The decompressor enforces limit
