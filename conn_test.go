@@ -135,23 +135,33 @@ func TestEchoSizes(t *testing.T) {
 	}
 }
 
-// growMessage keeps what buf holds and makes room for n more bytes, by
-// append below 32 KiB and by make above it, reusing buf when it has room.
+// growMessage keeps what a full buffer holds and makes room for at least
+// what is wanted, doubling it at least, yet never past the room the limit
+// leaves.
 func TestGrowMessage(t *testing.T) {
-	for _, tc := range []struct{ len, cap, n int }{
-		{0, 0, 512}, {100, 100, 512}, {0, 0, 64 << 10}, {20 << 10, 20 << 10, 20 << 10},
-		{64 << 10, 64 << 10, 64 << 10}, {10, 1000, 990}, {100 << 10, 300 << 10, 200 << 10},
+	const big = 1 << 40
+	for _, tc := range []struct {
+		len              int
+		want, room       int64
+		minFree, maxFree int
+	}{
+		{0, 512, big, 512, 1024}, // append's size classes
+		{100, 512, big, 512, 1024},
+		{0, 64 << 10, big, 64 << 10, 64 << 10},     // a large frame's first step
+		{100 << 10, 64, big, 100 << 10, 100 << 10}, // a small frame: double
+		{100 << 10, 64 << 10, 10, 10, 10},          // at the limit
+		{20 << 10, 64, 1, 1, 8 << 10},              // small: append may round up
+		{100 << 10, 64, 0, 1, 1},                   // never less than a byte
 	} {
-		buf := make([]byte, tc.len, tc.cap)
+		buf := make([]byte, tc.len)
 		for i := range buf {
 			buf[i] = byte(i * 7)
 		}
-		got := growMessage(buf, tc.n)
-		if len(got) != tc.len || cap(got)-len(got) < tc.n || !bytes.Equal(got, buf) {
-			t.Errorf("growMessage(len %d cap %d, %d): len %d cap %d, same bytes %v", tc.len, tc.cap, tc.n, len(got), cap(got), bytes.Equal(got, buf))
-		}
-		if reused := cap(buf) > 0 && &got[:1][0] == &buf[:1][0]; reused != (tc.cap-tc.len >= tc.n) {
-			t.Errorf("growMessage(len %d cap %d, %d): buffer reused %v", tc.len, tc.cap, tc.n, reused)
+		got := growMessage(buf, tc.want, tc.room)
+		free := cap(got) - len(got)
+		if len(got) != tc.len || !bytes.Equal(got, buf) || free < tc.minFree || free > tc.maxFree {
+			t.Errorf("growMessage(%d bytes, want %d, room %d): %d bytes, %d free (want %d to %d), same bytes %v",
+				tc.len, tc.want, tc.room, len(got), free, tc.minFree, tc.maxFree, bytes.Equal(got, buf))
 		}
 	}
 }

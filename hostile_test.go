@@ -447,6 +447,37 @@ func TestHostileDeclaredLengthMemory(t *testing.T) {
 	})
 }
 
+// A message of many small fragments, read with Read, costs memory in
+// proportion to its size: each growth of the buffer copies all that came
+// before, so growing it by what one fragment brings would cost its square.
+func TestManySmallFramesGrowLinearly(t *testing.T) {
+	if raceEnabled {
+		t.Skip("memory figures mean nothing under the race detector")
+	}
+	const size, fragment = 1 << 20, 64
+	both(t, func(t *testing.T, isServer bool) {
+		c, p := hostileConn(t, isServer, withReadLimit(2*size))
+		var wire []byte
+		for off := 0; off < size; off += fragment {
+			op := OpBinary
+			if off > 0 {
+				op = OpContinuation
+			}
+			wire = append(wire, peerFrame(p, Header{Fin: off+fragment == size, Opcode: op}, make([]byte, fragment))...)
+		}
+		go p.conn.Write(wire)
+		var got []byte
+		var err error
+		allocated := readAllocs(func() { _, got, err = c.Read(context.Background()) })
+		if err != nil || len(got) != size {
+			t.Fatalf("Read: %d bytes, %v", len(got), err)
+		}
+		if allocated > 8*size {
+			t.Errorf("%d MiB allocated to read a 1 MiB message of 64-byte fragments", allocated>>20)
+		}
+	})
+}
+
 // With the limit lifted (SetReadLimit(math.MaxInt64)), a hostile length must
 // still not crash the process.
 func TestHostileNoReadLimit(t *testing.T) {

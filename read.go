@@ -140,26 +140,18 @@ func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
 	}
 	start := len(buf)
 	for {
-		switch {
-		case c.rd.compressed:
-			// The size is unknown until the end: double, up to the limit,
-			// so a message costs at most twice its size in allocations.
-			// One byte past the limit lets the decompressor see overflow.
-			// The limit bounds this message, not what buf held before it.
-			if len(buf) == cap(buf) {
-				grow := max(int64(cap(buf)), 512)
-				if left := saturatingAdd(c.readLimit.Load()-int64(len(buf)-start), 1); grow > left {
-					grow = max(left, 1)
-				}
-				buf = growMessage(buf, int(grow))
+		if len(buf) == cap(buf) {
+			// The limit bounds this message, not what buf held before it;
+			// one byte past it lets the decompressor see an overflow.
+			room := saturatingAdd(c.readLimit.Load()-int64(len(buf)-start), 1)
+			want := int64(512) // the size of a compressed message is unknown until its end
+			if !c.rd.compressed && c.rd.remaining > 0 {
+				// What the frame announces, but no more than growthStep
+				// at once: a 14-byte header must not make us allocate the
+				// whole read limit before a byte of payload came.
+				want = min(c.rd.remaining, growthStep)
 			}
-		case c.rd.remaining > 0 && len(buf) == cap(buf):
-			// Grow by what the frame announces, but no faster than the
-			// payload arrives: a 14-byte header must not make us allocate
-			// the whole read limit before a byte of payload came.
-			buf = growMessage(buf, int(min(c.rd.remaining, max(int64(len(buf)), growthStep))))
-		case len(buf) == cap(buf):
-			buf = growMessage(buf, 512)
+			buf = growMessage(buf, want, room)
 		}
 		n, err := c.readMessageDataLocked(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -625,25 +617,27 @@ func (c *Conn) readFailedLocked(err error) error {
 // grows at most, when a frame announces more.
 const growthStep = 64 << 10
 
-// growMessage is slices.Grow for a message buffer: it returns buf with room
-// for at least n more bytes. A large buffer is made and copied into rather
-// than grown with append, because append clears the new part itself, in
-// one call the runtime cannot preempt, even when the memory comes fresh
-// from the OS and is zero already. Clearing 8 MiB takes milliseconds,
-// spent faulting in pages the payload would have filled anyway, and a
-// garbage collection that starts meanwhile spins on another core until it
-// ends. make clears only memory that needs it, in pieces it can be
-// preempted between, and the payload arrives straight into fresh pages. Read gets a 16 MiB message in
-// less than half the time this way, and a 1 MiB one in two thirds of it
-// (BenchmarkReadLargeMessage, against growMessage as slices.Grow alone).
-func growMessage(buf []byte, n int) []byte {
-	if n <= cap(buf)-len(buf) {
-		return buf
+// growMessage returns a full message buffer with room for want more bytes,
+// or more: it at least doubles, so that a message in many small frames is
+// copied a bounded number of times, yet grows no faster than the payload
+// arrives, and by no more than room, what the read limit still allows.
+//
+// A buffer larger than 32 KiB is made and copied into rather than grown
+// with append, because append clears the new part itself, in one call the
+// runtime cannot preempt, even when the memory comes fresh from the OS and
+// is zero already. Clearing 8 MiB takes milliseconds, spent faulting in
+// pages the payload would have filled anyway, and a garbage collection
+// that starts meanwhile spins on another core until it ends. make clears
+// only memory that needs it, in pieces it can be preempted between, and
+// the payload arrives straight into fresh pages. Read gets a 16 MiB message
+// in less than half the time this way, and a 1 MiB one in two thirds of it
+// (BenchmarkReadLargeMessage, against append).
+func growMessage(buf []byte, want, room int64) []byte {
+	grow := int(max(min(max(want, int64(len(buf))), room), 1))
+	if len(buf)+grow <= largeMessageBuffer {
+		return slices.Grow(buf, grow)
 	}
-	if len(buf)+n <= largeMessageBuffer {
-		return slices.Grow(buf, n)
-	}
-	grown := make([]byte, len(buf), len(buf)+n)
+	grown := make([]byte, len(buf), len(buf)+grow)
 	copy(grown, buf)
 	return grown
 }
