@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: test vet vet-ports fmt-check race fuzz soak bench bench-core autobahn autobahn-docker autobahn-trust interop
+.PHONY: test vet vet-ports fmt-check race fuzz soak bench bench-core autobahn autobahn-docker autobahn-trust autobahn-group9 interop
 
 test: vet fmt-check race
 
@@ -63,6 +63,11 @@ autobahn:
 # (server and client) against their official results (autobahn/trust).
 autobahn-trust:
 	cd autobahn/trust && ./install.sh && WS13_TRUST=1 WS13_TRUST_OUTDIR=$(CURDIR)/reports/trust $(GO) test -count=1 -run TestTrust -v -timeout 90m .
+
+# The durations of group 9 (limits and performance) for ws13's server beside
+# gorilla, node ws and python websockets, measured alike: the README's table.
+autobahn-group9:
+	autobahn/trust/group9.sh
 
 # The official suite, where Docker exists (see autobahn/README.md).
 autobahn-docker:

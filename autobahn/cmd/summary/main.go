@@ -4,6 +4,11 @@
 // durations of the performance cases (9.x): by subgroup, then by case.
 //
 //	go run ./autobahn/cmd/summary server=reports/autobahn/servers/index.json client=reports/autobahn/clients/index.json
+//
+// A column may join several runs, NAME=a/index.json+b/index.json: each
+// case then shows its worst verdict and its median duration. In a file that
+// holds several agents, the column's name picks the agent, unless -agent
+// does (autobahn/trust/group9.sh measures that way).
 package main
 
 import (
@@ -12,6 +17,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,7 +65,44 @@ func main() {
 	fmt.Print(durations(cols))
 }
 
-func load(name, path, agent string) (column, error) {
+// load reads a column from one index.json, or from several joined by "+".
+func load(name, paths, agent string) (column, error) {
+	var runs []map[string]result
+	for path := range strings.SplitSeq(paths, "+") {
+		col, err := loadOne(name, path, agent)
+		if err != nil {
+			return column{}, err
+		}
+		runs = append(runs, col.results)
+	}
+	if len(runs) == 1 {
+		return column{name: name, results: runs[0]}, nil
+	}
+	joined := map[string]result{}
+	for id := range runs[0] {
+		var durations []int64
+		worst := runs[0][id]
+		for _, run := range runs {
+			r, ok := run[id]
+			if !ok {
+				return column{}, fmt.Errorf("summary: case %s is missing from a run of %s", id, name)
+			}
+			if rank(verdict(r)) > rank(verdict(worst)) {
+				worst = r
+			}
+			durations = append(durations, r.Duration)
+		}
+		slices.Sort(durations)
+		worst.Duration = durations[len(durations)/2]
+		if len(durations)%2 == 0 {
+			worst.Duration = (durations[len(durations)/2-1] + durations[len(durations)/2] + 1) / 2
+		}
+		joined[id] = worst
+	}
+	return column{name: name, results: joined}, nil
+}
+
+func loadOne(name, path, agent string) (column, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return column{}, err
@@ -67,6 +110,9 @@ func load(name, path, agent string) (column, error) {
 	var byAgent map[string]map[string]result
 	if err := json.Unmarshal(data, &byAgent); err != nil {
 		return column{}, fmt.Errorf("summary: %s: %w", path, err)
+	}
+	if _, ok := byAgent[name]; agent == "" && ok && len(byAgent) > 1 {
+		agent = name
 	}
 	if agent == "" {
 		if len(byAgent) != 1 {
@@ -85,12 +131,16 @@ func load(name, path, agent string) (column, error) {
 
 // verdict is a case's overall verdict: the worse of behavior and behaviorClose.
 func verdict(r result) string {
-	rank := map[string]int{"OK": 0, "INFORMATIONAL": 1, "NON-STRICT": 2, "UNIMPLEMENTED": 3, "WRONG CODE": 4, "FAILED": 5}
 	v := r.Behavior
-	if rank[r.BehaviorClose] > rank[v] {
+	if rank(r.BehaviorClose) > rank(v) {
 		v = r.BehaviorClose
 	}
 	return v
+}
+
+// rank orders verdicts from best to worst.
+func rank(v string) int {
+	return map[string]int{"OK": 0, "INFORMATIONAL": 1, "NON-STRICT": 2, "UNIMPLEMENTED": 3, "WRONG CODE": 4, "FAILED": 5}[v]
 }
 
 func group(id string) string { g, _, _ := strings.Cut(id, "."); return g }

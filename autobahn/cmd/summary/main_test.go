@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,5 +52,41 @@ func TestTableAndDurations(t *testing.T) {
 	}
 	if strings.Index(d, "9.1.x") > strings.Index(d, "9.2.x") {
 		t.Errorf("subgroups out of order:\n%s", d)
+	}
+}
+
+// Runs joined with "+": the median duration and the worst verdict of each
+// case; in files of several agents, the column's name is the agent.
+func TestJoinedRuns(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for i, run := range []struct {
+		duration int
+		close    string
+	}{{30, "OK"}, {10, "OK"}, {20, "FAILED"}} {
+		index := fmt.Sprintf(`{"ws13": {"9.1.1": {"behavior": "OK", "behaviorClose": %q, "duration": %d}},
+			"other": {"9.1.1": {"behavior": "OK", "behaviorClose": "OK", "duration": 1}}}`, run.close, run.duration)
+		path := filepath.Join(dir, fmt.Sprintf("run%d.json", i))
+		if err := os.WriteFile(path, []byte(index), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	col, err := load("ws13", strings.Join(paths, "+"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := col.results["9.1.1"]; r.Duration != 20 || verdict(r) != "FAILED" {
+		t.Errorf("joined 9.1.1: %d ms, %s; want the median 20 ms and the worst verdict, FAILED", r.Duration, verdict(r))
+	}
+	col, err = load("ws13", strings.Join(paths[:2], "+"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := col.results["9.1.1"]; r.Duration != 20 {
+		t.Errorf("two runs of 10 and 30 ms: %d ms, want their mean, 20", r.Duration)
+	}
+	if _, err := load("nobody", paths[0], ""); err == nil {
+		t.Error("a file of two agents, neither named as the column: no error")
 	}
 }
