@@ -73,37 +73,31 @@ func BenchmarkReadLargeMessage(b *testing.B) {
 		b.Run(byteSize(size), func(b *testing.B) {
 			server, client := connPair(b)
 			server.SetReadLimit(int64(size))
-			ctx := context.Background()
-			msg := testPayload(size, false)
-			b.SetBytes(int64(size))
-			done := make(chan error, 1)
-			go func() {
-				for i := 0; i < b.N; i++ {
-					if err := client.Write(ctx, MessageBinary, msg); err != nil {
-						done <- err
-						return
-					}
-				}
-				done <- nil
-			}()
-			for i := 0; i < b.N; i++ {
-				if _, _, err := server.Read(ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
+			benchmarkMessagesRead(b, client, size, func(ctx context.Context) error {
+				_, _, err := server.Read(ctx)
+				return err
+			})
 		})
 	}
 }
 
+// benchmarkMessages writes messages of size from one Conn and reads them
+// with the other into a reused buffer.
 func benchmarkMessages(b *testing.B, from, to *Conn, size int) {
+	buf := make([]byte, 0, size)
+	b.ReportAllocs()
+	benchmarkMessagesRead(b, from, size, func(ctx context.Context) error {
+		_, _, err := to.AppendMessage(ctx, buf[:0])
+		return err
+	})
+}
+
+// benchmarkMessagesRead writes b.N messages of size from one Conn while
+// read takes them at the other end.
+func benchmarkMessagesRead(b *testing.B, from *Conn, size int, read func(context.Context) error) {
 	ctx := context.Background()
 	msg := testPayload(size, false)
-	buf := make([]byte, 0, size)
 	b.SetBytes(int64(size))
-	b.ReportAllocs()
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < b.N; i++ {
@@ -115,7 +109,7 @@ func benchmarkMessages(b *testing.B, from, to *Conn, size int) {
 		done <- nil
 	}()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := to.AppendMessage(ctx, buf[:0]); err != nil {
+		if err := read(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
