@@ -613,8 +613,8 @@ func (c *Conn) readFailedLocked(err error) error {
 	return err
 }
 
-// growthStep is how far ahead of the data already read a message buffer
-// grows at most, when a frame announces more.
+// growthStep is the most a message buffer grows by, when a frame announces
+// more, beyond doubling what the buffer holds (growMessage).
 const growthStep = 64 << 10
 
 // growMessage returns a full message buffer with room for want more bytes,
