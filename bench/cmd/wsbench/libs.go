@@ -1026,10 +1026,11 @@ type gwsEchoClient struct {
 // gwsRun is one Run's state. Its counters belong to ReadLoop's goroutine
 // until done is signalled, and to Run's after.
 type gwsRun struct {
-	n, target int
-	deadline  time.Time
-	err       error
-	finished  bool // done was signalled
+	n, target  int
+	deadline   time.Time
+	clockEvery int
+	err        error
+	finished   bool // done was signalled
 }
 
 func (e *gwsEchoClient) finish(r *gwsRun, err error) {
@@ -1049,8 +1050,8 @@ func (e *gwsEchoClient) OnMessage(s *gws.Conn, m *gws.Message) {
 		return
 	}
 	r.n++
-	// The clock is read every 8 round trips, as in echoOne.
-	if r.n >= r.target || r.n%8 == 0 && time.Now().After(r.deadline) {
+	// The clock is read as often as in echoSession.run.
+	if r.n >= r.target || r.n%r.clockEvery == 0 && time.Now().After(r.deadline) {
 		e.finish(r, nil)
 		return
 	}
@@ -1066,9 +1067,10 @@ func (e *gwsEchoClient) OnClose(s *gws.Conn, err error) {
 	e.finish(e.run.Load(), err)
 }
 
-// Run does round trips until target or, checked every 8, deadline.
-func (e *gwsEchoClient) Run(target int, deadline time.Time) (int, error) {
-	r := &gwsRun{target: target, deadline: deadline}
+// Run does round trips until target or, checked every clockEvery,
+// deadline.
+func (e *gwsEchoClient) Run(target int, deadline time.Time, clockEvery int) (int, error) {
+	r := &gwsRun{target: target, deadline: deadline, clockEvery: clockEvery}
 	e.run.Store(r)
 	if err := e.c.WriteMessage(e.op, e.msg); err != nil {
 		return 0, err
@@ -1078,7 +1080,7 @@ func (e *gwsEchoClient) Run(target int, deadline time.Time) (int, error) {
 }
 
 func (e *gwsEchoClient) Echo() (int, error) {
-	if _, err := e.Run(1, time.Time{}); err != nil {
+	if _, err := e.Run(1, time.Time{}, 1); err != nil {
 		return 0, err
 	}
 	return len(e.msg), nil

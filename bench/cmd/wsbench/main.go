@@ -6,7 +6,8 @@
 //	cd bench && go run ./cmd/wsbench -short   # CI smoke run, < 2 minutes, writes nothing
 //
 // Every figure is the median of -runs runs; within a run the libraries take
-// turns in a rotating order, so none always goes first or last. All traffic
+// turns in a rotating order, so none always goes first or last, and within
+// an echo figure they take turns of -turn until each has had -dur. All traffic
 // is on 127.0.0.1 and every loop is bounded in count and in time; a
 // watchdog bounds the blocking calls: a figure that makes no progress for
 // -watchdog (5 minutes) fails the run, naming the figure.
@@ -38,8 +39,10 @@ type options struct {
 	short       bool
 	runs        int
 	dur         time.Duration // per echo figure
+	turn        time.Duration // per turn of an echo figure (measureInTurns)
 	conns       int
 	connDur     time.Duration
+	connTurn    time.Duration
 	idle        int
 	idleDeflate int
 	allocN      int
@@ -64,8 +67,10 @@ func main() {
 	flag.BoolVar(&o.short, "short", false, "a quick smoke run for CI (< 2 minutes): 1 run, small counts; writes no files unless -out is given")
 	flag.IntVar(&o.runs, "runs", 5, "runs per figure (the median is reported)")
 	flag.DurationVar(&o.dur, "dur", time.Second, "time per echo figure")
+	flag.DurationVar(&o.turn, "turn", 100*time.Millisecond, "the libraries of an echo figure take turns of this long until each has had -dur")
 	flag.IntVar(&o.conns, "conns", 1000, "connections of the concurrent echo")
 	flag.DurationVar(&o.connDur, "conndur", 2*time.Second, "time per concurrent-echo figure")
+	flag.DurationVar(&o.connTurn, "connturn", 500*time.Millisecond, "as -turn, for the concurrent echo (longer: each client's round trip takes milliseconds there)")
 	flag.IntVar(&o.idle, "idle", 10000, "idle connections per memory figure")
 	flag.IntVar(&o.idleDeflate, "idle-deflate-conns", 200, "idle connections per memory figure with deflate context takeover (each holds ~1 MB in some libraries)")
 	flag.IntVar(&o.allocN, "allocn", 2000, "messages per allocation count")
@@ -226,6 +231,34 @@ func main() {
 	}
 }
 
+// measureTargets opens an echo session of conns clients with each target
+// (own: each library's own client; the plain-TCP floor only goes with the
+// common one), measures them in turns, and records each one's figure.
+func measureTargets(figure string, targets []target, own bool, conns, size int, d, turn time.Duration, record func(name string, perSecond float64, err error)) {
+	var sessions []*echoSession
+	var names []string
+	for _, t := range targets {
+		if t.lib == nil && own {
+			continue
+		}
+		t.own = own
+		watching(figure + ", " + t.name() + ", connecting")
+		s, err := openEcho(t, conns, size)
+		if err != nil {
+			record(t.name(), 0, err)
+			continue
+		}
+		defer s.close()
+		s.name = figure + ", " + t.name()
+		sessions = append(sessions, s)
+		names = append(names, t.name())
+	}
+	rates, errs := measureInTurns(sessions, d, turn)
+	for i, name := range names {
+		record(name, rates[i], errs[i])
+	}
+}
+
 // rotate returns ts starting at index r (mod len), so that the order of the
 // libraries changes from run to run.
 func rotate[T any](ts []T, r int) []T {
@@ -276,30 +309,26 @@ func run(o *options, res *results) {
 			res.run = r
 			for _, size := range echoSizes {
 				for _, own := range echoClients {
-					for _, t := range rotate(targets, r+size) {
-						if t.lib == nil && own {
-							continue
-						}
-						t.own = own
-						sec := secEchoRaw
-						if own {
-							sec = secEchoOwn
-						}
-						figuref("echo %s, %s, %s, run %d/%d", sizeName(size), t.name(), sec.short, r+1, o.runs)
-						rt, err := echoOne(t, size, o.dur)
-						row := sizeName(size) + " round trips/s"
-						res.record(sec, row, higher, t.name(), rt, err)
+					sec := secEchoRaw
+					if own {
+						sec = secEchoOwn
+					}
+					figure := fmt.Sprintf("echo %s, %s, run %d/%d", sizeName(size), sec.short, r+1, o.runs)
+					logf("%s", figure)
+					row := sizeName(size) + " round trips/s"
+					measureTargets(figure, rotate(targets, r+size), own, 1, size, o.dur, o.turn, func(name string, rt float64, err error) {
+						res.record(sec, row, higher, name, rt, err)
 						if size >= 64<<10 {
-							res.record(sec, sizeName(size)+" MB/s", higher, t.name(), rt*float64(size)/1e6, err)
+							res.record(sec, sizeName(size)+" MB/s", higher, name, rt*float64(size)/1e6, err)
 						}
-						if t.lib == nil {
+						if name == "tcp" {
 							// The floor belongs in both tables.
 							res.record(secEchoOwn, row, higher, "tcp", rt, err)
 							if size >= 64<<10 {
 								res.record(secEchoOwn, sizeName(size)+" MB/s", higher, "tcp", rt*float64(size)/1e6, err)
 							}
 						}
-					}
+					})
 				}
 			}
 		}
@@ -310,22 +339,18 @@ func run(o *options, res *results) {
 		for r := range o.runs {
 			res.run = r
 			for _, own := range echoClients {
-				for _, t := range rotate(targets, r) {
-					if t.lib == nil && own {
-						continue
-					}
-					t.own = own
-					sec := secConcRaw
-					if own {
-						sec = secConcOwn
-					}
-					figuref("%d connections, %s, %s, run %d/%d", o.conns, t.name(), sec.short, r+1, o.runs)
-					v, err := echoMany(t, o.conns, 1<<10, o.connDur)
-					res.record(sec, row, higher, t.name(), v, err)
-					if t.lib == nil {
+				sec := secConcRaw
+				if own {
+					sec = secConcOwn
+				}
+				figure := fmt.Sprintf("%d connections, %s, run %d/%d", o.conns, sec.short, r+1, o.runs)
+				logf("%s", figure)
+				measureTargets(figure, rotate(targets, r), own, o.conns, 1<<10, o.connDur, o.connTurn, func(name string, v float64, err error) {
+					res.record(sec, row, higher, name, v, err)
+					if name == "tcp" {
 						res.record(secConcOwn, row, higher, "tcp", v, err)
 					}
-				}
+				})
 			}
 		}
 	}

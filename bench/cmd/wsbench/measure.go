@@ -24,9 +24,9 @@ type echoer interface {
 
 // echoRunner is an echoer that drives its own round trips (a library's own
 // client whose reads are callbacks): Run does round trips until target or,
-// checking the clock every 8, deadline, and returns how many.
+// checking the clock every clockEvery, deadline, and returns how many.
 type echoRunner interface {
-	Run(target int, deadline time.Time) (int, error)
+	Run(target int, deadline time.Time, clockEvery int) (int, error)
 }
 
 // ownClient drives a library's server with the same library's client.
@@ -103,126 +103,107 @@ func startEcho(t target, size int) (connect func() (echoer, error), stop func())
 	}, stop
 }
 
-// echoOne measures sequential round trips of size bytes over one
-// connection for about d (and at most maxRoundTrips), after a warm-up, and
-// returns round trips per second.
-func echoOne(t target, size int, d time.Duration) (float64, error) {
-	connect, stop := startEcho(t, size)
-	defer stop()
-	c, err := connect()
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	check := func() error {
-		n, err := c.Echo()
-		if err == nil && n != size {
-			err = fmt.Errorf("echo of %d bytes came back as %d", size, n)
-		}
-		return err
-	}
-	const maxRoundTrips = 50_000_000
-	if r, ok := c.(echoRunner); ok {
-		if _, err := r.Run(20, time.Now().Add(time.Hour)); err != nil {
-			return 0, err
-		}
-		start := time.Now()
-		n, err := r.Run(maxRoundTrips, start.Add(d))
-		if err != nil {
-			return 0, err
-		}
-		return float64(n) / time.Since(start).Seconds(), nil
-	}
-	for range 20 {
-		if err := check(); err != nil {
-			return 0, err
-		}
-	}
-	n := 0
-	start := time.Now()
-	deadline := start.Add(d)
-	for n < maxRoundTrips {
-		// Check the clock every few round trips: time.Now costs ~50 ns.
-		for range 8 {
-			if err := check(); err != nil {
-				return 0, err
-			}
-		}
-		n += 8
-		if time.Now().After(deadline) {
-			break
-		}
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
+// maxRoundTrips bounds the round trips of one client in one turn.
+const maxRoundTrips = 50_000_000
+
+// echoSession is one target's echo server with its clients connected and
+// warmed up, ready to be measured in turns with the others.
+type echoSession struct {
+	name    string // the figure and the library, for the watchdog
+	size    int
+	clients []echoer
+	// clockEvery: a client reads the clock every this many round trips.
+	// time.Now costs ~50 ns, 0.25% of a loopback round trip, so one client
+	// alone reads it every 8; with many, a client's round trip takes
+	// milliseconds, and reading it every time keeps each turn's end sharp.
+	clockEvery int
+	stop       func()
 }
 
-// echoMany measures conns connections echoing size bytes at once for d,
-// and returns total messages per second.
-func echoMany(t target, conns, size int, d time.Duration) (float64, error) {
+// openEcho starts t's echo server and connects conns clients to it, each
+// of which makes a few round trips (20 in all, at least one each) to check
+// the echo and warm up.
+func openEcho(t target, conns, size int) (*echoSession, error) {
 	connect, stop := startEcho(t, size)
-	defer stop()
-	clients := make([]echoer, 0, conns)
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
+	s := &echoSession{size: size, clockEvery: 8, stop: stop}
+	if conns > 1 {
+		s.clockEvery = 1
+	}
 	// Connect a few at a time: the listen backlog is finite.
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	for range conns {
-		wg.Add(1)
 		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer func() { <-sem }()
 			c, err := connect()
+			if err == nil {
+				for i := 0; err == nil && i < max(1, 20/conns); i++ {
+					err = s.echo(c)
+				}
+				if err != nil {
+					c.Close()
+				}
+			}
 			progress()
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
+			switch {
+			case err == nil:
+				s.clients = append(s.clients, c)
+			case firstErr == nil:
+				firstErr = err
 			}
-			clients = append(clients, c)
-		}()
+		})
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return 0, firstErr
+		s.close()
+		return nil, firstErr
+	}
+	return s, nil
+}
+
+// echo makes one round trip and checks what came back.
+func (s *echoSession) echo(c echoer) error {
+	n, err := c.Echo()
+	if err == nil && n != s.size {
+		err = fmt.Errorf("echo of %d bytes came back as %d", s.size, n)
+	}
+	return err
+}
+
+func (s *echoSession) close() {
+	for _, c := range s.clients {
+		c.Close()
+	}
+	s.stop()
+}
+
+// roundTrips has every client make round trips at once for about d, and
+// returns how many they made and the time until the last one was back.
+func (s *echoSession) roundTrips(d time.Duration) (int, time.Duration, error) {
+	if len(s.clients) == 1 {
+		start := time.Now()
+		n, err := s.run(s.clients[0], start.Add(d))
+		return n, time.Since(start), err
 	}
 	var total atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, len(s.clients))
 	begin := make(chan struct{})
-	deadline := time.Now().Add(d + 50*time.Millisecond)
-	errs := make(chan error, len(clients))
-	for _, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	var deadline time.Time // written before begin is closed
+	for _, c := range s.clients {
+		wg.Go(func() {
 			<-begin
-			if r, ok := c.(echoRunner); ok {
-				n, err := r.Run(10_000_000, deadline)
-				if err != nil {
-					errs <- err
-					return
-				}
-				total.Add(int64(n))
-				return
-			}
-			n := 0
-			for n < 10_000_000 && time.Now().Before(deadline) {
-				if _, err := c.Echo(); err != nil {
-					errs <- err
-					return
-				}
-				n++
-			}
+			n, err := s.run(c, deadline)
 			total.Add(int64(n))
-		}()
+			if err != nil {
+				errs <- err
+			}
+		})
 	}
 	start := time.Now()
 	deadline = start.Add(d)
@@ -231,10 +212,69 @@ func echoMany(t target, conns, size int, d time.Duration) (float64, error) {
 	elapsed := time.Since(start)
 	select {
 	case err := <-errs:
-		return 0, err
+		return 0, elapsed, err
 	default:
 	}
-	return float64(total.Load()) / elapsed.Seconds(), nil
+	return int(total.Load()), elapsed, nil
+}
+
+// run makes c's round trips until deadline, at most maxRoundTrips.
+func (s *echoSession) run(c echoer, deadline time.Time) (int, error) {
+	if r, ok := c.(echoRunner); ok {
+		return r.Run(maxRoundTrips, deadline, s.clockEvery)
+	}
+	n := 0
+	for n < maxRoundTrips {
+		for range s.clockEvery {
+			if err := s.echo(c); err != nil {
+				return n, err
+			}
+		}
+		n += s.clockEvery
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	return n, nil
+}
+
+// measureInTurns measures the sessions' round trips per second, each given
+// d in all, in turns of at most turn each, in the order given: a machine
+// whose speed drifts over seconds (a shared virtual machine's does) then
+// slows or speeds every session alike, where figures measured one after
+// the other, seconds apart, would take the drift for a difference. A
+// session that fails drops out with its error.
+func measureInTurns(sessions []*echoSession, d, turn time.Duration) ([]float64, []error) {
+	n := make([]int, len(sessions))
+	spent := make([]time.Duration, len(sessions))
+	errs := make([]error, len(sessions))
+	for {
+		active := false
+		for i, s := range sessions {
+			if errs[i] != nil || spent[i] >= d {
+				continue
+			}
+			active = true
+			if s.name != "" {
+				watching(s.name)
+			}
+			m, elapsed, err := s.roundTrips(min(turn, d-spent[i]))
+			n[i] += m
+			spent[i] += elapsed
+			errs[i] = err
+			progress()
+		}
+		if !active {
+			break
+		}
+	}
+	rates := make([]float64, len(sessions))
+	for i := range sessions {
+		if errs[i] == nil {
+			rates[i] = float64(n[i]) / spent[i].Seconds()
+		}
+	}
+	return rates, errs
 }
 
 // ---- deflate ----

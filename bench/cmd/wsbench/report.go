@@ -67,7 +67,10 @@ type results struct {
 	machine, goVersion, peers string
 	runs                      int
 	dur, connDur              time.Duration
-	short                     bool
+	// turn, connTurn: how long each library's turn was within a figure;
+	// zero in a results.json from before figures were measured in turns.
+	turn, connTurn time.Duration
+	short          bool
 }
 
 func newResults() *results { return &results{} }
@@ -76,6 +79,7 @@ func newResults() *results { return &results{} }
 func (r *results) describe(o *options) {
 	r.machine, r.goVersion, r.peers = machine(), runtime.Version(), versions()
 	r.runs, r.dur, r.connDur, r.short = o.runs, o.dur, o.connDur, o.short
+	r.turn, r.connTurn = o.turn, o.connTurn
 }
 
 // header returns what the report's header says of the run: the saved
@@ -128,11 +132,13 @@ type savedResults struct {
 	Partial bool       `json:"partial,omitempty"`
 	// Since the header is drawn from results.json: absent from older
 	// files.
-	Peers   string `json:"peers,omitempty"`
-	Runs    int    `json:"runs,omitempty"`
-	Dur     string `json:"dur,omitempty"`
-	ConnDur string `json:"conndur,omitempty"`
-	Short   bool   `json:"short,omitempty"`
+	Peers    string `json:"peers,omitempty"`
+	Runs     int    `json:"runs,omitempty"`
+	Dur      string `json:"dur,omitempty"`
+	ConnDur  string `json:"conndur,omitempty"`
+	Turn     string `json:"turn,omitempty"`
+	ConnTurn string `json:"connturn,omitempty"`
+	Short    bool   `json:"short,omitempty"`
 }
 
 // json returns every sample of the run, so that the report can be drawn
@@ -140,7 +146,8 @@ type savedResults struct {
 func (r *results) json() []byte {
 	out := savedResults{Machine: r.machine, Go: r.goVersion, Date: r.date.UTC().Format(time.RFC3339),
 		Errors: r.errors, Corpus: r.corpusNote, Elapsed: r.elapsed.String(), Args: r.args, Partial: r.partial,
-		Peers: r.peers, Runs: r.runs, Dur: r.dur.String(), ConnDur: r.connDur.String(), Short: r.short}
+		Peers: r.peers, Runs: r.runs, Dur: r.dur.String(), ConnDur: r.connDur.String(),
+		Turn: r.turn.String(), ConnTurn: r.connTurn.String(), Short: r.short}
 	for _, s := range r.rows {
 		out.Rows = append(out.Rows, savedRow{s.sec.title, s.row, s.lower, s.vals, s.runs})
 	}
@@ -160,6 +167,8 @@ func loadResults(data []byte) (*results, error) {
 	r.elapsed, _ = time.ParseDuration(in.Elapsed)
 	r.dur, _ = time.ParseDuration(in.Dur)
 	r.connDur, _ = time.ParseDuration(in.ConnDur)
+	r.turn, _ = time.ParseDuration(in.Turn)
+	r.connTurn, _ = time.ParseDuration(in.ConnTurn)
 	for _, row := range in.Rows {
 		var sec *section
 		for _, x := range sectionOrder {
@@ -306,8 +315,9 @@ func (s *series) bestPeerAt(r int) (float64, bool) {
 }
 
 // pairedRatio is the median over runs of lib's value divided by the
-// reference's value in the same run: figures measured seconds apart, so
-// that a machine whose load drifts during the run still gives fair ratios.
+// reference's value in the same run: figures measured in turns within the
+// run (measureInTurns), so that a machine whose load drifts from run to
+// run still gives fair ratios.
 func (s *series) pairedRatio(lib string, ref func(run int) (float64, bool)) (float64, bool) {
 	var ratios []float64
 	for i, r := range s.runs[lib] {
@@ -408,11 +418,22 @@ func (r *results) markdown(o *options) string {
 	case r.partial:
 		mode = "partial (some sections, libraries, sizes or clients only)"
 	}
-	fmt.Fprintf(&b, "- Run: %s; median of %d runs; %v per echo figure, %v per concurrent figure; took %v\n",
-		mode, runs, dur, connDur, r.elapsed.Round(time.Second))
+	turn, connTurn := r.turn, r.connTurn
+	if r.runs == 0 {
+		turn, connTurn = o.turn, o.connTurn
+	}
+	apart := "measured seconds apart"
+	if turn > 0 {
+		fmt.Fprintf(&b, "- Run: %s; median of %d runs; %v per echo figure in turns of %v, %v per concurrent figure in turns of %v; took %v\n",
+			mode, runs, dur, turn, connDur, connTurn, r.elapsed.Round(time.Second))
+		apart = "measured in alternating turns"
+	} else {
+		fmt.Fprintf(&b, "- Run: %s; median of %d runs; %v per echo figure, %v per concurrent figure; took %v\n",
+			mode, runs, dur, connDur, r.elapsed.Round(time.Second))
+	}
 	fmt.Fprintf(&b, "- Peers: %s\n", peers)
 	fmt.Fprintf(&b, "- Command: `%s`\n\n", strings.Join(append([]string{"cd bench && go run ./cmd/wsbench"}, r.args...), " "))
-	fmt.Fprintf(&b, "Each cell: the median, then (in parentheses) its share of plain TCP and its ratio to the best peer (gorilla, coder, gobwas, gws) of that row, each the median over runs of the ratio between figures of the same run, measured seconds apart; memory and allocation rows give the ratio of the medians, and none where the best peer's is 0. ")
+	fmt.Fprintf(&b, "Each cell: the median, then (in parentheses) its share of plain TCP and its ratio to the best peer (gorilla, coder, gobwas, gws) of that row, each the median over runs of the ratio between figures of the same run, %s; memory and allocation rows give the ratio of the medians, and none where the best peer's is 0. ", apart)
 	fmt.Fprintf(&b, "Higher is better except for memory, allocations and compressed size. MB/s counts each message's payload once per round trip.\n\n")
 
 	for _, sec := range sectionOrder {

@@ -6,8 +6,9 @@ import "syscall"
 
 // raiseFileLimit lifts the soft limit on open files to the hard one: the
 // idle measurement needs a descriptor per connection on each side, in two
-// processes. If that is not enough, fewer connections are used, and the
-// report says so.
+// processes, and the concurrent echo keeps every library's connections
+// open at once, both ends in this process, while they take turns. If that
+// is not enough, fewer connections are used, and the report says so.
 func raiseFileLimit(o *options) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
@@ -20,10 +21,11 @@ func raiseFileLimit(o *options) {
 	}
 	// Rlimit's fields are int64 on some systems, uint64 on others.
 	limit := uint64(lim.Cur)
-	need := uint64(max(o.idle, o.conns*2)) + 200
+	concFiles := 2 * (len(o.libs) + 1) // per connection: both ends, each library and plain TCP
+	need := uint64(max(o.idle, o.conns*concFiles)) + 200
 	if limit < need {
-		o.idle = int(limit) - 200
-		o.conns = min(o.conns, (int(limit)-200)/2)
+		o.idle = min(o.idle, int(limit)-200)
+		o.conns = min(o.conns, (int(limit)-200)/concFiles)
 		logf("open-file limit %d: using %d idle and %d concurrent connections", limit, o.idle, o.conns)
 	}
 }

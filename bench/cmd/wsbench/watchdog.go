@@ -28,6 +28,12 @@ var watch struct {
 func figuref(format string, args ...any) {
 	name := fmt.Sprintf(format, args...)
 	logf("%s", name)
+	watching(name)
+}
+
+// watching names what is being measured now, for the watchdog, without
+// logging it: a library's turn within a figure.
+func watching(name string) {
 	watch.mu.Lock()
 	watch.figure = name
 	watch.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -432,13 +433,82 @@ func TestGwsOwnClientRunsInOnMessage(t *testing.T) {
 	}
 	c.Close()
 	stop()
-	for _, f := range []func() (float64, error){
-		func() (float64, error) { return echoOne(target{lib: gwsLib, own: true}, 1024, 20*time.Millisecond) },
-		func() (float64, error) { return echoMany(target{lib: gwsLib, own: true}, 4, 1024, 20*time.Millisecond) },
-	} {
-		if v, err := f(); err != nil || v <= 0 {
-			t.Errorf("%v round trips/s, %v", v, err)
+	for _, conns := range []int{1, 4} {
+		s, err := openEcho(target{lib: gwsLib, own: true}, conns, 1024)
+		if err != nil {
+			t.Fatal(err)
 		}
+		rates, errs := measureInTurns([]*echoSession{s}, 20*time.Millisecond, 10*time.Millisecond)
+		s.close()
+		if errs[0] != nil || rates[0] <= 0 {
+			t.Errorf("%d connections: %v round trips/s, %v", conns, rates[0], errs[0])
+		}
+	}
+}
+
+// turnLog is an echoer whose round trip takes a millisecond and is written
+// down under its name.
+type turnLog struct {
+	name string
+	mu   *sync.Mutex
+	log  *[]string
+}
+
+func (l turnLog) Echo() (int, error) {
+	time.Sleep(time.Millisecond)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	*l.log = append(*l.log, l.name)
+	return 1, nil
+}
+
+func (l turnLog) Close() error { return nil }
+
+// Within a figure the libraries take turns: each is measured a turn at a
+// time until it has had the figure's whole time, so that a drift of the
+// machine's speed touches them alike. One whose echo breaks drops out.
+func TestMeasureInTurnsTakesTurns(t *testing.T) {
+	var mu sync.Mutex
+	var log []string
+	session := func(name string, conns int) *echoSession {
+		s := &echoSession{size: 1, clockEvery: 1, stop: func() {}}
+		for range conns {
+			s.clients = append(s.clients, turnLog{name, &mu, &log})
+		}
+		return s
+	}
+	broken := &echoSession{size: 2, clockEvery: 1, stop: func() {}, clients: []echoer{turnLog{"broken", &mu, &log}}}
+	d, turn := 60*time.Millisecond, 15*time.Millisecond
+	rates, errs := measureInTurns([]*echoSession{session("a", 1), broken, session("b", 3)}, d, turn)
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("errors: %v", errs)
+	}
+	if errs[1] == nil || rates[1] != 0 {
+		t.Errorf("a session whose echo comes back short: rate %v, error %v", rates[1], errs[1])
+	}
+	// Turns: a run of a's, then b's, and so on; at least d/turn of each.
+	var turns []string
+	for _, name := range log {
+		if len(turns) == 0 || turns[len(turns)-1] != name {
+			turns = append(turns, name)
+		}
+	}
+	count := map[string]int{}
+	for _, name := range turns {
+		count[name]++
+	}
+	for _, name := range []string{"a", "b"} {
+		if count[name] < int(d/turn) {
+			t.Errorf("%s had %d turns, want at least %d: %v", name, count[name], d/turn, turns)
+		}
+	}
+	if n := slices.Index(log, "broken"); n < 0 || slices.Contains(log[n+1:], "broken") {
+		t.Errorf("the broken session did not make exactly one round trip: %v", turns)
+	}
+	// About one round trip per millisecond per client (sleeps only
+	// lengthen: no upper bound).
+	if rates[0] <= 0 || rates[0] > 1000 || rates[2] <= rates[0] || rates[2] > 3000 {
+		t.Errorf("rates %.0f/s (1 client) and %.0f/s (3 clients)", rates[0], rates[2])
 	}
 }
 
