@@ -3,8 +3,8 @@
 # ws13's server and the servers of the trust check (gorilla, node ws, python
 # websockets), measured alike: one runner process, one server at a time,
 # nothing else running, in four rounds that rotate the order of the servers
-# (a runner's first cases run slower while its own heap grows), each case's
-# median kept. Prints the README's group 9 table (autobahn/cmd/summary).
+# (whichever server a runner tests first comes out slower, ~2x on 9.1.4;
+# the cause is not known), each case's median kept. Prints the README's group 9 table (autobahn/cmd/summary).
 #
 #	autobahn/trust/group9.sh [ROUNDS]    # make autobahn-group9; about 10 minutes
 set -eu
