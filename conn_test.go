@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // startServer runs handler on every accepted connection of a test server and
@@ -1084,4 +1085,64 @@ func TestReadWithEndedContextRacingClose(t *testing.T) {
 	time.Sleep(time.Millisecond)
 	server.CloseNow()
 	<-done
+}
+
+// An idle connection costs its Conn for as long as it lives, and a server
+// with many quiet clients pays that once per client, so the cost is held to
+// a bound here. What is counted is the heap ws13 adds to an accepted
+// loopback TCP connection: the Conn and what newConn allocates for it, read
+// as the growth of the live heap when 1000 open TCP connections are wrapped.
+// The sockets themselves exist before and after, so they cancel out; so do
+// the reader's stack and its goroutine, which an idle server also pays for
+// but which are not on the heap.
+func TestIdleConnHeapBytes(t *testing.T) {
+	const n = 1000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	servers := make([]net.Conn, 0, n)
+	clients := make([]net.Conn, 0, n)
+	defer func() {
+		for _, nc := range clients {
+			nc.Close()
+		}
+		for _, nc := range servers {
+			nc.Close()
+		}
+	}()
+	for range n {
+		cc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, cc)
+		sc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers = append(servers, sc)
+	}
+	conns := make([]*Conn, 0, n)
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, sc := range servers {
+		conns = append(conns, newConn(sc, nil, connConfig{isServer: true}))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(conns)
+
+	perConn := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("unsafe.Sizeof(Conn{}) = %d; heap per idle server Conn: %d bytes", unsafe.Sizeof(Conn{}), perConn)
+	const limit = 1400
+	if perConn > limit {
+		t.Errorf("an idle server Conn holds %d bytes of heap, more than %d", perConn, limit)
+	}
+	for _, c := range conns {
+		c.CloseNow()
+	}
 }
