@@ -181,8 +181,8 @@ func newConn(nc net.Conn, leftover []byte, cfg connConfig) *Conn {
 	}
 	c.readLimit.Store(cfg.readLimit)
 	_, c.writeTimeoutFatal = nc.(*tls.Conn)
-	c.readInterrupt.setDeadline = nc.SetReadDeadline
-	c.writeInterrupt.setDeadline = nc.SetWriteDeadline
+	c.readInterrupt.nc = nc
+	c.writeInterrupt.nc, c.writeInterrupt.write = nc, true
 	c.framed.c = c
 	if cfg.deflate != nil {
 		side := cfg.deflate.side(c.isServer)

@@ -31,14 +31,28 @@ var aLongTimeAgo = time.Unix(1, 0)
 // of the operation in progress ends. Its begin and end calls are made by the
 // goroutine holding that direction's lock (readLock, or frameLock for
 // writes); the AfterFunc callback runs on a goroutine of its own, hence mu.
+//
+// It names the deadline by a flag rather than holding the method value
+// netConn.SetReadDeadline: a method value is an allocation of its own, two
+// per Conn for as long as it lives.
 type interrupter struct {
-	setDeadline func(time.Time) error // netConn.SetReadDeadline or SetWriteDeadline
+	nc    net.Conn // whose deadline is moved; set once, before any use
+	mu    sync.Mutex
+	watch *contextWatch // the registration for the context last used; nil if none
 
-	mu          sync.Mutex
-	watch       *contextWatch // the registration for the context last used; nil if none
-	active      bool          // an operation under watch's context is in progress
-	interrupted bool          // the deadline was moved into the past during it
-	stopped     bool          // the connection is closed: register nothing more
+	write       bool // the write deadline, else the read deadline; set with nc
+	active      bool // an operation under watch's context is in progress
+	interrupted bool // the deadline was moved into the past during it
+	stopped     bool // the connection is closed: register nothing more
+}
+
+// setDeadline moves the deadline; called with mu held.
+func (in *interrupter) setDeadline(t time.Time) {
+	if in.write {
+		in.nc.SetWriteDeadline(t)
+	} else {
+		in.nc.SetReadDeadline(t)
+	}
 }
 
 // contextWatch is one context.AfterFunc registration. The callback compares
