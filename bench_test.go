@@ -66,6 +66,41 @@ func TestSteadyStateAllocations(t *testing.T) {
 	}
 }
 
+// Control frames read between messages are handled without allocating:
+// a ping answered by the reader, a pong handed to no Ping, both sides.
+func TestControlFrameAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	server, client := connPair(t)
+	ctx := context.Background()
+	msg := testPayload(16, false)
+	payload := testPayload(125, false)
+	buf := make([]byte, 0, 64)
+	for _, op := range []Opcode{OpPing, OpPong} {
+		for _, dir := range []struct {
+			name     string
+			from, to *Conn
+		}{{"client to server", client, server}, {"server to client", server, client}} {
+			roundTrip := func() {
+				if err := dir.from.writeFrame(ctx, Header{Fin: true, Opcode: op}, payload); err != nil {
+					t.Fatal(err)
+				}
+				if err := dir.from.Write(ctx, MessageBinary, msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := dir.to.AppendMessage(ctx, buf[:0]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			roundTrip() // warm the pools
+			if n := testing.AllocsPerRun(100, roundTrip); n != 0 {
+				t.Errorf("%v, %s: %v allocations per control frame and message", op, dir.name, n)
+			}
+		}
+	}
+}
+
 // BenchmarkReadLargeMessage: Read, which makes a new buffer for every
 // message, of large messages from the client (see growMessage).
 func BenchmarkReadLargeMessage(b *testing.B) {

@@ -16,6 +16,7 @@ import (
 	"math"
 	"net"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -66,8 +67,6 @@ type readState struct {
 	masked    bool
 	mask      [4]byte
 	maskPos   int
-
-	control [125]byte // payload of the control frame being handled
 
 	// done is the Done channel of the context of the read in progress (nil
 	// for none): what a read does on the reader's behalf, like waiting for
@@ -491,15 +490,27 @@ func (c *Conn) readFrameLocked() (Header, error) {
 	if b, err = c.br.Peek(n + int(h.Length)); err != nil {
 		return h, noEOF(err)
 	}
-	payload := c.rd.control[:h.Length]
+	// The payload is copied out of the read buffer: handling the frame may
+	// read on (a client waits for the server's FIN after a close), which
+	// gives the buffer back once it is empty. It goes to a pooled array
+	// rather than one in every Conn: control frames are rare, and idle
+	// connections many.
+	control := controlPayloads.Get().(*[125]byte)
+	payload := control[:h.Length]
 	if h.Masked {
 		maskCopy(h.Mask, 0, payload, b[n:])
 	} else {
 		copy(payload, b[n:])
 	}
 	c.br.Discard(len(b))
-	return h, c.handleControlLocked(h.Opcode, payload)
+	err = c.handleControlLocked(h.Opcode, payload)
+	controlPayloads.Put(control)
+	return h, err
 }
+
+// controlPayloads hold the payload of a control frame while it is handled
+// (readFrameLocked); 125 bytes is the most one may carry (§5.5).
+var controlPayloads = sync.Pool{New: func() any { return new([125]byte) }}
 
 // checkHeaderLocked validates a received header against the connection's
 // state: the second step after parsing (§5.2, §5.4, §5.5).
