@@ -317,7 +317,6 @@ func (c *Conn) handlePeerCloseLocked(payload []byte) error {
 	if err != nil {
 		return err
 	}
-	c.peerClose = ce
 	close(c.closeRecv)
 	var echo [2]byte
 	c.writeControlBounded(OpClose, appendClosePayload(echo[:0], ce.Code, ""), c.closingDeadlineLocked())

@@ -105,8 +105,8 @@ type Conn struct {
 	iov         [2][]byte     // header and payload for writev; guarded by frameLock
 	iovBufs     net.Buffers   // guarded by frameLock
 	maskRand    *rand.ChaCha8 // client masking keys; guarded by frameLock
-	closeSent   bool          // a close frame has been written; guarded by frameLock
 	writeErr    error         // sticky: the stream can no longer be framed; guarded by frameLock
+	closeSent   bool          // a close frame has been written; guarded by frameLock
 	// writeTimeoutFatal: a write deadline that passes breaks netConn for
 	// good even if nothing was written, as with crypto/tls ("After a Write
 	// has timed out, the TLS state is corrupt and all future writes will
@@ -121,13 +121,12 @@ type Conn struct {
 
 	// The closing handshake (close.go).
 	closeRecv  chan struct{} // closed once the peer's close frame is read
-	peerClose  CloseError    // set before closeRecv is closed
 	netClosed  chan struct{} // closed once netConn is closed
 	closeCause error         // why netConn was closed; set before netClosed is closed
 	closeOnce  sync.Once     // guards the net.Conn close
 	closeMu    sync.Mutex    // serializes Close calls
-	closeErr   error         // the result of the first Close; guarded by closeMu
 	closeDone  bool          // guarded by closeMu
+	closeErr   error         // the result of the first Close; guarded by closeMu
 
 	background   sync.WaitGroup // keepalive and CloseRead goroutines (startBackground)
 	backgroundMu sync.Mutex     // orders each background.Add before netClosed is closed

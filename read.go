@@ -50,10 +50,10 @@ var (
 type readState struct {
 	err error // sticky: the read side has ended (close frame, failure, lost connection)
 
-	inMessage  bool        // a data message has begun and its final frame is not yet consumed
 	generation uint64      // counts messages begun, so a stale Reader can tell
 	msgType    MessageType // type of the message in progress
 	msgLen     int64       // bytes of the message in progress read so far
+	inMessage  bool        // a data message has begun and its final frame is not yet consumed
 	compressed bool        // the message in progress is compressed (RFC 7692 §6: RSV1)
 	// inflateAbandoned: a read of the compressed message in progress was
 	// interrupted, which leaves compress/flate failed for good; the rest of
