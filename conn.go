@@ -102,8 +102,6 @@ type Conn struct {
 	// frameLock per fragment, so control frames can slip in between.
 	messageLock connLock
 	frameLock   connLock
-	iov         [2][]byte     // header and payload for writev; guarded by frameLock
-	iovBufs     net.Buffers   // guarded by frameLock
 	maskRand    *rand.ChaCha8 // client masking keys; guarded by frameLock
 	writeErr    error         // sticky: the stream can no longer be framed; guarded by frameLock
 	closeSent   bool          // a close frame has been written; guarded by frameLock

@@ -1138,7 +1138,7 @@ func TestIdleConnHeapBytes(t *testing.T) {
 
 	perConn := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
 	t.Logf("unsafe.Sizeof(Conn{}) = %d; heap per idle server Conn: %d bytes", unsafe.Sizeof(Conn{}), perConn)
-	const limit = 1400
+	const limit = 1024
 	if perConn > limit {
 		t.Errorf("an idle server Conn holds %d bytes of heap, more than %d", perConn, limit)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 )
@@ -336,12 +337,14 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 		if len(p) >= splitFrameSize {
 			lead = p[:splitFrameLead]
 		}
-		c.iov[0], c.iov[1] = buf, lead
-		c.iovBufs = c.iov[:]
+		v := frameVectors.Get().(*frameVector)
+		v.iov[0], v.iov[1] = buf, lead
+		v.bufs = v.iov[:]
 		var n int64
-		n, err = c.iovBufs.WriteTo(c.netConn)
+		n, err = v.bufs.WriteTo(c.netConn)
 		written = int(n)
-		c.iov[1] = nil
+		v.iov = [2][]byte{} // the pool must not keep the caller's payload
+		frameVectors.Put(v)
 		if err == nil && len(lead) < len(p) {
 			var w int
 			w, err = c.netConn.Write(p[len(lead):])
@@ -377,6 +380,17 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 	}
 	return err
 }
+
+// frameVector is the header and payload of a frame for one writev.
+// net.Buffers.WriteTo consumes the slice through a pointer, so it lives on
+// the heap: pooled, so that a frame allocates nothing for it, and an idle
+// Conn holds none.
+type frameVector struct {
+	iov  [2][]byte
+	bufs net.Buffers
+}
+
+var frameVectors = sync.Pool{New: func() any { return new(frameVector) }}
 
 // breakWrites records that the outgoing stream is torn and drops the
 // connection: nothing more can be framed on it. It drops the connection
