@@ -1113,7 +1113,11 @@ func TestH2CleartextNotSupported(t *testing.T) {
 
 // stallingConn is a client's TCP connection whose reads stop once stall is
 // closed, as a client that no longer reads its connection: what the server
-// sends then fills the socket buffers, and its writes block.
+// sends then fills the socket buffers, and its writes block. Its receive
+// buffer is fixed small (the kernel would grow it, up to tcp_rmem's 6 to
+// 32 MiB), so that it fills before the stream's flow-control window does.
+//
+// smallSendBuffers does the same for the server's end.
 type stallingConn struct {
 	net.Conn
 	stall     chan struct{}
@@ -1134,6 +1138,16 @@ func (c *stallingConn) Read(p []byte) (int, error) {
 func (c *stallingConn) Close() error {
 	c.closeOnce.Do(func() { close(c.closed) })
 	return c.Conn.Close()
+}
+
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(16 << 10)
+	}
+	return nc, err
 }
 
 // A client that stops reading its TCP connection stalls net/http's writer
@@ -1167,14 +1181,19 @@ func TestH2ClientStopsReadingTCP(t *testing.T) {
 			p.SetUnencryptedHTTP2(true)
 			ts.Config.Protocols = &p
 			ts.Config.HTTP2 = &http.HTTP2Config{WriteByteTimeout: writeByteTimeout}
+			ts.Listener = smallSendBuffers{ts.Listener}
 			ts.Start()
 			t.Cleanup(ts.Close)
 
 			sc := &stallingConn{stall: make(chan struct{}), closed: make(chan struct{})}
 			opts := &DialOptions{HTTP2: true, NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				nc.(*net.TCPConn).SetReadBuffer(16 << 10)
 				sc.Conn = nc
-				return sc, err
+				return sc, nil
 			}}
 			c, _ := dialH2(t, &h2Server{ts: ts, url: "ws" + strings.TrimPrefix(ts.URL, "http")}, opts)
 			<-started
