@@ -126,7 +126,7 @@
 // idle connections may run each read loop in a goroutine of its own (with a
 // context other than r.Context(), which ends with the handler) and return
 // from the handler, which lets net/http free its request and its goroutine:
-// about 5.2 KiB per idle connection instead of 9.8. (Accept lets go of
+// about 4.8 KiB per idle connection instead of 9.4. (Accept lets go of
 // net/http's 8 KiB of buffers either way.) Over HTTP/2
 // (RFC 8441) the handler must stay until the Conn is closed, and each Conn
 // keeps a goroutine reading its stream into a 16 KiB buffer (h2.go): an
