@@ -85,9 +85,9 @@ func (r *results) describe(o *options) {
 // header returns what the report's header says of the run: the saved
 // values, or for those an older results.json lacks, the rendering
 // process's and its flags'.
-func (r *results) header(o *options) (mach, goVersion, peers string, runs int, dur, connDur time.Duration, short bool) {
+func (r *results) header(o *options) (mach, goVersion, peers string, runs int, dur, connDur, turn, connTurn time.Duration, short bool) {
 	mach, goVersion, peers = r.machine, r.goVersion, r.peers
-	runs, dur, connDur, short = r.runs, r.dur, r.connDur, r.short
+	runs, dur, connDur, turn, connTurn, short = r.runs, r.dur, r.connDur, r.turn, r.connTurn, r.short
 	if mach == "" {
 		mach = machine()
 	}
@@ -98,7 +98,7 @@ func (r *results) header(o *options) (mach, goVersion, peers string, runs int, d
 		peers = versions()
 	}
 	if runs == 0 {
-		runs, dur, connDur, short = o.runs, o.dur, o.connDur, o.short
+		runs, dur, connDur, turn, connTurn, short = o.runs, o.dur, o.connDur, o.turn, o.connTurn, o.short
 	}
 	return
 }
@@ -408,7 +408,7 @@ func versions() string {
 func (r *results) markdown(o *options) string {
 	var b strings.Builder
 	date := r.date.UTC().Format("2006-01-02 15:04 MST")
-	mach, goVersion, peers, runs, dur, connDur, short := r.header(o)
+	mach, goVersion, peers, runs, dur, connDur, turn, connTurn, short := r.header(o)
 	fmt.Fprintf(&b, "# ws13 beside the Go WebSocket libraries\n\n")
 	fmt.Fprintf(&b, "- Machine: %s\n- Go: %s\n- Date: %s\n", mach, goVersion, date)
 	mode := "full"
@@ -417,10 +417,6 @@ func (r *results) markdown(o *options) string {
 		mode = "short (smoke test: figures not meaningful)"
 	case r.partial:
 		mode = "partial (some sections, libraries, sizes or clients only)"
-	}
-	turn, connTurn := r.turn, r.connTurn
-	if r.runs == 0 {
-		turn, connTurn = o.turn, o.connTurn
 	}
 	apart := "measured seconds apart"
 	if turn > 0 {
@@ -634,7 +630,7 @@ func (r *results) svg(o *options) string {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="16" font-weight="bold">ws13 and the Go WebSocket libraries, loopback</text>`+"\n", left)
-	mach, goVersion, _, runs, _, _, _ := r.header(o)
+	mach, goVersion, _, runs, _, _, _, _, _ := r.header(o)
 	fmt.Fprintf(&b, `<text x="%d" y="44" fill="#555">%s · %s · %s · median of %d</text>`+"\n", left,
 		html.EscapeString(mach), html.EscapeString(goVersion), r.date.UTC().Format("2006-01-02"), runs)
 
