@@ -1160,7 +1160,7 @@ func TestH2ClientStopsReadingTCP(t *testing.T) {
 	for _, writeByteTimeout := range []time.Duration{0, 300 * time.Millisecond} {
 		t.Run(fmt.Sprintf("WriteByteTimeout=%v", writeByteTimeout), func(t *testing.T) {
 			result := make(chan error, 1)
-			started := make(chan struct{})
+			started, stalled := make(chan struct{}), make(chan struct{})
 			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				c, err := Accept(w, r, nil)
 				if err != nil {
@@ -1169,6 +1169,11 @@ func TestH2ClientStopsReadingTCP(t *testing.T) {
 				}
 				defer c.CloseNow()
 				close(started)
+				// Writing only once the client has stopped reading keeps the
+				// client from taking in the stream's whole flow-control window
+				// first, which would leave the server waiting on flow control,
+				// where the context does cut a Write, instead of on TCP.
+				<-stalled
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 				defer cancel()
 				big := testPayload(1<<20, false)
@@ -1198,6 +1203,7 @@ func TestH2ClientStopsReadingTCP(t *testing.T) {
 			c, _ := dialH2(t, &h2Server{ts: ts, url: "ws" + strings.TrimPrefix(ts.URL, "http")}, opts)
 			<-started
 			close(sc.stall)
+			close(stalled)
 			if writeByteTimeout == 0 {
 				select {
 				case err := <-result:
