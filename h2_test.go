@@ -706,6 +706,67 @@ func TestH2StreamDeadlines(t *testing.T) {
 	}
 }
 
+// Once net/http has ended the stream (a server's request context), a read
+// past its deadline still gets what the body holds and then how it ended,
+// since the same end usually moves the deadline: the Conn must learn of a
+// close rather than of a timeout. A body that does not end is waited for
+// only h2GoneGrace, and Close cuts that wait short.
+func TestH2StreamReadAfterGone(t *testing.T) {
+	newGoneStream := func() (*h2Stream, *io.PipeWriter) {
+		pr, pw := io.Pipe()
+		out := newH2BodyPipe()
+		s := newH2Stream(pr, out, nil, nil, func(bool) {
+			pr.Close()
+			out.Close()
+		})
+		gone := make(chan struct{})
+		close(gone)
+		s.gone = gone
+		s.SetReadDeadline(aLongTimeAgo)
+		t.Cleanup(func() { s.Close() })
+		return s, pw
+	}
+
+	t.Run("the body's rest, then its end", func(t *testing.T) {
+		s, pw := newGoneStream()
+		pw.Write([]byte("tail")) // returns once the pump holds it
+		pw.Close()
+		buf := make([]byte, 10)
+		n, err := s.Read(buf)
+		if err != nil || string(buf[:n]) != "tail" {
+			t.Fatalf("first Read past the deadline: %q, %v; want \"tail\"", buf[:n], err)
+		}
+		if _, err := s.Read(buf); err != io.EOF {
+			t.Fatalf("second Read: %v, want the body's io.EOF", err)
+		}
+	})
+
+	t.Run("a body that never ends", func(t *testing.T) {
+		s, _ := newGoneStream()
+		start := time.Now()
+		if _, err := s.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read: %v, want os.ErrDeadlineExceeded after the grace", err)
+		}
+		if waited := time.Since(start); waited < h2GoneGrace {
+			t.Errorf("Read gave up after %v, before the grace of %v", waited, h2GoneGrace)
+		}
+	})
+
+	t.Run("Close during the grace", func(t *testing.T) {
+		s, _ := newGoneStream()
+		read := make(chan error, 1)
+		go func() {
+			_, err := s.Read(make([]byte, 10))
+			read <- err
+		}()
+		time.Sleep(50 * time.Millisecond) // let the Read reach its wait; either way it must see the close
+		s.Close()
+		if err := <-read; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read: %v, want net.ErrClosed", err)
+		}
+	})
+}
+
 // A server that answers the Extended CONNECT with 200 but picks a
 // subprotocol (or an extension) the client never offered is a WebSocket
 // server from its own point of view: its response "body" is the WebSocket
