@@ -94,7 +94,7 @@ var libraries = []*library{ws13Lib, gorillaLib, coderLib, gobwasLib, gwsLib}
 
 // extraLibraries are variants for investigating, measured only when named
 // with -libs.
-var extraLibraries = []*library{ws13GoLib, ws13PollLib, ws13CtxLib}
+var extraLibraries = []*library{ws13GoLib, ws13PollLib, ws13CtxLib, ws13LoopLib}
 
 func libraryByName(name string) *library {
 	for _, l := range append(libraries, extraLibraries...) {

@@ -55,7 +55,7 @@ type options struct {
 	watchdog    time.Duration
 }
 
-var allSections = []string{"echo", "conc", "idle", "alloc", "deflate", "floor"}
+var allSections = []string{"echo", "conc", "broadcast", "idle", "alloc", "deflate", "floor"}
 
 func main() {
 	// The child process of the idle-memory measurement.
@@ -352,6 +352,29 @@ func run(o *options, res *results) {
 					}
 				})
 			}
+		}
+	}
+
+	if o.sections["broadcast"] {
+		row := fmt.Sprintf("%d connections × 1 KiB, messages delivered/s", o.conns)
+		btargets := []target{{lib: nil}}
+		for _, l := range o.libs {
+			if slices.Contains(broadcastLibs, l) {
+				btargets = append(btargets, target{lib: l})
+			}
+			if l == ws13Lib && !slices.Contains(o.libs, ws13LoopLib) {
+				// ws13 the way the peers without a broadcast of
+				// their own do it, too.
+				btargets = append(btargets, target{lib: ws13LoopLib})
+			}
+		}
+		for r := range o.runs {
+			res.run = r
+			figure := fmt.Sprintf("broadcast to %d connections, run %d/%d", o.conns, r+1, o.runs)
+			logf("%s", figure)
+			measureBroadcast(figure, rotate(btargets, r), o.conns, 1<<10, o.connDur, o.connTurn, func(name string, v float64, err error) {
+				res.record(secBroadcast, row, higher, name, v, err)
+			})
 		}
 	}
 

@@ -238,13 +238,27 @@ func (s *echoSession) run(c echoer, deadline time.Time) (int, error) {
 	return n, nil
 }
 
-// measureInTurns measures the sessions' round trips per second, each given
-// d in all, in turns of at most turn each, in the order given: a machine
-// whose speed drifts over seconds (a shared virtual machine's does) then
-// slows or speeds every session alike, where figures measured one after
-// the other, seconds apart, would take the drift for a difference. A
-// session that fails drops out with its error.
-func measureInTurns(sessions []*echoSession, d, turn time.Duration) ([]float64, []error) {
+// turnTaker is what measureInTurns measures: an echo session, or a
+// broadcast (broadcast.go).
+type turnTaker interface {
+	// label names it for the watchdog ("" for no name).
+	label() string
+	// count works for about d and returns how many units it did (round
+	// trips, messages delivered) and the time they took.
+	count(d time.Duration) (int, time.Duration, error)
+}
+
+func (s *echoSession) label() string { return s.name }
+
+func (s *echoSession) count(d time.Duration) (int, time.Duration, error) { return s.roundTrips(d) }
+
+// measureInTurns measures the sessions' units per second (round trips,
+// messages delivered), each given d in all, in turns of at most turn each,
+// in the order given: a machine whose speed drifts over seconds (a shared
+// virtual machine's does) then slows or speeds every session alike, where
+// figures measured one after the other, seconds apart, would take the drift
+// for a difference. A session that fails drops out with its error.
+func measureInTurns[T turnTaker](sessions []T, d, turn time.Duration) ([]float64, []error) {
 	n := make([]int, len(sessions))
 	spent := make([]time.Duration, len(sessions))
 	errs := make([]error, len(sessions))
@@ -255,10 +269,10 @@ func measureInTurns(sessions []*echoSession, d, turn time.Duration) ([]float64, 
 				continue
 			}
 			active = true
-			if s.name != "" {
-				watching(s.name)
+			if name := s.label(); name != "" {
+				watching(name)
 			}
-			m, elapsed, err := s.roundTrips(min(turn, d-spent[i]))
+			m, elapsed, err := s.count(min(turn, d-spent[i]))
 			n[i] += m
 			spent[i] += elapsed
 			errs[i] = err

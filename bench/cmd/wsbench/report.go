@@ -24,17 +24,19 @@ type section struct {
 var (
 	secEchoRaw = &section{"Echo, one connection, each server driven by the common client", "common client",
 		"The client writes one pre-built masked frame and reads the reply into a reused buffer: its cost is the same for every server, so this is the server's cost."}
-	secEchoOwn = &section{"Echo, one connection, each library's own client and server", "own client", ""}
-	secConcRaw = &section{"Many connections at once, common client", "common client", ""}
-	secConcOwn = &section{"Many connections at once, each library's own client", "own client", ""}
-	secIdle    = &section{"Memory per idle connection (server in its own process)", "idle", ""}
-	secAlloc   = &section{"Allocations in steady state, 1 KiB binary message", "alloc",
+	secEchoOwn   = &section{"Echo, one connection, each library's own client and server", "own client", ""}
+	secConcRaw   = &section{"Many connections at once, common client", "common client", ""}
+	secConcOwn   = &section{"Many connections at once, each library's own client", "own client", ""}
+	secBroadcast = &section{"Broadcast: one message to many connections, common client", "broadcast",
+		"The server sends each 1 KiB message to every connection, the way each library offers (below), in bursts of 16, waiting after each burst until every client has read it all; the figure is messages delivered per second (connections × messages). The libraries take turns as in the many-connections figures."}
+	secIdle  = &section{"Memory per idle connection (server in its own process)", "idle", ""}
+	secAlloc = &section{"Allocations in steady state, 1 KiB binary message", "alloc",
 		"The other end is hand-written and allocates nothing; counts are process-wide (runtime.MemStats), per message."}
 	secDeflate = &section{"permessage-deflate, own client and server", "deflate", ""}
 	secFloor   = &section{"Physical floors, same run", "floor", ""}
 )
 
-var sectionOrder = []*section{secEchoRaw, secEchoOwn, secConcRaw, secConcOwn, secIdle, secAlloc, secDeflate, secFloor}
+var sectionOrder = []*section{secEchoRaw, secEchoOwn, secConcRaw, secConcOwn, secBroadcast, secIdle, secAlloc, secDeflate, secFloor}
 
 const (
 	higher = false
@@ -483,6 +485,13 @@ func (r *results) markdown(o *options) string {
 		fmt.Fprintf(&b, "- **%s** (ws13 used another way; not a peer): %s.\n", l.name, l.settings)
 	}
 	b.WriteString("- **tcp**: the floor. One goroutine per connection reads each message whole (its size is sent once up front) and writes it back.\n\n")
+	if r.find(secBroadcast, "") != nil {
+		b.WriteString("Broadcast, how each server sends one message to many:\n\n")
+		for _, line := range broadcastSettings {
+			fmt.Fprintf(&b, "- %s.\n", line)
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "Idle memory: the server runs in a child process; the parent opens the connections with the common client (handshake only) and keeps them open; the child runs the GC and returns freed pages to the OS (debug.FreeOSMemory) before reading VmRSS and runtime.MemStats (HeapAlloc + StackInuse), before and after; the difference is divided by the number of connections. ")
 	fmt.Fprintf(&b, "With deflate, each connection first exchanges one compressed message, so that context takeover has state to keep; with takeover it then stays quiet for 3 s before the measure. Each mode has rows of its own, with the libraries that offer it.\n\n")
 	if r.corpusNote != "" {
@@ -563,6 +572,7 @@ func (r *results) targets() string {
 		ofTCP(s, 0.95, "many connections ≥ 95% of TCP ("+sec.short+")")
 		ahead(s, "many connections ahead of every peer ("+sec.short+")")
 	}
+	ahead(r.find(secBroadcast, ""), "broadcast ahead of every peer (common client)")
 	for _, s := range r.rows {
 		if s.sec == secAlloc && strings.HasSuffix(s.row, "allocs/op") {
 			if w, ok := median(s.vals["ws13"]); ok {

@@ -41,6 +41,32 @@ func TestEchoEveryLibrary(t *testing.T) {
 	}
 }
 
+// Every library's broadcast, and plain TCP's, reaches every client with
+// every message, the right size, and counts what it delivered: the figure
+// measures working code. A library without one is refused, not measured as
+// something else.
+func TestBroadcastEveryLibrary(t *testing.T) {
+	const conns, size = 5, 1000
+	for _, l := range append([]*library{nil}, broadcastLibs...) {
+		tg := target{lib: l}
+		s, err := openBroadcast(tg, conns, size)
+		if err != nil {
+			t.Fatalf("%s: %v", tg.name(), err)
+		}
+		n, _, err := s.count(time.Millisecond)
+		if err != nil || n != broadcastBurst*conns {
+			t.Errorf("%s: one burst delivered %d messages, %v; want %d", tg.name(), n, err, broadcastBurst*conns)
+		}
+		if got, want := s.received.Load(), int64((1+broadcastBurst)*conns); got != want {
+			t.Errorf("%s: the clients read %d messages, want %d", tg.name(), got, want)
+		}
+		s.close()
+	}
+	if _, err := openBroadcast(target{lib: ws13PollLib}, 1, size); err == nil {
+		t.Error("ws13-poll has no broadcast of its own, but openBroadcast took it")
+	}
+}
+
 // Every library's server refuses a message over its read limit: none gets
 // the head start of reading without one.
 func TestEveryLibraryEnforcesTheReadLimit(t *testing.T) {
