@@ -90,20 +90,113 @@ func (f *preparedPayload) wait(ctx context.Context, stop <-chan struct{}) ([]byt
 	}
 }
 
-// WritePrepared writes m as one message, in a single frame, as Write would
-// write its payload: compressed if the connection compresses messages of
-// its size, uncompressed otherwise. Without context takeover the compressed
-// bytes are those m made for an earlier connection with the same
-// parameters; with it, this connection's compressor compresses m as Write
-// does. Errors, contexts and concurrency are as for Write.
-func (c *Conn) WritePrepared(ctx context.Context, m *PreparedMessage) error {
-	if m == nil || !m.typ.isData() {
-		return ErrInvalidMessageType // not made by NewPreparedMessage
+// WritePrepared writes each of msgs as one message, in order, each in a
+// single frame, as Write would write its payload: compressed if the
+// connection compresses messages of its size, uncompressed otherwise.
+// Without context takeover the compressed bytes are those the message made
+// for an earlier connection with the same parameters; with it, this
+// connection's compressor compresses the message as Write does.
+//
+// Consecutive messages that are sent as they are, or compressed without
+// context takeover, go out in one write system call as long as their frames
+// fit in a write buffer together (16 KiB): a broadcaster that finds several
+// messages waiting for a connection pays one system call for them, not one
+// each (the hub package does).
+//
+// Errors, contexts and concurrency are as for Write, for each message; the
+// first error ends the call, and the messages before the one it stopped at
+// stay written, but which those are is not reported: a caller that must
+// know writes one message per call.
+func (c *Conn) WritePrepared(ctx context.Context, msgs ...*PreparedMessage) error {
+	for _, m := range msgs {
+		if m == nil || !m.typ.isData() {
+			return ErrInvalidMessageType // not made by NewPreparedMessage
+		}
 	}
 	if err := c.lockMessage(ctx); err != nil {
 		return err
 	}
 	defer c.messageLock.unlock()
+	var batch [preparedBatchMax]preparedFrame
+	for len(msgs) > 0 {
+		n, size := 0, 0
+		for n < len(msgs) && n < len(batch) {
+			f, ok, err := c.preparedFrameFor(ctx, msgs[n])
+			if err != nil {
+				return err
+			}
+			if !ok || size+MaxHeaderSize+len(f.payload) > writeBufferSize {
+				break
+			}
+			batch[n] = f
+			n++
+			size += MaxHeaderSize + len(f.payload)
+		}
+		var err error
+		switch n {
+		case 0:
+			err = c.writePreparedLocked(ctx, msgs[0])
+			n = 1
+		case 1:
+			err = c.writeFrame(ctx, batch[0].header(), batch[0].payload)
+		default:
+			err = c.writeFramesTogether(ctx, batch[:n])
+		}
+		clear(batch[:n]) // holds no payload past the call
+		if err != nil {
+			return err
+		}
+		msgs = msgs[n:]
+	}
+	return nil
+}
+
+// preparedBatchMax bounds how many messages WritePrepared gathers into one
+// system call; the write buffer bounds their bytes.
+const preparedBatchMax = 16
+
+// preparedFrame is a message as a connection sends it: its type, whether
+// it is compressed (RSV1), and the payload on the wire.
+type preparedFrame struct {
+	typ        MessageType
+	compressed bool
+	payload    []byte
+}
+
+func (f preparedFrame) header() Header {
+	h := Header{Fin: true, Opcode: Opcode(f.typ)}
+	if f.compressed {
+		h.Rsv = Rsv1 // RFC 7692 §6
+	}
+	return h
+}
+
+// preparedFrameFor returns m as c sends it, or ok false if c must compress
+// it with its own compressor (context takeover) or it is too large to
+// share a write buffer with another frame.
+func (c *Conn) preparedFrameFor(ctx context.Context, m *PreparedMessage) (f preparedFrame, ok bool, err error) {
+	if MaxHeaderSize+len(m.payload) > writeBufferSize {
+		return f, false, nil
+	}
+	if c.compressor == nil || !c.compression.shouldCompress(len(m.payload)) {
+		return preparedFrame{typ: m.typ, payload: m.payload}, true, nil
+	}
+	if c.compressor.takeover {
+		return f, false, nil
+	}
+	payload, err := m.formFor(ctx, c.netClosed, c.compressor.level, c.compressor.windowBits)
+	switch {
+	case err == ErrClosed:
+		return f, false, c.closeCause
+	case err != nil:
+		return f, false, err
+	}
+	return preparedFrame{typ: m.typ, compressed: true, payload: payload}, MaxHeaderSize+len(payload) <= writeBufferSize, nil
+}
+
+// writePreparedLocked writes one message on its own. The caller holds
+// messageLock.
+func (c *Conn) writePreparedLocked(ctx context.Context, m *PreparedMessage) error {
 	if c.compressor == nil || !c.compression.shouldCompress(len(m.payload)) {
 		return c.writeFrame(ctx, Header{Fin: true, Opcode: Opcode(m.typ)}, m.payload)
 	}
@@ -118,4 +211,22 @@ func (c *Conn) WritePrepared(ctx context.Context, m *PreparedMessage) error {
 		return err
 	}
 	return c.writeFrame(ctx, Header{Fin: true, Rsv: Rsv1, Opcode: Opcode(m.typ)}, payload)
+}
+
+// writeFramesTogether sends frames, which fit in a write buffer together,
+// in one write system call.
+func (c *Conn) writeFramesTogether(ctx context.Context, frames []preparedFrame) error {
+	watching, err := c.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.frameLock.unlock()
+	bufp := getWriteBuffer()
+	defer putWriteBuffer(bufp)
+	buf := (*bufp)[:0]
+	for _, f := range frames {
+		buf = c.appendFrameLocked(buf, f.header(), f.payload)
+	}
+	written, err := c.netConn.Write(buf)
+	return c.endWrite(ctx, watching, c.wroteLocked(written, err))
 }

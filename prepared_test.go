@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -248,5 +250,90 @@ func TestPreparedDefaultLevelIsLevel6(t *testing.T) {
 	}
 	if n := len(m.compressed); n != 1 {
 		t.Errorf("%d compressed forms for levels -1 and 6, want 1", n)
+	}
+}
+
+// writeCountingConn counts the Write calls made on it.
+type writeCountingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *writeCountingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// Several messages in one WritePrepared arrive whole and in order, from
+// either side, in every compression mode, whatever their sizes; those that
+// are sent as they are or compressed without takeover, and fit in a write
+// buffer together, go out in one system call.
+func TestWritePreparedSeveral(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var msgs []*PreparedMessage
+	var payloads [][]byte
+	for i, size := range []int{0, 100, 2 << 10, 40 << 10, 300, 5 << 10, 9 << 10} {
+		typ := MessageBinary
+		if i%2 == 0 {
+			typ = MessageText
+		}
+		p := testPayload(size, true)
+		m, err := NewPreparedMessage(typ, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, payloads = append(msgs, m), append(payloads, p)
+	}
+	for _, mode := range []CompressionMode{CompressionDisabled, CompressionNoContextTakeover, CompressionContextTakeover} {
+		for _, fromClient := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/client=%v", mode, fromClient), func(t *testing.T) {
+				writer, reader := preparedPair(t, mode, 15)
+				if fromClient {
+					writer, reader = reader, writer
+				}
+				wire := &writeCountingConn{Conn: writer.netConn}
+				writer.netConn = wire
+				go func() {
+					if err := writer.WritePrepared(ctx, msgs...); err != nil {
+						t.Error(err)
+					}
+				}()
+				for i, want := range payloads {
+					typ, got, err := reader.Read(ctx)
+					if err != nil || typ != msgs[i].typ || !bytes.Equal(got, want) {
+						t.Fatalf("message %d: %v, %d bytes, %v; want %v, %d bytes", i, typ, len(got), err, msgs[i].typ, len(want))
+					}
+				}
+
+				// The first three fit in a write buffer together.
+				wire.writes.Store(0)
+				if err := writer.WritePrepared(ctx, msgs[:3]...); err != nil {
+					t.Fatal(err)
+				}
+				for range 3 {
+					if _, _, err := reader.Read(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want := int64(1)
+				if mode == CompressionContextTakeover {
+					// The two under the compression threshold go
+					// together; the third is compressed with the
+					// connection's own history, and on its own.
+					want = 2
+				}
+				if got := wire.writes.Load(); got != want {
+					t.Errorf("three small messages took %d writes, want %d", got, want)
+				}
+			})
+		}
+	}
+	server, _ := connPair(t)
+	if err := server.WritePrepared(ctx); err != nil {
+		t.Errorf("WritePrepared of no message: %v", err)
+	}
+	if err := server.WritePrepared(ctx, msgs[0], nil); !errors.Is(err, ErrInvalidMessageType) {
+		t.Errorf("WritePrepared with a nil message: %v", err)
 	}
 }

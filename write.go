@@ -218,27 +218,43 @@ func (w *messageWriter) Close() error {
 
 // writeFrame sends one frame with payload p, masking it on a client.
 func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
-	if err := c.lock(ctx, &c.frameLock); err != nil {
+	watching, err := c.beginWrite(ctx)
+	if err != nil {
 		return err
 	}
 	defer c.frameLock.unlock()
-	if c.writeErr != nil {
-		return c.writeErr
+	return c.endWrite(ctx, watching, c.writeFrameLocked(h, p))
+}
+
+// beginWrite takes the frame lock for a write bounded by ctx and starts
+// watching ctx; endWrite, before the lock is let go, stops watching and
+// says what the write's error means. If beginWrite fails, the lock is not
+// held and nothing is written.
+func (c *Conn) beginWrite(ctx context.Context) (watching bool, err error) {
+	if err := c.lock(ctx, &c.frameLock); err != nil {
+		return false, err
 	}
-	if c.isNetClosed() {
-		return c.closeCause
-	}
-	if c.closeSent {
-		return ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	switch {
+	case c.writeErr != nil:
+		err = c.writeErr
+	case c.isNetClosed():
+		err = c.closeCause
+	case c.closeSent:
+		err = ErrClosed
+	default:
 		// Done before a byte moved: leave the net.Conn alone. An expired
 		// deadline is not harmless on every net.Conn (see
 		// writeTimeoutFatal).
-		return err
+		err = ctx.Err()
 	}
-	watching := c.writeInterrupt.begin(ctx)
-	err := c.writeFrameLocked(h, p)
+	if err != nil {
+		c.frameLock.unlock()
+		return false, err
+	}
+	return c.writeInterrupt.begin(ctx), nil
+}
+
+func (c *Conn) endWrite(ctx context.Context, watching bool, err error) error {
 	if watching {
 		interrupted := c.writeInterrupt.end()
 		if interrupted && c.writeErr != nil && isTimeout(err) {
@@ -292,9 +308,6 @@ func (c *Conn) writeControlBounded(op Opcode, payload []byte, deadline time.Time
 	return nil
 }
 
-// writeFrameLocked puts one frame on the wire, in one write system call
-// where it can. Any failure after the first byte leaves a torn frame on the
-// wire, so the connection is dropped.
 // Frames of at least splitFrameSize bytes go out in two writes, the first
 // of splitFrameLead bytes of payload (see writeFrameLocked).
 const (
@@ -302,8 +315,8 @@ const (
 	splitFrameLead = 4 << 10
 )
 
-func (c *Conn) writeFrameLocked(h Header, p []byte) error {
-	h.Length = int64(len(p))
+// maskHeader makes h a client's frame header: masked, with a fresh key.
+func (c *Conn) maskHeader(h *Header) {
 	if !c.isServer {
 		// "The masking key MUST be derived from a strong source of entropy,
 		// and the masking key for a given frame MUST NOT make it simple for
@@ -312,21 +325,39 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 		h.Masked = true
 		binary.LittleEndian.PutUint32(h.Mask[:], uint32(c.maskKeys().Uint64()))
 	}
+}
+
+// appendFrameLocked appends the frame of h and p to buf, masking the
+// payload as it is copied on a client. buf must have room for it all.
+func (c *Conn) appendFrameLocked(buf []byte, h Header, p []byte) []byte {
+	h.Length = int64(len(p))
+	c.maskHeader(&h)
+	buf = AppendHeader(buf, h)
+	if !h.Masked {
+		return append(buf, p...)
+	}
+	buf = buf[:len(buf)+len(p)]
+	maskCopy(h.Mask, 0, buf[len(buf)-len(p):], p)
+	return buf
+}
+
+// writeFrameLocked puts one frame on the wire, in one write system call
+// where it can. Any failure after the first byte leaves a torn frame on the
+// wire, so the connection is dropped.
+func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 	bufp := getWriteBuffer()
 	defer putWriteBuffer(bufp)
+	if MaxHeaderSize+len(p) <= cap(*bufp) {
+		written, err := c.netConn.Write(c.appendFrameLocked((*bufp)[:0], h, p))
+		return c.wroteLocked(written, err)
+	}
+	h.Length = int64(len(p))
+	c.maskHeader(&h)
 	buf := AppendHeader((*bufp)[:0], h)
 
 	var err error
 	written := 0
 	switch {
-	case len(buf)+len(p) <= cap(buf):
-		if h.Masked {
-			buf = buf[:len(buf)+len(p)]
-			maskCopy(h.Mask, 0, buf[len(buf)-len(p):], p)
-		} else {
-			buf = append(buf, p...)
-		}
-		written, err = c.netConn.Write(buf)
 	case !h.Masked:
 		// Header and payload in one writev, without copying the payload.
 		// A large payload leads with a short first write: the peer starts
@@ -368,12 +399,15 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 			written += w
 			buf = buf[:0]
 		}
-		if len(buf) > 0 && err == nil { // a header alone: empty payload
-			var w int
-			w, err = c.netConn.Write(buf)
-			written += w
-		}
 	}
+	return c.wroteLocked(written, err)
+}
+
+// wroteLocked is what a write of frames that moved written bytes and
+// returned err means: a failure after the first byte leaves a torn frame on
+// the wire, and one that is not a timeout a broken connection, and either
+// drops it.
+func (c *Conn) wroteLocked(written int, err error) error {
 	if err != nil && (written > 0 || !isTimeout(err) || c.isNetClosed() || c.writeTimeoutFatal) {
 		c.breakWritesLocked(err)
 		return c.writeErr

@@ -7,7 +7,9 @@
 // goroutine of its own that writes them, in order, with the Conn's
 // WritePrepared: a message is compressed once for all the members that
 // share compression parameters without context takeover, instead of once
-// per member. Broadcast only puts the message on each member's queue: it
+// per member, and the messages a writer finds waiting go out together, in
+// one system call while they fit in a write buffer, instead of one each.
+// Broadcast only puts the message on each member's queue: it
 // never waits on the network, so a peer that stops reading cannot stall
 // the sender or anyone else.
 //
@@ -16,7 +18,7 @@
 // wait for it (and make everyone as slow as the slowest); it does neither:
 // it removes the member and closes its connection with 1008, "policy
 // violation" (see Broadcast for why that code). A peer that is alive but
-// slow receives the message in flight and then the close frame with its
+// slow receives the messages in flight and then the close frame with its
 // reason; a peer that reads nothing at all is cut off after WriteTimeout.
 //
 // Broadcast takes the hub's lock while it queues, so every member receives
@@ -73,7 +75,7 @@ const (
 	// DefaultQueueSize is how many messages may wait for one member: enough
 	// to ride out a burst, small enough that a stalled member costs little.
 	DefaultQueueSize = 64
-	// DefaultWriteTimeout bounds the writing of one message to one member.
+	// DefaultWriteTimeout bounds one write to one member.
 	DefaultWriteTimeout = 10 * time.Second
 )
 
@@ -81,15 +83,16 @@ const (
 // defaults.
 type Options struct {
 	// QueueSize is how many messages may wait for a member: broadcast to
-	// it and not yet written, the one being written included. Broadcasting
+	// it and not yet written, those being written included. Broadcasting
 	// to a member that has QueueSize waiting drops it. The count does not
 	// depend on whether the member's writer has picked up a message yet, so
 	// a burst of QueueSize messages never drops a member that was keeping
 	// up. 0 (or less) means DefaultQueueSize.
 	QueueSize int
 
-	// WriteTimeout bounds the writing of one message: a member whose peer
-	// takes longer to accept it is dropped. It also bounds how long Leave
+	// WriteTimeout bounds one write to a member, of one message or of the
+	// small ones its writer found waiting together (see Member.write): a
+	// member whose peer takes longer to accept it is dropped. It also bounds how long Leave
 	// and Close may wait for a write in flight. 0 (or less) means
 	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
@@ -149,7 +152,7 @@ type Member struct {
 	conn  *websocket.Conn
 	queue chan *websocket.PreparedMessage
 	// waiting counts the messages broadcast to m and not yet written: those
-	// in queue and the one being written. Broadcast, holding hub.mu, adds;
+	// in queue and those being written. Broadcast, holding hub.mu, adds;
 	// the writer subtracts once a write is over. It is at least len(queue),
 	// as the writer takes a message off the queue before it subtracts, so
 	// a Broadcast that finds it below cap(queue) finds room in queue.
@@ -212,8 +215,8 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 // caller must not modify p after Broadcast, not even once it has returned.
 //
 // A member that has QueueSize messages waiting (see Options) is dropped:
-// removed from the hub at once, its queued messages discarded (the one its
-// writer is writing, if any, is let finish), and its connection closed by
+// removed from the hub at once, its queued messages discarded (those its
+// writer is writing, if any, are let finish), and its connection closed by
 // its writer with websocket.StatusPolicyViolation (1008). RFC 6455 §7.4.1
 // names 1008 for an endpoint that ends a connection because the peer
 // "violates its policy", the "generic status code" when no more specific
@@ -363,6 +366,8 @@ func (m *Member) run() {
 // writeQueued writes messages off the queue until the member is removed,
 // its connection is closed, or a write fails (the last two remove it).
 func (m *Member) writeQueued() {
+	var gathered [writeBatchMax]*websocket.PreparedMessage
+	batch := gathered[:0]
 	for {
 		// When both a message and the removal are ready, select picks at
 		// random: look at the removal first, so that a removed member is
@@ -391,8 +396,22 @@ func (m *Member) writeQueued() {
 				return
 			default:
 			}
-			err := m.write(msg)
-			m.waiting.Add(-1)
+			// Whatever else is waiting goes with it, in as few system
+			// calls as WritePrepared can: after a burst, one write for
+			// several messages instead of one each.
+			batch = append(batch[:0], msg)
+		gather:
+			for len(batch) < cap(batch) {
+				select {
+				case more := <-m.queue:
+					batch = append(batch, more)
+				default:
+					break gather
+				}
+			}
+			err := m.write(batch)
+			m.waiting.Add(-int64(len(batch)))
+			clear(batch) // the messages are written: keep none alive
 			if err != nil {
 				m.hub.remove(m, err)
 				return
@@ -401,7 +420,11 @@ func (m *Member) writeQueued() {
 	}
 }
 
-// write writes one message, bounded by WriteTimeout. A write that runs out
+// writeBatchMax bounds how many waiting messages a writer takes off its
+// queue for one write.
+const writeBatchMax = 16
+
+// write writes msgs, bounded by WriteTimeout. A write that runs out
 // of time in the middle of a frame drops the connection (the frame cannot
 // be finished later); one that never started leaves it for the close.
 //
@@ -414,19 +437,19 @@ func (m *Member) writeQueued() {
 // no cost, so a broadcast to many members allocates nothing per member.
 // Once the timer fires the member is gone, so its context ending for good
 // is what is wanted.
-func (m *Member) write(msg *websocket.PreparedMessage) error {
+func (m *Member) write(msgs []*websocket.PreparedMessage) error {
 	if m.timer == nil {
 		var cancel context.CancelFunc
 		m.ctx, cancel = context.WithCancel(context.Background())
 		m.timer = time.AfterFunc(m.hub.writeTimeout, func() {
-			m.hub.remove(m, fmt.Errorf("%w: a message took more than %v to write", ErrSlowMember, m.hub.writeTimeout))
+			m.hub.remove(m, fmt.Errorf("%w: a write took more than %v", ErrSlowMember, m.hub.writeTimeout))
 			cancel()
 		})
 		m.cancel = cancel
 	} else {
 		m.timer.Reset(m.hub.writeTimeout)
 	}
-	err := m.conn.WritePrepared(m.ctx, msg)
+	err := m.conn.WritePrepared(m.ctx, msgs...)
 	m.timer.Stop()
 	return err
 }

@@ -54,7 +54,7 @@ var broadcastLibs = []*library{ws13Lib, ws13LoopLib, gorillaLib, coderLib, gobwa
 // broadcastSettings says how each library sends one message to many, for
 // the report.
 var broadcastSettings = []string{
-	"**ws13**: its hub package: hub.Broadcast queues one PreparedMessage for each member's writer goroutine, which writes it with WritePrepared (QueueSize and WriteTimeout at their defaults)",
+	"**ws13**: its hub package: hub.Broadcast queues one PreparedMessage for each member's writer goroutine, which writes it with WritePrepared, together with any others it finds waiting, in one system call while they fit in 16 KiB (QueueSize and WriteTimeout at their defaults)",
 	"**ws13-loop**: one PreparedMessage, written with WritePrepared to each connection in turn",
 	"**gorilla**: one PreparedMessage, written with WritePreparedMessage to each connection in turn",
 	"**coder**: Write to each connection in turn (coder has nothing to prepare a message once)",
