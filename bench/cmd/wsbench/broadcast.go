@@ -6,10 +6,14 @@ package main
 // one write per connection per message, and what a library can save is the
 // work of framing (and compressing) the same message again for each.
 //
-// The server sends bursts of broadcastBurst messages and, after each, waits
-// until every client has read every message of it, so that no library is
-// measured filling socket buffers or queues that the next burst would find
-// full. The figure is messages delivered per second: connections × messages.
+// The server sends a burst of messages and, after each, waits until every
+// client has read every message of it, so that no library is measured
+// filling socket buffers or queues that the next burst would find full. Two
+// figures: one message at a time (each waits for the one before to reach
+// everyone: the cost of a write per connection, nothing to gather), and
+// bursts of broadcastBurst (a chat room's or a feed's busy moments, where a
+// writer can find several messages waiting). Each is messages delivered per
+// second: connections × messages.
 
 import (
 	"errors"
@@ -29,8 +33,12 @@ import (
 )
 
 // broadcastBurst is how many messages the server sends before it waits for
-// the clients: no more than a hub's default queue holds (hub.DefaultQueueSize).
+// the clients in the second figure: no more than a hub's default queue
+// holds (hub.DefaultQueueSize).
 const broadcastBurst = 16
+
+// broadcastBursts are the figures' burst sizes.
+var broadcastBursts = []int{1, broadcastBurst}
 
 // broadcastWait bounds the wait for one burst to reach every client.
 const broadcastWait = 30 * time.Second
@@ -223,6 +231,7 @@ type broadcastSession struct {
 	size    int
 	msg     []byte
 	server  *fanout
+	burst   int // messages sent at once by count
 	clients []*rawClient
 	readers sync.WaitGroup
 
@@ -242,7 +251,7 @@ func openBroadcast(t target, conns, size int) (*broadcastSession, error) {
 		ln.Close()
 		return nil, err
 	}
-	s := &broadcastSession{size: size, msg: payload(size), server: server,
+	s := &broadcastSession{size: size, msg: payload(size), server: server, burst: broadcastBurst,
 		arrived: make(chan struct{}, 1), failed: make(chan error, 1)}
 	addr := ln.Addr().String()
 	// Connect a few at a time: the listen backlog is finite.
@@ -336,10 +345,10 @@ func (s *broadcastSession) count(d time.Duration) (int, time.Duration, error) {
 	start := time.Now()
 	n := 0
 	for n == 0 || time.Since(start) < d {
-		if err := s.deliver(broadcastBurst); err != nil {
+		if err := s.deliver(s.burst); err != nil {
 			return n, time.Since(start), err
 		}
-		n += broadcastBurst * len(s.clients)
+		n += s.burst * len(s.clients)
 		progress()
 	}
 	return n, time.Since(start), nil
@@ -355,24 +364,41 @@ func (s *broadcastSession) close() {
 }
 
 // measureBroadcast opens a broadcast session of conns clients with each
-// target, measures them in turns, and records each one's figure.
-func measureBroadcast(figure string, targets []target, conns, size int, d, turn time.Duration, record func(name string, perSecond float64, err error)) {
+// target and, for each burst size, measures them in turns and records each
+// one's figure.
+func measureBroadcast(figure string, targets []target, conns, size int, bursts []int, d, turn time.Duration, record func(burst int, name string, perSecond float64, err error)) {
 	var sessions []*broadcastSession
 	var names []string
 	for _, t := range targets {
 		watching(figure + ", " + t.name() + ", connecting")
 		s, err := openBroadcast(t, conns, size)
 		if err != nil {
-			record(t.name(), 0, err)
+			for _, burst := range bursts {
+				record(burst, t.name(), 0, err)
+			}
 			continue
 		}
 		defer s.close()
-		s.name = figure + ", " + t.name()
 		sessions = append(sessions, s)
 		names = append(names, t.name())
 	}
-	rates, errs := measureInTurns(sessions, d, turn)
-	for i, name := range names {
-		record(name, rates[i], errs[i])
+	for _, burst := range bursts {
+		for i, s := range sessions {
+			s.burst = burst
+			s.name = fmt.Sprintf("%s, bursts of %d, %s", figure, burst, names[i])
+		}
+		rates, errs := measureInTurns(sessions, d, turn)
+		for i, name := range names {
+			record(burst, name, rates[i], errs[i])
+		}
+		// A session that failed is not measured again.
+		kept := sessions[:0]
+		keptNames := names[:0]
+		for i, s := range sessions {
+			if errs[i] == nil {
+				kept, keptNames = append(kept, s), append(keptNames, names[i])
+			}
+		}
+		sessions, names = kept, keptNames
 	}
 }

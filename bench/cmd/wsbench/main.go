@@ -356,7 +356,12 @@ func run(o *options, res *results) {
 	}
 
 	if o.sections["broadcast"] {
-		row := fmt.Sprintf("%d connections × 1 KiB, messages delivered/s", o.conns)
+		row := func(burst int) string {
+			if burst == 1 {
+				return fmt.Sprintf("%d connections × 1 KiB, one at a time, messages delivered/s", o.conns)
+			}
+			return fmt.Sprintf("%d connections × 1 KiB, bursts of %d, messages delivered/s", o.conns, burst)
+		}
 		btargets := []target{{lib: nil}}
 		for _, l := range o.libs {
 			if slices.Contains(broadcastLibs, l) {
@@ -372,8 +377,8 @@ func run(o *options, res *results) {
 			res.run = r
 			figure := fmt.Sprintf("broadcast to %d connections, run %d/%d", o.conns, r+1, o.runs)
 			logf("%s", figure)
-			measureBroadcast(figure, rotate(btargets, r), o.conns, 1<<10, o.connDur, o.connTurn, func(name string, v float64, err error) {
-				res.record(secBroadcast, row, higher, name, v, err)
+			measureBroadcast(figure, rotate(btargets, r), o.conns, 1<<10, broadcastBursts, o.connDur, o.connTurn, func(burst int, name string, v float64, err error) {
+				res.record(secBroadcast, row(burst), higher, name, v, err)
 			})
 		}
 	}
