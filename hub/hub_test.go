@@ -65,6 +65,7 @@ func (l gatedListener) Accept() (net.Conn, error) {
 type gatedConn struct {
 	net.Conn
 	shut        atomic.Bool
+	writes      atomic.Int64 // Write calls, held or not
 	entered     chan struct{}
 	opened      chan struct{}
 	interrupted chan struct{}
@@ -93,6 +94,7 @@ func (g *gatedConn) waitEntered(t *testing.T) {
 func (g *gatedConn) interrupt() { g.interruptOnce.Do(func() { close(g.interrupted) }) }
 
 func (g *gatedConn) Write(p []byte) (int, error) {
+	g.writes.Add(1)
 	if g.shut.Load() {
 		g.enterOnce.Do(func() { close(g.entered) })
 		select {
@@ -686,6 +688,36 @@ func TestQueueSizeCountsTheMessageBeingWritten(t *testing.T) {
 	expect(t, in, websocket.MessageText, payload(0, 10))
 	expectClose(t, in, websocket.StatusPolicyViolation)
 	waitDone(t, m)
+}
+
+// The messages that wait while a member's writer is busy go out together
+// when it is free: after a burst, one system call for all of them, not one
+// each (WritePrepared with several messages), and in order.
+func TestWriterGathersWaitingMessages(t *testing.T) {
+	const waiting = 5
+	h := hub.New(&hub.Options{QueueSize: 1 + waiting, WriteTimeout: time.Minute})
+	ts := startGatedServer(t, h)
+	c, m := ts.dial(t, false)
+	in := readAll(t, c)
+	gate := ts.gate(t, m)
+
+	gate.writes.Store(0) // the handshake's response went through it too
+	gate.close(t)
+	for k := range 1 + waiting {
+		if err := h.Broadcast(context.Background(), websocket.MessageText, payload(k, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			gate.waitEntered(t) // the writer holds message 0; the rest wait
+		}
+	}
+	gate.open()
+	for k := range 1 + waiting {
+		expect(t, in, websocket.MessageText, payload(k, 100))
+	}
+	if n := gate.writes.Load(); n != 2 {
+		t.Errorf("the server wrote %d times for one message and %d waiting, want 2", n, waiting)
+	}
 }
 
 // A dropped member lets go of the messages that waited for it at once,
