@@ -375,13 +375,15 @@ func fireIdle(c *Conn) bool {
 	return armed
 }
 
-// countingConn counts the bytes written to it.
+// countingConn counts the bytes written to it, and the Write calls.
 type countingConn struct {
 	net.Conn
 	written atomic.Int64
+	writes  atomic.Int64
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
 	n, err := c.Conn.Write(p)
 	c.written.Add(int64(n))
 	return n, err

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -253,17 +251,6 @@ func TestPreparedDefaultLevelIsLevel6(t *testing.T) {
 	}
 }
 
-// writeCountingConn counts the Write calls made on it.
-type writeCountingConn struct {
-	net.Conn
-	writes atomic.Int64
-}
-
-func (c *writeCountingConn) Write(p []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(p)
-}
-
 // Several messages in one WritePrepared arrive whole and in order, from
 // either side, in every compression mode, whatever their sizes; those that
 // are sent as they are or compressed without takeover, and fit in a write
@@ -292,7 +279,7 @@ func TestWritePreparedSeveral(t *testing.T) {
 				if fromClient {
 					writer, reader = reader, writer
 				}
-				wire := &writeCountingConn{Conn: writer.netConn}
+				wire := &countingConn{Conn: writer.netConn}
 				writer.netConn = wire
 				go func() {
 					if err := writer.WritePrepared(ctx, msgs...); err != nil {

@@ -254,28 +254,8 @@ func openBroadcast(t target, conns, size int) (*broadcastSession, error) {
 	s := &broadcastSession{size: size, msg: payload(size), server: server, burst: broadcastBurst,
 		arrived: make(chan struct{}, 1), failed: make(chan error, 1)}
 	addr := ln.Addr().String()
-	// Connect a few at a time: the listen backlog is finite.
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	for range conns {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			c, err := dialRaw(addr, "")
-			progress()
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				s.clients = append(s.clients, c)
-			case firstErr == nil:
-				firstErr = err
-			}
-		})
-	}
-	wg.Wait()
+	clients, firstErr := connectAll(conns, func() (*rawClient, error) { return dialRaw(addr, "") })
+	s.clients = clients
 	// A client's handshake is done before the server has taken the
 	// connection in: wait for the server to have them all.
 	for deadline := time.Now().Add(broadcastWait); firstErr == nil && server.joined() < conns; time.Sleep(time.Millisecond) {

@@ -129,41 +129,55 @@ func openEcho(t target, conns, size int) (*echoSession, error) {
 	if conns > 1 {
 		s.clockEvery = 1
 	}
-	// Connect a few at a time: the listen backlog is finite.
+	clients, err := connectAll(conns, func() (echoer, error) {
+		c, err := connect()
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; err == nil && i < max(1, 20/conns); i++ {
+			err = s.echo(c)
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	})
+	s.clients = clients
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// connectAll makes n connections with connect, a few at a time (the
+// listen backlog is finite), and returns those it made and the first
+// error, if any.
+func connectAll[T any](n int, connect func() (T, error)) ([]T, error) {
 	var mu sync.Mutex
+	var made []T
 	var firstErr error
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
-	for range conns {
+	for range n {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			c, err := connect()
-			if err == nil {
-				for i := 0; err == nil && i < max(1, 20/conns); i++ {
-					err = s.echo(c)
-				}
-				if err != nil {
-					c.Close()
-				}
-			}
 			progress()
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err == nil:
-				s.clients = append(s.clients, c)
+				made = append(made, c)
 			case firstErr == nil:
 				firstErr = err
 			}
 		})
 	}
 	wg.Wait()
-	if firstErr != nil {
-		s.close()
-		return nil, firstErr
-	}
-	return s, nil
+	return made, firstErr
 }
 
 // echo makes one round trip and checks what came back.
