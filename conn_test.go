@@ -848,14 +848,15 @@ func TestConcurrentWriters(t *testing.T) {
 // A cancelled read leaves the Conn usable; an interrupted message is
 // skipped by the next read.
 func TestReadContextCancel(t *testing.T) {
-	release := make(chan struct{})
+	release, interrupted := make(chan struct{}), make(chan struct{})
 	url := startServer(t, nil, func(c *Conn) {
 		ctx := context.Background()
 		<-release
-		// A message in two fragments with a pause between them.
+		// A message in two fragments, the second held back until the
+		// client's read has been cut between them.
 		w, _ := c.Writer(ctx, MessageText)
 		w.Write(bytes.Repeat([]byte("a"), fragmentSize))
-		time.Sleep(300 * time.Millisecond)
+		<-interrupted
 		w.Write([]byte("tail"))
 		w.Close()
 		c.Write(ctx, MessageText, []byte("next"))
@@ -863,7 +864,7 @@ func TestReadContextCancel(t *testing.T) {
 	})
 	c := dialTest(t, url, nil)
 
-	checkReadInterruptions(t, c, release)
+	checkReadInterruptions(t, c, release, interrupted)
 	if err := c.Write(context.Background(), MessageText, []byte("still alive")); err != nil {
 		t.Fatal(err)
 	}
@@ -875,24 +876,45 @@ func TestReadContextCancel(t *testing.T) {
 // checkReadInterruptions is the reading side of TestReadContextCancel: a
 // read with nothing to read and one cut in the middle of a message both
 // return ctx's error, and the next read gets the next message whole.
-// Closing release lets the peer send a message in two parts, with a pause
-// between them, then "next".
-func checkReadInterruptions(t *testing.T, c *Conn, release chan struct{}) {
+// Closing release lets the peer send the first fragment of a message;
+// closing interrupted lets it send the last, then "next". Both are closed
+// on the way out, even by a failure, so that the peer does not wait on.
+func checkReadInterruptions(t *testing.T, c *Conn, release, interrupted chan struct{}) {
 	t.Helper()
+	letFirstGo := sync.OnceFunc(func() { close(release) })
+	letRestGo := sync.OnceFunc(func() { close(interrupted) })
+	defer letFirstGo()
+	defer letRestGo()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	_, _, err := c.Read(ctx)
 	cancel()
 	if err != context.DeadlineExceeded {
 		t.Fatalf("Read with nothing to read: %v", err)
 	}
-	close(release)
-	// Interrupted in the middle of the first message.
-	ctx, cancel = context.WithTimeout(context.Background(), 150*time.Millisecond)
-	_, _, err = c.Read(ctx)
-	cancel()
-	if err != context.DeadlineExceeded {
-		t.Fatalf("Read interrupted mid-message: %v", err)
+	letFirstGo()
+	// Interrupted in the middle of the first message. The peer's goroutine
+	// may be scheduled late, and a read cut before the first fragment came
+	// has interrupted no message, so the read is tried again until one
+	// has: until then the peer holds the rest back, and no read can end
+	// otherwise than with its context.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ctx, cancel = context.WithTimeout(context.Background(), 150*time.Millisecond)
+		_, _, err = c.Read(ctx)
+		cancel()
+		if err != context.DeadlineExceeded {
+			t.Fatalf("Read interrupted mid-message: %v", err)
+		}
+		c.lock(context.Background(), &c.readLock)
+		inMessage := c.rd.inMessage
+		c.readLock.unlock()
+		if inMessage {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first fragment never came")
+		}
 	}
+	letRestGo()
 	_, msg, err := c.Read(context.Background())
 	if err != nil || string(msg) != "next" {
 		t.Fatalf("Read after interruption = %q, %v; want the next message", msg, err)

@@ -525,7 +525,7 @@ func TestH2ThroughProxy(t *testing.T) {
 // interrupted message is skipped by the next read, as on TCP.
 func TestH2ReadContextCancel(t *testing.T) {
 	forEachH2(t, func(t *testing.T, tlsMode bool) {
-		release := make(chan struct{})
+		release, interrupted := make(chan struct{}), make(chan struct{})
 		serverErr := make(chan error, 1)
 		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
 			ctx := context.Background()
@@ -540,7 +540,7 @@ func TestH2ReadContextCancel(t *testing.T) {
 			<-release
 			w, _ := c.Writer(ctx, MessageText)
 			w.Write(bytes.Repeat([]byte("a"), fragmentSize))
-			time.Sleep(300 * time.Millisecond)
+			<-interrupted
 			w.Write([]byte("tail"))
 			w.Close()
 			c.Write(ctx, MessageText, []byte("next"))
@@ -549,7 +549,7 @@ func TestH2ReadContextCancel(t *testing.T) {
 		})
 		c, _ := dialH2(t, srv, srv.dialOptions())
 
-		checkReadInterruptions(t, c, release)
+		checkReadInterruptions(t, c, release, interrupted)
 		if err := <-serverErr; err != nil {
 			t.Fatalf("server's interrupted read: %v", err)
 		}
