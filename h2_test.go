@@ -695,11 +695,18 @@ func TestH2StreamDeadlines(t *testing.T) {
 		t.Errorf("Write with no reader: %d, %v", n, err)
 	}
 	s.SetWriteDeadline(time.Time{})
+	took := make(chan struct{})
 	go func() {
 		b := make([]byte, 3)
 		io.ReadFull(out, b)
+		close(took)
 	}()
-	s.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	// The deadline passes once the reader has taken half: on a timer, a
+	// reader scheduled late would find the Write gone with nothing taken.
+	go func() {
+		<-took
+		s.SetWriteDeadline(aLongTimeAgo)
+	}()
 	if n, err := s.Write([]byte("abcdef")); n != 3 || !isTimeout(err) {
 		t.Errorf("Write half taken: %d, %v", n, err)
 	}
