@@ -574,18 +574,33 @@ func TestH2WriteContextCancel(t *testing.T) {
 		})
 		defer close(done)
 		c, _ := dialH2(t, srv, srv.dialOptions())
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		defer cancel()
-		var err error
-		big := testPayload(1<<20, false)
-		for i := 0; i < 64 && err == nil; i++ { // HTTP/2 windows are a few MB at most
-			err = c.Write(ctx, MessageBinary, big)
-		}
+		err := writeUntilCut(c)
 		// Cut mid-frame: the error says the connection is gone, too.
 		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrClosed) {
 			t.Fatalf("Write to a stalled stream: %v, want DeadlineExceeded and ErrClosed", err)
 		}
 	})
+}
+
+// writeUntilCut writes messages of 1 MiB to c, whose peer does not take
+// them, under a context of 300 ms, and returns the error of the Write that
+// the context cut. On a loaded machine the context may end between two
+// Writes, before the stream stalled: that Write returns the context's bare
+// error and leaves the Conn usable, which proves nothing, so a fresh
+// context is tried, a few times.
+func writeUntilCut(c *Conn) error {
+	big := testPayload(1<<20, false) // before the context starts: the race detector makes it slow
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		var err error
+		for i := 0; i < 64 && err == nil; i++ { // HTTP/2 windows are a few MB at most
+			err = c.Write(ctx, MessageBinary, big)
+		}
+		cancel()
+		if err != context.DeadlineExceeded || attempt == 5 {
+			return err
+		}
+	}
 }
 
 // The same on the server, whose blocked write cannot be abandoned without
@@ -594,14 +609,7 @@ func TestH2ServerWriteContextCancel(t *testing.T) {
 	forEachH2(t, func(t *testing.T, tlsMode bool) {
 		result := make(chan error, 1)
 		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			defer cancel()
-			var err error
-			big := testPayload(1<<20, false)
-			for i := 0; i < 64 && err == nil; i++ {
-				err = c.Write(ctx, MessageBinary, big)
-			}
-			result <- err
+			result <- writeUntilCut(c)
 		})
 		dialH2(t, srv, srv.dialOptions()) // and never read
 		select {
@@ -1249,13 +1257,7 @@ func TestH2ClientStopsReadingTCP(t *testing.T) {
 				// first, which would leave the server waiting on flow control,
 				// where the context does cut a Write, instead of on TCP.
 				<-stalled
-				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-				defer cancel()
-				big := testPayload(1<<20, false)
-				for i := 0; i < 64 && err == nil; i++ {
-					err = c.Write(ctx, MessageBinary, big)
-				}
-				result <- err
+				result <- writeUntilCut(c)
 			}))
 			var p http.Protocols
 			p.SetUnencryptedHTTP2(true)
