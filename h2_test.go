@@ -933,8 +933,10 @@ func TestH2ServerWriteAfterPeerGoneError(t *testing.T) {
 		res := make(chan error, 2)
 		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
 			<-gone
-			// Wait until net/http has seen the end of the stream.
-			for i := 0; i < 100; i++ {
+			// Wait until net/http has seen the end of the stream: for as
+			// long as a hang would take, since a Write before it may
+			// still succeed.
+			for i := 0; i < 1000; i++ {
 				if _, ok := c.NetConn().(*h2Stream).out.(*h2ResponseSender); ok && c.NetConn().(*h2Stream).out.(*h2ResponseSender).ctx.Err() != nil {
 					break
 				}
