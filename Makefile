@@ -25,9 +25,11 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # GODEBUG=http2xconnect=1 lets net/http speak RFC 8441 (WebSockets over
-# HTTP/2), so the h2 tests run instead of skipping.
+# HTTP/2), so the h2 tests run instead of skipping. -timeout 20m: on a busy
+# machine the root package has taken over 9 of go test's default 10
+# minutes (2.5 on a quiet one); a hang still ends.
 race:
-	GODEBUG=http2xconnect=1 $(GO) test -race -count=1 ./...
+	GODEBUG=http2xconnect=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 # Each fuzz target for a bounded number of inputs (FUZZTIME=100000x by
 # default, some seconds each). A count rather than a duration: with a
