@@ -1028,7 +1028,7 @@ func TestHostilePeerNeitherReadsNorAnswers(t *testing.T) {
 			if err == nil {
 				t.Error("the stuck Write succeeded")
 			}
-		case <-time.After(slack):
+		case <-time.After(10 * time.Second): // only "never": seen to take over 2 s on a machine loaded several times over
 			t.Error("the stuck Write outlived Close")
 		}
 	})
