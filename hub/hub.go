@@ -90,11 +90,11 @@ type Options struct {
 	// up. 0 (or less) means DefaultQueueSize.
 	QueueSize int
 
-	// WriteTimeout bounds one write to a member, of one message or of the
-	// small ones its writer found waiting together (see Member.write): a
-	// member whose peer takes longer to accept it is dropped. It also bounds how long Leave
-	// and Close may wait for a write in flight. 0 (or less) means
-	// DefaultWriteTimeout.
+	// WriteTimeout bounds each write to a member: of one message, or of
+	// the messages (up to 16) its writer found waiting and writes together
+	// (see Member.write). A member whose peer takes longer to accept them
+	// is dropped. It also bounds how long Leave and Close may wait for a
+	// write in flight. 0 (or less) means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 }
 
@@ -424,16 +424,17 @@ func (m *Member) writeQueued() {
 // queue for one write.
 const writeBatchMax = 16
 
-// write writes msgs, bounded by WriteTimeout. A write that runs out
-// of time in the middle of a frame drops the connection (the frame cannot
-// be finished later); one that never started leaves it for the close.
+// write writes msgs, all of them bounded by one WriteTimeout: the peer is
+// to take what was waiting for it in that time. A write that runs out of
+// time in the middle of a frame drops the connection (the frame cannot be
+// finished later); one that never started leaves it for the close.
 //
 // The member is removed as too slow before the write is cut short: cutting
 // it drops the connection and wakes the application's reader, whose Leave
 // would otherwise be taken for the reason.
 //
 // One context and one timer serve every write of the member (the timer is
-// re-armed per message): the Conn watches a context it has seen before at
+// re-armed per write): the Conn watches a context it has seen before at
 // no cost, so a broadcast to many members allocates nothing per member.
 // Once the timer fires the member is gone, so its context ending for good
 // is what is wanted.
