@@ -3,8 +3,9 @@ package main
 // The broadcast figure: one server sends each message to every one of many
 // connections, the way each library offers for it, and the common client
 // reads them. A chat room, a feed, a game's state: the server's cost here is
-// one write per connection per message, and what a library can save is the
-// work of framing (and compressing) the same message again for each.
+// a write per connection per message, and what a library can save is the
+// work of framing (and compressing) the same message again for each, and,
+// where several messages wait for one connection, writing them one by one.
 //
 // The server sends a burst of messages and, after each, waits until every
 // client has read every message of it, so that no library is measured
