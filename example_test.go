@@ -354,6 +354,38 @@ func ExampleNewPreparedMessage() {
 	// 500 <nil>
 }
 
+// Several prepared messages in one call go out in order, each a message of
+// its own, and those that fit in a write buffer together in one system call.
+func ExampleConn_WritePrepared() {
+	url, stop := echoURL()
+	defer stop()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseNow()
+	var queued []*websocket.PreparedMessage
+	for _, text := range []string{"first", "second", "third"} {
+		m, err := websocket.NewPreparedMessage(websocket.MessageText, []byte(text))
+		if err != nil {
+			log.Fatal(err)
+		}
+		queued = append(queued, m)
+	}
+	if err := c.WritePrepared(ctx, queued...); err != nil {
+		log.Fatal(err)
+	}
+	for range queued {
+		_, echo, err := c.Read(ctx)
+		fmt.Println(string(echo), err)
+	}
+	// Output:
+	// first <nil>
+	// second <nil>
+	// third <nil>
+}
+
 // The frame layer on its own, no connection needed: the masked "Hello" a
 // client sends, from RFC 6455 §5.7, built with AppendHeader and Mask, then
 // taken apart again with ParseHeader.
