@@ -384,14 +384,17 @@ func (c *Conn) closeNet() { c.closeNetWith(ErrClosed) }
 func (c *Conn) closeNetWith(cause error) {
 	c.closeOnce.Do(func() {
 		c.closeCause = cause
-		c.backgroundMu.Lock() // see startBackground
+		c.backgroundMu.Lock() // see startBackground and AfterClose
 		close(c.netClosed)
+		hooks := c.closeHooks
+		c.closeHooks = nil
 		c.backgroundMu.Unlock()
 		c.stopPolling() // while the descriptor still names this socket
 		c.netConn.Close()
 		c.readInterrupt.close()
 		c.writeInterrupt.close()
 		c.compressor.stopIdle()
+		runCloseHooks(hooks)
 	})
 }
 

@@ -127,7 +127,8 @@ type Conn struct {
 	closeErr   error         // the result of the first Close; guarded by closeMu
 
 	background   sync.WaitGroup // keepalive and CloseRead goroutines (startBackground)
-	backgroundMu sync.Mutex     // orders each background.Add before netClosed is closed
+	backgroundMu sync.Mutex     // orders each background.Add, and AfterClose, before netClosed is closed
+	closeHooks   *closeHook     // run when netClosed is closed (AfterClose); guarded by backgroundMu
 
 	polled atomic.Pointer[pollWatch] // the Poller watching this Conn, if any (poll.go)
 	// endReturned is set once a read has returned the end of the read side
@@ -206,6 +207,57 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 // read or write, a keepalive that went unanswered. It does not by itself
 // notice a peer that goes away: something must read (or write) for that.
 func (c *Conn) Done() <-chan struct{} { return c.netClosed }
+
+// AfterClose arranges for f to run, in its own goroutine, once the
+// connection is closed (once Done's channel is closed); at once if it is
+// closed already. It is context.AfterFunc for a Conn, with the same stop:
+// calling stop keeps f from running, and reports true, if f has not been
+// started yet, and reports false otherwise.
+//
+// It lets a registry of many connections, such as the hub package's, learn
+// that one has closed without a goroutine of its own waiting on Done for
+// each: a parked goroutine costs a connection that sits idle more memory
+// than the Conn itself.
+func (c *Conn) AfterClose(f func()) (stop func() bool) {
+	hook := &closeHook{f: f}
+	c.backgroundMu.Lock() // as closeNetWith, which takes the hooks
+	if c.isNetClosed() {
+		c.backgroundMu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	hook.next, c.closeHooks = c.closeHooks, hook
+	c.backgroundMu.Unlock()
+	return func() bool { return c.unhookClose(hook) }
+}
+
+// closeHook is a function registered by AfterClose, in a list.
+type closeHook struct {
+	f    func()
+	next *closeHook
+}
+
+// unhookClose takes hook out of the list, and reports whether it was in
+// it: the list is gone once the connection is closed.
+func (c *Conn) unhookClose(hook *closeHook) bool {
+	c.backgroundMu.Lock()
+	defer c.backgroundMu.Unlock()
+	for at := &c.closeHooks; *at != nil; at = &(*at).next {
+		if *at == hook {
+			*at = hook.next
+			return true
+		}
+	}
+	return false
+}
+
+// runCloseHooks starts the functions registered by AfterClose. The caller
+// has closed netClosed under backgroundMu and taken the list.
+func runCloseHooks(hooks *closeHook) {
+	for ; hooks != nil; hooks = hooks.next {
+		go hooks.f()
+	}
+}
 
 // NetConn returns the underlying connection. Reading from or writing to it
 // breaks the framing; it is meant for addresses and socket options.

@@ -512,6 +512,65 @@ func TestDoneIsClosedWithTheConnection(t *testing.T) {
 	}
 }
 
+// AfterClose runs each function once the connection closes, on a
+// goroutine of its own, and at once for a Conn closed already; a stopped
+// one does not run, and stop says whether it was in time.
+func TestAfterClose(t *testing.T) {
+	server, client := connPair(t)
+	ran := make(chan string, 3)
+	client.AfterClose(func() { ran <- "first" })
+	stopped := client.AfterClose(func() { ran <- "stopped" })
+	// f may block, and may use the Conn: it is not run under a lock of it.
+	client.AfterClose(func() {
+		client.Close(StatusNormalClosure, "")
+		ran <- "second"
+	})
+	if !stopped() {
+		t.Fatal("stop before the close reported false")
+	}
+	select {
+	case name := <-ran:
+		t.Fatalf("%q ran on an open connection", name)
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	server.CloseNow() // the client learns of it by reading
+	if _, _, err := client.Read(context.Background()); err == nil {
+		t.Fatal("Read after the peer closed returned no error")
+	}
+	got := map[string]bool{}
+	for range 2 {
+		select {
+		case name := <-ran:
+			got[name] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ran %v of first and second 10s after the close", got)
+		}
+	}
+	if !got["first"] || !got["second"] {
+		t.Fatalf("ran %v, want first and second", got)
+	}
+	if stopped() {
+		t.Error("a second stop reported true")
+	}
+
+	late := make(chan struct{})
+	stop := client.AfterClose(func() { close(late) })
+	select {
+	case <-late:
+	case <-time.After(10 * time.Second):
+		t.Fatal("AfterClose on a closed Conn did not run f")
+	}
+	if stop() {
+		t.Error("stop after f ran reported true")
+	}
+	select {
+	case name := <-ran:
+		t.Fatalf("%q ran", name)
+	default:
+	}
+}
+
 func TestCloseArguments(t *testing.T) {
 	url := startServer(t, nil, echoHandler)
 	c := dialTest(t, url, nil)
