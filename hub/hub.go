@@ -3,15 +3,22 @@
 //
 // # Design
 //
-// Every member of a Hub has a bounded queue of outgoing messages and a
-// goroutine of its own that writes them, in order, with the Conn's
-// WritePrepared: a message is compressed once for all the members that
-// share compression parameters without context takeover, instead of once
-// per member, and the messages a writer finds waiting go out together, in
-// one system call while they fit in a write buffer, instead of one each.
-// Broadcast only puts the message on each member's queue: it
-// never waits on the network, so a peer that stops reading cannot stall
-// the sender or anyone else.
+// Every member of a Hub has a bounded queue of outgoing messages and, while
+// messages wait in it, a goroutine of its own that writes them, in order,
+// with the Conn's WritePrepared: a message is compressed once for all the
+// members that share compression parameters without context takeover,
+// instead of once per member, and the messages a writer finds waiting go
+// out together, in one system call while they fit in a write buffer,
+// instead of one each. Broadcast only puts the message on each member's
+// queue, starting its writer if it has none: it never waits on the
+// network, so a peer that stops reading cannot stall the sender or anyone
+// else.
+//
+// A writer ends once its queue is empty, and a member that is sent nothing
+// holds no goroutine and no queue: most members of a large hub are idle
+// most of the time, and a parked goroutine (its stack at least 2 KiB) would
+// cost each of them more than its Conn does. Starting a goroutine costs
+// about what waking a parked one does, so a busy hub pays nothing for it.
 //
 // A member whose queue is full has fallen too far behind. The hub could
 // buffer without bound (and let one peer take the server's memory), or
@@ -30,10 +37,11 @@
 // read loop or Conn.CloseRead, so that pings are answered and close frames
 // seen.
 //
-// No goroutine outlives its member: a member's writer ends when it leaves
-// the hub, is dropped, or its connection fails or is closed (it watches
-// Conn.Done, so a quiet hub lets go too), and it closes the Conn on its way
-// out. Close closes every member and waits for all the writers.
+// No goroutine outlives its member: a member's writer ends when its queue
+// is empty, and for good when the member leaves the hub, is dropped, or its
+// connection fails or is closed (the hub learns of that through
+// Conn.AfterClose, so a quiet hub lets go too); a last writer then closes
+// the Conn. Close closes every member and waits for all the writers.
 //
 // # Use
 //
@@ -64,7 +72,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ws13/websocket"
@@ -93,8 +100,9 @@ type Options struct {
 	// WriteTimeout bounds each write to a member: of one message, or of
 	// the messages (up to 16) its writer found waiting and writes together
 	// (see Member.write). A member whose peer takes longer to accept them
-	// is dropped. It also bounds how long Leave and Close may wait for a
-	// write in flight. 0 (or less) means DefaultWriteTimeout.
+	// is dropped, and its connection closed at once, without a close
+	// frame. It also bounds how long Leave and Close may wait for a write
+	// in flight. 0 (or less) means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 }
 
@@ -126,7 +134,7 @@ type Hub struct {
 	mu      sync.Mutex
 	members map[*websocket.Conn]*Member // by connection; guarded by mu
 	closed  bool                        // guarded by mu
-	writers sync.WaitGroup              // one per member that joined, until its writer ends
+	writers sync.WaitGroup              // the writers running, each started under mu
 }
 
 // New returns an empty Hub. opts may be nil.
@@ -148,34 +156,37 @@ func New(opts *Options) *Hub {
 // A Member is one connection in a Hub, from Join until it is removed: by
 // Leave, by the hub (too slow, or its connection failed), or by Hub.Close.
 type Member struct {
-	hub   *Hub
-	conn  *websocket.Conn
-	queue chan *websocket.PreparedMessage
-	// waiting counts the messages broadcast to m and not yet written: those
-	// in queue and those being written. Broadcast, holding hub.mu, adds;
-	// the writer subtracts once a write is over. It is at least len(queue),
-	// as the writer takes a message off the queue before it subtracts, so
-	// a Broadcast that finds it below cap(queue) finds room in queue.
-	waiting atomic.Int64
+	hub  *Hub
+	conn *websocket.Conn
 
-	// removed is closed when the member leaves the set; err says why. Both
-	// are guarded by hub.mu, and err is set before removed is closed.
-	removed chan struct{}
-	err     error
+	// mu guards the queue and the writer's state. Broadcast takes it
+	// holding hub.mu; the writer takes it alone, never hub.mu with it.
+	mu sync.Mutex
+	// queue holds the messages broadcast to m that its writer has not
+	// taken yet, oldest first; writing counts those it took and is
+	// writing. Together they are what QueueSize bounds.
+	queue   []*websocket.PreparedMessage
+	writing int
+	// running is set while a writer goroutine runs for m: Broadcast
+	// starts one when it queues for a member that has none, and so does
+	// the removal, so that a writer closes the connection.
+	running bool
+	// out is set when m leaves the set: its writer closes the connection
+	// and ends for good.
+	out bool
 
-	// done is closed when the writer has ended and closed the Conn.
-	done chan struct{}
+	err  error         // why m was removed; guarded by hub.mu
+	done chan struct{} // closed when the last writer has closed the Conn
 
-	// The context and timer that bound each write (see write); used by the
-	// writer goroutine only.
-	ctx    context.Context
-	cancel context.CancelFunc
-	timer  *time.Timer
+	// timer bounds each write (see write); made by the first one, and
+	// used by one writer at a time.
+	timer *time.Timer
 }
 
-// Join adds c to the hub and starts its writer. From then on the hub owns
-// the writing end of c: it closes c when the member is removed. The caller
-// keeps reading from c, and calls Leave when it is done with it.
+// Join adds c to the hub; its writer starts with the first message
+// broadcast to it (see Design). From then on the hub owns the writing end
+// of c: it closes c when the member is removed. The caller keeps reading
+// from c, and calls Leave when it is done with it.
 //
 // On a closed hub, Join returns ErrClosed and c remains the caller's. A nil
 // c is refused with an error too: its writer would fail on it later, on a
@@ -186,13 +197,7 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 	if c == nil {
 		return nil, errNilConn
 	}
-	m := &Member{
-		hub:     h,
-		conn:    c,
-		queue:   make(chan *websocket.PreparedMessage, h.queueSize),
-		removed: make(chan struct{}),
-		done:    make(chan struct{}),
-	}
+	m := &Member{hub: h, conn: c, done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -203,8 +208,12 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 		return nil, errAlreadyMember
 	}
 	h.members[c] = m
-	// Added under mu, while the hub is open: Close's Wait cannot miss it.
-	h.writers.Go(m.run)
+	// Closed from the peer's side, by a keepalive, or by the application:
+	// nothing more can be written, so the member goes now rather than at
+	// the next Broadcast (a quiet hub might have none). An earlier reason,
+	// such as Leave, stands; the member's own close comes too late to
+	// matter.
+	c.AfterClose(func() { h.remove(m, websocket.ErrClosed) })
 	return m, nil
 }
 
@@ -242,15 +251,17 @@ func (h *Hub) Broadcast(ctx context.Context, typ websocket.MessageType, p []byte
 		return ErrClosed
 	}
 	for _, m := range h.members {
-		if m.waiting.Load() >= int64(h.queueSize) {
+		m.mu.Lock()
+		if len(m.queue)+m.writing >= h.queueSize {
+			m.mu.Unlock()
 			h.removeLocked(m, fmt.Errorf("%w: %d messages waiting", ErrSlowMember, h.queueSize))
 			continue
 		}
-		m.waiting.Add(1)
-		select {
-		case m.queue <- msg:
-		default: // cannot happen (see waiting); never block holding mu
-			h.removeLocked(m, fmt.Errorf("%w: %d messages waiting", ErrSlowMember, h.queueSize))
+		m.queue = append(m.queue, msg)
+		start := m.startLocked()
+		m.mu.Unlock()
+		if start {
+			h.writers.Go(m.run) // under h.mu, while the hub is open: Close's Wait cannot miss it
 		}
 	}
 	return nil
@@ -287,7 +298,8 @@ func (h *Hub) remove(m *Member, why error) {
 
 // removeLocked takes m out of the set, recording why, unless it is out
 // already (the first reason stands), and discards the messages queued for
-// it. Its writer sees removed closed and ends. The caller holds h.mu.
+// it. Its writer, started here if it has none, finishes the write in
+// flight if any, closes the connection and ends. The caller holds h.mu.
 //
 // The queue is emptied here rather than by the writer, which may be in the
 // middle of a write for up to WriteTimeout: a dropped member must not keep
@@ -298,16 +310,24 @@ func (h *Hub) removeLocked(m *Member, why error) {
 	}
 	delete(h.members, m.conn)
 	m.err = why
-	close(m.removed)
-	for {
-		// Not len(m.queue) then a receive: the writer may take the last
-		// message in between, and the receive would block holding mu.
-		select {
-		case <-m.queue:
-		default:
-			return
-		}
+	m.mu.Lock()
+	m.out = true
+	m.queue = nil
+	start := m.startLocked()
+	m.mu.Unlock()
+	if start {
+		h.writers.Go(m.run)
 	}
+}
+
+// startLocked reports whether m needs a writer started, and if so marks it
+// as running. The caller holds m.mu.
+func (m *Member) startLocked() bool {
+	if m.running {
+		return false
+	}
+	m.running = true
+	return true
 }
 
 // Leave removes m from its hub, discards the messages still queued for it,
@@ -333,19 +353,55 @@ func (m *Member) Err() error {
 	return m.err
 }
 
-// run is the member's writer: it writes queued messages, in order, until
-// the member is removed or a write fails, then closes the connection with
-// the code that says why.
+// run is a writer of the member: it writes queued messages, in order,
+// until the queue is empty, and ends; Broadcast starts another when more
+// come. Once the member is out of the hub it closes the connection, with
+// the code that says why, and ends for good.
 func (m *Member) run() {
+	var gathered [writeBatchMax]*websocket.PreparedMessage
+	for {
+		m.mu.Lock()
+		if m.out {
+			m.mu.Unlock()
+			m.finish()
+			return
+		}
+		// Whatever is waiting goes together, in as few system calls as
+		// WritePrepared can: after a burst, one write for several
+		// messages instead of one each.
+		n := copy(gathered[:], m.queue)
+		if n == 0 {
+			m.running = false
+			m.mu.Unlock()
+			return
+		}
+		// The queue keeps its array, so that a member sent a message at a
+		// time does not allocate one per message; it is never longer
+		// than QueueSize.
+		left := copy(m.queue, m.queue[n:])
+		clear(m.queue[left:])
+		m.queue = m.queue[:left]
+		m.writing = n
+		m.mu.Unlock()
+
+		err := m.write(gathered[:n])
+		clear(gathered[:n]) // the messages are written: keep none alive
+		m.mu.Lock()
+		m.writing = 0
+		m.mu.Unlock()
+		if err != nil {
+			m.hub.remove(m, err) // the next turn finds m out
+		}
+	}
+}
+
+// finish closes the member's connection with the code that says why it
+// left, once the last write is over, and ends the member.
+func (m *Member) finish() {
 	defer close(m.done)
-	// writeQueued returns only once m is out of the hub, whose removal
-	// emptied the queue: nothing is left in it for m to keep alive.
-	m.writeQueued()
 	if m.timer != nil {
 		m.timer.Stop()
-		m.cancel()
 	}
-
 	m.hub.mu.Lock()
 	why := m.err
 	m.hub.mu.Unlock()
@@ -363,94 +419,37 @@ func (m *Member) run() {
 	}
 }
 
-// writeQueued writes messages off the queue until the member is removed,
-// its connection is closed, or a write fails (the last two remove it).
-func (m *Member) writeQueued() {
-	var gathered [writeBatchMax]*websocket.PreparedMessage
-	batch := gathered[:0]
-	for {
-		// When both a message and the removal are ready, select picks at
-		// random: look at the removal first, so that a removed member is
-		// sent nothing more than the message that was in flight.
-		select {
-		case <-m.removed:
-			return
-		default:
-		}
-		select {
-		case <-m.removed:
-			return
-		case <-m.conn.Done():
-			// Closed from the peer's side, by a keepalive, or by the
-			// application: nothing more can be written, so the member
-			// goes now rather than at the next Broadcast (a quiet hub
-			// might have none). An earlier reason, such as Leave, stands.
-			m.hub.remove(m, websocket.ErrClosed)
-			return
-		case msg := <-m.queue:
-			// The removal may have come just after the look above, and
-			// emptied the queue but for this message: it was not in
-			// flight yet, so it is discarded with the others.
-			select {
-			case <-m.removed:
-				return
-			default:
-			}
-			// Whatever else is waiting goes with it, in as few system
-			// calls as WritePrepared can: after a burst, one write for
-			// several messages instead of one each.
-			batch = append(batch[:0], msg)
-		gather:
-			for len(batch) < cap(batch) {
-				select {
-				case more := <-m.queue:
-					batch = append(batch, more)
-				default:
-					break gather
-				}
-			}
-			err := m.write(batch)
-			m.waiting.Add(-int64(len(batch)))
-			clear(batch) // the messages are written: keep none alive
-			if err != nil {
-				m.hub.remove(m, err)
-				return
-			}
-		}
-	}
-}
-
 // writeBatchMax bounds how many waiting messages a writer takes off its
 // queue for one write.
 const writeBatchMax = 16
 
 // write writes msgs, all of them bounded by one WriteTimeout: the peer is
-// to take what was waiting for it in that time. A write that runs out of
-// time in the middle of a frame drops the connection (the frame cannot be
-// finished later); one that never started leaves it for the close.
+// to take what was waiting for it in that time. One that does not is
+// dropped as too slow, and its connection closed at once (timedOut): a
+// peer that has not taken the messages in that time would not take a
+// close frame either, and a frame cut short could not be finished anyway.
 //
-// The member is removed as too slow before the write is cut short: cutting
-// it drops the connection and wakes the application's reader, whose Leave
-// would otherwise be taken for the reason.
-//
-// One context and one timer serve every write of the member (the timer is
-// re-armed per write): the Conn watches a context it has seen before at
-// no cost, so a broadcast to many members allocates nothing per member.
-// Once the timer fires the member is gone, so its context ending for good
-// is what is wanted.
+// The write is bounded by a timer rather than a context: a context the
+// Conn watches costs it a registration (close to 1 KiB) for as long as the
+// member lives, and a new one per write would cost that per message. One
+// timer, re-armed per write, serves every write of the member, so a
+// broadcast to many members allocates nothing per member.
 func (m *Member) write(msgs []*websocket.PreparedMessage) error {
 	if m.timer == nil {
-		var cancel context.CancelFunc
-		m.ctx, cancel = context.WithCancel(context.Background())
-		m.timer = time.AfterFunc(m.hub.writeTimeout, func() {
-			m.hub.remove(m, fmt.Errorf("%w: a write took more than %v", ErrSlowMember, m.hub.writeTimeout))
-			cancel()
-		})
-		m.cancel = cancel
+		m.timer = time.AfterFunc(m.hub.writeTimeout, m.timedOut)
 	} else {
 		m.timer.Reset(m.hub.writeTimeout)
 	}
-	err := m.conn.WritePrepared(m.ctx, msgs...)
+	err := m.conn.WritePrepared(context.Background(), msgs...)
 	m.timer.Stop()
 	return err
+}
+
+// timedOut ends a write that took more than WriteTimeout. The member is
+// removed as too slow before the connection is closed: closing it wakes
+// the application's reader, whose Leave would otherwise be taken for the
+// reason.
+func (m *Member) timedOut() {
+	m.hub.remove(m, fmt.Errorf("%w: a write took more than %v", ErrSlowMember, m.hub.writeTimeout))
+	m.conn.CloseNow()
 }

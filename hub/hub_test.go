@@ -607,7 +607,8 @@ func TestLeaveReleasesQueuedMessages(t *testing.T) {
 // "A member's writer ends when it leaves the hub, is dropped, or its
 // connection fails", whoever reads: with Conn.CloseRead as the reader and
 // the peer closing, the member goes at once, not at the next Broadcast
-// (a quiet hub may have none). The writer watches Conn.Done.
+// (a quiet hub may have none). The hub learns of it through
+// Conn.AfterClose.
 func TestPeerCloseEndsWriter(t *testing.T) {
 	h := hub.New(nil)
 	t.Cleanup(h.Close)
@@ -649,6 +650,56 @@ func TestPeerCloseEndsWriter(t *testing.T) {
 	}
 	if n := h.Len(); n != 0 {
 		t.Fatalf("Len = %d after the peer closed", n)
+	}
+}
+
+// hubGoroutines counts the goroutines running code of the hub package.
+func hubGoroutines() int {
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	n := 0
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if strings.Contains(g, "websocket/hub.") {
+			n++
+		}
+	}
+	return n
+}
+
+// A member that is sent nothing holds no goroutine: its writer starts
+// with a message and ends once its queue is empty, so members that joined
+// and members that took their messages cost the same.
+func TestIdleMembersHoldNoGoroutine(t *testing.T) {
+	h := hub.New(nil)
+	t.Cleanup(h.Close)
+	ts := startServer(t, h)
+	var inboxes []<-chan received
+	for range 10 {
+		c, _ := ts.dial(t, false)
+		inboxes = append(inboxes, readAll(t, c))
+	}
+	if n := hubGoroutines(); n != 0 {
+		t.Fatalf("%d goroutines of the hub with 10 members that were sent nothing", n)
+	}
+	for i := range 3 {
+		msg := []byte(fmt.Sprint("message ", i))
+		if err := h.Broadcast(context.Background(), websocket.MessageText, msg); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range inboxes {
+			expect(t, in, websocket.MessageText, msg)
+		}
+	}
+	// A writer may still be returning once its peer has the message.
+	deadline := time.Now().Add(wait)
+	for n := hubGoroutines(); n != 0; n = hubGoroutines() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of the hub %v after every member had its messages", n, wait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := h.Len(); n != 10 {
+		t.Fatalf("Len = %d, want 10", n)
 	}
 }
 
