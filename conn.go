@@ -212,7 +212,8 @@ func (c *Conn) Done() <-chan struct{} { return c.netClosed }
 // connection is closed (once Done's channel is closed); at once if it is
 // closed already. It is context.AfterFunc for a Conn, with the same stop:
 // calling stop keeps f from running, and reports true, if f has not been
-// started yet, and reports false otherwise.
+// started yet, and reports false otherwise. Close and CloseNow do not wait
+// for f, which may call them.
 //
 // It lets a registry of many connections, such as the hub package's, learn
 // that one has closed without a goroutine of its own waiting on Done for

@@ -41,8 +41,8 @@
 // send each message whole, and the frames of two messages never interleave;
 // control frames (a pong, a ping, a close) may go out between the fragments
 // of a streamed message. Ping, Close, CloseNow, CloseRead, SetReadLimit,
-// Subprotocol and Done are safe from any goroutine, at any time, any number
-// of times.
+// Subprotocol, Done and AfterClose are safe from any goroutine, at any
+// time, any number of times.
 //
 // Pings are answered, pongs delivered to Ping and close frames handled by
 // the goroutine that reads, while it reads. An application that only writes
@@ -50,7 +50,9 @@
 //
 // After Close or CloseNow returns, no goroutine the Conn started is left. (A
 // Poller's last call of its handler, which tells it the connection ended, is
-// the Poller's, and lasts as long as the handler does.)
+// the Poller's, and lasts as long as the handler does; so are the functions
+// given to AfterClose, which start as the connection closes, and which
+// Close does not wait for: they may call it.)
 //
 // # Many quiet connections: Poller
 //

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ws13/websocket"
@@ -193,6 +194,44 @@ func ExampleConn_Ping() {
 	c.CloseRead(ctx)
 	fmt.Println(c.Ping(ctx))
 	// Output: <nil>
+}
+
+// A registry of connections learns that one has closed without a goroutine
+// waiting on Done for each: here a set of the clients still connected.
+func ExampleConn_AfterClose() {
+	url, stop := echoURL()
+	defer stop()
+	ctx := context.Background()
+	var mu sync.Mutex
+	connected := map[string]*websocket.Conn{}
+	removed := make(chan string, 2)
+	for _, name := range []string{"ann", "bob"} {
+		c, _, err := websocket.Dial(ctx, url, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer c.CloseNow()
+		mu.Lock()
+		connected[name] = c
+		mu.Unlock()
+		c.AfterClose(func() {
+			mu.Lock()
+			delete(connected, name)
+			mu.Unlock()
+			removed <- name
+		})
+	}
+	mu.Lock()
+	ann := connected["ann"]
+	mu.Unlock()
+	ann.Close(websocket.StatusNormalClosure, "bye")
+	fmt.Println("removed:", <-removed)
+	mu.Lock()
+	fmt.Println("still connected:", len(connected))
+	mu.Unlock()
+	// Output:
+	// removed: ann
+	// still connected: 1
 }
 
 // The side that reads learns why the other closed: a *CloseError with the
