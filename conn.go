@@ -83,9 +83,16 @@ var (
 // that control frames are still seen. After Close or CloseNow returns, no
 // goroutine started by the Conn remains.
 type Conn struct {
-	netConn     net.Conn
-	br          *readBuffer // bytes received and not yet consumed (readbuf.go); guarded by readLock
-	isServer    bool
+	netConn  net.Conn
+	br       *readBuffer // bytes received and not yet consumed (readbuf.go); guarded by readLock
+	isServer bool
+	// endReturned is set once a read has returned the end of the read side
+	// to its caller, so that a Poller tells each handler of the end once.
+	// (Here, beside isServer, it takes no room of its own: the Conn is
+	// allocated with a header past 512 bytes, and 8 bytes more would move
+	// it up a size class, 64 bytes for every connection.)
+	endReturned atomic.Bool
+	polled      atomic.Pointer[pollWatch] // the Poller watching this Conn, if any (poll.go)
 	subprotocol string
 
 	readLimit    atomic.Int64
@@ -129,11 +136,6 @@ type Conn struct {
 	background   sync.WaitGroup // keepalive and CloseRead goroutines (startBackground)
 	backgroundMu sync.Mutex     // orders each background.Add, and AfterClose, before netClosed is closed
 	closeHooks   *closeHook     // run when netClosed is closed (AfterClose); guarded by backgroundMu
-
-	polled atomic.Pointer[pollWatch] // the Poller watching this Conn, if any (poll.go)
-	// endReturned is set once a read has returned the end of the read side
-	// to its caller, so that a Poller tells each handler of the end once.
-	endReturned atomic.Bool
 
 	// Contexts interrupting blocked I/O (interrupt.go).
 	readInterrupt  interrupter // used under readLock
