@@ -83,8 +83,8 @@
 // arrive, reads it, and returns; it is the connection's one reader, and
 // calls for one connection never overlap. Pings and pongs between messages
 // are handled by the Poller without calling it. On Linux the Poller waits
-// with epoll, so a quiet connection holds no goroutine at all: about 2.5
-// KiB of memory each, against about 4.9 KiB with a goroutine per connection (see
+// with epoll, so a quiet connection holds no goroutine at all: about 2.4
+// KiB of memory each, against about 4.8 KiB with a goroutine per connection (see
 // bench/RESULTS.md). The price is latency: a round trip through a handler
 // takes about 35 µs where a read loop takes 20 (BenchmarkPollerEcho).
 // Elsewhere, and for TLS connections, the Poller keeps a goroutine per
@@ -128,7 +128,7 @@
 // idle connections may run each read loop in a goroutine of its own (with a
 // context other than r.Context(), which ends with the handler) and return
 // from the handler, which lets net/http free its request and its goroutine:
-// about 4.9 KiB per idle connection instead of 9.5. (Accept lets go of
+// about 4.8 KiB per idle connection instead of 9.4. (Accept lets go of
 // net/http's 8 KiB of buffers either way.) Over HTTP/2
 // (RFC 8441) the handler must stay until the Conn is closed, and each Conn
 // keeps a goroutine reading its stream into a 16 KiB buffer (h2.go): an
