@@ -536,14 +536,13 @@ func TestCloseEndsEveryWriter(t *testing.T) {
 	ts.Close()
 	deadline := time.Now().Add(wait)
 	for {
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
 		n := runtime.NumGoroutine()
-		if n <= before && !strings.Contains(stacks, "websocket/hub.") {
+		if n <= before && hubGoroutines() == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines, %d before the test:\n%s", n, before, stacks)
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before the test:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
