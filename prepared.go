@@ -119,27 +119,34 @@ func (c *Conn) WritePrepared(ctx context.Context, msgs ...*PreparedMessage) erro
 	defer c.messageLock.unlock()
 	var batch [preparedBatchMax]preparedFrame
 	for len(msgs) > 0 {
-		n, size := 0, 0
+		first, shared, err := c.preparedFrameFor(ctx, msgs[0])
+		if err != nil {
+			return err
+		}
+		if !shared {
+			if err := c.writeCompressedLocked(ctx, msgs[0].typ, msgs[0].payload); err != nil {
+				return err
+			}
+			msgs = msgs[1:]
+			continue
+		}
+		batch[0] = first
+		n, size := 1, MaxHeaderSize+len(first.payload)
 		for n < len(msgs) && n < len(batch) {
-			f, ok, err := c.preparedFrameFor(ctx, msgs[n])
+			f, shared, err := c.preparedFrameFor(ctx, msgs[n])
 			if err != nil {
 				return err
 			}
-			if !ok || size+MaxHeaderSize+len(f.payload) > writeBufferSize {
+			if !shared || size+MaxHeaderSize+len(f.payload) > writeBufferSize {
 				break
 			}
 			batch[n] = f
 			n++
 			size += MaxHeaderSize + len(f.payload)
 		}
-		var err error
-		switch n {
-		case 0:
-			err = c.writePreparedLocked(ctx, msgs[0])
-			n = 1
-		case 1:
-			err = c.writeFrame(ctx, batch[0].header(), batch[0].payload)
-		default:
+		if n == 1 {
+			err = c.writeFrame(ctx, first.header(), first.payload)
+		} else {
 			err = c.writeFramesTogether(ctx, batch[:n])
 		}
 		clear(batch[:n]) // holds no payload past the call
@@ -171,13 +178,11 @@ func (f preparedFrame) header() Header {
 	return h
 }
 
-// preparedFrameFor returns m as c sends it, or ok false if c must compress
-// it with its own compressor (context takeover) or it is too large to
-// share a write buffer with another frame.
-func (c *Conn) preparedFrameFor(ctx context.Context, m *PreparedMessage) (f preparedFrame, ok bool, err error) {
-	if MaxHeaderSize+len(m.payload) > writeBufferSize {
-		return f, false, nil
-	}
+// preparedFrameFor returns m as c sends it: as it is, or compressed
+// without context takeover in the form m keeps for c's parameters. It
+// reports shared false, and no frame, if c compresses m with its own
+// compressor (context takeover), as Write does.
+func (c *Conn) preparedFrameFor(ctx context.Context, m *PreparedMessage) (f preparedFrame, shared bool, err error) {
 	if c.compressor == nil || !c.compression.shouldCompress(len(m.payload)) {
 		return preparedFrame{typ: m.typ, payload: m.payload}, true, nil
 	}
@@ -191,26 +196,7 @@ func (c *Conn) preparedFrameFor(ctx context.Context, m *PreparedMessage) (f prep
 	case err != nil:
 		return f, false, err
 	}
-	return preparedFrame{typ: m.typ, compressed: true, payload: payload}, MaxHeaderSize+len(payload) <= writeBufferSize, nil
-}
-
-// writePreparedLocked writes one message on its own. The caller holds
-// messageLock.
-func (c *Conn) writePreparedLocked(ctx context.Context, m *PreparedMessage) error {
-	if c.compressor == nil || !c.compression.shouldCompress(len(m.payload)) {
-		return c.writeFrame(ctx, Header{Fin: true, Opcode: Opcode(m.typ)}, m.payload)
-	}
-	if c.compressor.takeover {
-		return c.writeCompressedLocked(ctx, m.typ, m.payload)
-	}
-	payload, err := m.formFor(ctx, c.netClosed, c.compressor.level, c.compressor.windowBits)
-	switch {
-	case err == ErrClosed:
-		return c.closeCause
-	case err != nil:
-		return err
-	}
-	return c.writeFrame(ctx, Header{Fin: true, Rsv: Rsv1, Opcode: Opcode(m.typ)}, payload)
+	return preparedFrame{typ: m.typ, compressed: true, payload: payload}, true, nil
 }
 
 // writeFramesTogether sends frames, which fit in a write buffer together,
