@@ -17,7 +17,9 @@ package websocket
 import (
 	"bytes"
 	"context"
+	"net"
 	"sync"
+	"time"
 )
 
 // PreparedMessage is a data message to be written to many connections with
@@ -156,6 +158,158 @@ func (c *Conn) WritePrepared(ctx context.Context, msgs ...*PreparedMessage) erro
 		msgs = msgs[n:]
 	}
 	return nil
+}
+
+// TryWritePrepared writes msgs, or as many of them from the first as it
+// can, without waiting, and returns how many it wrote. It is for a
+// broadcaster that writes to many connections from one goroutine (the hub
+// package does): a connection that keeps up takes each message at once,
+// and only one that does not needs a goroutine of its own, which writes
+// what is left with WritePrepared.
+//
+// It writes nothing, and returns 0 and no error, where it would have to
+// wait: while another write holds the connection, or while the socket's
+// send buffer is full. It writes only what WritePrepared would send in
+// one system call, together: messages sent as they are or compressed
+// without context takeover, in frames that fit in a write buffer (16 KiB)
+// together; it stops at the first other one. It writes only to a TCP or
+// Unix-domain socket: over TLS or HTTP/2 (whose writes cannot be tried
+// without waiting) it returns 0.
+//
+// The socket may take the first part of the frames and not the rest. The
+// rest cannot be taken back, and nothing else can be framed before it, so
+// a goroutine of the Conn writes it, waiting for the peer until deadline
+// at most (no limit if deadline is zero), and the messages count as
+// written; the Conn's next write waits until it is done. A peer that does
+// not take the rest by deadline has its connection dropped, as a Write
+// whose context ends mid-frame does. That goroutine, like the Conn's
+// others, is gone once Close or CloseNow returns.
+//
+// It returns an error, having written nothing, on a connection that has
+// failed or is closed, and ErrInvalidMessageType for a nil message.
+func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (int, error) {
+	for _, m := range msgs {
+		if m == nil || !m.typ.isData() {
+			return 0, ErrInvalidMessageType
+		}
+	}
+	raw := c.br.raw // set once by newConn; nil where reads and writes wait
+	if raw == nil || len(msgs) == 0 || !c.messageLock.tryLock() {
+		return 0, nil
+	}
+	if err := c.refuseClosedMessageLocked(); err != nil {
+		return 0, err
+	}
+	if !c.frameLock.tryLock() { // a control frame is being written
+		c.messageLock.unlock()
+		return 0, nil
+	}
+	unlock := func() {
+		c.frameLock.unlock()
+		c.messageLock.unlock()
+	}
+	if err := c.unwritableLocked(); err != nil {
+		unlock()
+		return 0, err
+	}
+
+	var batch [preparedBatchMax]preparedFrame
+	n, size := 0, 0
+	for n < len(msgs) && n < len(batch) {
+		f, shared, err := c.preparedFrameFor(context.Background(), msgs[n])
+		if err != nil {
+			clear(batch[:n])
+			unlock()
+			return 0, err
+		}
+		if !shared || size+MaxHeaderSize+len(f.payload) > writeBufferSize {
+			break
+		}
+		batch[n] = f
+		n++
+		size += MaxHeaderSize + len(f.payload)
+	}
+	if n == 0 {
+		unlock()
+		return 0, nil
+	}
+	bufp := getWriteBuffer()
+	buf := (*bufp)[:0]
+	for _, f := range batch[:n] {
+		buf = c.appendFrameLocked(buf, f.header(), f.payload)
+	}
+	clear(batch[:n]) // holds no payload past the call
+	*bufp = buf
+
+	w := rawWriters.Get().(*rawWriter)
+	w.p = buf
+	err := raw.Write(w.writeOnce)
+	written, wouldBlock := w.n, w.wouldBlock
+	if err == nil {
+		err = w.err
+	}
+	*w = rawWriter{writeOnce: w.writeOnce} // the pool must not keep the frames
+	rawWriters.Put(w)
+
+	switch {
+	case err != nil:
+		err = c.wroteLocked(written, err)
+		n = 0
+	case wouldBlock:
+		n = 0
+	case written < len(buf):
+		if c.startBackground(func() { c.finishFrames(bufp, written, deadline) }) {
+			return n, nil // finishFrames lets go of the buffer and the locks
+		}
+		// Closed meanwhile: the frames can never be finished.
+		err = c.wroteLocked(written, net.ErrClosed)
+		n = 0
+	}
+	putWriteBuffer(bufp)
+	unlock()
+	return n, err
+}
+
+// finishFrames writes what TryWritePrepared's system call left of its
+// frames, from offset from of *bufp, bounded by deadline, and then lets go
+// of the buffer and of the locks TryWritePrepared took. Any failure leaves
+// a frame torn, and wroteLocked drops the connection.
+func (c *Conn) finishFrames(bufp *[]byte, from int, deadline time.Time) {
+	defer c.messageLock.unlock()
+	defer c.frameLock.unlock()
+	defer putWriteBuffer(bufp)
+	if !deadline.IsZero() {
+		c.netConn.SetWriteDeadline(deadline)
+	}
+	n, err := c.netConn.Write((*bufp)[from:])
+	if err == nil && !deadline.IsZero() {
+		c.netConn.SetWriteDeadline(time.Time{})
+	}
+	c.wroteLocked(from+n, err)
+}
+
+// rawWriter is one write system call made through syscall.RawConn.Write,
+// which takes a callback: pooled with the callback's method value, so that
+// TryWritePrepared allocates nothing for it.
+type rawWriter struct {
+	p          []byte
+	n          int
+	wouldBlock bool
+	err        error
+	writeOnce  func(fd uintptr) bool
+}
+
+var rawWriters = sync.Pool{New: func() any {
+	w := new(rawWriter)
+	w.writeOnce = w.write
+	return w
+}}
+
+// write is the callback: it writes once, and never asks to wait for the
+// socket to become writable, which is the point of trying.
+func (w *rawWriter) write(fd uintptr) bool {
+	w.n, w.wouldBlock, w.err = writeFD(fd, w.p)
+	return true
 }
 
 // preparedBatchMax bounds how many messages WritePrepared gathers into one

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -322,5 +323,211 @@ func TestWritePreparedSeveral(t *testing.T) {
 	}
 	if err := server.WritePrepared(ctx, msgs[0], nil); !errors.Is(err, ErrInvalidMessageType) {
 		t.Errorf("WritePrepared with a nil message: %v", err)
+	}
+}
+
+// TryWritePrepared writes what the socket takes at once, in order, on
+// either side and with or without compression, and each message arrives
+// whole.
+func TestTryWritePrepared(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, mode := range []CompressionMode{CompressionDisabled, CompressionNoContextTakeover} {
+		for _, fromClient := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/fromClient=%v", mode, fromClient), func(t *testing.T) {
+				sender, receiver := preparedPair(t, mode, 15)
+				if fromClient {
+					sender, receiver = receiver, sender // a client masks: the shared bytes must stay unmasked
+				}
+				var msgs []*PreparedMessage
+				var payloads [][]byte
+				for _, size := range []int{0, 10, 1000, 5000} {
+					p := testPayload(size, true)
+					m, err := NewPreparedMessage(MessageText, p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					msgs, payloads = append(msgs, m), append(payloads, p)
+				}
+				if n, err := sender.TryWritePrepared(time.Time{}, msgs...); n != len(msgs) || err != nil {
+					t.Fatalf("TryWritePrepared = %d, %v; want %d, nil", n, err, len(msgs))
+				}
+				for i, want := range payloads {
+					typ, got, err := receiver.Read(ctx)
+					if err != nil || typ != MessageText || !bytes.Equal(got, want) {
+						t.Fatalf("message %d: read %v, %d bytes, %v; want text, %d bytes", i, typ, len(got), err, len(want))
+					}
+				}
+			})
+		}
+	}
+}
+
+// TryWritePrepared writes nothing where it would have to wait, or where
+// WritePrepared would not send the message together with others: behind
+// a message being streamed, for a frame larger than a write buffer, for a
+// message compressed with context takeover, and on a net.Conn that is not
+// a socket. It stops at the first such message, and fails on a closed Conn.
+func TestTryWritePreparedWritesNothingWhereItWouldWait(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	prepare := func(size int) *PreparedMessage {
+		m, err := NewPreparedMessage(MessageBinary, testPayload(size, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	small, large := prepare(100), prepare(20<<10)
+	try := func(c *Conn, want int, msgs ...*PreparedMessage) {
+		t.Helper()
+		if n, err := c.TryWritePrepared(time.Time{}, msgs...); n != want || err != nil {
+			t.Fatalf("TryWritePrepared = %d, %v; want %d, nil", n, err, want)
+		}
+	}
+	read := func(c *Conn, want int) {
+		t.Helper()
+		if _, got, err := c.Read(ctx); err != nil || len(got) != want {
+			t.Fatalf("read %d bytes, %v; want %d", len(got), err, want)
+		}
+	}
+
+	server, client := connPair(t)
+	w, err := server.Writer(ctx, MessageText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	try(server, 0, small)
+	if _, err := w.Write([]byte("streamed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	try(server, 0, large)
+	try(server, 1, small, large, small)
+	read(client, len("streamed"))
+	read(client, 100)
+
+	server, client = preparedPair(t, CompressionContextTakeover, 15)
+	try(server, 1, small) // below the threshold: sent as it is
+	try(server, 0, prepare(1000))
+	read(client, 100)
+
+	pipeServer, _ := pipePair(t)
+	try(pipeServer, 0, small)
+
+	server.CloseNow()
+	if n, err := server.TryWritePrepared(time.Time{}, small); n != 0 || !errors.Is(err, ErrClosed) {
+		t.Errorf("on a closed Conn: %d, %v; want 0 and ErrClosed", n, err)
+	}
+	if _, err := client.TryWritePrepared(time.Time{}, nil); err != ErrInvalidMessageType {
+		t.Errorf("a nil message: %v; want ErrInvalidMessageType", err)
+	}
+}
+
+// fillUntilPartial tries messages of about size bytes on c, whose peer
+// does not read, until the socket takes only part of one: then a
+// goroutine of c holds the frame lock to finish it. It returns the
+// payloads c counted as written. (With Linux's loopback, a send buffer of
+// 64 KiB fills in the middle of such a frame, not at its end; the peer's
+// receive buffer is fixed small, so that it does not grow to make room
+// for the rest.)
+func fillUntilPartial(t *testing.T, c, peer *Conn, size int, deadline time.Time) [][]byte {
+	t.Helper()
+	if err := c.netConn.(*net.TCPConn).SetWriteBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.netConn.(*net.TCPConn).SetReadBuffer(8 << 10); err != nil {
+		t.Fatal(err)
+	}
+	var sent [][]byte
+	for i := range 10000 {
+		p := testPayload(size-i%7, false)
+		p[0] = byte(i)
+		m, err := NewPreparedMessage(MessageBinary, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.TryWritePrepared(deadline, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			sent = append(sent, p)
+		}
+		if c.frameLock.state.Load() != lockFree {
+			return sent // the rest of a frame is being finished
+		}
+		if n == 0 {
+			t.Fatalf("the send buffer filled at the end of a frame, after %d", len(sent))
+		}
+	}
+	t.Fatal("the socket took 10000 frames")
+	return nil
+}
+
+// When the socket takes only part of the frames, the rest goes out before
+// anything else: a Write waiting behind it follows it, and the peer reads
+// every message whole and in order.
+func TestTryWritePreparedFinishesAPartialWrite(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	server, client := connPair(t)
+	sent := fillUntilPartial(t, server, client, 15000, time.Now().Add(20*time.Second))
+	wrote := make(chan error, 1)
+	go func() { wrote <- server.Write(ctx, MessageText, []byte("after")) }()
+	client.netConn.(*net.TCPConn).SetReadBuffer(1 << 20) // a small window would slow the rest down
+	for i, want := range sent {
+		if _, got, err := client.Read(ctx); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("message %d of %d: %d bytes, %v", i, len(sent), len(got), err)
+		}
+	}
+	if _, got, err := client.Read(ctx); err != nil || string(got) != "after" {
+		t.Fatalf("after them: %q, %v", got, err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A peer that does not take the rest of a partly written frame by the
+// deadline loses the connection, and the next write says so.
+func TestTryWritePreparedDeadline(t *testing.T) {
+	server, client := connPair(t)
+	fillUntilPartial(t, server, client, 15000, time.Now().Add(100*time.Millisecond))
+	select {
+	case <-server.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection outlived the deadline of a torn frame")
+	}
+	if err := server.Write(context.Background(), MessageText, []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after: %v; want ErrClosed", err)
+	}
+}
+
+// In steady state TryWritePrepared allocates nothing.
+func TestTryWritePreparedAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	ctx := context.Background()
+	server, client := connPair(t)
+	m, err := NewPreparedMessage(MessageBinary, testPayload(1024, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 4096)
+	roundTrip := func() {
+		if n, err := server.TryWritePrepared(time.Time{}, m); n != 1 || err != nil {
+			t.Fatalf("TryWritePrepared = %d, %v", n, err)
+		}
+		if _, _, err := client.AppendMessage(ctx, buf[:0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip() // warm the pools
+	if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
+		t.Errorf("%v allocations per message", n)
 	}
 }

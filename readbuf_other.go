@@ -13,3 +13,5 @@ import (
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
 func readFD(uintptr, []byte) (int, bool, error) { return 0, false, errors.ErrUnsupported }
+
+func writeFD(uintptr, []byte) (int, bool, error) { return 0, false, errors.ErrUnsupported }

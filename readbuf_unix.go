@@ -45,3 +45,20 @@ func readFD(fd uintptr, p []byte) (n int, wouldBlock bool, err error) {
 		return n, false, nil
 	}
 }
+
+// writeFD writes p to the socket fd once, without waiting: wouldBlock
+// reports a send buffer too full to take any of it.
+func writeFD(fd uintptr, p []byte) (n int, wouldBlock bool, err error) {
+	for {
+		n, err = syscall.Write(int(fd), p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, true, nil
+		case err != nil:
+			return 0, false, os.NewSyscallError("write", err)
+		}
+		return n, false, nil
+	}
+}

@@ -65,6 +65,12 @@ func (c *Conn) lockMessage(ctx context.Context) error {
 	if err := c.lock(ctx, &c.messageLock); err != nil {
 		return err
 	}
+	return c.refuseClosedMessageLocked()
+}
+
+// refuseClosedMessageLocked lets go of messageLock, just taken, and
+// returns why, if the Conn is closed.
+func (c *Conn) refuseClosedMessageLocked() error {
 	if c.isNetClosed() {
 		if c.compressor != nil {
 			// stop() could not take messageLock if a message held it as
@@ -234,14 +240,8 @@ func (c *Conn) beginWrite(ctx context.Context) (watching bool, err error) {
 	if err := c.lock(ctx, &c.frameLock); err != nil {
 		return false, err
 	}
-	switch {
-	case c.writeErr != nil:
-		err = c.writeErr
-	case c.isNetClosed():
-		err = c.closeCause
-	case c.closeSent:
-		err = ErrClosed
-	default:
+	err = c.unwritableLocked()
+	if err == nil {
 		// Done before a byte moved: leave the net.Conn alone. An expired
 		// deadline is not harmless on every net.Conn (see
 		// writeTimeoutFatal).
@@ -252,6 +252,20 @@ func (c *Conn) beginWrite(ctx context.Context) (watching bool, err error) {
 		return false, err
 	}
 	return c.writeInterrupt.begin(ctx), nil
+}
+
+// unwritableLocked returns why no frame can be written, or nil if one can.
+// The caller holds frameLock.
+func (c *Conn) unwritableLocked() error {
+	switch {
+	case c.writeErr != nil:
+		return c.writeErr
+	case c.isNetClosed():
+		return c.closeCause
+	case c.closeSent:
+		return ErrClosed
+	}
+	return nil
 }
 
 func (c *Conn) endWrite(ctx context.Context, watching bool, err error) error {
