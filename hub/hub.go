@@ -3,22 +3,31 @@
 //
 // # Design
 //
-// Every member of a Hub has a bounded queue of outgoing messages and, while
-// messages wait in it, a goroutine of its own that writes them, in order,
-// with the Conn's WritePrepared: a message is compressed once for all the
-// members that share compression parameters without context takeover,
-// instead of once per member, and the messages a writer finds waiting go
-// out together, in one system call while they fit in a write buffer,
-// instead of one each. Broadcast only puts the message on each member's
-// queue, starting its writer if it has none: it never waits on the
-// network, so a peer that stops reading cannot stall the sender or anyone
-// else.
+// Every member of a Hub has a bounded queue of outgoing messages.
+// Broadcast only puts the message on each member's queue: it never waits
+// on the network, so a peer that stops reading cannot stall the sender or
+// anyone else. The messages are written, in order, as one
+// websocket.PreparedMessage each: a message is compressed once for all
+// the members that share compression parameters without context
+// takeover, instead of once per member, and the messages found waiting
+// for a member go out together, in one system call while they fit in a
+// write buffer, instead of one each.
 //
-// A writer ends once its queue is empty, and a member that is sent nothing
-// holds no goroutine and no queue: most members of a large hub are idle
-// most of the time, and a parked goroutine (its stack at least 2 KiB) would
-// cost each of them more than its Conn does. Starting a goroutine costs
-// about what waking a parked one does, so a busy hub pays nothing for it.
+// One goroutine of the hub, the flusher, runs while messages wait. It
+// goes through the members with messages and writes them with the Conn's
+// TryWritePrepared, which writes only what the socket takes at once: a
+// member that keeps up, nearly every member nearly always, is written to
+// as a loop over the connections would, with no goroutine of its own.
+// (Starting one per member for each message made a broadcast a quarter
+// slower.) A member whose socket is full, or whose messages need its own
+// compressor (context takeover), gets a writer goroutine of its own, which
+// writes with WritePrepared, waiting as long as WriteTimeout, until its
+// queue is empty; then it ends, and the flusher has the member back.
+//
+// A member that is sent nothing holds no goroutine and no queue: most
+// members of a large hub are idle most of the time, and a parked goroutine
+// (its stack at least 2 KiB) would cost each of them more than its Conn
+// does.
 //
 // A member whose queue is full has fallen too far behind. The hub could
 // buffer without bound (and let one peer take the server's memory), or
@@ -37,11 +46,12 @@
 // read loop or Conn.CloseRead, so that pings are answered and close frames
 // seen.
 //
-// No goroutine outlives its member: a member's writer ends when its queue
-// is empty, and for good when the member leaves the hub, is dropped, or its
-// connection fails or is closed (the hub learns of that through
-// Conn.AfterClose, so a quiet hub lets go too); a last writer then closes
-// the Conn. Close closes every member and waits for all the writers.
+// No goroutine outlives its member: the flusher ends when no message
+// waits, a member's writer when its queue is empty, and for good when the
+// member leaves the hub, is dropped, or its connection fails or is closed
+// (the hub learns of that through Conn.AfterClose, so a quiet hub lets go
+// too); a last writer then closes the Conn. Close closes every member and
+// waits for the flusher and all the writers.
 //
 // # Use
 //
@@ -98,11 +108,14 @@ type Options struct {
 	QueueSize int
 
 	// WriteTimeout bounds each write to a member: of one message, or of
-	// the messages (up to 16) its writer found waiting and writes together
-	// (see Member.write). A member whose peer takes longer to accept them
-	// is dropped, and its connection closed at once, without a close
-	// frame. It also bounds how long Leave and Close may wait for a write
-	// in flight. 0 (or less) means DefaultWriteTimeout.
+	// the messages (up to 16) found waiting and written together (see
+	// Member.write). A member whose peer takes longer to accept them is
+	// dropped, and its connection closed at once, without a close frame;
+	// its Err wraps ErrSlowMember, or, if the socket had taken the first
+	// part of a frame from the flusher (see Design) and the Conn itself cut
+	// it off, matches websocket.ErrClosed. It also bounds how long Leave
+	// and Close may wait for a write in flight. 0 (or less) means
+	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
 }
 
@@ -133,8 +146,15 @@ type Hub struct {
 
 	mu      sync.Mutex
 	members map[*websocket.Conn]*Member // by connection; guarded by mu
-	closed  bool                        // guarded by mu
-	writers sync.WaitGroup              // the writers running, each started under mu
+	// list holds the members too, for Broadcast to go through: a slice is
+	// walked faster than a map, in the same order each time. Guarded by mu.
+	list   []*Member
+	closed bool // guarded by mu
+	// waiting holds the members with messages for the flusher, and
+	// flushing is set while it runs. Guarded by mu.
+	waiting  []*Member
+	flushing bool
+	writers  sync.WaitGroup // the flusher and the members' writers, each started under mu or by one of them
 }
 
 // New returns an empty Hub. opts may be nil.
@@ -156,8 +176,9 @@ func New(opts *Options) *Hub {
 // A Member is one connection in a Hub, from Join until it is removed: by
 // Leave, by the hub (too slow, or its connection failed), or by Hub.Close.
 type Member struct {
-	hub  *Hub
-	conn *websocket.Conn
+	hub   *Hub
+	conn  *websocket.Conn
+	index int // in hub.list; guarded by hub.mu
 
 	// mu guards the queue and the writer's state. Broadcast takes it
 	// holding hub.mu; the writer takes it alone, never hub.mu with it.
@@ -167,9 +188,14 @@ type Member struct {
 	// writing. Together they are what QueueSize bounds.
 	queue   []*websocket.PreparedMessage
 	writing int
-	// running is set while a writer goroutine runs for m: Broadcast
-	// starts one when it queues for a member that has none, and so does
-	// the removal, so that a writer closes the connection.
+	// queued is set while m waits for the flusher, or the flusher writes
+	// to it: Broadcast sets it when it queues for a member that has no
+	// writer and was not queued already.
+	queued bool
+	// running is set while a writer goroutine runs for m: the flusher
+	// starts one for a member whose socket would not take its messages at
+	// once, and so does the removal, so that a writer closes the
+	// connection. While it runs, it alone writes m's messages.
 	running bool
 	// out is set when m leaves the set: its writer closes the connection
 	// and ends for good.
@@ -183,8 +209,8 @@ type Member struct {
 	timer *time.Timer
 }
 
-// Join adds c to the hub; its writer starts with the first message
-// broadcast to it (see Design). From then on the hub owns the writing end
+// Join adds c to the hub; nothing runs for it until a message is
+// broadcast (see Design). From then on the hub owns the writing end
 // of c: it closes c when the member is removed. The caller keeps reading
 // from c, and calls Leave when it is done with it.
 //
@@ -208,6 +234,8 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 		return nil, errAlreadyMember
 	}
 	h.members[c] = m
+	m.index = len(h.list)
+	h.list = append(h.list, m)
 	// Closed from the peer's side, by a keepalive, or by the application:
 	// nothing more can be written, so the member goes now rather than at
 	// the next Broadcast (a quiet hub might have none). An earlier reason,
@@ -217,8 +245,9 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 	return m, nil
 }
 
-// Broadcast queues a message of type typ for every member and returns at
-// once: it never waits for a peer, and never for the network.
+// Broadcast queues a message of type typ for every member, wakes the
+// flusher if it is not running, and returns at once: it never waits for a
+// peer, and never for the network.
 //
 // p is not copied; every member's writer reads the same bytes, later. The
 // caller must not modify p after Broadcast, not even once it has returned.
@@ -250,21 +279,114 @@ func (h *Hub) Broadcast(ctx context.Context, typ websocket.MessageType, p []byte
 	if h.closed {
 		return ErrClosed
 	}
-	for _, m := range h.members {
+	for i := 0; i < len(h.list); i++ {
+		m := h.list[i]
 		m.mu.Lock()
 		if len(m.queue)+m.writing >= h.queueSize {
 			m.mu.Unlock()
 			h.removeLocked(m, fmt.Errorf("%w: %d messages waiting", ErrSlowMember, h.queueSize))
+			i-- // the last member took m's place
 			continue
 		}
 		m.queue = append(m.queue, msg)
-		start := m.startLocked()
+		wake := !m.running && !m.queued
+		m.queued = m.queued || wake
 		m.mu.Unlock()
-		if start {
-			h.writers.Go(m.run) // under h.mu, while the hub is open: Close's Wait cannot miss it
+		if wake {
+			h.waiting = append(h.waiting, m)
 		}
 	}
+	if len(h.waiting) > 0 && !h.flushing {
+		h.flushing = true
+		h.writers.Go(h.flush) // under h.mu, while the hub is open: Close's Wait cannot miss it
+	}
 	return nil
+}
+
+// flush is the flusher: it writes the messages waiting for each queued
+// member with TryWritePrepared, which writes only what the socket takes
+// at once, and ends when no member is waiting. A member that keeps up
+// with the hub, nearly every member nearly always, is written to here,
+// from one goroutine for all, as a loop over the connections would; only
+// a member whose socket is full gets a writer of its own (flushMember).
+//
+// While the flusher goes through the members, Broadcast may queue more
+// for those it has done; they wait for its next pass, so a burst of
+// messages goes out in fewer system calls than messages.
+func (h *Hub) flush() {
+	var members []*Member
+	for {
+		h.mu.Lock()
+		if len(h.waiting) == 0 {
+			h.flushing = false
+			h.mu.Unlock()
+			return
+		}
+		// The two slices swap roles each pass: no allocation per pass.
+		members, h.waiting = h.waiting, members[:0]
+		h.mu.Unlock()
+		// A frame the socket took only in part is finished by the Conn,
+		// waiting for the peer until this deadline, as a writer's would.
+		deadline := time.Now().Add(h.writeTimeout)
+		for i, m := range members {
+			m.flush(deadline)
+			members[i] = nil
+		}
+	}
+}
+
+// flush writes what is waiting for m, as far as its socket takes it at
+// once; if that is not all, m gets a writer of its own for the rest. The
+// flusher calls it for a queued member, which no writer of its own writes
+// to.
+func (m *Member) flush(deadline time.Time) {
+	var gathered [writeBatchMax]*websocket.PreparedMessage
+	for {
+		m.mu.Lock()
+		if m.running { // a removal started a writer, to close the Conn
+			m.queued = false
+			m.mu.Unlock()
+			return
+		}
+		n := copy(gathered[:], m.queue)
+		if n == 0 {
+			m.queued = false
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		// They stay in the queue until written (they count toward
+		// QueueSize there): the socket may not take them all.
+		written, err := m.conn.TryWritePrepared(deadline, gathered[:n]...)
+		clear(gathered[:n])
+
+		m.mu.Lock()
+		if m.out { // removed meanwhile: its queue is gone, and a writer closes it
+			m.queued = false
+			m.mu.Unlock()
+			return
+		}
+		left := copy(m.queue, m.queue[written:])
+		clear(m.queue[left:])
+		m.queue = m.queue[:left]
+		if err != nil {
+			m.queued = false
+			m.mu.Unlock()
+			m.hub.remove(m, err)
+			return
+		}
+		if written < n {
+			// The socket is full, or a message needs the Conn's own
+			// compressor: a writer that may wait takes over.
+			m.queued = false
+			m.running = true
+			m.mu.Unlock()
+			m.hub.writers.Go(m.run) // the flusher counts in writers: Close's Wait cannot miss it
+			return
+		}
+		m.mu.Unlock()
+		// Everything went; more may have come meanwhile.
+	}
 }
 
 // Len returns the number of members.
@@ -309,6 +431,10 @@ func (h *Hub) removeLocked(m *Member, why error) {
 		return
 	}
 	delete(h.members, m.conn)
+	last := h.list[len(h.list)-1]
+	h.list[m.index], last.index = last, m.index
+	h.list[len(h.list)-1] = nil
+	h.list = h.list[:len(h.list)-1]
 	m.err = why
 	m.mu.Lock()
 	m.out = true
@@ -354,8 +480,8 @@ func (m *Member) Err() error {
 }
 
 // run is a writer of the member: it writes queued messages, in order,
-// until the queue is empty, and ends; Broadcast starts another when more
-// come. Once the member is out of the hub it closes the connection, with
+// until the queue is empty, and ends; the flusher has the member back
+// then. Once the member is out of the hub it closes the connection, with
 // the code that says why, and ends for good.
 func (m *Member) run() {
 	var gathered [writeBatchMax]*websocket.PreparedMessage

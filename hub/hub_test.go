@@ -326,6 +326,46 @@ func TestBroadcastReachesEveryoneInOrder(t *testing.T) {
 	}
 }
 
+// A member that stops reading for a while passes from the flusher, which
+// writes only what its socket takes at once, to a writer of its own once
+// the socket is full, and back to the flusher once it has caught up:
+// through each handover, its messages arrive whole and in order, as do
+// those of a member that kept reading.
+func TestMemberFallsBehindAndCatchesUp(t *testing.T) {
+	const size, queue = 4 << 10, 1000
+	h := hub.New(&hub.Options{QueueSize: queue, WriteTimeout: time.Minute})
+	ts := startServer(t, h)
+	pausedConn, paused := ts.dial(t, false)
+	reading, _ := ts.dial(t, false)
+	in := readAll(t, reading)
+
+	k := 0
+	broadcast := func(n int) {
+		t.Helper()
+		for end := k + n; k < end; k++ {
+			if err := h.Broadcast(context.Background(), websocket.MessageText, payload(k, size)); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, in, websocket.MessageText, payload(k, size))
+		}
+	}
+	// Enough to fill both sockets' buffers several times over, so that
+	// the member's writer took over, but less than its queue.
+	broadcast(200)
+	if err := paused.Err(); err != nil {
+		t.Fatalf("the paused member was dropped: %v", err)
+	}
+	pausedIn := readAll(t, pausedConn)
+	for j := range k {
+		expect(t, pausedIn, websocket.MessageText, payload(j, size))
+	}
+	from := k
+	broadcast(50) // caught up: the flusher writes to it again
+	for j := from; j < k; j++ {
+		expect(t, pausedIn, websocket.MessageText, payload(j, size))
+	}
+}
+
 // Members with and without compression, with and without context
 // takeover, each receive every message as it was broadcast: those that
 // compress without takeover share one compressed form (WritePrepared).
@@ -665,9 +705,10 @@ func hubGoroutines() int {
 	return n
 }
 
-// A member that is sent nothing holds no goroutine: its writer starts
-// with a message and ends once its queue is empty, so members that joined
-// and members that took their messages cost the same.
+// A member that is sent nothing holds no goroutine: the flusher runs
+// while messages wait and a member's writer only while its socket is full,
+// so members that joined and members that took their messages cost the
+// same.
 func TestIdleMembersHoldNoGoroutine(t *testing.T) {
 	h := hub.New(nil)
 	t.Cleanup(h.Close)
