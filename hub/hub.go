@@ -375,9 +375,10 @@ func (m *Member) flush(deadline time.Time) {
 			m.hub.remove(m, err)
 			return
 		}
-		if written < n {
-			// The socket is full, or a message needs the Conn's own
-			// compressor: a writer that may wait takes over.
+		if written == 0 {
+			// The socket is full, the Conn busy, or the first message
+			// needs the Conn's own compressor: a writer that may wait
+			// takes over.
 			m.queued = false
 			m.running = true
 			m.mu.Unlock()
@@ -385,7 +386,9 @@ func (m *Member) flush(deadline time.Time) {
 			return
 		}
 		m.mu.Unlock()
-		// Everything went; more may have come meanwhile.
+		// Some went: the rest, if any, did not fit in one system call
+		// with them, or came meanwhile, or waits for one of the reasons
+		// above, which the next try finds.
 	}
 }
 
