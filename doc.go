@@ -40,9 +40,12 @@
 // it returns. Any number of goroutines may write at once: Write and Writer
 // send each message whole, and the frames of two messages never interleave;
 // control frames (a pong, a ping, a close) may go out between the fragments
-// of a streamed message. Ping, Close, CloseNow, CloseRead, SetReadLimit,
-// Subprotocol, Done and AfterClose are safe from any goroutine, at any
-// time, any number of times.
+// of a streamed message. TryWritePrepared never waits for another writer
+// or for the socket: it writes nothing instead, or, if the socket takes
+// only the first part of a frame, leaves the rest to a goroutine of the
+// Conn, which later writes wait for. Ping, Close, CloseNow, CloseRead,
+// SetReadLimit, Subprotocol, Done and AfterClose are safe from any
+// goroutine, at any time, any number of times.
 //
 // Pings are answered, pongs delivered to Ping and close frames handled by
 // the goroutine that reads, while it reads. An application that only writes

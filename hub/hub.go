@@ -181,11 +181,14 @@ type Member struct {
 	index int // in hub.list; guarded by hub.mu
 
 	// mu guards the queue and the writer's state. Broadcast takes it
-	// holding hub.mu; the writer takes it alone, never hub.mu with it.
+	// holding hub.mu; the flusher and the writer take it alone, never
+	// hub.mu with it.
 	mu sync.Mutex
-	// queue holds the messages broadcast to m that its writer has not
-	// taken yet, oldest first; writing counts those it took and is
-	// writing. Together they are what QueueSize bounds.
+	// queue holds the messages broadcast to m that are not written yet,
+	// oldest first, except those its writer took and is writing, which
+	// writing counts (the flusher leaves the messages it tries in the
+	// queue until the socket took them). Together they are what QueueSize
+	// bounds.
 	queue   []*websocket.PreparedMessage
 	writing int
 	// queued is set while m waits for the flusher, or the flusher writes
@@ -308,7 +311,7 @@ func (h *Hub) Broadcast(ctx context.Context, typ websocket.MessageType, p []byte
 // at once, and ends when no member is waiting. A member that keeps up
 // with the hub, nearly every member nearly always, is written to here,
 // from one goroutine for all, as a loop over the connections would; only
-// a member whose socket is full gets a writer of its own (flushMember).
+// a member whose socket is full gets a writer of its own (Member.flush).
 //
 // While the flusher goes through the members, Broadcast may queue more
 // for those it has done; they wait for its next pass, so a burst of

@@ -47,9 +47,10 @@ const broadcastWait = 30 * time.Second
 // ws13LoopLib is ws13 broadcasting as the peers that have no broadcast of
 // their own do: one connection after the other, from the sender's
 // goroutine, with one PreparedMessage. ws13 itself broadcasts through its
-// hub package, which gives each connection a queue and, while messages
-// wait in it, a writer goroutine, so that a peer that stops reading holds
-// up nobody (hub/hub.go).
+// hub package, which gives each connection a queue, written by one
+// flusher goroutine that writes only what each socket takes at once, and
+// by a writer goroutine of the connection's own while its socket is full,
+// so that a peer that stops reading holds up nobody (hub/hub.go).
 var ws13LoopLib = &library{
 	name:     "ws13-loop",
 	utf8:     ws13Lib.utf8,
@@ -64,7 +65,7 @@ var broadcastLibs = []*library{ws13Lib, ws13LoopLib, gorillaLib, coderLib, gobwa
 // broadcastSettings says how each library sends one message to many, for
 // the report.
 var broadcastSettings = []string{
-	"**ws13**: its hub package: hub.Broadcast queues one PreparedMessage for each member and starts the member's writer goroutine if none runs; the writer writes it with WritePrepared, together with any others it finds waiting, in one system call while they fit in 16 KiB (QueueSize and WriteTimeout at their defaults)",
+	"**ws13**: its hub package: hub.Broadcast queues one PreparedMessage for each member and wakes the hub's flusher goroutine, which writes each member's waiting messages with TryWritePrepared (only what the socket takes at once), in one system call while they fit in 16 KiB; a member whose socket is full gets a writer goroutine of its own until its queue is empty (QueueSize and WriteTimeout at their defaults)",
 	"**ws13-loop**: one PreparedMessage, written with WritePrepared to each connection in turn",
 	"**gorilla**: one PreparedMessage, written with WritePreparedMessage to each connection in turn",
 	"**coder**: Write to each connection in turn (coder has nothing to prepare a message once)",
