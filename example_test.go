@@ -425,6 +425,39 @@ func ExampleConn_WritePrepared() {
 	// third <nil>
 }
 
+// A sender that must not wait, writing to many connections from one
+// goroutine, tries each; what a connection did not take at once goes to
+// a goroutine that may wait (the hub package works this way).
+func ExampleConn_TryWritePrepared() {
+	url, stop := echoURL()
+	defer stop()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseNow()
+	m, err := websocket.NewPreparedMessage(websocket.MessageText, []byte("news"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	n, err := c.TryWritePrepared(time.Now().Add(10*time.Second), m)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if n == 0 {
+		// Busy, or its socket full. A broadcaster hands the message to a
+		// goroutine of this connection's own, which may wait:
+		if err := c.WritePrepared(ctx, m); err != nil {
+			log.Fatal(err)
+		}
+	}
+	_, echo, err := c.Read(ctx)
+	fmt.Println(string(echo), err)
+	// Output:
+	// news <nil>
+}
+
 // The frame layer on its own, no connection needed: the masked "Hello" a
 // client sends, from RFC 6455 §5.7, built with AppendHeader and Mask, then
 // taken apart again with ParseHeader.
