@@ -121,34 +121,15 @@ func (c *Conn) WritePrepared(ctx context.Context, msgs ...*PreparedMessage) erro
 	defer c.messageLock.unlock()
 	var batch [preparedBatchMax]preparedFrame
 	for len(msgs) > 0 {
-		first, shared, err := c.preparedFrameFor(ctx, msgs[0])
-		if err != nil {
-			return err
-		}
-		if !shared {
-			if err := c.writeCompressedLocked(ctx, msgs[0].typ, msgs[0].payload); err != nil {
-				return err
-			}
-			msgs = msgs[1:]
-			continue
-		}
-		batch[0] = first
-		n, size := 1, MaxHeaderSize+len(first.payload)
-		for n < len(msgs) && n < len(batch) {
-			f, shared, err := c.preparedFrameFor(ctx, msgs[n])
-			if err != nil {
-				return err
-			}
-			if !shared || size+MaxHeaderSize+len(f.payload) > writeBufferSize {
-				break
-			}
-			batch[n] = f
-			n++
-			size += MaxHeaderSize + len(f.payload)
-		}
-		if n == 1 {
-			err = c.writeFrame(ctx, first.header(), first.payload)
-		} else {
+		n, err := c.gatherFrames(ctx, msgs, &batch)
+		switch {
+		case err != nil:
+		case n == 0:
+			err = c.writeCompressedLocked(ctx, msgs[0].typ, msgs[0].payload)
+			n = 1
+		case n == 1:
+			err = c.writeFrame(ctx, batch[0].header(), batch[0].payload)
+		default:
 			err = c.writeFramesTogether(ctx, batch[:n])
 		}
 		clear(batch[:n]) // holds no payload past the call
@@ -158,6 +139,30 @@ func (c *Conn) WritePrepared(ctx context.Context, msgs ...*PreparedMessage) erro
 		msgs = msgs[n:]
 	}
 	return nil
+}
+
+// gatherFrames puts into batch the frames of the first messages of msgs
+// that go out in one system call: the first, and those after it that are
+// sent as they are or compressed without context takeover, while they fit
+// in a write buffer with it. It returns how many; 0 if the first message
+// is compressed by c's own compressor (context takeover), as Write would.
+// The caller holds messageLock.
+func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch *[preparedBatchMax]preparedFrame) (int, error) {
+	n, size := 0, 0
+	for n < len(msgs) && n < len(batch) {
+		f, shared, err := c.preparedFrameFor(ctx, msgs[n])
+		if err != nil {
+			clear(batch[:n])
+			return 0, err
+		}
+		if !shared || n > 0 && size+MaxHeaderSize+len(f.payload) > writeBufferSize {
+			break
+		}
+		batch[n] = f
+		n++
+		size += MaxHeaderSize + len(f.payload)
+	}
+	return n, nil
 }
 
 // TryWritePrepared writes msgs, or as many of them from the first as it
@@ -214,24 +219,13 @@ func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (i
 	}
 
 	var batch [preparedBatchMax]preparedFrame
-	n, size := 0, 0
-	for n < len(msgs) && n < len(batch) {
-		f, shared, err := c.preparedFrameFor(context.Background(), msgs[n])
-		if err != nil {
-			clear(batch[:n])
-			unlock()
-			return 0, err
-		}
-		if !shared || size+MaxHeaderSize+len(f.payload) > writeBufferSize {
-			break
-		}
-		batch[n] = f
-		n++
-		size += MaxHeaderSize + len(f.payload)
-	}
-	if n == 0 {
+	n, err := c.gatherFrames(context.Background(), msgs, &batch)
+	if err != nil || n == 0 || MaxHeaderSize+len(batch[0].payload) > writeBufferSize {
+		// An error; or the first message needs the Conn's compressor, or
+		// is too large for one buffer: WritePrepared's to write.
+		clear(batch[:n])
 		unlock()
-		return 0, nil
+		return 0, err
 	}
 	bufp := getWriteBuffer()
 	buf := (*bufp)[:0]
@@ -243,7 +237,7 @@ func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (i
 
 	w := rawWriters.Get().(*rawWriter)
 	w.p = buf
-	err := raw.Write(w.writeOnce)
+	err = raw.Write(w.writeOnce)
 	written, wouldBlock := w.n, w.wouldBlock
 	if err == nil {
 		err = w.err

@@ -32,32 +32,27 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 // readFD makes one read(2) on a non-blocking socket. wouldBlock reports
 // that nothing was there to read yet.
 func readFD(fd uintptr, p []byte) (n int, wouldBlock bool, err error) {
-	for {
-		n, err = syscall.Read(int(fd), p)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return 0, true, nil
-		case err != nil:
-			return 0, false, os.NewSyscallError("read", err)
-		}
-		return n, false, nil
-	}
+	return retryInterrupted("read", syscall.Read, fd, p)
 }
 
-// writeFD writes p to the socket fd once, without waiting: wouldBlock
-// reports a send buffer too full to take any of it.
+// writeFD makes one write(2) on a non-blocking socket. wouldBlock reports
+// a send buffer too full to take any of p.
 func writeFD(fd uintptr, p []byte) (n int, wouldBlock bool, err error) {
+	return retryInterrupted("write", syscall.Write, fd, p)
+}
+
+// retryInterrupted makes the system call op on fd, again if a signal
+// interrupted it, and reports EAGAIN as wouldBlock rather than an error.
+func retryInterrupted(op string, call func(int, []byte) (int, error), fd uintptr, p []byte) (n int, wouldBlock bool, err error) {
 	for {
-		n, err = syscall.Write(int(fd), p)
+		n, err = call(int(fd), p)
 		switch {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
 			return 0, true, nil
 		case err != nil:
-			return 0, false, os.NewSyscallError("write", err)
+			return 0, false, os.NewSyscallError(op, err)
 		}
 		return n, false, nil
 	}
