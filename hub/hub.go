@@ -22,7 +22,10 @@
 // slower.) A member whose socket is full, or whose messages need its own
 // compressor (context takeover), gets a writer goroutine of its own, which
 // writes with WritePrepared, waiting as long as WriteTimeout, until its
-// queue is empty; then it ends, and the flusher has the member back.
+// queue is empty; then it ends, and the flusher has the member back. A
+// member over TLS or HTTP/2, whose writes cannot be tried without waiting,
+// is always written by a writer of its own: there a broadcast starts a
+// goroutine per member.
 //
 // A member that is sent nothing holds no goroutine and no queue: most
 // members of a large hub are idle most of the time, and a parked goroutine
