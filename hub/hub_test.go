@@ -487,6 +487,33 @@ func TestStuckMemberTimesOut(t *testing.T) {
 	}
 }
 
+// A peer that stops reading in the middle of a frame, with messages too
+// large for the socket's buffers to hold, is dropped after WriteTimeout
+// all the same, whether its writer was waiting (ErrSlowMember) or the Conn
+// was finishing a frame the flusher's write left half done (the Conn cut
+// it off: an error matching websocket.ErrClosed).
+func TestMemberStuckMidFrameTimesOut(t *testing.T) {
+	const size = 15000
+	h := hub.New(&hub.Options{QueueSize: 1000, WriteTimeout: 200 * time.Millisecond})
+	ts := startServer(t, h)
+	_, stuck := ts.dial(t, true)
+	p := payload(0, size)
+	for k := 0; k < 100 && stuck.Err() == nil; k++ {
+		if err := h.Broadcast(context.Background(), websocket.MessageBinary, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDone(t, stuck)
+	err := stuck.Err()
+	if !errors.Is(err, hub.ErrSlowMember) && !errors.Is(err, websocket.ErrClosed) {
+		t.Fatalf("Err = %v, want ErrSlowMember or websocket.ErrClosed", err)
+	}
+	t.Logf("dropped: %v", err)
+	if n := h.Len(); n != 0 {
+		t.Fatalf("Len = %d, want 0", n)
+	}
+}
+
 func TestLeave(t *testing.T) {
 	h := hub.New(nil)
 	ts := startServer(t, h)
