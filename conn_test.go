@@ -1231,6 +1231,14 @@ func TestIdleConnHeapBytes(t *testing.T) {
 	if perConn > limit {
 		t.Errorf("an idle server Conn holds %d bytes of heap, more than %d", perConn, limit)
 	}
+	// The bound above lets a step of the Conn into the next size class
+	// pass: an object with pointers larger than 512 bytes gets an 8-byte
+	// header, so a Conn of 568 bytes takes 576, and one 8 bytes larger
+	// takes 640, 64 bytes more per connection. (A field that fits in the
+	// padding of another costs nothing: see endReturned.)
+	if size := unsafe.Sizeof(Conn{}); size > 568 {
+		t.Errorf("unsafe.Sizeof(Conn{}) = %d, more than 568: with its header the Conn leaves the 576-byte size class", size)
+	}
 	for _, c := range conns {
 		c.CloseNow()
 	}
