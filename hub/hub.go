@@ -372,9 +372,7 @@ func (m *Member) flush(deadline time.Time) {
 			m.mu.Unlock()
 			return
 		}
-		left := copy(m.queue, m.queue[written:])
-		clear(m.queue[left:])
-		m.queue = m.queue[:left]
+		m.dropLocked(written)
 		if err != nil {
 			m.queued = false
 			m.mu.Unlock()
@@ -510,12 +508,7 @@ func (m *Member) run() {
 			m.mu.Unlock()
 			return
 		}
-		// The queue keeps its array, so that a member sent a message at a
-		// time does not allocate one per message; it is never longer
-		// than QueueSize.
-		left := copy(m.queue, m.queue[n:])
-		clear(m.queue[left:])
-		m.queue = m.queue[:left]
+		m.dropLocked(n)
 		m.writing = n
 		m.mu.Unlock()
 
@@ -528,6 +521,16 @@ func (m *Member) run() {
 			m.hub.remove(m, err) // the next turn finds m out
 		}
 	}
+}
+
+// dropLocked takes the first n messages off m's queue. The queue keeps
+// its array, so that a member sent a message at a time does not allocate
+// one per message; it is never longer than QueueSize. The caller holds
+// m.mu.
+func (m *Member) dropLocked(n int) {
+	left := copy(m.queue, m.queue[n:])
+	clear(m.queue[left:])
+	m.queue = m.queue[:left]
 }
 
 // finish closes the member's connection with the code that says why it
