@@ -342,9 +342,9 @@ func (h *Hub) flush() {
 }
 
 // flush writes what is waiting for m, as far as its socket takes it at
-// once; if that is not all, m gets a writer of its own for the rest. The
-// flusher calls it for a queued member, which no writer of its own writes
-// to.
+// once; if a try writes nothing, m gets a writer of its own for the rest.
+// The flusher calls it for a queued member, which no writer of its own
+// writes to.
 func (m *Member) flush(deadline time.Time) {
 	var gathered [writeBatchMax]*websocket.PreparedMessage
 	for {
@@ -404,8 +404,8 @@ func (h *Hub) Len() int {
 }
 
 // Close removes every member, closing each connection with
-// websocket.StatusGoingAway (1001), and waits until all their writers have
-// ended. A write in flight is let finish first, so Close is bounded by
+// websocket.StatusGoingAway (1001), and waits until the flusher and all
+// the members' writers have ended. A write in flight is let finish first, so Close is bounded by
 // WriteTimeout plus the connections' close timeout. Join and Broadcast fail
 // with ErrClosed afterwards. Close may be called more than once.
 func (h *Hub) Close() {
@@ -446,21 +446,12 @@ func (h *Hub) removeLocked(m *Member, why error) {
 	m.mu.Lock()
 	m.out = true
 	m.queue = nil
-	start := m.startLocked()
+	start := !m.running // else the running writer finds m out
+	m.running = true
 	m.mu.Unlock()
 	if start {
 		h.writers.Go(m.run)
 	}
-}
-
-// startLocked reports whether m needs a writer started, and if so marks it
-// as running. The caller holds m.mu.
-func (m *Member) startLocked() bool {
-	if m.running {
-		return false
-	}
-	m.running = true
-	return true
 }
 
 // Leave removes m from its hub, discards the messages still queued for it,
