@@ -228,10 +228,7 @@ func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (i
 		return 0, err
 	}
 	bufp := getWriteBuffer()
-	buf := (*bufp)[:0]
-	for _, f := range batch[:n] {
-		buf = c.appendFrameLocked(buf, f.header(), f.payload)
-	}
+	buf := c.appendFramesLocked((*bufp)[:0], batch[:n])
 	clear(batch[:n]) // holds no payload past the call
 	*bufp = buf
 
@@ -357,10 +354,15 @@ func (c *Conn) writeFramesTogether(ctx context.Context, frames []preparedFrame) 
 	defer c.frameLock.unlock()
 	bufp := getWriteBuffer()
 	defer putWriteBuffer(bufp)
-	buf := (*bufp)[:0]
+	written, err := c.netConn.Write(c.appendFramesLocked((*bufp)[:0], frames))
+	return c.endWrite(ctx, watching, c.wroteLocked(written, err))
+}
+
+// appendFramesLocked appends frames to buf as they go on the wire. The
+// caller holds frameLock (a client's masking keys).
+func (c *Conn) appendFramesLocked(buf []byte, frames []preparedFrame) []byte {
 	for _, f := range frames {
 		buf = c.appendFrameLocked(buf, f.header(), f.payload)
 	}
-	written, err := c.netConn.Write(buf)
-	return c.endWrite(ctx, watching, c.wroteLocked(written, err))
+	return buf
 }
