@@ -25,21 +25,36 @@ import (
 // PreparedMessage is a data message to be written to many connections with
 // Conn.WritePrepared, encoded once: each compressed form it needs (one per
 // compression level and window size among the connections) is made the
-// first time a connection needs it, and kept. It is safe for concurrent use.
+// first time a connection needs it, and kept. On a server, a message that
+// fits in a write buffer (16 KiB) is written to each connection straight
+// from a frame it keeps, made the first time: uncompressed, that is a copy
+// of the payload. It is safe for concurrent use.
 type PreparedMessage struct {
 	typ     MessageType
 	payload []byte
+
+	// serverFrame is the message's frame as a server sends it uncompressed,
+	// header and payload together, so that writing it to each connection
+	// is a system call from it, without copying it into a buffer first:
+	// made the first time a server connection writes it, if it fits in a
+	// write buffer (serverFrameFor).
+	serverFrameOnce sync.Once
+	serverFrame     []byte
 
 	mu         sync.Mutex
 	compressed []*preparedPayload // guarded by mu; usually one entry
 }
 
 // preparedPayload is the payload compressed, without context takeover, at
-// a level and a window size. payload is set before done is closed.
+// a level and a window size. payload and serverFrame are set before done
+// is closed.
 type preparedPayload struct {
 	level, windowBits int
 	done              chan struct{}
 	payload           []byte
+	// serverFrame is the compressed payload's frame as a server sends it,
+	// if it fits in a write buffer; payload is then its tail.
+	serverFrame []byte
 }
 
 // NewPreparedMessage prepares a message of type typ with payload p. p is not
@@ -52,11 +67,11 @@ func NewPreparedMessage(typ MessageType, p []byte) (*PreparedMessage, error) {
 }
 
 // formFor returns the payload compressed as a compressor with the level
-// and window, and no context takeover, would compress it. The first caller
+// and window, and no context takeover, would compress it, in its form. The first caller
 // that needs a form makes it, outside mu, so that callers needing other
 // forms do not wait for it; the others with the same parameters wait for
 // it, until ctx is done or stop is closed (their Conn closed).
-func (m *PreparedMessage) formFor(ctx context.Context, stop <-chan struct{}, level, windowBits int) ([]byte, error) {
+func (m *PreparedMessage) formFor(ctx context.Context, stop <-chan struct{}, level, windowBits int) (*preparedPayload, error) {
 	m.mu.Lock()
 	for _, f := range m.compressed {
 		if f.level == level && f.windowBits == windowBits {
@@ -69,22 +84,54 @@ func (m *PreparedMessage) formFor(ctx context.Context, stop <-chan struct{}, lev
 	m.mu.Unlock()
 	bufp := getWriteBuffer()
 	*bufp = newDeflateCompressor(level, windowBits, false).appendCompressed((*bufp)[:0], m.payload)
-	f.payload = bytes.Clone(*bufp) // kept as long as m is: no spare capacity
+	if frame, ok := newServerFrame(preparedFrame{typ: m.typ, compressed: true}.header(), *bufp); ok {
+		// A few bytes more than the payload alone, which is the frame's
+		// tail.
+		f.serverFrame = frame
+		f.payload = frame[len(frame)-len(*bufp):]
+	} else {
+		f.payload = bytes.Clone(*bufp) // kept as long as m is: no spare capacity
+	}
 	putWriteBuffer(bufp)
 	close(f.done)
-	return f.payload, nil
+	return f, nil
+}
+
+// newServerFrame returns the frame of h and p as a server sends it, in a
+// slice of its own with no spare capacity, if it fits in a write buffer.
+func newServerFrame(h Header, p []byte) ([]byte, bool) {
+	if MaxHeaderSize+len(p) > writeBufferSize {
+		return nil, false
+	}
+	h.Length = int64(len(p))
+	var header [MaxHeaderSize]byte
+	head := AppendHeader(header[:0], h)
+	frame := make([]byte, len(head)+len(p))
+	copy(frame[copy(frame, head):], p)
+	return frame, true
+}
+
+// serverFrameFor returns m's uncompressed frame as a server sends it, or
+// nil if it does not fit in a write buffer. It is made once, the first
+// time a server needs it: a copy of the payload that m keeps, made so that
+// writing m to many connections copies nothing per connection.
+func (m *PreparedMessage) serverFrameFor() []byte {
+	m.serverFrameOnce.Do(func() {
+		m.serverFrame, _ = newServerFrame(preparedFrame{typ: m.typ}.header(), m.payload)
+	})
+	return m.serverFrame
 }
 
 // wait returns the form once it is made.
-func (f *preparedPayload) wait(ctx context.Context, stop <-chan struct{}) ([]byte, error) {
+func (f *preparedPayload) wait(ctx context.Context, stop <-chan struct{}) (*preparedPayload, error) {
 	select {
 	case <-f.done: // made already: this wins over a ctx that has ended too
-		return f.payload, nil
+		return f, nil
 	default:
 	}
 	select {
 	case <-f.done:
-		return f.payload, nil
+		return f, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-stop:
@@ -127,7 +174,7 @@ func (c *Conn) WritePrepared(ctx context.Context, msgs ...*PreparedMessage) erro
 		case n == 0:
 			err = c.writeCompressedLocked(ctx, msgs[0].typ, msgs[0].payload)
 			n = 1
-		case n == 1:
+		case n == 1 && batch[0].wire == nil: // perhaps larger than a buffer
 			err = c.writeFrame(ctx, batch[0].header(), batch[0].payload)
 		default:
 			err = c.writeFramesTogether(ctx, batch[:n])
@@ -227,10 +274,8 @@ func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (i
 		unlock()
 		return 0, err
 	}
-	bufp := getWriteBuffer()
-	buf := c.appendFramesLocked((*bufp)[:0], batch[:n])
+	buf, bufp := c.wireLocked(batch[:n])
 	clear(batch[:n]) // holds no payload past the call
-	*bufp = buf
 
 	w := rawWriters.Get().(*rawWriter)
 	w.p = buf
@@ -249,30 +294,34 @@ func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (i
 	case wouldBlock:
 		n = 0
 	case written < len(buf):
-		if c.startBackground(func() { c.finishFrames(bufp, written, deadline) }) {
+		if c.startBackground(func() { c.finishFrames(buf, written, bufp, deadline) }) {
 			return n, nil // finishFrames lets go of the buffer and the locks
 		}
 		// Closed meanwhile: the frames can never be finished.
 		err = c.wroteLocked(written, net.ErrClosed)
 		n = 0
 	}
-	putWriteBuffer(bufp)
+	if bufp != nil {
+		putWriteBuffer(bufp)
+	}
 	unlock()
 	return n, err
 }
 
 // finishFrames writes what TryWritePrepared's system call left of its
-// frames, from offset from of *bufp, bounded by deadline, and then lets go
-// of the buffer and of the locks TryWritePrepared took. Any failure leaves
-// a frame torn, and wroteLocked drops the connection.
-func (c *Conn) finishFrames(bufp *[]byte, from int, deadline time.Time) {
+// frames, buf from offset from, bounded by deadline, and then lets go of
+// the buffer (bufp, if buf is one) and of the locks TryWritePrepared took.
+// Any failure leaves a frame torn, and wroteLocked drops the connection.
+func (c *Conn) finishFrames(buf []byte, from int, bufp *[]byte, deadline time.Time) {
 	defer c.messageLock.unlock()
 	defer c.frameLock.unlock()
-	defer putWriteBuffer(bufp)
+	if bufp != nil {
+		defer putWriteBuffer(bufp)
+	}
 	if !deadline.IsZero() {
 		c.netConn.SetWriteDeadline(deadline)
 	}
-	n, err := c.netConn.Write((*bufp)[from:])
+	n, err := c.netConn.Write(buf[from:])
 	if err == nil && !deadline.IsZero() {
 		c.netConn.SetWriteDeadline(time.Time{})
 	}
@@ -308,11 +357,13 @@ func (w *rawWriter) write(fd uintptr) bool {
 const preparedBatchMax = 16
 
 // preparedFrame is a message as a connection sends it: its type, whether
-// it is compressed (RSV1), and the payload on the wire.
+// it is compressed (RSV1), and the payload on the wire; on a server, also
+// the whole frame as it goes on the wire, if the message keeps it.
 type preparedFrame struct {
 	typ        MessageType
 	compressed bool
 	payload    []byte
+	wire       []byte
 }
 
 func (f preparedFrame) header() Header {
@@ -329,19 +380,27 @@ func (f preparedFrame) header() Header {
 // compressor (context takeover), as Write does.
 func (c *Conn) preparedFrameFor(ctx context.Context, m *PreparedMessage) (f preparedFrame, shared bool, err error) {
 	if c.compressor == nil || !c.compression.shouldCompress(len(m.payload)) {
-		return preparedFrame{typ: m.typ, payload: m.payload}, true, nil
+		f = preparedFrame{typ: m.typ, payload: m.payload}
+		if c.isServer { // a client masks each frame with a key of its own
+			f.wire = m.serverFrameFor()
+		}
+		return f, true, nil
 	}
 	if c.compressor.takeover {
 		return f, false, nil
 	}
-	payload, err := m.formFor(ctx, c.netClosed, c.compressor.level, c.compressor.windowBits)
+	form, err := m.formFor(ctx, c.netClosed, c.compressor.level, c.compressor.windowBits)
 	switch {
 	case err == ErrClosed:
 		return f, false, c.closeCause
 	case err != nil:
 		return f, false, err
 	}
-	return preparedFrame{typ: m.typ, compressed: true, payload: payload}, true, nil
+	f = preparedFrame{typ: m.typ, compressed: true, payload: form.payload}
+	if c.isServer {
+		f.wire = form.serverFrame
+	}
+	return f, true, nil
 }
 
 // writeFramesTogether sends frames, which fit in a write buffer together,
@@ -352,10 +411,26 @@ func (c *Conn) writeFramesTogether(ctx context.Context, frames []preparedFrame) 
 		return err
 	}
 	defer c.frameLock.unlock()
-	bufp := getWriteBuffer()
-	defer putWriteBuffer(bufp)
-	written, err := c.netConn.Write(c.appendFramesLocked((*bufp)[:0], frames))
+	buf, bufp := c.wireLocked(frames)
+	if bufp != nil {
+		defer putWriteBuffer(bufp)
+	}
+	written, err := c.netConn.Write(buf)
 	return c.endWrite(ctx, watching, c.wroteLocked(written, err))
+}
+
+// wireLocked returns frames, which fit in a write buffer together, as they
+// go on the wire, in one slice: a lone frame that its message keeps whole
+// (on a server) as it is, copying nothing; others copied into a write
+// buffer, which it returns too, for the caller to put back when done with
+// it. The caller holds frameLock (a client's masking keys).
+func (c *Conn) wireLocked(frames []preparedFrame) (buf []byte, bufp *[]byte) {
+	if len(frames) == 1 && frames[0].wire != nil {
+		return frames[0].wire, nil
+	}
+	bufp = getWriteBuffer()
+	*bufp = c.appendFramesLocked((*bufp)[:0], frames)
+	return *bufp, bufp
 }
 
 // appendFramesLocked appends frames to buf as they go on the wire. The

@@ -76,6 +76,75 @@ func TestWritePrepared(t *testing.T) {
 	}
 }
 
+// writeRecorder is a net.Conn that keeps the slices it is asked to write,
+// not copies: a test can tell what memory a write came from.
+type writeRecorder struct {
+	net.Conn // nil: only Write and the deadlines are used
+	writes   [][]byte
+}
+
+func (c *writeRecorder) Write(p []byte) (int, error) {
+	c.writes = append(c.writes, p)
+	return len(p), nil
+}
+func (c *writeRecorder) SetWriteDeadline(time.Time) error { return nil }
+func (c *writeRecorder) SetReadDeadline(time.Time) error  { return nil }
+
+// A server writes a prepared message that fits in a write buffer straight
+// from the frame the message keeps, compressed or not, without copying it
+// per connection; a client, which masks each frame with a key of its own,
+// copies it; a message too large for a buffer keeps no frame.
+func TestWritePreparedWritesTheFrameTheMessageKeeps(t *testing.T) {
+	compressing := connConfig{
+		deflate:     &deflateParams{serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15},
+		compression: &CompressionOptions{Mode: CompressionNoContextTakeover},
+	}
+	for _, tc := range []struct {
+		name       string
+		cfg        connConfig
+		size       int
+		fromFrame  bool
+		compressed bool
+	}{
+		{"server", connConfig{isServer: true}, 1 << 10, true, false},
+		{"server compressing", connConfig{isServer: true, deflate: compressing.deflate, compression: compressing.compression}, 1 << 10, true, true},
+		{"client", connConfig{}, 1 << 10, false, false},
+		{"server, larger than a buffer", connConfig{isServer: true}, writeBufferSize, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := NewPreparedMessage(MessageText, testPayload(tc.size, true))
+			var frames [][]byte
+			for range 2 {
+				rec := &writeRecorder{}
+				c := newConn(rec, nil, tc.cfg)
+				if err := c.WritePrepared(context.Background(), m); err != nil {
+					t.Fatal(err)
+				}
+				if len(rec.writes) == 0 {
+					t.Fatal("nothing written")
+				}
+				frames = append(frames, rec.writes[0])
+			}
+			var kept []byte
+			if tc.compressed {
+				kept = m.compressed[0].serverFrame
+			} else {
+				kept = m.serverFrame
+			}
+			same := func(p []byte) bool { return len(p) > 0 && len(kept) > 0 && &p[0] == &kept[0] }
+			if got := same(frames[0]) && same(frames[1]); got != tc.fromFrame {
+				t.Errorf("written from the kept frame: %v, want %v", got, tc.fromFrame)
+			}
+			if tc.fromFrame {
+				h, n, err := ParseHeader(kept)
+				if err != nil || !h.Fin || h.Masked || h.Opcode != OpText || (h.Rsv == Rsv1) != tc.compressed || int(h.Length) != len(kept)-n {
+					t.Errorf("the kept frame's header: %+v (%d bytes), %v", h, n, err)
+				}
+			}
+		})
+	}
+}
+
 // Without context takeover the shared compressed form is byte for byte what
 // the connection's own compressor makes of the message.
 func TestPreparedCompressesAsTheConn(t *testing.T) {
@@ -83,7 +152,8 @@ func TestPreparedCompressesAsTheConn(t *testing.T) {
 	for _, bits := range []int{8, 12, 15} {
 		server, _ := preparedPair(t, CompressionNoContextTakeover, bits)
 		m, _ := NewPreparedMessage(MessageBinary, payload)
-		shared, _ := m.formFor(context.Background(), nil, server.compressor.level, server.compressor.windowBits)
+		form, _ := m.formFor(context.Background(), nil, server.compressor.level, server.compressor.windowBits)
+		shared := form.payload
 		own := server.compressor.appendCompressed(nil, payload)
 		if !bytes.Equal(shared, own) {
 			t.Errorf("%d bits: the prepared form (%d bytes) differs from the Conn's own (%d)", bits, len(shared), len(own))
@@ -227,7 +297,8 @@ func TestPreparedFormsKeepNoSpareCapacity(t *testing.T) {
 		payload := make([]byte, size)
 		rand.NewChaCha8([32]byte{7}).Read(payload) // incompressible: the form is as large as the message
 		m, _ := NewPreparedMessage(MessageBinary, payload)
-		f, _ := m.formFor(context.Background(), nil, 1, 15)
+		form, _ := m.formFor(context.Background(), nil, 1, 15)
+		f := form.payload
 		if cap(f) > len(f)+len(f)/8+64 {
 			t.Errorf("%d bytes: the form keeps %d bytes for %d", size, cap(f), len(f))
 		}
@@ -426,14 +497,15 @@ func TestTryWritePreparedWritesNothingWhereItWouldWait(t *testing.T) {
 	}
 }
 
-// fillUntilPartial tries messages of about size bytes on c, whose peer
-// does not read, until the socket takes only part of one: then a
-// goroutine of c holds the frame lock to finish it. It returns the
-// payloads c counted as written. (With Linux's loopback, a send buffer of
+// fillUntilPartial tries messages of about size bytes on c, batch at a
+// time, whose peer does not read, until the socket takes only part of
+// them: then a goroutine of c holds the frame lock to finish them. It
+// returns the payloads c counted as written. One message goes out from
+// the frame the PreparedMessage keeps, several from a write buffer. (With Linux's loopback, a send buffer of
 // 64 KiB fills in the middle of such a frame, not at its end; the peer's
 // receive buffer is fixed small, so that it does not grow to make room
 // for the rest.)
-func fillUntilPartial(t *testing.T, c, peer *Conn, size int, deadline time.Time) [][]byte {
+func fillUntilPartial(t *testing.T, c, peer *Conn, size, batch int, deadline time.Time) [][]byte {
 	t.Helper()
 	if err := c.netConn.(*net.TCPConn).SetWriteBuffer(64 << 10); err != nil {
 		t.Fatal(err)
@@ -443,19 +515,26 @@ func fillUntilPartial(t *testing.T, c, peer *Conn, size int, deadline time.Time)
 	}
 	var sent [][]byte
 	for i := range 10000 {
-		p := testPayload(size-i%7, false)
-		p[0] = byte(i)
-		m, err := NewPreparedMessage(MessageBinary, p)
+		var payloads [][]byte
+		var msgs []*PreparedMessage
+		for j := range batch {
+			p := testPayload(size-(i+j)%7, false)
+			p[0] = byte(i)
+			p[1] = byte(j)
+			m, err := NewPreparedMessage(MessageBinary, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payloads, msgs = append(payloads, p), append(msgs, m)
+		}
+		n, err := c.TryWritePrepared(deadline, msgs...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := c.TryWritePrepared(deadline, m)
-		if err != nil {
-			t.Fatal(err)
+		if n > 0 && n != batch {
+			t.Fatalf("TryWritePrepared wrote %d of %d frames that fit in one buffer", n, batch)
 		}
-		if n == 1 {
-			sent = append(sent, p)
-		}
+		sent = append(sent, payloads[:n]...)
 		if c.frameLock.state.Load() != lockFree {
 			return sent // the rest of a frame is being finished
 		}
@@ -471,23 +550,27 @@ func fillUntilPartial(t *testing.T, c, peer *Conn, size int, deadline time.Time)
 // anything else: a Write waiting behind it follows it, and the peer reads
 // every message whole and in order.
 func TestTryWritePreparedFinishesAPartialWrite(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	server, client := connPair(t)
-	sent := fillUntilPartial(t, server, client, 15000, time.Now().Add(20*time.Second))
-	wrote := make(chan error, 1)
-	go func() { wrote <- server.Write(ctx, MessageText, []byte("after")) }()
-	client.netConn.(*net.TCPConn).SetReadBuffer(1 << 20) // a small window would slow the rest down
-	for i, want := range sent {
-		if _, got, err := client.Read(ctx); err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("message %d of %d: %d bytes, %v", i, len(sent), len(got), err)
-		}
-	}
-	if _, got, err := client.Read(ctx); err != nil || string(got) != "after" {
-		t.Fatalf("after them: %q, %v", got, err)
-	}
-	if err := <-wrote; err != nil {
-		t.Fatal(err)
+	for _, batch := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d at a time", batch), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			server, client := connPair(t)
+			sent := fillUntilPartial(t, server, client, 15000/batch, batch, time.Now().Add(20*time.Second))
+			wrote := make(chan error, 1)
+			go func() { wrote <- server.Write(ctx, MessageText, []byte("after")) }()
+			client.netConn.(*net.TCPConn).SetReadBuffer(1 << 20) // a small window would slow the rest down
+			for i, want := range sent {
+				if _, got, err := client.Read(ctx); err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("message %d of %d: %d bytes, %v", i, len(sent), len(got), err)
+				}
+			}
+			if _, got, err := client.Read(ctx); err != nil || string(got) != "after" {
+				t.Fatalf("after them: %q, %v", got, err)
+			}
+			if err := <-wrote; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
@@ -495,7 +578,7 @@ func TestTryWritePreparedFinishesAPartialWrite(t *testing.T) {
 // deadline loses the connection, and the next write says so.
 func TestTryWritePreparedDeadline(t *testing.T) {
 	server, client := connPair(t)
-	fillUntilPartial(t, server, client, 15000, time.Now().Add(100*time.Millisecond))
+	fillUntilPartial(t, server, client, 15000, 1, time.Now().Add(100*time.Millisecond))
 	select {
 	case <-server.Done():
 	case <-time.After(10 * time.Second):
@@ -530,4 +613,27 @@ func TestTryWritePreparedAllocations(t *testing.T) {
 	if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
 		t.Errorf("%v allocations per message", n)
 	}
+}
+
+// BenchmarkWritePreparedOverhead is a server's CPU time to write one
+// prepared 1 KiB message to each of 100 connections, the network left
+// out: the per-connection cost of a broadcast besides the system call.
+func BenchmarkWritePreparedOverhead(b *testing.B) {
+	const members = 100
+	conns := make([]*Conn, members)
+	for i := range conns {
+		conns[i] = newConn(&replayConn{}, nil, connConfig{isServer: true})
+	}
+	ctx := context.Background()
+	payload := testPayload(1<<10, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		m, _ := NewPreparedMessage(MessageBinary, payload)
+		for _, c := range conns {
+			if err := c.WritePrepared(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/conn")
 }
