@@ -335,30 +335,41 @@ func (h *Hub) flush() {
 		// waiting for the peer until this deadline, as a writer's would.
 		deadline := time.Now().Add(h.writeTimeout)
 		for i, m := range members {
-			m.flush(deadline)
+			if m.flush(deadline) {
+				h.mu.Lock()
+				h.waiting = append(h.waiting, m) // after the others
+				h.mu.Unlock()
+			}
 			members[i] = nil
 		}
 	}
 }
 
+// flushTries bounds how many tries the flusher makes for one member in a
+// row: a member that has more waiting after them, because more keeps
+// coming, waits for the flusher's next pass, after the others.
+const flushTries = 4
+
 // flush writes what is waiting for m, as far as its socket takes it at
 // once; if a try writes nothing, m gets a writer of its own for the rest.
 // The flusher calls it for a queued member, which no writer of its own
-// writes to.
-func (m *Member) flush(deadline time.Time) {
+// writes to. It reports whether m is still queued, with messages left
+// after flushTries tries that each wrote some: the flusher then comes back
+// to it.
+func (m *Member) flush(deadline time.Time) (more bool) {
 	var gathered [writeBatchMax]*websocket.PreparedMessage
-	for {
+	for try := 1; ; try++ {
 		m.mu.Lock()
 		if m.running { // a removal started a writer, to close the Conn
 			m.queued = false
 			m.mu.Unlock()
-			return
+			return false
 		}
 		n := copy(gathered[:], m.queue)
 		if n == 0 {
 			m.queued = false
 			m.mu.Unlock()
-			return
+			return false
 		}
 		m.mu.Unlock()
 		// They stay in the queue until written (they count toward
@@ -370,14 +381,14 @@ func (m *Member) flush(deadline time.Time) {
 		if m.out { // removed meanwhile: its queue is gone, and a writer closes it
 			m.queued = false
 			m.mu.Unlock()
-			return
+			return false
 		}
 		m.dropLocked(written)
 		if err != nil {
 			m.queued = false
 			m.mu.Unlock()
 			m.hub.remove(m, err)
-			return
+			return false
 		}
 		if written == 0 {
 			// The socket is full, the Conn busy, or the first message
@@ -387,12 +398,20 @@ func (m *Member) flush(deadline time.Time) {
 			m.running = true
 			m.mu.Unlock()
 			m.hub.writers.Go(m.run) // the flusher counts in writers: Close's Wait cannot miss it
-			return
+			return false
+		}
+		if len(m.queue) == 0 {
+			m.queued = false
+			m.mu.Unlock()
+			return false
 		}
 		m.mu.Unlock()
-		// Some went: the rest, if any, did not fit in one system call
-		// with them, or came meanwhile, or waits for one of the reasons
-		// above, which the next try finds.
+		if try == flushTries {
+			return true
+		}
+		// Some went: the rest did not fit in one system call with them,
+		// or came meanwhile, or waits for one of the reasons above, which
+		// the next try finds.
 	}
 }
 
