@@ -17,6 +17,7 @@ package websocket
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -66,16 +67,25 @@ func NewPreparedMessage(typ MessageType, p []byte) (*PreparedMessage, error) {
 	return &PreparedMessage{typ: typ, payload: p}, nil
 }
 
-// formFor returns the payload compressed as a compressor with the level
-// and window, and no context takeover, would compress it, in its form. The first caller
-// that needs a form makes it, outside mu, so that callers needing other
-// forms do not wait for it; the others with the same parameters wait for
-// it, until ctx is done or stop is closed (their Conn closed).
-func (m *PreparedMessage) formFor(ctx context.Context, stop <-chan struct{}, level, windowBits int) (*preparedPayload, error) {
+// formFor returns the form of the payload compressed as a compressor with
+// the level and window, and no context takeover, would compress it. The
+// first caller that needs a form makes it, outside mu, so that callers
+// needing other forms do not wait for it; the others with the same
+// parameters wait for it, until ctx is done or stop is closed (their Conn
+// closed), or, unless wait is set, return errFormPending at once.
+func (m *PreparedMessage) formFor(ctx context.Context, stop <-chan struct{}, level, windowBits int, wait bool) (*preparedPayload, error) {
 	m.mu.Lock()
 	for _, f := range m.compressed {
 		if f.level == level && f.windowBits == windowBits {
 			m.mu.Unlock()
+			if !wait {
+				select {
+				case <-f.done:
+					return f, nil
+				default:
+					return nil, errFormPending
+				}
+			}
 			return f.wait(ctx, stop)
 		}
 	}
@@ -168,7 +178,7 @@ func (c *Conn) WritePrepared(ctx context.Context, msgs ...*PreparedMessage) erro
 	defer c.messageLock.unlock()
 	var batch [preparedBatchMax]preparedFrame
 	for len(msgs) > 0 {
-		n, err := c.gatherFrames(ctx, msgs, &batch)
+		n, err := c.gatherFrames(ctx, msgs, &batch, true)
 		switch {
 		case err != nil:
 		case n == 0:
@@ -193,11 +203,15 @@ func (c *Conn) WritePrepared(ctx context.Context, msgs ...*PreparedMessage) erro
 // sent as they are or compressed without context takeover, while they fit
 // in a write buffer with it. It returns how many; 0 if the first message
 // is compressed by c's own compressor (context takeover), as Write would.
-// The caller holds messageLock.
-func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch *[preparedBatchMax]preparedFrame) (int, error) {
+// Unless wait is set, it also stops at a message whose compressed form
+// another goroutine is still making. The caller holds messageLock.
+func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch *[preparedBatchMax]preparedFrame, wait bool) (int, error) {
 	n, size := 0, 0
 	for n < len(msgs) && n < len(batch) {
-		f, shared, err := c.preparedFrameFor(ctx, msgs[n])
+		f, shared, err := c.preparedFrameFor(ctx, msgs[n], wait)
+		if err == errFormPending {
+			break
+		}
 		if err != nil {
 			clear(batch[:n])
 			return 0, err
@@ -220,8 +234,11 @@ func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch 
 // what is left with WritePrepared.
 //
 // It writes nothing, and returns 0 and no error, where it would have to
-// wait: while another write holds the connection, or while the socket's
-// send buffer is full. It writes only what WritePrepared would send in
+// wait: while another write holds the connection, while the socket's send
+// buffer is full, or while another goroutine is still compressing the
+// message for connections that compress as this one does (a message that
+// none has needed compressed yet, it compresses, as WritePrepared would).
+// It writes only what WritePrepared would send in
 // one system call, together: messages sent as they are or compressed
 // without context takeover, in frames that fit in a write buffer (16 KiB)
 // together; it stops at the first other one. It writes only to a TCP or
@@ -266,10 +283,11 @@ func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (i
 	}
 
 	var batch [preparedBatchMax]preparedFrame
-	n, err := c.gatherFrames(context.Background(), msgs, &batch)
+	n, err := c.gatherFrames(context.Background(), msgs, &batch, false)
 	if err != nil || n == 0 || MaxHeaderSize+len(batch[0].payload) > writeBufferSize {
 		// An error; or the first message needs the Conn's compressor, or
-		// is too large for one buffer: WritePrepared's to write.
+		// its form is still being made, or it is too large for one
+		// buffer: WritePrepared's to write.
 		clear(batch[:n])
 		unlock()
 		return 0, err
@@ -352,6 +370,10 @@ func (w *rawWriter) write(fd uintptr) bool {
 	return true
 }
 
+// errFormPending is formFor's answer, when told not to wait, for a form
+// that another goroutine is still making.
+var errFormPending = errors.New("websocket: compressed form still being made")
+
 // preparedBatchMax bounds how many messages WritePrepared gathers into one
 // system call; the write buffer bounds their bytes.
 const preparedBatchMax = 16
@@ -375,10 +397,11 @@ func (f preparedFrame) header() Header {
 }
 
 // preparedFrameFor returns m as c sends it: as it is, or compressed
-// without context takeover in the form m keeps for c's parameters. It
+// without context takeover in the form m keeps for c's parameters (which
+// another goroutine may be making: formFor, and wait, say what then). It
 // reports shared false, and no frame, if c compresses m with its own
 // compressor (context takeover), as Write does.
-func (c *Conn) preparedFrameFor(ctx context.Context, m *PreparedMessage) (f preparedFrame, shared bool, err error) {
+func (c *Conn) preparedFrameFor(ctx context.Context, m *PreparedMessage, wait bool) (f preparedFrame, shared bool, err error) {
 	if c.compressor == nil || !c.compression.shouldCompress(len(m.payload)) {
 		f = preparedFrame{typ: m.typ, payload: m.payload}
 		if c.isServer { // a client masks each frame with a key of its own
@@ -389,7 +412,7 @@ func (c *Conn) preparedFrameFor(ctx context.Context, m *PreparedMessage) (f prep
 	if c.compressor.takeover {
 		return f, false, nil
 	}
-	form, err := m.formFor(ctx, c.netClosed, c.compressor.level, c.compressor.windowBits)
+	form, err := m.formFor(ctx, c.netClosed, c.compressor.level, c.compressor.windowBits, wait)
 	switch {
 	case err == ErrClosed:
 		return f, false, c.closeCause

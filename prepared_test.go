@@ -152,7 +152,7 @@ func TestPreparedCompressesAsTheConn(t *testing.T) {
 	for _, bits := range []int{8, 12, 15} {
 		server, _ := preparedPair(t, CompressionNoContextTakeover, bits)
 		m, _ := NewPreparedMessage(MessageBinary, payload)
-		form, _ := m.formFor(context.Background(), nil, server.compressor.level, server.compressor.windowBits)
+		form, _ := m.formFor(context.Background(), nil, server.compressor.level, server.compressor.windowBits, true)
 		shared := form.payload
 		own := server.compressor.appendCompressed(nil, payload)
 		if !bytes.Equal(shared, own) {
@@ -297,7 +297,7 @@ func TestPreparedFormsKeepNoSpareCapacity(t *testing.T) {
 		payload := make([]byte, size)
 		rand.NewChaCha8([32]byte{7}).Read(payload) // incompressible: the form is as large as the message
 		m, _ := NewPreparedMessage(MessageBinary, payload)
-		form, _ := m.formFor(context.Background(), nil, 1, 15)
+		form, _ := m.formFor(context.Background(), nil, 1, 15, true)
 		f := form.payload
 		if cap(f) > len(f)+len(f)/8+64 {
 			t.Errorf("%d bytes: the form keeps %d bytes for %d", size, cap(f), len(f))
@@ -483,6 +483,18 @@ func TestTryWritePreparedWritesNothingWhereItWouldWait(t *testing.T) {
 	server, client = preparedPair(t, CompressionContextTakeover, 15)
 	try(server, 1, small) // below the threshold: sent as it is
 	try(server, 0, prepare(1000))
+	read(client, 100)
+
+	// A compressed form that another goroutine is making (as a hub's
+	// writer would for a member of its own): waiting for it would hold
+	// the Conn, and the caller, as long as the compression takes.
+	server, client = preparedPair(t, CompressionNoContextTakeover, 15)
+	beingMade := prepare(1000)
+	beingMade.compressed = append(beingMade.compressed, &preparedPayload{
+		level: server.compressor.level, windowBits: server.compressor.windowBits, done: make(chan struct{}),
+	})
+	try(server, 0, beingMade)
+	try(server, 1, small, beingMade) // what comes before it goes
 	read(client, 100)
 
 	pipeServer, _ := pipePair(t)
