@@ -269,7 +269,20 @@ func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (i
 	if err := c.refuseClosedMessageLocked(); err != nil {
 		return 0, err
 	}
+	// Gathered, and compressed if need be, before the frame lock is
+	// taken, as WritePrepared does: control frames need not wait for it.
+	var batch [preparedBatchMax]preparedFrame
+	n, err := c.gatherFrames(context.Background(), msgs, &batch, false)
+	if err != nil || n == 0 || MaxHeaderSize+len(batch[0].payload) > writeBufferSize {
+		// An error; or the first message needs the Conn's compressor, or
+		// its form is still being made, or it is too large for one
+		// buffer: WritePrepared's to write.
+		clear(batch[:n])
+		c.messageLock.unlock()
+		return 0, err
+	}
 	if !c.frameLock.tryLock() { // a control frame is being written
+		clear(batch[:n])
 		c.messageLock.unlock()
 		return 0, nil
 	}
@@ -278,16 +291,6 @@ func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (i
 		c.messageLock.unlock()
 	}
 	if err := c.unwritableLocked(); err != nil {
-		unlock()
-		return 0, err
-	}
-
-	var batch [preparedBatchMax]preparedFrame
-	n, err := c.gatherFrames(context.Background(), msgs, &batch, false)
-	if err != nil || n == 0 || MaxHeaderSize+len(batch[0].payload) > writeBufferSize {
-		// An error; or the first message needs the Conn's compressor, or
-		// its form is still being made, or it is too large for one
-		// buffer: WritePrepared's to write.
 		clear(batch[:n])
 		unlock()
 		return 0, err
