@@ -40,8 +40,8 @@
 // it returns. Any number of goroutines may write at once: Write and Writer
 // send each message whole, and the frames of two messages never interleave;
 // control frames (a pong, a ping, a close) may go out between the fragments
-// of a streamed message. TryWritePrepared never waits for another writer
-// or for the socket: it writes nothing instead, or, if the socket takes
+// of a streamed message. TryWritePrepared never waits for another writer,
+// for the socket or for a compression under way: it writes nothing instead, or, if the socket takes
 // only the first part of a frame, leaves the rest to a goroutine of the
 // Conn, which later writes wait for. Ping, Close, CloseNow, CloseRead,
 // SetReadLimit, Subprotocol, Done and AfterClose are safe from any

@@ -441,7 +441,7 @@ func ExampleConn_TryWritePrepared() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	n, err := c.TryWritePrepared(time.Now().Add(10*time.Second), m)
+	n, err := c.TryWritePrepared(10*time.Second, m)
 	if err != nil {
 		log.Fatal(err)
 	}

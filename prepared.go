@@ -247,16 +247,16 @@ func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch 
 //
 // The socket may take the first part of the frames and not the rest. The
 // rest cannot be taken back, and nothing else can be framed before it, so
-// a goroutine of the Conn writes it, waiting for the peer until deadline
-// at most (no limit if deadline is zero), and the messages count as
-// written; the Conn's next write waits until it is done. A peer that does
-// not take the rest by deadline has its connection dropped, as a Write
-// whose context ends mid-frame does. That goroutine, like the Conn's
+// a goroutine of the Conn writes it, waiting for the peer for timeout at
+// most (no limit if timeout is 0), and the messages count as written; the
+// Conn's next write waits until it is done. A peer that does not take the
+// rest in that time has its connection dropped, as a Write whose context
+// ends mid-frame does. That goroutine, like the Conn's
 // others, is gone once Close or CloseNow returns.
 //
 // It returns an error, having written nothing, on a connection that has
 // failed or is closed, and ErrInvalidMessageType for a nil message.
-func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (int, error) {
+func (c *Conn) TryWritePrepared(timeout time.Duration, msgs ...*PreparedMessage) (int, error) {
 	for _, m := range msgs {
 		if m == nil || !m.typ.isData() {
 			return 0, ErrInvalidMessageType
@@ -315,6 +315,10 @@ func (c *Conn) TryWritePrepared(deadline time.Time, msgs ...*PreparedMessage) (i
 	case wouldBlock:
 		n = 0
 	case written < len(buf):
+		var deadline time.Time // the clock is read only here, not per try
+		if timeout > 0 {
+			deadline = time.Now().Add(timeout)
+		}
 		if c.startBackground(func() { c.finishFrames(buf, written, bufp, deadline) }) {
 			return n, nil // finishFrames lets go of the buffer and the locks
 		}

@@ -420,7 +420,7 @@ func TestTryWritePrepared(t *testing.T) {
 					}
 					msgs, payloads = append(msgs, m), append(payloads, p)
 				}
-				if n, err := sender.TryWritePrepared(time.Time{}, msgs...); n != len(msgs) || err != nil {
+				if n, err := sender.TryWritePrepared(0, msgs...); n != len(msgs) || err != nil {
 					t.Fatalf("TryWritePrepared = %d, %v; want %d, nil", n, err, len(msgs))
 				}
 				for i, want := range payloads {
@@ -452,7 +452,7 @@ func TestTryWritePreparedWritesNothingWhereItWouldWait(t *testing.T) {
 	small, large := prepare(100), prepare(20<<10)
 	try := func(c *Conn, want int, msgs ...*PreparedMessage) {
 		t.Helper()
-		if n, err := c.TryWritePrepared(time.Time{}, msgs...); n != want || err != nil {
+		if n, err := c.TryWritePrepared(0, msgs...); n != want || err != nil {
 			t.Fatalf("TryWritePrepared = %d, %v; want %d, nil", n, err, want)
 		}
 	}
@@ -501,10 +501,10 @@ func TestTryWritePreparedWritesNothingWhereItWouldWait(t *testing.T) {
 	try(pipeServer, 0, small)
 
 	server.CloseNow()
-	if n, err := server.TryWritePrepared(time.Time{}, small); n != 0 || !errors.Is(err, ErrClosed) {
+	if n, err := server.TryWritePrepared(0, small); n != 0 || !errors.Is(err, ErrClosed) {
 		t.Errorf("on a closed Conn: %d, %v; want 0 and ErrClosed", n, err)
 	}
-	if _, err := client.TryWritePrepared(time.Time{}, nil); err != ErrInvalidMessageType {
+	if _, err := client.TryWritePrepared(0, nil); err != ErrInvalidMessageType {
 		t.Errorf("a nil message: %v; want ErrInvalidMessageType", err)
 	}
 }
@@ -517,7 +517,7 @@ func TestTryWritePreparedWritesNothingWhereItWouldWait(t *testing.T) {
 // 64 KiB fills in the middle of such a frame, not at its end; the peer's
 // receive buffer is fixed small, so that it does not grow to make room
 // for the rest.)
-func fillUntilPartial(t *testing.T, c, peer *Conn, size, batch int, deadline time.Time) [][]byte {
+func fillUntilPartial(t *testing.T, c, peer *Conn, size, batch int, timeout time.Duration) [][]byte {
 	t.Helper()
 	if err := c.netConn.(*net.TCPConn).SetWriteBuffer(64 << 10); err != nil {
 		t.Fatal(err)
@@ -539,7 +539,7 @@ func fillUntilPartial(t *testing.T, c, peer *Conn, size, batch int, deadline tim
 			}
 			payloads, msgs = append(payloads, p), append(msgs, m)
 		}
-		n, err := c.TryWritePrepared(deadline, msgs...)
+		n, err := c.TryWritePrepared(timeout, msgs...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -567,7 +567,7 @@ func TestTryWritePreparedFinishesAPartialWrite(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			server, client := connPair(t)
-			sent := fillUntilPartial(t, server, client, 15000/batch, batch, time.Now().Add(20*time.Second))
+			sent := fillUntilPartial(t, server, client, 15000/batch, batch, 20*time.Second)
 			wrote := make(chan error, 1)
 			go func() { wrote <- server.Write(ctx, MessageText, []byte("after")) }()
 			client.netConn.(*net.TCPConn).SetReadBuffer(1 << 20) // a small window would slow the rest down
@@ -586,15 +586,15 @@ func TestTryWritePreparedFinishesAPartialWrite(t *testing.T) {
 	}
 }
 
-// A peer that does not take the rest of a partly written frame by the
-// deadline loses the connection, and the next write says so.
-func TestTryWritePreparedDeadline(t *testing.T) {
+// A peer that does not take the rest of a partly written frame within the
+// timeout loses the connection, and the next write says so.
+func TestTryWritePreparedTimeout(t *testing.T) {
 	server, client := connPair(t)
-	fillUntilPartial(t, server, client, 15000, 1, time.Now().Add(100*time.Millisecond))
+	fillUntilPartial(t, server, client, 15000, 1, 100*time.Millisecond)
 	select {
 	case <-server.Done():
 	case <-time.After(10 * time.Second):
-		t.Fatal("the connection outlived the deadline of a torn frame")
+		t.Fatal("the connection outlived the timeout of a torn frame")
 	}
 	if err := server.Write(context.Background(), MessageText, []byte("x")); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after: %v; want ErrClosed", err)
@@ -614,7 +614,7 @@ func TestTryWritePreparedAllocations(t *testing.T) {
 	}
 	buf := make([]byte, 0, 4096)
 	roundTrip := func() {
-		if n, err := server.TryWritePrepared(time.Time{}, m); n != 1 || err != nil {
+		if n, err := server.TryWritePrepared(0, m); n != 1 || err != nil {
 			t.Fatalf("TryWritePrepared = %d, %v", n, err)
 		}
 		if _, _, err := client.AppendMessage(ctx, buf[:0]); err != nil {

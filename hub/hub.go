@@ -210,6 +210,9 @@ type Member struct {
 
 	err  error         // why m was removed; guarded by hub.mu
 	done chan struct{} // closed when the last writer has closed the Conn
+	// unhook takes back the function Join gave the Conn's AfterClose; set
+	// by Join under hub.mu.
+	unhook func() bool
 
 	// timer bounds each write (see write); made by the first one, and
 	// used by one writer at a time.
@@ -245,10 +248,9 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 	h.list = append(h.list, m)
 	// Closed from the peer's side, by a keepalive, or by the application:
 	// nothing more can be written, so the member goes now rather than at
-	// the next Broadcast (a quiet hub might have none). An earlier reason,
-	// such as Leave, stands; the member's own close comes too late to
-	// matter.
-	c.AfterClose(func() { h.remove(m, websocket.ErrClosed) })
+	// the next Broadcast (a quiet hub might have none). A removal for
+	// another reason, such as Leave, takes this back (removeLocked).
+	m.unhook = c.AfterClose(func() { h.remove(m, websocket.ErrClosed) })
 	return m, nil
 }
 
@@ -332,11 +334,8 @@ func (h *Hub) flush() {
 		// The two slices swap roles each pass: no allocation per pass.
 		members, h.waiting = h.waiting, members[:0]
 		h.mu.Unlock()
-		// A frame the socket took only in part is finished by the Conn,
-		// waiting for the peer until this deadline, as a writer's would.
-		deadline := time.Now().Add(h.writeTimeout)
 		for i, m := range members {
-			if m.flush(deadline) {
+			if m.flush() {
 				h.mu.Lock()
 				h.waiting = append(h.waiting, m) // after the others
 				h.mu.Unlock()
@@ -357,7 +356,7 @@ const flushTries = 4
 // writes to. It reports whether m is still queued, with messages left
 // after flushTries tries that each wrote some: the flusher then comes back
 // to it.
-func (m *Member) flush(deadline time.Time) (more bool) {
+func (m *Member) flush() (more bool) {
 	var gathered [writeBatchMax]*websocket.PreparedMessage
 	for try := 1; ; try++ {
 		m.mu.Lock()
@@ -375,7 +374,9 @@ func (m *Member) flush(deadline time.Time) (more bool) {
 		m.mu.Unlock()
 		// They stay in the queue until written (they count toward
 		// QueueSize there): the socket may not take them all.
-		written, err := m.conn.TryWritePrepared(deadline, gathered[:n]...)
+		// A frame the socket takes only in part is finished by the Conn,
+		// waiting for the peer for WriteTimeout at most, as a writer would.
+		written, err := m.conn.TryWritePrepared(m.hub.writeTimeout, gathered[:n]...)
 		clear(gathered[:n])
 
 		m.mu.Lock()
@@ -463,6 +464,12 @@ func (h *Hub) removeLocked(m *Member, why error) {
 	h.list[len(h.list)-1] = nil
 	h.list = h.list[:len(h.list)-1]
 	m.err = why
+	// Closing the Conn, which m's writer is about to do, would start the
+	// AfterClose function in a goroutine that nothing waits for: it
+	// would find m out and do nothing, but could still be running after
+	// Close or Leave returned. (If the Conn's close is what removes m,
+	// that goroutine is this call's.)
+	m.unhook()
 	m.mu.Lock()
 	m.out = true
 	m.queue = nil

@@ -720,16 +720,70 @@ func TestPeerCloseEndsWriter(t *testing.T) {
 }
 
 // hubGoroutines counts the goroutines running code of the hub package.
-func hubGoroutines() int {
+func hubGoroutines() int { return len(hubStacks(false)) }
+
+// hubStacks returns the stacks of the goroutines running code of the hub
+// package; with outsideTests, only of those that no test started (a test
+// server's handler calls Leave).
+func hubStacks(outsideTests bool) []string {
 	buf := make([]byte, 1<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
-	n := 0
+	var hub []string
 	for _, g := range strings.Split(stacks, "\n\n") {
-		if strings.Contains(g, "websocket/hub.") {
-			n++
+		if strings.Contains(g, "websocket/hub.") && !(outsideTests && strings.Contains(g, "hub_test.")) {
+			hub = append(hub, g)
 		}
 	}
-	return n
+	return hub
+}
+
+// Close and Leave return once nothing of the hub runs for the members
+// they removed: not even the function the hub gave their Conn's
+// AfterClose, which closing the Conn would start, had the removal not
+// taken it back.
+func TestNothingOfTheHubRunsAfterCloseOrLeave(t *testing.T) {
+	t.Run("Close", func(t *testing.T) {
+		h := hub.New(nil)
+		ts := startServer(t, h)
+		var inboxes []<-chan received
+		for range 50 {
+			c, _ := ts.dial(t, false)
+			inboxes = append(inboxes, readAll(t, c))
+		}
+		if err := h.Broadcast(context.Background(), websocket.MessageText, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range inboxes {
+			expect(t, in, websocket.MessageText, []byte("hello"))
+		}
+		h.Close()
+		if s := hubStacks(true); len(s) > 0 {
+			t.Fatalf("%d goroutines run the hub's code after Close returned; the first:\n%s", len(s), s[0])
+		}
+	})
+	t.Run("Leave", func(t *testing.T) {
+		h := hub.New(nil)
+		ts := startServer(t, h)
+		for range 20 {
+			c, m := ts.dial(t, false)
+			in := readAll(t, c)
+			if err := h.Broadcast(context.Background(), websocket.MessageText, []byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, in, websocket.MessageText, []byte("hello"))
+			// The flusher may still be returning once the peer has the
+			// message.
+			for deadline := time.Now().Add(wait); len(hubStacks(true)) > 0; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the hub's goroutines did not end after the message was read")
+				}
+			}
+			m.Leave()
+			if s := hubStacks(true); len(s) > 0 {
+				t.Fatalf("%d goroutines run the hub's code after Leave returned; the first:\n%s", len(s), s[0])
+			}
+		}
+	})
 }
 
 // A member that is sent nothing holds no goroutine: the flusher runs
