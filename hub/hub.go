@@ -215,8 +215,10 @@ type Member struct {
 	unhook func() bool
 
 	// timer bounds each write (see write); made by the first one, and
-	// used by one writer at a time.
-	timer *time.Timer
+	// used by one writer at a time. timedOut says on timedOutDone that it
+	// has ended, so that the writer can wait for it.
+	timer        *time.Timer
+	timedOutDone chan struct{}
 }
 
 // Join adds c to the hub; nothing runs for it until a message is
@@ -554,10 +556,7 @@ func (m *Member) dropLocked(n int) {
 // finish closes the member's connection with the code that says why it
 // left, once the last write is over, and ends the member.
 func (m *Member) finish() {
-	defer close(m.done)
-	if m.timer != nil {
-		m.timer.Stop()
-	}
+	defer close(m.done) // the timer is stopped: each write stops it
 	m.hub.mu.Lock()
 	why := m.err
 	m.hub.mu.Unlock()
@@ -592,12 +591,18 @@ const writeBatchMax = 16
 // broadcast to many members allocates nothing per member.
 func (m *Member) write(msgs []*websocket.PreparedMessage) error {
 	if m.timer == nil {
+		m.timedOutDone = make(chan struct{}, 1)
 		m.timer = time.AfterFunc(m.hub.writeTimeout, m.timedOut)
 	} else {
 		m.timer.Reset(m.hub.writeTimeout)
 	}
 	err := m.conn.WritePrepared(context.Background(), msgs...)
-	m.timer.Stop()
+	if !m.timer.Stop() {
+		// timedOut has started, in a goroutine of its own: the writer
+		// waits for it, so that it cannot outlive the member (Close and
+		// Leave wait for the writer).
+		<-m.timedOutDone
+	}
 	return err
 }
 
@@ -608,4 +613,5 @@ func (m *Member) write(msgs []*websocket.PreparedMessage) error {
 func (m *Member) timedOut() {
 	m.hub.remove(m, fmt.Errorf("%w: a write took more than %v", ErrSlowMember, m.hub.writeTimeout))
 	m.conn.CloseNow()
+	m.timedOutDone <- struct{}{}
 }

@@ -761,6 +761,25 @@ func TestNothingOfTheHubRunsAfterCloseOrLeave(t *testing.T) {
 			t.Fatalf("%d goroutines run the hub's code after Close returned; the first:\n%s", len(s), s[0])
 		}
 	})
+	t.Run("a write timed out", func(t *testing.T) {
+		h := hub.New(&hub.Options{QueueSize: 2000, WriteTimeout: 50 * time.Millisecond})
+		ts := startServer(t, h)
+		_, stuck := ts.dial(t, true)
+		p := payload(0, 1<<10)
+		for k := 0; k < 1999 && stuck.Err() == nil; k++ {
+			if err := h.Broadcast(context.Background(), websocket.MessageBinary, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitDone(t, stuck)
+		if err := stuck.Err(); !errors.Is(err, hub.ErrSlowMember) {
+			t.Fatalf("Err = %v, want ErrSlowMember", err)
+		}
+		h.Close()
+		if s := hubStacks(true); len(s) > 0 {
+			t.Fatalf("%d goroutines run the hub's code after Close returned; the first:\n%s", len(s), s[0])
+		}
+	})
 	t.Run("Leave", func(t *testing.T) {
 		h := hub.New(nil)
 		ts := startServer(t, h)
