@@ -737,11 +737,44 @@ func hubStacks(outsideTests bool) []string {
 	return hub
 }
 
+// unwaitedStacks returns the stacks of goroutines that run functions of
+// the hub that Close and Leave do not wait for as they wait for a
+// member's writer: the one Join gives the Conn's AfterClose, and a write's
+// timer's. Neither must run once Close or Leave has returned. (A writer
+// may still be returning from its last call then.)
+func unwaitedStacks() []string {
+	var unwaited []string
+	for _, g := range hubStacks(true) {
+		if strings.Contains(g, "hub.(*Hub).Join.func") || strings.Contains(g, "hub.(*Member).timedOut") {
+			unwaited = append(unwaited, g)
+		}
+	}
+	return unwaited
+}
+
+// hubGoroutinesEnd fails t unless every goroutine of the hub that no test
+// started ends within wait.
+func hubGoroutinesEnd(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(wait); len(hubStacks(true)) > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub's goroutines did not end within %v; the first:\n%s", wait, hubStacks(true)[0])
+		}
+	}
+}
+
 // Close and Leave return once nothing of the hub runs for the members
-// they removed: not even the function the hub gave their Conn's
-// AfterClose, which closing the Conn would start, had the removal not
-// taken it back.
+// they removed but their writers' last returns: not the function the hub
+// gave their Conn's AfterClose, which closing the Conn would start had
+// the removal not taken it back, nor a write's timer's.
 func TestNothingOfTheHubRunsAfterCloseOrLeave(t *testing.T) {
+	check := func(t *testing.T, after string) {
+		t.Helper()
+		if s := unwaitedStacks(); len(s) > 0 {
+			t.Fatalf("%d goroutines run the hub's code after %s returned; the first:\n%s", len(s), after, s[0])
+		}
+		hubGoroutinesEnd(t)
+	}
 	t.Run("Close", func(t *testing.T) {
 		h := hub.New(nil)
 		ts := startServer(t, h)
@@ -757,9 +790,7 @@ func TestNothingOfTheHubRunsAfterCloseOrLeave(t *testing.T) {
 			expect(t, in, websocket.MessageText, []byte("hello"))
 		}
 		h.Close()
-		if s := hubStacks(true); len(s) > 0 {
-			t.Fatalf("%d goroutines run the hub's code after Close returned; the first:\n%s", len(s), s[0])
-		}
+		check(t, "Close")
 	})
 	t.Run("a write timed out", func(t *testing.T) {
 		h := hub.New(&hub.Options{QueueSize: 2000, WriteTimeout: 50 * time.Millisecond})
@@ -776,9 +807,7 @@ func TestNothingOfTheHubRunsAfterCloseOrLeave(t *testing.T) {
 			t.Fatalf("Err = %v, want ErrSlowMember", err)
 		}
 		h.Close()
-		if s := hubStacks(true); len(s) > 0 {
-			t.Fatalf("%d goroutines run the hub's code after Close returned; the first:\n%s", len(s), s[0])
-		}
+		check(t, "Close")
 	})
 	t.Run("Leave", func(t *testing.T) {
 		h := hub.New(nil)
@@ -790,17 +819,9 @@ func TestNothingOfTheHubRunsAfterCloseOrLeave(t *testing.T) {
 				t.Fatal(err)
 			}
 			expect(t, in, websocket.MessageText, []byte("hello"))
-			// The flusher may still be returning once the peer has the
-			// message.
-			for deadline := time.Now().Add(wait); len(hubStacks(true)) > 0; time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("the hub's goroutines did not end after the message was read")
-				}
-			}
+			hubGoroutinesEnd(t) // the flusher may still be returning
 			m.Leave()
-			if s := hubStacks(true); len(s) > 0 {
-				t.Fatalf("%d goroutines run the hub's code after Leave returned; the first:\n%s", len(s), s[0])
-			}
+			check(t, "Leave")
 		}
 	})
 }
