@@ -270,6 +270,17 @@ func expect(t *testing.T, ch <-chan received, typ websocket.MessageType, p []byt
 	}
 }
 
+// broadcastRead broadcasts msg as text and expects it on every inbox.
+func broadcastRead(t *testing.T, h *hub.Hub, inboxes []<-chan received, msg []byte) {
+	t.Helper()
+	if err := h.Broadcast(context.Background(), websocket.MessageText, msg); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range inboxes {
+		expect(t, in, websocket.MessageText, msg)
+	}
+}
+
 // expectClose fails the test unless the next result from ch is the end of
 // the connection with code.
 func expectClose(t *testing.T, ch <-chan received, code websocket.StatusCode) {
@@ -563,12 +574,7 @@ func TestCloseEndsEveryWriter(t *testing.T) {
 		members = append(members, m)
 		inboxes = append(inboxes, readAll(t, c))
 	}
-	if err := h.Broadcast(context.Background(), websocket.MessageText, []byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range inboxes {
-		expect(t, in, websocket.MessageText, []byte("hello"))
-	}
+	broadcastRead(t, h, inboxes, []byte("hello"))
 
 	h.Close()
 	for i, m := range members {
@@ -783,12 +789,7 @@ func TestNothingOfTheHubRunsAfterCloseOrLeave(t *testing.T) {
 			c, _ := ts.dial(t, false)
 			inboxes = append(inboxes, readAll(t, c))
 		}
-		if err := h.Broadcast(context.Background(), websocket.MessageText, []byte("hello")); err != nil {
-			t.Fatal(err)
-		}
-		for _, in := range inboxes {
-			expect(t, in, websocket.MessageText, []byte("hello"))
-		}
+		broadcastRead(t, h, inboxes, []byte("hello"))
 		h.Close()
 		check(t, "Close")
 	})
@@ -843,13 +844,7 @@ func TestIdleMembersHoldNoGoroutine(t *testing.T) {
 		t.Fatalf("%d goroutines of the hub with 10 members that were sent nothing", n)
 	}
 	for i := range 3 {
-		msg := []byte(fmt.Sprint("message ", i))
-		if err := h.Broadcast(context.Background(), websocket.MessageText, msg); err != nil {
-			t.Fatal(err)
-		}
-		for _, in := range inboxes {
-			expect(t, in, websocket.MessageText, msg)
-		}
+		broadcastRead(t, h, inboxes, []byte(fmt.Sprint("message ", i)))
 	}
 	// A writer may still be returning once its peer has the message.
 	deadline := time.Now().Add(wait)
