@@ -238,10 +238,10 @@ func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch 
 // buffer is full, or while another goroutine is still compressing the
 // message for connections that compress as this one does (a message that
 // none has needed compressed yet, it compresses, as WritePrepared would).
-// It writes only what WritePrepared would send in
-// one system call, together: messages sent as they are or compressed
-// without context takeover, in frames that fit in a write buffer (16 KiB)
-// together; it stops at the first other one. It writes only to a TCP or
+// It writes only what WritePrepared would send in one system call,
+// together: messages sent as they are or compressed without context
+// takeover, in frames that fit in a write buffer (16 KiB) together; it
+// stops at the first other one. It writes only to a TCP or
 // Unix-domain socket: over TLS or HTTP/2 (whose writes cannot be tried
 // without waiting) it returns 0.
 //
@@ -251,8 +251,8 @@ func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch 
 // most (no limit if timeout is 0), and the messages count as written; the
 // Conn's next write waits until it is done. A peer that does not take the
 // rest in that time has its connection dropped, as a Write whose context
-// ends mid-frame does. That goroutine, like the Conn's
-// others, is gone once Close or CloseNow returns.
+// ends mid-frame does. That goroutine, like the Conn's others, is gone
+// once Close or CloseNow returns.
 //
 // It returns an error, having written nothing, on a connection that has
 // failed or is closed, and ErrInvalidMessageType for a nil message.
@@ -273,16 +273,15 @@ func (c *Conn) TryWritePrepared(timeout time.Duration, msgs ...*PreparedMessage)
 	// taken, as WritePrepared does: control frames need not wait for it.
 	var batch [preparedBatchMax]preparedFrame
 	n, err := c.gatherFrames(context.Background(), msgs, &batch, false)
+	defer clear(batch[:n]) // holds no payload past the call
 	if err != nil || n == 0 || MaxHeaderSize+len(batch[0].payload) > writeBufferSize {
 		// An error; or the first message needs the Conn's compressor, or
 		// its form is still being made, or it is too large for one
 		// buffer: WritePrepared's to write.
-		clear(batch[:n])
 		c.messageLock.unlock()
 		return 0, err
 	}
 	if !c.frameLock.tryLock() { // a control frame is being written
-		clear(batch[:n])
 		c.messageLock.unlock()
 		return 0, nil
 	}
@@ -291,12 +290,10 @@ func (c *Conn) TryWritePrepared(timeout time.Duration, msgs ...*PreparedMessage)
 		c.messageLock.unlock()
 	}
 	if err := c.unwritableLocked(); err != nil {
-		clear(batch[:n])
 		unlock()
 		return 0, err
 	}
 	buf, bufp := c.wireLocked(batch[:n])
-	clear(batch[:n]) // holds no payload past the call
 
 	w := rawWriters.Get().(*rawWriter)
 	w.p = buf
