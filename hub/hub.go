@@ -20,10 +20,11 @@
 // as a loop over the connections would, with no goroutine of its own.
 // (Starting one per member for each message made a broadcast a quarter
 // slower.) It tries a member a few times in a row at most, so that one to
-// which more keeps coming waits for its next pass behind the others. A member whose socket is full, or whose messages need its own
-// compressor (context takeover), gets a writer goroutine of its own, which
-// writes with WritePrepared, waiting as long as WriteTimeout, until its
-// queue is empty; then it ends, and the flusher has the member back. A
+// which more keeps coming waits for its next pass behind the others. A
+// member whose socket is full, or whose messages need its own compressor
+// (context takeover), gets a writer goroutine of its own, which writes
+// with WritePrepared, waiting as long as WriteTimeout, until its queue is
+// empty; then it ends, and the flusher has the member back. A
 // member over TLS or HTTP/2, whose writes cannot be tried without waiting,
 // is always written by a writer of its own: there a broadcast starts a
 // goroutine per member.
