@@ -3,6 +3,7 @@
 package websocket
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -253,6 +254,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	}
 
 	// Wait for the peer's close frame. If no one is reading, read here.
+	var readEnd error // why the reads here ended
 	if c.readLock.lock(c.closeRecv, c.netClosed, timer.C) {
 		c.rd.done = nil // bounded by the close deadline alone
 		c.rd.closeBy = deadline
@@ -270,6 +272,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 			// end.
 			c.closeNet()
 		}
+		readEnd = c.rd.err
 		c.readLock.unlock()
 	}
 	// The reader that got the close frame closes TCP, right away on a
@@ -294,6 +297,12 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	}
 	if endedBefore {
 		return c.closeCause
+	}
+	var pe *ProtocolError
+	if errors.As(readEnd, &pe) {
+		// The peer broke the protocol (a malformed close frame, say)
+		// while we waited, and the connection failed with pe's code.
+		return readEnd
 	}
 	return errors.New("websocket: close handshake not completed: the peer sent no close frame in time")
 }
@@ -390,6 +399,14 @@ func (c *Conn) closeNetWith(cause error) {
 		c.closeHooks = nil
 		c.backgroundMu.Unlock()
 		c.stopPolling() // while the descriptor still names this socket
+		if tc, ok := c.netConn.(*tls.Conn); ok {
+			// tls.Conn.Close first sends close_notify, with a write
+			// deadline of its own of 5 s, which a peer that stopped
+			// reading makes it wait out. Closing the socket under it
+			// first makes that send fail at once; the closing handshake,
+			// when there is one, has already said where the stream ends.
+			tc.NetConn().Close()
+		}
 		c.netConn.Close()
 		c.readInterrupt.close()
 		c.writeInterrupt.close()

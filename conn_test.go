@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -1241,5 +1242,86 @@ func TestIdleConnHeapBytes(t *testing.T) {
 	}
 	for _, c := range conns {
 		c.CloseNow()
+	}
+}
+
+// tlsLoopback returns the two ends of a TLS connection on 127.0.0.1, the
+// handshake done, with small socket buffers so that writes to a peer that
+// does not read block soon.
+func tlsLoopback(t *testing.T) (ours *tls.Conn, theirs net.Conn) {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	cfg := srv.TLS.Clone()
+	srv.Close()
+	a, b := loopback(t)
+	b.(*net.TCPConn).SetReadBuffer(8 << 10)
+	a.(*net.TCPConn).SetWriteBuffer(8 << 10)
+	ours = tls.Server(a, cfg)
+	peer := tls.Client(b, &tls.Config{InsecureSkipVerify: true})
+	errc := make(chan error, 1)
+	go func() { errc <- peer.Handshake() }()
+	if err := ours.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	return ours, b // the peer never reads from here on
+}
+
+// Over TLS, dropping the connection (a Write whose context ends mid-frame,
+// CloseNow, Close at its timeout) must not wait on a peer that does not
+// read: tls.Conn.Close sends close_notify with a 5 s deadline of its own.
+func TestTLSDropDoesNotWaitForThePeer(t *testing.T) {
+	ours, _ := tlsLoopback(t)
+	c := newConn(ours, nil, connConfig{isServer: true, closeTimeout: 300 * time.Millisecond})
+	defer c.CloseNow()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	wrote := make(chan error, 1)
+	go func() { wrote <- c.Write(ctx, MessageBinary, make([]byte, 8<<20)) }()
+
+	// Meanwhile, 100 ms after the write's context ended, CloseNow.
+	time.Sleep(400 * time.Millisecond)
+	closeStart := time.Now()
+	c.CloseNow()
+	if d := time.Since(closeStart); d > time.Second {
+		t.Errorf("CloseNow took %v: it should drop the connection at once", d)
+	}
+	err := <-wrote
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Write with a 300ms context returned after %v (%v)", d, err)
+	}
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("Write = %v, want ErrClosed", err)
+	}
+}
+
+// Close over TLS to a peer that stopped reading ends at the close timeout.
+func TestTLSCloseTimeoutWithAStalledPeer(t *testing.T) {
+	ours, _ := tlsLoopback(t)
+	// Fill the socket buffers behind the Conn's back, as a peer that stopped
+	// reading does over time; the TLS record layer stays consistent.
+	filled := make(chan struct{})
+	go func() {
+		defer close(filled)
+		buf := make([]byte, 1024)
+		for {
+			ours.NetConn().SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+			if _, err := ours.NetConn().Write(buf); err != nil {
+				ours.NetConn().SetWriteDeadline(time.Time{})
+				return
+			}
+		}
+	}()
+	<-filled
+	c := newConn(ours, nil, connConfig{isServer: true, closeTimeout: 300 * time.Millisecond})
+	defer c.CloseNow()
+	start := time.Now()
+	err := c.Close(StatusNormalClosure, "")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close with a close timeout of 300ms took %v (%v)", d, err)
 	}
 }

@@ -1399,3 +1399,28 @@ func TestDeflateAppendAccumulates(t *testing.T) {
 		t.Fatal("AppendMessage still running after 5 s, past its 2 s context")
 	}
 }
+
+// A peer that answers Close with a malformed close frame (a code that may
+// not be sent, §7.4) makes Close fail the connection with 1002; Close must
+// not report that the peer sent no close frame in time.
+func TestCloseAnsweredWithABadCloseFrame(t *testing.T) {
+	c, p := hostileConn(t, true)
+	go func() {
+		for {
+			h, _, ok := p.readFrame()
+			if !ok {
+				return
+			}
+			if h.Opcode == OpClose {
+				body := []byte{0x03, 0xed} // 1005: local only, never on the wire
+				p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, body))
+				io.Copy(io.Discard, p.br)
+				return
+			}
+		}
+	}()
+	err := c.Close(StatusNormalClosure, "")
+	if err == nil || strings.Contains(err.Error(), "in time") || CloseStatus(err) != StatusProtocolError {
+		t.Errorf("Close = %v (CloseStatus %d); the peer's close frame was invalid, and the connection failed with 1002", err, CloseStatus(err))
+	}
+}
