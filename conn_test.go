@@ -282,6 +282,20 @@ func (p *rawPeer) readFrame() (h Header, payload []byte, ok bool) {
 	return h, payload, true
 }
 
+// skipToClose reads frames until a close frame, and reports whether one
+// came before the connection ended; it may run on a goroutine of its own.
+func (p *rawPeer) skipToClose() bool {
+	for {
+		h, _, ok := p.readFrame()
+		if !ok {
+			return false
+		}
+		if h.Opcode == OpClose {
+			return true
+		}
+	}
+}
+
 // expectClose reads until a close frame and returns its code, skipping
 // other frames; then it expects the connection to end.
 func (p *rawPeer) expectClose() StatusCode {
@@ -711,19 +725,13 @@ func TestCloseDuringStreamedMessage(t *testing.T) {
 		sawClose := make(chan struct{})
 		answer := make(chan struct{})
 		go func() {
-			for {
-				h, _, ok := p.readFrame()
-				if !ok {
-					return
-				}
-				if h.Opcode == OpClose {
-					close(sawClose)
-					<-answer
-					p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
-					p.conn.Close() // as a server does first; a client may too
-					return
-				}
+			if !p.skipToClose() {
+				return
 			}
+			close(sawClose)
+			<-answer
+			p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+			p.conn.Close() // as a server does first; a client may too
 		}()
 		closeErr := make(chan error, 1)
 		go func() { closeErr <- c.Close(StatusNormalClosure, "bye") }()

@@ -1406,17 +1406,10 @@ func TestDeflateAppendAccumulates(t *testing.T) {
 func TestCloseAnsweredWithABadCloseFrame(t *testing.T) {
 	c, p := hostileConn(t, true)
 	go func() {
-		for {
-			h, _, ok := p.readFrame()
-			if !ok {
-				return
-			}
-			if h.Opcode == OpClose {
-				body := []byte{0x03, 0xed} // 1005: local only, never on the wire
-				p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, body))
-				io.Copy(io.Discard, p.br)
-				return
-			}
+		if p.skipToClose() {
+			body := []byte{0x03, 0xed} // 1005: local only, never on the wire
+			p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, body))
+			io.Copy(io.Discard, p.br)
 		}
 	}()
 	err := c.Close(StatusNormalClosure, "")

@@ -1013,17 +1013,8 @@ func endOnceRun(t *testing.T, pipe bool, how string, seed uint64) (int64, string
 	// The peer drains what we send, answering a close frame (or not).
 	answer := how != "PeerFIN" && rng.IntN(4) != 0
 	go func() {
-		for {
-			h, _, ok := peer.readFrame()
-			if !ok {
-				return
-			}
-			if h.Opcode == OpClose {
-				if answer {
-					peer.conn.Write(peerFrame(peer, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
-				}
-				return
-			}
+		if peer.skipToClose() && answer {
+			peer.conn.Write(peerFrame(peer, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
 		}
 	}()
 	msgs := 1 + rng.IntN(4)
