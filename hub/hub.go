@@ -124,10 +124,10 @@ type Options struct {
 	WriteTimeout time.Duration
 }
 
-// Errors of the hub; Member.Err returns one of the last three, or the error
-// of the write that failed (one matching websocket.ErrClosed, with
-// errors.Is, if the connection was closed, by the peer or otherwise, while
-// messages were waiting).
+// Errors of the hub; Member.Err returns one of the last three, or one
+// matching websocket.ErrClosed (with errors.Is) for a member whose
+// connection was closed, by the peer or otherwise, before it left: the
+// error of the write that failed, if one did, else websocket.ErrClosed.
 var (
 	// ErrClosed is returned by Join and Broadcast on a closed Hub, and by
 	// Member.Err for the members it had.
@@ -136,7 +136,8 @@ var (
 	// because QueueSize messages were waiting for it or a write took longer
 	// than WriteTimeout.
 	ErrSlowMember = errors.New("hub: member too slow")
-	// ErrLeft is Member.Err after Leave.
+	// ErrLeft is Member.Err after Leave, if the connection was still
+	// open when Leave was called.
 	ErrLeft = errors.New("hub: member left")
 
 	errNilConn       = errors.New("hub: Join of a nil *websocket.Conn")
@@ -490,7 +491,18 @@ func (h *Hub) removeLocked(m *Member, why error) {
 // Conn is closed: at most WriteTimeout plus the Conn's close timeout.
 // Leave may be called more than once, and after the hub removed m.
 func (m *Member) Leave() {
-	m.hub.remove(m, ErrLeft)
+	why := ErrLeft
+	select {
+	case <-m.conn.Done():
+		// The connection closed first, which removes m by itself
+		// (AfterClose, in Join). An application's reader typically calls
+		// Leave because of that close, and learns of it only once Done
+		// is closed; recording the close either way keeps Err from
+		// depending on which of the two ran first.
+		why = websocket.ErrClosed
+	default:
+	}
+	m.hub.remove(m, why)
 	<-m.done
 }
 
@@ -499,8 +511,8 @@ func (m *Member) Leave() {
 func (m *Member) Done() <-chan struct{} { return m.done }
 
 // Err returns why m was removed from the hub (ErrLeft, ErrClosed, an error
-// wrapping ErrSlowMember, or the error of a failed write), or nil while it
-// is a member.
+// wrapping ErrSlowMember, or one matching websocket.ErrClosed for a
+// connection that closed first), or nil while it is a member.
 func (m *Member) Err() error {
 	m.hub.mu.Lock()
 	defer m.hub.mu.Unlock()

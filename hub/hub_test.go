@@ -561,6 +561,48 @@ func TestLeave(t *testing.T) {
 	}
 }
 
+// A member whose connection closed before it left is out for that: its
+// Err matches websocket.ErrClosed, not ErrLeft, however the Leave called by
+// the application's reader and the hub's own watch on the connection fall
+// in time (the reader learns of the close only once the Conn is closed).
+func TestLeaveAfterTheConnectionClosed(t *testing.T) {
+	h := hub.New(nil)
+	errs := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			errs <- err
+			return
+		}
+		m, err := h.Join(c)
+		if err != nil {
+			errs <- err
+			return
+		}
+		c.CloseNow()
+		m.Leave()
+		errs <- m.Err()
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(h.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	for range 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		c, _, err := websocket.Dial(ctx, url, nil)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errs; !errors.Is(err, websocket.ErrClosed) {
+			t.Fatalf("Err = %v, want one matching websocket.ErrClosed", err)
+		}
+		c.CloseNow()
+	}
+	if n := h.Len(); n != 0 {
+		t.Fatalf("Len = %d, want 0", n)
+	}
+}
+
 // Close closes every member with 1001 and returns once their writers are
 // gone; no goroutine of the hub is left.
 func TestCloseEndsEveryWriter(t *testing.T) {
