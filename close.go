@@ -298,6 +298,11 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	if endedBefore {
 		return c.closeCause
 	}
+	if readEnd == nil {
+		// Another goroutine was reading (the application's reader): it
+		// may be the one that met the end.
+		readEnd = c.readEndOnceClosed(nil, time.Until(deadline))
+	}
 	var pe *ProtocolError
 	if errors.As(readEnd, &pe) {
 		// The peer broke the protocol (a malformed close frame, say)

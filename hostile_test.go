@@ -1404,16 +1404,39 @@ func TestDeflateAppendAccumulates(t *testing.T) {
 // not be sent, §7.4) makes Close fail the connection with 1002; Close must
 // not report that the peer sent no close frame in time.
 func TestCloseAnsweredWithABadCloseFrame(t *testing.T) {
-	c, p := hostileConn(t, true)
-	go func() {
-		if p.skipToClose() {
-			body := []byte{0x03, 0xed} // 1005: local only, never on the wire
-			p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, body))
-			io.Copy(io.Discard, p.br)
+	for _, appReads := range []bool{false, true} {
+		name := "Close reads"
+		if appReads {
+			name = "the application reads"
 		}
-	}()
-	err := c.Close(StatusNormalClosure, "")
-	if err == nil || strings.Contains(err.Error(), "in time") || CloseStatus(err) != StatusProtocolError {
-		t.Errorf("Close = %v (CloseStatus %d); the peer's close frame was invalid, and the connection failed with 1002", err, CloseStatus(err))
+		t.Run(name, func(t *testing.T) {
+			c, p := hostileConn(t, true)
+			go func() {
+				if p.skipToClose() {
+					body := []byte{0x03, 0xed} // 1005: local only, never on the wire
+					p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, body))
+					io.Copy(io.Discard, p.br)
+				}
+			}()
+			readEnd := make(chan error, 1)
+			if appReads {
+				go func() {
+					_, _, err := c.Read(context.Background())
+					readEnd <- err
+				}()
+				// Close must find the reader in place: it is the one to
+				// meet the bad frame.
+				waitFor(t, "the reader to hold the read lock", func() bool { return c.readLock.state.Load() != lockFree })
+			}
+			err := c.Close(StatusNormalClosure, "")
+			if err == nil || strings.Contains(err.Error(), "in time") || CloseStatus(err) != StatusProtocolError {
+				t.Errorf("Close = %v (CloseStatus %d); the peer's close frame was invalid, and the connection failed with 1002", err, CloseStatus(err))
+			}
+			if appReads {
+				if err := <-readEnd; CloseStatus(err) != StatusProtocolError {
+					t.Errorf("Read = %v (CloseStatus %d), want the ProtocolError", err, CloseStatus(err))
+				}
+			}
+		})
 	}
 }

@@ -248,16 +248,31 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	// have had it been the one reading, not the bare close; the holder
 	// returns soon, the connection being closed, and the wait is bounded
 	// anyway.
-	timeout := time.NewTimer(c.closeTimeout)
-	defer timeout.Stop()
-	if c.readLock.lock(ctx.Done(), nil, timeout.C) {
-		end := c.rd.err
-		c.readLock.unlock()
-		if end != nil {
-			return end
-		}
+	if end := c.readEndOnceClosed(ctx.Done(), c.closeTimeout); end != nil {
+		return end
 	}
 	return c.closeCause
+}
+
+// readEndOnceClosed returns how the read side ended (rd.err), as recorded
+// by another goroutine that held readLock while the connection closed: it
+// waits for that goroutine to let go, which is soon, the connection being
+// closed, and for wait at most (or until stop). It returns nil if the read
+// side has not ended, or if the lock did not come in time.
+func (c *Conn) readEndOnceClosed(stop <-chan struct{}, wait time.Duration) error {
+	if wait <= 0 {
+		if !c.readLock.tryLock() {
+			return nil
+		}
+	} else {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		if !c.readLock.lock(stop, nil, timer.C) {
+			return nil
+		}
+	}
+	defer c.readLock.unlock()
+	return c.rd.err
 }
 
 // doneBeforeTakeoverLocked returns ctx.Err() if ctx is done already and the
