@@ -3,6 +3,8 @@ package websocket
 import (
 	"context"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -223,4 +225,68 @@ func BenchmarkEchoOverhead(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkEchoOverheadManyConns is BenchmarkEchoOverhead/1KiB over many
+// connections in turn, each echoing one message before the next: what a
+// server's own work costs once a connection's state is no longer in the
+// CPU's cache. With "cold", 100,000 Conns, far more than the caches hold;
+// with "two cores", 1,000 Conns handed back and forth between two
+// goroutines that each keep a core busy, so that what one message writes
+// of a Conn is in the other core's cache when the next message comes.
+func BenchmarkEchoOverheadManyConns(b *testing.B) {
+	const size = 1 << 10
+	h := Header{Fin: true, Opcode: OpBinary, Masked: true, Mask: [4]byte{1, 2, 3, 4}, Length: size}
+	frame := append(AppendHeader(nil, h), testPayload(size, false)...)
+	newConns := func(n int) []*Conn {
+		conns := make([]*Conn, n)
+		for i := range conns {
+			conns[i] = newConn(&replayConn{frame: frame}, nil, connConfig{isServer: true})
+		}
+		return conns
+	}
+	echo := func(c *Conn, buf []byte) {
+		typ, msg, err := c.AppendMessage(context.Background(), buf[:0])
+		if err == nil {
+			err = c.Write(context.Background(), typ, msg)
+		}
+		if err != nil {
+			panic(err) // b.Fatal may not be called off the benchmark's goroutine
+		}
+	}
+	b.Run("cold", func(b *testing.B) {
+		conns := newConns(100_000)
+		buf := make([]byte, 0, size)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			echo(conns[i], buf)
+			if i++; i == len(conns) {
+				i = 0
+			}
+		}
+	})
+	b.Run("two cores", func(b *testing.B) {
+		conns := newConns(1000)
+		passes := (b.N + len(conns) - 1) / len(conns)
+		var turn atomic.Int64 // the pass under way
+		var wg sync.WaitGroup
+		b.ResetTimer()
+		for first := range 2 {
+			wg.Go(func() {
+				buf := make([]byte, 0, size)
+				for pass := first; pass < passes; pass += 2 {
+					for turn.Load() != int64(pass) {
+						// Spin: a goroutine that parked would give up its
+						// core, and the other would run on the same one.
+					}
+					for _, c := range conns {
+						echo(c, buf)
+					}
+					turn.Store(int64(pass + 1))
+				}
+			})
+		}
+		wg.Wait()
+	})
 }
