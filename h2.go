@@ -98,12 +98,15 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*
 	// not sent, nor are connection-specific fields: "An endpoint MUST NOT
 	// generate an HTTP/2 message containing connection-specific header
 	// fields" (RFC 9113 §8.2.2), and net/http drops only Connection.
+	// Names are compared in canonical form, as over HTTP/1.1: a key put
+	// in the map as written ("Sec-WebSocket-Protocol") is not Del's
+	// canonical one, and net/http sends map keys as they are.
 	h := w.Header()
-	for name := range handshakeResponseHeaders {
-		h.Del(name)
-	}
-	for _, name := range []string{"Keep-Alive", "Proxy-Connection", "Transfer-Encoding"} {
-		h.Del(name)
+	for name := range h {
+		switch c := http.CanonicalHeaderKey(name); {
+		case handshakeResponseHeaders[c], c == "Keep-Alive", c == "Proxy-Connection", c == "Transfer-Encoding":
+			delete(h, name)
+		}
 	}
 	if agreed.subprotocol != "" {
 		h.Set("Sec-WebSocket-Protocol", agreed.subprotocol)

@@ -1094,6 +1094,43 @@ func TestH2AcceptDropsPresetHandshakeHeaders(t *testing.T) {
 	})
 }
 
+// The handshake's own headers put on w under a name that is not in
+// canonical form, as gorilla's responseHeader literals spell them
+// (w.Header()["Sec-WebSocket-Protocol"] = …, the form MIGRATING.md's
+// readers copy), are dropped over HTTP/2 as they are over HTTP/1.1, where
+// Accept compares canonical names: net/http writes map keys as they are.
+func TestH2AcceptDropsPresetHandshakeHeadersNotCanonical(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Sec-WebSocket-Protocol"] = []string{"chat"}
+			w.Header()["Sec-WebSocket-Extensions"] = []string{"permessage-deflate"}
+			w.Header()["keep-alive"] = []string{"timeout=5"}
+			w.Header()["X-Kept"] = []string{"yes"}
+			c, err := Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			echoHandler(c)
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, resp, err := Dial(ctx, srv.url+"/ws", srv.dialOptions())
+		if err != nil {
+			t.Fatalf("Dial: %v (response %v)", err, resp)
+		}
+		defer c.CloseNow()
+		for _, name := range []string{"Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Keep-Alive"} {
+			if v := resp.Header.Values(name); len(v) != 0 {
+				t.Errorf("%s: %q sent in the 200", name, v)
+			}
+		}
+		if resp.Header.Get("X-Kept") != "yes" {
+			t.Errorf("other headers set on w must still be sent: %v", resp.Header)
+		}
+	})
+}
+
 // DialOptions.Header that works over HTTP/1.1 works over HTTP/2: the
 // handshake's own Upgrade and Connection are dropped, as the HTTP/1.1
 // handshake replaces them, instead of making net/http refuse the request
