@@ -158,10 +158,14 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		resp = append(resp, "\r\n"...)
 	}
 	for name, values := range w.Header() {
-		// The handshake's own headers are written above, once; and, as
-		// net/http does, a name that is not a token is not written at all
-		// (it could hold CR LF and split the response).
-		if handshakeResponseHeaders[http.CanonicalHeaderKey(name)] || !isExtensionToken(name) {
+		// The handshake's own headers are written above, once. A 1xx
+		// response has no body, and "A server MUST NOT send" a
+		// Content-Length or Transfer-Encoding in one (RFC 9110 §8.6, RFC
+		// 9112 §6.1). And, as net/http does, a name that is not a token is
+		// not written at all (it could hold CR LF and split the response).
+		switch canonical := http.CanonicalHeaderKey(name); {
+		case handshakeResponseHeaders[canonical], canonical == "Content-Length",
+			canonical == "Transfer-Encoding", !isExtensionToken(name):
 			continue
 		}
 		for _, v := range values {

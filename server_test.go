@@ -458,6 +458,31 @@ func TestHandshakeHeadersOnWAreNotDuplicated(t *testing.T) {
 	})
 }
 
+// A 101 carries no body, and says so by carrying neither Content-Length
+// nor Transfer-Encoding: "A server MUST NOT send" either in a 1xx response
+// (RFC 9110 §8.6, RFC 9112 §6.1). Copies set on w by a handler or a
+// middleware are left out; a client that trusted one would wait for a body
+// in the frame stream.
+func TestNoBodyHeadersIn101(t *testing.T) {
+	lines := rawResponseHead(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		w.Header()["transfer-encoding"] = []string{"chunked"}
+		w.Header().Set("X-Kept", "yes")
+		c, err := Accept(w, r, nil)
+		if err == nil {
+			c.CloseNow()
+		}
+	}, validRequest+"\r\n")
+	for _, name := range []string{"Content-Length", "Transfer-Encoding"} {
+		if n, v := countHeader(lines, name); n != 0 {
+			t.Errorf("%s %q sent in a 101: %q", name, v, lines)
+		}
+	}
+	if n, _ := countHeader(lines, "X-Kept"); n != 1 {
+		t.Errorf("other headers set on w must still be sent: %q", lines)
+	}
+}
+
 // As net/http, Accept never writes a header whose name is not a token: a
 // name holding CR LF would split the 101 response (an injected line).
 func TestInvalidHeaderNameNotWritten(t *testing.T) {
