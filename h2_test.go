@@ -1131,6 +1131,42 @@ func TestH2AcceptDropsPresetHandshakeHeadersNotCanonical(t *testing.T) {
 	})
 }
 
+// A Content-Length set on w (by a middleware, say) is not sent in the 200
+// that opens the stream: "A server MUST NOT send a Content-Length header
+// field in any 2xx (Successful) response to a CONNECT request" (RFC 9110
+// §8.6), and net/http would hold the stream to it, ending the WebSocket
+// after that many bytes.
+func TestH2NoContentLengthInThe200(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "5")
+			c, err := Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			echoHandler(c)
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, resp, err := Dial(ctx, srv.url+"/ws", srv.dialOptions())
+		if err != nil {
+			t.Fatalf("Dial: %v (response %v)", err, resp)
+		}
+		defer c.CloseNow()
+		if v := resp.Header.Values("Content-Length"); len(v) != 0 {
+			t.Errorf("Content-Length %q sent in the 200", v)
+		}
+		msg := bytes.Repeat([]byte("echo "), 20)
+		if err := c.Write(ctx, MessageBinary, msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("echo: %q, %v", got, err)
+		}
+	})
+}
+
 // DialOptions.Header that works over HTTP/1.1 works over HTTP/2: the
 // handshake's own Upgrade and Connection are dropped, as the HTTP/1.1
 // handshake replaces them, instead of making net/http refuse the request
