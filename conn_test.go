@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -1058,6 +1059,50 @@ func TestCloseReadClosesOnDataWith1008(t *testing.T) {
 	}
 }
 
+// requestContext is a context.Context as some frameworks make them: a
+// struct value carrying request-scoped data in a slice. Such a value is
+// legal as a context but cannot be compared with ==, which panics.
+type requestContext struct {
+	context.Context
+	tags []string
+}
+
+// A context that cannot be compared is watched like any other: the
+// interrupter tells contexts apart by their Done channel, and comparing two
+// requestContext values panicked (and left the interrupter's mutex held, so
+// that closing the Conn then hung). A new value around the same parent
+// reuses the registration, and cancelling the parent still interrupts.
+func TestUncomparableContextInterrupts(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	in := interrupter{nc: a}
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	begin := func() (panicked any) {
+		defer func() { panicked = recover() }()
+		in.begin(requestContext{Context: parent, tags: []string{"req"}})
+		return nil
+	}
+	for i := range 3 {
+		if p := begin(); p != nil {
+			t.Fatalf("begin %d panicked: %v", i, p)
+		}
+		if i < 2 {
+			in.end()
+		}
+	}
+	a.SetReadDeadline(time.Now().Add(5 * time.Second)) // the test's bound, if the interruption never comes
+	cancel()
+	if _, err := a.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read under the cancelled context = %v, want the interruption's timeout", err)
+	}
+	if !in.end() {
+		t.Error("end does not report the interruption")
+	}
+	in.close()
+}
+
 // One cancellable context reused for many reads and writes (the usual
 // r.Context()) is watched once; cancelling it still interrupts a blocked
 // read, a later call with it fails at once, and the Conn stays usable with
@@ -1075,7 +1120,7 @@ func TestReusedContextInterrupts(t *testing.T) {
 		}
 	}
 	firstWatch := server.readInterrupt.watch
-	if firstWatch == nil || firstWatch.ctx != ctx {
+	if firstWatch == nil || firstWatch.done != ctx.Done() {
 		t.Fatal("the reused context is not being watched")
 	}
 

@@ -58,8 +58,14 @@ func (in *interrupter) setDeadline(t time.Time) {
 // contextWatch is one context.AfterFunc registration. The callback compares
 // its own watch with interrupter.watch, so a callback of a context that was
 // since replaced does nothing.
+//
+// The context is known by its Done channel, not compared itself: a
+// context.Context may be a struct value holding a slice or a map, and ==
+// on two of those panics. Two contexts with the same Done channel end
+// together ("Successive calls to Done return the same value"), so one
+// registration serves both.
 type contextWatch struct {
-	ctx  context.Context
+	done <-chan struct{}
 	stop func() bool
 }
 
@@ -68,11 +74,12 @@ type contextWatch struct {
 // before the direction's lock is released, so that a deadline set for this
 // operation never affects the next one.
 func (in *interrupter) begin(ctx context.Context) bool {
-	if ctx.Done() == nil {
+	done := ctx.Done()
+	if done == nil {
 		return false
 	}
 	in.mu.Lock()
-	if in.watch == nil || in.watch.ctx != ctx {
+	if in.watch == nil || in.watch.done != done {
 		in.replaceLocked(ctx)
 	}
 	in.active = true
@@ -101,7 +108,7 @@ func (in *interrupter) replaceLocked(ctx context.Context) {
 	if in.stopped {
 		return
 	}
-	w := &contextWatch{ctx: ctx}
+	w := &contextWatch{done: ctx.Done()}
 	w.stop = context.AfterFunc(ctx, func() { in.fire(w) })
 	in.watch = w
 }
