@@ -142,7 +142,16 @@ func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
 		if len(buf) == cap(buf) {
 			// The limit bounds this message, not what buf held before it;
 			// one byte past it lets the decompressor see an overflow.
-			room := saturatingAdd(c.readLimit.Load()-int64(len(buf)-start), 1)
+			limit, got := c.readLimit.Load(), int64(len(buf)-start)
+			if got > limit {
+				// SetReadLimit lowered the limit below what this message
+				// already holds, inside a frame whose header passed the
+				// old one: refuse it as its next fragment would be
+				// (checkHeaderLocked, §7.4.1 1009). Growing by the room
+				// left, none, would go a byte at a time, copying all.
+				return 0, buf, c.readFailedLocked(&ProtocolError{Code: StatusMessageTooBig, Err: ErrMessageTooBig})
+			}
+			room := saturatingAdd(limit-got, 1)
 			want := int64(512) // the size of a compressed message is unknown until its end
 			if !c.rd.compressed && c.rd.remaining > 0 {
 				// What the frame announces, but no more than growthStep

@@ -1,0 +1,50 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// SetReadLimit lowered, from another goroutine, below what AppendMessage
+// already holds of a large frame: the message is refused with 1009, as a
+// continuation frame past the new limit would be, and promptly. Growing
+// the buffer by the room left under the limit, which is then none, grew it
+// a byte at a time, copying all of it for every byte that came.
+func TestReadLimitLoweredMidFrame(t *testing.T) {
+	checkLeaks(t)
+	both(t, func(t *testing.T, isServer bool) {
+		c, p := hostileConn(t, isServer, withReadLimit(16<<20))
+		const size, first = 4 << 20, 256 << 10
+		wire := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, make([]byte, size))
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			p.conn.Write(wire[:len(wire)-size+first])
+			time.Sleep(200 * time.Millisecond) // the reader takes in the first part
+			c.SetReadLimit(1024)
+			p.conn.Write(wire[len(wire)-size+first:]) // fails once our side closed: fine
+		}()
+		closed := make(chan StatusCode, 1)
+		go func() {
+			code, _, _ := peerReadClose(p)
+			p.conn.Close()
+			closed <- code
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, _, err := c.AppendMessage(ctx, nil)
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("AppendMessage still reading after %v", time.Since(start))
+		}
+		if !errors.Is(err, ErrMessageTooBig) || CloseStatus(err) != StatusMessageTooBig {
+			t.Errorf("AppendMessage: %v, want 1009", err)
+		}
+		if code := <-closed; code != StatusMessageTooBig {
+			t.Errorf("close code %v, want 1009", code)
+		}
+		<-sent
+	})
+}
