@@ -48,3 +48,39 @@ func TestReadLimitLoweredMidFrame(t *testing.T) {
 		<-sent
 	})
 }
+
+// A Writer whose context ends between its fragments cannot finish its
+// message, and the connection is dropped for it; the Writer's errors say
+// so, matching ErrClosed as well as the context's error, as a frame cut in
+// the middle does (TestWriteCutMidFrameSaysTheConnectionIsGone): the
+// context's error alone reads as "try again later".
+func TestWriterContextEndsBetweenFragments(t *testing.T) {
+	for _, viaClose := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Write", true: "Close"}[viaClose], func(t *testing.T) {
+			server, _ := connPair(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			w, err := server.Writer(ctx, MessageBinary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(make([]byte, fragmentSize)); err != nil {
+				t.Fatal(err) // the first fragment is out
+			}
+			cancel()
+			if viaClose {
+				err = w.Close()
+			} else {
+				_, err = w.Write(make([]byte, fragmentSize))
+			}
+			if !errors.Is(err, ErrClosed) || !errors.Is(err, context.Canceled) {
+				t.Errorf("the next fragment = %v, want ErrClosed and context.Canceled", err)
+			}
+			if !server.isNetClosed() {
+				t.Error("the connection is still open with half a message sent")
+			}
+			if err := w.Close(); !errors.Is(err, ErrClosed) {
+				t.Errorf("Close = %v, want ErrClosed", err)
+			}
+		})
+	}
+}

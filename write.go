@@ -194,6 +194,12 @@ func (w *messageWriter) flush(fin bool, payload []byte) error {
 		// the closing handshake must be left to finish.
 		if w.opcode == OpContinuation && err != ErrClosed {
 			w.c.breakWrites(err)
+			if !errors.Is(err, ErrClosed) {
+				// Say that the connection is gone: ctx.Err() alone, when
+				// the context ended between fragments, would read as "try
+				// again later" (as in endWrite, for a frame cut midway).
+				err = fmt.Errorf("%w: the message was cut between fragments: %w", ErrClosed, err)
+			}
 		}
 		w.err = err
 		return err
