@@ -1,8 +1,10 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -80,6 +82,58 @@ func TestWriterContextEndsBetweenFragments(t *testing.T) {
 			}
 			if err := w.Close(); !errors.Is(err, ErrClosed) {
 				t.Errorf("Close = %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+// AppendMessage into a buffer with exactly the message's capacity fills it
+// and returns it as it is, allocating nothing, also where the end of the
+// message shows only after its last byte: a final fragment that is empty
+// (a Writer sends one when the message fills its last fragment), and a
+// compressed message, whose end the decompressor reports on the read after.
+func TestAppendMessageIntoExactCapacity(t *testing.T) {
+	ctx := context.Background()
+	check := func(t *testing.T, to *Conn, msg []byte) {
+		t.Helper()
+		buf := make([]byte, 0, len(msg))
+		_, got, err := to.AppendMessage(ctx, buf)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("read %d bytes, %v", len(got), err)
+		}
+		if &got[:1][0] != &buf[:1][0] {
+			t.Errorf("the message (%d bytes) was read into a new buffer, not the one given, of its exact size", len(msg))
+		}
+	}
+	t.Run("empty final fragment", func(t *testing.T) {
+		server, client := connPair(t)
+		msg := testPayload(3000, false)
+		go func() {
+			client.writeFrame(ctx, Header{Opcode: OpBinary}, msg[:1000])
+			client.writeFrame(ctx, Header{Opcode: OpContinuation}, msg[1000:])
+			client.writeFrame(ctx, Header{Fin: true, Opcode: OpContinuation}, nil)
+		}()
+		check(t, server, msg)
+	})
+	t.Run("a Writer's message filling its last fragment", func(t *testing.T) {
+		server, client := connPair(t)
+		msg := testPayload(2*fragmentSize, false)
+		go func() {
+			w, err := client.Writer(ctx, MessageBinary)
+			if err == nil {
+				w.Write(msg)
+				w.Close()
+			}
+		}()
+		check(t, server, msg)
+	})
+	for _, mode := range []CompressionMode{CompressionNoContextTakeover, CompressionContextTakeover} {
+		t.Run(fmt.Sprintf("compressed, %v", mode), func(t *testing.T) {
+			server, client := deflateConnPair(t, mode)
+			msg := bytes.Join(deflateJSONCorpus(), nil)[:1024]
+			for range 2 { // with takeover, the second refers back to the first
+				go client.Write(ctx, MessageText, msg)
+				check(t, server, msg)
 			}
 		})
 	}

@@ -140,26 +140,34 @@ func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
 	start := len(buf)
 	for {
 		if len(buf) == cap(buf) {
-			// The limit bounds this message, not what buf held before it;
-			// one byte past it lets the decompressor see an overflow.
-			limit, got := c.readLimit.Load(), int64(len(buf)-start)
-			if got > limit {
-				// SetReadLimit lowered the limit below what this message
-				// already holds, inside a frame whose header passed the
-				// old one: refuse it as its next fragment would be
-				// (checkHeaderLocked, §7.4.1 1009). Growing by the room
-				// left, none, would go a byte at a time, copying all.
-				return 0, buf, c.readFailedLocked(&ProtocolError{Code: StatusMessageTooBig, Err: ErrMessageTooBig})
+			// Full: before growing buf, see whether the message is over.
+			// Its end may show only after its last byte (an empty final
+			// fragment, as a Writer sends when the message fills its last
+			// one; a compressed message, whose end the decompressor
+			// reports on the read after), and a buffer of exactly the
+			// message's size is then returned as it is, not copied.
+			var probe [1]byte
+			n, err := c.readMessageDataLocked(probe[:])
+			if err != nil && err != io.EOF {
+				return 0, buf, c.readFailedLocked(err)
 			}
-			room := saturatingAdd(limit-got, 1)
-			want := int64(512) // the size of a compressed message is unknown until its end
-			if !c.rd.compressed && c.rd.remaining > 0 {
-				// What the frame announces, but no more than growthStep
-				// at once: a 14-byte header must not make us allocate the
-				// whole read limit before a byte of payload came.
-				want = min(c.rd.remaining, growthStep)
+			if n == 0 {
+				if err == io.EOF {
+					return c.rd.msgType, buf, nil
+				}
+				continue // an empty frame that is not the last: look again
 			}
-			buf = growMessage(buf, want, room)
+			grown, growErr := c.growMessageLocked(buf, start)
+			if growErr != nil {
+				return 0, buf, c.readFailedLocked(growErr)
+			}
+			buf = append(grown, probe[0])
+			if err == io.EOF {
+				return c.rd.msgType, buf, nil
+			}
+			if len(buf) == cap(buf) {
+				continue
+			}
 		}
 		n, err := c.readMessageDataLocked(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -170,6 +178,31 @@ func (c *Conn) appendMessageLocked(buf []byte) (MessageType, []byte, error) {
 			return 0, buf, c.readFailedLocked(err)
 		}
 	}
+}
+
+// growMessageLocked grows the full buffer of the message in progress, which
+// holds the message from start on.
+func (c *Conn) growMessageLocked(buf []byte, start int) ([]byte, error) {
+	// The limit bounds this message, not what buf held before it; one
+	// byte past it lets the decompressor see an overflow.
+	limit, got := c.readLimit.Load(), int64(len(buf)-start)
+	if got > limit {
+		// SetReadLimit lowered the limit below what this message already
+		// holds, inside a frame whose header passed the old one: refuse it
+		// as its next fragment would be (checkHeaderLocked, §7.4.1 1009).
+		// Growing by the room left, none, would go a byte at a time,
+		// copying all.
+		return buf, &ProtocolError{Code: StatusMessageTooBig, Err: ErrMessageTooBig}
+	}
+	room := saturatingAdd(limit-got, 1)
+	want := int64(512) // the size of a compressed message is unknown until its end
+	if !c.rd.compressed && c.rd.remaining > 0 {
+		// What the frame announces, but no more than growthStep at once:
+		// a 14-byte header must not make us allocate the whole read limit
+		// before a byte of payload came.
+		want = min(c.rd.remaining, growthStep)
+	}
+	return growMessage(buf, want, room), nil
 }
 
 // Reader waits for the next data message and returns its type and a reader
