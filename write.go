@@ -101,7 +101,9 @@ func (c *Conn) writeCompressedLocked(ctx context.Context, typ MessageType, p []b
 // Writer returns a writer for one message of type typ, sent in fragments as
 // its buffer fills (§5.4) and finished by Close. Until Close, other data
 // messages wait; control frames may still go out between the fragments.
-// ctx bounds the wait for the writer and every write through it.
+// So Close it whatever happens, after a failed Write too (a defer will do):
+// a writer left open holds up every other writer of the Conn. ctx bounds
+// the wait for the writer and every write through it.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if !typ.isData() {
 		return nil, ErrInvalidMessageType
