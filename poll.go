@@ -354,9 +354,14 @@ func (w *pollWatch) ctlSocket(fd uintptr) {
 // is closed, so that the descriptor is removed from the system poller while
 // it still names this socket.
 func (w *pollWatch) forget() (watched bool) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.forgetLocked()
+}
+
+// forgetLocked is forget for a caller that holds p.mu.
+func (w *pollWatch) forgetLocked() (watched bool) {
 	p := w.p
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if _, ok := p.watches[w]; !ok {
 		return false
 	}
@@ -382,13 +387,19 @@ func (c *Conn) stopPolling() {
 	if w == nil {
 		return
 	}
-	if !w.forget() || !w.viaSys || !w.serving.CompareAndSwap(false, true) {
+	p := w.p
+	p.mu.Lock()
+	start := w.forgetLocked() && w.viaSys && w.serving.CompareAndSwap(false, true)
+	if start {
+		// Counted before mu is let go: a Poller.Close that takes mu next
+		// no longer finds the connection to close and wait for, but it
+		// waits for running, so it must find this goroutine counted there.
+		p.running.Add(1)
+	}
+	p.mu.Unlock()
+	if !start {
 		return
 	}
-	// Poller.Close waits for this goroutine: it closes every connection
-	// it watches and waits for their Close to return, which waits for
-	// this closeNetWith, before it waits for its goroutines.
-	w.p.running.Add(1)
 	go func() {
 		defer w.p.running.Done()
 		w.end()
