@@ -1049,13 +1049,51 @@ func TestH2RoutingAndShutdown(t *testing.T) {
 	})
 }
 
+// dialH2Preset serves, over HTTP/2, an echo handler that sets headers on w
+// with preset before it calls Accept, dials it, and returns the client and
+// the 200 that opened the stream.
+func dialH2Preset(t *testing.T, tlsMode bool, preset func(http.Header)) (*Conn, *http.Response) {
+	t.Helper()
+	srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		preset(w.Header())
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		echoHandler(c)
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	c, resp, err := Dial(ctx, srv.url+"/ws", srv.dialOptions())
+	if err != nil {
+		t.Fatalf("Dial: %v (response %v)", err, resp)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c, resp
+}
+
+// checkPresetDropped checks that the 200 carries none of the headers
+// named, and still carries X-Kept, set with them on w.
+func checkPresetDropped(t *testing.T, resp *http.Response, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if v := resp.Header.Values(name); len(v) != 0 {
+			t.Errorf("%s: %q sent in the 200", name, v)
+		}
+	}
+	if resp.Header.Get("X-Kept") != "yes" {
+		t.Errorf("other headers set on w must still be sent: %v", resp.Header)
+	}
+}
+
 // As over HTTP/1.1, the handshake's own headers set on w before Accept are
 // not sent: the server did not agree to that subprotocol or extension, and
 // Upgrade is a connection-specific field that an HTTP/2 message MUST NOT
 // carry (RFC 9113 §8.2.2). Other headers are still sent.
 func TestH2AcceptDropsPresetHandshakeHeaders(t *testing.T) {
 	forEachH2(t, func(t *testing.T, tlsMode bool) {
-		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, resp := dialH2Preset(t, tlsMode, func(h http.Header) {
 			for name, v := range map[string]string{
 				"Sec-WebSocket-Protocol":   "chat",
 				"Sec-WebSocket-Extensions": "permessage-deflate",
@@ -1064,30 +1102,10 @@ func TestH2AcceptDropsPresetHandshakeHeaders(t *testing.T) {
 				"Keep-Alive":               "timeout=5",
 				"X-Kept":                   "yes",
 			} {
-				w.Header().Set(name, v)
+				h.Set(name, v)
 			}
-			c, err := Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.CloseNow()
-			echoHandler(c)
-		}))
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, resp, err := Dial(ctx, srv.url+"/ws", srv.dialOptions())
-		if err != nil {
-			t.Fatalf("Dial: %v (response %v)", err, resp)
-		}
-		defer c.CloseNow()
-		for _, name := range []string{"Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Sec-WebSocket-Accept", "Upgrade", "Keep-Alive"} {
-			if v := resp.Header.Values(name); len(v) != 0 {
-				t.Errorf("%s: %q sent in the 200", name, v)
-			}
-		}
-		if resp.Header.Get("X-Kept") != "yes" {
-			t.Errorf("other headers set on w must still be sent: %v", resp.Header)
-		}
+		})
+		checkPresetDropped(t, resp, "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Sec-WebSocket-Accept", "Upgrade", "Keep-Alive")
 		if c.Subprotocol() != "" {
 			t.Errorf("subprotocol %q", c.Subprotocol())
 		}
@@ -1101,33 +1119,13 @@ func TestH2AcceptDropsPresetHandshakeHeaders(t *testing.T) {
 // Accept compares canonical names: net/http writes map keys as they are.
 func TestH2AcceptDropsPresetHandshakeHeadersNotCanonical(t *testing.T) {
 	forEachH2(t, func(t *testing.T, tlsMode bool) {
-		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header()["Sec-WebSocket-Protocol"] = []string{"chat"}
-			w.Header()["Sec-WebSocket-Extensions"] = []string{"permessage-deflate"}
-			w.Header()["keep-alive"] = []string{"timeout=5"}
-			w.Header()["X-Kept"] = []string{"yes"}
-			c, err := Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.CloseNow()
-			echoHandler(c)
-		}))
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, resp, err := Dial(ctx, srv.url+"/ws", srv.dialOptions())
-		if err != nil {
-			t.Fatalf("Dial: %v (response %v)", err, resp)
-		}
-		defer c.CloseNow()
-		for _, name := range []string{"Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Keep-Alive"} {
-			if v := resp.Header.Values(name); len(v) != 0 {
-				t.Errorf("%s: %q sent in the 200", name, v)
-			}
-		}
-		if resp.Header.Get("X-Kept") != "yes" {
-			t.Errorf("other headers set on w must still be sent: %v", resp.Header)
-		}
+		_, resp := dialH2Preset(t, tlsMode, func(h http.Header) {
+			h["Sec-WebSocket-Protocol"] = []string{"chat"}
+			h["Sec-WebSocket-Extensions"] = []string{"permessage-deflate"}
+			h["keep-alive"] = []string{"timeout=5"}
+			h["X-Kept"] = []string{"yes"}
+		})
+		checkPresetDropped(t, resp, "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Keep-Alive")
 	})
 }
 
@@ -1138,25 +1136,13 @@ func TestH2AcceptDropsPresetHandshakeHeadersNotCanonical(t *testing.T) {
 // after that many bytes.
 func TestH2NoContentLengthInThe200(t *testing.T) {
 	forEachH2(t, func(t *testing.T, tlsMode bool) {
-		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Length", "5")
-			c, err := Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.CloseNow()
-			echoHandler(c)
-		}))
+		c, resp := dialH2Preset(t, tlsMode, func(h http.Header) {
+			h.Set("Content-Length", "5")
+			h.Set("X-Kept", "yes")
+		})
+		checkPresetDropped(t, resp, "Content-Length")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		c, resp, err := Dial(ctx, srv.url+"/ws", srv.dialOptions())
-		if err != nil {
-			t.Fatalf("Dial: %v (response %v)", err, resp)
-		}
-		defer c.CloseNow()
-		if v := resp.Header.Values("Content-Length"); len(v) != 0 {
-			t.Errorf("Content-Length %q sent in the 200", v)
-		}
 		msg := bytes.Repeat([]byte("echo "), 20)
 		if err := c.Write(ctx, MessageBinary, msg); err != nil {
 			t.Fatal(err)
