@@ -133,6 +133,11 @@ func (p *Poller) Add(c *Conn, handler func(*Conn)) error {
 	if _, onStream := c.netConn.(*h2Stream); onStream && c.isServer {
 		return ErrPollerHTTP2
 	}
+	if c.isNetClosed() {
+		// Before the check below, which a Conn watched until it closed
+		// fails too: the close is the reason to give.
+		return c.closeCause
+	}
 	w := &pollWatch{p: p, c: c, handler: handler}
 	if !c.polled.CompareAndSwap(nil, w) {
 		return errors.New("websocket: Conn is already watched by a Poller")
