@@ -1109,6 +1109,80 @@ func TestHostilePeerVanishes(t *testing.T) {
 	}
 }
 
+// A large frame of ours holds the wire for as long as the peer takes to
+// read it, and a keepalive ping cannot go out before it has: a peer that
+// keeps taking the frame is alive, and is not dropped for the pong it could
+// not send yet; once the frame is out, pings go and are answered. A peer
+// that stops taking the frame halfway is dropped, as one that vanished.
+func TestKeepaliveWhileALargeFrameGoesOut(t *testing.T) {
+	checkLeaks(t)
+	const interval, timeout = 50 * time.Millisecond, 200 * time.Millisecond
+	const size = 8 << 20
+	for _, stops := range []bool{false, true} {
+		t.Run(map[bool]string{false: "the peer reads on", true: "the peer stops reading"}[stops], func(t *testing.T) {
+			c, p := hostileConn(t, true, func(cfg *connConfig) {
+				cfg.pingInterval, cfg.pingTimeout = interval, timeout
+			})
+			// Small socket buffers: the frame leaves at the pace the peer
+			// reads it, which takes several times keepalive's timeout.
+			c.netConn.(*net.TCPConn).SetWriteBuffer(32 << 10)
+			p.conn.(*net.TCPConn).SetReadBuffer(32 << 10)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			go c.Read(ctx) // pongs are seen only while someone reads
+			pongs := make(chan int, 1)
+			go func() {
+				// About 12 MB/s, a MiB in about 80 ms: the frame in 0.7 s.
+				left := int64(size + 10) // and its header
+				if stops {
+					left = size / 4
+				}
+				for left > 0 {
+					n, err := io.CopyN(io.Discard, p.br, min(left, 128<<10))
+					if err != nil {
+						return
+					}
+					left -= n
+					time.Sleep(10 * time.Millisecond)
+				}
+				if stops {
+					return // the socket stays open: a peer that vanished
+				}
+				answered := 0
+				for {
+					h, payload, ok := p.readFrame()
+					if !ok {
+						pongs <- answered
+						return
+					}
+					if h.Opcode == OpPing {
+						answered++
+						p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpPong}, payload))
+					}
+				}
+			}()
+			err := c.Write(ctx, MessageBinary, make([]byte, size))
+			if stops {
+				if !errors.Is(err, ErrKeepaliveTimeout) {
+					t.Errorf("Write to a peer that stopped reading: %v, want ErrKeepaliveTimeout", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Write: %v; the peer was reading it all along", err)
+			}
+			time.Sleep(4 * (interval + timeout)) // pings go out and are answered
+			if c.isNetClosed() {
+				t.Fatalf("dropped after the frame: %v", c.closeCause)
+			}
+			c.CloseNow()
+			if n := <-pongs; n == 0 {
+				t.Error("no ping went out after the frame")
+			}
+		})
+	}
+}
+
 // A peer that sends a message a byte at a time: every read is bounded by
 // its context, returns exactly ctx.Err(), and leaves the Conn usable; the
 // interrupted message is skipped as a whole (doc.go, Contexts), never

@@ -17,6 +17,15 @@ import (
 // Pongs are seen only while some goroutine reads from the Conn (or after
 // CloseRead); with no reader, Ping waits until ctx is done.
 func (c *Conn) Ping(ctx context.Context) error {
+	_, err := c.ping(ctx, 0)
+	return err
+}
+
+// ping is Ping, and also reports whether the ping went out: one that timed
+// out waiting for the wire was not left unanswered. With answerWithin set,
+// the wait for the pong is bounded by it, from the moment the ping went
+// out, rather than by ctx, which then bounds only the wait for the wire.
+func (c *Conn) ping(ctx context.Context, answerWithin time.Duration) (sent bool, err error) {
 	var key [8]byte
 	done := make(chan struct{})
 	c.pingMu.Lock()
@@ -34,15 +43,24 @@ func (c *Conn) Ping(ctx context.Context) error {
 	}()
 
 	if err := c.writeFrame(ctx, Header{Fin: true, Opcode: OpPing}, key[:]); err != nil {
-		return err
+		return false, err
+	}
+	stop := ctx.Done()
+	var answerTimeout <-chan time.Time
+	if answerWithin > 0 {
+		timer := time.NewTimer(answerWithin)
+		defer timer.Stop()
+		stop, answerTimeout = nil, timer.C
 	}
 	select {
 	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+		return true, nil
+	case <-stop:
+		return true, ctx.Err()
+	case <-answerTimeout:
+		return true, context.DeadlineExceeded
 	case <-c.netClosed:
-		return c.closeCause
+		return true, c.closeCause
 	}
 }
 
@@ -62,7 +80,10 @@ func (c *Conn) pongReceived(payload []byte) {
 
 // keepalive pings every interval and drops a peer that leaves a ping
 // unanswered for timeout: a peer that vanished without a FIN is otherwise
-// only found by TCP after many minutes. It ends with the connection.
+// only found by TCP after many minutes. A ping waits for the frame being
+// written, which on a slow link a large one makes long; the peer is then
+// dropped only if it took nothing of that frame (a MiB at a time, see
+// writeInChunks) for timeout. It ends with the connection.
 func (c *Conn) keepalive(interval, timeout time.Duration) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
@@ -73,9 +94,15 @@ func (c *Conn) keepalive(interval, timeout time.Duration) {
 		case <-ticker.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		err := c.Ping(ctx)
+		sent, err := c.ping(ctx, timeout)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
+			if !sent && c.tookFrameWithin(timeout) {
+				// The ping is waiting behind a large frame of ours, which
+				// the peer keeps taking: it is there. The next round pings
+				// again.
+				continue
+			}
 			c.closeNetWith(ErrKeepaliveTimeout)
 			return
 		}
@@ -123,4 +150,11 @@ func (c *Conn) startBackground(f func()) bool {
 		f()
 	}()
 	return true
+}
+
+// tookFrameWithin reports whether the socket took a chunk of a large frame
+// less than d ago.
+func (c *Conn) tookFrameWithin(d time.Duration) bool {
+	last := c.writeProgress.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < d
 }

@@ -53,7 +53,10 @@ type AcceptOptions struct {
 
 	// PingInterval, if positive, makes the Conn ping the peer at this
 	// interval and drop it if no pong comes within PingTimeout (0 means
-	// DefaultPingTimeout). Pongs are seen only while someone reads.
+	// DefaultPingTimeout). Pongs are seen only while someone reads. A ping
+	// waits for a frame being written; while a large one goes out, the
+	// peer is dropped only if it takes none of it (a MiB at a time) for
+	// PingTimeout.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 

@@ -400,7 +400,7 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 		frameVectors.Put(v)
 		if err == nil && len(lead) < len(p) {
 			var w int
-			w, err = c.netConn.Write(p[len(lead):])
+			w, err = c.writeInChunks(p[len(lead):])
 			written += w
 		}
 	default:
@@ -420,9 +420,34 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 			w, err = c.netConn.Write(buf)
 			written += w
 			buf = buf[:0]
+			if err == nil {
+				c.writeProgress.Store(time.Now().UnixNano())
+			}
 		}
 	}
 	return c.wroteLocked(written, err)
+}
+
+// progressChunk is how much of a large frame's payload writeInChunks hands
+// the socket at once. A client's frames go out a mask buffer, as much, at a
+// time.
+const progressChunk = 1 << 20
+
+// writeInChunks writes p, progressChunk bytes at a time, and records after
+// each that the peer is taking the frame (writeProgress): until the frame is
+// out a keepalive ping waits behind it, and the peer cannot answer it.
+func (c *Conn) writeInChunks(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		n, err := c.netConn.Write(p[:min(len(p), progressChunk)])
+		written += n
+		if err != nil {
+			return written, err
+		}
+		c.writeProgress.Store(time.Now().UnixNano())
+		p = p[n:]
+	}
+	return written, nil
 }
 
 // wroteLocked is what a write of frames that moved written bytes and
