@@ -86,11 +86,20 @@ type Conn struct {
 	netConn  net.Conn
 	br       *readBuffer // bytes received and not yet consumed (readbuf.go); guarded by readLock
 	isServer bool
+	// closeSent: a close frame has been written; guarded by frameLock.
+	closeSent bool
+	// writeTimeoutFatal: a write deadline that passes breaks netConn for
+	// good even if nothing was written, as with crypto/tls ("After a Write
+	// has timed out, the TLS state is corrupt and all future writes will
+	// return the same error"), whose Write also reports 0 bytes for a
+	// record only partly sent.
+	writeTimeoutFatal bool
 	// endReturned is set once a read has returned the end of the read side
 	// to its caller, so that a Poller tells each handler of the end once.
-	// (Here, beside isServer, it takes no room of its own: the Conn is
-	// allocated with a header past 512 bytes, and 8 bytes more would move
-	// it up a size class, 64 bytes for every connection.)
+	// (It and the two flags above sit beside isServer, in what would be
+	// padding otherwise: the Conn is allocated with a header past 512
+	// bytes, and 8 bytes more would move it up a size class, 64 bytes for
+	// every connection.)
 	endReturned atomic.Bool
 	polled      atomic.Pointer[pollWatch] // the Poller watching this Conn, if any (poll.go)
 	subprotocol string
@@ -115,13 +124,8 @@ type Conn struct {
 	frameLock   connLock
 	maskRand    *rand.ChaCha8 // client masking keys; guarded by frameLock
 	writeErr    error         // sticky: the stream can no longer be framed; guarded by frameLock
-	closeSent   bool          // a close frame has been written; guarded by frameLock
-	// writeTimeoutFatal: a write deadline that passes breaks netConn for
-	// good even if nothing was written, as with crypto/tls ("After a Write
-	// has timed out, the TLS state is corrupt and all future writes will
-	// return the same error"), whose Write also reports 0 bytes for a
-	// record only partly sent.
-	writeTimeoutFatal bool
+	// (closeSent and writeTimeoutFatal, of the writing side too, are at
+	// the top, beside isServer: see endReturned.)
 
 	// pings waiting for their pong, keyed by payload.
 	pingMu      sync.Mutex
