@@ -107,8 +107,9 @@ type Conn struct {
 	readLimit    atomic.Int64
 	closeTimeout time.Duration
 	// writeProgress is when the socket last took a chunk of a large frame
-	// (writeInChunks; UnixNano): keepalive tells by it a peer slowly taking
-	// a frame of ours, which keeps its ping waiting, from one that vanished.
+	// (writeInChunks; nanoseconds since progressEpoch): keepalive tells by
+	// it a peer slowly taking a frame of ours, which keeps its ping
+	// waiting, from one that vanished.
 	writeProgress atomic.Int64
 
 	// readLock is held by the one goroutine reading frames: a reader, or

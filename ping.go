@@ -98,8 +98,8 @@ func (c *Conn) keepalive(interval, timeout time.Duration) {
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
 			if !sent && c.tookFrameWithin(timeout) {
-				// The ping is waiting behind a large frame of ours, which
-				// the peer keeps taking: it is there. The next round pings
+				// The ping waited behind a large frame of ours, which the
+				// peer keeps taking: it is there. The next round pings
 				// again.
 				continue
 			}
@@ -156,5 +156,11 @@ func (c *Conn) startBackground(f func()) bool {
 // less than d ago.
 func (c *Conn) tookFrameWithin(d time.Duration) bool {
 	last := c.writeProgress.Load()
-	return last != 0 && time.Since(time.Unix(0, last)) < d
+	return last != 0 && sinceProgressEpoch()-time.Duration(last) < d
 }
+
+// progressEpoch is what writeProgress counts from: time.Since reads the
+// monotonic clock from it, which a change of the wall clock does not move.
+var progressEpoch = time.Now()
+
+func sinceProgressEpoch() time.Duration { return time.Since(progressEpoch) }

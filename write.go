@@ -421,7 +421,7 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 			written += w
 			buf = buf[:0]
 			if err == nil {
-				c.writeProgress.Store(time.Now().UnixNano())
+				c.writeProgress.Store(int64(sinceProgressEpoch()))
 			}
 		}
 	}
@@ -444,7 +444,7 @@ func (c *Conn) writeInChunks(p []byte) (int, error) {
 		if err != nil {
 			return written, err
 		}
-		c.writeProgress.Store(time.Now().UnixNano())
+		c.writeProgress.Store(int64(sinceProgressEpoch()))
 		p = p[n:]
 	}
 	return written, nil
