@@ -152,15 +152,19 @@ func (c *Conn) startBackground(f func()) bool {
 	return true
 }
 
+// tookFrameChunk records that the socket took a chunk of a large frame
+// (writeFrameLocked).
+func (c *Conn) tookFrameChunk() {
+	c.writeProgress.Store(int64(time.Since(progressEpoch)))
+}
+
 // tookFrameWithin reports whether the socket took a chunk of a large frame
 // less than d ago.
 func (c *Conn) tookFrameWithin(d time.Duration) bool {
 	last := c.writeProgress.Load()
-	return last != 0 && sinceProgressEpoch()-time.Duration(last) < d
+	return last != 0 && time.Since(progressEpoch)-time.Duration(last) < d
 }
 
 // progressEpoch is what writeProgress counts from: time.Since reads the
 // monotonic clock from it, which a change of the wall clock does not move.
 var progressEpoch = time.Now()
-
-func sinceProgressEpoch() time.Duration { return time.Since(progressEpoch) }

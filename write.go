@@ -421,7 +421,7 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 			written += w
 			buf = buf[:0]
 			if err == nil {
-				c.writeProgress.Store(int64(sinceProgressEpoch()))
+				c.tookFrameChunk()
 			}
 		}
 	}
@@ -434,7 +434,7 @@ func (c *Conn) writeFrameLocked(h Header, p []byte) error {
 const progressChunk = 1 << 20
 
 // writeInChunks writes p, progressChunk bytes at a time, and records after
-// each that the peer is taking the frame (writeProgress): until the frame is
+// each that the peer is taking the frame (tookFrameChunk): until the frame is
 // out a keepalive ping waits behind it, and the peer cannot answer it.
 func (c *Conn) writeInChunks(p []byte) (int, error) {
 	written := 0
@@ -444,7 +444,7 @@ func (c *Conn) writeInChunks(p []byte) (int, error) {
 		if err != nil {
 			return written, err
 		}
-		c.writeProgress.Store(int64(sinceProgressEpoch()))
+		c.tookFrameChunk()
 		p = p[n:]
 	}
 	return written, nil
