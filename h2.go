@@ -98,17 +98,15 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*
 	// not sent, nor are connection-specific fields: "An endpoint MUST NOT
 	// generate an HTTP/2 message containing connection-specific header
 	// fields" (RFC 9113 §8.2.2), and net/http drops only Connection. Nor
-	// is Content-Length: "A server MUST NOT send a Content-Length header
-	// field in any 2xx (Successful) response to a CONNECT request" (RFC
-	// 9110 §8.6), and net/http would end the stream after that many bytes.
-	// Names are compared in canonical form, as over HTTP/1.1: a key put
-	// in the map as written ("Sec-WebSocket-Protocol") is not Del's
-	// canonical one, and net/http sends map keys as they are.
+	// are those of a body's length (bodyLengthHeaders): net/http would end
+	// the stream after Content-Length bytes. Names are compared in
+	// canonical form, as over HTTP/1.1: a key put in the map as written
+	// ("Sec-WebSocket-Protocol") is not Del's canonical one, and net/http
+	// sends map keys as they are.
 	h := w.Header()
 	for name := range h {
 		switch c := http.CanonicalHeaderKey(name); {
-		case handshakeResponseHeaders[c], c == "Keep-Alive", c == "Proxy-Connection",
-			c == "Transfer-Encoding", c == "Content-Length":
+		case handshakeResponseHeaders[c], bodyLengthHeaders[c], c == "Keep-Alive", c == "Proxy-Connection":
 			delete(h, name)
 		}
 	}

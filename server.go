@@ -161,14 +161,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		resp = append(resp, "\r\n"...)
 	}
 	for name, values := range w.Header() {
-		// The handshake's own headers are written above, once. A 1xx
-		// response has no body, and "A server MUST NOT send" a
-		// Content-Length or Transfer-Encoding in one (RFC 9110 §8.6, RFC
-		// 9112 §6.1). And, as net/http does, a name that is not a token is
-		// not written at all (it could hold CR LF and split the response).
-		switch canonical := http.CanonicalHeaderKey(name); {
-		case handshakeResponseHeaders[canonical], canonical == "Content-Length",
-			canonical == "Transfer-Encoding", !isExtensionToken(name):
+		// The handshake's own headers are written above, once; a 101 has
+		// no body (bodyLengthHeaders); and, as net/http does, a name that
+		// is not a token is not written at all (it could hold CR LF and
+		// split the response).
+		canonical := http.CanonicalHeaderKey(name)
+		if handshakeResponseHeaders[canonical] || bodyLengthHeaders[canonical] || !isExtensionToken(name) {
 			continue
 		}
 		for _, v := range values {
@@ -270,6 +268,16 @@ var handshakeResponseHeaders = map[string]bool{
 	"Sec-Websocket-Accept":     true,
 	"Sec-Websocket-Protocol":   true,
 	"Sec-Websocket-Extensions": true,
+}
+
+// bodyLengthHeaders say how long a response's body is. The responses that
+// open a WebSocket have none, and copies set on the ResponseWriter are not
+// sent: "A server MUST NOT send" Content-Length or Transfer-Encoding in a
+// 1xx response, and no Content-Length in a 2xx response to CONNECT, the
+// answer over HTTP/2 (RFC 9110 §8.6, RFC 9112 §6.1).
+var bodyLengthHeaders = map[string]bool{
+	"Content-Length":    true,
+	"Transfer-Encoding": true,
 }
 
 // headerValueReplacer keeps a header value on its line.
