@@ -127,17 +127,21 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if u.User != nil {
 		// As net/http's client does. The request line and Host never
 		// carry the userinfo; the proxy function need not see it either.
-		if opts.Header.Get("Authorization") == "" {
+		// The caller's entries are looked at under their canonical names,
+		// the names the request is written with: an "authorization" entry
+		// is the caller's Authorization, and must not meet a second one
+		// there, where which of the two is sent would be up to map order.
+		withAuth := *opts
+		withAuth.Header = make(http.Header, len(opts.Header)+1)
+		for name, values := range opts.Header {
+			withAuth.Header[http.CanonicalHeaderKey(name)] = values
+		}
+		if withAuth.Header.Get("Authorization") == "" {
 			password, _ := u.User.Password()
 			auth := base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + password))
-			withAuth := *opts
-			withAuth.Header = opts.Header.Clone()
-			if withAuth.Header == nil {
-				withAuth.Header = make(http.Header)
-			}
 			withAuth.Header.Set("Authorization", "Basic "+auth)
-			opts = &withAuth
 		}
+		opts = &withAuth
 		u.User = nil
 	}
 

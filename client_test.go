@@ -419,6 +419,31 @@ func TestDialSendsURLCredentials(t *testing.T) {
 	}
 }
 
+// An Authorization entry keeps the URL's credentials out however the
+// caller spelled its name: the request is written under canonical names,
+// where an "authorization" entry and the Basic one would collide and map
+// order would pick what is sent. Several dials make a lost draw show.
+func TestDialURLCredentialsYieldToAuthorizationInAnyCase(t *testing.T) {
+	checkLeaks(t)
+	auth := make(chan string, 1)
+	addr := scriptServer(t, func(nc net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		auth <- req.Header.Get("Authorization")
+		io.WriteString(nc, switching(req.Header.Get("Sec-WebSocket-Key")))
+		io.Copy(io.Discard, br)
+	})
+	for i := 0; i < 20; i++ {
+		c := dialTest(t, "ws://user:pass@"+addr+"/", &DialOptions{Header: http.Header{"authorization": {"Bearer token"}}})
+		c.CloseNow()
+		if got := <-auth; got != "Bearer token" {
+			t.Fatalf("dial %d: Authorization %q, want the caller's", i, got)
+		}
+	}
+}
+
 // The handshake ends when ctx does, even if the server never answers.
 func TestDialHonoursContext(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
