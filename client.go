@@ -28,7 +28,8 @@ type DialOptions struct {
 	// Header holds extra request headers (Origin, Authorization, cookies…).
 	// A Host entry sets the Host header. Credentials in the URL
 	// (ws://user:pass@host/) are sent as Basic authentication unless Header
-	// has an Authorization entry.
+	// has an Authorization entry. A Sec-WebSocket-Extensions entry is not
+	// sent: Compression makes the only offer Dial can honour.
 	Header http.Header
 
 	// Subprotocols to offer, most preferred first.
@@ -187,6 +188,10 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if err := opts.Compression.checkCompression(); err != nil {
 		return nil, nil, err
 	}
+	// The extension offer is Dial's alone, even when Compression makes
+	// none: a server accepting anything a caller's entry listed would have
+	// to be failed (§4.1 step 5), as Dial speaks nothing else.
+	req.Header.Del("Sec-WebSocket-Extensions")
 	if offer := deflateOffer(&opts.Compression); offer != "" {
 		req.Header.Set("Sec-WebSocket-Extensions", offer)
 	}

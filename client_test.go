@@ -444,6 +444,52 @@ func TestDialURLCredentialsYieldToAuthorizationInAnyCase(t *testing.T) {
 	}
 }
 
+// A Sec-WebSocket-Extensions entry in DialOptions.Header is not sent: with
+// Compression off, a server accepting the permessage-deflate it offered
+// would have been failed for an extension "not offered" (§4.1 step 5),
+// and with it on, only Dial's own offer goes out.
+func TestDialDropsCallerExtensionOffer(t *testing.T) {
+	checkLeaks(t)
+	offers := make(chan []string, 1)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		offers <- r.Header.Values("Sec-WebSocket-Extensions")
+		c, err := Accept(w, r, &AcceptOptions{Compression: CompressionOptions{Mode: CompressionContextTakeover}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		echoHandler(c)
+	})
+	dialWithCallerOffer := func(t *testing.T, url string, opts *DialOptions) {
+		opts.Header = http.Header{"Sec-WebSocket-Extensions": {"permessage-deflate, x-webkit-deflate-frame"}}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, _, err := Dial(ctx, url, opts)
+		// The handler has sent what it was offered before it answered.
+		if got := <-offers; len(got) != 0 {
+			t.Errorf("Sec-WebSocket-Extensions %q sent, want none", got)
+		}
+		if err != nil {
+			t.Fatalf("Dial: %v", err)
+		}
+		if c.decompressor != nil {
+			t.Error("compression on, though Compression offered none")
+		}
+		c.Close(StatusNormalClosure, "")
+	}
+	t.Run("HTTP/1.1", func(t *testing.T) {
+		srv := httptest.NewServer(handler)
+		t.Cleanup(srv.Close)
+		dialWithCallerOffer(t, "ws"+strings.TrimPrefix(srv.URL, "http"), &DialOptions{})
+	})
+	t.Run("HTTP/2", func(t *testing.T) {
+		forEachH2(t, func(t *testing.T, tlsMode bool) {
+			srv := serveH2(t, tlsMode, handler)
+			dialWithCallerOffer(t, srv.url+"/ws", srv.dialOptions())
+		})
+	})
+}
+
 // The handshake ends when ctx does, even if the server never answers.
 func TestDialHonoursContext(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

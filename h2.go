@@ -202,6 +202,8 @@ func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http
 	if len(opts.Subprotocols) > 0 {
 		header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
 	}
+	// As on HTTP/1.1, the extension offer is Dial's alone.
+	header.Del("Sec-WebSocket-Extensions")
 	if offer := deflateOffer(&opts.Compression); offer != "" {
 		header.Set("Sec-WebSocket-Extensions", offer)
 	}
