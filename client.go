@@ -112,8 +112,11 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	default:
 		return nil, nil, fmt.Errorf("websocket: dial: unsupported URL scheme %q", u.Scheme)
 	}
-	if u.Fragment != "" {
+	if strings.Contains(rawURL, "#") {
 		// §3: "Fragment identifiers ... MUST NOT be used on these URIs."
+		// The ws-URI grammar has no "#" at all, and url.Parse leaves an
+		// empty fragment ("ws://host/#") no trace but in rawURL: every
+		// "#" there begins a fragment (a literal one is written %23).
 		return nil, nil, fmt.Errorf("websocket: dial: URL has a fragment: %q", rawURL)
 	}
 	if u.Hostname() == "" {

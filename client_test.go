@@ -712,6 +712,30 @@ func TestDialURLs(t *testing.T) {
 	}
 }
 
+// §3: "Fragment identifiers ... MUST NOT be used on these URIs", and the
+// ws-URI grammar has no "#": an empty fragment is refused like any other,
+// before a connection is made, while %23 in a path is a plain character.
+func TestDialRefusesEmptyFragment(t *testing.T) {
+	var connections atomic.Int32
+	addr := scriptServer(t, respondWith(func(key string) string {
+		connections.Add(1)
+		return switching(key)
+	}))
+	for _, u := range []string{"ws://" + addr + "/#", "ws://" + addr + "/chat?room=1#", "ws://" + addr + "#"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, _, err := Dial(ctx, u, nil)
+		cancel()
+		if err == nil {
+			c.CloseNow()
+			t.Errorf("Dial(%q) succeeded", u)
+		}
+	}
+	if n := connections.Load(); n != 0 {
+		t.Errorf("URLs with a fragment reached the server %d times", n)
+	}
+	dialTest(t, "ws://"+addr+"/a%23b", nil).CloseNow()
+}
+
 // RFC 9110 §15.2: "A client MUST be able to parse one or more 1xx responses
 // received prior to a final response", and §4.1 of RFC 6455 handles a
 // status other than 101 "per HTTP procedures". The Upgrade value is matched
