@@ -126,9 +126,11 @@
 // DefaultHandshakeTimeout. Configure the http.Server with ReadHeaderTimeout
 // and MaxHeaderBytes: the request that opens a WebSocket is read by net/http.
 //
-// An idle Conn holds no read buffer (readbuf.go) and waits with a shallow
-// stack. Over HTTP/1.1 the Conn outlives the handler: a server with many
-// idle connections may run each read loop in a goroutine of its own (with a
+// An idle Conn over TCP on Unix holds no read buffer; elsewhere (TLS,
+// HTTP/2, other systems) its waiting reader holds one, over TLS and HTTP/2
+// of 4 KiB (readbuf.go). It waits with a shallow stack. Over HTTP/1.1 the
+// Conn outlives the handler: a server with many idle connections may run
+// each read loop in a goroutine of its own (with a
 // context other than r.Context(), which ends with the handler) and return
 // from the handler, which lets net/http free its request and its goroutine:
 // about 4.8 KiB per idle connection instead of 9.4. (Accept lets go of

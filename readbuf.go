@@ -22,12 +22,17 @@
 // gives exactly that: the runtime's poller waits until the socket is
 // readable and only then is the buffer taken and the read made (readRaw).
 // Elsewhere (TLS, HTTP/2 streams, pipes) the buffer is taken before the
-// blocking Read and returned when it is empty again.
+// blocking Read and returned when it is empty again, so a quiet connection
+// holds it while its reader waits. Over TLS and HTTP/2 that is always the
+// small one: a Read there hands over at most 16 KiB (one TLS record, one
+// chunk of the stream), so a large buffer would cost 64 KiB more per quiet
+// connection and save no read.
 
 package websocket
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"sync"
@@ -65,6 +70,12 @@ type readBuffer struct {
 	// expectLarge makes the next borrow take a large buffer. The frame
 	// reader sets it from the length of the peer's last data frame.
 	expectLarge bool
+	// chunked: the source hands over at most 16 KiB per Read (a TLS
+	// record, a chunk of an HTTP/2 stream), so a large buffer would never
+	// fill; yet, borrowed before the Read that waits for the next message,
+	// it would be held by a quiet connection. Such a source only ever gets
+	// the small one.
+	chunked bool
 
 	// For readRaw's callback: a method value made once, so that a read
 	// allocates nothing, and the slice it reads into (nil: into buf).
@@ -82,6 +93,10 @@ type readBuffer struct {
 // past the handshake (copied: they usually sit in a buffer of net/http).
 func newReadBuffer(nc net.Conn, leftover []byte) *readBuffer {
 	b := &readBuffer{src: nc, raw: rawConnOf(nc)}
+	switch nc.(type) {
+	case *tls.Conn, *h2Stream:
+		b.chunked = true
+	}
 	if b.raw != nil {
 		b.rawReadFunc = b.rawRead
 	}
@@ -111,7 +126,7 @@ func (b *readBuffer) buffered() []byte {
 
 func (b *readBuffer) borrow() {
 	if b.buf == nil {
-		b.buf = takeReadBuffer(b.expectLarge)
+		b.buf = takeReadBuffer(b.expectLarge && !b.chunked)
 	}
 }
 

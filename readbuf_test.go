@@ -3,9 +3,12 @@ package websocket
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -177,4 +180,75 @@ func TestReadUnmaskingInPieces(t *testing.T) {
 			t.Errorf("sizes %v: the payload came back wrong", sizes)
 		}
 	}
+}
+
+// Over TLS and HTTP/2 the read buffer is borrowed before the Read that
+// waits for the next message, so a quiet connection holds it while it
+// waits. It must be the small one even after large frames: tls.Conn.Read
+// hands over at most one record (16 KiB) at a time, an HTTP/2 stream one
+// 16 KiB chunk, so the large buffer could never fill, and every idle such
+// connection whose peer last sent a large message held 68 KiB instead of 4.
+func TestIdleTLSOrHTTP2ConnWaitsWithTheSmallReadBuffer(t *testing.T) {
+	// checkWait has c read a large message from its peer, then wait for the
+	// next as a Read does, and looks at the buffer that wait borrowed: it
+	// is held, with the next message in it, once the wait is over. Nothing
+	// else reads from c meanwhile.
+	checkWait := func(t *testing.T, c *Conn, peerWrite func(ctx context.Context, p []byte) error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		large := testPayload(100_000, false)
+		go peerWrite(ctx, large)
+		if _, msg, err := c.Read(ctx); err != nil || !bytes.Equal(msg, large) {
+			t.Fatalf("large message: %d bytes, %v", len(msg), err)
+		}
+		sent := make(chan error, 1)
+		go func() { sent <- peerWrite(ctx, []byte("next")) }()
+		c.netConn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		c.br.waitForData()
+		c.netConn.SetReadDeadline(time.Time{})
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+		if n := len(c.br.buf); n != readBufferSize {
+			t.Errorf("an idle %T waited with a %d-byte read buffer, want %d", c.netConn, n, readBufferSize)
+		}
+		if _, msg, err := c.Read(ctx); err != nil || string(msg) != "next" {
+			t.Fatalf("next message: %q, %v", msg, err)
+		}
+	}
+
+	t.Run("tls", func(t *testing.T) {
+		srv := httptest.NewTLSServer(http.NotFoundHandler())
+		cfg := srv.TLS.Clone()
+		srv.Close()
+		a, b := loopback(t)
+		ours := tls.Server(a, cfg)
+		peer := tls.Client(b, &tls.Config{InsecureSkipVerify: true})
+		handshake := make(chan error, 1)
+		go func() { handshake <- peer.Handshake() }()
+		if err := ours.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-handshake; err != nil {
+			t.Fatal(err)
+		}
+		server := newConn(ours, nil, connConfig{isServer: true})
+		client := newConn(peer, nil, connConfig{})
+		defer server.CloseNow()
+		defer client.CloseNow()
+		checkWait(t, server, func(ctx context.Context, p []byte) error {
+			return client.Write(ctx, MessageBinary, p)
+		})
+	})
+
+	t.Run("h2", func(t *testing.T) {
+		requireXConnect(t)
+		srv := startH2Server(t, false, nil, nil, echoHandler)
+		client, _ := dialH2(t, srv, srv.dialOptions())
+		// The server echoes what the client sends: the client's wait is
+		// the one looked at.
+		checkWait(t, client, func(ctx context.Context, p []byte) error {
+			return client.Write(ctx, MessageBinary, p)
+		})
+	})
 }
