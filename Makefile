@@ -10,7 +10,8 @@ vet:
 	$(GO) vet ./...
 
 # Every module builds and vets on the other systems people run it on (the
-# root package, its tests, and the interop, bench and trust modules).
+# root package, its tests, and the interop, bench and trust modules), and
+# on a 32-bit one, where int is 32 bits and mask_generic.go is the loop.
 PORTS ?= darwin windows freebsd
 vet-ports:
 	@for os in $(PORTS); do \
@@ -18,6 +19,10 @@ vet-ports:
 			echo "GOOS=$$os go vet ./... in $$dir"; \
 			(cd $$dir && GOOS=$$os $(GO) vet ./...) || exit 1; \
 		done; \
+	done
+	@for dir in . interop bench autobahn/trust; do \
+		echo "GOARCH=386 go vet ./... in $$dir"; \
+		(cd $$dir && GOARCH=386 $(GO) vet ./...) || exit 1; \
 	done
 
 fmt-check:

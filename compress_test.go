@@ -702,7 +702,7 @@ func deflateJSONCorpus() [][]byte {
 		switch r.IntN(3) {
 		case 0:
 			m = fmt.Sprintf(`{"type":"chat","id":%d,"room":"room-%d","from":"user%04d","ts":%d,"text":%q}`,
-				i, r.IntN(20), r.IntN(500), 1700000000000+i*137, sentence(5+r.IntN(60)))
+				i, r.IntN(20), r.IntN(500), 1700000000000+int64(i)*137, sentence(5+r.IntN(60)))
 		case 1:
 			var ticks []string
 			for range 3 + r.IntN(40) {
