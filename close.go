@@ -170,7 +170,8 @@ func parseClosePayload(p []byte) (CloseError, error) {
 // always because the peer broke the protocol. Code is the close code the
 // connection was failed with (§7.4.1): 1002 for framing, 1007 for invalid
 // UTF-8, 1009 for a message over the read limit, 1011 when a context ended
-// a read that could not be resumed (ErrDeflateInterrupted). Err is one of the
+// a read that could not be resumed (ErrDeflateInterrupted), 1003 for a
+// message of the wrong type on a NetConn (ErrUnexpectedMessageType). Err is one of the
 // package's named errors, so errors.Is(err, ErrReservedOpcode) and the like work.
 type ProtocolError struct {
 	Code StatusCode
