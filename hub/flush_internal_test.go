@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,86 @@ func TestFlushTriesAMemberABoundedNumberOfTimes(t *testing.T) {
 		if p, want := <-got, fmt.Sprintf("message %d", i); p != want {
 			t.Fatalf("read %q, want %q", p, want)
 		}
+	}
+}
+
+// Leave and Close return once nothing of the hub runs for the members they
+// removed, also when the connection closed before the member left, as when
+// the peer goes and the application's reader calls Leave: the Conn has
+// then started the function Join gave its AfterClose, too late for the
+// removal to take it back. A closed Conn, joined (AfterClose starts the
+// function at once) and left or closed straight away, makes the two race
+// in every round. The test holds hub.mu once Leave or Close has returned:
+// a function that has yet to remove the member then waits in remove,
+// where the test sees it, while one that is only returning ends.
+func TestNothingOfTheHubRunsAfterLeaveOrCloseOfAClosedConnection(t *testing.T) {
+	const wait = 10 * time.Second
+	accepted := make(chan *websocket.Conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		accepted <- c
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseNow()
+	var server *websocket.Conn
+	select {
+	case server = <-accepted:
+	case <-ctx.Done():
+		t.Fatal("not accepted")
+	}
+	server.CloseNow()
+
+	afterCloseStacks := func() []string {
+		buf := make([]byte, 1<<20)
+		var found []string
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "hub.(*Hub).Join.func") {
+				found = append(found, g)
+			}
+		}
+		return found
+	}
+	check := func(round int, h *Hub, after string) {
+		t.Helper()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for deadline := time.Now().Add(wait); ; time.Sleep(time.Millisecond) {
+			stacks := afterCloseStacks()
+			if len(stacks) == 0 {
+				return
+			}
+			for _, s := range stacks {
+				if strings.Contains(s, "hub.(*Hub).remove") {
+					t.Fatalf("round %d: the function Join gave AfterClose removes the member after %s returned:\n%s", round, after, s)
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the function Join gave AfterClose still runs %v after %s returned:\n%s", round, wait, after, stacks[0])
+			}
+		}
+	}
+	for round := range 100 {
+		h := New(nil)
+		m, err := h.Join(server) // a member again once it has left
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Leave()
+		check(round, h, "Leave")
+		if _, err := h.Join(server); err != nil {
+			t.Fatal(err)
+		}
+		h.Close()
+		check(round, h, "Close")
 	}
 }

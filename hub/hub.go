@@ -195,8 +195,10 @@ type Member struct {
 	// writing counts (the flusher leaves the messages it tries in the
 	// queue until the socket took them). Together they are what QueueSize
 	// bounds.
-	queue   []*websocket.PreparedMessage
-	writing int
+	queue []*websocket.PreparedMessage
+	// writing is at most writeBatchMax: an int32 shares a word with the
+	// flags below, which keeps a Member in its 128-byte size class.
+	writing int32
 	// queued is set while m waits for the flusher, or the flusher writes
 	// to it: Broadcast sets it when it queues for a member that has no
 	// writer and was not queued already.
@@ -215,6 +217,12 @@ type Member struct {
 	// unhook takes back the function Join gave the Conn's AfterClose; set
 	// by Join under hub.mu.
 	unhook func() bool
+	// closeHook counts that function from Join for as long as it may
+	// still run: it is done when the function returns, or when
+	// removeLocked took the function back before the Conn closed. The
+	// last writer waits for it before it ends, so that the function has
+	// done its work for m once Leave or Close has returned.
+	closeHook sync.WaitGroup
 
 	// timer bounds each write (see write); made by the first one, and
 	// used by one writer at a time. timedOut says on timedOutDone that it
@@ -254,7 +262,11 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 	// nothing more can be written, so the member goes now rather than at
 	// the next Broadcast (a quiet hub might have none). A removal for
 	// another reason, such as Leave, takes this back (removeLocked).
-	m.unhook = c.AfterClose(func() { h.remove(m, websocket.ErrClosed) })
+	m.closeHook.Add(1)
+	m.unhook = c.AfterClose(func() {
+		defer m.closeHook.Done()
+		h.remove(m, websocket.ErrClosed)
+	})
 	return m, nil
 }
 
@@ -295,7 +307,7 @@ func (h *Hub) Broadcast(ctx context.Context, typ websocket.MessageType, p []byte
 	for i := 0; i < len(h.list); i++ {
 		m := h.list[i]
 		m.mu.Lock()
-		if len(m.queue)+m.writing >= h.queueSize {
+		if len(m.queue)+int(m.writing) >= h.queueSize {
 			m.mu.Unlock()
 			h.removeLocked(m, fmt.Errorf("%w: %d messages waiting", ErrSlowMember, h.queueSize))
 			i-- // the last member took m's place
@@ -471,9 +483,12 @@ func (h *Hub) removeLocked(m *Member, why error) {
 	// Closing the Conn, which m's writer is about to do, would start the
 	// AfterClose function in a goroutine that nothing waits for: it
 	// would find m out and do nothing, but could still be running after
-	// Close or Leave returned. (If the Conn's close is what removes m,
-	// that goroutine is this call's.)
-	m.unhook()
+	// Close or Leave returned. If the Conn closed first, that goroutine
+	// has started, or is about to (it may be this call's): the writer
+	// waits for it (closeHook).
+	if m.unhook() {
+		m.closeHook.Done()
+	}
 	m.mu.Lock()
 	m.out = true
 	m.queue = nil
@@ -542,7 +557,7 @@ func (m *Member) run() {
 			return
 		}
 		m.dropLocked(n)
-		m.writing = n
+		m.writing = int32(n)
 		m.mu.Unlock()
 
 		err := m.write(gathered[:n])
@@ -585,6 +600,10 @@ func (m *Member) finish() {
 	default: // a write failed: the connection is, or is being, closed
 		m.conn.Close(websocket.StatusInternalError, "")
 	}
+	// The Conn is closed: the AfterClose function, if it was not taken
+	// back, has been started or is about to be; it only has to take
+	// hub.mu, which nothing holds while waiting for a writer.
+	m.closeHook.Wait()
 }
 
 // writeBatchMax bounds how many waiting messages a writer takes off its
