@@ -191,3 +191,45 @@ func TestClientHandshakeChecksAsTheOfficialClient(t *testing.T) {
 		})
 	}
 }
+
+// readUntilClose reads frames until a close frame, answers it with 1000 and
+// returns; it returns early if the connection ends.
+func (p *refPeer) readUntilClose() {
+	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		op, _, err := p.readFrame()
+		if err != nil {
+			return
+		}
+		if op == websocket.OpClose {
+			p.write(websocket.OpClose, 0, closeBody(1000, ""))
+			return
+		}
+	}
+}
+
+// A compressed message the official endpoint cannot inflate.
+//
+// Official (autobahn 0.10.9 protocol.py, onFrameData): the frame's payload
+// goes to PerMessageDeflate.decompressMessageData, a zlib decompressobj;
+// zlib.error is not caught anywhere up to Twisted's dataReceived, so
+// Twisted logs it and disconnects the transport at once, as for the
+// undecodable close reason above: no close frame is sent, closedByMe stays
+// False and wasClean False. 12.1.1 expects the runner to close, so
+// behaviorClose is FAILED ("failed by the wrong endpoint"); behavior stays
+// FAILED (set in onOpen). The runner instead failed the connection with a
+// 1002 closing handshake, which the peer answered: FAILED / OK.
+func TestCorruptCompressedMessageDropsTheConnection(t *testing.T) {
+	url := startScriptedServer(t, "Sec-WebSocket-Extensions: permessage-deflate\r\n", func(p *refPeer) {
+		if _, _, err := p.readFrame(); err != nil { // the first message
+			return
+		}
+		// 0xFF: a final block of the reserved type 3 (RFC 1951 §3.2.3).
+		p.write(websocket.OpText, websocket.Rsv1, []byte{0xff, 0x00})
+		p.readUntilClose()
+	})
+	r := runScripted(t, url, "12.1.1")
+	if r.Behavior != Failed || r.BehaviorClose != Failed {
+		t.Errorf("12.1.1 with a corrupt compressed echo: %s / %s, official FAILED / FAILED", r.Behavior, r.BehaviorClose)
+	}
+}

@@ -1023,7 +1023,7 @@ func (s *session) onData(p []byte) {
 		var err error
 		p, err = s.pmd.decompress(p)
 		if err != nil {
-			s.protocolViolation("invalid deflate data")
+			s.transportFailed() // as a zlib error at the end of the message
 			return
 		}
 	}
@@ -1079,8 +1079,14 @@ func (s *session) onEnd() {
 	if s.msgCompressed {
 		rest, err := s.pmd.endDecompress()
 		if err != nil {
-			s.protocolViolation("invalid deflate data")
-		} else if len(rest) > 0 {
+			// The official endpoint inflates with zlib, whose error nothing
+			// catches up to Twisted's dataReceived: Twisted disconnects at
+			// once, with no closing handshake (RFC 7692 §8 leaves the reaction
+			// open; the verdict follows the official one).
+			s.transportFailed()
+			return
+		}
+		if len(rest) > 0 {
 			// The message is inflated only now, so its octets at the
 			// application level are counted here, not in onData.
 			if s.state == stateOpen {
