@@ -269,29 +269,39 @@ type deflateCodec struct {
 	w      *flate.Writer // one stream for the connection when context is kept
 	outbuf bytes.Buffer
 
-	r        io.ReadCloser
-	recvHist []byte // the last 32 KiB received, the window of the next message
-	inbuf    bytes.Buffer
+	r          io.ReadCloser
+	recvWindow int    // octets of earlier messages the peer may refer back to
+	recvHist   []byte // the last recvWindow octets received: the next message's dictionary
+	inbuf      bytes.Buffer
 }
 
-const histSize = 32 << 10
+// windowSize is the LZ77 window of max_window_bits n (§7.1.2; 0: not
+// given, 15).
+func windowSize(n int) int {
+	if n == 0 {
+		n = 15
+	}
+	return 1 << n
+}
 
 func newDeflateCodec(p pmdParams, isServer bool) *deflateCodec {
 	c := &deflateCodec{}
 	if isServer {
 		c.sendNoContext, c.recvNoContext = p.serverNoContextTakeover, p.clientNoContextTakeover
 		c.sendSmallWin = p.serverMaxWindowBits != 0 && p.serverMaxWindowBits < 15
+		c.recvWindow = windowSize(p.clientMaxWindowBits)
 	} else {
 		c.sendNoContext, c.recvNoContext = p.clientNoContextTakeover, p.serverNoContextTakeover
 		c.sendSmallWin = p.clientMaxWindowBits != 0 && p.clientMaxWindowBits < 15
+		c.recvWindow = windowSize(p.serverMaxWindowBits)
 	}
 	return c
 }
 
-func keepTail(hist, p []byte) []byte {
+func keepTail(hist, p []byte, size int) []byte {
 	hist = append(hist, p...)
-	if len(hist) > histSize {
-		hist = append(hist[:0:0], hist[len(hist)-histSize:]...)
+	if len(hist) > size {
+		hist = append(hist[:0:0], hist[len(hist)-size:]...)
 	}
 	return hist
 }
@@ -330,7 +340,13 @@ func (c *deflateCodec) decompress(p []byte) ([]byte, error) {
 
 // endDecompress inflates the collected message (§7.2.2: append 00 00 FF FF,
 // then inflate). Each message is inflated as a stream of its own whose
-// preset dictionary is the window the sender's stream had at that point.
+// preset dictionary is the window the sender's stream had at that point,
+// cut to the window the sender agreed to (§7.1.2): like the official
+// endpoint's zlib inflater, which keeps only that window, the runner fails
+// on a message that refers back past it into earlier messages. (Within one
+// message compress/flate allows distances up to 32 KiB; zlib allows them
+// only within what one inflate call produced, so for messages above a few
+// KiB the official endpoint can be stricter still.)
 func (c *deflateCodec) endDecompress() ([]byte, error) {
 	// The sync-flush tail the sender removed, then an empty final stored
 	// block so the reader ends cleanly at io.EOF.
@@ -350,7 +366,7 @@ func (c *deflateCodec) endDecompress() ([]byte, error) {
 		return nil, err
 	}
 	if !c.recvNoContext {
-		c.recvHist = keepTail(c.recvHist, out)
+		c.recvHist = keepTail(c.recvHist, out, c.recvWindow)
 	}
 	return out, nil
 }

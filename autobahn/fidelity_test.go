@@ -6,6 +6,8 @@ package autobahn
 // verdict, with where the official code decides it.
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/binary"
 	"io"
@@ -231,5 +233,50 @@ func TestCorruptCompressedMessageDropsTheConnection(t *testing.T) {
 	r := runScripted(t, url, "12.1.1")
 	if r.Behavior != Failed || r.BehaviorClose != Failed {
 		t.Errorf("12.1.1 with a corrupt compressed echo: %s / %s, official FAILED / FAILED", r.Behavior, r.BehaviorClose)
+	}
+}
+
+// A server that agrees to server_max_window_bits=9 and compresses with a
+// 32 KiB window anyway, referring back past the 512 octets it agreed to.
+//
+// Official (autobahn 0.10.9 compress_deflate.py, PerMessageDeflate
+// .startDecompressMessage): the client inflates with
+// zlib.decompressobj(-server_max_window_bits), a window of 512 octets kept
+// from one message to the next; a distance beyond it raises zlib.error
+// ("invalid distance too far back"), and Twisted drops the connection
+// (see above): 13.3.1 is FAILED / FAILED. The runner inflated with the last
+// 32 KiB as dictionary whatever was agreed, and passed it: OK / OK.
+func TestCompressionBeyondTheAgreedWindowFails(t *testing.T) {
+	url := startScriptedServer(t, "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=9\r\n", func(p *refPeer) {
+		in := newDeflateCodec(pmdParams{serverMaxWindowBits: 9}, true)
+		var out bytes.Buffer
+		zw, _ := flate.NewWriter(&out, flate.BestCompression) // a 32 KiB window, context kept
+		p.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for {
+			op, b, err := p.readFrame()
+			if err != nil {
+				return
+			}
+			if op == websocket.OpClose {
+				p.write(websocket.OpClose, 0, closeBody(1000, ""))
+				return
+			}
+			in.startDecompress()
+			in.decompress(b)
+			msg, err := in.endDecompress()
+			if err != nil {
+				return
+			}
+			out.Reset()
+			zw.Write(msg)
+			zw.Flush()
+			if p.write(op, websocket.Rsv1, bytes.TrimSuffix(out.Bytes(), []byte{0, 0, 0xff, 0xff})) != nil {
+				return
+			}
+		}
+	})
+	r := runScripted(t, url, "13.3.1")
+	if r.Behavior != Failed || r.BehaviorClose != Failed {
+		t.Errorf("13.3.1 with a server compressing beyond its window: %s / %s, official FAILED / FAILED", r.Behavior, r.BehaviorClose)
 	}
 }
