@@ -272,7 +272,10 @@ type deflateCodec struct {
 	r          io.ReadCloser
 	recvWindow int    // octets of earlier messages the peer may refer back to
 	recvHist   []byte // the last recvWindow octets received: the next message's dictionary
-	inbuf      bytes.Buffer
+	// recvEnded: with context takeover, a final block (BFINAL, RFC 1951
+	// §3.2.3) ended the peer's stream, so nothing more inflates.
+	recvEnded bool
+	inbuf     bytes.Buffer
 }
 
 // windowSize is the LZ77 window of max_window_bits n (§7.1.2; 0: not
@@ -351,6 +354,14 @@ func (c *deflateCodec) endDecompress() ([]byte, error) {
 	// The sync-flush tail the sender removed, then an empty final stored
 	// block so the reader ends cleanly at io.EOF.
 	c.inbuf.Write([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff})
+	if c.recvEnded {
+		// The official endpoint keeps one zlib inflater while context is
+		// taken over; once a final block has ended its stream, zlib sets
+		// what follows aside as unused data and inflates nothing (RFC 7692
+		// §7.2.3.4 allows such blocks; the verdict follows the official one).
+		c.inbuf.Reset()
+		return []byte{}, nil
+	}
 	var dict []byte
 	if !c.recvNoContext {
 		dict = c.recvHist
@@ -367,6 +378,9 @@ func (c *deflateCodec) endDecompress() ([]byte, error) {
 	}
 	if !c.recvNoContext {
 		c.recvHist = keepTail(c.recvHist, out, c.recvWindow)
+		// The reader stopped before the empty final block appended above:
+		// the peer's data had a final block of its own.
+		c.recvEnded = c.inbuf.Len() > 0
 	}
 	return out, nil
 }

@@ -280,3 +280,48 @@ func TestCompressionBeyondTheAgreedWindowFails(t *testing.T) {
 		t.Errorf("13.3.1 with a server compressing beyond its window: %s / %s, official FAILED / FAILED", r.Behavior, r.BehaviorClose)
 	}
 }
+
+// A server that ends every compressed message with a final block (BFINAL,
+// RFC 1951 §3.2.3; RFC 7692 §7.2.3.4 allows it) while context takeover is
+// on.
+//
+// Official (autobahn 0.10.9 compress_deflate.py): with context takeover the
+// client keeps one zlib decompressobj for the connection
+// (startDecompressMessage makes a new one only without it). Once a final
+// block has ended its stream, zlib puts whatever follows in unused_data and
+// inflates nothing more: the second echo of 12.1.1 arrives empty, onMessage
+// finds the length wrong and the case is FAILED (the runner then closes
+// normally: OK). The runner inflated each message afresh: OK / OK.
+func TestFinalBlockEndsTheInflaterWithContextTakeover(t *testing.T) {
+	url := startScriptedServer(t, "Sec-WebSocket-Extensions: permessage-deflate\r\n", func(p *refPeer) {
+		in := newDeflateCodec(pmdParams{}, true)
+		p.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for {
+			op, b, err := p.readFrame()
+			if err != nil {
+				return
+			}
+			if op == websocket.OpClose {
+				p.write(websocket.OpClose, 0, closeBody(1000, ""))
+				return
+			}
+			in.startDecompress()
+			in.decompress(b)
+			msg, err := in.endDecompress()
+			if err != nil {
+				return
+			}
+			var out bytes.Buffer
+			zw, _ := flate.NewWriter(&out, flate.BestSpeed)
+			zw.Write(msg)
+			zw.Close() // a whole stream, ending with a final block
+			if p.write(op, websocket.Rsv1, out.Bytes()) != nil {
+				return
+			}
+		}
+	})
+	r := runScripted(t, url, "12.1.1")
+	if r.Behavior != Failed || r.BehaviorClose != OK {
+		t.Errorf("12.1.1 with echoes that end in a final block: %s / %s, official FAILED / OK", r.Behavior, r.BehaviorClose)
+	}
+}
