@@ -325,3 +325,22 @@ func TestFinalBlockEndsTheInflaterWithContextTakeover(t *testing.T) {
 		t.Errorf("12.1.1 with echoes that end in a final block: %s / %s, official FAILED / OK", r.Behavior, r.BehaviorClose)
 	}
 }
+
+// A server that refuses the opening handshake of a case whose verdict the
+// case itself overrides.
+//
+// Official (fuzzing.py, FuzzingProtocol.connectionLost): the case object
+// exists before the handshake (buildProtocol), so a failed handshake still
+// ends in runCase.onConnectionLost, the case's own override included:
+// case7_1_6.py and case7_13_1.py set behavior and behaviorClose to
+// INFORMATIONAL whatever happened. The runner computed the plain verdict
+// only: FAILED / FAILED.
+func TestFailedHandshakeStillRunsTheCaseVerdictOverride(t *testing.T) {
+	for _, id := range []string{"7.1.6", "7.13.1"} {
+		url := startRefServer(t, peerOpts{head: "HTTP/1.1 400 Bad Request\r\n"})
+		r := runScripted(t, url, id)
+		if r.Behavior != Informational || r.BehaviorClose != Informational {
+			t.Errorf("%s with a refused handshake: %s / %s, official INFORMATIONAL / INFORMATIONAL", id, r.Behavior, r.BehaviorClose)
+		}
+	}
+}

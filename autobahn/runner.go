@@ -217,7 +217,7 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 		s.wasNotCleanReason = "opening handshake failed: " + hsErr.Error()
 		conn.Close()
 		s.state = stateClosed
-		r.verdict()
+		r.handshakeFailed()
 		rn.record(r, agent, rn.caseIndex(c), httpReq, httpResp)
 		fmt.Fprintf(rn.log, "Case %s for %s: opening handshake failed: %v\n", c.ID, agent, hsErr)
 		return nil
@@ -229,6 +229,17 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 		rn.record(r, agent, rn.caseIndex(c), httpReq, httpResp)
 	}
 	return nil
+}
+
+// handshakeFailed judges a run whose opening handshake failed. The
+// official suite makes the case before the handshake, so its
+// onConnectionLost runs all the same, with the case's own adjustments
+// (7.1.6 and 7.13.x are INFORMATIONAL whatever happened).
+func (r *run) handshakeFailed() {
+	r.verdict()
+	if r.c.lost != nil {
+		r.c.lost(r)
+	}
 }
 
 func isTimeout(err error) bool {
