@@ -140,14 +140,10 @@ func singleExtensionsHeader(h http.Header) (string, error) {
 	return values[0], nil
 }
 
-// parseOffers reads the permessage-deflate offers of a client's request.
-// Like the official server, it fails on a repeated header or on an offer it
-// cannot parse, whichever case is run.
-func parseOffers(h http.Header) ([]pmdOffer, error) {
-	header, err := singleExtensionsHeader(h)
-	if err != nil {
-		return nil, err
-	}
+// parseOffers reads the permessage-deflate offers of a client's
+// Sec-WebSocket-Extensions value. Like the official server, it fails on an
+// offer it cannot parse.
+func parseOffers(header string) ([]pmdOffer, error) {
 	var offers []pmdOffer
 	for _, e := range parseExtensions(header) {
 		if e.name != "permessage-deflate" {

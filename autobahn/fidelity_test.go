@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -342,5 +343,49 @@ func TestFailedHandshakeStillRunsTheCaseVerdictOverride(t *testing.T) {
 		if r.Behavior != Informational || r.BehaviorClose != Informational {
 			t.Errorf("%s with a refused handshake: %s / %s, official INFORMATIONAL / INFORMATIONAL", id, r.Behavior, r.BehaviorClose)
 		}
+	}
+}
+
+// A testee client whose permessage-deflate offer the official server
+// cannot parse.
+//
+// Official (autobahn 0.10.9 protocol.py, WebSocketServerProtocol): a
+// repeated Sec-WebSocket-Extensions header fails processHandshake before
+// onConnect, but the offers themselves are parsed in succeedHandshake,
+// after onConnect has made the case (fuzzing.py, FuzzingServerProtocol
+// .onConnect: self.runCase = self.Case(self)). failHandshake drops the
+// connection, and connectionLost records the case: FAILED / FAILED ("The
+// WebSocket opening handshake was never completed!"). The runner answered
+// 400 and recorded nothing, so the case was missing from the report.
+func TestUnparseableOfferIsRecordedAsAFailedCase(t *testing.T) {
+	rn, addr := serveFuzzing(t, &Spec{Cases: []string{"1.1.1", "1.1.2"}, Outdir: t.TempDir()})
+	for _, tc := range []struct {
+		caseNumber string
+		extensions []string
+	}{
+		{"1", []string{"permessage-deflate; server_max_window_bits=20"}},
+		{"2", []string{"permessage-deflate", "permessage-deflate"}}, // fails before onConnect
+	} {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/runCase?case="+tc.caseNumber+"&agent=x", nil)
+		req.Header["Sec-Websocket-Extensions"] = tc.extensions
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("extensions %q: status %s, want 400", tc.extensions, resp.Status)
+		}
+	}
+	res := rn.Results()["x"]
+	if r := res["1.1.1"]; r == nil || r.Behavior != Failed || r.BehaviorClose != Failed {
+		t.Errorf("1.1.1 after an unparseable offer: %+v, official FAILED / FAILED", r)
+	}
+	if r := res["1.1.2"]; r != nil {
+		t.Errorf("1.1.2 after a repeated extensions header: %s / %s, official no result", r.Behavior, r.BehaviorClose)
 	}
 }

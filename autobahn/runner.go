@@ -378,14 +378,28 @@ func (rn *Runner) serveWS(w http.ResponseWriter, req *http.Request) {
 	var pmd *pmdParams
 	ext := ""
 	if path == "/runCase" {
+		// The official server refuses a repeated header while it reads the
+		// request, before it makes the case: no result.
+		header, err := singleExtensionsHeader(req.Header)
+		if err != nil {
+			http.Error(w, "invalid Sec-WebSocket-Extensions: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 		r = newRun(c)
 		r.connected = time.Now()
 		r.store = rn.store
-		// Like the official server, every case parses the offers, and a
-		// repeated header or an offer it cannot parse fails the handshake,
-		// before the case begins (so it has no result).
-		offers, err := parseOffers(req.Header)
+		// It parses the offers only after it has made the case (onConnect,
+		// then succeedHandshake), whichever case is run; an offer it cannot
+		// parse fails the handshake, and the case is recorded as never
+		// opened.
+		offers, err := parseOffers(header)
 		if err != nil {
+			r.s = newSession(nil, nil, true)
+			r.s.state = stateClosed
+			r.s.wasNotCleanReason = "opening handshake failed: " + err.Error()
+			r.handshakeFailed()
+			dump, _ := httputil.DumpRequest(req, false)
+			rn.record(r, agent, caseNumber, string(dump), "")
 			http.Error(w, "invalid Sec-WebSocket-Extensions: "+err.Error(), http.StatusBadRequest)
 			return
 		}
