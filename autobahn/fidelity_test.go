@@ -389,3 +389,29 @@ func TestUnparseableOfferIsRecordedAsAFailedCase(t *testing.T) {
 		t.Errorf("1.1.2 after a repeated extensions header: %s / %s, official no result", r.Behavior, r.BehaviorClose)
 	}
 }
+
+// A pong whose 13-octet payload length is written in the 16-bit form.
+//
+// Official (autobahn 0.10.9 protocol.py, processDataHybi): the control
+// frame check looks at the 7-bit length field ("frame_payload_len1 >
+// 125"), so 126 there is one protocol violation (the fuzzer sends close
+// 1002) and the non-minimal encoding a second one, which, the closing
+// handshake being under way, drops TCP (failConnection in STATE_CLOSING).
+// The pong is never processed: 2.2 is FAILED (no pong) / UNCLEAN (requireClean,
+// wasClean False). The runner checked the decoded length, saw one violation
+// only, went on to record the pong and completed the closing handshake:
+// OK / OK.
+func TestControlFrameWithExtendedLengthFieldIsTwoViolations(t *testing.T) {
+	url := startScriptedServer(t, "", func(p *refPeer) {
+		if _, _, err := p.readFrame(); err != nil { // the ping
+			return
+		}
+		pong := append([]byte{0x8a, 126, 0, 13}, "Hello, world!"...)
+		p.conn.Write(pong)
+		p.readUntilClose()
+	})
+	r := runScripted(t, url, "2.2")
+	if r.Behavior != Failed || r.BehaviorClose != Unclean {
+		t.Errorf("2.2 answered with a pong of 16-bit length: %s / %s, official FAILED / UNCLEAN", r.Behavior, r.BehaviorClose)
+	}
+}

@@ -948,7 +948,9 @@ func allowedCloseCode(c int) bool {
 // ---------------------------------------------------------------------------
 // Receiving frames (RFC 6455 §5.2–§5.6), in the official endpoint's order of checks.
 
-func (s *session) onHeader(h websocket.Header, herr error) {
+// hlen is the header's size on the wire, which tells how the length was
+// written.
+func (s *session) onHeader(h websocket.Header, hlen int, herr error) {
 	rsv := int(h.Rsv)
 	if rsv != 0 && !(s.pmd != nil && rsv == 4) {
 		s.protocolViolation("RSV and no extension negotiated")
@@ -963,7 +965,16 @@ func (s *session) onHeader(h websocket.Header, herr error) {
 		if !h.Fin {
 			s.protocolViolation("fragmented control frame")
 		}
-		if h.Length > 125 {
+		// The official check reads the 7-bit length field: 126 or 127
+		// there (a header longer than 2 octets, mask aside) is the
+		// violation even for a short payload written in a longer form,
+		// which is then a second one below, as there (RFC 6455 §5.5: a
+		// control frame's payload length MUST be 125 or less).
+		maskLen := 0
+		if h.Masked {
+			maskLen = 4
+		}
+		if hlen-maskLen > 2 {
 			s.protocolViolation("control frame with payload length > 125 octets")
 		}
 		if h.Opcode != websocket.OpClose && h.Opcode != websocket.OpPing && h.Opcode != websocket.OpPong {
@@ -1219,7 +1230,7 @@ func (s *session) handle(ev rxEvent) bool {
 	}
 	switch ev.kind {
 	case rxHeader:
-		s.onHeader(ev.h, ev.herr)
+		s.onHeader(ev.h, ev.hlen, ev.herr)
 	case rxData:
 		s.onData(ev.data)
 	case rxEnd:
