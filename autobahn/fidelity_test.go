@@ -415,3 +415,38 @@ func TestControlFrameWithExtendedLengthFieldIsTwoViolations(t *testing.T) {
 		t.Errorf("2.2 answered with a pong of 16-bit length: %s / %s, official FAILED / UNCLEAN", r.Behavior, r.BehaviorClose)
 	}
 }
+
+// A testee client whose Sec-WebSocket-Key is not 16 octets in base64.
+//
+// Official (autobahn 0.10.9 protocol.py, WebSocketServerProtocol
+// .processHandshake): the key must be 24 characters ending in "==", the
+// others from the base64 alphabet, and given once (RFC 6455 §4.2.1 item 5);
+// otherwise failHandshake answers 400 before onConnect, so the case is not
+// made and has no result. The runner took any non-empty key, ran the case
+// and recorded its verdict.
+func TestMalformedKeyFailsTheHandshakeWithoutResult(t *testing.T) {
+	rn, addr := serveFuzzing(t, &Spec{Cases: []string{"1.1.1"}, Outdir: t.TempDir()})
+	for _, keys := range [][]string{
+		{"dGhlIHNhbXBsZSBub25jZQ"},                               // 22 characters
+		{"dGhlIHNhbXBsZSBub25jZQ=A"},                             // not ending in "=="
+		{"dGhlIHNhbXBsZSBub2*jZQ=="},                             // a character outside base64
+		{"dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZQ=="}, // twice
+	} {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/runCase?case=1&agent=x", nil)
+		req.Header["Sec-Websocket-Key"] = keys
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			t.Errorf("keys %q: status %s, official 400", keys, resp.Status)
+		}
+	}
+	if r := rn.Results()["x"]["1.1.1"]; r != nil {
+		t.Errorf("1.1.1 after malformed keys: %s / %s, official no result", r.Behavior, r.BehaviorClose)
+	}
+}

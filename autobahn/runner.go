@@ -325,9 +325,13 @@ func (rn *Runner) outdirServer() string {
 
 func (rn *Runner) serveWS(w http.ResponseWriter, req *http.Request) {
 	// Validate the upgrade request (§4.2.1).
-	key := req.Header.Get("Sec-WebSocket-Key")
+	keys := req.Header.Values("Sec-WebSocket-Key")
+	key := ""
+	if len(keys) == 1 {
+		key = strings.TrimSpace(keys[0])
+	}
 	if req.Method != http.MethodGet || !headerHasToken(req.Header, "Upgrade", "websocket") ||
-		!headerHasToken(req.Header, "Connection", "upgrade") || key == "" ||
+		!headerHasToken(req.Header, "Connection", "upgrade") || !wellFormedKey(key) ||
 		req.Header.Get("Sec-WebSocket-Version") != "13" {
 		http.Error(w, "this is the ws13 Autobahn fuzzing server; connect with WebSocket", http.StatusUpgradeRequired)
 		return
@@ -488,6 +492,21 @@ func (rn *Runner) serveWS(w http.ResponseWriter, req *http.Request) {
 			}
 		})
 	}
+}
+
+// wellFormedKey reports whether key is the base64 form of 16 octets
+// (RFC 6455 §4.2.1 item 5), checked as the official server checks it:
+// 24 characters, the last two "=", the others from the base64 alphabet.
+func wellFormedKey(key string) bool {
+	if len(key) != 24 || key[22:] != "==" {
+		return false
+	}
+	for _, c := range key[:22] {
+		if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // octetCounter counts the octets read through it.
