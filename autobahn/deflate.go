@@ -5,9 +5,10 @@
 // The runner needs its own codec to play groups 12 and 13. It is built on
 // compress/flate. Context takeover (§7.2.1 "the LZ77 sliding window ... is
 // kept between messages") is done on the receiving side by inflating each
-// message with the last 32 KiB of earlier ones as preset dictionary, the
-// same result as a continuing stream; the sending side simply keeps one
-// stream and flushes it after each message. compress/flate cannot shrink
+// message with the last 32 KiB of earlier ones (or the smaller window the
+// peer agreed to) as preset dictionary, the same result as a continuing
+// stream; the sending side simply keeps one stream and flushes it after
+// each message. compress/flate cannot shrink
 // its window, so when the peer asked for a window below 2^15 the runner
 // compresses with Huffman coding only, whose output has no back-references
 // and so fits any window.
