@@ -205,21 +205,18 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	// Every read and write of the handshake ends when ctx does.
 	stop := context.AfterFunc(ctx, func() { netConn.SetDeadline(aLongTimeAgo) })
-	conn, resp, err := clientHandshake(netConn, req, key, opts)
+	cfg, leftover, resp, err := clientHandshake(netConn, req, key, opts)
 	if !stop() {
 		err = errors.Join(ctx.Err(), err)
 	}
 	if err != nil {
-		if conn != nil {
-			// ctx ended just as the handshake succeeded: the Conn is
-			// dropped, and whatever it started (keepalive) with it.
-			conn.CloseNow()
-		}
 		netConn.Close()
 		return nil, resp, err
 	}
+	// The Conn starts only once the handshake's deadlines are gone: its
+	// keepalive sets deadlines of its own, which clearing these would undo.
 	netConn.SetDeadline(time.Time{})
-	return conn, resp, nil
+	return newConn(netConn, leftover, cfg), resp, nil
 }
 
 // dialTransport opens the connection the handshake runs on: TCP, through
@@ -369,10 +366,11 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 }
 
 // clientHandshake sends the request and checks the response (§4.1, "the
-// client MUST validate the server's response as follows").
-func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptions) (*Conn, *http.Response, error) {
+// client MUST validate the server's response as follows"). It returns the
+// Conn's configuration and the bytes the server sent behind its response.
+func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptions) (connConfig, []byte, *http.Response, error) {
 	if err := req.Write(nc); err != nil {
-		return nil, nil, fmt.Errorf("websocket: dial: writing the request: %w", err)
+		return connConfig{}, nil, nil, fmt.Errorf("websocket: dial: writing the request: %w", err)
 	}
 	// The header is read through a limit. The server may send frames right
 	// behind its response: what the reader holds past the header goes to
@@ -384,7 +382,7 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 		var err error
 		resp, err = http.ReadResponse(br, req)
 		if err != nil {
-			return nil, nil, fmt.Errorf("websocket: dial: reading the response: %w", err)
+			return connConfig{}, nil, nil, fmt.Errorf("websocket: dial: reading the response: %w", err)
 		}
 		// §4.1 step 1: a status other than 101 is handled "per HTTP
 		// procedures", and RFC 9110 §15.2 has a client parse the 1xx
@@ -397,10 +395,10 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 	deflate, compress, err := checkServerHandshake(resp, key, req.Header, &opts.Compression)
 	if err != nil {
 		keepRefusalBody(resp)
-		return nil, resp, err
+		return connConfig{}, nil, resp, err
 	}
 	cfg := opts.connConfig(resp.Header.Get("Sec-WebSocket-Protocol"), deflate, compress)
-	return newConn(nc, peekAll(br), cfg), resp, nil
+	return cfg, peekAll(br), resp, nil
 }
 
 // checkSubprotocolOffer checks the subprotocols a client offers: "The

@@ -566,6 +566,56 @@ func (c *cancelOnResponse) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
+// Dial starts the Conn, and so its keepalive, only after it has cleared the
+// handshake's deadline: a ping written before that would have the write
+// deadline it sets for itself cleared by Dial.
+func TestDialStartsTheConnAfterClearingTheHandshakeDeadline(t *testing.T) {
+	url := startServer(t, nil, echoHandler)
+	var watched *writesAfterRequest
+	c, _, err := Dial(context.Background(), url, &DialOptions{
+		PingInterval: time.Millisecond,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := net.Dial(network, addr)
+			watched = &writesAfterRequest{Conn: nc}
+			return watched, err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if n := watched.beforeClear.Load(); n > 0 {
+		t.Errorf("the Conn wrote to the socket %d times before Dial cleared the handshake's deadline", n)
+	}
+}
+
+// writesAfterRequest counts the writes after the first (the request) that
+// happen before the deadline is cleared. Clearing it waits a bounded while
+// for such a write, so that a Conn started too early is caught at it.
+type writesAfterRequest struct {
+	net.Conn
+	writes      atomic.Int32
+	beforeClear atomic.Int32
+	cleared     atomic.Bool
+}
+
+func (c *writesAfterRequest) Write(p []byte) (int, error) {
+	if c.writes.Add(1) > 1 && !c.cleared.Load() {
+		c.beforeClear.Add(1)
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *writesAfterRequest) SetDeadline(t time.Time) error {
+	if t.IsZero() && !c.cleared.Load() {
+		for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline) && c.beforeClear.Load() == 0; {
+			time.Sleep(5 * time.Millisecond)
+		}
+		c.cleared.Store(true)
+	}
+	return c.Conn.SetDeadline(t)
+}
+
 // Keepalive drops a peer that stops answering pings.
 func TestKeepaliveDropsSilentPeer(t *testing.T) {
 	url := rawServer(t, switching, func(p *rawPeer) {

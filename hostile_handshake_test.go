@@ -467,13 +467,14 @@ func FuzzClientHandshake(f *testing.F) {
 		}
 		req := fuzzDialRequest(key, opts)
 		nc := &scriptedConn{r: bytes.NewReader(raw)}
-		c, resp, err := clientHandshake(nc, req, key, opts)
+		cfg, leftover, resp, err := clientHandshake(nc, req, key, opts)
 		if err != nil {
 			if resp != nil && !errors.Is(err, ErrBadHandshake) {
 				t.Fatalf("refusal that is not ErrBadHandshake: %v", err)
 			}
 			return
 		}
+		c := newConn(nc, leftover, cfg)
 		defer c.CloseNow()
 		if resp.StatusCode != http.StatusSwitchingProtocols || len(resp.Header.Values("Sec-WebSocket-Accept")) != 1 ||
 			resp.Header.Get("Sec-WebSocket-Accept") != AcceptKey(key) {
