@@ -28,8 +28,10 @@ type DialOptions struct {
 	// Header holds extra request headers (Origin, Authorization, cookies…).
 	// A Host entry sets the Host header. Credentials in the URL
 	// (ws://user:pass@host/) are sent as Basic authentication unless Header
-	// has an Authorization entry. A Sec-WebSocket-Extensions entry is not
-	// sent: Compression makes the only offer Dial can honour.
+	// has an Authorization entry. A Proxy-Authorization entry goes to the
+	// proxy, on its CONNECT (credentials in the proxy's URL win), never to
+	// the server. A Sec-WebSocket-Extensions entry is not sent: Compression
+	// makes the only offer Dial can honour.
 	Header http.Header
 
 	// Subprotocols to offer, most preferred first.
@@ -236,7 +238,12 @@ func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (n
 			return nil, fmt.Errorf("websocket: dial: %w", err)
 		}
 	} else {
-		nc, err = dialProxy(ctx, dial, proxyURL, target, opts.TLSConfig)
+		// Proxy-Authorization is for the proxy (RFC 9110 §11.7.2): it goes
+		// on the CONNECT, unless the proxy's URL carries credentials, and
+		// never through the tunnel, where the server would read it.
+		proxyAuth := req.Header.Get("Proxy-Authorization")
+		req.Header.Del("Proxy-Authorization")
+		nc, err = dialProxy(ctx, dial, proxyURL, target, proxyAuth, opts.TLSConfig)
 		if err != nil {
 			return nil, err
 		}
@@ -292,10 +299,12 @@ func hostPort(u *url.URL) string {
 	return net.JoinHostPort(u.Hostname(), port)
 }
 
-// dialProxy opens a tunnel to target through an HTTP proxy with CONNECT. An
-// https:// proxy is verified with tlsConfig (nil: the defaults), as
-// net/http's Transport verifies one with its TLSClientConfig.
-func dialProxy(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), proxyURL *url.URL, target string, tlsConfig *tls.Config) (net.Conn, error) {
+// dialProxy opens a tunnel to target through an HTTP proxy with CONNECT,
+// authenticated with the proxy URL's credentials, else with proxyAuth (a
+// Proxy-Authorization value, or ""). An https:// proxy is verified with
+// tlsConfig (nil: the defaults), as net/http's Transport verifies one with
+// its TLSClientConfig.
+func dialProxy(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), proxyURL *url.URL, target, proxyAuth string, tlsConfig *tls.Config) (net.Conn, error) {
 	if proxyURL.Scheme != "http" && proxyURL.Scheme != "https" {
 		return nil, fmt.Errorf("websocket: dial: unsupported proxy scheme %q", proxyURL.Scheme)
 	}
@@ -338,6 +347,8 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 		password, _ := user.Password()
 		credentials := base64.StdEncoding.EncodeToString([]byte(user.Username() + ":" + password))
 		connect.Header.Set("Proxy-Authorization", "Basic "+credentials)
+	} else if proxyAuth != "" {
+		connect.Header.Set("Proxy-Authorization", proxyAuth)
 	}
 	if err := connect.Write(nc); err != nil {
 		return fail(fmt.Errorf("websocket: dial: proxy: %w", err))

@@ -271,6 +271,32 @@ func TestDialThroughProxy(t *testing.T) {
 	}
 }
 
+// A Proxy-Authorization entry of DialOptions.Header is the proxy's (RFC
+// 9110 §11.7.2): it goes on the CONNECT, and not through the tunnel to the
+// server, whatever the spelling of its name.
+func TestDialProxyAuthorizationGoesToTheProxy(t *testing.T) {
+	var tunnels atomic.Int32
+	proxyURL := startConnectProxy(t, &tunnels)
+	proxyURL.User = nil // the credentials come from the header instead
+	seen := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Proxy-Authorization")
+		if c, err := Accept(w, r, nil); err == nil {
+			c.CloseNow()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	// The proxy refuses a CONNECT without the credentials (407).
+	c := dialTest(t, "ws"+strings.TrimPrefix(srv.URL, "http"), &DialOptions{
+		Proxy:  http.ProxyURL(proxyURL),
+		Header: http.Header{"proxy-authorization": {"Basic dXNlcjpwYXNz"}},
+	})
+	c.CloseNow()
+	if got := <-seen; got != "" {
+		t.Errorf("the server was sent Proxy-Authorization %q", got)
+	}
+}
+
 // scriptedProxy is a CONNECT proxy on 127.0.0.1 that answers every CONNECT
 // with answer (none if empty) and then, if tunnel is set, relays to the
 // requested host; otherwise it holds the connection open, silent.

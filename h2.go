@@ -213,7 +213,7 @@ func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http
 	// they do not enable it.
 	header[":protocol"] = []string{"websocket"}
 
-	nc, rt, err := dialHTTP2Conn(ctx, u, opts)
+	nc, rt, err := dialHTTP2Conn(ctx, u, header, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -319,7 +319,8 @@ func checkHTTP2Response(resp *http.Response, offered http.Header, compression *C
 
 // dialHTTP2Conn opens the connection (through the proxy, if any; with TLS
 // and ALPN h2 for https) and returns it with a RoundTripper that speaks
-// HTTP/2 on it and on nothing else.
+// HTTP/2 on it and on nothing else. A Proxy-Authorization entry of header,
+// the request's, is taken out of it for the proxy, as on HTTP/1.1.
 //
 // net/http's public client API cannot send an Extended CONNECT in Go 1.26:
 // Transport.RoundTrip and ClientConn.RoundTrip refuse the ":protocol"
@@ -328,7 +329,7 @@ func checkHTTP2Response(resp *http.Response, offered http.Header, compression *C
 // Transport's TLSNextProto["h2"] function takes an established connection
 // and returns the HTTP/2 RoundTripper for it. The Transport is private to
 // this connection, so its pool holds this connection alone.
-func dialHTTP2Conn(ctx context.Context, u *url.URL, opts *DialOptions) (net.Conn, http.RoundTripper, error) {
+func dialHTTP2Conn(ctx context.Context, u *url.URL, header http.Header, opts *DialOptions) (net.Conn, http.RoundTripper, error) {
 	dial := opts.dialer()
 	proxyURL, err := opts.proxyFor(&http.Request{Method: http.MethodConnect, URL: u, Header: make(http.Header), Host: u.Host})
 	if err != nil {
@@ -342,7 +343,9 @@ func dialHTTP2Conn(ctx context.Context, u *url.URL, opts *DialOptions) (net.Conn
 			return nil, nil, fmt.Errorf("websocket: dial: %w", err)
 		}
 	} else {
-		nc, err = dialProxy(ctx, dial, proxyURL, target, opts.TLSConfig)
+		proxyAuth := header.Get("Proxy-Authorization")
+		header.Del("Proxy-Authorization")
+		nc, err = dialProxy(ctx, dial, proxyURL, target, proxyAuth, opts.TLSConfig)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -286,7 +286,7 @@ func extendedConnect(t *testing.T, srv *h2Server, method string, header http.Hea
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	nc, rt, err := dialHTTP2Conn(ctx, u, srv.dialOptions())
+	nc, rt, err := dialHTTP2Conn(ctx, u, make(http.Header), srv.dialOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestH2HandshakeRefusals(t *testing.T) {
 			u, _ := url.Parse(srv.ts.URL + "/ws")
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			nc, rt, err := dialHTTP2Conn(ctx, u, srv.dialOptions())
+			nc, rt, err := dialHTTP2Conn(ctx, u, make(http.Header), srv.dialOptions())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -517,6 +517,31 @@ func TestH2ThroughProxy(t *testing.T) {
 		}
 		if tunnels.Load() != 1 {
 			t.Errorf("%d tunnels through the proxy", tunnels.Load())
+		}
+	})
+}
+
+// As on HTTP/1.1, a Proxy-Authorization entry of DialOptions.Header goes on
+// the proxy's CONNECT, not on the Extended CONNECT to the server.
+func TestH2ProxyAuthorizationGoesToTheProxy(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		var tunnels atomic.Int32
+		proxyURL := startConnectProxy(t, &tunnels)
+		proxyURL.User = nil
+		seen := make(chan string, 1)
+		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			seen <- r.Header.Get("Proxy-Authorization")
+			if c, err := Accept(w, r, nil); err == nil {
+				c.CloseNow()
+			}
+		}))
+		opts := srv.dialOptions()
+		opts.Proxy = http.ProxyURL(proxyURL)
+		opts.Header = http.Header{"Proxy-Authorization": {"Basic dXNlcjpwYXNz"}}
+		c, _ := dialH2(t, srv, opts)
+		c.CloseNow()
+		if got := <-seen; got != "" {
+			t.Errorf("the server was sent Proxy-Authorization %q", got)
 		}
 	})
 }
@@ -875,7 +900,7 @@ func TestH2PeerResetReadWithRequestContext(t *testing.T) {
 			const rounds = 15
 			for i := 0; i < rounds; i++ {
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-				nc, rt, err := dialHTTP2Conn(ctx, u, srv.dialOptions())
+				nc, rt, err := dialHTTP2Conn(ctx, u, make(http.Header), srv.dialOptions())
 				if err != nil {
 					cancel()
 					t.Fatal(err)
