@@ -205,7 +205,9 @@ func protocolError(err error) *ProtocolError {
 // calls after the first return what the first returned.
 // If another goroutine is reading, the peer's close frame is handled there
 // and that read returns a *CloseError; so does a read that waits meanwhile,
-// whether that read or Close reads the close frame.
+// whether that read or Close reads the close frame. Messages that Close
+// reads past on its way to the close frame are discarded as they come,
+// undecoded, whatever their size: the read limit does not apply to them.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if len(reason) > maxCloseReason {
 		return ErrCloseReasonTooLong

@@ -466,6 +466,40 @@ func TestCloseHandshakeFromServer(t *testing.T) {
 	}
 }
 
+// The messages Close reads past while it waits for the peer's close frame
+// are discarded, not delivered, so the read limit, which bounds what a read
+// must hold, does not apply to them: a message the peer sent before it saw
+// our close does not fail the closing handshake with 1009.
+func TestCloseReadsPastAMessageOverTheLimit(t *testing.T) {
+	checkLeaks(t)
+	for _, mode := range []CompressionMode{CompressionDisabled, CompressionContextTakeover} {
+		t.Run(mode.String(), func(t *testing.T) {
+			var server, client *Conn
+			if mode == CompressionDisabled {
+				server, client = connPair(t)
+			} else {
+				// 64 KiB of zeros: a short frame that inflates past the limit.
+				server, client = deflateConnPair(t, mode)
+			}
+			server.SetReadLimit(1024)
+			if err := client.Write(context.Background(), MessageBinary, make([]byte, 64<<10)); err != nil {
+				t.Fatal(err)
+			}
+			readErr := make(chan error, 1)
+			go func() {
+				_, _, err := client.Read(context.Background())
+				readErr <- err
+			}()
+			if err := server.Close(StatusNormalClosure, "done"); err != nil {
+				t.Errorf("server's Close: %v, want nil", err)
+			}
+			if err := <-readErr; CloseStatus(err) != StatusNormalClosure {
+				t.Errorf("client's Read: %v, want the server's close with 1000", err)
+			}
+		})
+	}
+}
+
 // A read that waits for readLock while Close holds it, reading for the
 // peer's close frame, returns that close frame as a *CloseError with the
 // peer's code, as a read that was there first would, not a bare ErrClosed.

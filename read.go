@@ -56,8 +56,9 @@ type readState struct {
 	inMessage  bool        // a data message has begun and its final frame is not yet consumed
 	compressed bool        // the message in progress is compressed (RFC 7692 §6: RSV1)
 	// inflateAbandoned: a read of the compressed message in progress was
-	// interrupted, which leaves compress/flate failed for good; the rest of
-	// the message is skipped without it.
+	// interrupted, which leaves compress/flate failed for good, or Close
+	// began it, and nothing after it will be decoded; the rest of the
+	// message is skipped without compress/flate.
 	inflateAbandoned bool
 	utf8             utf8Validator
 
@@ -501,8 +502,10 @@ func (c *Conn) nextDataFrameLocked() error {
 			c.rd.msgLen = 0
 			c.rd.utf8.reset()
 			c.rd.compressed = h.Rsv&Rsv1 != 0
-			c.rd.inflateAbandoned = false
-			if c.rd.compressed {
+			// Close discards the messages it reads past while it waits
+			// for the peer's close frame: no need to inflate them.
+			c.rd.inflateAbandoned = !c.rd.closeBy.IsZero()
+			if c.rd.compressed && !c.rd.inflateAbandoned {
 				c.decompressor.reset(&c.framed, c.readLimit.Load())
 			}
 		}
@@ -622,7 +625,9 @@ func (c *Conn) checkHeaderLocked(h Header) error {
 	if compressed {
 		limit = compressedWireLimit(limit)
 	}
-	if msgLen > limit || msgLen < 0 {
+	// The limit bounds what a read must hold; the messages Close reads
+	// past are discarded as they come, and bounded by its deadline.
+	if msgLen < 0 || msgLen > limit && c.rd.closeBy.IsZero() {
 		return &ProtocolError{Code: StatusMessageTooBig, Err: ErrMessageTooBig}
 	}
 	return nil
