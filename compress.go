@@ -42,7 +42,7 @@ const (
 	// otherwise. Small, similar messages compress far better; the price is
 	// state kept per connection between messages: at 15 window bits a
 	// compressor of about 0.8 MB while the connection sends (kept until it
-	// has sent nothing for a second or two), then about 44 KB per idle
+	// has sent nothing for a second or two), then about 43 KB per idle
 	// connection. See deflateCompressor and deflateDecompressor for the
 	// measured cost.
 	CompressionContextTakeover
@@ -643,7 +643,7 @@ func putFlateEngine(level int, e *flateEngine) {
 // takeover). With takeover at 15 bits an active compressor holds its
 // writer (0.82 MB at levels 2 and up) and a parked one 8.3 KB. A whole
 // idle Conn with takeover both ways, parked, decompressor's window
-// included, costs 44 KB instead of 857 KB (TestDeflateIdleConnMemory).
+// included, costs 43 KB instead of 857 KB (TestDeflateIdleConnMemory).
 type deflateCompressor struct {
 	level      int
 	windowBits int

@@ -182,7 +182,7 @@
 // CompressionContextTakeover lets messages refer back to earlier ones,
 // which shrinks small similar messages far more, at a memory cost per
 // connection (about 0.8 MB while a compressor at 15 window bits is busy,
-// about 44 KB once the connection has been idle for 1–2 s; see
+// about 43 KB once the connection has been idle for 1–2 s; see
 // compress.go). Window bits below 15 are honoured
 // for real. The read limit applies to the decompressed size.
 // WriteUncompressed sends one message plain.
