@@ -211,6 +211,36 @@ func (p *refPeer) readUntilClose() {
 	}
 }
 
+// startDeflateEchoServer starts a scripted server that accepts the
+// extension with the response value ext (parameters params), inflates each
+// message as the runner would, and echoes it compressed by compress, until
+// the runner's close frame, which it answers with 1000.
+func startDeflateEchoServer(t *testing.T, ext string, params pmdParams, compress func(msg []byte) []byte) string {
+	return startScriptedServer(t, "Sec-WebSocket-Extensions: "+ext+"\r\n", func(p *refPeer) {
+		in := newDeflateCodec(params, true)
+		p.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for {
+			op, b, err := p.readFrame()
+			if err != nil {
+				return
+			}
+			if op == websocket.OpClose {
+				p.write(websocket.OpClose, 0, closeBody(1000, ""))
+				return
+			}
+			in.startDecompress()
+			in.decompress(b)
+			msg, err := in.endDecompress()
+			if err != nil {
+				return
+			}
+			if p.write(op, websocket.Rsv1, compress(msg)) != nil {
+				return
+			}
+		}
+	})
+}
+
 // A compressed message the official endpoint cannot inflate.
 //
 // Official (autobahn 0.10.9 protocol.py, onFrameData): the frame's payload
@@ -248,33 +278,13 @@ func TestCorruptCompressedMessageDropsTheConnection(t *testing.T) {
 // (see above): 13.3.1 is FAILED / FAILED. The runner inflated with the last
 // 32 KiB as dictionary whatever was agreed, and passed it: OK / OK.
 func TestCompressionBeyondTheAgreedWindowFails(t *testing.T) {
-	url := startScriptedServer(t, "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=9\r\n", func(p *refPeer) {
-		in := newDeflateCodec(pmdParams{serverMaxWindowBits: 9}, true)
-		var out bytes.Buffer
-		zw, _ := flate.NewWriter(&out, flate.BestCompression) // a 32 KiB window, context kept
-		p.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-		for {
-			op, b, err := p.readFrame()
-			if err != nil {
-				return
-			}
-			if op == websocket.OpClose {
-				p.write(websocket.OpClose, 0, closeBody(1000, ""))
-				return
-			}
-			in.startDecompress()
-			in.decompress(b)
-			msg, err := in.endDecompress()
-			if err != nil {
-				return
-			}
-			out.Reset()
-			zw.Write(msg)
-			zw.Flush()
-			if p.write(op, websocket.Rsv1, bytes.TrimSuffix(out.Bytes(), []byte{0, 0, 0xff, 0xff})) != nil {
-				return
-			}
-		}
+	var out bytes.Buffer
+	zw, _ := flate.NewWriter(&out, flate.BestCompression) // a 32 KiB window, context kept
+	url := startDeflateEchoServer(t, "permessage-deflate; server_max_window_bits=9", pmdParams{serverMaxWindowBits: 9}, func(msg []byte) []byte {
+		out.Reset()
+		zw.Write(msg)
+		zw.Flush()
+		return bytes.TrimSuffix(out.Bytes(), []byte{0, 0, 0xff, 0xff})
 	})
 	r := runScripted(t, url, "13.3.1")
 	if r.Behavior != Failed || r.BehaviorClose != Failed {
@@ -294,32 +304,12 @@ func TestCompressionBeyondTheAgreedWindowFails(t *testing.T) {
 // finds the length wrong and the case is FAILED (the runner then closes
 // normally: OK). The runner inflated each message afresh: OK / OK.
 func TestFinalBlockEndsTheInflaterWithContextTakeover(t *testing.T) {
-	url := startScriptedServer(t, "Sec-WebSocket-Extensions: permessage-deflate\r\n", func(p *refPeer) {
-		in := newDeflateCodec(pmdParams{}, true)
-		p.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-		for {
-			op, b, err := p.readFrame()
-			if err != nil {
-				return
-			}
-			if op == websocket.OpClose {
-				p.write(websocket.OpClose, 0, closeBody(1000, ""))
-				return
-			}
-			in.startDecompress()
-			in.decompress(b)
-			msg, err := in.endDecompress()
-			if err != nil {
-				return
-			}
-			var out bytes.Buffer
-			zw, _ := flate.NewWriter(&out, flate.BestSpeed)
-			zw.Write(msg)
-			zw.Close() // a whole stream, ending with a final block
-			if p.write(op, websocket.Rsv1, out.Bytes()) != nil {
-				return
-			}
-		}
+	url := startDeflateEchoServer(t, "permessage-deflate", pmdParams{}, func(msg []byte) []byte {
+		var out bytes.Buffer
+		zw, _ := flate.NewWriter(&out, flate.BestSpeed)
+		zw.Write(msg)
+		zw.Close() // a whole stream, ending with a final block
+		return out.Bytes()
 	})
 	r := runScripted(t, url, "12.1.1")
 	if r.Behavior != Failed || r.BehaviorClose != OK {

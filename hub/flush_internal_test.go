@@ -17,24 +17,10 @@ import (
 // a row from the flusher, which then comes back to it after the others,
 // rather than staying with it while more keeps coming.
 func TestFlushTriesAMemberABoundedNumberOfTimes(t *testing.T) {
-	accepted := make(chan *websocket.Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		accepted <- c
-	}))
-	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	server, client := connectedPair(t, 10*time.Second)
 	defer client.CloseNow()
-	server := <-accepted
 
 	const messages = 3*flushTries*writeBatchMax + 5
 	h := New(&Options{QueueSize: messages + 1})
@@ -102,29 +88,8 @@ func TestFlushTriesAMemberABoundedNumberOfTimes(t *testing.T) {
 // where the test sees it, while one that is only returning ends.
 func TestNothingOfTheHubRunsAfterLeaveOrCloseOfAClosedConnection(t *testing.T) {
 	const wait = 10 * time.Second
-	accepted := make(chan *websocket.Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		accepted <- c
-	}))
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	server, client := connectedPair(t, wait)
 	defer client.CloseNow()
-	var server *websocket.Conn
-	select {
-	case server = <-accepted:
-	case <-ctx.Done():
-		t.Fatal("not accepted")
-	}
 	server.CloseNow()
 
 	afterCloseStacks := func() []string {
@@ -170,4 +135,33 @@ func TestNothingOfTheHubRunsAfterLeaveOrCloseOfAClosedConnection(t *testing.T) {
 		h.Close()
 		check(round, h, "Close")
 	}
+}
+
+// connectedPair returns the two ends of a WebSocket connection over
+// loopback, made within timeout; the server end is the caller's to close.
+func connectedPair(t *testing.T, timeout time.Duration) (server, client *websocket.Conn) {
+	t.Helper()
+	accepted := make(chan *websocket.Conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		accepted <- c
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case server = <-accepted:
+	case <-ctx.Done():
+		client.CloseNow()
+		t.Fatal("not accepted")
+	}
+	return server, client
 }
