@@ -356,19 +356,8 @@ func TestUnparseableOfferIsRecordedAsAFailedCase(t *testing.T) {
 		{"1", []string{"permessage-deflate; server_max_window_bits=20"}},
 		{"2", []string{"permessage-deflate", "permessage-deflate"}}, // fails before onConnect
 	} {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/runCase?case="+tc.caseNumber+"&agent=x", nil)
-		req.Header["Sec-Websocket-Extensions"] = tc.extensions
-		req.Header.Set("Upgrade", "websocket")
-		req.Header.Set("Connection", "Upgrade")
-		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-		req.Header.Set("Sec-WebSocket-Version", "13")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("extensions %q: status %s, want 400", tc.extensions, resp.Status)
+		if status := runCaseStatus(t, addr, tc.caseNumber, tc.extensions); status != http.StatusBadRequest {
+			t.Errorf("extensions %q: status %d, want 400", tc.extensions, status)
 		}
 	}
 	res := rn.Results()["x"]

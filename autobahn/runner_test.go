@@ -221,19 +221,8 @@ func TestExtensionHeaderAsTheOfficialSuite(t *testing.T) {
 		{"permessage-deflate", "permessage-deflate; client_max_window_bits"},
 		{"permessage-deflate; server_max_window_bits=20"},
 	} {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/runCase?case=1&agent=x", nil)
-		req.Header["Sec-Websocket-Extensions"] = extensions
-		req.Header.Set("Upgrade", "websocket")
-		req.Header.Set("Connection", "Upgrade")
-		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-		req.Header.Set("Sec-WebSocket-Version", "13")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("extensions %q: status %s, want 400", extensions, resp.Status)
+		if status := runCaseStatus(t, addr, "1", extensions); status != http.StatusBadRequest {
+			t.Errorf("extensions %q: status %d, want 400", extensions, status)
 		}
 	}
 }
@@ -254,4 +243,23 @@ func serveFuzzing(t *testing.T, spec *Spec) (*Runner, string) {
 	t.Cleanup(cancel)
 	go rn.Serve(ctx, ln)
 	return rn, ln.Addr().String()
+}
+
+// runCaseStatus asks the fuzzing server at addr to run caseNumber with an
+// opening handshake offering extensions (one header line each), and
+// returns the status of its answer.
+func runCaseStatus(t *testing.T, addr, caseNumber string, extensions []string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/runCase?case="+caseNumber+"&agent=x", nil)
+	req.Header["Sec-Websocket-Extensions"] = extensions
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
