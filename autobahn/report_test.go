@@ -131,17 +131,7 @@ func TestReportTrafficStats(t *testing.T) {
 			return
 		}
 		p.write(websocket.OpBinary, 0, []byte("not the echo"))
-		p.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-		for {
-			op, _, err := p.readFrame()
-			if err != nil {
-				return
-			}
-			if op == websocket.OpClose {
-				p.write(websocket.OpClose, 0, closeBody(1000, ""))
-				return
-			}
-		}
+		p.readUntilClose()
 	})
 	rep = caseReport(t, url, "12.1.1")
 	if rep["behavior"] != Failed {
