@@ -1109,6 +1109,34 @@ func TestHostilePeerVanishes(t *testing.T) {
 	}
 }
 
+// A peer that stopped reading while our socket buffers were full leaves
+// keepalive's ping unwritten, and then unanswered: the connection is
+// dropped with ErrKeepaliveTimeout. Over TLS the ping's write, cut by its
+// context with nothing written, breaks the stream all the same (a timed-out
+// tls.Conn write is fatal), and that must not hide why the Conn ended.
+func TestKeepaliveDropsAPeerThatTakesNotEvenThePingOverTLS(t *testing.T) {
+	checkLeaks(t)
+	ours, _ := tlsLoopback(t)
+	// Fill the socket buffers behind the Conn's back, as a peer that stopped
+	// reading does over time; the TLS record layer stays consistent.
+	buf := make([]byte, 1024)
+	for range 10000 {
+		ours.NetConn().SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := ours.NetConn().Write(buf); err != nil {
+			break
+		}
+	}
+	ours.NetConn().SetWriteDeadline(time.Time{})
+	c := newConn(ours, nil, connConfig{isServer: true, pingInterval: 50 * time.Millisecond, pingTimeout: 200 * time.Millisecond, closeTimeout: 300 * time.Millisecond})
+	defer c.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _, err := c.Read(ctx)
+	if !errors.Is(err, ErrKeepaliveTimeout) {
+		t.Errorf("Read = %v, want ErrKeepaliveTimeout", err)
+	}
+}
+
 // A large frame of ours holds the wire for as long as the peer takes to
 // read it, and a keepalive ping cannot go out before it has: a peer that
 // keeps taking the frame is alive, and is not dropped for the pong it could

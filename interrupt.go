@@ -65,6 +65,7 @@ func (in *interrupter) setDeadline(t time.Time) {
 // together ("Successive calls to Done return the same value"), so one
 // registration serves both.
 type contextWatch struct {
+	ctx  context.Context // for its cause (closingCause)
 	done <-chan struct{}
 	stop func() bool
 }
@@ -108,7 +109,7 @@ func (in *interrupter) replaceLocked(ctx context.Context) {
 	if in.stopped {
 		return
 	}
-	w := &contextWatch{done: ctx.Done()}
+	w := &contextWatch{ctx: ctx, done: ctx.Done()}
 	w.stop = context.AfterFunc(ctx, func() { in.fire(w) })
 	in.watch = w
 }
@@ -135,6 +136,24 @@ func (in *interrupter) end() (interrupted bool) {
 		in.setDeadline(time.Time{})
 	}
 	return interrupted
+}
+
+// closingCause returns why the connection must close, if the operation in
+// progress was interrupted by a context that says so: keepalive's ping,
+// whose context ends with ErrKeepaliveTimeout as its cause. A write cut by
+// it breaks the connection (midway through the frame, or over TLS at all),
+// and that is keepalive dropping the peer. The caller holds the
+// direction's lock.
+func (in *interrupter) closingCause() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !in.interrupted || in.watch == nil {
+		return nil
+	}
+	if cause := context.Cause(in.watch.ctx); errors.Is(cause, ErrKeepaliveTimeout) {
+		return cause
+	}
+	return nil
 }
 
 // close drops the registration, so that a long-lived context does not keep

@@ -93,7 +93,10 @@ func (c *Conn) keepalive(interval, timeout time.Duration) {
 			return
 		case <-ticker.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		// A ping the wire does not take in time, whose write is cut and
+		// breaks the connection (midway through the frame, or over TLS
+		// at all), is unanswered too: the cause says so (closingCause).
+		ctx, cancel := context.WithTimeoutCause(context.Background(), timeout, ErrKeepaliveTimeout)
 		sent, err := c.ping(ctx, timeout)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {

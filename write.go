@@ -486,6 +486,12 @@ func (c *Conn) breakWrites(err error) {
 
 func (c *Conn) breakWritesLocked(err error) {
 	if c.writeErr == nil {
+		if cause := c.writeInterrupt.closingCause(); cause != nil {
+			// Keepalive's ping, which the peer did not take in time: the
+			// connection ends for that reason, not for how the write
+			// noticed.
+			c.closeNetWith(cause)
+		}
 		if c.isNetClosed() {
 			// Closed on purpose (CloseNow, keepalive): say why, not how the
 			// write noticed.
