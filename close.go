@@ -195,8 +195,9 @@ func protocolError(err error) *ProtocolError {
 // (DefaultCloseTimeout unless set in the options); a peer that does not
 // answer in time is dropped and Close reports it. On a connection that had
 // already ended (the peer vanished, CloseNow, a failed read or write) there
-// is no handshake to run: Close returns why it ended, an error matching
-// ErrClosed.
+// is no handshake to run, and on one that ends so while Close waits for the
+// peer's close frame none left to finish: Close returns why it ended, an
+// error matching ErrClosed.
 //
 // code must be one that may be sent (StatusCode.ValidOnWire), or
 // StatusNoStatusRcvd to send a close frame with no code; reason must be
@@ -288,6 +289,11 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 		case <-timer.C:
 		}
 	}
+	// Closed before the deadline without the peer's close frame: by
+	// CloseNow or keepalive meanwhile, or the peer dropped the connection.
+	// That is no slow peer, and said as for a connection that had ended
+	// before.
+	endedEarly := c.isNetClosed() && time.Now().Before(deadline)
 	c.closeNet()
 
 	if sendErr != nil {
@@ -311,6 +317,9 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 		// The peer broke the protocol (a malformed close frame, say)
 		// while we waited, and the connection failed with pe's code.
 		return readEnd
+	}
+	if endedEarly {
+		return c.closeCause
 	}
 	return errors.New("websocket: close handshake not completed: the peer sent no close frame in time")
 }

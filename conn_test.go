@@ -657,6 +657,32 @@ func TestCloseAfterTheConnectionEnded(t *testing.T) {
 	}
 }
 
+// A connection that ends during the closing handshake, before its
+// deadline and without the peer's close frame (CloseNow meanwhile, or the
+// peer dropping it), makes Close say so, as for one that had ended before:
+// an error matching ErrClosed, not a peer too slow to answer.
+func TestCloseEndedDuringTheHandshakeBlamesNoSlowPeer(t *testing.T) {
+	for _, how := range []string{"CloseNow", "the peer drops it"} {
+		t.Run(how, func(t *testing.T) {
+			c, p := hostileConn(t, true, func(cfg *connConfig) { cfg.closeTimeout = 10 * time.Second })
+			closed := make(chan error, 1)
+			go func() { closed <- c.Close(StatusNormalClosure, "") }()
+			if h, _, ok := p.readFrame(); !ok || h.Opcode != OpClose {
+				t.Fatalf("the peer got %v (%v), want our close frame", h.Opcode, ok)
+			}
+			if how == "CloseNow" {
+				c.CloseNow()
+			} else {
+				p.conn.Close()
+			}
+			err := <-closed
+			if !errors.Is(err, ErrClosed) || strings.Contains(err.Error(), "in time") {
+				t.Errorf("Close returned %v, want an error matching ErrClosed that blames no slow peer", err)
+			}
+		})
+	}
+}
+
 func TestCloseTimeout(t *testing.T) {
 	url := startServer(t, nil, func(c *Conn) { time.Sleep(3 * time.Second) })
 	c := dialTest(t, url, &DialOptions{CloseTimeout: 200 * time.Millisecond})
