@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -682,5 +683,51 @@ func TestDefaultThresholdIs128Bytes(t *testing.T) {
 		if h.Rsv&Rsv1 == 0 {
 			t.Errorf("takeover %v, 5 bytes through Writer: sent uncompressed", takeover)
 		}
+	}
+}
+
+// Close whose deadline passes while the peer is halfway through a message
+// compressed with context takeover reports a peer too slow to close, as it
+// does inside any other message: not a failure of ours with 1011
+// (ErrDeflateInterrupted), which no close frame ever said. Ours said 1000,
+// and a read after Close does not claim otherwise either.
+func TestCloseTimeoutInsideACompressedMessageIsNoFailure(t *testing.T) {
+	c, p := hostileConn(t, true, withDeflate(true), func(cfg *connConfig) { cfg.closeTimeout = 300 * time.Millisecond })
+	data := make([]byte, 4000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.IntN(256))
+	}
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestSpeed)
+	fw.Write(data)
+	fw.Flush()
+	frame := peerFrame(p, Header{Fin: true, Rsv: Rsv1, Opcode: OpBinary}, z.Bytes())
+	p.conn.Write(frame[:len(frame)-z.Len()+50]) // then the peer stalls
+	sent := make(chan StatusCode, 1)
+	go func() {
+		for {
+			h, payload, ok := p.readFrame()
+			if !ok || h.Opcode == OpClose && len(payload) < 2 {
+				sent <- 0
+				return
+			}
+			if h.Opcode == OpClose {
+				sent <- StatusCode(binary.BigEndian.Uint16(payload))
+				return
+			}
+		}
+	}()
+
+	err := c.Close(StatusNormalClosure, "")
+	var pe *ProtocolError
+	if err == nil || errors.As(err, &pe) {
+		t.Errorf("Close = %v, want the peer sent no close frame in time", err)
+	}
+	if code := <-sent; code != StatusNormalClosure {
+		t.Errorf("our close frame said %v, want 1000", code)
+	}
+	if _, _, err := c.Read(context.Background()); errors.As(err, &pe) {
+		t.Errorf("Read after Close = %v, want no failure with a close code never sent", err)
 	}
 }

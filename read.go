@@ -406,10 +406,13 @@ func (c *Conn) skipMessageLocked() error {
 // not survive its source failing, so a read cut by a deadline leaves the
 // rest of the message undecodable: without context takeover it is skipped
 // raw; with it, the next message may refer back into this one, and the
-// connection cannot go on.
+// connection cannot go on. Unless Close is the reader (rd.closeBy): its
+// deadline passing ends the closing handshake, which drops the connection
+// anyway, and no failure of ours (1011) is to be reported for a peer that
+// was only slow to send its close frame.
 func (c *Conn) inflateFailedLocked(err error) error {
 	err = deflateProtocolError(err)
-	if isTimeout(err) && !c.isNetClosed() {
+	if isTimeout(err) && !c.isNetClosed() && c.rd.closeBy.IsZero() {
 		if c.decompressor.takeover {
 			return &ProtocolError{Code: StatusInternalError, Err: ErrDeflateInterrupted}
 		}
