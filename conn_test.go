@@ -1283,6 +1283,34 @@ func TestReadWithEndedContextRacingClose(t *testing.T) {
 	<-done
 }
 
+// A read that finds the connection closed while another goroutine holds the
+// read side (Close, recording the peer's close frame) waits for how the read
+// side ended; if its context ends first, the read returns ctx.Err(), as any
+// read cut by its context does, not a bare ErrClosed that is neither that
+// nor the end it was waiting for.
+func TestReadWaitingForTheEndGivesUpWithItsContext(t *testing.T) {
+	checkLeaks(t)
+	c, _ := hostileConn(t, true)
+	c.readLock.lock(nil, nil, nil) // held, as by Close reading the peer's close frame
+	defer c.readLock.unlock()
+	c.closeNet()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(ctx)
+		read <- err
+	}()
+	waitFor(t, "the read to wait for the end", func() bool {
+		buf := make([]byte, 64<<10)
+		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), ".readEndOnceClosed(")
+	})
+	cancel()
+	if err := <-read; !errors.Is(err, context.Canceled) {
+		t.Errorf("Read = %v, want context.Canceled", err)
+	}
+}
+
 // An idle connection costs its Conn for as long as it lives, and a server
 // with many quiet clients pays that once per client, so the cost is held to
 // a bound here. What is counted is the heap ws13 adds to an accepted

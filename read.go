@@ -284,17 +284,22 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c.endReturned.Store(true)
 	// The holder closed the connection, or saw it closed, and is about to
 	// record how the read side ended: the peer's close frame (§7.1.5), a
 	// violation, a lost stream. This read reports that end, as it would
 	// have had it been the one reading, not the bare close; the holder
 	// returns soon, the connection being closed, and the wait is bounded
 	// anyway.
-	if end := c.readEndOnceClosed(ctx.Done(), c.closeTimeout); end != nil {
-		return end
+	end := c.readEndOnceClosed(ctx.Done(), c.closeTimeout)
+	if end == nil {
+		if err := ctx.Err(); err != nil {
+			// The context ended the wait: the read was cut by it, as any.
+			return err
+		}
+		end = c.closeCause
 	}
-	return c.closeCause
+	c.endReturned.Store(true)
+	return end
 }
 
 // readEndOnceClosed returns how the read side ended (rd.err), as recorded
