@@ -120,7 +120,9 @@ func (c *Conn) keepalive(interval, timeout time.Duration) {
 // pongs to Ping, completes a closing handshake), and if a data message
 // arrives it closes the connection with 1008 (policy violation). Use it when
 // the application only writes. The returned context is done when that
-// goroutine ends: the connection closed, or ctx was done.
+// goroutine ends: the connection closed, or ctx was done. A Conn watched by
+// a Poller already has its reader, the Poller: CloseRead there is a second
+// one, which the Poller's contract forbids.
 func (c *Conn) CloseRead(ctx context.Context) context.Context {
 	ctx, cancel := context.WithCancel(ctx)
 	started := c.startBackground(func() {
