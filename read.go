@@ -635,7 +635,7 @@ func (c *Conn) checkHeaderLocked(h Header) error {
 	}
 	// The limit bounds what a read must hold; the messages Close reads
 	// past are discarded as they come, and bounded by its deadline.
-	if msgLen < 0 || msgLen > limit && c.rd.closeBy.IsZero() {
+	if msgLen < 0 || (msgLen > limit && c.rd.closeBy.IsZero()) {
 		return &ProtocolError{Code: StatusMessageTooBig, Err: ErrMessageTooBig}
 	}
 	return nil
