@@ -470,8 +470,8 @@ func isNotHTTP2(nc net.Conn) bool {
 // return and leaves no goroutine behind. One exception is net/http's: on
 // the server, a send waits for the HTTP/2 connection's writer, which is
 // stuck when the client has stopped reading the connection, and the
-// stream's reset waits behind it; only http.Server.HTTP2.WriteByteTimeout
-// ends that, by dropping the connection.
+// stream's reset waits behind it (and Close behind the send); only
+// http.Server.HTTP2.WriteByteTimeout ends that, by dropping the connection.
 //
 // Neither body of net/http can be read that way: a response body has no
 // deadline at all, and a request body's deadline (ResponseController's
@@ -496,9 +496,10 @@ type h2Stream struct {
 	pumpDone sync.WaitGroup
 
 	mu        sync.Mutex
-	writing   bool // a send is under way; guarded by mu
-	expired   bool // a deadline aborted that send; guarded by mu
-	isClosed  bool // guarded by mu
+	writing   bool           // a send is under way; guarded by mu
+	sending   sync.WaitGroup // the send under way, which Close waits for
+	expired   bool           // a deadline aborted that send; guarded by mu
+	isClosed  bool           // guarded by mu
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -659,6 +660,7 @@ func (s *h2Stream) Write(p []byte) (int, error) {
 	default:
 	}
 	s.writing = true
+	s.sending.Add(1)
 	s.mu.Unlock()
 
 	n, err := s.out.send(p, expired)
@@ -668,6 +670,7 @@ func (s *h2Stream) Write(p []byte) (int, error) {
 	aborted, closed := s.expired, s.isClosed
 	s.expired = false
 	s.mu.Unlock()
+	s.sending.Done()
 	switch {
 	case err == nil:
 	case aborted:
@@ -681,7 +684,11 @@ func (s *h2Stream) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close ends the stream and returns once the pump has stopped.
+// Close ends the stream and returns once the pump has stopped and the send
+// under way, if any, has returned. On a server that send is inside the
+// ResponseWriter, which net/http takes back when the handler returns, and
+// a handler returns once the Conn is closed: were the send still running
+// then, it would use a ResponseWriter that is no longer the handler's.
 func (s *h2Stream) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -691,6 +698,7 @@ func (s *h2Stream) Close() error {
 		close(s.closed)
 		s.teardown(writing)
 		s.pumpDone.Wait()
+		s.sending.Wait()
 		s.rdl.set(time.Time{})
 		s.wdl.set(time.Time{})
 	})

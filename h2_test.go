@@ -1386,3 +1386,75 @@ func TestH2ClientStopsReadingTCP(t *testing.T) {
 		})
 	}
 }
+
+// heldResponseWriter holds each Write, once hold is set, until release is
+// closed, and counts the Writes under way: a send that the stream's reset
+// does not end at once.
+type heldResponseWriter struct {
+	http.ResponseWriter
+	hold    atomic.Bool
+	entered chan struct{} // one held Write has begun
+	release chan struct{}
+	inWrite atomic.Int32
+}
+
+func (w *heldResponseWriter) Write(p []byte) (int, error) {
+	if !w.hold.Load() {
+		return w.ResponseWriter.Write(p)
+	}
+	w.inWrite.Add(1)
+	defer w.inWrite.Add(-1)
+	select {
+	case w.entered <- struct{}{}:
+	default:
+	}
+	<-w.release
+	return 0, errors.New("held write released")
+}
+
+func (w *heldResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// A handler may return as soon as CloseNow has returned, and net/http then
+// takes its ResponseWriter back; so CloseNow must not return while another
+// goroutine's Write is still inside that ResponseWriter (seen with the race
+// detector as handlerDone's flush racing the Write's).
+func TestH2CloseNowWaitsForTheWriteInTheResponseWriter(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		checkLeaks(t)
+		inWrite := make(chan int32, 1)
+		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hw := &heldResponseWriter{ResponseWriter: w, entered: make(chan struct{}, 1), release: make(chan struct{})}
+			c, err := Accept(hw, r, nil)
+			if err != nil {
+				inWrite <- -1
+				return
+			}
+			hw.hold.Store(true)
+			written := make(chan struct{})
+			go func() {
+				defer close(written)
+				c.Write(context.Background(), MessageText, []byte("held"))
+			}()
+			<-hw.entered
+			closed := make(chan struct{})
+			go func() {
+				// Released once CloseNow returns, or, if it waits for
+				// the Write, after a while.
+				select {
+				case <-closed:
+				case <-time.After(500 * time.Millisecond):
+				}
+				close(hw.release)
+			}()
+			c.CloseNow()
+			close(closed)
+			inWrite <- hw.inWrite.Load()
+			<-written
+		}))
+		c, _ := dialH2(t, srv, srv.dialOptions())
+		if n := <-inWrite; n != 0 {
+			t.Errorf("CloseNow returned with %d Write(s) still inside the ResponseWriter", n)
+		}
+		c.CloseNow()
+	})
+}
