@@ -792,7 +792,7 @@ func (d *h2Deadline) set(t time.Time) {
 type h2ResponseSender struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
-	ctx context.Context // the request's: done once the handler has returned
+	ctx context.Context // the request's: done once the handler has returned, or sooner
 }
 
 // errStreamEnded: net/http ended the stream, and cancelled the request's
@@ -802,10 +802,10 @@ var errStreamEnded = fmt.Errorf("%w: the HTTP/2 stream has ended (reset by the p
 
 func (o *h2ResponseSender) send(p []byte, _ <-chan struct{}) (n int, err error) {
 	// Writing after the handler returned is a misuse net/http answers with
-	// a panic; turn the common case into an error.
-	if o.ctx.Err() != nil {
-		return 0, errStreamEnded
-	}
+	// a panic; turn it into an error. The request's context, done by then,
+	// is no proof of it beforehand: a middleware may have given the handler
+	// a context of its own, ended while the stream goes on (as a hijacked
+	// HTTP/1.1 connection does); a stream that did end fails the write.
 	defer func() {
 		if v := recover(); v != nil {
 			if o.ctx.Err() == nil {

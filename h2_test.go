@@ -1458,3 +1458,47 @@ func TestH2CloseNowWaitsForTheWriteInTheResponseWriter(t *testing.T) {
 		c.CloseNow()
 	})
 }
+
+// The request's context may end while the stream goes on: a middleware
+// gives the handler a context of its own (a timeout, say), as Go's
+// http.Request.WithContext allows. Over HTTP/1.1 the hijacked connection
+// does not care; over HTTP/2 the Conn must not take that end for the
+// stream's and fail its writes.
+func TestH2RequestContextEndingKeepsTheStream(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		checkLeaks(t)
+		handlerDone := make(chan struct{})
+		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer close(handlerDone)
+			ctx, cancel := context.WithCancel(r.Context())
+			cancel() // as a middleware's timeout would, later
+			c, err := Accept(w, r.WithContext(ctx), nil)
+			if err != nil {
+				t.Errorf("Accept: %v", err)
+				return
+			}
+			defer c.CloseNow()
+			echoHandler(c)
+		}))
+		c, _ := dialH2(t, srv, srv.dialOptions())
+		for i := 0; i < 3; i++ {
+			if err := c.Write(context.Background(), MessageText, []byte("still here")); err != nil {
+				t.Fatalf("Write %d: %v", i, err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, msg, err := c.Read(ctx)
+			cancel()
+			if err != nil || string(msg) != "still here" {
+				t.Fatalf("echo %d: %q, %v", i, msg, err)
+			}
+		}
+		if err := c.Close(StatusNormalClosure, ""); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		select {
+		case <-handlerDone:
+		case <-time.After(5 * time.Second):
+			t.Error("the handler did not return after Close")
+		}
+	})
+}
