@@ -27,8 +27,9 @@ type AcceptOptions struct {
 	// OriginPatterns lists the hosts, besides the request's own Host, whose
 	// pages may open a connection: patterns in path.Match syntax compared
 	// with the Origin's host (and port, if the pattern has one), without
-	// regard to case, e.g. "example.com" or "*.example.com:8443"; a pattern
-	// equal to the host matches as written ("[::1]:8443"). An Origin
+	// regard to case, e.g. "example.com" or "*.example.com:8443"; an IP
+	// address matches only as written ("[::1]:8443", "::1"): its brackets
+	// are no character class. An Origin
 	// without a port has its scheme's default (RFC 6454 §4), so
 	// "example.com:443" matches "https://example.com". The Origin's scheme
 	// is not compared, in the request's own Host check either: a page is
@@ -372,17 +373,23 @@ func checkOrigin(r *http.Request, opts *AcceptOptions) error {
 		return nil
 	}
 	for _, pattern := range opts.OriginPatterns {
+		literal, bracketed, hasPort := parseOriginPattern(pattern)
 		target := host
-		switch _, _, err := net.SplitHostPort(pattern); {
-		case err == nil && port != "":
+		switch {
+		case hasPort && port != "":
 			target = net.JoinHostPort(host, port) // brackets an IPv6 literal
-		case err == nil:
+		case hasPort:
 			target = u.Host // a scheme with no default port
-		case strings.HasPrefix(pattern, "["):
+		case bracketed:
 			target = "[" + host + "]" // an IPv6 literal without a port
 		}
 		if asciiEqualFold(pattern, target) {
-			return nil // as written: "[::1]:8443" is no character class
+			return nil
+		}
+		if literal {
+			// As written only: "[::1]:8443" is no character class, which
+			// would take the origin "http://1:8443".
+			continue
 		}
 		ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(target))
 		if err != nil {
@@ -393,6 +400,26 @@ func checkOrigin(r *http.Request, opts *AcceptOptions) error {
 		}
 	}
 	return fmt.Errorf("%w: %q is not %q and matches no OriginPatterns", ErrOriginRefused, u.Host, r.Host)
+}
+
+// parseOriginPattern tells how an OriginPatterns entry is compared. An IP
+// literal (literal), bracketed or not, matches only as written: its
+// brackets and colons are not path.Match syntax. A bracketed literal is
+// compared with the origin's host in brackets. hasPort says whether the
+// pattern names a port: after the literal's closing bracket or, for any
+// other pattern, after its only colon (more colons are an IPv6 address's,
+// "fe80::*"). A pattern opening with a character class
+// ("[ab].example.com") is no literal, and matches as path.Match does.
+func parseOriginPattern(pattern string) (literal, bracketed, hasPort bool) {
+	if net.ParseIP(pattern) != nil {
+		return true, false, false
+	}
+	if rest, ok := strings.CutPrefix(pattern, "["); ok {
+		if addr, afterAddr, ok := strings.Cut(rest, "]"); ok && net.ParseIP(addr) != nil {
+			return true, true, strings.HasPrefix(afterAddr, ":")
+		}
+	}
+	return false, false, strings.Count(pattern, ":") == 1
 }
 
 // defaultPort is the port an origin of scheme has when it names none (RFC

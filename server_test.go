@@ -557,3 +557,34 @@ func TestAcceptWithoutHijack(t *testing.T) {
 		t.Errorf("status %d, want 500", rec.Code)
 	}
 }
+
+// An IP literal among OriginPatterns matches that address only: its
+// brackets are no character class of path.Match, which would let
+// "[fe80::a]:443" take the origin "https://a". And a pattern that opens
+// with a character class is no IP literal: "[ab].example.com" matches as
+// path.Match has it, with or without a port.
+func TestOriginPatternIPLiteralIsNoCharacterClass(t *testing.T) {
+	tests := []struct {
+		pattern, origin string
+		ok              bool
+	}{
+		{"[::1]:8443", "http://1:8443", false},
+		{"[fe80::a]:443", "https://a", false},
+		{"[fe80::a]", "https://a", false},
+		{"[::1]:8443", "http://[::1]:8443", true},
+		{"[fe80::a]", "https://[FE80::A]:8443", true},
+		{"::1", "http://[::1]:3000", true},
+		{"fe80::*", "http://[fe80::2]", true},
+		{"[ab].example.com", "https://a.example.com", true},
+		{"[ab].example.com", "https://c.example.com", false},
+		{"[ab].example.com:443", "https://b.example.com", true},
+		{"[ab].example.com:443", "https://b.example.com:8443", false},
+	}
+	for _, tt := range tests {
+		r := &http.Request{Host: "server.example", Header: http.Header{"Origin": {tt.origin}}}
+		err := checkOrigin(r, &AcceptOptions{OriginPatterns: []string{tt.pattern}})
+		if (err == nil) != tt.ok {
+			t.Errorf("pattern %q, origin %q: %v; want accepted %v", tt.pattern, tt.origin, err, tt.ok)
+		}
+	}
+}
