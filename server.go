@@ -294,6 +294,13 @@ func checkClientHandshake(r *http.Request, opts *AcceptOptions) (int, error) {
 	if !r.ProtoAtLeast(1, 1) {
 		return http.StatusBadRequest, fmt.Errorf("%w: %s", ErrBadHTTPVersion, r.Proto)
 	}
+	// Item 2: "A |Host| header field containing the server's authority".
+	// net/http refuses an HTTP/1.1 request without the header but lets an
+	// empty one through, which names no authority: a ws URI always has a
+	// host (§3), which the client must send (§4.1).
+	if r.Host == "" {
+		return http.StatusBadRequest, fmt.Errorf("%w: empty Host header", ErrNotUpgrade)
+	}
 	// Items 3 and 4: "An |Upgrade| header field containing the value
 	// "websocket"" and "A |Connection| header field that includes the token
 	// "Upgrade"".

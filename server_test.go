@@ -588,3 +588,15 @@ func TestOriginPatternIPLiteralIsNoCharacterClass(t *testing.T) {
 		}
 	}
 }
+
+// A request whose Host header is empty names no server authority, which a
+// handshake must (RFC 6455 §4.2.1 item 2, §4.1): it is refused with 400,
+// though net/http lets it through.
+func TestAcceptRefusesEmptyHost(t *testing.T) {
+	request := "GET / HTTP/1.1\r\nHost:\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	resp, err := sendRaw(t, nil, request)
+	if resp.StatusCode != http.StatusBadRequest || !errors.Is(err, ErrNotUpgrade) {
+		t.Errorf("empty Host: status %d, err %v; want 400 and ErrNotUpgrade", resp.StatusCode, err)
+	}
+}
