@@ -74,7 +74,8 @@ var errDeadline = errors.New("websocket: NetConn deadline passed")
 // resumed, because the Conn itself cannot resume them: a Write cut in the
 // middle of its frame leaves a torn frame on the wire, so the Conn drops the
 // connection and later Writes fail (a Write cut before its first byte left
-// may be retried); and with permessage-deflate, a Read cut inside a
+// may be retried, except over TLS, where crypto/tls fails every later write
+// once one timed out); and with permessage-deflate, a Read cut inside a
 // compressed message fails the connection with 1011 and returns a
 // *ProtocolError wrapping ErrDeflateInterrupted, as the rest of the message
 // can no longer be decoded. And as with Conn.AppendMessage, a Read that
