@@ -190,3 +190,46 @@ func TestEOFWithLastBytesOfNonFinalFragment(t *testing.T) {
 		t.Errorf("err = %v (status %v), want status 1006", err, CloseStatus(err))
 	}
 }
+
+// A later read that gives up in the middle of skipping the rest of a
+// Reader's message still takes the message from that Reader: what the
+// Reader would read next is no longer what follows what it read, the skip
+// having discarded the bytes between. It is stale, as Reader's doc says,
+// and must not go on to return the message's tail, with a hole in it, and
+// then io.EOF as if the message were whole.
+func TestReaderOfAPartlySkippedMessageIsStale(t *testing.T) {
+	both(t, func(t *testing.T, isServer bool) {
+		c, p := hostileConn(t, isServer)
+		msg := []byte("0123456789abcdef")
+		wire := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, msg)
+		tail := len(msg) - 10 // sent only after the skip gave up
+		if _, err := p.conn.Write(wire[:len(wire)-tail]); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, r, err := c.Reader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			t.Fatal(err)
+		}
+		short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancelShort()
+		if _, _, err := c.Read(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Read = %v, want DeadlineExceeded while the message's tail is missing", err)
+		}
+		next := peerFrame(p, Header{Fin: true, Opcode: OpText}, []byte("next"))
+		if _, err := p.conn.Write(append(wire[len(wire)-tail:], next...)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); !errors.Is(err, ErrStaleReader) {
+			t.Errorf("the Reader after 4 bytes and a cut skip read %q, %v; want ErrStaleReader", got, err)
+		}
+		if typ, got, err := c.Read(ctx); err != nil || typ != MessageText || string(got) != "next" {
+			t.Errorf("the next message: %v %q, %v; want text \"next\"", typ, got, err)
+		}
+	})
+}

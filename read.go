@@ -365,6 +365,14 @@ func (c *Conn) beginMessageLocked() error {
 	if c.rd.err != nil {
 		return c.rd.err
 	}
+	if c.rd.inMessage && c.rd.closeBy.IsZero() {
+		// The message's Reader, if any, is stale from here on, even if
+		// the skip is cut short: the bytes it would read next no longer
+		// follow those it read (nor does the mask position of a client's
+		// frame, which discarding does not advance). Close, skipping it,
+		// leaves it to report the end of the connection instead.
+		c.rd.generation++
+	}
 	for c.rd.inMessage {
 		if err := c.skipMessageLocked(); err != nil {
 			return c.readFailedLocked(err)
