@@ -281,6 +281,48 @@ func TestDeflateDoneContextInsideTakeoverMessage(t *testing.T) {
 	}
 }
 
+// A read whose context is done before it begins, between messages, on a
+// connection with context takeover, loses nothing either, when the next
+// message, compressed, has partly arrived: the read must not begin it and
+// then cut its decompressor, which fails the connection with 1011 for a
+// read that, by the package's rule for contexts, was never under way.
+func TestDeflateDoneContextBeforeTakeoverMessage(t *testing.T) {
+	c, p := hostileConn(t, true, withDeflate(true))
+	var b bytes.Buffer
+	fw, _ := flate.NewWriter(&b, flate.BestSpeed)
+	fw.Write([]byte("hello"))
+	fw.Flush()
+	first := bytes.Clone(b.Bytes())
+	b.Reset()
+	fw.Write([]byte(" world"))
+	fw.Flush()
+	rest := b.Bytes()[:b.Len()-4] // without the flush's 00 00 ff ff (RFC 7692 §7.2.1)
+	// One write, read into the buffer together: a message whole, then the
+	// first fragment of a compressed one whose rest is late.
+	wire := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, []byte("before"))
+	wire = append(wire, peerFrame(p, Header{Rsv: Rsv1, Opcode: OpText}, first)...)
+	if _, err := p.conn.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "before" {
+		t.Fatalf("Read = %q, %v; want the first message", msg, err)
+	}
+	done, cancelDone := context.WithCancel(context.Background())
+	cancelDone()
+	if _, _, err := c.Read(done); err != context.Canceled {
+		t.Fatalf("Read under a done context = %v; want context.Canceled", err)
+	}
+	if _, _, err := c.Reader(done); err != context.Canceled {
+		t.Fatalf("Reader under a done context = %v; want context.Canceled", err)
+	}
+	p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpContinuation}, rest))
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hello world" {
+		t.Fatalf("Read after = %q, %v; want the compressed message", msg, err)
+	}
+}
+
 // The read limit is on the decompressed size (SetReadLimit), so a message
 // of exactly the limit is read however much its wire form grew: random
 // bytes through an 8-bit window grow by about 8%, a sync point every 128

@@ -324,13 +324,18 @@ func (c *Conn) readEndOnceClosed(stop <-chan struct{}, wait time.Duration) error
 }
 
 // doneBeforeTakeoverLocked returns ctx.Err() if ctx is done already and the
-// message in progress (to be read, or skipped) is compressed with context
-// takeover. A read under a done context is cut as soon as it must wait for
-// the wire, and compress/flate does not survive that: the connection would
-// be failed (ErrDeflateInterrupted). A read that never starts loses nothing,
-// and the next one goes on from where this one would have begun.
+// read could meet a message compressed with context takeover: the message
+// in progress (to be read, or skipped), or, between messages, the next one,
+// which may have partly arrived. A read under a done context is cut as soon
+// as it must wait for the wire, and compress/flate does not survive that:
+// the connection would be failed (ErrDeflateInterrupted). A read that never
+// starts loses nothing, and the next one goes on from where this one would
+// have begun.
 func (c *Conn) doneBeforeTakeoverLocked(ctx context.Context) error {
-	if !c.rd.inMessage || !c.rd.compressed || c.rd.inflateAbandoned || !c.decompressor.takeover {
+	if c.decompressor == nil || !c.decompressor.takeover || c.rd.err != nil {
+		return nil
+	}
+	if c.rd.inMessage && (!c.rd.compressed || c.rd.inflateAbandoned) {
 		return nil
 	}
 	return ctx.Err()
