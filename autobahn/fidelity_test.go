@@ -356,7 +356,7 @@ func TestUnparseableOfferIsRecordedAsAFailedCase(t *testing.T) {
 		{"1", []string{"permessage-deflate; server_max_window_bits=20"}},
 		{"2", []string{"permessage-deflate", "permessage-deflate"}}, // fails before onConnect
 	} {
-		if status := runCaseStatus(t, addr, tc.caseNumber, tc.extensions); status != http.StatusBadRequest {
+		if status := runCaseStatus(t, addr, tc.caseNumber, http.Header{"Sec-Websocket-Extensions": tc.extensions}); status != http.StatusBadRequest {
 			t.Errorf("extensions %q: status %d, want 400", tc.extensions, status)
 		}
 	}
@@ -411,18 +411,8 @@ func TestMalformedKeyFailsTheHandshakeWithoutResult(t *testing.T) {
 		{"dGhlIHNhbXBsZSBub2*jZQ=="},                             // a character outside base64
 		{"dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZQ=="}, // twice
 	} {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/runCase?case=1&agent=x", nil)
-		req.Header["Sec-Websocket-Key"] = keys
-		req.Header.Set("Upgrade", "websocket")
-		req.Header.Set("Connection", "Upgrade")
-		req.Header.Set("Sec-WebSocket-Version", "13")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusSwitchingProtocols {
-			t.Errorf("keys %q: status %s, official 400", keys, resp.Status)
+		if status := runCaseStatus(t, addr, "1", http.Header{"Sec-Websocket-Key": keys}); status == http.StatusSwitchingProtocols {
+			t.Errorf("keys %q: status %d, official 400", keys, status)
 		}
 	}
 	if r := rn.Results()["x"]["1.1.1"]; r != nil {

@@ -221,7 +221,7 @@ func TestExtensionHeaderAsTheOfficialSuite(t *testing.T) {
 		{"permessage-deflate", "permessage-deflate; client_max_window_bits"},
 		{"permessage-deflate; server_max_window_bits=20"},
 	} {
-		if status := runCaseStatus(t, addr, "1", extensions); status != http.StatusBadRequest {
+		if status := runCaseStatus(t, addr, "1", http.Header{"Sec-Websocket-Extensions": extensions}); status != http.StatusBadRequest {
 			t.Errorf("extensions %q: status %d, want 400", extensions, status)
 		}
 	}
@@ -245,17 +245,20 @@ func serveFuzzing(t *testing.T, spec *Spec) (*Runner, string) {
 	return rn, ln.Addr().String()
 }
 
-// runCaseStatus asks the fuzzing server at addr to run caseNumber with an
-// opening handshake offering extensions (one header line each), and
+// runCaseStatus asks the fuzzing server at addr to run caseNumber with a
+// hand-made opening handshake, whose entries of extra (canonical names,
+// one header line per value) are added to or replace the usual ones, and
 // returns the status of its answer.
-func runCaseStatus(t *testing.T, addr, caseNumber string, extensions []string) int {
+func runCaseStatus(t *testing.T, addr, caseNumber string, extra http.Header) int {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+addr+"/runCase?case="+caseNumber+"&agent=x", nil)
-	req.Header["Sec-Websocket-Extensions"] = extensions
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
 	req.Header.Set("Sec-WebSocket-Version", "13")
+	for name, values := range extra {
+		req.Header[name] = values
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
