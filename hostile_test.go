@@ -673,6 +673,29 @@ func TestHostileInvalidUTF8FailsFast(t *testing.T) {
 	})
 }
 
+// A Reader's caller never gets the bytes that made a text message invalid:
+// io.Copy writes what each Read returns before it looks at the error, and
+// would otherwise pass the bad bytes on with the valid ones (§8.1).
+func TestReaderHandsOverNoInvalidUTF8(t *testing.T) {
+	both(t, func(t *testing.T, isServer bool) {
+		wire := textFragments(isServer, []string{"héllo ", "wor\xffld", "never read"})
+		c := newConn(&scriptedConn{r: bytes.NewReader(wire)}, nil, connConfig{isServer: isServer, readLimit: 1 << 20, closeTimeout: time.Second})
+		defer c.CloseNow()
+		_, r, err := c.Reader(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		_, err = io.Copy(&got, r)
+		if !errors.Is(err, ErrInvalidUTF8) || CloseStatus(err) != StatusInvalidPayload {
+			t.Fatalf("io.Copy: %v, want ErrInvalidUTF8 with 1007", err)
+		}
+		if !utf8.Valid(got.Bytes()) || !strings.HasPrefix("héllo wor", got.String()) {
+			t.Fatalf("the caller got %q, want a valid prefix of %q", got.Bytes(), "héllo wor")
+		}
+	})
+}
+
 // textFragments is the wire form of a text message in the given fragments,
 // as sent to a Conn in the server role (masked) or the client role.
 func textFragments(toServer bool, fragments []string) []byte {

@@ -214,6 +214,12 @@ func (c *Conn) growMessageLocked(buf []byte, start int) ([]byte, error) {
 // ctx bounds the wait for the message and every Read of the returned
 // reader; when it is done they return ctx.Err() and the Conn stays usable,
 // as with AppendMessage.
+//
+// A text message is checked as it is read (§8.1): the Read that meets a
+// byte no valid UTF-8 can hold returns 0 and a *ProtocolError with 1007,
+// not the bytes of that piece. Bytes returned before it were valid as far
+// as they went; a message that ends inside a character fails the same way
+// at its end.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, nil, err
@@ -455,12 +461,14 @@ func (c *Conn) readMessageDataLocked(p []byte) (int, error) {
 	}
 	if c.rd.msgType == MessageText && n > 0 && !c.rd.utf8.write(p[:n]) {
 		// Fail fast: §8.1 leaves no reason to read on once a byte cannot
-		// belong to valid UTF-8.
-		return n, &ProtocolError{Code: StatusInvalidPayload, Err: ErrInvalidUTF8}
+		// belong to valid UTF-8. The piece that holds it is not handed
+		// over (n = 0): an io.Reader's caller uses n before looking at
+		// the error, and io.Copy would pass the bad bytes on.
+		return 0, &ProtocolError{Code: StatusInvalidPayload, Err: ErrInvalidUTF8}
 	}
 	if err == io.EOF {
 		if c.rd.msgType == MessageText && !c.rd.utf8.complete() {
-			return n, &ProtocolError{Code: StatusInvalidPayload, Err: ErrInvalidUTF8}
+			return 0, &ProtocolError{Code: StatusInvalidPayload, Err: ErrInvalidUTF8}
 		}
 		c.rd.inMessage = false
 	}
