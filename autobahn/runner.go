@@ -305,10 +305,10 @@ func (rn *Runner) Handler() http.Handler {
 // Serve accepts clients on ln until ctx is done.
 func (rn *Runner) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: rn.Handler(), ReadHeaderTimeout: openHandshakeTimeout}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
+	// Serve also returns when ln fails, with ctx perhaps never done: what
+	// watches ctx must end with Serve, not wait for ctx forever.
+	stop := context.AfterFunc(ctx, func() { srv.Close() })
+	defer stop()
 	err := srv.Serve(ln)
 	if ctx.Err() != nil {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -265,4 +266,32 @@ func runCaseStatus(t *testing.T, addr, caseNumber string, extra http.Header) int
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestServeLeavesNoGoroutineWhenServingFails: Serve returns when its
+// listener fails as well as when ctx is done, and with a ctx that is never
+// done (context.Background, as a command line tool may pass) nothing it
+// started may stay behind waiting for that ctx.
+func TestServeLeavesNoGoroutineWhenServingFails(t *testing.T) {
+	rn, err := NewRunner(&Spec{Cases: []string{"1.1.1"}, Outdir: t.TempDir()}, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // Serve's Accept fails at once
+	if err := rn.Serve(context.Background(), ln); err == nil {
+		t.Fatal("Serve on a closed listener returned nil")
+	}
+	var stacks string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "autobahn.(*Runner).Serve") {
+			return
+		}
+	}
+	t.Fatalf("a goroutine started by Serve outlived it:\n%s", stacks)
 }
