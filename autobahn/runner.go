@@ -302,9 +302,17 @@ func (rn *Runner) Handler() http.Handler {
 	return http.HandlerFunc(rn.serveWS)
 }
 
-// Serve accepts clients on ln until ctx is done.
+// Serve accepts clients on ln until ctx is done, and then drops the
+// connections of the sessions still running, which end with them.
 func (rn *Runner) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: rn.Handler(), ReadHeaderTimeout: openHandshakeTimeout}
+	srv := &http.Server{
+		Handler:           rn.Handler(),
+		ReadHeaderTimeout: openHandshakeTimeout,
+		// Every request's context ends with ctx: a session runs on a
+		// hijacked connection, which srv.Close leaves open, and watches
+		// its request's context to end with Serve (serveWS).
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
 	// Serve also returns when ln fails, with ctx perhaps never done: what
 	// watches ctx must end with Serve, not wait for ctx forever.
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
@@ -422,6 +430,13 @@ func (rn *Runner) serveWS(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	conn.SetDeadline(time.Time{})
+	// The connection is the session's now, and nothing of net/http's
+	// closes it: it is closed here if the request's context ends first,
+	// which under Serve is when Serve stops (else a session would run on,
+	// up to its safety deadline). net/http ends that context of a hijacked
+	// request only once this handler has returned.
+	stop := context.AfterFunc(req.Context(), func() { conn.Close() })
+	defer stop()
 	var resp strings.Builder
 	fmt.Fprintf(&resp, "HTTP/1.1 101 Switching Protocols\r\nServer: %s\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
 		serverName, websocket.AcceptKey(key))

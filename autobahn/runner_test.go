@@ -1,7 +1,9 @@
 package autobahn
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -294,4 +296,54 @@ func TestServeLeavesNoGoroutineWhenServingFails(t *testing.T) {
 		}
 	}
 	t.Fatalf("a goroutine started by Serve outlived it:\n%s", stacks)
+}
+
+// TestServeEndsItsSessions: a session of the fuzzing server runs on a
+// hijacked connection, which stopping the http.Server does not close. Once
+// Serve has returned for its ctx, no session may go on: here a client
+// waiting for the status of a case that never runs, which the session
+// would otherwise poll for until its safety deadline, 15 minutes on.
+func TestServeEndsItsSessions(t *testing.T) {
+	rn, err := NewRunner(&Spec{Cases: []string{"1.1.1"}, Outdir: t.TempDir()}, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- rn.Serve(ctx, ln) }()
+
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(client, "GET /getCaseStatus?case=1&agent=x HTTP/1.1\r\nHost: "+ln.Addr().String()+
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %s, want 101", resp.Status)
+	}
+
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	var stacks string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "autobahn.(*session)") && !strings.Contains(stacks, "autobahn.(*Runner).serveWS") {
+			return
+		}
+	}
+	t.Fatalf("a session of the fuzzing server outlived Serve:\n%s", stacks)
 }
