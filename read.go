@@ -39,7 +39,9 @@ var (
 	// failed with 1011.
 	ErrDeflateInterrupted = errors.New("websocket: read interrupted inside a compressed message that cannot be skipped")
 	// ErrStaleReader is returned by a message reader used after the next
-	// message began.
+	// message began. Unlike the errors above it is the caller's mistake,
+	// not the peer's: it comes bare, not in a *ProtocolError, and the
+	// connection goes on.
 	ErrStaleReader = errors.New("websocket: message reader used after the next message began")
 )
 
