@@ -95,9 +95,13 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 //
 // If ctx is done before the message has been read, AppendMessage returns
 // ctx.Err() and buf as it was given; the Conn stays usable, and the next
-// read skips the rest of the interrupted message. Any other error is final:
-// a *CloseError when the peer closed the connection (the close has been
-// answered), a *ProtocolError when the peer broke the protocol (the
+// read skips the rest of the interrupted message. The exception is a message
+// compressed with context takeover, which cannot be skipped undecoded: a
+// read cut inside one fails the connection with 1011 and returns a
+// *ProtocolError wrapping ErrDeflateInterrupted (a read whose ctx was done
+// before it began returns ctx.Err() and loses nothing). Any other error is
+// final: a *CloseError when the peer closed the connection (the close has
+// been answered), a *ProtocolError when the peer broke the protocol (the
 // connection has been failed with the close code it carries), or ErrClosed.
 //
 // Control frames that arrive meanwhile are answered before the read goes
