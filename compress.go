@@ -315,7 +315,7 @@ func parseDeflateOffer(e extensionOffer) (deflateOfferParams, string) {
 		case deflateClientMaxWindow:
 			i = 3
 		default:
-			// §7.1: a parameter this document does not define makes a
+			// §7: a parameter this document does not define makes a
 			// server decline the offer and a client fail the connection.
 			return p, "unknown parameter " + strconv.Quote(param.name)
 		}
@@ -488,7 +488,7 @@ func acceptDeflateResponse(header []string, opts *CompressionOptions) (params de
 	}
 	r, reason := parseDeflateOffer(e)
 	if reason != "" {
-		return fail("%s", reason) // §7.1: "MUST _Fail the WebSocket Connection_"
+		return fail("%s", reason) // §7: "MUST _Fail the WebSocket Connection_"
 	}
 	if r.clientMaxWindow != 0 && !r.clientMaxWindowValue {
 		// The value is optional in an offer, but a response states the
