@@ -157,8 +157,9 @@ func parseClosePayload(p []byte) (CloseError, error) {
 	if !ce.Code.ValidOnWire() {
 		return ce, protocolError(fmt.Errorf("%w: %d", ErrInvalidCloseCode, uint16(ce.Code)))
 	}
-	// "the data ... MUST be valid UTF-8"; the body is a whole control frame,
-	// so a plain check suffices here.
+	// The reason is "UTF-8-encoded data" (§5.5.1), and bytes that are not
+	// UTF-8 fail the connection (§8.1), with 1007 (§7.4.1); the body is a
+	// whole control frame, so a plain check suffices here.
 	if !utf8.Valid(p[2:]) {
 		return ce, &ProtocolError{Code: StatusInvalidPayload, Err: ErrInvalidCloseReason}
 	}
