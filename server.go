@@ -455,8 +455,10 @@ func sameHostPort(host, port, hostHeader, fallbackPort string) bool {
 }
 
 // selectSubprotocol returns the first of the server's subprotocols that the
-// client offered. Subprotocol names compare exactly: unlike the other
-// handshake tokens they are case-sensitive (§11.3.4).
+// client offered. Subprotocol names compare exactly: the server selects "one
+// of the values" the client sent (§4.2.2 step 4, /subprotocol/), and RFC
+// 6455 grants them none of the ASCII case-insensitivity it grants the
+// Upgrade and Connection tokens (§4.2.1 items 3 and 4).
 func selectSubprotocol(h http.Header, supported []string) string {
 	for _, s := range supported {
 		if headerListsAny(h, "Sec-WebSocket-Protocol", func(elem string) bool { return elem == s }) {
