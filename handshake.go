@@ -83,7 +83,7 @@ func headerListsAny(h http.Header, name string, match func(string) bool) bool {
 }
 
 // isToken reports whether s is a token (RFC 7230 §3.2.6), the form a
-// subprotocol name must have (§4.1, §11.3.4).
+// subprotocol name must have (§4.1 item 10; §4.3's ABNF, 1#token).
 func isToken(s string) bool {
 	if s == "" {
 		return false
