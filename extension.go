@@ -16,8 +16,10 @@ import (
 var ErrExtensionSyntax = errors.New("websocket: malformed Sec-WebSocket-Extensions header")
 
 // extensionParam is one "; name" or "; name=value" after an extension token.
-// name is lower-cased (tokens are case-insensitive, RFC 6455 §9.1); value is
-// kept as sent, after quoted-string unescaping.
+// name is lower-cased, so that names compare without regard to case: a
+// leniency of this package, as RFC 6455 §9.1 does not say whether its
+// tokens are case-sensitive. value is kept as sent, after quoted-string
+// unescaping.
 type extensionParam struct {
 	name     string
 	value    string
