@@ -11,7 +11,7 @@ import (
 
 // Ping sends a ping and waits for its pong. Each ping carries a fresh
 // payload, so the pong that answers it is told apart from others (§5.5.3:
-// a pong "MUST have identical Application data as found in the message
+// a pong "must have identical "Application data" as found in the message
 // body of the Ping frame being replied to").
 //
 // Pongs are seen only while some goroutine reads from the Conn (or after

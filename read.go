@@ -674,8 +674,8 @@ func (c *Conn) handleControlLocked(op Opcode, payload []byte) error {
 	switch op {
 	case OpPing:
 		// "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
-		// in response ... with identical Application data" (§5.5.2), unless
-		// it has already sent its close frame.
+		// in response" (§5.5.2), with "identical "Application data""
+		// (§5.5.3). None goes out once our own close frame has.
 		err := c.writeControlBounded(OpPong, payload, c.closingDeadlineLocked())
 		if err == ErrClosed {
 			return nil
