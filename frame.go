@@ -83,8 +83,8 @@ const (
 
 // Header is one frame header (RFC 6455 §5.2) as a plain value. It holds any
 // header the wire can carry, including illegal ones: validity depends on the
-// connection (see conn.go), and tools that test other peers need to build
-// illegal frames on purpose.
+// connection (see checkHeaderLocked in read.go), and tools that test other
+// peers need to build illegal frames on purpose.
 type Header struct {
 	Fin    bool   // FIN: this is the final fragment of a message
 	Rsv    byte   // RSV1, RSV2, RSV3 as the bits Rsv1|Rsv2|Rsv3
