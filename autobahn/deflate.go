@@ -3,10 +3,11 @@
 // context takeover.
 //
 // The runner needs its own codec to play groups 12 and 13. It is built on
-// compress/flate. Context takeover (§7.2.1 "the LZ77 sliding window ... is
-// kept between messages") is done on the receiving side by inflating each
-// message with the last 32 KiB of earlier ones (or the smaller window the
-// peer agreed to) as preset dictionary, the same result as a continuing
+// compress/flate. Context takeover (§7.2.1: without a *_no_context_takeover
+// parameter, the sender "MAY take over the LZ77 sliding window used to
+// build the last compressed message") is done on the receiving side by
+// inflating each message with the last 32 KiB of earlier ones (or the
+// smaller window the peer agreed to) as preset dictionary, the same result as a continuing
 // stream; the sending side simply keeps one stream and flushes it after
 // each message. compress/flate cannot shrink
 // its window, so when the peer asked for a window below 2^15 the runner
