@@ -16,11 +16,12 @@ import (
 // StatusCode is a close status code (RFC 6455 §7.4).
 type StatusCode uint16
 
-// The status codes of RFC 6455 §7.4.1 and the IANA registry (§11.7).
+// The status codes of RFC 6455 §7.4.1 and the IANA registry (§11.7), in
+// the ranges of §7.4.2:
 //
 //	0–999      not used
 //	1000–2999  reserved for the protocol and its extensions
-//	3000–3999  registered with IANA by libraries and frameworks
+//	3000–3999  for libraries, frameworks and applications, registered with IANA
 //	4000–4999  private use by applications
 const (
 	StatusNormalClosure   StatusCode = 1000
