@@ -281,10 +281,10 @@ func (h *Hub) Join(c *websocket.Conn) (*Member, error) {
 // removed from the hub at once, its queued messages discarded (those its
 // writer is writing, if any, are let finish), and its connection closed by
 // its writer with websocket.StatusPolicyViolation (1008). RFC 6455 §7.4.1
-// names 1008 for an endpoint that ends a connection because the peer
-// "violates its policy", the "generic status code" when no more specific
-// one applies; here the policy is "read your messages as fast as they
-// come". 1013 (try again later, from the IANA registry rather than §7.4.1)
+// defines 1008 for "a message that violates its policy" and makes it the
+// "generic status code" when no more suitable one applies; here no message
+// broke the policy, the member's pace did: "read your messages as fast as
+// they come". 1013 (try again later, from the IANA registry rather than §7.4.1)
 // would say the server is overloaded and invite the client to reconnect
 // straight away, when it is the client that fell behind.
 //
