@@ -152,7 +152,7 @@
 //	              (mask_amd64.go, mask_generic.go: which loop; race.go, norace.go:
 //	              the race detector's view of it)
 //	utf8.go       incremental UTF-8 validation                             §8.1
-//	handshake.go  Sec-WebSocket-Accept, header token lists                 §1.3, §4, §9.1
+//	handshake.go  Sec-WebSocket-Accept, header token lists                 §1.3, §4
 //	server.go     Accept: the server's opening handshake                   §4.2
 //	client.go     Dial: the client's opening handshake, TLS, proxies      §4.1
 //	conn.go       Conn: state shared by reading and writing                §5, §6

@@ -1,6 +1,7 @@
 // The opening handshake shared by both sides: RFC 6455 §4 and §1.3, and the
-// header grammar of §9.1 (token lists) used by Upgrade, Connection,
-// Sec-WebSocket-Protocol and Sec-WebSocket-Extensions.
+// comma-separated lists (the #rule of RFC 7230 §7, which the ABNF of §4.3
+// uses) of Upgrade, Connection and Sec-WebSocket-Protocol. The grammar of
+// Sec-WebSocket-Extensions, §9.1, is extension.go's.
 
 package websocket
 
