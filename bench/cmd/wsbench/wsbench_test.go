@@ -543,6 +543,45 @@ func TestMeasureInTurnsTakesTurns(t *testing.T) {
 	}
 }
 
+// A share of plain TCP pairs figures measured in the same turns, in the
+// own-client tables too: the floor takes turns with the libraries' own
+// clients, rather than being copied from the common-client figure measured
+// seconds before, and each table holds one TCP figure per run.
+func TestOwnClientFiguresMeasureTCPInTheirTurns(t *testing.T) {
+	targets := []target{{lib: nil}, {lib: ws13Lib}}
+	var measured []string
+	measureTargets("own-client turns", targets, true, 1, 16, 20*time.Millisecond, 10*time.Millisecond, func(name string, v float64, err error) {
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		measured = append(measured, name)
+	})
+	if !slices.Contains(measured, "tcp") || !slices.Contains(measured, "ws13") {
+		t.Errorf("own-client figure measured %v, want tcp and ws13 in turns", measured)
+	}
+
+	defer func(sizes []int, clients []bool) { echoSizes, echoClients = sizes, clients }(echoSizes, echoClients)
+	echoSizes, echoClients = []int{16}, []bool{false, true}
+	o := &options{runs: 2, dur: 20 * time.Millisecond, turn: 10 * time.Millisecond, conns: 2,
+		connDur: 20 * time.Millisecond, connTurn: 10 * time.Millisecond, libs: []*library{ws13Lib},
+		sections: map[string]bool{"echo": true, "conc": true}}
+	res := newResults()
+	run(o, res)
+	if len(res.errors) > 0 {
+		t.Fatal(res.errors)
+	}
+	for _, sec := range []*section{secEchoRaw, secEchoOwn, secConcRaw, secConcOwn} {
+		s := res.find(sec, "")
+		if s == nil {
+			t.Errorf("%s: no figures", sec.title)
+			continue
+		}
+		if runs := s.runs["tcp"]; !slices.Equal(runs, []int{0, 1}) {
+			t.Errorf("%s / %s: plain TCP recorded for runs %v, want one figure in each of [0 1]", sec.title, s.row, runs)
+		}
+	}
+}
+
 // The idle panel shows ws13 used each recommended way, not only with the
 // read loop in the handler.
 func TestChartShowsIdleVariants(t *testing.T) {
