@@ -262,6 +262,7 @@ func paramsFromAccept(a pmdAccept) pmdParams {
 type deflateCodec struct {
 	sendNoContext bool
 	sendSmallWin  bool // the peer's window is below 2^15
+	sendWindow8   bool // the peer allowed a window of only 2^8: see compressorRefused
 	recvNoContext bool
 
 	w      *flate.Writer // one stream for the connection when context is kept
@@ -290,14 +291,27 @@ func newDeflateCodec(p pmdParams, isServer bool) *deflateCodec {
 	if isServer {
 		c.sendNoContext, c.recvNoContext = p.serverNoContextTakeover, p.clientNoContextTakeover
 		c.sendSmallWin = p.serverMaxWindowBits != 0 && p.serverMaxWindowBits < 15
+		c.sendWindow8 = p.serverMaxWindowBits == 8
 		c.recvWindow = windowSize(p.clientMaxWindowBits)
 	} else {
 		c.sendNoContext, c.recvNoContext = p.clientNoContextTakeover, p.serverNoContextTakeover
 		c.sendSmallWin = p.clientMaxWindowBits != 0 && p.clientMaxWindowBits < 15
+		c.sendWindow8 = p.clientMaxWindowBits == 8
 		c.recvWindow = windowSize(p.serverMaxWindowBits)
 	}
 	return c
 }
+
+// compressorRefused reports whether the official endpoint could not make
+// its compressor: the peer allowed it a window of 2^8 octets, which RFC 7692
+// §7.1.2 permits (max_window_bits 8 to 15). The official endpoint makes its
+// compressor at its first compressed send, as zlib.compressobj with
+// wbits -8 (autobahn 0.10.9 compress_deflate.py, startCompressMessage),
+// and zlib since 1.2.9 refuses a raw deflate stream with an 8-bit window:
+// deflateInit2 returns Z_STREAM_ERROR and Python raises ValueError
+// ("Invalid initialization option"). Inflating with an 8-bit window is
+// still allowed, so only the sending side is affected.
+func (c *deflateCodec) compressorRefused() bool { return c.sendWindow8 }
 
 func keepTail(hist, p []byte, size int) []byte {
 	hist = append(hist, p...)

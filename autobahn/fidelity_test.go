@@ -6,11 +6,14 @@ package autobahn
 // verdict, with where the official code decides it.
 
 import (
+	"bufio"
 	"bytes"
 	"compress/flate"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -418,4 +421,80 @@ func TestMalformedKeyFailsTheHandshakeWithoutResult(t *testing.T) {
 	if r := rn.Results()["x"]["1.1.1"]; r != nil {
 		t.Errorf("1.1.1 after malformed keys: %s / %s, official no result", r.Behavior, r.BehaviorClose)
 	}
+}
+
+// A peer that allows the runner a window of only 2^8 octets, which RFC 7692
+// §7.1.2 permits (client_max_window_bits=8 in a server's response,
+// server_max_window_bits=8 in a client's offer).
+//
+// Official (autobahn 0.10.9 compress_deflate.py, PerMessageDeflate
+// .startCompressMessage): the first compressed send makes the compressor,
+// zlib.compressobj(Z_DEFAULT_COMPRESSION, DEFLATED, -8, 8), which zlib 1.2.9
+// and later refuse (ValueError "Invalid initialization option"). That send
+// is the first message of case12_x_x.py's onOpen, after behavior is set to
+// FAILED. As a client the exception reaches Twisted's dataReceived, which
+// disconnects at once; as a server it reaches the errback of onConnect's
+// Deferred (twisted/websocket.py, WebSocketServerProtocol._onConnect), whose
+// failHandshake writes an HTTP 500 status line and drops the connection.
+// No close frame is sent, so closedByMe is False where the case expects
+// True: FAILED / FAILED. The runner compressed with Huffman codes only, was
+// echoed and passed: OK / OK.
+func TestWindowOfEightBitsFailsTheOfficialCompressor(t *testing.T) {
+	t.Run("fuzzingclient", func(t *testing.T) {
+		url := startDeflateEchoServer(t, "permessage-deflate; client_max_window_bits=8", pmdParams{clientMaxWindowBits: 8}, func(msg []byte) []byte {
+			var out bytes.Buffer
+			zw, _ := flate.NewWriter(&out, flate.BestSpeed)
+			zw.Write(msg)
+			zw.Flush()
+			return bytes.TrimSuffix(out.Bytes(), []byte{0, 0, 0xff, 0xff})
+		})
+		r := runScripted(t, url, "13.1.1")
+		if r.Behavior != Failed || r.BehaviorClose != Failed {
+			t.Errorf("13.1.1 with client_max_window_bits=8: %s / %s, official FAILED / FAILED", r.Behavior, r.BehaviorClose)
+		}
+	})
+	t.Run("fuzzingserver", func(t *testing.T) {
+		rn, addr := serveFuzzing(t, &Spec{Cases: []string{"12.1.1"}, Outdir: t.TempDir()})
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(conn, "GET /runCase?case=1&agent=x HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"+
+			"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=8\r\n\r\n", addr)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("handshake: %v %v", resp, err)
+		}
+		// Echo every frame as it came, compressed payload and all (a
+		// stream of Huffman codes only refers to nothing earlier), until
+		// the connection ends.
+		p := &refPeer{conn: conn, br: br}
+		for range 10000 {
+			h, err := websocket.ReadHeader(br)
+			if err != nil {
+				break
+			}
+			b := make([]byte, h.Length)
+			if _, err := io.ReadFull(br, b); err != nil {
+				break
+			}
+			if p.write(h.Opcode, h.Rsv, b) != nil {
+				break
+			}
+		}
+		var r *Result
+		for deadline := time.Now().Add(10 * time.Second); r == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			r = rn.Results()["x"]["12.1.1"]
+		}
+		if r == nil {
+			t.Fatal("12.1.1: no result")
+		}
+		if r.Behavior != Failed || r.BehaviorClose != Failed {
+			t.Errorf("12.1.1 offered server_max_window_bits=8: %s / %s, official FAILED / FAILED", r.Behavior, r.BehaviorClose)
+		}
+	})
 }

@@ -656,6 +656,10 @@ func (s *session) sendMessage(payload []byte, binary bool, fragSize int, sync bo
 	}
 	var rsv byte
 	s.traffic.outgoingWebSocketMessages++
+	if s.pmd != nil && s.pmd.compressorRefused() {
+		s.compressorSetupFailed()
+		return
+	}
 	s.traffic.outgoingOctetsAppLevel += int64(len(payload))
 	if s.pmd != nil {
 		payload = s.pmd.compress(payload)
@@ -688,6 +692,28 @@ func (s *session) sendMessage(payload []byte, binary bool, fragSize int, sync bo
 			return
 		}
 	}
+}
+
+// compressorSetupFailed ends the connection as the official endpoint ends
+// it when it cannot make its compressor (deflateCodec.compressorRefused).
+// That happens at its first compressed send, which the compression cases
+// make in onOpen, and the exception unwinds the case's onOpen. A client runs
+// onOpen inside processHandshake, within Twisted's dataReceived, which
+// catches nothing: Twisted logs the exception and disconnects at once. A
+// server runs it inside succeedHandshake, a callback on the Deferred of
+// onConnect, whose errback answers any exception with failHandshake: an
+// "HTTP/1.1 500 Internal Server Error" status line written on the open
+// connection, then dropConnection (autobahn 0.10.9 twisted/websocket.py,
+// WebSocketServerProtocol._onConnect; protocol.py, failHandshake). Either
+// way no close frame is sent.
+func (s *session) compressorSetupFailed() {
+	if !s.isServer {
+		s.transportFailed()
+		return
+	}
+	s.wasNotCleanReason = "Internal Server Error"
+	s.sendData([]byte("HTTP/1.1 500 Internal Server Error\r\n\r\n"), false, 0)
+	s.dropConnection(false)
 }
 
 // Streaming send (cases 6.4.3 and 6.4.4): one frame whose length is
