@@ -230,6 +230,12 @@ func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (n
 		return nil, fmt.Errorf("websocket: dial: proxy: %w", err)
 	}
 	target := hostPort(req.URL)
+	// Proxy-Authorization is for the proxy (RFC 9110 §11.7.2): it goes on
+	// the CONNECT, unless the proxy's URL carries credentials, and never to
+	// the server, through a tunnel or without a proxy at all (none set, or
+	// NO_PROXY naming the host).
+	proxyAuth := req.Header.Get("Proxy-Authorization")
+	req.Header.Del("Proxy-Authorization")
 
 	var nc net.Conn
 	if proxyURL == nil {
@@ -238,11 +244,6 @@ func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (n
 			return nil, fmt.Errorf("websocket: dial: %w", err)
 		}
 	} else {
-		// Proxy-Authorization is for the proxy (RFC 9110 §11.7.2): it goes
-		// on the CONNECT, unless the proxy's URL carries credentials, and
-		// never through the tunnel, where the server would read it.
-		proxyAuth := req.Header.Get("Proxy-Authorization")
-		req.Header.Del("Proxy-Authorization")
 		nc, err = dialProxy(ctx, dial, proxyURL, target, proxyAuth, opts.TLSConfig)
 		if err != nil {
 			return nil, err

@@ -297,6 +297,42 @@ func TestDialProxyAuthorizationGoesToTheProxy(t *testing.T) {
 	}
 }
 
+// DialOptions.Header's doc: a Proxy-Authorization entry goes to the proxy,
+// "never to the server". With no proxy for the URL (none configured, or
+// NO_PROXY naming the host) there is no CONNECT to put it on, and the
+// credentials meant for a proxy must not reach the server instead.
+func TestDialWithoutProxySendsNoProxyAuthorization(t *testing.T) {
+	for _, http2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "HTTP/1.1", true: "HTTP/2"}[http2], func(t *testing.T) {
+			seen := make(chan string, 1)
+			handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen <- r.Header.Get("Proxy-Authorization")
+				if c, err := Accept(w, r, nil); err == nil {
+					c.CloseNow()
+				}
+			})
+			var wsURL string
+			opts := &DialOptions{}
+			if http2 {
+				requireXConnect(t)
+				srv := serveH2(t, false, handler)
+				wsURL, opts = srv.url, srv.dialOptions()
+			} else {
+				srv := httptest.NewServer(handler)
+				t.Cleanup(srv.Close)
+				wsURL = "ws" + strings.TrimPrefix(srv.URL, "http")
+			}
+			opts.Proxy = func(*http.Request) (*url.URL, error) { return nil, nil }
+			opts.Header = http.Header{"Proxy-Authorization": {"Basic dXNlcjpwYXNz"}}
+			c := dialTest(t, wsURL, opts)
+			c.CloseNow()
+			if got := <-seen; got != "" {
+				t.Errorf("the server was sent Proxy-Authorization %q", got)
+			}
+		})
+	}
+}
+
 // scriptedProxy is a CONNECT proxy on 127.0.0.1 that answers every CONNECT
 // with answer (none if empty) and then, if tunnel is set, relays to the
 // requested host; otherwise it holds the connection open, silent.

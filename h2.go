@@ -320,7 +320,8 @@ func checkHTTP2Response(resp *http.Response, offered http.Header, compression *C
 // dialHTTP2Conn opens the connection (through the proxy, if any; with TLS
 // and ALPN h2 for https) and returns it with a RoundTripper that speaks
 // HTTP/2 on it and on nothing else. A Proxy-Authorization entry of header,
-// the request's, is taken out of it for the proxy, as on HTTP/1.1.
+// the request's, is taken out of it, for the proxy if there is one, as on
+// HTTP/1.1.
 //
 // net/http's public client API cannot send an Extended CONNECT in Go 1.26:
 // Transport.RoundTrip and ClientConn.RoundTrip refuse the ":protocol"
@@ -336,6 +337,10 @@ func dialHTTP2Conn(ctx context.Context, u *url.URL, header http.Header, opts *Di
 		return nil, nil, fmt.Errorf("websocket: dial: proxy: %w", err)
 	}
 	target := hostPort(u)
+	// As on HTTP/1.1, Proxy-Authorization never goes to the server, with a
+	// proxy or without one.
+	proxyAuth := header.Get("Proxy-Authorization")
+	header.Del("Proxy-Authorization")
 	var nc net.Conn
 	if proxyURL == nil {
 		nc, err = dial(ctx, "tcp", target)
@@ -343,8 +348,6 @@ func dialHTTP2Conn(ctx context.Context, u *url.URL, header http.Header, opts *Di
 			return nil, nil, fmt.Errorf("websocket: dial: %w", err)
 		}
 	} else {
-		proxyAuth := header.Get("Proxy-Authorization")
-		header.Del("Proxy-Authorization")
 		nc, err = dialProxy(ctx, dial, proxyURL, target, proxyAuth, opts.TLSConfig)
 		if err != nil {
 			return nil, nil, err
