@@ -261,13 +261,19 @@ func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http
 		}
 	}
 	if !stop() {
-		if resp != nil {
-			resp.Body.Close()
+		err = errors.Join(ctx.Err(), err)
+		if !refused {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return fail(err)
 		}
-		return fail(errors.Join(ctx.Err(), err))
 	}
 	switch {
 	case refused:
+		// The refusal is returned with its response even when ctx ended
+		// while its body was read, as on HTTP/1.1: Dial's doc promises the
+		// response with every error wrapping ErrBadHandshake.
 		_, _, err = fail(err)
 		return nil, resp, err
 	case err == nil:

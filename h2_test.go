@@ -439,6 +439,39 @@ func TestH2DialRefusalWithoutBody(t *testing.T) {
 	})
 }
 
+// Dial's doc: a server that answers but refuses the handshake has its
+// *http.Response returned with the error. That holds when the handshake's
+// time runs out while the refusal's body is read, as over HTTP/1.1: the
+// error wraps both ErrBadHandshake and the deadline, and a caller checking
+// for the first must find the status it names.
+func TestH2DialRefusalCutShortKeepsTheResponse(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		release := make(chan struct{})
+		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, "not yet")
+			http.NewResponseController(w).Flush()
+			<-release
+		}))
+		defer close(release) // before the server closes, which waits for this handler
+		opts := srv.dialOptions()
+		opts.HandshakeTimeout = 500 * time.Millisecond
+		_, resp, err := Dial(context.Background(), srv.url+"/ws", opts)
+		if !errors.Is(err, ErrBadHandshake) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Dial error %v, want ErrBadHandshake and the handshake timeout", err)
+		}
+		if resp == nil {
+			t.Fatal("Dial returned no response with an error wrapping ErrBadHandshake")
+		}
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("status %d, want 403", resp.StatusCode)
+		}
+		if body, _ := io.ReadAll(resp.Body); string(body) != "not yet" {
+			t.Errorf("body %q, want what arrived before the timeout", body)
+		}
+	})
+}
+
 // A response header past maxResponseHeader fails Dial over HTTP/2 as it
 // does over HTTP/1.1, while one of half that size is accepted: the bound,
 // not the padding, is what fails the first.
