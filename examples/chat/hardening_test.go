@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,9 +122,10 @@ func TestReconnectingDoesNotFloodTheRoom(t *testing.T) {
 	}
 }
 
-// buildAndStart builds the chat command and starts it on a random port; it
-// returns the process and the address it serves.
-func buildAndStart(t *testing.T) (*exec.Cmd, string) {
+// buildAndStart builds the chat command and starts it with -addr addr (a
+// port of 0: a random one); it returns the process and the address it
+// tells to open in a browser.
+func buildAndStart(t *testing.T, addr string) (*exec.Cmd, string) {
 	t.Helper()
 	if runtime.GOOS == "windows" {
 		t.Skip("signals")
@@ -133,7 +135,7 @@ func buildAndStart(t *testing.T) (*exec.Cmd, string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	cmd := exec.Command(bin, "-addr", addr)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -142,18 +144,18 @@ func buildAndStart(t *testing.T) (*exec.Cmd, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
+	opened := make(chan string, 1)
 	go func() {
 		re := regexp.MustCompile(`open http://([^/ ]+)/`)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				opened <- m[1]
 			}
 		}
 	}()
 	select {
-	case a := <-addr:
+	case a := <-opened:
 		return cmd, a
 	case <-time.After(wait):
 		t.Fatal("the chat did not say where it listens")
@@ -167,7 +169,7 @@ func buildAndStart(t *testing.T) (*exec.Cmd, string) {
 func TestSignalsSayGoodbye(t *testing.T) {
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd, addr := buildAndStart(t)
+			cmd, addr := buildAndStart(t, "127.0.0.1:0")
 			c := dial(t, "http://"+addr)
 			expect(t, c, "* guest-1 joined")
 			if err := cmd.Process.Signal(sig); err != nil {
@@ -176,4 +178,36 @@ func TestSignalsSayGoodbye(t *testing.T) {
 			expectClose(t, c, websocket.StatusGoingAway)
 		})
 	}
+}
+
+// Served on every interface (-addr :9000, as the command's doc shows), the
+// chat must not tell the user to open http://[::]:9000/: the unspecified
+// address names no host to connect to. The address it gives serves the
+// page, and the page's own origin may join.
+func TestEveryInterfaceGivesAnAddressToOpen(t *testing.T) {
+	_, addr := buildAndStart(t, ":0")
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		t.Fatalf("the chat says to open http://%s/, an address no browser can connect to", addr)
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET http://%s/: %s", addr, resp.Status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	opts := &websocket.DialOptions{Header: http.Header{"Origin": {"http://" + addr}}}
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", opts)
+	if err != nil {
+		t.Fatalf("a page from http://%s/ could not join: %v", addr, err)
+	}
+	c.CloseNow()
 }

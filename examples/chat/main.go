@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -84,7 +85,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("chat: open http://%s/ in a browser", ln.Addr())
+	log.Printf("chat: open %s in a browser", pageURL(ln.Addr()))
 
 	// SIGTERM is what docker stop, systemd and kill send.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -107,6 +108,19 @@ func main() {
 	if err := server.Shutdown(ctx); err != nil {
 		log.Print(err)
 	}
+}
+
+// pageURL returns where a browser on this machine finds the page served
+// on addr. A listener on every interface (-addr :9000) has the unspecified
+// address, [::] or 0.0.0.0, which names no host to connect to: Windows
+// refuses a connection to it, and browsers have begun to block it.
+// localhost reaches such a listener in either address family.
+func pageURL(addr net.Addr) string {
+	host := addr.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		host = net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	return "http://" + host + "/"
 }
 
 // room is the chat: the page, and a WebSocket endpoint whose connections
