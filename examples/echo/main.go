@@ -11,7 +11,9 @@ import (
 	"errors"
 	"flag"
 	"log"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ws13/websocket"
@@ -32,15 +34,31 @@ func main() {
 		handler = pollerEcho(poller)
 	}
 	server := &http.Server{
-		Addr:    *addr,
 		Handler: handler,
 		// A request that never finishes its header must not hold a
 		// connection forever; see SECURITY.md.
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
-	log.Printf("echo: listening on ws://%s/", *addr)
-	log.Fatal(server.ListenAndServe())
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("echo: listening on %s", serverURL(ln.Addr()))
+	log.Fatal(server.Serve(ln))
+}
+
+// serverURL returns the URL a client on this machine dials to reach a
+// listener on addr: the address the listener has, with the port the system
+// chose for -addr HOST:0, and localhost for a listener on every interface
+// (-addr :9000), whose address, [::] or 0.0.0.0, names no host to connect
+// to (the -addr itself, ":9000", names none at all).
+func serverURL(addr net.Addr) string {
+	host := addr.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		host = net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	return "ws://" + host + "/"
 }
 
 // maxKeptBuffer is the largest read buffer echo keeps between messages.
