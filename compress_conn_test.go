@@ -773,3 +773,44 @@ func TestCloseTimeoutInsideACompressedMessageIsNoFailure(t *testing.T) {
 		t.Errorf("Read after Close = %v, want no failure with a close code never sent", err)
 	}
 }
+
+// Close discards the rest of a compressed message it finds in progress
+// undecoded, as it does the messages after it, whatever their size: the
+// read limit does not apply to what Close reads past. It inflated that rest
+// instead, and a message larger than the limit once inflated made Close
+// fail the connection with 1009, which our close frame (1000) never said,
+// and miss the peer's close frame behind it.
+func TestCloseInsideACompressedMessageDiscardsItUndecoded(t *testing.T) {
+	checkLeaks(t)
+	for _, takeover := range []bool{false, true} {
+		both(t, func(t *testing.T, isServer bool) {
+			c, p := hostileConn(t, isServer, withReadLimit(64<<10), withDeflate(takeover))
+			bomb := deflateBomb(4 << 20) // 64 times the limit
+			p.conn.Write(peerFrame(p, Header{Rsv: Rsv1, Opcode: OpBinary}, bomb[:64]))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, r, err := c.Reader(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b [16]byte
+			if _, err := r.Read(b[:]); err != nil {
+				t.Fatal(err)
+			}
+			sent := make(chan StatusCode, 1)
+			go func() {
+				p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpContinuation}, bomb[64:]))
+				p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+				code, _, _ := peerReadClose(p)
+				sent <- code
+				p.conn.Close() // the server's FIN, which a client waits for
+			}()
+			if err := c.Close(StatusNormalClosure, ""); err != nil {
+				t.Errorf("takeover=%v: Close = %v, want nil (the peer's close frame came)", takeover, err)
+			}
+			if code := <-sent; code != StatusNormalClosure {
+				t.Errorf("takeover=%v: our close frame said %v, want 1000", takeover, code)
+			}
+		})
+	}
+}

@@ -390,6 +390,13 @@ func (c *Conn) beginMessageLocked() error {
 		// leaves it to report the end of the connection instead.
 		c.rd.generation++
 	}
+	if c.rd.inMessage && !c.rd.closeBy.IsZero() {
+		// Close discards the rest of the message in progress undecoded,
+		// as it does the messages after it (nextDataFrameLocked): nothing
+		// will be decoded after it, and inflating it would hold it to
+		// the read limit, failing with a code our close frame never said.
+		c.rd.inflateAbandoned = true
+	}
 	for c.rd.inMessage {
 		if err := c.skipMessageLocked(); err != nil {
 			return c.readFailedLocked(err)
