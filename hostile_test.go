@@ -1357,6 +1357,49 @@ func TestHostilePingsButNeverReads(t *testing.T) {
 	})
 }
 
+// A peer that pings while it takes a large frame of ours, slowly but
+// steadily, is answered once the frame is out, not dropped: the pong waits
+// behind the frame for as long as the peer keeps taking it (and the read's
+// context lasts), as keepalive's ping does. It waited the close timeout
+// only, and then dropped the connection, the Write failing with ErrClosed.
+func TestPongWaitsBehindALargeFrameThePeerTakes(t *testing.T) {
+	checkLeaks(t)
+	both(t, func(t *testing.T, isServer bool) {
+		c, p := hostileConn(t, isServer, func(cfg *connConfig) { cfg.closeTimeout = 300 * time.Millisecond })
+		readErr := make(chan error, 1)
+		go func() {
+			_, _, err := c.Read(context.Background())
+			readErr <- err
+		}()
+		const size = 16 << 20
+		writeErr := make(chan error, 1)
+		go func() { writeErr <- c.Write(context.Background(), MessageBinary, make([]byte, size)) }()
+
+		h, err := ReadHeader(p.br) // the frame has begun: the writer holds the wire
+		if err != nil || h.Length != size {
+			t.Fatalf("header %+v, %v", h, err)
+		}
+		p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpPing}, []byte("hi")))
+		// 256 KiB every 20 ms: the frame takes over a second, several close
+		// timeouts, while a MiB of it goes every 80 ms.
+		chunk := make([]byte, 256<<10)
+		for taken := 0; taken < size; taken += len(chunk) {
+			if _, err := io.ReadFull(p.br, chunk); err != nil {
+				t.Fatalf("after %d bytes of the frame: %v", taken, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := <-writeErr; err != nil {
+			t.Errorf("Write = %v", err)
+		}
+		if h, payload, ok := p.readFrame(); !ok || h.Opcode != OpPong || string(payload) != "hi" {
+			t.Errorf("after the message: %v %q (ok %v), want the pong", h.Opcode, payload, ok)
+		}
+		c.CloseNow()
+		<-readErr
+	})
+}
+
 // ---------------------------------------------------------------------------
 // Fuzzing: message reading with permessage-deflate negotiated (FuzzReadMessage
 // covers the plain case).

@@ -109,7 +109,8 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // by the close timeout rather than by ctx: a ping read is owed its pong. So
 // while another goroutine's write is stuck on a peer that does not read, a
 // read can outlast ctx by up to the close timeout; a peer still stuck then
-// is dropped.
+// is dropped. A pong behind a large frame that the peer is still taking
+// waits on for it, while ctx lasts.
 func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, buf, err
@@ -683,7 +684,7 @@ func (c *Conn) handleControlLocked(op Opcode, payload []byte) error {
 		// "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
 		// in response" (§5.5.2), with "identical "Application data""
 		// (§5.5.3). None goes out once our own close frame has.
-		err := c.writeControlBounded(OpPong, payload, c.closingDeadlineLocked())
+		err := c.writePongLocked(payload)
 		if err == ErrClosed {
 			return nil
 		}

@@ -296,14 +296,59 @@ func (c *Conn) endWrite(ctx context.Context, watching bool, err error) error {
 // forever.
 func (c *Conn) writeControlBounded(op Opcode, payload []byte, deadline time.Time) error {
 	if !c.frameLock.tryLock() {
-		t := time.NewTimer(time.Until(deadline))
-		locked := c.frameLock.lockSlow(nil, c.netClosed, t.C)
-		t.Stop()
-		if !locked {
+		locked := false
+		if deadline, locked = c.waitFrameLock(deadline, false, nil); !locked {
 			c.closeNet() // the frame in progress is stuck (or it is closed already)
 			return ErrClosed
 		}
 	}
+	return c.writeControlLocked(op, payload, deadline)
+}
+
+// writePongLocked answers a ping the reader read (§5.5.2: "Upon receipt of
+// a Ping frame, an endpoint MUST send a Pong frame in response"), within
+// the close timeout, as writeControlBounded does; but a pong that waits
+// behind a large frame the peer is still taking (tookFrameWithin) waits on,
+// for as long as the read's context lasts: that peer reads, if slowly, and
+// is no stuck one to drop, as keepalive's ping does not drop it either.
+// Unless Close is the reader, whose own deadline bounds all it does. The
+// caller holds readLock.
+func (c *Conn) writePongLocked(payload []byte) error {
+	deadline := c.closingDeadlineLocked()
+	if !c.frameLock.tryLock() {
+		locked := false
+		if deadline, locked = c.waitFrameLock(deadline, c.rd.closeBy.IsZero(), c.rd.done); !locked {
+			c.closeNet()
+			return ErrClosed
+		}
+	}
+	return c.writeControlLocked(OpPong, payload, deadline)
+}
+
+// waitFrameLock waits for frameLock until deadline, or until the connection
+// is closed. With extend, a deadline that passes while the holder's frame is
+// still being taken by the peer moves on by the close timeout, until
+// giveUp is done (nil: never) or the frame stops moving. It returns the
+// deadline it reached, and whether it holds the lock.
+func (c *Conn) waitFrameLock(deadline time.Time, extend bool, giveUp <-chan struct{}) (time.Time, bool) {
+	var stop <-chan struct{} // the first deadline is the close timeout's, whatever giveUp says
+	for {
+		t := time.NewTimer(time.Until(deadline))
+		locked := c.frameLock.lockSlow(stop, c.netClosed, t.C)
+		t.Stop()
+		if locked {
+			return deadline, true
+		}
+		if !extend || c.isNetClosed() || isDone(giveUp) || time.Now().Before(deadline) || !c.tookFrameWithin(c.closeTimeout) {
+			return deadline, false
+		}
+		deadline, stop = time.Now().Add(c.closeTimeout), giveUp
+	}
+}
+
+// writeControlLocked sends a control frame once frameLock is held, and
+// lets it go.
+func (c *Conn) writeControlLocked(op Opcode, payload []byte, deadline time.Time) error {
 	defer c.frameLock.unlock()
 	if c.writeErr != nil {
 		return c.writeErr
