@@ -138,9 +138,19 @@ func verdict(r result) string {
 	return v
 }
 
-// rank orders verdicts from best to worst.
+// verdictOrder lists the official suite's verdicts (Case.OK ... in its
+// case/case.py) from best to worst. A closing verdict of UNCLEAN or FAILED
+// BY CLIENT is a failure of the case, whatever its behavior: the official
+// index.html shows UNCLEAN as failed and FAILED BY CLIENT as almost.
+var verdictOrder = []string{"OK", "INFORMATIONAL", "NON-STRICT", "UNIMPLEMENTED", "WRONG CODE", "FAILED BY CLIENT", "UNCLEAN", "FAILED"}
+
+// rank orders verdicts from best to worst; a verdict the official suite
+// does not give ranks below all of them, so that it is never counted as OK.
 func rank(v string) int {
-	return map[string]int{"OK": 0, "INFORMATIONAL": 1, "NON-STRICT": 2, "UNIMPLEMENTED": 3, "WRONG CODE": 4, "FAILED": 5}[v]
+	if i := slices.Index(verdictOrder, v); i >= 0 {
+		return i
+	}
+	return len(verdictOrder)
 }
 
 func group(id string) string { g, _, _ := strings.Cut(id, "."); return g }
@@ -214,13 +224,19 @@ func formatCounts(counts map[string]int) string {
 	if len(counts) == 0 {
 		return "—"
 	}
-	var parts []string
-	for _, v := range []string{"OK", "INFORMATIONAL", "NON-STRICT", "UNIMPLEMENTED", "WRONG CODE", "FAILED"} {
+	var parts, others []string
+	for _, v := range verdictOrder {
 		if n := counts[v]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, v))
 		}
 	}
-	return strings.Join(parts, ", ")
+	for v, n := range counts {
+		if rank(v) == len(verdictOrder) {
+			others = append(others, fmt.Sprintf("%d %s", n, v))
+		}
+	}
+	sort.Strings(others)
+	return strings.Join(append(parts, others...), ", ")
 }
 
 // subgroupDurations sums the 9.x cases' durations by subgroup (9.1.x,

@@ -90,3 +90,26 @@ func TestJoinedRuns(t *testing.T) {
 		t.Error("a file of two agents, neither named as the column: no error")
 	}
 }
+
+// A case whose behavior is OK but whose closing behavior is UNCLEAN or
+// FAILED BY CLIENT (verdicts of the official suite's case/case.py, which
+// its index.html shows as failed and almost) is not counted as OK.
+func TestCloseVerdictsUncleanAndFailedByClientAreNotOK(t *testing.T) {
+	dir := t.TempDir()
+	index := `{"ws13": {
+		"1.1.1": {"behavior": "OK", "behaviorClose": "OK", "duration": 2},
+		"1.1.2": {"behavior": "OK", "behaviorClose": "UNCLEAN", "duration": 3},
+		"1.1.3": {"behavior": "OK", "behaviorClose": "FAILED BY CLIENT", "duration": 4}}}`
+	path := filepath.Join(dir, "index.json")
+	if err := os.WriteFile(path, []byte(index), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	col, err := load("server", path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "| 1 framing | 1 OK, 1 FAILED BY CLIENT, 1 UNCLEAN |"
+	if got := table([]column{col}); !strings.Contains(got, want) {
+		t.Errorf("table lacks %q:\n%s", want, got)
+	}
+}
