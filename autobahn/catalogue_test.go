@@ -1,6 +1,9 @@
 package autobahn
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,5 +119,51 @@ func TestUTF8Validator(t *testing.T) {
 	var v utf8Validator
 	if !v.feed([]byte(kosme)) || v.feed([]byte{0xf4}) == false || v.feed([]byte{0x90}) {
 		t.Error("validator does not fail on the first invalid octet")
+	}
+}
+
+// LoadSpec takes the official example specs (crossbario/autobahn-testsuite
+// examples/, docker/config/) as they are, and refuses with an error naming
+// the key what it would otherwise ignore and so run other than the spec
+// reads: unknown keys, TLS, subprotocols, an Origin, protocol options other
+// than the defaults, a spec without "cases".
+func TestLoadSpecRefusesWhatItCannotHonour(t *testing.T) {
+	dir := t.TempDir()
+	load := func(i int, content string) (*Spec, error) {
+		path := filepath.Join(dir, fmt.Sprintf("spec%d.json", i))
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return LoadSpec(path)
+	}
+	for i, spec := range []string{
+		`{"options": {"failByDrop": false}, "outdir": "./reports/servers",
+		  "servers": [{"agent": "AutobahnServer", "url": "ws://localhost:9001", "options": {"version": 18}}],
+		  "cases": ["*"], "exclude-cases": [], "exclude-agent-cases": {}}`,
+		`{"url": "ws://127.0.0.1:9001", "options": {"failByDrop": false}, "outdir": "./reports/clients", "webport": 8080,
+		  "cases": ["1.*"], "exclude-cases": ["9.1.5"], "exclude-agent-cases": {}}`,
+		`{"outdir": "./reports/servers", "servers": [{"url": "ws://127.0.0.1:9010"}], "cases": ["*"], "exclude-cases": [], "exclude-agent-cases": {}}`,
+	} {
+		if _, err := load(i, spec); err != nil {
+			t.Errorf("official spec %d refused: %v", i, err)
+		}
+	}
+	for i, tc := range []struct{ spec, names string }{
+		{`{"url": "ws://127.0.0.1:9001", "cases": ["*"], "exclude_cases": ["9.*"]}`, "exclude_cases"},
+		{`{"url": "ws://127.0.0.1:9001", "cert": "wss/server.crt", "cases": ["*"]}`, "cert"},
+		{`{"url": "wss://127.0.0.1:9001", "cases": ["*"]}`, "wss"},
+		{`{"servers": [{"url": "wss://localhost:9001"}], "cases": ["*"]}`, "wss"},
+		{`{"servers": [{"url": "ws://localhost:9001", "protocols": ["chat"]}], "cases": ["*"]}`, "protocols"},
+		{`{"servers": [{"url": "ws://localhost:9001", "origin": "http://example.com"}], "cases": ["*"]}`, "origin"},
+		{`{"servers": [{"url": "ws://localhost:9001", "agnet": "x"}], "cases": ["*"]}`, "agnet"},
+		{`{"options": {"failByDrop": true}, "servers": [{"url": "ws://localhost:9001"}], "cases": ["*"]}`, "failByDrop"},
+		{`{"servers": [{"url": "ws://localhost:9001", "options": {"version": 10}}], "cases": ["*"]}`, "version"},
+		{`{"url": "ws://127.0.0.1:9001", "protocols": ["wamp"], "cases": ["*"]}`, "protocols"},
+		{`{"servers": [{"url": "ws://localhost:9001"}]}`, "cases"},
+	} {
+		_, err := load(100+i, tc.spec)
+		if err == nil || !strings.Contains(err.Error(), tc.names) {
+			t.Errorf("spec %s: error %v, want one naming %q", tc.spec, err, tc.names)
+		}
 	}
 }
