@@ -52,6 +52,7 @@ type run struct {
 	started           time.Time     // the connection opened: the start of the duration
 	ended             time.Time
 	skipped           bool // excluded for this agent by exclude-agent-cases
+	agentInSpec       bool // the agent's name is the spec's, not from the wire: see cleanForFilename
 	store             *dataStore
 
 	// scratch space for scripts that count (groups 9, 12, 13)

@@ -95,7 +95,7 @@ func TestSelectCases(t *testing.T) {
 
 func TestCleanForFilename(t *testing.T) {
 	for in, want := range map[string]string{"ws13": "ws13", "AutobahnPython/0.6.0": "autobahnpython_0_6_0", " Go  ws ": "go__ws"} {
-		if got := cleanForFilename(in); got != want {
+		if got := cleanForFilename(in, true); got != want {
 			t.Errorf("cleanForFilename(%q) = %q, want %q", in, got, want)
 		}
 	}

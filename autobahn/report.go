@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Result is the outcome of one case for one agent.
@@ -73,20 +74,40 @@ func (rs *results) All() map[string]map[string]*Result {
 	return out
 }
 
-// cleanForFilename lowercases s and turns every character outside a–z and
-// 0–9 into '_', trimming them at both ends.
-func cleanForFilename(s string) string {
-	b := []byte(strings.ToLower(strings.TrimSpace(s)))
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			b[i] = ' '
+// cleanForFilename is the official FuzzingFactory.cleanForFilename: each
+// character of s, lowercased, that is not a–z or 0–9 becomes a space, the
+// spaces at both ends go, and the others become '_'. Python 2 runs it over
+// what the agent is there: an agent named in the spec is a unicode string
+// (json.loads), so a non-ASCII character is one '_' (inSpec); an agent from
+// the wire (the Server header, the agent query parameter) is octets, so it
+// is one '_' per octet, and only A–Z lowercase.
+func cleanForFilename(s string, inSpec bool) string {
+	var b strings.Builder
+	if inSpec {
+		for _, r := range s {
+			r = unicode.ToLower(r)
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+				r = ' '
+			}
+			b.WriteRune(r)
+		}
+	} else {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+				c = ' '
+			}
+			b.WriteByte(c)
 		}
 	}
-	return strings.ReplaceAll(strings.TrimSpace(string(b)), " ", "_")
+	return strings.ReplaceAll(strings.Trim(b.String(), " "), " ", "_")
 }
 
-func reportFilename(agent, id, ext string) string {
-	return cleanForFilename(agent) + "_case_" + strings.ReplaceAll(id, ".", "_") + "." + ext
+func reportFilename(agent string, agentInSpec bool, id, ext string) string {
+	return cleanForFilename(agent, agentInSpec) + "_case_" + strings.ReplaceAll(id, ".", "_") + "." + ext
 }
 
 // newResult turns a finished run into a Result with its detail report.
@@ -104,7 +125,7 @@ func newResult(r *run, agent string, caseNumber int, httpReq, httpResp string) *
 		BehaviorClose:   r.behaviorClose,
 		Duration:        dur,
 		RemoteCloseCode: s.remoteCloseCode,
-		ReportFile:      reportFilename(agent, r.c.ID, "json"),
+		ReportFile:      reportFilename(agent, r.agentInSpec, r.c.ID, "json"),
 		ReportTime:      r.c.reportTime,
 	}
 	expected := map[string]any{}

@@ -21,7 +21,7 @@ import (
 func caseReport(t *testing.T, url, id string) map[string]any {
 	t.Helper()
 	_, outdir := runOneCase(t, url, "reported", id)
-	b, err := os.ReadFile(filepath.Join(outdir, reportFilename("reported", id, "json")))
+	b, err := os.ReadFile(filepath.Join(outdir, reportFilename("reported", true, id, "json")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,5 +260,29 @@ func TestReportWireLogSwitchRows(t *testing.T) {
 		if n != want {
 			t.Errorf("%s: %d WLM rows, official %d", id, n, want)
 		}
+	}
+}
+
+// The report file's name mangles the agent as the official
+// cleanForFilename does under Python 2: over the characters of an agent
+// named in the spec (a unicode string), so "–" is one '_', and over the
+// octets of one from the wire, so a Latin-1 "é" in a Server header is one
+// '_' too (where lowercasing it as UTF-8 made three).
+func TestReportFileNamesTheAgentAsTheOfficialSuite(t *testing.T) {
+	t.Parallel()
+	const agent = "Jetty – 9"
+	rn, outdir := runOneCase(t, startRefServer(t, peerOpts{}), agent, "1.1.1")
+	res := rn.Results()[agent]["1.1.1"]
+	if res == nil {
+		t.Fatalf("agent %q: no result", agent)
+	}
+	if res.ReportFile != "jetty___9_case_1_1_1.json" {
+		t.Errorf("agent %q: reportfile %q, want jetty___9_case_1_1_1.json", agent, res.ReportFile)
+	}
+	if _, err := os.Stat(filepath.Join(outdir, res.ReportFile)); err != nil {
+		t.Error(err)
+	}
+	if got := cleanForFilename("Caf\xe9 Server/1.0", false); got != "caf__server_1_0" {
+		t.Errorf("Server header %q: %q, want caf__server_1_0", "Caf\xe9 Server/1.0", got)
 	}
 }

@@ -124,6 +124,7 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 	s.h = r
 	r.s = s
 	agent := srv.Agent
+	r.agentInSpec = agent != ""
 
 	// The opening handshake (§4.1).
 	var keyb [16]byte
