@@ -159,6 +159,13 @@ func checkHTTP2Handshake(r *http.Request, opts *AcceptOptions) (int, error) {
 	case len(proto) > 1 || !asciiEqualFold(proto[0], "websocket"):
 		return http.StatusBadRequest, fmt.Errorf("%w: :protocol is %q", ErrNotUpgrade, strings.Join(proto, ", "))
 	}
+	// §5: ":authority" takes the place of RFC 6455's Host (§4.2.1 item 2),
+	// and a ws URI always has a host (§3). net/http checks an Extended
+	// CONNECT for none of its pseudo-headers but :path, and lets one
+	// without :authority (or a Host field) through with an empty r.Host.
+	if r.Host == "" {
+		return http.StatusBadRequest, fmt.Errorf("%w: no :authority", ErrNotUpgrade)
+	}
 	// §5: Sec-WebSocket-Version is 13 as in RFC 6455 §4.2.1 item 6. A wrong
 	// version is answered 400 here, not 426: a 426 response must carry an
 	// Upgrade header (RFC 9110 §15.5.22), which HTTP/2 forbids.

@@ -391,6 +391,76 @@ func TestH2HandshakeRefusals(t *testing.T) {
 	})
 }
 
+// An Extended CONNECT without :authority (and without Host) names no
+// server: net/http passes it on with an empty r.Host, and Accept must
+// refuse it with 400, as it refuses an HTTP/1.1 request with an empty Host
+// (RFC 6455 §4.2.1 item 2; RFC 8441 §5: :authority takes Host's place).
+// Go's own client always sends :authority, so the request is written by
+// hand: an h2c preface, an empty SETTINGS frame, and one HEADERS frame
+// whose fields are HPACK literals without indexing (RFC 7541 §6.2.2).
+func TestH2AcceptRefusesNoAuthority(t *testing.T) {
+	requireXConnect(t)
+	acceptErrs := make(chan error, 1)
+	srv := startH2Server(t, false, nil, acceptErrs, echoHandler)
+	nc, err := net.Dial("tcp", srv.ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+
+	var block []byte
+	for _, f := range [][2]string{
+		{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "http"}, {":path", "/ws"},
+		{"sec-websocket-version", "13"},
+	} {
+		block = append(block, 0x00, byte(len(f[0])))
+		block = append(block, f[0]...)
+		block = append(block, byte(len(f[1])))
+		block = append(block, f[1]...)
+	}
+	frame := func(typ, flags byte, stream uint32, payload []byte) []byte {
+		n := len(payload)
+		b := []byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}
+		return append(b, payload...)
+	}
+	msg := []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	msg = append(msg, frame(0x4, 0, 0, nil)...)         // SETTINGS
+	msg = append(msg, frame(0x1, 0x4|0x1, 1, block)...) // HEADERS, END_HEADERS | END_STREAM
+	if _, err := nc.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+
+	// The response's HEADERS on stream 1: its first field is :status, as
+	// an index into HPACK's static table (RFC 7541 Appendix A).
+	statusIndex := map[byte]string{0x88: "200", 0x8c: "400"}
+	status := ""
+	for i := 0; i < 50 && status == ""; i++ {
+		var h [9]byte
+		if _, err := io.ReadFull(nc, h[:]); err != nil {
+			t.Fatalf("reading the server's frames: %v", err)
+		}
+		payload := make([]byte, int(h[0])<<16|int(h[1])<<8|int(h[2]))
+		if _, err := io.ReadFull(nc, payload); err != nil {
+			t.Fatalf("reading the server's frames: %v", err)
+		}
+		switch stream := uint32(h[5]&0x7f)<<24 | uint32(h[6])<<16 | uint32(h[7])<<8 | uint32(h[8]); {
+		case h[3] == 0x3 && stream == 1:
+			t.Skip("net/http reset the stream: it refuses the request itself now")
+		case h[3] == 0x1 && stream == 1 && len(payload) > 0:
+			if status = statusIndex[payload[0]]; status == "" {
+				status = "unknown"
+			}
+		}
+	}
+	if status != "400" {
+		t.Errorf("status %s, want 400", status)
+	}
+	if err := <-acceptErrs; !errors.Is(err, ErrNotUpgrade) || !strings.Contains(err.Error(), "authority") {
+		t.Errorf("Accept: %v, want ErrNotUpgrade naming the missing :authority", err)
+	}
+}
+
 // A refusal whose body never comes (headers sent, the stream left open)
 // fails Dial within its HandshakeTimeout: the body is read under it. A 200
 // with a subprotocol that was not offered fails Dial at once.
