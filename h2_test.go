@@ -461,6 +461,23 @@ func TestH2AcceptRefusesNoAuthority(t *testing.T) {
 	}
 }
 
+// A method refused over HTTP/2 is answered 405 with an Allow header
+// naming CONNECT, the method that opens a WebSocket there (RFC 8441 §4),
+// not HTTP/1.1's GET, which HTTP/2 refuses as well (RFC 9110 §15.5.6).
+func TestH2MethodRefusalAllowsConnect(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		acceptErrs := make(chan error, 1)
+		srv := startH2Server(t, tlsMode, nil, acceptErrs, echoHandler)
+		resp, body := extendedConnect(t, srv, http.MethodPost, http.Header{"Sec-Websocket-Version": {"13"}})
+		if err := <-acceptErrs; !errors.Is(err, ErrBadMethod) {
+			t.Errorf("Accept: %v, want ErrBadMethod", err)
+		}
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodConnect {
+			t.Errorf("response %s, Allow %q (%q); want 405, Allow CONNECT", resp.Status, resp.Header.Values("Allow"), body)
+		}
+	})
+}
+
 // A refusal whose body never comes (headers sent, the stream left open)
 // fails Dial within its HandshakeTimeout: the body is read under it. A 200
 // with a subprotocol that was not offered fails Dial at once.

@@ -125,7 +125,14 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
 		if status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", http.MethodGet)
+			// RFC 9110 §15.5.6: Allow lists the methods that would
+			// work. Over HTTP/2 that is RFC 8441's CONNECT: a GET is
+			// refused there too (no Upgrade, RFC 9113 §8.2.2).
+			allow := http.MethodGet
+			if r.ProtoMajor == 2 {
+				allow = http.MethodConnect
+			}
+			w.Header().Set("Allow", allow)
 		}
 		http.Error(w, err.Error(), status)
 		return nil, err
