@@ -74,6 +74,46 @@ func TestReaderOfASkippedMessageIsNotAtItsEnd(t *testing.T) {
 	}
 }
 
+// A Reader whose message Close takes from it, reading past the rest of it
+// and past the messages after it on its way to the peer's close frame,
+// reports the end of the connection, as a read that waits meanwhile does
+// (Close's doc), not ErrStaleReader: that says the application itself
+// began the next message (Reader's doc), which it did not.
+func TestReaderOfAMessageCloseReadPastReportsTheEnd(t *testing.T) {
+	both(t, func(t *testing.T, isServer bool) {
+		c, p := hostileConn(t, isServer)
+		first := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, []byte("0123456789abcdef"))
+		second := peerFrame(p, Header{Fin: true, Opcode: OpText}, []byte("a message after it"))
+		if _, err := p.conn.Write(append(first, second...)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, r, err := c.Reader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			t.Fatal(err)
+		}
+		// The peer answers our close frame, then closes TCP.
+		go func() {
+			if _, _, ok := peerReadClose(p); ok {
+				p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+			}
+			p.conn.Close()
+		}()
+		if err := c.Close(StatusNormalClosure, ""); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		var ce *CloseError
+		if n, err := r.Read(buf); !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
+			t.Errorf("reader after 4 bytes, then Close: n=%d err=%v; want the peer's *CloseError (1000)", n, err)
+		}
+	})
+}
+
 // The connection ends (TCP FIN, no close frame) right after a non-final
 // fragment. The message was never finished: the read must fail with 1006,
 // not return the first fragment as a whole message.

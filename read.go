@@ -261,6 +261,16 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	}
 	defer c.readLock.unlock()
 	switch {
+	case c.rd.generation != r.generation && !r.eof && c.isNetClosed():
+		// Close may have taken the rest of the message, reading past it
+		// and the messages after it to the peer's close frame: then the
+		// application began no next message, and the reader reports the
+		// end of the connection, as a read waiting meanwhile does.
+		c.endReturned.Store(true)
+		if c.rd.err != nil {
+			return 0, c.rd.err
+		}
+		return 0, c.closeCause
 	case c.rd.generation != r.generation:
 		return 0, ErrStaleReader
 	case !c.rd.inMessage && r.eof:
