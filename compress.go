@@ -1202,6 +1202,11 @@ func (d *deflateDecompressor) reset(src io.Reader, limit int64) {
 	d.limit, d.n, d.err = limit, 0, nil
 }
 
+// setLimit moves the bound on the current message's output, for a read
+// limit changed in the middle of it (SetReadLimit); output already past
+// the new bound fails the next Read.
+func (d *deflateDecompressor) setLimit(limit int64) { d.limit = limit }
+
 // Read reads decompressed bytes of the current message; io.EOF marks its
 // end. It fails with ErrDeflateTooLarge before returning more than limit
 // bytes in all, with ErrDeflateCorrupt on invalid data, and with src's
@@ -1216,6 +1221,10 @@ func (d *deflateDecompressor) Read(p []byte) (int, error) {
 	probing := false
 	if d.limit >= 0 {
 		switch left := d.limit - d.n; {
+		case left < 0:
+			// setLimit lowered the bound below what this message has
+			// already given.
+			return 0, d.fail(ErrDeflateTooLarge)
 		case left == 0:
 			// At the limit: one more byte of output is the overflow.
 			p, probing = d.probe[:], true

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 )
@@ -134,6 +135,43 @@ func TestAppendMessageIntoExactCapacity(t *testing.T) {
 			for range 2 { // with takeover, the second refers back to the first
 				go client.Write(ctx, MessageText, msg)
 				check(t, server, msg)
+			}
+		})
+	}
+}
+
+// SetReadLimit lowered while a Reader is inside a compressed message holds
+// that message to the new limit, which applies to its decompressed size:
+// the Read that finds it past the limit fails with 1009, as AppendMessage
+// and the next fragment of an uncompressed message do. The decompressor
+// kept the limit in force when the message began, so a Reader took in a
+// whole mebibyte under a limit of 2 KiB.
+func TestReaderHeldToAReadLimitLoweredInsideACompressedMessage(t *testing.T) {
+	checkLeaks(t)
+	for _, mode := range []CompressionMode{CompressionNoContextTakeover, CompressionContextTakeover} {
+		t.Run(mode.String(), func(t *testing.T) {
+			server, client := deflateConnPair(t, mode)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			sent := make(chan error, 1)
+			go func() { sent <- client.Write(ctx, MessageBinary, make([]byte, 1<<20)) }()
+			_, r, err := server.Reader(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(r, make([]byte, 4096)); err != nil {
+				t.Fatal(err)
+			}
+			server.SetReadLimit(2048)
+			n, err := io.Copy(io.Discard, r)
+			if !errors.Is(err, ErrMessageTooBig) || CloseStatus(err) != StatusMessageTooBig {
+				t.Errorf("Read past the lowered limit: %d more bytes, %v; want 1009", n, err)
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := client.Read(ctx); CloseStatus(err) != StatusMessageTooBig {
+				t.Errorf("the peer read %v, want a close with 1009", err)
 			}
 		})
 	}

@@ -425,6 +425,7 @@ func (c *Conn) skipMessageLocked() error {
 	if c.rd.compressed && !c.rd.inflateAbandoned {
 		// The decompressor must see the whole message: with context
 		// takeover the next one may refer back into it.
+		c.decompressor.setLimit(c.readLimit.Load())
 		if _, err := io.Copy(io.Discard, c.decompressor); err != nil {
 			return c.inflateFailedLocked(err)
 		}
@@ -476,6 +477,11 @@ func (c *Conn) readMessageDataLocked(p []byte) (int, error) {
 	var n int
 	var err error
 	if c.rd.compressed {
+		// The limit applies to the decompressed size (SetReadLimit), as
+		// it stands now: it may have changed since the message began, and
+		// an uncompressed message is held to the new one at its next
+		// fragment (checkHeaderLocked).
+		c.decompressor.setLimit(c.readLimit.Load())
 		n, err = c.decompressor.Read(p)
 		if err != nil {
 			err = c.inflateFailedLocked(err)
