@@ -487,6 +487,13 @@ func (c *Conn) readMessageDataLocked(p []byte) (int, error) {
 			err = c.inflateFailedLocked(err)
 		}
 	} else {
+		if c.rd.msgLen > c.readLimit.Load() {
+			// SetReadLimit lowered the limit below the length the frames
+			// so far announce, after their headers passed the old one:
+			// refuse the message as a header arriving now would be
+			// (checkHeaderLocked, §7.4.1 1009).
+			return 0, &ProtocolError{Code: StatusMessageTooBig, Err: ErrMessageTooBig}
+		}
 		n, err = c.readFramedLocked(p)
 	}
 	if c.rd.msgType == MessageText && n > 0 && !c.rd.utf8.write(p[:n]) {
