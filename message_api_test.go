@@ -181,15 +181,18 @@ func TestReaderHeldToAReadLimitLoweredInsideACompressedMessage(t *testing.T) {
 // the message to the new limit: the next Read fails with 1009, as
 // AppendMessage does (TestReadLimitLoweredMidFrame) and as the frame's
 // header would had it come after the change. The limit was looked at only
-// at frame headers, so a Reader took in a whole mebibyte under a limit of
+// at frame headers, so a Reader took in the whole frame under a limit of
 // 2 KiB.
 func TestReaderHeldToAReadLimitLoweredInsideAFrame(t *testing.T) {
 	checkLeaks(t)
 	server, client := connPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// The frame fits in the socket buffers, so that the client's Write
+	// ends before the server fails the connection: a Write cut mid-frame
+	// drops the client's connection before its reader sees the close.
 	sent := make(chan error, 1)
-	go func() { sent <- client.Write(ctx, MessageBinary, make([]byte, 1<<20)) }()
+	go func() { sent <- client.Write(ctx, MessageBinary, make([]byte, 48<<10)) }()
 	_, r, err := server.Reader(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -197,12 +200,14 @@ func TestReaderHeldToAReadLimitLoweredInsideAFrame(t *testing.T) {
 	if _, err := io.ReadFull(r, make([]byte, 4096)); err != nil {
 		t.Fatal(err)
 	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
 	server.SetReadLimit(2048)
 	n, err := io.Copy(io.Discard, r)
 	if !errors.Is(err, ErrMessageTooBig) || CloseStatus(err) != StatusMessageTooBig {
 		t.Errorf("Read past the lowered limit: %d more bytes, %v; want 1009", n, err)
 	}
-	<-sent // fails once the server closed, or wrote all before: either is fine
 	readCtx, cancelRead := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelRead()
 	if _, _, err := client.Read(readCtx); CloseStatus(err) != StatusMessageTooBig {
