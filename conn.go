@@ -94,6 +94,9 @@ type Conn struct {
 	// return the same error"), whose Write also reports 0 bytes for a
 	// record only partly sent.
 	writeTimeoutFatal bool
+	// closeDone: Close has run (closeErr holds its result); guarded by
+	// closeMu. With the flags above it packs into one word.
+	closeDone bool
 	// endReturned is set once a read has returned the end of the read side
 	// to its caller, so that a Poller tells each handler of the end once.
 	// (It and the two flags above sit beside isServer, in what would be
@@ -132,6 +135,9 @@ type Conn struct {
 	pingMu      sync.Mutex
 	pendingPing map[[8]byte]chan struct{} // guarded by pingMu
 	pingCount   uint64                    // guarded by pingMu
+	// A pong owed while another goroutine held frameLock, left for it to
+	// send as it lets go (answerPingLocked).
+	duePong atomic.Pointer[duePong]
 
 	// The closing handshake (close.go).
 	closeRecv  chan struct{} // closed once the peer's close frame is read
@@ -139,7 +145,6 @@ type Conn struct {
 	closeCause error         // why netConn was closed; set before netClosed is closed
 	closeOnce  sync.Once     // guards the net.Conn close
 	closeMu    sync.Mutex    // serializes Close calls
-	closeDone  bool          // guarded by closeMu
 	closeErr   error         // the result of the first Close; guarded by closeMu
 
 	background   sync.WaitGroup // keepalive and CloseRead goroutines (startBackground)

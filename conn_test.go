@@ -1466,3 +1466,60 @@ func TestTLSCloseTimeoutWithAStalledPeer(t *testing.T) {
 		t.Errorf("Close with a close timeout of 300ms took %v (%v)", d, err)
 	}
 }
+
+// Two peers that both write frames larger than their socket buffers, and
+// ping each other meanwhile, both get through. Each reader, reading a
+// ping, owes a pong while its own side's writer holds the frame lock and
+// waits for the other side to read: a reader that waited for that lock to
+// answer stopped reading, and so did the other side's, so that neither
+// frame could move, and both ends dropped the connection when the close
+// timeout passed. The pong is left to the writer, which sends it once its
+// frame is out, and the reader reads on (§5.5.2, §5.5.3).
+func TestPingsBothWaysBehindLargeFramesBothWays(t *testing.T) {
+	checkLeaks(t)
+	cfg := connConfig{closeTimeout: 500 * time.Millisecond, pingInterval: 2 * time.Millisecond, pingTimeout: 10 * time.Second, readLimit: 1 << 20}
+	server, client := connPairConfig(t, cfg, cfg)
+	for _, c := range []*Conn{server, client} {
+		tcp := c.netConn.(*net.TCPConn)
+		tcp.SetWriteBuffer(4 << 10)
+		tcp.SetReadBuffer(64 << 10)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const messages, size = 64, 600 << 10
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for _, c := range []*Conn{server, client} {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			msg := make([]byte, size)
+			for range messages {
+				if err := c.Write(ctx, MessageBinary, msg); err != nil {
+					errs <- errors.Join(errors.New("write"), err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 0, size)
+			for range messages {
+				_, got, err := c.AppendMessage(ctx, buf[:0])
+				if err != nil {
+					errs <- errors.Join(errors.New("read"), err)
+					return
+				}
+				if len(got) != size {
+					errs <- errors.New("read a message of another size")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -1358,10 +1358,10 @@ func TestHostilePingsButNeverReads(t *testing.T) {
 }
 
 // A peer that pings while it takes a large frame of ours, slowly but
-// steadily, is answered once the frame is out, not dropped: the pong waits
-// behind the frame for as long as the peer keeps taking it (and the read's
-// context lasts), as keepalive's ping does. It waited the close timeout
-// only, and then dropped the connection, the Write failing with ErrClosed.
+// steadily, is answered once the frame is out, not dropped: the pong is
+// left to the frame's writer, however long the frame takes. The reader
+// waited the close timeout for the frame, and then dropped the
+// connection, the Write failing with ErrClosed.
 func TestPongWaitsBehindALargeFrameThePeerTakes(t *testing.T) {
 	checkLeaks(t)
 	both(t, func(t *testing.T, isServer bool) {

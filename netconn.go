@@ -79,11 +79,11 @@ var errDeadline = errors.New("websocket: NetConn deadline passed")
 // compressed message fails the connection with 1011 and returns a
 // *ProtocolError wrapping ErrDeflateInterrupted, as the rest of the message
 // can no longer be decoded. And as with Conn.AppendMessage, a Read that
-// meets a ping owes the peer a pong, whose wait for the wire is bounded by
-// the close timeout rather than the read deadline: while another
-// goroutine's Write is stuck on a peer that does not read, a Read can
-// outlast its deadline by up to the close timeout, after which the stuck
-// peer is dropped.
+// meets a ping owes the peer a pong (left to a Write in progress, if there
+// is one), whose wait for the wire is bounded by the close timeout rather
+// than the read deadline: a Read can outlast its deadline by up to the
+// close timeout, after which a peer that has not taken the pong is
+// dropped.
 //
 // ctx bounds the life of the NetConn: once it is done, Reads and Writes
 // fail with an error that wraps ctx.Err() and, even if ctx ended by its own

@@ -286,7 +286,7 @@ func (c *Conn) TryWritePrepared(timeout time.Duration, msgs ...*PreparedMessage)
 		return 0, nil
 	}
 	unlock := func() {
-		c.frameLock.unlock()
+		c.unlockFrame()
 		c.messageLock.unlock()
 	}
 	if err := c.unwritableLocked(); err != nil {
@@ -336,7 +336,7 @@ func (c *Conn) TryWritePrepared(timeout time.Duration, msgs ...*PreparedMessage)
 // Any failure leaves a frame torn, and wroteLocked drops the connection.
 func (c *Conn) finishFrames(buf []byte, from int, bufp *[]byte, deadline time.Time) {
 	defer c.messageLock.unlock()
-	defer c.frameLock.unlock()
+	defer c.unlockFrame()
 	if bufp != nil {
 		defer putWriteBuffer(bufp)
 	}
@@ -437,7 +437,7 @@ func (c *Conn) writeFramesTogether(ctx context.Context, frames []preparedFrame) 
 	if err != nil {
 		return err
 	}
-	defer c.frameLock.unlock()
+	defer c.unlockFrame()
 	buf, bufp := c.wireLocked(frames)
 	if bufp != nil {
 		defer putWriteBuffer(bufp)

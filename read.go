@@ -105,12 +105,14 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // connection has been failed with the close code it carries), or ErrClosed.
 //
 // Control frames that arrive meanwhile are answered before the read goes
-// on (§5.5.2). An answer waits for the wire like any frame, but is bounded
-// by the close timeout rather than by ctx: a ping read is owed its pong. So
-// while another goroutine's write is stuck on a peer that does not read, a
-// read can outlast ctx by up to the close timeout; a peer still stuck then
-// is dropped. A pong behind a large frame that the peer is still taking
-// waits on for it, while ctx lasts.
+// on (§5.5.2). A pong goes out at once, or, if another goroutine is
+// writing a frame, right after that frame, by that goroutine: the read
+// does not wait for it (the frame may itself be waiting for the peer,
+// whose reader may be waiting for its own). An answer the read writes
+// waits for the wire like any frame, but is bounded by the close timeout
+// rather than by ctx: a ping read is owed its pong. So a read can outlast
+// ctx by up to the close timeout; a peer that has not taken the answer by
+// then is dropped.
 func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, buf, err
@@ -707,7 +709,7 @@ func (c *Conn) handleControlLocked(op Opcode, payload []byte) error {
 		// "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
 		// in response" (§5.5.2), with "identical "Application data""
 		// (§5.5.3). None goes out once our own close frame has.
-		err := c.writePongLocked(payload)
+		err := c.answerPingLocked(payload)
 		if err == ErrClosed {
 			return nil
 		}

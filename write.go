@@ -236,7 +236,7 @@ func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
 	if err != nil {
 		return err
 	}
-	defer c.frameLock.unlock()
+	defer c.unlockFrame()
 	return c.endWrite(ctx, watching, c.writeFrameLocked(h, p))
 }
 
@@ -256,7 +256,7 @@ func (c *Conn) beginWrite(ctx context.Context) (watching bool, err error) {
 		err = ctx.Err()
 	}
 	if err != nil {
-		c.frameLock.unlock()
+		c.unlockFrame()
 		return false, err
 	}
 	return c.writeInterrupt.begin(ctx), nil
@@ -296,54 +296,70 @@ func (c *Conn) endWrite(ctx context.Context, watching bool, err error) error {
 // forever.
 func (c *Conn) writeControlBounded(op Opcode, payload []byte, deadline time.Time) error {
 	if !c.frameLock.tryLock() {
-		locked := false
-		if deadline, locked = c.waitFrameLock(deadline, false, nil); !locked {
+		t := time.NewTimer(time.Until(deadline))
+		locked := c.frameLock.lockSlow(nil, c.netClosed, t.C)
+		t.Stop()
+		if !locked {
 			c.closeNet() // the frame in progress is stuck (or it is closed already)
 			return ErrClosed
 		}
 	}
-	return c.writeControlLocked(op, payload, deadline)
+	err := c.writeControlLocked(op, payload, deadline)
+	c.sendDuePong()
+	return err
 }
 
-// writePongLocked answers a ping the reader read (§5.5.2: "Upon receipt of
-// a Ping frame, an endpoint MUST send a Pong frame in response"), within
-// the close timeout, as writeControlBounded does; but a pong that waits
-// behind a large frame the peer is still taking (tookFrameWithin) waits on,
-// for as long as the read's context lasts: that peer reads, if slowly, and
-// is no stuck one to drop, as keepalive's ping does not drop it either.
-// Unless Close is the reader, whose own deadline bounds all it does. The
-// caller holds readLock.
-func (c *Conn) writePongLocked(payload []byte) error {
-	deadline := c.closingDeadlineLocked()
+// duePong is the payload of a pong owed to the peer and not yet sent.
+type duePong struct {
+	n       uint8
+	payload [125]byte // the most a control frame carries (§5.5)
+}
+
+// answerPingLocked sends the pong a ping read by the reader is owed (§5.5.2:
+// "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+// response"). If another goroutine is writing a frame, the reader does not
+// wait for it: that frame may be waiting for the peer to read, while the
+// peer's reader waits, in turn, for its own writer, whose frame waits for
+// us to read (two peers writing large frames to each other, and pinging).
+// The pong is left to the holder of frameLock, who sends it as it lets go
+// (sendDuePong), and the reader reads on. A pong still due is replaced by
+// the later one: §5.5.3 lets an endpoint answer "only the most recently
+// processed Ping frame". The caller holds readLock.
+func (c *Conn) answerPingLocked(payload []byte) error {
 	if !c.frameLock.tryLock() {
-		locked := false
-		if deadline, locked = c.waitFrameLock(deadline, c.rd.closeBy.IsZero(), c.rd.done); !locked {
-			c.closeNet()
-			return ErrClosed
-		}
+		due := &duePong{n: uint8(len(payload))}
+		copy(due.payload[:], payload)
+		c.duePong.Store(due)
+		// The holder may have let go before the pong was stored.
+		c.sendDuePong()
+		return nil
 	}
-	return c.writeControlLocked(OpPong, payload, deadline)
+	c.duePong.Store(nil) // this pong answers an earlier ping still due too
+	err := c.writeControlLocked(OpPong, payload, c.closingDeadlineLocked())
+	c.sendDuePong()
+	return err
 }
 
-// waitFrameLock waits for frameLock until deadline, or until the connection
-// is closed. With extend, a deadline that passes while the holder's frame is
-// still being taken by the peer moves on by the close timeout, until
-// giveUp is done (nil: never) or the frame stops moving. It returns the
-// deadline it reached, and whether it holds the lock.
-func (c *Conn) waitFrameLock(deadline time.Time, extend bool, giveUp <-chan struct{}) (time.Time, bool) {
-	var stop <-chan struct{} // the first deadline is the close timeout's, whatever giveUp says
-	for {
-		t := time.NewTimer(time.Until(deadline))
-		locked := c.frameLock.lockSlow(stop, c.netClosed, t.C)
-		t.Stop()
-		if locked {
-			return deadline, true
+// sendDuePong sends the pong the reader left (answerPingLocked), if frameLock
+// is free; whoever holds it calls this again once it lets go. A pong that
+// cannot go within the close timeout breaks the connection, as any control
+// frame (writeControlLocked).
+func (c *Conn) sendDuePong() {
+	for c.duePong.Load() != nil && c.frameLock.tryLock() {
+		due := c.duePong.Swap(nil)
+		if due == nil {
+			c.frameLock.unlock()
+			continue
 		}
-		if !extend || c.isNetClosed() || isDone(giveUp) || time.Now().Before(deadline) || !c.tookFrameWithin(c.closeTimeout) {
-			return deadline, false
-		}
-		deadline, stop = time.Now().Add(c.closeTimeout), giveUp
+		c.writeControlLocked(OpPong, due.payload[:due.n], time.Now().Add(c.closeTimeout))
 	}
+}
+
+// unlockFrame lets go of frameLock after a write, and sends the pong that
+// came due meanwhile.
+func (c *Conn) unlockFrame() {
+	c.frameLock.unlock()
+	c.sendDuePong()
 }
 
 // writeControlLocked sends a control frame once frameLock is held, and
@@ -526,7 +542,7 @@ func (c *Conn) breakWrites(err error) {
 	c.closeNetWith(errors.Join(ErrClosed, err))
 	c.frameLock.lock(nil, nil, nil)
 	c.breakWritesLocked(err)
-	c.frameLock.unlock()
+	c.unlockFrame()
 }
 
 func (c *Conn) breakWritesLocked(err error) {
