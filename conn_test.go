@@ -1410,6 +1410,76 @@ func tlsLoopback(t *testing.T) (ours *tls.Conn, theirs net.Conn) {
 	return ours, b // the peer never reads from here on
 }
 
+// Keepalive's ping that waited behind a large frame the peer kept taking
+// has the ping timeout for its own write once the frame is out, not what
+// its wait left of it. Over TLS a write cut by its deadline breaks the
+// stream, so a frame that ended just before the ping's context did got a
+// live peer dropped with ErrKeepaliveTimeout, though it took the frame
+// steadily and the ping soon after. Over net.Pipe, where a write lasts until
+// the peer has read it, the peer says when each part of the frame goes and
+// when the ping does.
+func TestKeepalivePingAfterALargeFrameHasItsTimeoutForItsWriteOverTLS(t *testing.T) {
+	checkLeaks(t)
+	const interval, timeout = 200 * time.Millisecond, time.Second
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	cfg := srv.TLS.Clone()
+	srv.Close()
+	a, b := net.Pipe()
+	ours := tls.Server(a, cfg)
+	peer := tls.Client(b, &tls.Config{InsecureSkipVerify: true})
+	defer peer.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- peer.Handshake() }()
+	if err := ours.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	b.SetDeadline(time.Now().Add(20 * time.Second))
+	p := &rawPeer{t: t, conn: peer, br: bufio.NewReader(peer), isClient: true}
+
+	start := time.Now()
+	c := newConn(ours, nil, connConfig{isServer: true, pingInterval: interval, pingTimeout: timeout})
+	defer c.CloseNow()
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(context.Background()) // pongs are seen only while someone reads
+		readErr <- err
+	}()
+	// A lead of splitFrameLead bytes, then three chunks of progressChunk;
+	// the frame holds the wire when the first ping is due.
+	const size = splitFrameLead + 3*progressChunk
+	writeErr := make(chan error, 1)
+	go func() { writeErr <- c.Write(context.Background(), MessageBinary, make([]byte, size)) }()
+	if h, err := ReadHeader(p.br); err != nil || h.Length != size {
+		t.Fatalf("header %+v, %v", h, err)
+	}
+	// The first chunk at once, the second at 0.7 s, the last at 1.1 s:
+	// just before the context of the ping due at 0.2 s ends.
+	for i, at := range []time.Duration{0, 700 * time.Millisecond, 1100 * time.Millisecond} {
+		time.Sleep(time.Until(start.Add(at)))
+		n := progressChunk
+		if i == 0 {
+			n += splitFrameLead
+		}
+		if _, err := io.CopyN(io.Discard, p.br, int64(n)); err != nil {
+			t.Fatalf("chunk %d of the frame: %v", i, err)
+		}
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatalf("Write = %v", err)
+	}
+	time.Sleep(timeout / 2) // the peer takes the ping later, within the ping timeout
+	h, payload, ok := p.readFrame()
+	if !ok || h.Opcode != OpPing {
+		t.Fatalf("after the message: %v (ok %v), want the ping; connection closed: %v (%v)", h.Opcode, ok, c.isNetClosed(), c.closeCause)
+	}
+	p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpPong}, payload))
+	c.CloseNow()
+	<-readErr
+}
+
 // Over TLS, dropping the connection (a Write whose context ends mid-frame,
 // CloseNow, Close at its timeout) must not wait on a peer that does not
 // read: tls.Conn.Close sends close_notify with a 5 s deadline of its own.

@@ -42,7 +42,7 @@ func (c *Conn) ping(ctx context.Context, answerWithin time.Duration) (sent bool,
 		c.pingMu.Unlock()
 	}()
 
-	if err := c.writeFrame(ctx, Header{Fin: true, Opcode: OpPing}, key[:]); err != nil {
+	if err := c.writePing(ctx, key[:], answerWithin); err != nil {
 		return false, err
 	}
 	stop := ctx.Done()
@@ -62,6 +62,36 @@ func (c *Conn) ping(ctx context.Context, answerWithin time.Duration) (sent bool,
 	case <-c.netClosed:
 		return true, c.closeCause
 	}
+}
+
+// writePing sends a ping frame within ctx. For keepalive (answerWithin
+// set), ctx bounds the wait for the wire; a ping that waited behind a large
+// frame the peer kept taking then has answerWithin for its own write, not
+// what the wait left of it: the frame's tail may still fill the socket, and
+// over TLS a write cut by its deadline breaks the stream, which would drop
+// a peer that is there. The fresh bound keeps ErrKeepaliveTimeout as its
+// cause (closingCause).
+func (c *Conn) writePing(ctx context.Context, payload []byte, answerWithin time.Duration) error {
+	h := Header{Fin: true, Opcode: OpPing}
+	if answerWithin <= 0 {
+		return c.writeFrame(ctx, h, payload)
+	}
+	if !c.frameLock.tryLock() {
+		if err := c.lock(ctx, &c.frameLock); err != nil {
+			return err
+		}
+		if c.tookFrameWithin(answerWithin) {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeoutCause(context.Background(), answerWithin, ErrKeepaliveTimeout)
+			defer cancel()
+		}
+	}
+	watching, err := c.beginWriteLocked(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.frameLock.unlock()
+	return c.endWrite(ctx, watching, c.writeFrameLocked(h, payload))
 }
 
 // pongReceived wakes the Ping waiting for this payload, if any.

@@ -248,6 +248,12 @@ func (c *Conn) beginWrite(ctx context.Context) (watching bool, err error) {
 	if err := c.lock(ctx, &c.frameLock); err != nil {
 		return false, err
 	}
+	return c.beginWriteLocked(ctx)
+}
+
+// beginWriteLocked is beginWrite once frameLock is held: if it fails, it
+// lets go of the lock.
+func (c *Conn) beginWriteLocked(ctx context.Context) (watching bool, err error) {
 	err = c.unwritableLocked()
 	if err == nil {
 		// Done before a byte moved: leave the net.Conn alone. An expired
