@@ -90,7 +90,7 @@ func (c *Conn) writePing(ctx context.Context, payload []byte, answerWithin time.
 	if err != nil {
 		return err
 	}
-	defer c.frameLock.unlock()
+	defer c.unlockFrame()
 	return c.endWrite(ctx, watching, c.writeFrameLocked(h, payload))
 }
 
