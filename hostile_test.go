@@ -1400,6 +1400,62 @@ func TestPongWaitsBehindALargeFrameThePeerTakes(t *testing.T) {
 	})
 }
 
+// A pong that came due behind a large frame the peer kept taking has the
+// close timeout for its own write once the frame is out, however long the
+// frame took: the frame's tail may still fill the socket, and a peer that
+// takes the pong a little later, well within the close timeout, is alive.
+// Over net.Pipe, where a write lasts until the peer has read it, the peer
+// says when each part of the frame goes and when the pong does.
+func TestPongAfterALargeFrameHasTheCloseTimeoutForItsWrite(t *testing.T) {
+	checkLeaks(t)
+	const closeTimeout = time.Second
+	ours, theirs := net.Pipe()
+	c := newConn(ours, nil, connConfig{isServer: true, closeTimeout: closeTimeout})
+	t.Cleanup(func() { c.CloseNow() })
+	theirs.SetDeadline(time.Now().Add(20 * time.Second))
+	p := &rawPeer{t: t, conn: theirs, br: bufio.NewReader(theirs), isClient: true}
+
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(context.Background())
+		readErr <- err
+	}()
+	// A lead of splitFrameLead bytes, then three chunks of progressChunk.
+	const size = splitFrameLead + 3*progressChunk
+	writeErr := make(chan error, 1)
+	go func() { writeErr <- c.Write(context.Background(), MessageBinary, make([]byte, size)) }()
+	if h, err := ReadHeader(p.br); err != nil || h.Length != size {
+		t.Fatalf("header %+v, %v", h, err)
+	}
+	if _, err := p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpPing}, []byte("hi"))); err != nil {
+		t.Fatal(err)
+	}
+	// The first chunk at once, the second after 0.6 s: still moving when
+	// the pong's first close timeout ends, so it waits a second round;
+	// the last chunk 1.15 s later, near that round's end.
+	for i, pause := range []time.Duration{0, 600 * time.Millisecond, 1150 * time.Millisecond} {
+		time.Sleep(pause)
+		n := progressChunk
+		if i == 0 {
+			n += splitFrameLead
+		}
+		if _, err := io.CopyN(io.Discard, p.br, int64(n)); err != nil {
+			t.Fatalf("chunk %d of the frame: %v", i, err)
+		}
+	}
+	// The writer sends the pong as it lets go of the frame; the peer takes
+	// it later, within the close timeout.
+	time.Sleep(closeTimeout * 6 / 10)
+	if h, payload, ok := p.readFrame(); !ok || h.Opcode != OpPong || string(payload) != "hi" {
+		t.Errorf("after the message: %v %q (ok %v), want the pong; connection closed: %v (%v)", h.Opcode, payload, ok, c.isNetClosed(), c.closeCause)
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatalf("Write = %v", err)
+	}
+	c.CloseNow()
+	<-readErr
+}
+
 // ---------------------------------------------------------------------------
 // Fuzzing: message reading with permessage-deflate negotiated (FuzzReadMessage
 // covers the plain case).
