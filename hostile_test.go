@@ -15,6 +15,7 @@ package websocket
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -671,6 +672,70 @@ func TestHostileInvalidUTF8FailsFast(t *testing.T) {
 		provoke(t, c, p, peerFrame(p, Header{Opcode: OpText}, []byte("ok \xED\xA0\x80 and the rest never comes"))).
 			check(t, StatusInvalidPayload, ErrInvalidUTF8)
 	})
+}
+
+// In a compressed message too, an invalid byte fails the connection without
+// waiting for the final fragment, once compress/flate gives the byte out:
+// at a flush point (the empty stored block of a sender's sync flush) or
+// when its 32 KiB window fills (§8.1, RFC 7692 §7.2.1). It keeps a
+// non-final block's output until then: a fragment that only ends a block,
+// with no flush, is checked when more comes or the read ends.
+func TestHostileCompressedInvalidUTF8FailsFast(t *testing.T) {
+	checkLeaks(t)
+	const bad = "ok \xED\xA0\x80 "
+	syncFlushed := func(t *testing.T, parts ...[]byte) []byte {
+		var b bytes.Buffer
+		fw, err := flate.NewWriter(&b, flate.BestSpeed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range parts {
+			fw.Write(part)
+		}
+		fw.Flush()
+		return b.Bytes()
+	}
+	shapes := []struct {
+		name  string
+		first func(t *testing.T) []byte
+	}{
+		{"sync flush", func(t *testing.T) []byte {
+			return syncFlushed(t, []byte(bad+"and the rest never comes"))
+		}},
+		{"a window of output, no flush", func(t *testing.T) []byte {
+			// 96 KiB of text after the bad bytes, its flush marker cut
+			// off: only the window filling gives the bytes out.
+			wire := syncFlushed(t, []byte(bad), bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz012345"), 3<<10))
+			return wire[:len(wire)-4]
+		}},
+	}
+	for _, shape := range shapes {
+		for _, takeover := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/takeover=%v", shape.name, takeover), func(t *testing.T) {
+				both(t, func(t *testing.T, isServer bool) {
+					c, p := hostileConn(t, isServer, withDeflate(takeover))
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					go p.conn.Write(peerFrame(p, Header{Rsv: Rsv1, Opcode: OpText}, shape.first(t)))
+					closed := make(chan StatusCode, 1)
+					go func() {
+						code, _, _ := peerReadClose(p)
+						p.conn.Close() // as a server does after the close frame (§7.1.1)
+						closed <- code
+					}()
+					// ctx is the test's bound: were the check to wait for
+					// the message's end, ctx would end the read first.
+					_, _, err := c.Read(ctx)
+					if !errors.Is(err, ErrInvalidUTF8) || CloseStatus(err) != StatusInvalidPayload || ctx.Err() != nil {
+						t.Errorf("Read error %v (status %v, context %v), want 1007 before the context ends", err, CloseStatus(err), ctx.Err())
+					}
+					if code := <-closed; code != StatusInvalidPayload {
+						t.Errorf("close code sent %v, want 1007", code)
+					}
+				})
+			})
+		}
+	}
 }
 
 // A Reader's caller never gets the bytes that made a text message invalid:
