@@ -150,6 +150,22 @@ func TestMigrationTable(t *testing.T) {
 			c.CloseNow()
 		}
 	})
+	// Two messages one byte over the default read limit, for a client that
+	// lifts its limit and then restores the default.
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		big := make([]byte, websocket.DefaultReadLimit+1)
+		for range 2 {
+			if err := c.Write(r.Context(), websocket.MessageBinary, big); err != nil {
+				return
+			}
+		}
+		c.Read(r.Context()) // until the client's 1009 ends the connection
+	})
 	// Keepalive: a peer that never answers pings is dropped.
 	mux.HandleFunc("/keepalive", func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -340,7 +356,6 @@ func TestMigrationTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.CloseNow()
-		c.SetReadLimit(math.MaxInt64) // coder's SetReadLimit(-1)
 		c.SetReadLimit(16)
 		if err := c.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
 			t.Fatal(err)
@@ -361,6 +376,21 @@ func TestMigrationTable(t *testing.T) {
 		}
 		if err := <-pollEnd; websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
 			t.Fatalf("the Poller's handler saw %v", err)
+		}
+
+		// SetReadLimit(math.MaxInt64) lifts the limit; n <= 0 restores the default.
+		big, _, err := websocket.Dial(ctx, base+"/big", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer big.CloseNow()
+		big.SetReadLimit(math.MaxInt64)
+		if _, msg, err := big.Read(ctx); err != nil || len(msg) != websocket.DefaultReadLimit+1 {
+			t.Fatalf("Read with the limit lifted = %d bytes, %v", len(msg), err)
+		}
+		big.SetReadLimit(0)
+		if _, _, err := big.Read(ctx); !errors.Is(err, websocket.ErrMessageTooBig) {
+			t.Fatalf("Read over the restored default: %v", err)
 		}
 	})
 
