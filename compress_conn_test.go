@@ -195,6 +195,46 @@ func TestDeflateBomb(t *testing.T) {
 	}
 }
 
+// A read cut by its context inside a compressed message: without context
+// takeover the next read skips the rest and gets the next message whole;
+// with it, the rest cannot be decoded and the messages after it may refer
+// back into it, so the connection is failed with 1011 (SECURITY.md, "sends
+// one byte at a time").
+func TestDeflateReadCutByContext(t *testing.T) {
+	checkLeaks(t)
+	for _, takeover := range []bool{false, true} {
+		t.Run(fmt.Sprintf("takeover=%v", takeover), func(t *testing.T) {
+			both(t, func(t *testing.T, isServer bool) {
+				c, p := hostileConn(t, isServer, withDeflate(takeover))
+				first := deflateRaw(t, []byte("hello, hello, hello: the first message, cut by the reader's context"))
+				p.conn.Write(peerFrame(p, Header{Rsv: Rsv1, Opcode: OpText}, first[:4]))
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				_, _, err := c.Read(ctx) // the rest of the message is late
+				cancel()
+				if takeover {
+					if !errors.Is(err, ErrDeflateInterrupted) || CloseStatus(err) != StatusInternalError {
+						t.Fatalf("Read cut inside the message: %v; want ErrDeflateInterrupted, 1011", err)
+					}
+					if code, _, ok := peerReadClose(p); !ok || code != StatusInternalError {
+						t.Fatalf("close frame sent: %v (code %v), want 1011", ok, code)
+					}
+					return
+				}
+				if err != context.DeadlineExceeded {
+					t.Fatalf("Read cut inside the message: %v; want DeadlineExceeded", err)
+				}
+				p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpContinuation}, first[4:]))
+				p.conn.Write(peerFrame(p, Header{Fin: true, Rsv: Rsv1, Opcode: OpText}, deflateRaw(t, []byte("second"))))
+				ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if _, msg, err := c.Read(ctx); err != nil || string(msg) != "second" {
+					t.Fatalf("Read after the cut = %q, %v; want the next message", msg, err)
+				}
+			})
+		})
+	}
+}
+
 // A read that first skips the rest of a compressed message (left unread
 // by a Reader) and is cut by its context during the skip leaves the Conn as
 // a read cut inside the message does: without context takeover the rest of
