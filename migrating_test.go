@@ -166,6 +166,17 @@ func TestMigrationTable(t *testing.T) {
 		}
 		c.Read(r.Context()) // until the client's 1009 ends the connection
 	})
+	// The Host the request named: coder's DialOptions.Host is a Host entry in Header.
+	mux.HandleFunc("/host", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		if c.Write(r.Context(), websocket.MessageText, []byte(r.Host)) == nil {
+			c.Read(r.Context()) // until the client closes
+		}
+	})
 	// Keepalive: a peer that never answers pings is dropped.
 	mux.HandleFunc("/keepalive", func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -347,6 +358,22 @@ func TestMigrationTable(t *testing.T) {
 		}
 		if err := c.Write(ctx, websocket.MessageText, []byte("late")); !errors.Is(err, websocket.ErrClosed) {
 			t.Fatalf("Write after Close: %v", err)
+		}
+	})
+
+	t.Run("Host", func(t *testing.T) {
+		c, _, err := websocket.Dial(ctx, base+"/host", &websocket.DialOptions{
+			Header: http.Header{"Host": {"chat.example.test"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		if _, msg, err := c.Read(ctx); err != nil || string(msg) != "chat.example.test" {
+			t.Fatalf("the server saw Host %q, %v", msg, err)
+		}
+		if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+			t.Fatalf("Close: %v", err)
 		}
 	})
 
