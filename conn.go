@@ -134,7 +134,6 @@ type Conn struct {
 	// pings waiting for their pong, keyed by payload.
 	pingMu      sync.Mutex
 	pendingPing map[[8]byte]chan struct{} // guarded by pingMu
-	pingCount   uint64                    // guarded by pingMu
 	// A pong owed while another goroutine held frameLock, left for it to
 	// send as it lets go (answerPingLocked).
 	duePong atomic.Pointer[duePong]
@@ -145,7 +144,11 @@ type Conn struct {
 	closeCause error         // why netConn was closed; set before netClosed is closed
 	closeOnce  sync.Once     // guards the net.Conn close
 	closeMu    sync.Mutex    // serializes Close calls
-	closeErr   error         // the result of the first Close; guarded by closeMu
+	// pingCount numbers Ping's payloads; guarded by pingMu. It sits here,
+	// in the 4 bytes closeOnce and closeMu leave before closeErr, to keep
+	// the Conn in its size class (TestIdleConnHeapBytes).
+	pingCount uint32
+	closeErr  error // the result of the first Close; guarded by closeMu
 
 	background   sync.WaitGroup // keepalive and CloseRead goroutines (startBackground)
 	backgroundMu sync.Mutex     // orders each background.Add, and AfterClose, before netClosed is closed

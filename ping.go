@@ -33,7 +33,7 @@ func (c *Conn) ping(ctx context.Context, answerWithin time.Duration) (sent bool,
 		c.pendingPing = make(map[[8]byte]chan struct{})
 	}
 	c.pingCount++
-	binary.BigEndian.PutUint64(key[:], c.pingCount)
+	binary.BigEndian.PutUint64(key[:], uint64(c.pingCount))
 	c.pendingPing[key] = done
 	c.pingMu.Unlock()
 	defer func() {
