@@ -48,8 +48,11 @@
 // goroutine, at any time, any number of times.
 //
 // Pings are answered, pongs delivered to Ping and close frames handled by
-// the goroutine that reads, while it reads. An application that only writes
-// calls CloseRead, which reads in the background for it.
+// the goroutine that reads, while it reads. A pong owed while another
+// goroutine writes a frame is sent by that goroutine, right after its
+// frame, so that the reader reads on: a frame may be waiting for a peer
+// whose own reader waits. An application that only writes calls
+// CloseRead, which reads in the background for it.
 //
 // After Close or CloseNow returns, no goroutine the Conn started is left. (A
 // Poller's last call of its handler, which tells it the connection ended, is
