@@ -286,8 +286,14 @@ func (c *Conn) TryWritePrepared(timeout time.Duration, msgs ...*PreparedMessage)
 		return 0, nil
 	}
 	unlock := func() {
-		c.unlockFrame()
+		c.frameLock.unlock()
 		c.messageLock.unlock()
+		if c.duePong.Load() != nil {
+			// A pong came due while the lock was held (answerPingLocked).
+			// Sending it could wait for the socket, which this call never
+			// does: a goroutine of the Conn sends it.
+			c.startBackground(c.sendDuePong)
+		}
 	}
 	if err := c.unwritableLocked(); err != nil {
 		unlock()

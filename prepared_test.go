@@ -649,3 +649,68 @@ func BenchmarkWritePreparedOverhead(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/conn")
 }
+
+// TryWritePrepared does not wait for the socket to send a pong that came
+// due while it held the frame lock (answerPingLocked): a goroutine of the
+// Conn sends it. Here the socket is full, so that the pong cannot go.
+func TestTryWritePreparedLeavesADuePongToAGoroutine(t *testing.T) {
+	checkLeaks(t)
+	server, client := connPairConfig(t, connConfig{closeTimeout: time.Minute}, connConfig{})
+	server.netConn.(*net.TCPConn).SetWriteBuffer(16 << 10)
+	client.netConn.(*net.TCPConn).SetReadBuffer(8 << 10)
+	m, err := NewPreparedMessage(MessageBinary, []byte("ab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Full: the socket takes nothing five times in a row, 20 ms apart (it
+	// refuses a write for a moment while the peer's kernel, not yet at the
+	// end of its window, has still to acknowledge what it has).
+	sent, refused := 0, 0
+	for refused < 5 {
+		n, err := server.TryWritePrepared(time.Minute, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if server.frameLock.state.Load() != lockFree {
+			t.Skip("the socket took part of a 4-byte frame")
+		}
+		if n == 0 {
+			refused++
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		refused = 0
+		if sent++; sent == 1000000 {
+			t.Fatal("the socket took a million frames")
+		}
+	}
+	// As if the reader read a ping while the next call held the lock.
+	server.duePong.Store(&duePong{n: 2, payload: [125]byte{'h', 'i'}})
+	returned := make(chan int, 1)
+	go func() {
+		n, _ := server.TryWritePrepared(time.Minute, m)
+		returned <- n
+	}()
+	select {
+	case n := <-returned:
+		if n != 0 {
+			t.Fatalf("TryWritePrepared wrote %d messages to a full socket", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("TryWritePrepared waited for the socket to take a pong")
+	}
+	// The peer reads: the messages come whole, and the connection lives on.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range sent {
+		if _, got, err := client.Read(ctx); err != nil || string(got) != "ab" {
+			t.Fatalf("message %d of %d: %q, %v", i, sent, got, err)
+		}
+	}
+	if err := server.Write(ctx, MessageText, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := client.Read(ctx); err != nil || string(got) != "after" {
+		t.Fatalf("after them: %q, %v", got, err)
+	}
+}
