@@ -30,6 +30,11 @@ var ErrInvalidMessageType = errors.New("websocket: invalid message type")
 // frame, the stream can no longer be framed: the connection is dropped,
 // and Write returns an error that matches both ErrClosed and ctx.Err()
 // (errors.Is).
+//
+// A pong that came due while the frame went out (a ping the reader read
+// meanwhile, §5.5.2) is sent right after it, before Write returns, within
+// the close timeout rather than ctx; a peer that does not take it by then
+// is dropped. This holds for every write that sends a frame.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if !typ.isData() {
 		return ErrInvalidMessageType
