@@ -143,6 +143,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, err
 	}
 
+	// §4.2.2 step 5: the response that completes the handshake, made
+	// before the hijack, in a function of its own: its frame (a map
+	// iterator among others) is gone before the deeper calls that follow,
+	// which keeps the handler's stack within 4 KiB while it reads.
+	resp := appendHandshakeResponse(make([]byte, 0, 256), r.Header.Get("Sec-WebSocket-Key"), agreed, w.Header())
+
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		err = fmt.Errorf("%w: %w", ErrHijack, err)
@@ -153,38 +159,6 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	// its own.
 	netConn.SetDeadline(time.Time{})
 
-	// §4.2.2 step 5: the response that completes the handshake.
-	resp := make([]byte, 0, 256)
-	resp = append(resp, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	resp = append(resp, AcceptKey(r.Header.Get("Sec-WebSocket-Key"))...)
-	resp = append(resp, "\r\n"...)
-	if agreed.subprotocol != "" {
-		resp = append(resp, "Sec-WebSocket-Protocol: "...)
-		resp = append(resp, agreed.subprotocol...)
-		resp = append(resp, "\r\n"...)
-	}
-	if agreed.compress {
-		resp = append(resp, "Sec-WebSocket-Extensions: "...)
-		resp = append(resp, agreed.extensions...)
-		resp = append(resp, "\r\n"...)
-	}
-	for name, values := range w.Header() {
-		// The handshake's own headers are written above, once; a 101 has
-		// no body (bodyLengthHeaders); and, as net/http does, a name that
-		// is not a token is not written at all (it could hold CR LF and
-		// split the response).
-		canonical := http.CanonicalHeaderKey(name)
-		if handshakeResponseHeaders[canonical] || bodyLengthHeaders[canonical] || !isExtensionToken(name) {
-			continue
-		}
-		for _, v := range values {
-			resp = append(resp, name...)
-			resp = append(resp, ": "...)
-			resp = append(resp, headerValueReplacer.Replace(v)...)
-			resp = append(resp, "\r\n"...)
-		}
-	}
-	resp = append(resp, "\r\n"...)
 	netConn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
 	if _, err := netConn.Write(resp); err != nil {
 		netConn.Close()
@@ -203,6 +177,42 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	c := newConn(netConn, leftover, cfg)
 	dropHijackBuffers(brw)
 	return c, nil
+}
+
+// appendHandshakeResponse appends to resp the server's 101 response
+// (§4.2.2 step 5) to a request with Sec-WebSocket-Key key, with what was
+// agreed and the entries of header that may go in it.
+func appendHandshakeResponse(resp []byte, key string, agreed agreement, header http.Header) []byte {
+	resp = append(resp, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	resp = append(resp, AcceptKey(key)...)
+	resp = append(resp, "\r\n"...)
+	if agreed.subprotocol != "" {
+		resp = append(resp, "Sec-WebSocket-Protocol: "...)
+		resp = append(resp, agreed.subprotocol...)
+		resp = append(resp, "\r\n"...)
+	}
+	if agreed.compress {
+		resp = append(resp, "Sec-WebSocket-Extensions: "...)
+		resp = append(resp, agreed.extensions...)
+		resp = append(resp, "\r\n"...)
+	}
+	for name, values := range header {
+		// The handshake's own headers are written above, once; a 101 has
+		// no body (bodyLengthHeaders); and, as net/http does, a name that
+		// is not a token is not written at all (it could hold CR LF and
+		// split the response).
+		canonical := http.CanonicalHeaderKey(name)
+		if handshakeResponseHeaders[canonical] || bodyLengthHeaders[canonical] || !isExtensionToken(name) {
+			continue
+		}
+		for _, v := range values {
+			resp = append(resp, name...)
+			resp = append(resp, ": "...)
+			resp = append(resp, headerValueReplacer.Replace(v)...)
+			resp = append(resp, "\r\n"...)
+		}
+	}
+	return append(resp, "\r\n"...)
 }
 
 // dropHijackBuffers lets the garbage collector have the buffers Hijack
