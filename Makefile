@@ -2,9 +2,9 @@
 
 GO ?= go
 
-.PHONY: test vet vet-ports fmt-check race fuzz soak bench bench-core autobahn autobahn-docker autobahn-trust autobahn-group9 interop
+.PHONY: test vet vet-ports fmt-check race memory fuzz soak bench bench-core autobahn autobahn-docker autobahn-trust autobahn-group9 interop
 
-test: vet fmt-check race
+test: vet fmt-check race memory
 
 vet:
 	$(GO) vet ./...
@@ -35,6 +35,11 @@ fmt-check:
 # minutes (2.5 on a quiet one); a hang still ends.
 race:
 	GODEBUG=http2xconnect=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+# The allocation and memory tests skip themselves under -race, which
+# allocates and grows frames of its own: they run here without it.
+memory:
+	$(GO) test -count=1 -run 'Allocations|Memory|GrowLinearly|StackStays|HeapBytes' ./...
 
 # Each fuzz target for a bounded number of inputs (FUZZTIME=100000x by
 # default, some seconds each). A count rather than a duration: with a
