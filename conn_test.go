@@ -1391,14 +1391,22 @@ func TestIdleConnHeapBytes(t *testing.T) {
 // does not read block soon.
 func tlsLoopback(t *testing.T) (ours *tls.Conn, theirs net.Conn) {
 	t.Helper()
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	cfg := srv.TLS.Clone()
-	srv.Close()
 	a, b := loopback(t)
 	b.(*net.TCPConn).SetReadBuffer(8 << 10)
 	a.(*net.TCPConn).SetWriteBuffer(8 << 10)
+	ours, _ = tlsPair(t, a, b)
+	return ours, b // the peer never reads from here on
+}
+
+// tlsPair runs a TLS handshake over a, the server's end (with an httptest
+// server's certificate), and b, and returns both ends.
+func tlsPair(t *testing.T, a, b net.Conn) (ours, peer *tls.Conn) {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	cfg := srv.TLS.Clone()
+	srv.Close()
 	ours = tls.Server(a, cfg)
-	peer := tls.Client(b, &tls.Config{InsecureSkipVerify: true})
+	peer = tls.Client(b, &tls.Config{InsecureSkipVerify: true})
 	errc := make(chan error, 1)
 	go func() { errc <- peer.Handshake() }()
 	if err := ours.Handshake(); err != nil {
@@ -1407,7 +1415,7 @@ func tlsLoopback(t *testing.T) (ours *tls.Conn, theirs net.Conn) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	return ours, b // the peer never reads from here on
+	return ours, peer
 }
 
 // Keepalive's ping that waited behind a large frame the peer kept taking
@@ -1421,52 +1429,20 @@ func tlsLoopback(t *testing.T) (ours *tls.Conn, theirs net.Conn) {
 func TestKeepalivePingAfterALargeFrameHasItsTimeoutForItsWriteOverTLS(t *testing.T) {
 	checkLeaks(t)
 	const interval, timeout = 200 * time.Millisecond, time.Second
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	cfg := srv.TLS.Clone()
-	srv.Close()
 	a, b := net.Pipe()
-	ours := tls.Server(a, cfg)
-	peer := tls.Client(b, &tls.Config{InsecureSkipVerify: true})
+	ours, peer := tlsPair(t, a, b)
 	defer peer.Close()
-	errc := make(chan error, 1)
-	go func() { errc <- peer.Handshake() }()
-	if err := ours.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
 	b.SetDeadline(time.Now().Add(20 * time.Second))
 	p := &rawPeer{t: t, conn: peer, br: bufio.NewReader(peer), isClient: true}
 
 	start := time.Now()
 	c := newConn(ours, nil, connConfig{isServer: true, pingInterval: interval, pingTimeout: timeout})
 	defer c.CloseNow()
-	readErr := make(chan error, 1)
-	go func() {
-		_, _, err := c.Read(context.Background()) // pongs are seen only while someone reads
-		readErr <- err
-	}()
-	// A lead of splitFrameLead bytes, then three chunks of progressChunk;
-	// the frame holds the wire when the first ping is due.
-	const size = splitFrameLead + 3*progressChunk
-	writeErr := make(chan error, 1)
-	go func() { writeErr <- c.Write(context.Background(), MessageBinary, make([]byte, size)) }()
-	if h, err := ReadHeader(p.br); err != nil || h.Length != size {
-		t.Fatalf("header %+v, %v", h, err)
-	}
-	// The first chunk at once, the second at 0.7 s, the last at 1.1 s:
-	// just before the context of the ping due at 0.2 s ends.
-	for i, at := range []time.Duration{0, 700 * time.Millisecond, 1100 * time.Millisecond} {
-		time.Sleep(time.Until(start.Add(at)))
-		n := progressChunk
-		if i == 0 {
-			n += splitFrameLead
-		}
-		if _, err := io.CopyN(io.Discard, p.br, int64(n)); err != nil {
-			t.Fatalf("chunk %d of the frame: %v", i, err)
-		}
-	}
+	// The frame holds the wire when the first ping is due. The first
+	// chunk at once, the second at 0.7 s, the last at 1.1 s: just before
+	// the context of the ping due at 0.2 s ends.
+	readErr, writeErr := largeFrameUnderWay(t, c, p)
+	takeLargeFrame(t, p, start, 0, 700*time.Millisecond, 1100*time.Millisecond)
 	if err := <-writeErr; err != nil {
 		t.Fatalf("Write = %v", err)
 	}
@@ -1478,6 +1454,42 @@ func TestKeepalivePingAfterALargeFrameHasItsTimeoutForItsWriteOverTLS(t *testing
 	p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpPong}, payload))
 	c.CloseNow()
 	<-readErr
+}
+
+// largeFrameUnderWay starts, on c, a read (control frames are handled only
+// while one runs) and the Write of one binary frame whose payload is a lead
+// of splitFrameLead bytes and three chunks of progressChunk, and reads the
+// frame's header at p, whose conn is a net.Pipe: each write then lasts
+// until p takes it, so that p says when each part goes (takeLargeFrame).
+func largeFrameUnderWay(t *testing.T, c *Conn, p *rawPeer) (readErr, writeErr chan error) {
+	t.Helper()
+	readErr, writeErr = make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(context.Background())
+		readErr <- err
+	}()
+	const size = splitFrameLead + 3*progressChunk
+	go func() { writeErr <- c.Write(context.Background(), MessageBinary, make([]byte, size)) }()
+	if h, err := ReadHeader(p.br); err != nil || h.Length != size {
+		t.Fatalf("header %+v, %v", h, err)
+	}
+	return readErr, writeErr
+}
+
+// takeLargeFrame has p take the payload of largeFrameUnderWay's frame: the
+// lead with the first chunk, and each chunk at its time after start.
+func takeLargeFrame(t *testing.T, p *rawPeer, start time.Time, at ...time.Duration) {
+	t.Helper()
+	for i, when := range at {
+		time.Sleep(time.Until(start.Add(when)))
+		n := progressChunk
+		if i == 0 {
+			n += splitFrameLead
+		}
+		if _, err := io.CopyN(io.Discard, p.br, int64(n)); err != nil {
+			t.Fatalf("chunk %d of the frame: %v", i, err)
+		}
+	}
 }
 
 // Over TLS, dropping the connection (a Write whose context ends mid-frame,

@@ -1480,34 +1480,14 @@ func TestPongAfterALargeFrameHasTheCloseTimeoutForItsWrite(t *testing.T) {
 	theirs.SetDeadline(time.Now().Add(20 * time.Second))
 	p := &rawPeer{t: t, conn: theirs, br: bufio.NewReader(theirs), isClient: true}
 
-	readErr := make(chan error, 1)
-	go func() {
-		_, _, err := c.Read(context.Background())
-		readErr <- err
-	}()
-	// A lead of splitFrameLead bytes, then three chunks of progressChunk.
-	const size = splitFrameLead + 3*progressChunk
-	writeErr := make(chan error, 1)
-	go func() { writeErr <- c.Write(context.Background(), MessageBinary, make([]byte, size)) }()
-	if h, err := ReadHeader(p.br); err != nil || h.Length != size {
-		t.Fatalf("header %+v, %v", h, err)
-	}
+	readErr, writeErr := largeFrameUnderWay(t, c, p)
 	if _, err := p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpPing}, []byte("hi"))); err != nil {
 		t.Fatal(err)
 	}
-	// The first chunk at once, the second after 0.6 s: still moving when
-	// the pong's first close timeout ends, so it waits a second round;
-	// the last chunk 1.15 s later, near that round's end.
-	for i, pause := range []time.Duration{0, 600 * time.Millisecond, 1150 * time.Millisecond} {
-		time.Sleep(pause)
-		n := progressChunk
-		if i == 0 {
-			n += splitFrameLead
-		}
-		if _, err := io.CopyN(io.Discard, p.br, int64(n)); err != nil {
-			t.Fatalf("chunk %d of the frame: %v", i, err)
-		}
-	}
+	// The first chunk at once, the second at 0.6 s, the last at 1.75 s:
+	// the frame takes longer than the close timeout, and the pong waits
+	// behind it all along.
+	takeLargeFrame(t, p, time.Now(), 0, 600*time.Millisecond, 1750*time.Millisecond)
 	// The writer sends the pong as it lets go of the frame; the peer takes
 	// it later, within the close timeout.
 	time.Sleep(closeTimeout * 6 / 10)
