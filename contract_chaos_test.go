@@ -29,8 +29,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"strconv"
@@ -564,20 +562,8 @@ func chaosPairs() []chaosPair {
 // chaosTLSPair is a server and a client joined by TLS over loopback TCP.
 func chaosTLSPair(t *testing.T, pingInterval time.Duration) (server, client *Conn) {
 	t.Helper()
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	cfg := srv.TLS.Clone()
-	srv.Close()
 	a, b := loopback(t)
-	ours := tls.Server(a, cfg)
-	peer := tls.Client(b, &tls.Config{InsecureSkipVerify: true})
-	handshake := make(chan error, 1)
-	go func() { handshake <- peer.Handshake() }()
-	if err := ours.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-handshake; err != nil {
-		t.Fatal(err)
-	}
+	ours, peer := tlsPair(t, a, b)
 	server = newConn(ours, nil, connConfig{isServer: true, pingInterval: pingInterval, pingTimeout: 10 * time.Second})
 	client = newConn(peer, nil, connConfig{pingInterval: pingInterval, pingTimeout: 10 * time.Second})
 	t.Cleanup(func() {

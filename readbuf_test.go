@@ -3,12 +3,9 @@ package websocket
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -218,20 +215,8 @@ func TestIdleTLSOrHTTP2ConnWaitsWithTheSmallReadBuffer(t *testing.T) {
 	}
 
 	t.Run("tls", func(t *testing.T) {
-		srv := httptest.NewTLSServer(http.NotFoundHandler())
-		cfg := srv.TLS.Clone()
-		srv.Close()
 		a, b := loopback(t)
-		ours := tls.Server(a, cfg)
-		peer := tls.Client(b, &tls.Config{InsecureSkipVerify: true})
-		handshake := make(chan error, 1)
-		go func() { handshake <- peer.Handshake() }()
-		if err := ours.Handshake(); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-handshake; err != nil {
-			t.Fatal(err)
-		}
+		ours, peer := tlsPair(t, a, b)
 		server := newConn(ours, nil, connConfig{isServer: true})
 		client := newConn(peer, nil, connConfig{})
 		defer server.CloseNow()
