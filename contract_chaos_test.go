@@ -208,6 +208,16 @@ func (r *chaosRun) write(s *chaosSide, g int, rng *rand.Rand, ops int, maxMessag
 		seq++
 		return seq - 1, typ, msg
 	}
+	// prepareNext makes the next count messages, from the one numbered first.
+	prepareNext := func(count int) (first int, msgs []*PreparedMessage) {
+		first = seq
+		msgs = make([]*PreparedMessage, count)
+		for j := range msgs {
+			_, typ, msg := next()
+			msgs[j], _ = NewPreparedMessage(typ, msg)
+		}
+		return first, msgs
+	}
 	for i := 0; i < ops; i++ {
 		ctx, cancel, short := r.opContext(rng)
 		var err error
@@ -236,12 +246,7 @@ func (r *chaosRun) write(s *chaosSide, g int, rng *rand.Rand, ops int, maxMessag
 		case x < 65:
 			what = "WritePrepared"
 			count := 1 + rng.IntN(3)
-			first := seq
-			msgs := make([]*PreparedMessage, count)
-			for j := range msgs {
-				_, typ, msg := next()
-				msgs[j], _ = NewPreparedMessage(typ, msg)
-			}
+			first, msgs := prepareNext(count)
 			err = s.c.WritePrepared(ctx, msgs...)
 			for j := range msgs {
 				fate := chaosFate(err)
@@ -256,12 +261,7 @@ func (r *chaosRun) write(s *chaosSide, g int, rng *rand.Rand, ops int, maxMessag
 		case x < 82:
 			what = "TryWritePrepared"
 			count := 1 + rng.IntN(3)
-			first := seq
-			msgs := make([]*PreparedMessage, count)
-			for j := range msgs {
-				_, typ, msg := next()
-				msgs[j], _ = NewPreparedMessage(typ, msg)
-			}
+			first, msgs := prepareNext(count)
 			var n int
 			n, err = s.c.TryWritePrepared(time.Second, msgs...)
 			if n < 0 || n > count || err != nil && n != 0 {

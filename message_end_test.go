@@ -52,21 +52,9 @@ func TestReaderOfASkippedMessageIsNotAtItsEnd(t *testing.T) {
 			both(t, func(t *testing.T, isServer bool) {
 				c, p := hostileConn(t, isServer)
 				msg := []byte("0123456789abcdef")
-				if _, err := p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpBinary}, msg)); err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-				defer cancel()
-				_, r, err := c.Reader(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				buf := make([]byte, 4)
-				if _, err := io.ReadFull(r, buf); err != nil {
-					t.Fatal(err)
-				}
+				r := readerPartway(t, c, p, peerFrame(p, Header{Fin: true, Opcode: OpBinary}, msg))
 				tt.skip(t, c, p)
-				if n, err := r.Read(buf); !tt.want(err) {
+				if n, err := r.Read(make([]byte, 4)); !tt.want(err) {
 					t.Errorf("reader after 4 of %d bytes: n=%d err=%v", len(msg), n, err)
 				}
 			})
@@ -84,19 +72,7 @@ func TestReaderOfAMessageCloseReadPastReportsTheEnd(t *testing.T) {
 		c, p := hostileConn(t, isServer)
 		first := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, []byte("0123456789abcdef"))
 		second := peerFrame(p, Header{Fin: true, Opcode: OpText}, []byte("a message after it"))
-		if _, err := p.conn.Write(append(first, second...)); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_, r, err := c.Reader(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 4)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			t.Fatal(err)
-		}
+		r := readerPartway(t, c, p, append(first, second...))
 		// The peer answers our close frame, then closes TCP.
 		go func() {
 			if _, _, ok := peerReadClose(p); ok {
@@ -108,7 +84,7 @@ func TestReaderOfAMessageCloseReadPastReportsTheEnd(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 		var ce *CloseError
-		if n, err := r.Read(buf); !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
+		if n, err := r.Read(make([]byte, 4)); !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
 			t.Errorf("reader after 4 bytes, then Close: n=%d err=%v; want the peer's *CloseError (1000)", n, err)
 		}
 	})
@@ -243,19 +219,7 @@ func TestReaderOfAPartlySkippedMessageIsStale(t *testing.T) {
 		msg := []byte("0123456789abcdef")
 		wire := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, msg)
 		tail := len(msg) - 10 // sent only after the skip gave up
-		if _, err := p.conn.Write(wire[:len(wire)-tail]); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_, r, err := c.Reader(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 4)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			t.Fatal(err)
-		}
+		r := readerPartway(t, c, p, wire[:len(wire)-tail])
 		short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancelShort()
 		if _, _, err := c.Read(short); !errors.Is(err, context.DeadlineExceeded) {
@@ -268,8 +232,29 @@ func TestReaderOfAPartlySkippedMessageIsStale(t *testing.T) {
 		if got, err := io.ReadAll(r); !errors.Is(err, ErrStaleReader) {
 			t.Errorf("the Reader after 4 bytes and a cut skip read %q, %v; want ErrStaleReader", got, err)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
 		if typ, got, err := c.Read(ctx); err != nil || typ != MessageText || string(got) != "next" {
 			t.Errorf("the next message: %v %q, %v; want text \"next\"", typ, got, err)
 		}
 	})
+}
+
+// readerPartway has p send wire, and returns a Reader of the first message
+// on c (under a context of 3 s) once it has read 4 of its bytes.
+func readerPartway(t *testing.T, c *Conn, p *rawPeer, wire []byte) io.Reader {
+	t.Helper()
+	if _, err := p.conn.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	t.Cleanup(cancel)
+	_, r, err := c.Reader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(r, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
