@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -287,15 +288,24 @@ func TestServeLeavesNoGoroutineWhenServingFails(t *testing.T) {
 	if err := rn.Serve(context.Background(), ln); err == nil {
 		t.Fatal("Serve on a closed listener returned nil")
 	}
-	var stacks string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	if stacks, left := goroutinesLeft(5*time.Second, "autobahn.(*Runner).Serve"); left {
+		t.Fatalf("a goroutine started by Serve outlived it:\n%s", stacks)
+	}
+}
+
+// goroutinesLeft waits up to wait for no goroutine's stack to name any of
+// funcs, and reports whether one still does, with all the stacks.
+func goroutinesLeft(wait time.Duration, funcs ...string) (stacks string, left bool) {
+	for deadline := time.Now().Add(wait); ; time.Sleep(10 * time.Millisecond) {
 		buf := make([]byte, 1<<20)
 		stacks = string(buf[:runtime.Stack(buf, true)])
-		if !strings.Contains(stacks, "autobahn.(*Runner).Serve") {
-			return
+		if !slices.ContainsFunc(funcs, func(f string) bool { return strings.Contains(stacks, f) }) {
+			return stacks, false
+		}
+		if !time.Now().Before(deadline) {
+			return stacks, true
 		}
 	}
-	t.Fatalf("a goroutine started by Serve outlived it:\n%s", stacks)
 }
 
 // TestServeEndsItsSessions: a session of the fuzzing server runs on a
@@ -337,13 +347,7 @@ func TestServeEndsItsSessions(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-	var stacks string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		buf := make([]byte, 1<<20)
-		stacks = string(buf[:runtime.Stack(buf, true)])
-		if !strings.Contains(stacks, "autobahn.(*session)") && !strings.Contains(stacks, "autobahn.(*Runner).serveWS") {
-			return
-		}
+	if stacks, left := goroutinesLeft(5*time.Second, "autobahn.(*session)", "autobahn.(*Runner).serveWS"); left {
+		t.Fatalf("a session of the fuzzing server outlived Serve:\n%s", stacks)
 	}
-	t.Fatalf("a session of the fuzzing server outlived Serve:\n%s", stacks)
 }

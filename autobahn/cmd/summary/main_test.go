@@ -16,14 +16,7 @@ func TestTableAndDurations(t *testing.T) {
 		"7.1.6": {"behavior": "INFORMATIONAL", "behaviorClose": "INFORMATIONAL", "duration": 9},
 		"9.1.1": {"behavior": "OK", "behaviorClose": "OK", "duration": 17},
 		"10.1.1": {"behavior": "NON-STRICT", "behaviorClose": "OK", "duration": 5}}}`
-	path := filepath.Join(dir, "index.json")
-	if err := os.WriteFile(path, []byte(index), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	col, err := load("server", path, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	col := loadIndex(t, dir, index)
 	got := table([]column{col})
 	for _, want := range []string{
 		"| 1 framing | 1 OK, 1 FAILED |",
@@ -100,6 +93,17 @@ func TestCloseVerdictsUncleanAndFailedByClientAreNotOK(t *testing.T) {
 		"1.1.1": {"behavior": "OK", "behaviorClose": "OK", "duration": 2},
 		"1.1.2": {"behavior": "OK", "behaviorClose": "UNCLEAN", "duration": 3},
 		"1.1.3": {"behavior": "OK", "behaviorClose": "FAILED BY CLIENT", "duration": 4}}}`
+	col := loadIndex(t, dir, index)
+	want := "| 1 framing | 1 OK, 1 FAILED BY CLIENT, 1 UNCLEAN |"
+	if got := table([]column{col}); !strings.Contains(got, want) {
+		t.Errorf("table lacks %q:\n%s", want, got)
+	}
+}
+
+// loadIndex writes index as index.json in dir and loads it as the server
+// column.
+func loadIndex(t *testing.T, dir, index string) column {
+	t.Helper()
 	path := filepath.Join(dir, "index.json")
 	if err := os.WriteFile(path, []byte(index), 0o644); err != nil {
 		t.Fatal(err)
@@ -108,8 +112,5 @@ func TestCloseVerdictsUncleanAndFailedByClientAreNotOK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "| 1 framing | 1 OK, 1 FAILED BY CLIENT, 1 UNCLEAN |"
-	if got := table([]column{col}); !strings.Contains(got, want) {
-		t.Errorf("table lacks %q:\n%s", want, got)
-	}
+	return col
 }
