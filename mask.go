@@ -4,6 +4,15 @@
 // data with octet at index i modulo 4 of the masking key." Masking and
 // unmasking are the same operation.
 //
+// Only one direction is masked (§5.1): "a client MUST mask all frames that
+// it sends to the server", each with a fresh key (write.go, maskHeader),
+// and "A server MUST NOT mask any frames that it sends to the client"
+// (read.go, checkHeaderLocked, fails either mistake). Masking hides nothing,
+// as the key travels in the frame's header. It keeps a script in a browser
+// page from choosing the bytes that cross the network, which could
+// otherwise pass for an HTTP request to a proxy that does not understand
+// WebSocket and poison its cache (§10.3); so a client masks over TLS too.
+//
 // Mask (in place) and maskCopy (into another buffer, the payload read or
 // sent left as it is) are the entry points, and maskLoop does the work for
 // both: a portable Go loop over 8-byte words. On amd64 (unless built with
