@@ -3,7 +3,7 @@
 // This file is sans-I/O: it turns header bytes into a Header value and back,
 // and knows nothing of connections. Checking a header against the state of a
 // connection (which side we are, what was negotiated, whether a message is in
-// progress) is a separate step, in conn.go.
+// progress) is a separate step, checkHeaderLocked in read.go.
 //
 //	 0                   1                   2                   3
 //	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
