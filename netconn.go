@@ -117,8 +117,8 @@ type netConn struct {
 	closeOnce sync.Once
 	closeErr  error // what the first Close returned; written in closeOnce
 
-	// readLock is held by the goroutine in Read: a channel, so that waiting
-	// for it ends at the read deadline.
+	// readLock is held by the goroutine in Read: a connLock (lock.go), not a
+	// sync.Mutex, so that waiting for it ends at the read deadline.
 	readLock connLock
 	msg      *messageReader // the message being read, until its end; guarded by readLock
 	readErr  error          // sticky: the stream has ended; guarded by readLock
