@@ -2,11 +2,15 @@
 //
 // "When an endpoint is to interpret a byte stream as UTF-8 but finds that the
 // byte stream is not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail
-// the WebSocket Connection_." A text message arrives in pieces (frames, and
-// reads within frames) whose edges can split a character, so the validator
-// keeps the state of a half-seen character between pieces, and fails on the
-// first byte that cannot continue a valid sequence instead of waiting for the
-// end of the message.
+// the WebSocket Connection_." That phrase, set in underscores, is a defined
+// step of the RFC (§7.1.7): send a close frame with a status code, 1007
+// here (§7.4.1), then drop the connection (close.go, failLocked).
+//
+// A text message arrives in pieces (frames, and reads within frames) whose
+// edges can split a character, so the validator keeps the state of a
+// half-seen character between pieces, and fails on the first byte that
+// cannot continue a valid sequence instead of waiting for the end of the
+// message.
 
 package websocket
 
