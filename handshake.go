@@ -13,7 +13,10 @@ import (
 )
 
 // acceptGUID is the fixed GUID of RFC 6455 §1.3 that the server appends to
-// the client's key before hashing.
+// the client's key before hashing. Only an endpoint that speaks WebSocket
+// knows it, so the right answer tells the client that its request was read
+// as a WebSocket handshake, not by a server or cache that does not
+// understand one (§1.3). It is no authentication: anyone can compute it.
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // AcceptKey returns the Sec-WebSocket-Accept value for a Sec-WebSocket-Key
