@@ -75,8 +75,8 @@ var (
 // once (Write, Writer): messages are sent whole, and the frames of two
 // messages never interleave; control frames (pongs, pings, close) may be sent
 // between the fragments of a message being streamed. Ping, Close, CloseNow,
-// CloseRead, SetReadLimit, Subprotocol and Done are safe from any goroutine at
-// any time.
+// CloseRead, SetReadLimit, Subprotocol, Done and AfterClose are safe from any
+// goroutine at any time.
 //
 // Pings are answered and close frames handled by whichever goroutine reads,
 // while it reads: an application that only writes should call CloseRead so
