@@ -1,6 +1,7 @@
 // Cases 7.x: the closing handshake (RFC 6455 §5.5.1, §7): what may follow
 // a close frame, the structure of the close body, and which status codes
-// are valid on the wire (§7.4).
+// are valid on the wire (§7.4). Also case 10.1.1, group 10's only case
+// (a message the runner fragments itself, §5.4), at the end of the file.
 
 package autobahn
 
