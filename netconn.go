@@ -108,6 +108,9 @@ func NetConn(ctx context.Context, c *Conn, typ MessageType) net.Conn {
 	return nc
 }
 
+// netConn is the net.Conn that NetConn returns, a byte stream over c's
+// messages. It is not Conn.netConn, the transport underneath c: in this
+// file nc is a *netConn, elsewhere nc is usually that transport.
 type netConn struct {
 	c      *Conn
 	typ    MessageType
