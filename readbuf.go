@@ -57,8 +57,9 @@ var (
 	largeReadBufferPool = sync.Pool{New: func() any { return new([largeReadBufferSize]byte) }}
 )
 
-// readBuffer is a bufio.Reader that gives its buffer back when it is empty.
-// It is used under Conn.readLock.
+// readBuffer does what a bufio.Reader does for the frame reader (Peek,
+// Discard, Read, Buffered), but gives its buffer back when it is empty. It
+// is used under Conn.readLock.
 type readBuffer struct {
 	src io.Reader       // the connection
 	raw syscall.RawConn // set where reads can wait for data without a buffer
