@@ -4,6 +4,12 @@
 // rules every side shares; read.go turns frames into messages (§5.4, §6.2),
 // write.go turns messages into frames (§6.1), close.go runs the closing
 // handshake (§7).
+//
+// A function whose name ends in Locked is called with a lock held, and
+// never takes it itself (a few let go of it, and say so). For the Conn's
+// methods that is readLock in read.go, close.go and poll.go, and frameLock
+// in write.go and prepared.go, unless the comment names another. The
+// fields of Conn say which lock guards each.
 
 package websocket
 
