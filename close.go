@@ -367,8 +367,9 @@ func (c *Conn) failLocked(pe *ProtocolError) {
 // closeTransportLocked is _Close the WebSocket Connection_ (§7.1.1) once the
 // close frames are exchanged. "The underlying TCP connection, in most normal
 // cases, SHOULD be closed first by the server"; so a server closes now, and
-// a client reads until the server's FIN (bounded by the close timeout)
-// before closing. The caller holds readLock.
+// a client reads until the server's FIN (TCP's end of stream, not a
+// frame's FIN bit), bounded by the close timeout, before closing. The
+// caller holds readLock.
 func (c *Conn) closeTransportLocked() {
 	if !c.isServer && !c.isNetClosed() && !isDone(c.rd.done) {
 		c.netConn.SetReadDeadline(c.closingDeadlineLocked())

@@ -73,7 +73,7 @@ type readState struct {
 
 	// done is the Done channel of the context of the read in progress (nil
 	// for none): what a read does on the reader's behalf, like waiting for
-	// the server's FIN after a close, ends with it too.
+	// the server's TCP FIN after a close (close.go), ends with it too.
 	done <-chan struct{}
 
 	// closeBy is set while Close reads for the peer's close frame: the
