@@ -358,7 +358,9 @@ func checkOriginStatus(r *http.Request, opts *AcceptOptions) (int, error) {
 	return 0, nil
 }
 
-// validChallengeKey reports whether key is the base64 form of 16 bytes.
+// validChallengeKey reports whether key is the base64 form of 16 bytes:
+// 24 characters, the last two "=" padding. Decoding 24 characters may
+// write up to 18 bytes, hence the size of raw.
 func validChallengeKey(key string) bool {
 	if len(key) != 24 {
 		return false
