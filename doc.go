@@ -1,6 +1,16 @@
 // Package websocket implements the WebSocket protocol, RFC 6455, for servers
 // and clients, on the standard library alone.
 //
+// The protocol in brief, for the words used below: a WebSocket begins as an
+// HTTP/1.1 request that the server answers with 101 Switching Protocols
+// (the opening handshake, §4; over HTTP/2, RFC 8441, see h2.go). The
+// connection then carries frames both ways, each a short header and a
+// payload (§5.2). A message, text (UTF-8) or binary, is one frame or
+// several, its fragments (§5.4). Control frames (ping, pong and close,
+// §5.5) may come between the fragments of a message; a ping asks for a
+// pong, and a close frame, answered by one, ends the connection (the
+// closing handshake, §7). Frames from a client are masked (§5.3).
+//
 // # Server
 //
 //	http.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
