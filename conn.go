@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,11 @@ func (t MessageType) String() string {
 		return "text"
 	case MessageBinary:
 		return "binary"
+	}
+	if t < 0 || t > 0xF {
+		// Not an opcode at all: converting it to one would print another
+		// number, the low byte of this one.
+		return "MessageType(" + strconv.Itoa(int(t)) + ")"
 	}
 	return "MessageType(" + Opcode(t).String() + ")"
 }

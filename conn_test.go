@@ -1605,3 +1605,20 @@ func TestPingsBothWaysBehindLargeFramesBothWays(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestMessageTypeStringNamesTheValue: a MessageType that is no opcode at
+// all prints its own number, not that of its low byte as an Opcode.
+func TestMessageTypeStringNamesTheValue(t *testing.T) {
+	for typ, want := range map[MessageType]string{
+		MessageText:      "text",
+		MessageBinary:    "binary",
+		MessageType(8):   "MessageType(close)",
+		MessageType(3):   "MessageType(opcode(3))",
+		MessageType(300): "MessageType(300)",
+		MessageType(-1):  "MessageType(-1)",
+	} {
+		if got := typ.String(); got != want {
+			t.Errorf("MessageType(%d).String() = %q, want %q", int(typ), got, want)
+		}
+	}
+}
