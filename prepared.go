@@ -255,7 +255,10 @@ func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch 
 // once Close or CloseNow returns.
 //
 // It returns an error, having written nothing, on a connection that has
-// failed or is closed, and ErrInvalidMessageType for a nil message.
+// failed or is closed, and ErrInvalidMessageType for a nil message. Where
+// one of the reasons above makes it return 0 first (over TLS or HTTP/2,
+// or while another write holds the connection), it returns no error even
+// then: the WritePrepared that follows reports it.
 func (c *Conn) TryWritePrepared(timeout time.Duration, msgs ...*PreparedMessage) (int, error) {
 	for _, m := range msgs {
 		if m == nil || !m.typ.isData() {
