@@ -501,6 +501,10 @@ func TestMigrationTable(t *testing.T) {
 		if websocket.StatusAbnormal != 1006 || websocket.StatusInvalidPayload != 1007 {
 			t.Fatal("status codes moved")
 		}
+		// Renamed from gorilla: CloseNoStatusReceived, CloseInternalServerErr.
+		if websocket.StatusNoStatusRcvd != 1005 || websocket.StatusInternalError != 1011 {
+			t.Fatal("status codes moved")
+		}
 		if websocket.DefaultReadLimit != 1<<20 || websocket.DefaultCloseTimeout != 5*time.Second {
 			t.Fatal("defaults moved")
 		}
