@@ -361,6 +361,21 @@ func TestMigrationTable(t *testing.T) {
 		}
 	})
 
+	// gorilla's CloseAbnormalClosure: a peer that vanishes without a close
+	// frame ends the read with a *CloseError whose code is 1006.
+	t.Run("peer vanished", func(t *testing.T) {
+		c, _, err := websocket.Dial(ctx, base+"/echo", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.CloseNow() // no close frame
+		err = <-echoEnd
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.StatusAbnormal || websocket.CloseStatus(err) != websocket.StatusAbnormal {
+			t.Fatalf("server's read after the peer vanished: %v", err)
+		}
+	})
+
 	t.Run("Host", func(t *testing.T) {
 		c, _, err := websocket.Dial(ctx, base+"/host", &websocket.DialOptions{
 			Header: http.Header{"Host": {"chat.example.test"}},
