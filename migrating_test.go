@@ -376,6 +376,25 @@ func TestMigrationTable(t *testing.T) {
 		}
 	})
 
+	// gorilla's WriteMessage(CloseMessage, []byte{}): a close frame with no
+	// code, which the peer reads as 1005; Write refuses a control type.
+	t.Run("close without a code", func(t *testing.T) {
+		c, _, err := websocket.Dial(ctx, base+"/echo", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		if err := c.Write(ctx, websocket.MessageType(websocket.OpClose), nil); !errors.Is(err, websocket.ErrInvalidMessageType) {
+			t.Fatalf("Write of a close message: %v", err)
+		}
+		if err := c.Close(websocket.StatusNoStatusRcvd, ""); err != nil {
+			t.Fatalf("Close(StatusNoStatusRcvd): %v", err)
+		}
+		if err := <-echoEnd; websocket.CloseStatus(err) != websocket.StatusNoStatusRcvd {
+			t.Fatalf("server's read after a close frame with no code: %v", err)
+		}
+	})
+
 	t.Run("Host", func(t *testing.T) {
 		c, _, err := websocket.Dial(ctx, base+"/host", &websocket.DialOptions{
 			Header: http.Header{"Host": {"chat.example.test"}},
