@@ -439,19 +439,24 @@ func TestMigrationTable(t *testing.T) {
 			t.Fatalf("the Poller's handler saw %v", err)
 		}
 
-		// SetReadLimit(math.MaxInt64) lifts the limit; n <= 0 restores the default.
-		big, _, err := websocket.Dial(ctx, base+"/big", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer big.CloseNow()
-		big.SetReadLimit(math.MaxInt64)
-		if _, msg, err := big.Read(ctx); err != nil || len(msg) != websocket.DefaultReadLimit+1 {
-			t.Fatalf("Read with the limit lifted = %d bytes, %v", len(msg), err)
-		}
-		big.SetReadLimit(0)
-		if _, _, err := big.Read(ctx); !errors.Is(err, websocket.ErrMessageTooBig) {
-			t.Fatalf("Read over the restored default: %v", err)
+		// SetReadLimit(math.MaxInt64) lifts the limit; n <= 0 restores the
+		// default, -1 too (coder's way to disable the limit).
+		for _, n := range []int64{0, -1} {
+			big, _, err := websocket.Dial(ctx, base+"/big", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			big.SetReadLimit(math.MaxInt64)
+			if _, msg, err := big.Read(ctx); err != nil || len(msg) != websocket.DefaultReadLimit+1 {
+				big.CloseNow()
+				t.Fatalf("Read with the limit lifted = %d bytes, %v", len(msg), err)
+			}
+			big.SetReadLimit(n)
+			_, _, err = big.Read(ctx)
+			big.CloseNow()
+			if !errors.Is(err, websocket.ErrMessageTooBig) {
+				t.Fatalf("Read over the default, restored by SetReadLimit(%d): %v", n, err)
+			}
 		}
 	})
 
