@@ -89,9 +89,10 @@ const maxResponseBody = 1 << 10
 // Dial buffer more.
 const maxResponseHeader = 64 << 10
 
-// Dial opens a WebSocket connection to a ws:// or wss:// URL (§4.1). The
-// handshake is bounded by ctx and by the handshake timeout; ctx does not
-// apply to the Conn once Dial has returned.
+// Dial opens a WebSocket connection to a ws:// or wss:// URL (§4.1); an
+// http:// or https:// URL is taken as ws:// or wss://. The handshake is
+// bounded by ctx and by the handshake timeout; ctx does not apply to the
+// Conn once Dial has returned.
 //
 // If the server answers but refuses the handshake, Dial returns its
 // *http.Response (status, headers and up to 1 KiB of body) along with an

@@ -396,7 +396,8 @@ func TestMigrationTable(t *testing.T) {
 	})
 
 	t.Run("Host", func(t *testing.T) {
-		c, _, err := websocket.Dial(ctx, base+"/host", &websocket.DialOptions{
+		// An http:// URL, as coder takes, is dialed as ws://.
+		c, _, err := websocket.Dial(ctx, srv.URL+"/host", &websocket.DialOptions{
 			Header: http.Header{"Host": {"chat.example.test"}},
 		})
 		if err != nil {
