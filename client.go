@@ -94,9 +94,10 @@ const maxResponseHeader = 64 << 10
 // bounded by ctx and by the handshake timeout; ctx does not apply to the
 // Conn once Dial has returned.
 //
-// If the server answers but refuses the handshake, Dial returns its
-// *http.Response (status, headers and up to 1 KiB of body) along with an
-// error wrapping ErrBadHandshake, so the caller can see why.
+// On success Dial also returns the server's 101 response, for its headers
+// (a Set-Cookie, say). If the server answers but refuses the handshake,
+// Dial returns its *http.Response (status, headers and up to 1 KiB of body)
+// along with an error wrapping ErrBadHandshake, so the caller can see why.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
 	if opts == nil {
 		opts = &DialOptions{}
