@@ -545,6 +545,10 @@ func TestMigrationTable(t *testing.T) {
 		if websocket.StatusNoStatusRcvd != 1005 || websocket.StatusInternalError != 1011 {
 			t.Fatal("status codes moved")
 		}
+		// Renamed from gobwas: StatusMandatoryExt.
+		if websocket.StatusMandatoryExtension != 1010 {
+			t.Fatal("status codes moved")
+		}
 		if websocket.DefaultReadLimit != 1<<20 || websocket.DefaultCloseTimeout != 5*time.Second {
 			t.Fatal("defaults moved")
 		}
