@@ -5,11 +5,14 @@ package websocket_test
 // the API: renaming or removing any of them breaks this test.
 
 import (
+	"bufio"
 	"bytes"
 	"compress/flate"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -585,6 +588,60 @@ func TestMigrationTable(t *testing.T) {
 		// RFC 6455 §1.3's example key.
 		if websocket.AcceptKey("dGhlIHNhbXBsZSBub25jZQ==") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
 			t.Fatal("AcceptKey")
+		}
+	})
+
+	// gobwas's WriteFrame, ReadHeader and NewCloseFrameBody, by hand on a
+	// raw connection to a server that Accept made.
+	t.Run("frames on the wire", func(t *testing.T) {
+		nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		key := "dGhlIHNhbXBsZSBub25jZQ=="
+		fmt.Fprintf(nc, "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", srv.Listener.Addr(), key)
+		br := bufio.NewReader(nc)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != websocket.AcceptKey(key) {
+			t.Fatalf("handshake: %v %v", resp, err)
+		}
+		mask := [4]byte{9, 8, 7, 6}
+		writeFrame := func(op websocket.Opcode, p []byte) {
+			h := websocket.Header{Fin: true, Opcode: op, Masked: true, Mask: mask, Length: int64(len(p))}
+			b := websocket.AppendHeader(nil, h)
+			b = append(b, p...)
+			websocket.Mask(mask, 0, b[h.EncodedLen():])
+			if _, err := nc.Write(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		readFrame := func() (websocket.Header, []byte) {
+			h, err := websocket.ReadHeader(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := make([]byte, h.Length)
+			if _, err := io.ReadFull(br, p); err != nil {
+				t.Fatal(err)
+			}
+			return h, p
+		}
+		writeFrame(websocket.OpText, []byte("raw"))
+		if h, p := readFrame(); h.Opcode != websocket.OpText || !h.Fin || h.Masked || string(p) != "raw" {
+			t.Fatalf("echo: %+v %q", h, p)
+		}
+		body := binary.BigEndian.AppendUint16(nil, uint16(websocket.StatusGoingAway))
+		writeFrame(websocket.OpClose, append(body, "bye"...))
+		if h, p := readFrame(); h.Opcode != websocket.OpClose || len(p) < 2 || binary.BigEndian.Uint16(p) != uint16(websocket.StatusGoingAway) {
+			t.Fatalf("close reply: %+v %q", h, p)
+		}
+		err = <-echoEnd
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != "bye" {
+			t.Fatalf("server's read after a hand-made close frame: %v", err)
 		}
 	})
 
