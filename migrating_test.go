@@ -415,6 +415,40 @@ func TestMigrationTable(t *testing.T) {
 		}
 	})
 
+	// gws.NewClient and its ReadLoop: a Conn from Dial watched by a Poller.
+	t.Run("client poller", func(t *testing.T) {
+		cp, err := websocket.NewPoller()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cp.Close()
+		c, _, err := websocket.Dial(ctx, base+"/host", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		got, end := make(chan string, 1), make(chan error, 1)
+		if err := cp.Add(c, func(c *websocket.Conn) {
+			_, msg, err := c.Read(context.Background())
+			if err != nil {
+				end <- err
+				return
+			}
+			got <- string(msg)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if msg := <-got; msg != srv.Listener.Addr().String() {
+			t.Fatalf("the client's handler read %q", msg)
+		}
+		if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := <-end; !errors.Is(err, websocket.ErrClosed) && websocket.CloseStatus(err) == 0 {
+			t.Fatalf("the client's handler, told of the end, read %v", err)
+		}
+	})
+
 	t.Run("read limit", func(t *testing.T) {
 		c, _, err := websocket.Dial(ctx, base+"/poll", nil)
 		if err != nil {
