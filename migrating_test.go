@@ -227,6 +227,18 @@ func TestMigrationTable(t *testing.T) {
 		if err := <-acceptErr; !errors.Is(err, websocket.ErrBadMethod) {
 			t.Fatalf("Accept: %v, want ErrBadMethod", err)
 		}
+		// gorilla's IsWebSocketUpgrade has no counterpart: a plain GET gets 400.
+		resp, err = http.Get(srv.URL + "/echo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("plain GET: status %d", resp.StatusCode)
+		}
+		if err := <-acceptErr; !errors.Is(err, websocket.ErrNotUpgrade) {
+			t.Fatalf("Accept: %v, want ErrNotUpgrade", err)
+		}
 	})
 
 	t.Run("echo", func(t *testing.T) {
