@@ -180,6 +180,35 @@ func TestMigrationTable(t *testing.T) {
 			c.Read(r.Context()) // until the client closes
 		}
 	})
+	// gorilla's chat: serveWs starts its pumps and returns. A read with
+	// r.Context() fails once it has; one with a context of its own echoes.
+	pumpEnd := make(chan error, 1) // how /pumps' read loop ended
+	mux.HandleFunc("/pumps", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		reqCtx := r.Context()
+		go func() {
+			defer c.CloseNow()
+			<-reqCtx.Done() // the handler has returned
+			if _, _, err := c.Read(reqCtx); !errors.Is(err, context.Canceled) {
+				pumpEnd <- fmt.Errorf("read with r.Context() after the handler: %v", err)
+				return
+			}
+			for {
+				typ, msg, err := c.Read(context.Background())
+				if err != nil {
+					pumpEnd <- err
+					return
+				}
+				if err := c.Write(context.Background(), typ, msg); err != nil {
+					pumpEnd <- err
+					return
+				}
+			}
+		}()
+	})
 	// Keepalive: a peer that never answers pings is dropped.
 	mux.HandleFunc("/keepalive", func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -373,6 +402,26 @@ func TestMigrationTable(t *testing.T) {
 		}
 		if err := c.Write(ctx, websocket.MessageText, []byte("late")); !errors.Is(err, websocket.ErrClosed) {
 			t.Fatalf("Write after Close: %v", err)
+		}
+	})
+
+	t.Run("pumps outlive the handler", func(t *testing.T) {
+		c, _, err := websocket.Dial(ctx, base+"/pumps", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		if err := c.Write(ctx, websocket.MessageText, []byte("pump")); err != nil {
+			t.Fatal(err)
+		}
+		if _, msg, err := c.Read(ctx); err != nil || string(msg) != "pump" {
+			t.Fatalf("echo from a pump after the handler returned: %q %v", msg, err)
+		}
+		if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := <-pumpEnd; websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+			t.Fatalf("the pump's read loop ended with %v", err)
 		}
 	})
 
