@@ -974,6 +974,48 @@ func TestConcurrentWriters(t *testing.T) {
 	wg.Wait()
 }
 
+// A read whose context is done before it begins returns ctx.Err() and
+// takes nothing, even when the message it would return is already in the
+// read buffer, where no I/O waits for the context to cut it (doc.go,
+// Contexts: "If it is done before a message began to move, the call
+// returns ctx.Err() and the Conn is as it was"). So it is for Read, for
+// Reader and for a Read of the message reader; the messages are then read
+// whole, in order, under a live context.
+func TestReadWithDoneContextTakesNoBufferedMessage(t *testing.T) {
+	ours, _ := loopback(t)
+	// Two messages that arrived with the handshake: buffered from the start.
+	var leftover []byte
+	for _, msg := range []string{"one", "two"} {
+		leftover = append(AppendHeader(leftover, Header{Fin: true, Opcode: OpText, Length: int64(len(msg))}), msg...)
+	}
+	c := newConn(ours, leftover, connConfig{})
+	defer c.CloseNow()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if typ, msg, err := c.Read(done); err != context.Canceled {
+		t.Fatalf("Read under a done context = %v %q, %v; want context.Canceled", typ, msg, err)
+	}
+	if _, _, err := c.Reader(done); err != context.Canceled {
+		t.Fatalf("Reader under a done context = %v; want context.Canceled", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, r, err := c.Reader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if n, err := r.Read(make([]byte, 10)); err != context.Canceled {
+		t.Fatalf("message reader under a done context = %d, %v; want context.Canceled", n, err)
+	}
+	r.(*messageReader).ctx = context.Background() // as NetConn hands its reader a fresh context
+	if got, err := io.ReadAll(r); err != nil || string(got) != "one" {
+		t.Fatalf("message reader under a live context = %q, %v; want \"one\"", got, err)
+	}
+	if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "two" {
+		t.Fatalf("Read = %q, %v; want \"two\"", msg, err)
+	}
+}
+
 // A cancelled read leaves the Conn usable; an interrupted message is
 // skipped by the next read.
 func TestReadContextCancel(t *testing.T) {

@@ -118,7 +118,7 @@ func (c *Conn) AppendMessage(ctx context.Context, buf []byte) (MessageType, []by
 		return 0, buf, err
 	}
 	defer c.readLock.unlock()
-	if err := c.doneBeforeTakeoverLocked(ctx); err != nil {
+	if err := c.doneBeforeReadLocked(ctx); err != nil {
 		return 0, buf, err
 	}
 	watching := c.watchReadLocked(ctx)
@@ -234,7 +234,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 		return 0, nil, err
 	}
 	defer c.readLock.unlock()
-	if err := c.doneBeforeTakeoverLocked(ctx); err != nil {
+	if err := c.doneBeforeReadLocked(ctx); err != nil {
 		return 0, nil, err
 	}
 	watching := c.watchReadLocked(ctx)
@@ -286,7 +286,7 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	case len(p) == 0:
 		return 0, nil
 	}
-	if err := c.doneBeforeTakeoverLocked(r.ctx); err != nil {
+	if err := c.doneBeforeReadLocked(r.ctx); err != nil {
 		return 0, err
 	}
 	watching := c.watchReadLocked(r.ctx)
@@ -348,19 +348,18 @@ func (c *Conn) readEndOnceClosed(stop <-chan struct{}, wait time.Duration) error
 	return c.rd.err
 }
 
-// doneBeforeTakeoverLocked returns ctx.Err() if ctx is done already and the
-// read could meet a message compressed with context takeover: the message
-// in progress (to be read, or skipped), or, between messages, the next one,
-// which may have partly arrived. A read under a done context is cut as soon
-// as it must wait for the wire, and compress/flate does not survive that:
-// the connection would be failed (ErrDeflateInterrupted). A read that never
-// starts loses nothing, and the next one goes on from where this one would
-// have begun.
-func (c *Conn) doneBeforeTakeoverLocked(ctx context.Context) error {
-	if c.decompressor == nil || !c.decompressor.takeover || c.rd.err != nil {
-		return nil
-	}
-	if c.rd.inMessage && (!c.rd.compressed || c.rd.inflateAbandoned) {
+// doneBeforeReadLocked returns ctx.Err() if ctx is done already, unless the
+// read side has ended, which the read then reports. A read under a done
+// context must not begin (doc.go, Contexts: it "returns ctx.Err() and the
+// Conn is as it was"): the interruption cuts only I/O, and what the read
+// would take may already be buffered, a whole message that would then be
+// returned under a context the caller has given up on, or not, depending
+// on how the bytes happened to arrive. With context takeover it would also
+// cut compress/flate as soon as it must wait for the wire, which fails the
+// connection (ErrDeflateInterrupted). A read that never starts loses
+// nothing, and the next one goes on from where this one would have begun.
+func (c *Conn) doneBeforeReadLocked(ctx context.Context) error {
+	if c.rd.err != nil {
 		return nil
 	}
 	return ctx.Err()
