@@ -1534,6 +1534,33 @@ func takeLargeFrame(t *testing.T, p *rawPeer, start time.Time, at ...time.Durati
 	}
 }
 
+// Write's documentation: over TLS a Write that its context cuts while it
+// waits for the wire drops the connection, even when no byte of it was
+// sent (crypto/tls fails every write after one timed out); only a context
+// done before the Write began leaves the Conn usable. Over net.Pipe the
+// peer, which reads nothing, takes no byte of the frame.
+func TestTLSWriteCutBeforeItsFirstByteDropsTheConnection(t *testing.T) {
+	checkLeaks(t)
+	a, b := net.Pipe()
+	ours, peer := tlsPair(t, a, b)
+	defer peer.Close()
+	c := newConn(ours, nil, connConfig{isServer: true})
+	defer c.CloseNow()
+	ctx, cancel := context.WithCancel(context.Background())
+	writeErr := make(chan error, 1)
+	go func() { writeErr <- c.Write(ctx, MessageBinary, []byte("never taken")) }()
+	waitFor(t, "the Write to be under way", func() bool {
+		c.writeInterrupt.mu.Lock()
+		defer c.writeInterrupt.mu.Unlock()
+		return c.writeInterrupt.active
+	})
+	cancel()
+	err := <-writeErr
+	if !errors.Is(err, ErrClosed) || !errors.Is(err, context.Canceled) || !c.isNetClosed() {
+		t.Fatalf("Write cut waiting for the wire over TLS = %v (connection closed: %v); want ErrClosed and context.Canceled, and the connection dropped", err, c.isNetClosed())
+	}
+}
+
 // Over TLS, dropping the connection (a Write whose context ends mid-frame,
 // CloseNow, Close at its timeout) must not wait on a peer that does not
 // read: tls.Conn.Close sends close_notify with a 5 s deadline of its own.

@@ -119,7 +119,9 @@
 // done before the read began: that read returns at once and loses nothing.
 // A write interrupted in the middle of a frame cannot be undone on the wire,
 // so the connection is dropped, and the write's error matches ErrClosed as
-// well as ctx.Err(). context.Background() costs nothing extra.
+// well as ctx.Err(); over TLS so is a write interrupted while it waits for
+// the wire at all, as crypto/tls fails every write after one timed out.
+// context.Background() costs nothing extra.
 //
 // # Errors
 //

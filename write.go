@@ -29,7 +29,11 @@ var ErrInvalidMessageType = errors.New("websocket: invalid message type")
 // ctx.Err() and the Conn stays usable. If it is done in the middle of the
 // frame, the stream can no longer be framed: the connection is dropped,
 // and Write returns an error that matches both ErrClosed and ctx.Err()
-// (errors.Is).
+// (errors.Is). Over TLS that is so for any Write that ctx cuts while it
+// waits for the wire, even one of which no byte was sent: crypto/tls fails
+// every write after one has timed out (and reports no byte written for a
+// record it sent only part of). There, only a ctx done before Write began
+// leaves the Conn usable.
 //
 // A pong that came due while the frame went out (a ping the reader read
 // meanwhile, §5.5.2) is sent right after it, before Write returns, within
