@@ -120,7 +120,8 @@
 // A write interrupted in the middle of a frame cannot be undone on the wire,
 // so the connection is dropped, and the write's error matches ErrClosed as
 // well as ctx.Err(); over TLS so is a write interrupted while it waits for
-// the wire at all, as crypto/tls fails every write after one timed out.
+// the wire at all, as crypto/tls fails every write after one timed out,
+// and on a server over HTTP/2, which resets the stream to end such a write.
 // context.Background() costs nothing extra.
 //
 // # Errors

@@ -75,7 +75,8 @@ var errDeadline = errors.New("websocket: NetConn deadline passed")
 // middle of its frame leaves a torn frame on the wire, so the Conn drops the
 // connection and later Writes fail (a Write cut before its first byte left
 // may be retried, except over TLS, where crypto/tls fails every later write
-// once one timed out); and with permessage-deflate, a Read cut inside a
+// once one timed out, and on a server over HTTP/2, which resets the stream
+// to end a Write that waits for flow control); and with permessage-deflate, a Read cut inside a
 // compressed message fails the connection with 1011 and returns a
 // *ProtocolError wrapping ErrDeflateInterrupted, as the rest of the message
 // can no longer be decoded. And as with Conn.AppendMessage, a Read that

@@ -32,8 +32,9 @@ var ErrInvalidMessageType = errors.New("websocket: invalid message type")
 // (errors.Is). Over TLS that is so for any Write that ctx cuts while it
 // waits for the wire, even one of which no byte was sent: crypto/tls fails
 // every write after one has timed out (and reports no byte written for a
-// record it sent only part of). There, only a ctx done before Write began
-// leaves the Conn usable.
+// record it sent only part of). So it is on a server over HTTP/2, where
+// only resetting the stream ends a write that waits for flow control.
+// There, only a ctx done before Write began leaves the Conn usable.
 //
 // A pong that came due while the frame went out (a ping the reader read
 // meanwhile, §5.5.2) is sent right after it, before Write returns, within
