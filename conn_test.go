@@ -926,6 +926,40 @@ func TestPing(t *testing.T) {
 	<-readCtx.Done()
 }
 
+// A peer with pings it has not answered yet may answer only the most
+// recent (RFC 6455 §5.5.3), as ws13 itself does when a frame it is writing
+// holds up its pong (answerPingLocked). That pong tells that every ping
+// sent before it arrived too: each Ping returns, rather than wait for a pong
+// that will never come (and keepalive, which pings the same way, does not
+// drop a peer that is there).
+func TestPingAnsweredByThePongToALaterPing(t *testing.T) {
+	checkLeaks(t)
+	c, peer := hostileConn(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reading := c.CloseRead(ctx)
+	pinged := make(chan error, 2)
+	for range 2 {
+		go func() { pinged <- c.Ping(ctx) }()
+	}
+	var latest []byte
+	for range 2 {
+		h, payload, ok := peer.readFrame()
+		if !ok || h.Opcode != OpPing {
+			t.Fatalf("want a ping, got %v (ok %v)", h.Opcode, ok)
+		}
+		latest = payload
+	}
+	peer.writeFrame(Header{Fin: true, Opcode: OpPong}, latest)
+	for range 2 {
+		if err := <-pinged; err != nil {
+			t.Errorf("Ping: %v; the pong to the ping sent after it answers it too", err)
+		}
+	}
+	c.CloseNow()
+	<-reading.Done()
+}
+
 // Many goroutines write at once: every message arrives whole.
 func TestConcurrentWriters(t *testing.T) {
 	url := startServer(t, nil, echoHandler)

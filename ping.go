@@ -12,7 +12,9 @@ import (
 // Ping sends a ping and waits for its pong. Each ping carries a fresh
 // payload, so the pong that answers it is told apart from others (§5.5.3:
 // a pong "must have identical "Application data" as found in the message
-// body of the Ping frame being replied to").
+// body of the Ping frame being replied to"). The pong to a later ping
+// answers it too: a peer with several pings unanswered may answer only
+// "the most recently processed" one (§5.5.3), and that one came after.
 //
 // Pongs are seen only while some goroutine reads from the Conn (or after
 // CloseRead); with no reader, Ping waits until ctx is done.
@@ -26,23 +28,16 @@ func (c *Conn) Ping(ctx context.Context) error {
 // the wait for the pong is bounded by it, from the moment the ping went
 // out, rather than by ctx, which then bounds only the wait for the wire.
 func (c *Conn) ping(ctx context.Context, answerWithin time.Duration) (sent bool, err error) {
-	var key [8]byte
 	done := make(chan struct{})
-	c.pingMu.Lock()
-	if c.pendingPing == nil {
-		c.pendingPing = make(map[[8]byte]chan struct{})
+	key, err := c.writePing(ctx, done, answerWithin)
+	if key != ([8]byte{}) {
+		defer func() {
+			c.pingMu.Lock()
+			delete(c.pendingPing, key)
+			c.pingMu.Unlock()
+		}()
 	}
-	c.pingCount++
-	binary.BigEndian.PutUint64(key[:], uint64(c.pingCount))
-	c.pendingPing[key] = done
-	c.pingMu.Unlock()
-	defer func() {
-		c.pingMu.Lock()
-		delete(c.pendingPing, key)
-		c.pingMu.Unlock()
-	}()
-
-	if err := c.writePing(ctx, key[:], answerWithin); err != nil {
+	if err != nil {
 		return false, err
 	}
 	stop := ctx.Done()
@@ -71,41 +66,65 @@ func (c *Conn) ping(ctx context.Context, answerWithin time.Duration) (sent bool,
 // over TLS a write cut by its deadline breaks the stream, which would drop
 // a peer that is there. The fresh bound keeps ErrKeepaliveTimeout as its
 // cause (closingCause).
-func (c *Conn) writePing(ctx context.Context, payload []byte, answerWithin time.Duration) error {
-	h := Header{Fin: true, Opcode: OpPing}
+//
+// The ping is numbered once frameLock is held, so that the numbers follow
+// the order of the pings on the wire (pongReceived relies on it), and done
+// is registered under its number, the payload, which is returned (zero if
+// nothing was registered).
+func (c *Conn) writePing(ctx context.Context, done chan struct{}, answerWithin time.Duration) (key [8]byte, err error) {
+	var watching bool
 	if answerWithin <= 0 {
-		return c.writeFrame(ctx, h, payload)
-	}
-	if !c.frameLock.tryLock() {
-		if err := c.lock(ctx, &c.frameLock); err != nil {
-			return err
+		if watching, err = c.beginWrite(ctx); err != nil {
+			return key, err
 		}
-		if c.tookFrameWithin(answerWithin) {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeoutCause(context.Background(), answerWithin, ErrKeepaliveTimeout)
-			defer cancel()
+	} else {
+		if !c.frameLock.tryLock() {
+			if err := c.lock(ctx, &c.frameLock); err != nil {
+				return key, err
+			}
+			if c.tookFrameWithin(answerWithin) {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeoutCause(context.Background(), answerWithin, ErrKeepaliveTimeout)
+				defer cancel()
+			}
 		}
-	}
-	watching, err := c.beginWriteLocked(ctx)
-	if err != nil {
-		return err
+		if watching, err = c.beginWriteLocked(ctx); err != nil {
+			return key, err
+		}
 	}
 	defer c.unlockFrame()
-	return c.endWrite(ctx, watching, c.writeFrameLocked(h, payload))
+	c.pingMu.Lock()
+	if c.pendingPing == nil {
+		c.pendingPing = make(map[[8]byte]chan struct{})
+	}
+	c.pingCount++
+	binary.BigEndian.PutUint64(key[:], uint64(c.pingCount))
+	c.pendingPing[key] = done
+	c.pingMu.Unlock()
+	return key, c.endWrite(ctx, watching, c.writeFrameLocked(Header{Fin: true, Opcode: OpPing}, key[:]))
 }
 
-// pongReceived wakes the Ping waiting for this payload, if any.
+// pongReceived wakes the Ping this pong answers, and every Ping sent before
+// it: the stream is in order, so the peer had them all, and §5.5.3 lets it
+// answer only the latest of the pings it had not answered yet (as ws13
+// does while a frame it writes holds up its pong: answerPingLocked). A pong
+// that carries none of our numbers (unsolicited, §5.5.3) wakes no one.
 func (c *Conn) pongReceived(payload []byte) {
 	if len(payload) != 8 {
 		return
 	}
-	key := [8]byte(payload)
+	answered := binary.BigEndian.Uint64(payload)
 	c.pingMu.Lock()
-	if done, ok := c.pendingPing[key]; ok {
-		close(done)
-		delete(c.pendingPing, key)
+	defer c.pingMu.Unlock()
+	if answered > uint64(c.pingCount) {
+		return
 	}
-	c.pingMu.Unlock()
+	for key, done := range c.pendingPing {
+		if binary.BigEndian.Uint64(key[:]) <= answered {
+			close(done)
+			delete(c.pendingPing, key)
+		}
+	}
 }
 
 // keepalive pings every interval and drops a peer that leaves a ping
