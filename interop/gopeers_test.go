@@ -156,8 +156,10 @@ func gorillaPeer() *peer {
 			switch f {
 			case featDeflateCT:
 				return "gorilla/websocket implements only no-context-takeover"
-			case featDeflateWB:
+			case featDeflateWB, featDeflateW9, featDeflateW15:
 				return "gorilla/websocket implements no max_window_bits"
+			case featDeflateSNCT, featDeflateCNCT:
+				return "gorilla/websocket implements only no-context-takeover both ways"
 			}
 			return ""
 		},
@@ -302,6 +304,15 @@ func coderPeer() *peer {
 			}, nil
 		},
 		na: func(r role, f string) string {
+			switch f {
+			case featDeflateSNCT, featDeflateCNCT, featDeflateW9, featDeflateW15:
+				// ws13's offer leaves these to the server, and coder's
+				// server imposes none of them.
+				if r == peerServer {
+					return "coder/websocket's server sets no parameter that the client did not offer"
+				}
+				return "coder/websocket offers no context takeover both ways or not at all, and no max_window_bits"
+			}
 			if f == featDeflateWB {
 				if r == peerServer {
 					return "coder/websocket cannot shrink its window: it declines server_max_window_bits"

@@ -41,8 +41,14 @@ type job struct {
 	// Deflate is the peer's offer: "off", "default" (what the library
 	// offers unless told otherwise) or "nct" (no context takeover both
 	// ways, where the library can ask for it).
+	// "offer": exactly the parameters in Offer.
 	Deflate string `json:"deflate,omitempty"`
-	Origin  string `json:"origin,omitempty"`
+	// Offer is a permessage-deflate offer by RFC 7692 parameter name: true
+	// for a parameter without a value, a number for window bits. The
+	// peers add a client_max_window_bits without a value, as their
+	// libraries do by default, unless Offer gives it one.
+	Offer  map[string]any `json:"offer,omitempty"`
+	Origin string         `json:"origin,omitempty"`
 	// Frag asks for a connection that fragments what it sends, for peers
 	// that cannot cut fragments on demand (gorilla: a small write buffer).
 	Frag bool `json:"frag,omitempty"`

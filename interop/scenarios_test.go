@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,10 @@ const (
 	featDeflateNCT    = "permessage-deflate, no context takeover"
 	featDeflateCT     = "permessage-deflate, context takeover"
 	featDeflateWB     = "permessage-deflate, 10-bit windows"
+	featDeflateSNCT   = "permessage-deflate, server_no_context_takeover alone"
+	featDeflateCNCT   = "permessage-deflate, client_no_context_takeover alone"
+	featDeflateW9     = "permessage-deflate, 9-bit windows set by the peer"
+	featDeflateW15    = "permessage-deflate, 15-bit windows stated explicitly"
 	featSubprotocol   = "subprotocol negotiation"
 	featMany          = "100 connections at once"
 	featOrigin        = "refused Origin is an error to the client"
@@ -46,7 +51,8 @@ const (
 var features = []string{
 	featTextEcho, featBinaryEcho, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
 	featPingToPeer, featPingFromPeer, featCloseToPeer, featCloseFromPeer,
-	featCompressOff, featDeflateNCT, featDeflateCT, featDeflateWB, featSubprotocol, featMany, featOrigin, featTLS,
+	featCompressOff, featDeflateNCT, featDeflateCT, featDeflateWB, featDeflateSNCT, featDeflateCNCT,
+	featDeflateW9, featDeflateW15, featSubprotocol, featMany, featOrigin, featTLS,
 }
 
 // link is one connection under test, seen from ws13.
@@ -78,7 +84,24 @@ const (
 	kindCT       = "ct"
 	kindWB       = "wb"
 	kindTLS      = "tls" // plain, over wss:// (peerServer only)
+
+	// The peer sets one parameter: as server it imposes it on ws13's
+	// default offer (its URL key is the kind), as client it offers it to
+	// ws13's server with the defaults ("ct").
+	kindSNCT = "deflate-snct" // server_no_context_takeover
+	kindCNCT = "deflate-cnct" // client_no_context_takeover
+	kindW9   = "deflate-w9"   // server_max_window_bits=9, client_max_window_bits=9
+	kindW15  = "deflate-w15"  // server_max_window_bits=15, client_max_window_bits=15
 )
+
+// peerOffers are the offers that a client peer makes for the kinds in
+// which the peer sets a parameter.
+var peerOffers = map[string]map[string]any{
+	kindSNCT: {"server_no_context_takeover": true},
+	kindCNCT: {"client_no_context_takeover": true},
+	kindW9:   {"server_max_window_bits": 9, "client_max_window_bits": 9},
+	kindW15:  {"server_max_window_bits": 15, "client_max_window_bits": 15},
+}
 
 // connect opens a connection of a kind: ws13 dials the peer's server, or
 // the peer's client dials ws13's server.
@@ -104,6 +127,8 @@ func (e *env) connect(ctx context.Context, kind string) (*link, error) {
 		}
 	case kindCT, kindWB:
 		j.URL, j.Deflate = base+kind, "default"
+	case kindSNCT, kindCNCT, kindW9, kindW15:
+		j.URL, j.Deflate, j.Offer = base+"ct", "offer", peerOffers[kind]
 	}
 	return e.await(ctx, j)
 }
@@ -215,6 +240,12 @@ func (e *env) dial(ctx context.Context, kind string) (l *link, err error) {
 	case kindWB:
 		url, opts.Compression = e.urls["deflate"], websocket.CompressionOptions{
 			Mode: websocket.CompressionContextTakeover, ServerMaxWindowBits: 10, ClientMaxWindowBits: 10}
+	case kindSNCT, kindCNCT, kindW9, kindW15:
+		url = e.urls[kind]
+		if url == "" {
+			return nil, fmt.Errorf("the peer's server has no %s endpoint", kind)
+		}
+		opts.Compression.Mode = websocket.CompressionContextTakeover
 	}
 	id, ev := events.newID(e.p.name)
 	c, resp, err := websocket.Dial(ctx, url+"?id="+id, opts)
@@ -491,6 +522,14 @@ func (e *env) runFeature(f string, deadline time.Time) result {
 		return e.deflate(ctx, kindCT)
 	case featDeflateWB:
 		return e.deflate(ctx, kindWB)
+	case featDeflateSNCT:
+		return e.deflate(ctx, kindSNCT)
+	case featDeflateCNCT:
+		return e.deflate(ctx, kindCNCT)
+	case featDeflateW9:
+		return e.deflate(ctx, kindW9)
+	case featDeflateW15:
+		return e.deflate(ctx, kindW15)
 	case featSubprotocol:
 		return e.subprotocol(ctx)
 	case featMany:
@@ -938,6 +977,26 @@ func (e *env) deflate(ctx context.Context, kind string) result {
 		if b, err := strconv.Atoi(ps[key]); err != nil || b > 10 || b < 8 {
 			return fail("negotiated %q: no %s ≤ 10", ext, key)
 		}
+	case kindSNCT, kindCNCT:
+		if snct != (kind == kindSNCT) || cnct != (kind == kindCNCT) {
+			return fail("negotiated %q: the peer set %s alone", ext, strings.TrimPrefix(kind, "deflate-"))
+		}
+	case kindW9, kindW15:
+		want := strings.TrimPrefix(kind, "deflate-w")
+		if ps["server_max_window_bits"] != want || ps["client_max_window_bits"] != want {
+			return fail("negotiated %q: not %s bits both ways", ext, want)
+		}
+	}
+	// Each direction as negotiated: ws13 compresses as the client does
+	// when it dials, as the server does when it accepts.
+	outTakeover, inTakeover := !cnct, !snct
+	outBits, inBits := windowBits(ps, "client_max_window_bits"), windowBits(ps, "server_max_window_bits")
+	if e.r == peerClient {
+		outTakeover, inTakeover = inTakeover, outTakeover
+		outBits, inBits = inBits, outBits
+		if kind == kindWB {
+			outBits = 10 // ws13's server keeps within its option unasked
+		}
 	}
 
 	// The same message twice: with takeover the second refers back to the
@@ -959,18 +1018,26 @@ func (e *env) deflate(ctx context.Context, kind string) result {
 		outSize[i], inSize[i] = out[0].length, in[0].length
 	}
 	sizes := fmt.Sprintf("1500 B twice: ws13 sent %d then %d B, the peer %d then %d B", outSize[0], outSize[1], inSize[0], inSize[1])
-	switch kind {
-	case kindNCT:
-		// Each message compressed alone: the same bytes, give or take.
-		if outSize[1]*10 < outSize[0]*9 || inSize[1]*10 < inSize[0]*9 {
-			return fail("context taken over though negotiated off: %s", sizes)
-		}
-	case kindCT:
-		// Less than half: the second message refers back to the first.
-		if outSize[1]*2 > outSize[0] || inSize[1]*2 > inSize[0] {
-			return fail("context not taken over: %s", sizes)
+	for _, d := range []struct {
+		who      string
+		takeover bool
+		bits     int
+		size     [2]int64
+	}{{"ws13", outTakeover, outBits, outSize}, {"the peer", inTakeover, inBits, inSize}} {
+		switch {
+		case !d.takeover && d.size[1]*10 < d.size[0]*9:
+			// Each message compressed alone: the same bytes, give or take.
+			return fail("%s took its context over though negotiated off: %s", d.who, sizes)
+		case d.takeover && 1<<d.bits > len(msg) && d.size[1]*2 > d.size[0]:
+			// Less than half: the second message refers back to the first
+			// (when the window reaches that far).
+			return fail("%s did not take its context over: %s", d.who, sizes)
 		}
 	}
+	if err := e.checkWindow(ctx, l, outBits, outTakeover); err != nil {
+		return failErr(err)
+	}
+	sizes += fmt.Sprintf("; ws13 kept to its %d-bit window", outBits)
 
 	// Then: large and compressible, incompressible, empty, and streamed in
 	// fragments through ws13's Writer.
@@ -1024,6 +1091,55 @@ func (e *env) deflate(ctx context.Context, kind string) result {
 		note += ", and the peer's"
 	}
 	return pass("%s; %s; 1 MiB, random and empty messages byte-exact; %s", ext, sizes, note)
+}
+
+// windowBits is a window bound of a permessage-deflate response, 15 if
+// it has none.
+func windowBits(ps map[string]string, key string) int {
+	if b, err := strconv.Atoi(ps[key]); err == nil {
+		return b
+	}
+	return 15
+}
+
+// checkWindow checks on the wire that ws13 compresses within the window it
+// negotiated, bits, and uses it: random bytes repeated 5000 B further on,
+// beyond a window of 12 bits and within one of 15. Random bytes do not
+// compress, so the compressed size says whether ws13 reached back for the
+// repeat. With takeover the repeat is also tried across two messages,
+// which the peer's inflater (zlib, with the negotiated window) could not
+// decode from beyond its window.
+func (e *env) checkWindow(ctx context.Context, l *link, bits int, takeover bool) error {
+	block, gap := binaryOf(1000, 40), binaryOf(4000, 41)
+	far := slices.Concat(block, gap, block)
+	tries := [][][]byte{{far}}
+	if takeover {
+		tries = append(tries, [][]byte{block, slices.Concat(gap, block)})
+	}
+	for _, msgs := range tries {
+		mark := l.s.mark()
+		for _, m := range msgs {
+			if err := l.echo(ctx, websocket.MessageBinary, m); err != nil {
+				return err
+			}
+		}
+		out := l.s.since(mark, dataOut)
+		if len(out) != len(msgs) || !out[len(out)-1].rsv1 {
+			return fmt.Errorf("ws13 sent %d message(s) for %d, the last not compressed: %+v", len(out), len(msgs), out)
+		}
+		last, size := out[len(out)-1].length, len(msgs[len(msgs)-1])
+		reached := last < int64(size-500)
+		across := map[bool]string{false: "within a message", true: "across messages"}[len(msgs) > 1]
+		switch {
+		case bits <= 12 && reached:
+			return fmt.Errorf("ws13 compressed %d random bytes to %d %s: it reached 5000 B back, beyond its %d-bit window",
+				size, last, across, bits)
+		case bits == 15 && !reached:
+			return fmt.Errorf("ws13 compressed %d random bytes to %d %s: it did not reach 5000 B back, within its 15-bit window",
+				size, last, across)
+		}
+	}
+	return nil
 }
 
 func (e *env) subprotocol(ctx context.Context) result {

@@ -66,12 +66,35 @@ function preferred(offered) {
   return false;
 }
 
+// imposed are the deflate servers that impose a parameter, by URL key.
+const imposed = {
+  'deflate-snct': { serverNoContextTakeover: true },
+  'deflate-cnct': { clientNoContextTakeover: true },
+  'deflate-w9': { serverMaxWindowBits: 9, clientMaxWindowBits: 9 },
+  'deflate-w15': { serverMaxWindowBits: 15, clientMaxWindowBits: 15 },
+};
+
+// offerOptions turns the driver's offer (RFC 7692 parameter names) into ws's
+// perMessageDeflate options.
+function offerOptions(offer) {
+  const opts = {};
+  if (offer.server_no_context_takeover) opts.serverNoContextTakeover = true;
+  if (offer.client_no_context_takeover) opts.clientNoContextTakeover = true;
+  if (offer.server_max_window_bits) opts.serverMaxWindowBits = offer.server_max_window_bits;
+  if (offer.client_max_window_bits) opts.clientMaxWindowBits = offer.client_max_window_bits;
+  return opts;
+}
+
 function server() {
   const header = (headers) => (headers.find((h) => /^sec-websocket-extensions:/i.test(h)) || '').replace(/^[^:]*:\s*/, '');
   const configs = {
     plain: new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX, handleProtocols: preferred }),
     deflate: new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: MAX, handleProtocols: preferred }),
   };
+  // Servers that impose a parameter on whatever the client offers.
+  for (const [name, pmd] of Object.entries(imposed)) {
+    configs[name] = new WebSocketServer({ noServer: true, perMessageDeflate: pmd, maxPayload: MAX, handleProtocols: preferred });
+  }
   for (const wss of Object.values(configs)) {
     wss.on('headers', (headers, req) => { req.extensionsResponse = header(headers); });
   }
@@ -89,10 +112,12 @@ function server() {
   }, notFound).on('upgrade', upgrade);
   srv.listen(0, '127.0.0.1', () => tls.listen(0, '127.0.0.1', () => {
     const base = `ws://127.0.0.1:${srv.address().port}/`;
-    emit({ event: 'listening', urls: {
+    const urls = {
       plain: base + 'plain', deflate: base + 'deflate', frag: base + 'plain',
       tls: `wss://127.0.0.1:${tls.address().port}/plain`,
-    } });
+    };
+    for (const name of Object.keys(imposed)) urls[name] = base + name;
+    emit({ event: 'listening', urls });
   }));
 }
 
@@ -105,6 +130,7 @@ function client() {
     switch (job.deflate) {
       case 'off': opts.perMessageDeflate = false; break;
       case 'nct': opts.perMessageDeflate = { serverNoContextTakeover: true, clientNoContextTakeover: true }; break;
+      case 'offer': opts.perMessageDeflate = offerOptions(job.offer); break;
       default: opts.perMessageDeflate = true; // offers client_max_window_bits
     }
     const ws = new WebSocket(job.url, job.protocols || [], opts);

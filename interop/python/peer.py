@@ -16,11 +16,20 @@ import sys
 import threading
 
 import websockets
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
 
 PREFIX = "@@ws13 "
 MAX = 64 << 20
 PROTOCOLS = ["chat.v1", "chat.v2"]
+
+# The deflate servers that impose a parameter on whatever the client offers,
+# by URL key, in RFC 7692's names (ServerPerMessageDeflateFactory's too).
+IMPOSED = {
+    "deflate-snct": dict(server_no_context_takeover=True),
+    "deflate-cnct": dict(client_no_context_takeover=True),
+    "deflate-w9": dict(server_max_window_bits=9, client_max_window_bits=9),
+    "deflate-w15": dict(server_max_window_bits=15, client_max_window_bits=15),
+}
 
 
 def emit(ev):
@@ -113,8 +122,13 @@ async def server():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(os.environ["INTEROP_TLS_CERT"], os.environ["INTEROP_TLS_KEY"])
     secure = await websockets.serve(lambda ws, *_: agent(ws, request_id(ws)), "127.0.0.1", 0, compression=None, ssl=ctx, **common)
+    servers = [("plain", plain), ("deflate", deflate), ("frag", plain), ("tls", secure)]
+    for name, params in IMPOSED.items():
+        srv = await websockets.serve(lambda ws, *_: agent(ws, request_id(ws)), "127.0.0.1", 0, compression=None,
+                                     extensions=[ServerPerMessageDeflateFactory(**params)], **common)
+        servers.append((name, srv))
     urls = {}
-    for name, srv in (("plain", plain), ("deflate", deflate), ("frag", plain), ("tls", secure)):
+    for name, srv in servers:
         port = srv.sockets[0].getsockname()[1]
         scheme = "wss" if srv is secure else "ws"
         urls[name] = f"{scheme}://127.0.0.1:{port}/{name}"
@@ -140,6 +154,13 @@ async def client_conn(job):
         kwargs["compression"] = None
         kwargs["extensions"] = [ClientPerMessageDeflateFactory(
             server_no_context_takeover=True, client_no_context_takeover=True, client_max_window_bits=True)]
+    elif deflate == "offer":
+        # The driver's parameters, in RFC 7692's names; client_max_window_bits
+        # without a value unless given one, as by default.
+        params = dict(client_max_window_bits=True)
+        params.update(job["offer"])
+        kwargs["compression"] = None
+        kwargs["extensions"] = [ClientPerMessageDeflateFactory(**params)]
     # default: compression="deflate", which offers client_max_window_bits.
     try:
         ws = await websockets.connect(job["url"], **kwargs)
