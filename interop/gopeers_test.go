@@ -240,7 +240,11 @@ func gorillaAgent(c *gorilla.Conn, id string, extensions *string) {
 			}()
 		case "close":
 			// Reading goes on until the echo of the close frame.
-			c.WriteControl(gorilla.CloseMessage, gorilla.FormatCloseMessage(cmd.Code, cmd.Reason), deadline())
+			code := cmd.Code
+			if code == 0 {
+				code = gorilla.CloseNoStatusReceived // a close frame without a code
+			}
+			c.WriteControl(gorilla.CloseMessage, gorilla.FormatCloseMessage(code, cmd.Reason), deadline())
 		}
 	}
 }
@@ -373,7 +377,11 @@ func coderAgent(c *coder.Conn, id string, extensions *string) {
 				}
 			}()
 		case "close":
-			go c.Close(coder.StatusCode(cmd.Code), cmd.Reason)
+			code := coder.StatusCode(cmd.Code)
+			if code == 0 {
+				code = coder.StatusNoStatusRcvd // a close frame without a code
+			}
+			go c.Close(code, cmd.Reason)
 		}
 	}
 }

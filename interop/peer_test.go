@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ws13/websocket"
 )
 
 // event is what a peer reports about one of its connections.
@@ -161,6 +163,9 @@ type peer struct {
 	// ownPingPayload, if set, says why the peer's ping cannot carry the
 	// payload the test gives it (its library picks one itself).
 	ownPingPayload string
+	// unsendableClose, if set, says why the peer cannot send a close frame
+	// with a code (StatusNoStatusRcvd: with none), or "".
+	unsendableClose func(code websocket.StatusCode) string
 	// nctOffer: the deflate value that makes the peer offer no context
 	// takeover.
 	nctOffer string
@@ -368,6 +373,12 @@ func pythonPeer() *peer {
 		},
 		splitsExact: true,
 		nctOffer:    "nct",
+		unsendableClose: func(code websocket.StatusCode) string {
+			if code == websocket.StatusNoStatusRcvd {
+				return "websockets' close() always sends a code (1005 is refused)"
+			}
+			return ""
+		},
 		missing: func() string {
 			ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 			defer cancel()

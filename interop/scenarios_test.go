@@ -24,33 +24,35 @@ import (
 )
 
 const (
-	featTextEcho      = "text echo: 0 B, 1 B, 125, 126, 65535, 65536, 1 MiB, 16 MiB"
-	featBinaryEcho    = "binary echo: the same sizes"
-	featFragFromPeer  = "fragmented message, peer → ws13"
-	featFragToPeer    = "fragmented message, ws13 → peer"
-	featUTF8FromPeer  = "UTF-8 split inside a character across fragments, peer → ws13"
-	featUTF8ToPeer    = "UTF-8 split inside a character across fragments, ws13 → peer"
-	featPingToPeer    = "ping ws13 → peer, pong back"
-	featPingFromPeer  = "ping peer → ws13, pong back"
-	featCloseToPeer   = "close by ws13 (4000 + reason), seen by peer"
-	featCloseFromPeer = "close by peer (4001 + reason), seen by ws13"
-	featCompressOff   = "compression off, and an offer declined"
-	featDeflateNCT    = "permessage-deflate, no context takeover"
-	featDeflateCT     = "permessage-deflate, context takeover"
-	featDeflateWB     = "permessage-deflate, 10-bit windows"
-	featDeflateSNCT   = "permessage-deflate, server_no_context_takeover alone"
-	featDeflateCNCT   = "permessage-deflate, client_no_context_takeover alone"
-	featDeflateW9     = "permessage-deflate, 9-bit windows set by the peer"
-	featDeflateW15    = "permessage-deflate, 15-bit windows stated explicitly"
-	featSubprotocol   = "subprotocol negotiation"
-	featMany          = "100 connections at once"
-	featOrigin        = "refused Origin is an error to the client"
-	featTLS           = "wss:// (TLS, self-signed)"
+	featTextEcho           = "text echo: 0 B, 1 B, 125, 126, 65535, 65536, 1 MiB, 16 MiB"
+	featBinaryEcho         = "binary echo: the same sizes"
+	featFragFromPeer       = "fragmented message, peer → ws13"
+	featFragToPeer         = "fragmented message, ws13 → peer"
+	featUTF8FromPeer       = "UTF-8 split inside a character across fragments, peer → ws13"
+	featUTF8ToPeer         = "UTF-8 split inside a character across fragments, ws13 → peer"
+	featPingToPeer         = "ping ws13 → peer, pong back"
+	featPingFromPeer       = "ping peer → ws13, pong back"
+	featCloseToPeer        = "close by ws13 (4000 + reason), seen by peer"
+	featCloseFromPeer      = "close by peer (4001 + reason), seen by ws13"
+	featCloseCodesToPeer   = "close by ws13: 1000 and no reason, no status code, 1001, 4999 + 123 B reason"
+	featCloseCodesFromPeer = "close by peer: 1000 and no reason, no status code, 1001, 4999 + 123 B reason"
+	featCompressOff        = "compression off, and an offer declined"
+	featDeflateNCT         = "permessage-deflate, no context takeover"
+	featDeflateCT          = "permessage-deflate, context takeover"
+	featDeflateWB          = "permessage-deflate, 10-bit windows"
+	featDeflateSNCT        = "permessage-deflate, server_no_context_takeover alone"
+	featDeflateCNCT        = "permessage-deflate, client_no_context_takeover alone"
+	featDeflateW9          = "permessage-deflate, 9-bit windows set by the peer"
+	featDeflateW15         = "permessage-deflate, 15-bit windows stated explicitly"
+	featSubprotocol        = "subprotocol negotiation"
+	featMany               = "100 connections at once"
+	featOrigin             = "refused Origin is an error to the client"
+	featTLS                = "wss:// (TLS, self-signed)"
 )
 
 var features = []string{
 	featTextEcho, featBinaryEcho, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
-	featPingToPeer, featPingFromPeer, featCloseToPeer, featCloseFromPeer,
+	featPingToPeer, featPingFromPeer, featCloseToPeer, featCloseFromPeer, featCloseCodesToPeer, featCloseCodesFromPeer,
 	featCompressOff, featDeflateNCT, featDeflateCT, featDeflateWB, featDeflateSNCT, featDeflateCNCT,
 	featDeflateW9, featDeflateW15, featSubprotocol, featMany, featOrigin, featTLS,
 }
@@ -514,6 +516,10 @@ func (e *env) runFeature(f string, deadline time.Time) result {
 		return e.closeToPeer(ctx)
 	case featCloseFromPeer:
 		return e.closeFromPeer(ctx)
+	case featCloseCodesToPeer:
+		return e.closeCodesToPeer(ctx)
+	case featCloseCodesFromPeer:
+		return e.closeCodesFromPeer(ctx)
 	case featCompressOff:
 		return e.compressOff(ctx)
 	case featDeflateNCT:
@@ -891,6 +897,150 @@ func (e *env) closeFromPeer(ctx context.Context) result {
 		return fail("ws13's close frame(s): %v", echo)
 	}
 	return pass("ws13 saw 4001 %q, echoed 4001", reason)
+}
+
+// closeCase is one close frame: code (StatusNoStatusRcvd for a frame
+// without one) and reason.
+type closeCase struct {
+	code   websocket.StatusCode
+	reason string
+}
+
+// closeCases are the close frames of real deployments, and the largest one
+// (§5.5: 125 B of payload).
+var closeCases = []closeCase{
+	{websocket.StatusNormalClosure, ""},
+	{websocket.StatusNoStatusRcvd, ""},
+	{websocket.StatusGoingAway, "server restart"},
+	{4999, string(textOf(123, 51))},
+}
+
+// closePayload is the body of a close frame with c's code and reason.
+func (c closeCase) payload() []byte {
+	if c.code == websocket.StatusNoStatusRcvd {
+		return []byte{}
+	}
+	return append([]byte{byte(c.code >> 8), byte(c.code)}, c.reason...)
+}
+
+func (c closeCase) String() string {
+	if c.code == websocket.StatusNoStatusRcvd {
+		return "no status code"
+	}
+	return fmt.Sprintf("%d + %d B reason", c.code, len(c.reason))
+}
+
+// closeFrameOf returns the one close frame that went out (or came in)
+// since mark.
+func closeFrameOf(l *link, mark int, out bool) (frame, error) {
+	frames := l.s.since(mark, isOp(opClose, out))
+	if len(frames) != 1 {
+		return frame{}, fmt.Errorf("%d close frame(s) on the wire, not one", len(frames))
+	}
+	return frames[0], nil
+}
+
+func (e *env) closeCodesToPeer(ctx context.Context) result {
+	for _, cc := range closeCases {
+		l, err := e.connect(ctx, kindPlain)
+		if err != nil {
+			return fail("%v: %v", cc, err)
+		}
+		mark := l.s.mark()
+		if err := l.c.Close(cc.code, cc.reason); err != nil {
+			return fail("%v: Close: %v", cc, err)
+		}
+		ev, err := waitEvent(l.ev, "close", 10*time.Second)
+		if err != nil {
+			return fail("%v: %v", cc, err)
+		}
+		if ev.Code != int(cc.code) || ev.Reason != cc.reason {
+			return fail("%v: the peer saw %d %q", cc, ev.Code, ev.Reason)
+		}
+		if ev.Clean != nil && !*ev.Clean {
+			return fail("%v: the browser calls the close unclean", cc)
+		}
+		sent, err := closeFrameOf(l, mark, true)
+		if err != nil {
+			return fail("%v: ws13: %v", cc, err)
+		}
+		if !bytes.Equal(sent.payload, cc.payload()) {
+			return fail("%v: ws13's close frame carried %x", cc, sent.payload)
+		}
+		echo, err := closeFrameOf(l, mark, false)
+		if err != nil {
+			return fail("%v: the peer: %v", cc, err)
+		}
+		if cc.code != websocket.StatusNoStatusRcvd && closeCode(echo.payload) != int(cc.code) {
+			return fail("%v: the peer echoed %x", cc, echo.payload)
+		}
+	}
+	return pass("each close frame byte-exact on the wire, seen whole by the peer (1005 for none), echoed; Close returned nil")
+}
+
+func (e *env) closeCodesFromPeer(ctx context.Context) result {
+	var notTried []string
+	why := ""
+	for _, cc := range closeCases {
+		if e.p.unsendableClose != nil {
+			if reason := e.p.unsendableClose(cc.code); reason != "" {
+				why = reason
+				notTried = append(notTried, cc.String())
+				continue
+			}
+		}
+		l, err := e.connect(ctx, kindPlain)
+		if err != nil {
+			return fail("%v: %v", cc, err)
+		}
+		mark := l.s.mark()
+		cmd := map[string]any{"cmd": "close"}
+		if cc.code != websocket.StatusNoStatusRcvd {
+			cmd["code"], cmd["reason"] = cc.code, cc.reason
+		}
+		if err := l.command(ctx, cmd); err != nil {
+			l.c.CloseNow()
+			return failErr(err)
+		}
+		_, _, err = l.c.Read(ctx)
+		l.c.CloseNow()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			return fail("%v: Read returned %v, not a *CloseError", cc, err)
+		}
+		if ce.Code != cc.code || ce.Reason != cc.reason {
+			return fail("%v: ws13 saw %d %q", cc, ce.Code, ce.Reason)
+		}
+		got, err := closeFrameOf(l, mark, false)
+		if err != nil {
+			return fail("%v: the peer: %v", cc, err)
+		}
+		if !bytes.Equal(got.payload, cc.payload()) {
+			return fail("%v: the peer's close frame carried %x", cc, got.payload)
+		}
+		// The peer's event comes once ws13's echo has passed the tap.
+		ev, err := waitEvent(l.ev, "close", 10*time.Second)
+		if err != nil {
+			return fail("%v: %v", cc, err)
+		}
+		if ev.Code != int(cc.code) {
+			return fail("%v: the peer got back %d", cc, ev.Code)
+		}
+		// §5.5.1: the echo "typically" carries the code received; with
+		// none received, none is sent back.
+		echo, err := closeFrameOf(l, mark, true)
+		if err != nil {
+			return fail("%v: ws13: %v", cc, err)
+		}
+		if want := (closeCase{code: cc.code}).payload(); !bytes.Equal(echo.payload, want) {
+			return fail("%v: ws13 echoed %x, not %x", cc, echo.payload, want)
+		}
+	}
+	if len(notTried) > 0 {
+		return result{"partial", why + ": the other close frames passed; " +
+			strings.Join(notTried, ", ") + " was not tried"}
+	}
+	return pass("ws13 saw each code and reason whole and echoed the code (none for none)")
 }
 
 func (e *env) compressOff(ctx context.Context) result {

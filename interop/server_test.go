@@ -339,6 +339,12 @@ func browserPeer(srv *ourServer) *peer {
 			return ""
 		},
 		noOff: true,
+		unsendableClose: func(code websocket.StatusCode) string {
+			if code != websocket.StatusNoStatusRcvd && code != websocket.StatusNormalClosure && (code < 3000 || code > 4999) {
+				return "the WebSocket API's close() takes no code but 1000 and 3000–4999"
+			}
+			return ""
+		},
 		missing: func() string {
 			if _, err := os.Stat(chromium); err != nil {
 				return "chromium is not installed"
