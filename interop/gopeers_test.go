@@ -26,8 +26,12 @@ type command struct {
 	Type   string `json:"type"`
 	Data   []byte `json:"data"` // base64 in JSON
 	Splits []int  `json:"splits"`
-	Code   int    `json:"code"`
-	Reason string `json:"reason"`
+	// PingAfter, if set, asks for a ping with PingData between two
+	// fragments of a frag message.
+	PingAfter *int   `json:"pingAfter"`
+	PingData  []byte `json:"pingData"`
+	Code      int    `json:"code"`
+	Reason    string `json:"reason"`
 }
 
 const cmdPrefix = "@@ws13 "
@@ -225,6 +229,12 @@ func gorillaAgent(c *gorilla.Conn, id string, extensions *string) {
 					n := min(len(p), 1000)
 					w.Write(p[:n])
 					p = p[n:]
+					// Once a frame has gone out (the write buffer filled),
+					// a ping may go between it and the next.
+					if cmd.PingAfter != nil && len(cmd.Data)-len(p) >= 2*gorillaFragBuffer {
+						c.WriteControl(gorilla.PingMessage, cmd.PingData, deadline())
+						cmd.PingAfter = nil
+					}
 				}
 				w.Close()
 			}
@@ -316,6 +326,9 @@ func coderPeer() *peer {
 					return "coder/websocket's server sets no parameter that the client did not offer"
 				}
 				return "coder/websocket offers no context takeover both ways or not at all, and no max_window_bits"
+			}
+			if f == featPingSizes {
+				return "coder/websocket's Ping sends a counter of its own"
 			}
 			if f == featDeflateWB {
 				if r == peerServer {

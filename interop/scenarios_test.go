@@ -32,6 +32,7 @@ const (
 	featUTF8ToPeer         = "UTF-8 split inside a character across fragments, ws13 → peer"
 	featPingToPeer         = "ping ws13 → peer, pong back"
 	featPingFromPeer       = "ping peer → ws13, pong back"
+	featPingSizes          = "ping peer → ws13 of 0 B and 125 B, and between the fragments of a message"
 	featCloseToPeer        = "close by ws13 (4000 + reason), seen by peer"
 	featCloseFromPeer      = "close by peer (4001 + reason), seen by ws13"
 	featCloseCodesToPeer   = "close by ws13: 1000 and no reason, no status code, 1001, 4999 + 123 B reason"
@@ -52,7 +53,7 @@ const (
 
 var features = []string{
 	featTextEcho, featBinaryEcho, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
-	featPingToPeer, featPingFromPeer, featCloseToPeer, featCloseFromPeer, featCloseCodesToPeer, featCloseCodesFromPeer,
+	featPingToPeer, featPingFromPeer, featPingSizes, featCloseToPeer, featCloseFromPeer, featCloseCodesToPeer, featCloseCodesFromPeer,
 	featCompressOff, featDeflateNCT, featDeflateCT, featDeflateWB, featDeflateSNCT, featDeflateCNCT,
 	featDeflateW9, featDeflateW15, featSubprotocol, featMany, featOrigin, featTLS,
 }
@@ -512,6 +513,8 @@ func (e *env) runFeature(f string, deadline time.Time) result {
 		return e.pingToPeer(ctx)
 	case featPingFromPeer:
 		return e.pingFromPeer(ctx)
+	case featPingSizes:
+		return e.pingSizes(ctx)
 	case featCloseToPeer:
 		return e.closeToPeer(ctx)
 	case featCloseFromPeer:
@@ -829,6 +832,74 @@ func (e *env) pingFromPeer(ctx context.Context) result {
 		return fail("the peer reports a pong of %v", rep.Pong)
 	}
 	return pass("ws13's pong echoed the %d B payload; the peer got it", len(pings[0].payload))
+}
+
+// pingSizes: the peer pings with the smallest and the largest payload
+// (§5.5: 125 B), then between two fragments of a message (§5.4: control
+// frames "MAY be injected in the middle of a fragmented message"); ws13's
+// pong must echo each payload whole, and the message must arrive whole.
+func (e *env) pingSizes(ctx context.Context) result {
+	l, err := e.connect(ctx, kindFrag)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	for _, data := range [][]byte{{}, binaryOf(125, 60)} {
+		mark := l.s.mark()
+		if err := l.command(ctx, map[string]any{"cmd": "ping", "data": data}); err != nil {
+			return failErr(err)
+		}
+		var rep struct {
+			Pong *[]byte `json:"pong"`
+		}
+		if err := l.reply(ctx, &rep); err != nil {
+			return fail("%d B: %v", len(data), err)
+		}
+		if rep.Pong == nil || !bytes.Equal(*rep.Pong, data) {
+			return fail("%d B: the peer reports a pong of %v", len(data), rep.Pong)
+		}
+		pings, pongs := l.s.since(mark, isOp(opPing, false)), l.s.since(mark, isOp(opPong, true))
+		if len(pings) != 1 || len(pongs) != 1 || !bytes.Equal(pings[0].payload, data) || !bytes.Equal(pongs[0].payload, data) {
+			return fail("%d B: wire: ping(s) in %v, pong(s) out %v", len(data), pings, pongs)
+		}
+	}
+
+	data, ping := binaryOf(30000, 61), binaryOf(125, 62)
+	mark := l.s.mark()
+	err = l.command(ctx, map[string]any{"cmd": "frag", "type": "binary", "data": data, "splits": []int{10000, 20000},
+		"pingAfter": 0, "pingData": ping})
+	if err != nil {
+		return failErr(err)
+	}
+	if err := l.expect(ctx, websocket.MessageBinary, data); err != nil {
+		return fail("the message around the ping: %v", err)
+	}
+	// One more round trip, so that ws13's pong, written before it, has
+	// passed the tap.
+	if err := l.echo(ctx, websocket.MessageText, []byte("after the ping")); err != nil {
+		return failErr(err)
+	}
+	in := l.s.since(mark, func(f frame) bool { return !f.out && (f.isData() || f.opcode == opPing) })
+	pingAt, firstData, lastData := -1, -1, -1
+	for i, f := range in {
+		switch {
+		case f.opcode == opPing:
+			pingAt = i
+		case firstData < 0:
+			firstData = i
+		}
+		if f.isData() && f.fin && lastData < 0 {
+			lastData = i
+		}
+	}
+	if pingAt < 0 || firstData < 0 || lastData < 0 || firstData > pingAt || pingAt > lastData {
+		return fail("the peer's ping was not between the fragments: ping at %d, message frames %d to %d", pingAt, firstData, lastData)
+	}
+	pongs := l.s.since(mark, isOp(opPong, true))
+	if len(pongs) != 1 || !bytes.Equal(pongs[0].payload, ping) || !bytes.Equal(in[pingAt].payload, ping) {
+		return fail("wire: ping %x, pong(s) %v", in[pingAt].payload, pongs)
+	}
+	return pass("pongs of 0 B and 125 B byte-exact; a 125 B ping between fragments answered, the message whole")
 }
 
 // closeCode reads the code of a close frame payload.

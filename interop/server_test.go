@@ -331,7 +331,7 @@ func browserPeer(srv *ourServer) *peer {
 			switch f {
 			case featFragFromPeer, featUTF8FromPeer:
 				return "the WebSocket API sends each message whole; the browser picks the frames"
-			case featPingFromPeer:
+			case featPingFromPeer, featPingSizes:
 				return "the WebSocket API cannot send a ping"
 			case featDeflateSNCT, featDeflateCNCT, featDeflateW9, featDeflateW15:
 				return "the browser's offer is fixed: permessage-deflate; client_max_window_bits"

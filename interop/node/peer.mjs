@@ -39,6 +39,8 @@ function agent(ws, id, extensions) {
             ws.send(buf.subarray(cuts[i], cuts[i + 1]), {
               binary: cmd.type === 'binary', fin: i + 2 === cuts.length, compress: !!cmd.compress,
             });
+            // A ping between two fragments, where a control frame may go.
+            if (i === cmd.pingAfter) ws.ping(Buffer.from(cmd.pingData, 'base64'));
           }
           break;
         }

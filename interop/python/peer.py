@@ -61,6 +61,15 @@ def response_headers(ws):
     return headers
 
 
+async def pieces_with_ping(ws, pieces, after, ping):
+    """Yields the fragments of a message and pings after fragment number
+    after: send writes a fragment before it asks for the next."""
+    for i, piece in enumerate(pieces):
+        yield piece
+        if i == after:
+            await ws.ping(ping)
+
+
 async def command(ws, cmd):
     kind = cmd["cmd"]
     if kind == "info":
@@ -72,7 +81,11 @@ async def command(ws, cmd):
             await ws.send(text_fragments(data, cmd["splits"]))
         else:
             cuts = [0] + list(cmd["splits"]) + [len(data)]
-            await ws.send([data[a:b] for a, b in zip(cuts, cuts[1:])])
+            pieces = [data[a:b] for a, b in zip(cuts, cuts[1:])]
+            if cmd.get("pingAfter") is None:
+                await ws.send(pieces)
+            else:
+                await ws.send(pieces_with_ping(ws, pieces, cmd["pingAfter"], base64.b64decode(cmd["pingData"])))
     elif kind == "ping":
         waiter = await ws.ping(base64.b64decode(cmd["data"]))
         await waiter
