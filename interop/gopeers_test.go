@@ -162,6 +162,8 @@ func gorillaPeer() *peer {
 				return "gorilla/websocket implements only no-context-takeover"
 			case featDeflateWB, featDeflateW9, featDeflateW15:
 				return "gorilla/websocket implements no max_window_bits"
+			case featUTF8EdgesFromPeer:
+				return "gorilla/websocket cuts its fragments where its write buffer fills, not where asked"
 			case featDeflateSNCT, featDeflateCNCT:
 				return "gorilla/websocket implements only no-context-takeover both ways"
 			}

@@ -366,7 +366,7 @@ func pythonPeer() *peer {
 		startServer: startServer,
 		startClient: startClient,
 		na: func(r role, f string) string {
-			if f == featUTF8FromPeer {
+			if f == featUTF8FromPeer || f == featUTF8EdgesFromPeer {
 				return "websockets sends text fragments as str, which cannot split a code point"
 			}
 			return ""

@@ -30,6 +30,8 @@ const (
 	featFragToPeer         = "fragmented message, ws13 → peer"
 	featUTF8FromPeer       = "UTF-8 split inside a character across fragments, peer → ws13"
 	featUTF8ToPeer         = "UTF-8 split inside a character across fragments, ws13 → peer"
+	featUTF8EdgesFromPeer  = "4-byte characters cut after each byte, and invalid UTF-8 across fragments, peer → ws13"
+	featUTF8EdgesToPeer    = "4-byte characters cut after their 1st, 2nd and 3rd byte, ws13 → peer"
 	featPingToPeer         = "ping ws13 → peer, pong back"
 	featPingFromPeer       = "ping peer → ws13, pong back"
 	featPingSizes          = "ping peer → ws13 of 0 B and 125 B, and between the fragments of a message"
@@ -53,6 +55,7 @@ const (
 
 var features = []string{
 	featTextEcho, featBinaryEcho, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
+	featUTF8EdgesFromPeer, featUTF8EdgesToPeer,
 	featPingToPeer, featPingFromPeer, featPingSizes, featCloseToPeer, featCloseFromPeer, featCloseCodesToPeer, featCloseCodesFromPeer,
 	featCompressOff, featDeflateNCT, featDeflateCT, featDeflateWB, featDeflateSNCT, featDeflateCNCT,
 	featDeflateW9, featDeflateW15, featSubprotocol, featMany, featOrigin, featTLS,
@@ -509,6 +512,10 @@ func (e *env) runFeature(f string, deadline time.Time) result {
 		return e.utf8FromPeer(ctx)
 	case featUTF8ToPeer:
 		return e.utf8ToPeer(ctx)
+	case featUTF8EdgesFromPeer:
+		return e.utf8EdgesFromPeer(ctx)
+	case featUTF8EdgesToPeer:
+		return e.utf8EdgesToPeer(ctx)
 	case featPingToPeer:
 		return e.pingToPeer(ctx)
 	case featPingFromPeer:
@@ -748,6 +755,126 @@ func (e *env) utf8ToPeer(ctx context.Context) result {
 		return fail("no frame of ws13 ended inside a character (frames end at %v)", boundaries(frames))
 	}
 	return pass("%d frames, one ends inside a character at byte %d; echoed whole", len(frames), b)
+}
+
+// fourByteText is "x", then n four-byte characters, then "y".
+func fourByteText(n int) []byte {
+	return []byte("x" + strings.Repeat("😀", n) + "y")
+}
+
+// allCut reports whether frames end at every one of cuts (an empty
+// frame may end the message after the last, as Close of a writer sends).
+func allCut(boundaries, cuts []int) bool {
+	for _, c := range cuts {
+		if !containsInt(boundaries, c) {
+			return false
+		}
+	}
+	return true
+}
+
+// utf8EdgesFromPeer: the peer cuts 4-byte characters after their first,
+// second and third byte, and one into a fragment per byte, so that two
+// fragments hold nothing but continuation bytes; ws13 must put each
+// character together across the frames. Then text that is not UTF-8 only
+// once the fragments are put together (a character left unfinished at the
+// end, a surrogate, a code point past U+10FFFF): ws13 must fail the
+// connection with 1007 (RFC 6455 §8.1).
+func (e *env) utf8EdgesFromPeer(ctx context.Context) result {
+	l, err := e.connect(ctx, kindFrag)
+	if err != nil {
+		return failErr(err)
+	}
+	data := fourByteText(4)
+	// x at 0, the characters at 1, 5, 9 and 13, y at 17.
+	splits := []int{2, 7, 12, 14, 15, 16}
+	mark := l.s.mark()
+	if err := l.command(ctx, map[string]any{"cmd": "frag", "type": "text", "data": data, "splits": splits}); err != nil {
+		l.c.CloseNow()
+		return failErr(err)
+	}
+	if err := l.expect(ctx, websocket.MessageText, data); err != nil {
+		l.c.CloseNow()
+		return failErr(err)
+	}
+	frames := l.s.since(mark, dataIn)
+	l.done()
+	if err := checkFragments(frames, websocket.MessageText, len(data)); err != nil {
+		return failErr(err)
+	}
+	if got := boundaries(frames); !allCut(got, splits) {
+		return fail("asked for cuts at %v, frames end at %v", splits, got)
+	}
+
+	for _, bad := range []struct {
+		name   string
+		data   []byte
+		splits []int
+	}{
+		{"a character unfinished at the end", []byte("ab\xf0\x9f\x98"), []int{3}},
+		{"a surrogate", []byte("a\xed\xa0\x80b"), []int{2}},
+		{"a code point past U+10FFFF", []byte("a\xf4\x90\x80\x80b"), []int{2, 3}},
+	} {
+		l, err := e.connect(ctx, kindFrag)
+		if err != nil {
+			return fail("%s: %v", bad.name, err)
+		}
+		mark := l.s.mark()
+		if err := l.command(ctx, map[string]any{"cmd": "frag", "type": "text", "data": bad.data, "splits": bad.splits}); err != nil {
+			l.c.CloseNow()
+			return failErr(err)
+		}
+		_, _, err = l.c.Read(ctx)
+		var pe *websocket.ProtocolError
+		if !errors.As(err, &pe) || pe.Code != websocket.StatusInvalidPayload {
+			l.c.CloseNow()
+			return fail("%s: Read returned %v, not a ProtocolError with 1007", bad.name, err)
+		}
+		ev, err := waitEvent(l.ev, "close", 10*time.Second)
+		l.c.CloseNow()
+		if err != nil {
+			return fail("%s: %v", bad.name, err)
+		}
+		if ev.Code != int(websocket.StatusInvalidPayload) {
+			return fail("%s: the peer saw close %d", bad.name, ev.Code)
+		}
+		sent, err := closeFrameOf(l, mark, true)
+		if err != nil || closeCode(sent.payload) != int(websocket.StatusInvalidPayload) {
+			return fail("%s: ws13's close frame: %v %x", bad.name, err, sent.payload)
+		}
+	}
+	return pass("cuts after each byte of a 4-byte character put together; an unfinished character, a surrogate and a code point past U+10FFFF across fragments refused with 1007")
+}
+
+// utf8EdgesToPeer: ws13 cuts 4-byte characters after their first, second
+// and third byte (a Write of at least a fragment goes out as it is), and
+// the peer's UTF-8 check must put them together.
+func (e *env) utf8EdgesToPeer(ctx context.Context) result {
+	l, err := e.connect(ctx, kindPlain)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	data := fourByteText(20000)
+	// The characters start at 1 + 4k: cuts at 4k+2, 4k+3 and 4k+4 fall
+	// after their first, second and third byte. Each piece is over 16 KiB,
+	// ws13's fragment size.
+	cuts := []int{4*5000 + 2, 4*10000 + 3, 4*15000 + 4}
+	mark := l.s.mark()
+	if err := writeInPieces(ctx, l.c, websocket.MessageText, data, cuts); err != nil {
+		return fail("Writer: %v", err)
+	}
+	if err := l.expect(ctx, websocket.MessageText, data); err != nil {
+		return failErr(err)
+	}
+	frames := l.s.since(mark, dataOut)
+	if err := checkFragments(frames, websocket.MessageText, len(data)); err != nil {
+		return failErr(err)
+	}
+	if got := boundaries(frames); !allCut(got, cuts) {
+		return fail("cut at %v, frames end at %v", cuts, got)
+	}
+	return pass("%d frames, cut after the 1st, 2nd and 3rd byte of a character; echoed whole", len(frames))
 }
 
 func isOp(op byte, out bool) func(frame) bool {
