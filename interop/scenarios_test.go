@@ -26,6 +26,7 @@ import (
 const (
 	featTextEcho           = "text echo: 0 B, 1 B, 125, 126, 65535, 65536, 1 MiB, 16 MiB"
 	featBinaryEcho         = "binary echo: the same sizes"
+	featLengths            = "frames of 124–127 B and 65534–65537 B: minimal length encoding, masked by the client alone"
 	featFragFromPeer       = "fragmented message, peer → ws13"
 	featFragToPeer         = "fragmented message, ws13 → peer"
 	featUTF8FromPeer       = "UTF-8 split inside a character across fragments, peer → ws13"
@@ -54,7 +55,7 @@ const (
 )
 
 var features = []string{
-	featTextEcho, featBinaryEcho, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
+	featTextEcho, featBinaryEcho, featLengths, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
 	featUTF8EdgesFromPeer, featUTF8EdgesToPeer,
 	featPingToPeer, featPingFromPeer, featPingSizes, featCloseToPeer, featCloseFromPeer, featCloseCodesToPeer, featCloseCodesFromPeer,
 	featCompressOff, featDeflateNCT, featDeflateCT, featDeflateWB, featDeflateSNCT, featDeflateCNCT,
@@ -504,6 +505,8 @@ func (e *env) runFeature(f string, deadline time.Time) result {
 		return e.echoSizes(ctx, websocket.MessageText)
 	case featBinaryEcho:
 		return e.echoSizes(ctx, websocket.MessageBinary)
+	case featLengths:
+		return e.frameLengths(ctx)
 	case featFragFromPeer:
 		return e.fragFromPeer(ctx)
 	case featFragToPeer:
@@ -576,6 +579,53 @@ func (e *env) echoSizes(ctx context.Context, typ websocket.MessageType) result {
 		}
 	}
 	return pass("%d sizes byte-exact", len(echoSizes))
+}
+
+// frameLengths echoes messages of the sizes at either side of the length
+// encodings' edges (§5.2: 7 bits up to 125, then 16 bits up to 65535, then
+// 64 bits), and checks every data frame on the wire both ways: "the
+// minimal number of bytes MUST be used to encode the length", and frames
+// are masked by the client and never by the server (§5.1).
+func (e *env) frameLengths(ctx context.Context) result {
+	l, err := e.connect(ctx, kindPlain)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	sizes := []int{124, 125, 126, 127, 65534, 65535, 65536, 65537}
+	mark := l.s.mark()
+	for i, n := range sizes {
+		if err := l.echo(ctx, websocket.MessageBinary, binaryOf(n, uint64(70+i))); err != nil {
+			return failErr(err)
+		}
+	}
+	frames := l.s.since(mark, func(f frame) bool { return f.isData() })
+	// The peer may fragment (gorilla's client cuts at its 4 KiB buffer);
+	// ws13 sends a message given whole in one frame.
+	if out := l.s.since(mark, dataOut); len(out) != len(sizes) {
+		return fail("ws13 sent %d data frames for %d messages", len(out), len(sizes))
+	}
+	ws13Masks := e.r == peerServer // ws13 is the client
+	for _, f := range frames {
+		if want := minimalLengthCode(f.length); f.lengthCode != want {
+			return fail("a frame of %d B (out: %v) has length code %d, not %d", f.length, f.out, f.lengthCode, want)
+		}
+		if f.masked != (f.out == ws13Masks) {
+			return fail("a frame of %d B (out: %v) masked: %v", f.length, f.out, f.masked)
+		}
+	}
+	return pass("%d sizes byte-exact; all %d frames with minimal lengths, masked by the client alone", len(sizes), len(frames))
+}
+
+// minimalLengthCode is the 7-bit length field of a frame of n bytes.
+func minimalLengthCode(n int64) byte {
+	switch {
+	case n <= 125:
+		return byte(n)
+	case n <= 65535:
+		return 126
+	}
+	return 127
 }
 
 func (e *env) fragFromPeer(ctx context.Context) result {

@@ -20,12 +20,16 @@ import (
 
 // frame is one frame seen on the wire.
 type frame struct {
-	out     bool // written by ws13
-	opcode  byte
-	fin     bool
-	rsv1    bool
-	length  int64
-	payload []byte // control frames only, unmasked
+	out    bool // written by ws13
+	opcode byte
+	fin    bool
+	rsv1   bool
+	length int64
+	// lengthCode is the 7-bit length field: the length itself, or 126 or
+	// 127 for the 16- or 64-bit length that follows.
+	lengthCode byte
+	masked     bool
+	payload    []byte // control frames only, unmasked
 }
 
 func (f frame) isData() bool { return f.opcode <= 2 }
@@ -117,6 +121,7 @@ func (s *sniffer) feed(out bool, p []byte) {
 		h := st.hdr
 		st.cur = frame{out: out, fin: h[0]&0x80 != 0, rsv1: h[0]&0x40 != 0, opcode: h[0] & 0x0f}
 		st.masked = h[1]&0x80 != 0
+		st.cur.lengthCode, st.cur.masked = h[1]&0x7f, st.masked
 		n, rest := int64(h[1]&0x7f), h[2:]
 		switch n {
 		case 126:
