@@ -166,6 +166,10 @@ type peer struct {
 	// unsendableClose, if set, says why the peer cannot send a close frame
 	// with a code (StatusNoStatusRcvd: with none), or "".
 	unsendableClose func(code websocket.StatusCode) string
+	// needsProtocol, if set, says why the peer's client fails a
+	// connection on which the server chose none of the subprotocols it
+	// offered.
+	needsProtocol string
 	// nctOffer: the deflate value that makes the peer offer no context
 	// takeover.
 	nctOffer string
@@ -340,8 +344,9 @@ func nodePeer() *peer {
 		na: func(r role, f string) string {
 			return ""
 		},
-		splitsExact: true,
-		nctOffer:    "nct",
+		splitsExact:   true,
+		nctOffer:      "nct",
+		needsProtocol: "node ws's client fails a connection whose server chose none of the subprotocols offered",
 		missing: func() string {
 			if _, err := exec.LookPath("node"); err != nil {
 				return "node is not installed"

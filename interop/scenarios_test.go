@@ -48,7 +48,7 @@ const (
 	featDeflateCNCT        = "permessage-deflate, client_no_context_takeover alone"
 	featDeflateW9          = "permessage-deflate, 9-bit windows set by the peer"
 	featDeflateW15         = "permessage-deflate, 15-bit windows stated explicitly"
-	featSubprotocol        = "subprotocol negotiation"
+	featSubprotocol        = "subprotocol negotiation, and none in common"
 	featMany               = "100 connections at once"
 	featOrigin             = "refused Origin is an error to the client"
 	featTLS                = "wss:// (TLS, self-signed)"
@@ -87,6 +87,7 @@ const (
 	kindFrag     = "frag"     // plain, and the peer fragments what it sends
 	kindDeclined = "declined" // the client offers deflate, the server has it off
 	kindProto    = "proto"    // the client offers chat.v0 and chat.v1
+	kindNoProto  = "noproto"  // the client offers chat.v0 alone, which no server speaks
 	kindNCT      = "nct"
 	kindCT       = "ct"
 	kindWB       = "wb"
@@ -119,11 +120,14 @@ func (e *env) connect(ctx context.Context, kind string) (*link, error) {
 	base := e.srv.base + "/ws/"
 	j := job{Deflate: "off"}
 	switch kind {
-	case kindPlain, kindFrag, kindProto:
+	case kindPlain, kindFrag, kindProto, kindNoProto:
 		j.URL = base + "plain"
 		j.Frag = kind == kindFrag
-		if kind == kindProto {
+		switch kind {
+		case kindProto:
 			j.Protocols = []string{"chat.v0", "chat.v1"}
+		case kindNoProto:
+			j.Protocols = []string{"chat.v0"}
 		}
 	case kindDeclined:
 		j.URL, j.Deflate = base+"plain", "default"
@@ -240,6 +244,8 @@ func (e *env) dial(ctx context.Context, kind string) (l *link, err error) {
 		opts.Compression.Mode = websocket.CompressionContextTakeover
 	case kindProto:
 		opts.Subprotocols = []string{"chat.v0", "chat.v1"}
+	case kindNoProto:
+		opts.Subprotocols = []string{"chat.v0"}
 	case kindNCT:
 		url, opts.Compression.Mode = e.urls["deflate"], websocket.CompressionNoContextTakeover
 	case kindCT:
@@ -1553,7 +1559,53 @@ func (e *env) subprotocol(ctx context.Context) result {
 	if got := l.c.Subprotocol(); got != "chat.v1" || in.Protocol != "chat.v1" {
 		return fail("offered chat.v0, chat.v1 to a server of chat.v1, chat.v2: ws13 has %q, the peer %q", got, in.Protocol)
 	}
-	return pass("both sides chose chat.v1 of chat.v0, chat.v1")
+	if got := responseProtocols(l.s); !slices.Equal(got, []string{"chat.v1"}) {
+		return fail("the response's Sec-WebSocket-Protocol: %q", got)
+	}
+
+	// None in common: the server chooses none, and says nothing (§4.2.2:
+	// the header is sent only with a protocol chosen from the offer); the
+	// client goes on without one.
+	none, err := e.connect(ctx, kindNoProto)
+	if err != nil {
+		return fail("chat.v0 alone: %v", err)
+	}
+	defer none.done()
+	if why := e.p.needsProtocol; why != "" && e.r == peerClient {
+		if got := responseProtocols(none.s); len(got) != 0 {
+			return fail("chat.v0 alone: the response's Sec-WebSocket-Protocol: %q", got)
+		}
+		ev, err := waitEvent(none.ev, "error", 10*time.Second)
+		if err != nil {
+			return fail("chat.v0 alone: %v", err)
+		}
+		return result{"partial", fmt.Sprintf("chose chat.v1 of chat.v0, chat.v1; %s: ws13's response to chat.v0 alone "+
+			"named none, and the peer failed it (%s); going on without one was not tried", why, ev.Detail)}
+	}
+	in, err = none.info(ctx)
+	if err != nil {
+		return failErr(err)
+	}
+	if got := none.c.Subprotocol(); got != "" || in.Protocol != "" {
+		return fail("offered chat.v0 alone to a server of chat.v1, chat.v2: ws13 has %q, the peer %q", got, in.Protocol)
+	}
+	if got := responseProtocols(none.s); len(got) != 0 {
+		return fail("chat.v0 alone: the response's Sec-WebSocket-Protocol: %q", got)
+	}
+	return pass("both sides chose chat.v1 of chat.v0, chat.v1, named once in the response; chat.v0 alone: none, and no header")
+}
+
+// responseProtocols are the values of the response's Sec-WebSocket-Protocol
+// headers.
+func responseProtocols(s *sniffer) []string {
+	var vals []string
+	for _, line := range strings.Split(s.responseHead(), "\r\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "Sec-WebSocket-Protocol") {
+			vals = append(vals, strings.TrimSpace(value))
+		}
+	}
+	return vals
 }
 
 // many opens n connections at once, holds them all open, then has each

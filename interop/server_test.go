@@ -338,7 +338,8 @@ func browserPeer(srv *ourServer) *peer {
 			}
 			return ""
 		},
-		noOff: true,
+		noOff:         true,
+		needsProtocol: "the WebSocket API fails a connection whose server chose none of the protocols asked for",
 		unsendableClose: func(code websocket.StatusCode) string {
 			if code != websocket.StatusNoStatusRcvd && code != websocket.StatusNormalClosure && (code < 3000 || code > 4999) {
 				return "the WebSocket API's close() takes no code but 1000 and 3000–4999"
