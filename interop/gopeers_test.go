@@ -160,7 +160,7 @@ func gorillaPeer() *peer {
 			switch f {
 			case featDeflateCT:
 				return "gorilla/websocket implements only no-context-takeover"
-			case featDeflateWB, featDeflateW9, featDeflateW15:
+			case featDeflateWB, featDeflateW8, featDeflateW9, featDeflateW15:
 				return "gorilla/websocket implements no max_window_bits"
 			case featUTF8EdgesFromPeer:
 				return "gorilla/websocket cuts its fragments where its write buffer fills, not where asked"
@@ -321,7 +321,7 @@ func coderPeer() *peer {
 		},
 		na: func(r role, f string) string {
 			switch f {
-			case featDeflateSNCT, featDeflateCNCT, featDeflateW9, featDeflateW15:
+			case featDeflateSNCT, featDeflateCNCT, featDeflateW8, featDeflateW9, featDeflateW15:
 				// ws13's offer leaves these to the server, and coder's
 				// server imposes none of them.
 				if r == peerServer {

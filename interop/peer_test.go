@@ -374,6 +374,9 @@ func pythonPeer() *peer {
 			if f == featUTF8FromPeer || f == featUTF8EdgesFromPeer {
 				return "websockets sends text fragments as str, which cannot split a code point"
 			}
+			if f == featDeflateW8 {
+				return "python's zlib cannot deflate raw in 8 bits (compressobj(wbits=-8) fails), and websockets does not raise it to 9"
+			}
 			return ""
 		},
 		splitsExact: true,

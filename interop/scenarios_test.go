@@ -46,6 +46,7 @@ const (
 	featDeflateWB          = "permessage-deflate, 10-bit windows"
 	featDeflateSNCT        = "permessage-deflate, server_no_context_takeover alone"
 	featDeflateCNCT        = "permessage-deflate, client_no_context_takeover alone"
+	featDeflateW8          = "permessage-deflate, 8-bit windows set by the peer (zlib deflates with 9)"
 	featDeflateW9          = "permessage-deflate, 9-bit windows set by the peer"
 	featDeflateW15         = "permessage-deflate, 15-bit windows stated explicitly"
 	featSubprotocol        = "subprotocol negotiation, and none in common"
@@ -59,7 +60,7 @@ var features = []string{
 	featUTF8EdgesFromPeer, featUTF8EdgesToPeer,
 	featPingToPeer, featPingFromPeer, featPingSizes, featCloseToPeer, featCloseFromPeer, featCloseCodesToPeer, featCloseCodesFromPeer,
 	featCompressOff, featDeflateNCT, featDeflateCT, featDeflateWB, featDeflateSNCT, featDeflateCNCT,
-	featDeflateW9, featDeflateW15, featSubprotocol, featMany, featOrigin, featTLS,
+	featDeflateW8, featDeflateW9, featDeflateW15, featSubprotocol, featMany, featOrigin, featTLS,
 }
 
 // link is one connection under test, seen from ws13.
@@ -98,6 +99,7 @@ const (
 	// ws13's server with the defaults ("ct").
 	kindSNCT = "deflate-snct" // server_no_context_takeover
 	kindCNCT = "deflate-cnct" // client_no_context_takeover
+	kindW8   = "deflate-w8"   // server_max_window_bits=8, client_max_window_bits=8
 	kindW9   = "deflate-w9"   // server_max_window_bits=9, client_max_window_bits=9
 	kindW15  = "deflate-w15"  // server_max_window_bits=15, client_max_window_bits=15
 )
@@ -107,6 +109,7 @@ const (
 var peerOffers = map[string]map[string]any{
 	kindSNCT: {"server_no_context_takeover": true},
 	kindCNCT: {"client_no_context_takeover": true},
+	kindW8:   {"server_max_window_bits": 8, "client_max_window_bits": 8},
 	kindW9:   {"server_max_window_bits": 9, "client_max_window_bits": 9},
 	kindW15:  {"server_max_window_bits": 15, "client_max_window_bits": 15},
 }
@@ -138,7 +141,7 @@ func (e *env) connect(ctx context.Context, kind string) (*link, error) {
 		}
 	case kindCT, kindWB:
 		j.URL, j.Deflate = base+kind, "default"
-	case kindSNCT, kindCNCT, kindW9, kindW15:
+	case kindSNCT, kindCNCT, kindW8, kindW9, kindW15:
 		j.URL, j.Deflate, j.Offer = base+"ct", "offer", peerOffers[kind]
 	}
 	return e.await(ctx, j)
@@ -253,7 +256,7 @@ func (e *env) dial(ctx context.Context, kind string) (l *link, err error) {
 	case kindWB:
 		url, opts.Compression = e.urls["deflate"], websocket.CompressionOptions{
 			Mode: websocket.CompressionContextTakeover, ServerMaxWindowBits: 10, ClientMaxWindowBits: 10}
-	case kindSNCT, kindCNCT, kindW9, kindW15:
+	case kindSNCT, kindCNCT, kindW8, kindW9, kindW15:
 		url = e.urls[kind]
 		if url == "" {
 			return nil, fmt.Errorf("the peer's server has no %s endpoint", kind)
@@ -551,6 +554,8 @@ func (e *env) runFeature(f string, deadline time.Time) result {
 		return e.deflate(ctx, kindSNCT)
 	case featDeflateCNCT:
 		return e.deflate(ctx, kindCNCT)
+	case featDeflateW8:
+		return e.deflate(ctx, kindW8)
 	case featDeflateW9:
 		return e.deflate(ctx, kindW9)
 	case featDeflateW15:
@@ -1385,7 +1390,7 @@ func (e *env) deflate(ctx context.Context, kind string) result {
 		if snct != (kind == kindSNCT) || cnct != (kind == kindCNCT) {
 			return fail("negotiated %q: the peer set %s alone", ext, strings.TrimPrefix(kind, "deflate-"))
 		}
-	case kindW9, kindW15:
+	case kindW8, kindW9, kindW15:
 		want := strings.TrimPrefix(kind, "deflate-w")
 		if ps["server_max_window_bits"] != want || ps["client_max_window_bits"] != want {
 			return fail("negotiated %q: not %s bits both ways", ext, want)

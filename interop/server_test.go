@@ -333,7 +333,7 @@ func browserPeer(srv *ourServer) *peer {
 				return "the WebSocket API sends each message whole; the browser picks the frames"
 			case featPingFromPeer, featPingSizes:
 				return "the WebSocket API cannot send a ping"
-			case featDeflateSNCT, featDeflateCNCT, featDeflateW9, featDeflateW15:
+			case featDeflateSNCT, featDeflateCNCT, featDeflateW8, featDeflateW9, featDeflateW15:
 				return "the browser's offer is fixed: permessage-deflate; client_max_window_bits"
 			}
 			return ""

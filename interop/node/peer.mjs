@@ -72,6 +72,7 @@ function preferred(offered) {
 const imposed = {
   'deflate-snct': { serverNoContextTakeover: true },
   'deflate-cnct': { clientNoContextTakeover: true },
+  'deflate-w8': { serverMaxWindowBits: 8, clientMaxWindowBits: 8 },
   'deflate-w9': { serverMaxWindowBits: 9, clientMaxWindowBits: 9 },
   'deflate-w15': { serverMaxWindowBits: 15, clientMaxWindowBits: 15 },
 };
