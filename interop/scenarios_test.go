@@ -1062,10 +1062,20 @@ func (e *env) pingSizes(ctx context.Context) result {
 	if err := l.expect(ctx, websocket.MessageBinary, data); err != nil {
 		return fail("the message around the ping: %v", err)
 	}
+	if err := checkPingBetween(ctx, l, mark, ping); err != nil {
+		return failErr(err)
+	}
+	return pass("pongs of 0 B and 125 B byte-exact; a 125 B ping between fragments answered, the message whole")
+}
+
+// checkPingBetween checks on the wire that the peer's first message since
+// mark, read already, came in fragments with a ping carrying payload
+// between them, and that ws13 answered it with the payload.
+func checkPingBetween(ctx context.Context, l *link, mark int, payload []byte) error {
 	// One more round trip, so that ws13's pong, written before it, has
 	// passed the tap.
 	if err := l.echo(ctx, websocket.MessageText, []byte("after the ping")); err != nil {
-		return failErr(err)
+		return err
 	}
 	in := l.s.since(mark, func(f frame) bool { return !f.out && (f.isData() || f.opcode == opPing) })
 	pingAt, firstData, lastData := -1, -1, -1
@@ -1081,13 +1091,13 @@ func (e *env) pingSizes(ctx context.Context) result {
 		}
 	}
 	if pingAt < 0 || firstData < 0 || lastData < 0 || firstData > pingAt || pingAt > lastData {
-		return fail("the peer's ping was not between the fragments: ping at %d, message frames %d to %d", pingAt, firstData, lastData)
+		return fmt.Errorf("the peer's ping was not between the fragments: ping at %d, message frames %d to %d", pingAt, firstData, lastData)
 	}
 	pongs := l.s.since(mark, isOp(opPong, true))
-	if len(pongs) != 1 || !bytes.Equal(pongs[0].payload, ping) || !bytes.Equal(in[pingAt].payload, ping) {
-		return fail("wire: ping %x, pong(s) %v", in[pingAt].payload, pongs)
+	if len(pongs) != 1 || !bytes.Equal(pongs[0].payload, payload) || !bytes.Equal(in[pingAt].payload, payload) {
+		return fmt.Errorf("wire: ping %x, pong(s) %v", in[pingAt].payload, pongs)
 	}
-	return pass("pongs of 0 B and 125 B byte-exact; a 125 B ping between fragments answered, the message whole")
+	return nil
 }
 
 // closeCode reads the code of a close frame payload.
@@ -1498,6 +1508,28 @@ func (e *env) deflate(ctx context.Context, kind string) result {
 			return fail("the peer's fragmented message: %v", err)
 		}
 		note += ", and the peer's"
+	}
+	if e.p.na(e.r, featFragFromPeer) == "" && e.p.splitsExact && e.p.ownPingPayload == "" {
+		// Text of every character width, compressed, in fragments with a
+		// ping between the first two: ws13's inflater and its UTF-8 check
+		// both run across the fragments while the ping is answered.
+		data, ping := textOf(60000, 15), binaryOf(125, 16)
+		mark = l.s.mark()
+		err := l.command(ctx, map[string]any{"cmd": "frag", "type": "text", "data": data,
+			"splits": []int{charStart(data, 2000), charStart(data, 30000)}, "compress": true, "pingAfter": 0, "pingData": ping})
+		if err != nil {
+			return failErr(err)
+		}
+		if err := l.expect(ctx, websocket.MessageText, data); err != nil {
+			return fail("the peer's compressed text around a ping: %v", err)
+		}
+		if err := checkCompressedFragments(l.s.since(mark, dataIn)); err != nil {
+			return fail("the peer's compressed text around a ping: %v", err)
+		}
+		if err := checkPingBetween(ctx, l, mark, ping); err != nil {
+			return fail("the peer's compressed text around a ping: %v", err)
+		}
+		note += ", with a ping between the peer's compressed text fragments"
 	}
 	return pass("%s; %s; 1 MiB, random and empty messages byte-exact; %s", ext, sizes, note)
 }

@@ -78,14 +78,14 @@ async def command(ws, cmd):
     elif kind == "frag":
         data = base64.b64decode(cmd["data"])
         if cmd["type"] == "text":
-            await ws.send(text_fragments(data, cmd["splits"]))
+            pieces = text_fragments(data, cmd["splits"])
         else:
             cuts = [0] + list(cmd["splits"]) + [len(data)]
             pieces = [data[a:b] for a, b in zip(cuts, cuts[1:])]
-            if cmd.get("pingAfter") is None:
-                await ws.send(pieces)
-            else:
-                await ws.send(pieces_with_ping(ws, pieces, cmd["pingAfter"], base64.b64decode(cmd["pingData"])))
+        if cmd.get("pingAfter") is None:
+            await ws.send(pieces)
+        else:
+            await ws.send(pieces_with_ping(ws, pieces, cmd["pingAfter"], base64.b64decode(cmd["pingData"])))
     elif kind == "ping":
         waiter = await ws.ping(base64.b64decode(cmd["data"]))
         await waiter
