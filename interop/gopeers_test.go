@@ -30,8 +30,12 @@ type command struct {
 	// fragments of a frag message.
 	PingAfter *int   `json:"pingAfter"`
 	PingData  []byte `json:"pingData"`
-	Code      int    `json:"code"`
-	Reason    string `json:"reason"`
+	// CloseAfter, if set, asks for a close frame with Code and Reason
+	// after the first fragments of a frag message, which then stays
+	// unfinished.
+	CloseAfter *int   `json:"closeAfter"`
+	Code       int    `json:"code"`
+	Reason     string `json:"reason"`
 }
 
 const cmdPrefix = "@@ws13 "
@@ -237,8 +241,14 @@ func gorillaAgent(c *gorilla.Conn, id string, extensions *string) {
 						c.WriteControl(gorilla.PingMessage, cmd.PingData, deadline())
 						cmd.PingAfter = nil
 					}
+					if cmd.CloseAfter != nil && len(cmd.Data)-len(p) >= 2*gorillaFragBuffer {
+						c.WriteControl(gorilla.CloseMessage, gorilla.FormatCloseMessage(cmd.Code, cmd.Reason), deadline())
+						break // the message stays unfinished
+					}
 				}
-				w.Close()
+				if cmd.CloseAfter == nil {
+					w.Close()
+				}
 			}
 			wmu.Unlock()
 		case "ping":
@@ -331,6 +341,9 @@ func coderPeer() *peer {
 			}
 			if f == featPingSizes {
 				return "coder/websocket's Ping sends a counter of its own"
+			}
+			if f == featCloseMidMessage {
+				return "the agent does not cut a message of coder/websocket's short with a close"
 			}
 			if f == featDeflateWB {
 				if r == peerServer {

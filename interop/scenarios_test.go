@@ -40,6 +40,7 @@ const (
 	featCloseFromPeer      = "close by peer (4001 + reason), seen by ws13"
 	featCloseCodesToPeer   = "close by ws13: 1000 and no reason, no status code, 1001, 4999 + 123 B reason"
 	featCloseCodesFromPeer = "close by peer: 1000 and no reason, no status code, 1001, 4999 + 123 B reason"
+	featCloseMidMessage    = "close by peer between the fragments of a message"
 	featCompressOff        = "compression off, and an offer declined"
 	featDeflateNCT         = "permessage-deflate, no context takeover"
 	featDeflateCT          = "permessage-deflate, context takeover"
@@ -59,6 +60,7 @@ var features = []string{
 	featTextEcho, featBinaryEcho, featLengths, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
 	featUTF8EdgesFromPeer, featUTF8EdgesToPeer,
 	featPingToPeer, featPingFromPeer, featPingSizes, featCloseToPeer, featCloseFromPeer, featCloseCodesToPeer, featCloseCodesFromPeer,
+	featCloseMidMessage,
 	featCompressOff, featDeflateNCT, featDeflateCT, featDeflateWB, featDeflateSNCT, featDeflateCNCT,
 	featDeflateW8, featDeflateW9, featDeflateW15, featSubprotocol, featMany, featOrigin, featTLS,
 }
@@ -542,6 +544,8 @@ func (e *env) runFeature(f string, deadline time.Time) result {
 		return e.closeCodesToPeer(ctx)
 	case featCloseCodesFromPeer:
 		return e.closeCodesFromPeer(ctx)
+	case featCloseMidMessage:
+		return e.closeMidMessage(ctx)
 	case featCompressOff:
 		return e.compressOff(ctx)
 	case featDeflateNCT:
@@ -1310,6 +1314,55 @@ func (e *env) closeCodesFromPeer(ctx context.Context) result {
 			strings.Join(notTried, ", ") + " was not tried"}
 	}
 	return pass("ws13 saw each code and reason whole and echoed the code (none for none)")
+}
+
+// closeMidMessage: the peer sends the first fragments of a message, then a
+// close frame, and never the rest (a server shutting down while it
+// streams). §5.4 lets a control frame in between fragments, and a close
+// frame ends the connection: ws13's Read must report the peer's code and
+// reason, not a protocol error, and echo the code.
+func (e *env) closeMidMessage(ctx context.Context) result {
+	l, err := e.connect(ctx, kindFrag)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.c.CloseNow()
+	const reason = "going away mid-message"
+	mark := l.s.mark()
+	err = l.command(ctx, map[string]any{"cmd": "frag", "type": "binary", "data": binaryOf(30000, 80),
+		"splits": []int{10000, 20000}, "closeAfter": 0, "code": 4002, "reason": reason})
+	if err != nil {
+		return failErr(err)
+	}
+	_, _, err = l.c.Read(ctx)
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) {
+		return fail("Read returned %v, not a *CloseError", err)
+	}
+	if ce.Code != 4002 || ce.Reason != reason {
+		return fail("ws13 saw %d %q", ce.Code, ce.Reason)
+	}
+	ev, err := waitEvent(l.ev, "close", 10*time.Second)
+	if err != nil {
+		return failErr(err)
+	}
+	if ev.Code != 4002 {
+		return fail("the peer got back %d", ev.Code)
+	}
+	in := l.s.since(mark, func(f frame) bool { return !f.out && (f.isData() || f.opcode == opClose) })
+	if len(in) < 2 || in[0].opcode != byte(websocket.MessageBinary) || in[0].fin || in[len(in)-1].opcode != opClose {
+		return fail("the peer's frames: %+v, not fragments cut short by a close", in)
+	}
+	for _, f := range in[:len(in)-1] {
+		if f.fin {
+			return fail("the peer finished the message: %+v", in)
+		}
+	}
+	echo, err := closeFrameOf(l, mark, true)
+	if err != nil || closeCode(echo.payload) != 4002 {
+		return fail("ws13's echo: %v %x", err, echo.payload)
+	}
+	return pass("%d fragment(s), then close 4002: ws13 saw 4002 %q and echoed 4002", len(in)-1, reason)
 }
 
 func (e *env) compressOff(ctx context.Context) result {

@@ -329,7 +329,7 @@ func browserPeer(srv *ourServer) *peer {
 		},
 		na: func(r role, f string) string {
 			switch f {
-			case featFragFromPeer, featUTF8FromPeer, featUTF8EdgesFromPeer:
+			case featFragFromPeer, featUTF8FromPeer, featUTF8EdgesFromPeer, featCloseMidMessage:
 				return "the WebSocket API sends each message whole; the browser picks the frames"
 			case featPingFromPeer, featPingSizes:
 				return "the WebSocket API cannot send a ping"

@@ -41,6 +41,11 @@ function agent(ws, id, extensions) {
             });
             // A ping between two fragments, where a control frame may go.
             if (i === cmd.pingAfter) ws.ping(Buffer.from(cmd.pingData, 'base64'));
+            // Or a close, which ends the message unfinished.
+            if (i === cmd.closeAfter) {
+              ws.close(cmd.code, cmd.reason);
+              break;
+            }
           }
           break;
         }

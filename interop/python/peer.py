@@ -70,6 +70,16 @@ async def pieces_with_ping(ws, pieces, after, ping):
             await ws.ping(ping)
 
 
+async def pieces_then_close(ws, pieces, after, code, reason):
+    """Yields the fragments of a message up to fragment number after, then
+    closes: the message stays unfinished."""
+    for i, piece in enumerate(pieces):
+        yield piece
+        if i == after:
+            await ws.close(code, reason)
+            return
+
+
 async def command(ws, cmd):
     kind = cmd["cmd"]
     if kind == "info":
@@ -82,10 +92,12 @@ async def command(ws, cmd):
         else:
             cuts = [0] + list(cmd["splits"]) + [len(data)]
             pieces = [data[a:b] for a, b in zip(cuts, cuts[1:])]
-        if cmd.get("pingAfter") is None:
-            await ws.send(pieces)
-        else:
+        if cmd.get("closeAfter") is not None:
+            await ws.send(pieces_then_close(ws, pieces, cmd["closeAfter"], cmd["code"], cmd["reason"]))
+        elif cmd.get("pingAfter") is not None:
             await ws.send(pieces_with_ping(ws, pieces, cmd["pingAfter"], base64.b64decode(cmd["pingData"])))
+        else:
+            await ws.send(pieces)
     elif kind == "ping":
         waiter = await ws.ping(base64.b64decode(cmd["data"]))
         await waiter
