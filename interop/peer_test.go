@@ -51,6 +51,9 @@ type job struct {
 	// libraries do by default, unless Offer gives it one.
 	Offer  map[string]any `json:"offer,omitempty"`
 	Origin string         `json:"origin,omitempty"`
+	// Prime, for the browser, is a URL to fetch before it opens the
+	// connection, so that it holds an HTTP/2 connection to the server.
+	Prime string `json:"prime,omitempty"`
 	// Frag asks for a connection that fragments what it sends, for peers
 	// that cannot cut fragments on demand (gorilla: a small write buffer).
 	Frag bool `json:"frag,omitempty"`
@@ -173,6 +176,8 @@ type peer struct {
 	// nctOffer: the deflate value that makes the peer offer no context
 	// takeover.
 	nctOffer string
+	// h2: the peer's client opens WebSockets over HTTP/2 (RFC 8441).
+	h2 bool
 	// noOff: the peer cannot leave compression out of its offer.
 	noOff bool
 	// missing, if set, says why the peer is not installed.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ const (
 	featMany               = "100 connections at once"
 	featOrigin             = "refused Origin is an error to the client"
 	featTLS                = "wss:// (TLS, self-signed)"
+	featH2                 = "wss:// over HTTP/2 (RFC 8441), compressed"
 )
 
 var features = []string{
@@ -62,14 +64,15 @@ var features = []string{
 	featPingToPeer, featPingFromPeer, featPingSizes, featCloseToPeer, featCloseFromPeer, featCloseCodesToPeer, featCloseCodesFromPeer,
 	featCloseMidMessage,
 	featCompressOff, featDeflateNCT, featDeflateCT, featDeflateWB, featDeflateSNCT, featDeflateCNCT,
-	featDeflateW8, featDeflateW9, featDeflateW15, featSubprotocol, featMany, featOrigin, featTLS,
+	featDeflateW8, featDeflateW9, featDeflateW15, featSubprotocol, featMany, featOrigin, featTLS, featH2,
 }
 
 // link is one connection under test, seen from ws13.
 type link struct {
-	c  *websocket.Conn
-	s  *sniffer
-	ev <-chan event // the peer's events about this connection
+	c     *websocket.Conn
+	s     *sniffer
+	ev    <-chan event // the peer's events about this connection
+	proto int          // the HTTP major version of the handshake ws13 accepted (peerClient)
 }
 
 // env is one peer in one role, ready to open connections.
@@ -192,7 +195,7 @@ func (e *env) await(ctx context.Context, j job) (l *link, err error) {
 			a.c.CloseNow()
 			return nil, err
 		}
-		return &link{c: a.c, s: a.s, ev: ev}, nil
+		return &link{c: a.c, s: a.s, ev: ev, proto: a.proto}, nil
 	case <-ctx.Done():
 		// Perhaps the peer said why.
 		select {
@@ -474,6 +477,9 @@ func (e *env) na(f string) string {
 	if f == featOrigin && e.r == peerServer {
 		return "ws13 is the client: the Origin check is the server's"
 	}
+	if f == featH2 && !e.p.h2 {
+		return e.p.name + " speaks WebSockets over HTTP/1.1 only"
+	}
 	return e.p.na(e.r, f)
 }
 
@@ -572,6 +578,8 @@ func (e *env) runFeature(f string, deadline time.Time) result {
 		return e.origin(ctx)
 	case featTLS:
 		return e.tls(ctx)
+	case featH2:
+		return e.overHTTP2(ctx)
 	}
 	return fail("unknown feature")
 }
@@ -1824,6 +1832,71 @@ func (e *env) origin(ctx context.Context) result {
 		return fail("the wire has %q, but the client's error does not say 403: %s", statusLine, got.Detail)
 	}
 	return pass("Accept refused it, the wire has %q; the client: %s", statusLine, got.Detail)
+}
+
+// h2Enabled: net/http speaks Extended CONNECT (RFC 8441 §3) only with
+// GODEBUG=http2xconnect=1 in the environment at start-up; run.sh sets it.
+var h2Enabled = strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1")
+
+// overHTTP2: the browser opens a WebSocket on a stream of an HTTP/2
+// connection (RFC 8441) when it already has one to the server that
+// announced SETTINGS_ENABLE_CONNECT_PROTOCOL: the page fetches from the
+// server first, then opens wss:// to it. ws13 must accept the Extended
+// CONNECT, with compression, and run the whole connection on the stream.
+func (e *env) overHTTP2(ctx context.Context) result {
+	if !h2Enabled {
+		r := result{"skip", "needs GODEBUG=http2xconnect=1 in the environment of go test (run.sh sets it)"}
+		if strict {
+			r.status = "FAIL"
+		}
+		return r
+	}
+	base := strings.Replace(e.srv.h2Base, "https://", "wss://", 1)
+	l, err := e.await(ctx, job{URL: base + "/ws/ct", Deflate: "default", Prime: e.srv.h2Base + "/h2prime"})
+	if err != nil {
+		return failErr(err)
+	}
+	if l.proto != 2 {
+		l.c.CloseNow()
+		return fail("the browser opened the WebSocket over HTTP/%d, not on an HTTP/2 stream", l.proto)
+	}
+	in, err := l.info(ctx)
+	if err != nil {
+		l.c.CloseNow()
+		return failErr(err)
+	}
+	if in.Extensions == nil || !strings.HasPrefix(*in.Extensions, "permessage-deflate") {
+		l.c.CloseNow()
+		return fail("the browser sees extensions %v, not permessage-deflate", in.Extensions)
+	}
+	for _, m := range []struct {
+		typ  websocket.MessageType
+		data []byte
+	}{{websocket.MessageText, wordsOf(1<<20, 90)}, {websocket.MessageBinary, binaryOf(65536, 91)}, {websocket.MessageText, nil}} {
+		if err := l.echo(ctx, m.typ, m.data); err != nil {
+			l.c.CloseNow()
+			return failErr(err)
+		}
+	}
+	if err := writeInPieces(ctx, l.c, websocket.MessageText, textOf(100000, 92), []int{40000}); err != nil {
+		l.c.CloseNow()
+		return fail("Writer: %v", err)
+	}
+	if err := l.expect(ctx, websocket.MessageText, textOf(100000, 92)); err != nil {
+		l.c.CloseNow()
+		return failErr(err)
+	}
+	if err := l.c.Close(websocket.StatusNormalClosure, "h2 done"); err != nil {
+		return fail("Close: %v", err)
+	}
+	ev, err := waitEvent(l.ev, "close", 10*time.Second)
+	if err != nil {
+		return failErr(err)
+	}
+	if ev.Code != 1000 || ev.Reason != "h2 done" || (ev.Clean != nil && !*ev.Clean) {
+		return fail("the browser's close: %+v", ev)
+	}
+	return pass("on an HTTP/2 stream: %s; 1 MiB of words, 64 KiB binary, empty and streamed messages echoed; closed 1000, clean", *in.Extensions)
 }
 
 func (e *env) tls(ctx context.Context) result {

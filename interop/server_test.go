@@ -39,12 +39,16 @@ type accepted struct {
 	err error    // Accept's
 	s   *sniffer // nil on wss://
 	nc  net.Conn // what the server accepted, and ws13's Accept got by Hijack
+	// proto is the request's HTTP major version: 2 for an Extended
+	// CONNECT (RFC 8441).
+	proto int
 }
 
 type ourServer struct {
 	base       string // ws://127.0.0.1:P, which also serves the browser's page
 	otherBase  string // ws://127.0.0.1:Q, a different origin
 	tlsBase    string // wss://127.0.0.1:T
+	h2Base     string // https://127.0.0.1:H, which speaks HTTP/2 too
 	pageOrigin string // 127.0.0.1:P
 
 	mu      sync.Mutex
@@ -96,6 +100,11 @@ func (s *ourServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/peer.html":
 		http.ServeFile(w, r, "browser/peer.html")
+	case r.URL.Path == "/h2prime":
+		// The browser's first request to the HTTP/2 listener: it leaves
+		// an HTTP/2 connection that its WebSocket then opens a stream on.
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.WriteHeader(http.StatusNoContent)
 	case r.URL.Path == "/job":
 		s.serveJobs(w, r)
 	case r.URL.Path == "/event":
@@ -124,7 +133,11 @@ func (s *ourServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c, err := websocket.Accept(w, r, opts)
 		nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
-		ch <- accepted{c: c, err: err, s: s.taps.of(r), nc: nc}
+		ch <- accepted{c: c, err: err, s: s.taps.of(r), nc: nc, proto: r.ProtoMajor}
+		if c != nil && r.ProtoMajor == 2 {
+			// The stream is the handler's: returning would end it.
+			<-c.Done()
+		}
 	default:
 		http.NotFound(w, r)
 	}
@@ -219,6 +232,10 @@ func startOurServer() (*ourServer, func(), error) {
 		return nil, stop, err
 	}
 	s.tlsBase = "wss://" + addr
+	if addr, err = serve(&tls.Config{Certificates: []tls.Certificate{cert.Certificate}, NextProtos: []string{"h2", "http/1.1"}}); err != nil {
+		return nil, stop, err
+	}
+	s.h2Base = "https://" + addr
 	return s, stop, nil
 }
 
@@ -339,6 +356,7 @@ func browserPeer(srv *ourServer) *peer {
 			return ""
 		},
 		noOff:         true,
+		h2:            true,
 		needsProtocol: "the WebSocket API fails a connection whose server chose none of the protocols asked for",
 		unsendableClose: func(code websocket.StatusCode) string {
 			if code != websocket.StatusNoStatusRcvd && code != websocket.StatusNormalClosure && (code < 3000 || code > 4999) {
