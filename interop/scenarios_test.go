@@ -73,6 +73,7 @@ type link struct {
 	s     *sniffer
 	ev    <-chan event // the peer's events about this connection
 	proto int          // the HTTP major version of the handshake ws13 accepted (peerClient)
+	nc    net.Conn     // the connection ws13's server accepted it on (peerClient)
 }
 
 // env is one peer in one role, ready to open connections.
@@ -195,7 +196,7 @@ func (e *env) await(ctx context.Context, j job) (l *link, err error) {
 			a.c.CloseNow()
 			return nil, err
 		}
-		return &link{c: a.c, s: a.s, ev: ev, proto: a.proto}, nil
+		return &link{c: a.c, s: a.s, ev: ev, proto: a.proto, nc: a.nc}, nil
 	case <-ctx.Done():
 		// Perhaps the peer said why.
 		select {
@@ -1896,7 +1897,59 @@ func (e *env) overHTTP2(ctx context.Context) result {
 	if ev.Code != 1000 || ev.Reason != "h2 done" || (ev.Clean != nil && !*ev.Clean) {
 		return fail("the browser's close: %+v", ev)
 	}
-	return pass("on an HTTP/2 stream: %s; 1 MiB of words, 64 KiB binary, empty and streamed messages echoed; closed 1000, clean", *in.Extensions)
+	if err := e.sharedHTTP2(ctx, base, e.srv.h2Base+"/h2prime"); err != nil {
+		return failErr(err)
+	}
+	return pass("on an HTTP/2 stream: %s; 1 MiB of words, 64 KiB binary, empty and streamed messages echoed; closed 1000, clean; "+
+		"three WebSockets on one HTTP/2 connection, one closed by each side, the third unharmed", *in.Extensions)
+}
+
+// sharedHTTP2 opens three WebSockets on streams of one HTTP/2 connection;
+// ws13 closes the first, the browser the second, and the third must still
+// echo: closing a WebSocket ends its stream, not the connection (RFC 8441
+// §5).
+func (e *env) sharedHTTP2(ctx context.Context, base, prime string) error {
+	var links []*link
+	defer func() {
+		for _, l := range links {
+			l.c.CloseNow()
+		}
+	}()
+	for i := range 3 {
+		l, err := e.await(ctx, job{URL: base + "/ws/plain", Deflate: "off", Prime: prime})
+		if err != nil {
+			return fmt.Errorf("WebSocket %d: %w", i+1, err)
+		}
+		links = append(links, l)
+		if l.proto != 2 {
+			return fmt.Errorf("WebSocket %d came over HTTP/%d", i+1, l.proto)
+		}
+		if l.nc != links[0].nc {
+			return fmt.Errorf("WebSocket %d came on another connection than the first", i+1)
+		}
+	}
+	if err := links[0].c.Close(websocket.StatusNormalClosure, "first"); err != nil {
+		return fmt.Errorf("Close of the first: %w", err)
+	}
+	if err := links[1].command(ctx, map[string]any{"cmd": "close", "code": 4003, "reason": "second"}); err != nil {
+		return err
+	}
+	if _, _, err := links[1].c.Read(ctx); websocket.CloseStatus(err) != 4003 {
+		return fmt.Errorf("the second: Read returned %v, not the browser's 4003", err)
+	}
+	for i, l := range links[:2] {
+		ev, err := waitEvent(l.ev, "close", 10*time.Second)
+		if err != nil {
+			return fmt.Errorf("WebSocket %d: %w", i+1, err)
+		}
+		if want := []int{1000, 4003}[i]; ev.Code != want || (ev.Clean != nil && !*ev.Clean) {
+			return fmt.Errorf("WebSocket %d: the browser's close event: %+v", i+1, ev)
+		}
+	}
+	if err := links[2].echo(ctx, websocket.MessageText, []byte("still here ✓")); err != nil {
+		return fmt.Errorf("the third, after the others closed: %w", err)
+	}
+	return links[2].c.Close(websocket.StatusNormalClosure, "third")
 }
 
 func (e *env) tls(ctx context.Context) result {
