@@ -13,6 +13,7 @@ package interop
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -163,6 +164,52 @@ func (s *sniffer) record(st *stream) {
 	if len(s.frames) < maxFrames {
 		s.frames = append(s.frames, st.cur)
 	}
+	if st.cur.out {
+		// ws13 sent the request when it is the client.
+		client := bytes.HasPrefix(s.out.head, []byte("GET "))
+		framing.check(st.cur, client)
+	}
+}
+
+// framing collects the frames of ws13 that break the framing rules every
+// frame must keep, whatever the feature: the shortest length encoding
+// (RFC 6455 §5.2) and masking by the client alone (§5.1). runPeer fails
+// the feature during which one was sent.
+var framing = &framingLog{}
+
+type framingLog struct {
+	mu     sync.Mutex
+	count  int
+	first  string // the first violation since the last take
+	latest int    // count at the last take
+}
+
+func (g *framingLog) check(f frame, client bool) {
+	var why string
+	switch {
+	case f.lengthCode != minimalLengthCode(f.length):
+		why = fmt.Sprintf("a frame of %d B (opcode %d) with length code %d", f.length, f.opcode, f.lengthCode)
+	case f.masked != client:
+		why = fmt.Sprintf("a frame (opcode %d) masked: %v, from the %s", f.opcode, f.masked, map[bool]string{true: "client", false: "server"}[client])
+	default:
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.count++
+	if g.first == "" {
+		g.first = why
+	}
+}
+
+// take returns how many violations there were since the last take, and
+// the first of them.
+func (g *framingLog) take() (int, string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n, first := g.count-g.latest, g.first
+	g.latest, g.first = g.count, ""
+	return n, first
 }
 
 // mark returns a position in the frame log, for since.
