@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -100,6 +101,13 @@ func serveGo(t *testing.T, h http.Handler) (map[string]string, error) {
 
 var insecureTLS = &tls.Config{InsecureSkipVerify: true} // our own self-signed test certificate
 
+// wantsGreeting reports whether a connection's URL asks for the greeting
+// (greetingText, greetingBinary).
+func wantsGreeting(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && u.Query().Get("greet") == "1"
+}
+
 // ---- gorilla ----
 
 // gorillaFragBuffer is the write buffer of gorilla's "frag" connections:
@@ -129,7 +137,7 @@ func gorillaPeer() *peer {
 					return
 				}
 				// gorilla does not tell which extensions it negotiated.
-				gorillaAgent(c, r.URL.Query().Get("id"), nil)
+				gorillaAgent(c, r.URL.Query().Get("id"), nil, r.URL.Query().Get("greet") == "1")
 			}))
 		},
 		startClient: func(t *testing.T, _ time.Time) (func(job) error, error) {
@@ -155,7 +163,7 @@ func gorillaPeer() *peer {
 					}
 					events.deliver(event{ID: j.ID, Event: "open"})
 					ext := resp.Header.Get("Sec-WebSocket-Extensions")
-					gorillaAgent(c, j.ID, &ext)
+					gorillaAgent(c, j.ID, &ext, wantsGreeting(j.URL))
 				}()
 				return nil
 			}, nil
@@ -183,8 +191,12 @@ func status(resp *http.Response) string {
 	return resp.Status
 }
 
-func gorillaAgent(c *gorilla.Conn, id string, extensions *string) {
+func gorillaAgent(c *gorilla.Conn, id string, extensions *string, greet bool) {
 	defer c.Close()
+	if greet {
+		c.WriteMessage(gorilla.TextMessage, greetingText)
+		c.WriteMessage(gorilla.BinaryMessage, greetingBinary)
+	}
 	c.SetReadLimit(64 << 20)
 	c.EnableWriteCompression(true) // if negotiated
 	var wmu sync.Mutex             // gorilla allows one writer at a time
@@ -294,7 +306,7 @@ func coderPeer() *peer {
 					return
 				}
 				ext := w.Header().Get("Sec-WebSocket-Extensions")
-				coderAgent(c, r.URL.Query().Get("id"), &ext)
+				coderAgent(c, r.URL.Query().Get("id"), &ext, r.URL.Query().Get("greet") == "1")
 			}))
 		},
 		startClient: func(t *testing.T, _ time.Time) (func(job) error, error) {
@@ -324,7 +336,7 @@ func coderPeer() *peer {
 					}
 					events.deliver(event{ID: j.ID, Event: "open"})
 					ext := resp.Header.Get("Sec-WebSocket-Extensions")
-					coderAgent(c, j.ID, &ext)
+					coderAgent(c, j.ID, &ext, wantsGreeting(j.URL))
 				}()
 				return nil
 			}, nil
@@ -358,10 +370,14 @@ func coderPeer() *peer {
 	}
 }
 
-func coderAgent(c *coder.Conn, id string, extensions *string) {
+func coderAgent(c *coder.Conn, id string, extensions *string, greet bool) {
 	defer c.CloseNow()
 	c.SetReadLimit(64 << 20)
 	ctx := context.Background()
+	if greet {
+		c.Write(ctx, coder.MessageText, greetingText)
+		c.Write(ctx, coder.MessageBinary, greetingBinary)
+	}
 	for {
 		typ, p, err := c.Read(ctx)
 		if err != nil {

@@ -28,6 +28,7 @@ const (
 	featTextEcho           = "text echo: 0 B, 1 B, 125, 126, 65535, 65536, 1 MiB, 16 MiB"
 	featBinaryEcho         = "binary echo: the same sizes"
 	featLengths            = "frames of 124–127 B and 65534–65537 B: minimal length encoding, masked by the client alone"
+	featGreeting           = "the peer's messages right on open, behind the handshake's response"
 	featFragFromPeer       = "fragmented message, peer → ws13"
 	featFragToPeer         = "fragmented message, ws13 → peer"
 	featUTF8FromPeer       = "UTF-8 split inside a character across fragments, peer → ws13"
@@ -59,7 +60,7 @@ const (
 )
 
 var features = []string{
-	featTextEcho, featBinaryEcho, featLengths, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
+	featTextEcho, featBinaryEcho, featLengths, featGreeting, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
 	featUTF8EdgesFromPeer, featUTF8EdgesToPeer,
 	featPingToPeer, featPingFromPeer, featPingSizes, featCloseToPeer, featCloseFromPeer, featCloseCodesToPeer, featCloseCodesFromPeer,
 	featCloseMidMessage,
@@ -95,6 +96,7 @@ const (
 	kindDeclined = "declined" // the client offers deflate, the server has it off
 	kindProto    = "proto"    // the client offers chat.v0 and chat.v1
 	kindNoProto  = "noproto"  // the client offers chat.v0 alone, which no server speaks
+	kindGreet    = "greet"    // plain, and the peer sends two messages as soon as it opens
 	kindNCT      = "nct"
 	kindCT       = "ct"
 	kindWB       = "wb"
@@ -129,8 +131,11 @@ func (e *env) connect(ctx context.Context, kind string) (*link, error) {
 	base := e.srv.base + "/ws/"
 	j := job{Deflate: "off"}
 	switch kind {
-	case kindPlain, kindFrag, kindProto, kindNoProto:
+	case kindPlain, kindFrag, kindProto, kindNoProto, kindGreet:
 		j.URL = base + "plain"
+		if kind == kindGreet {
+			j.URL += "?greet=1"
+		}
 		j.Frag = kind == kindFrag
 		switch kind {
 		case kindProto:
@@ -182,7 +187,11 @@ func (e *env) await(ctx context.Context, j job) (l *link, err error) {
 	defer cancel()
 	id, ev := events.newID(e.p.name)
 	j.ID = id
-	j.URL += "?id=" + id
+	if strings.Contains(j.URL, "?") {
+		j.URL += "&id=" + id
+	} else {
+		j.URL += "?id=" + id
+	}
 	acc := e.srv.expect(id)
 	if err := e.open(j); err != nil {
 		return nil, err
@@ -270,7 +279,12 @@ func (e *env) dial(ctx context.Context, kind string) (l *link, err error) {
 		opts.Compression.Mode = websocket.CompressionContextTakeover
 	}
 	id, ev := events.newID(e.p.name)
-	c, resp, err := websocket.Dial(ctx, url+"?id="+id, opts)
+	if kind == kindGreet {
+		url += "?greet=1&id=" + id
+	} else {
+		url += "?id=" + id
+	}
+	c, resp, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		return nil, fmt.Errorf("ws13 Dial: %w (response %s)", err, status(resp))
 	}
@@ -525,6 +539,8 @@ func (e *env) runFeature(f string, deadline time.Time) result {
 		return e.echoSizes(ctx, websocket.MessageBinary)
 	case featLengths:
 		return e.frameLengths(ctx)
+	case featGreeting:
+		return e.greeting(ctx)
 	case featFragFromPeer:
 		return e.fragFromPeer(ctx)
 	case featFragToPeer:
@@ -650,6 +666,49 @@ func minimalLengthCode(n int64) byte {
 		return 126
 	}
 	return 127
+}
+
+// greetingText and greetingBinary are what an agent sends as soon as a
+// connection whose URL has greet=1 opens.
+var (
+	greetingText   = []byte("hello from the peer ✓")
+	greetingBinary = func() []byte {
+		b := make([]byte, 256)
+		for i := range b {
+			b[i] = byte(i)
+		}
+		return b
+	}()
+)
+
+// greeting: the peer sends two messages the moment the connection opens,
+// before it reads anything. As server it writes them right behind its 101
+// response, often in the same segment; ws13's Dial must hand the bytes it
+// read past the response on to the Conn. As client it sends them as soon
+// as the response has come.
+func (e *env) greeting(ctx context.Context) result {
+	l, err := e.connect(ctx, kindGreet)
+	if err != nil {
+		return failErr(err)
+	}
+	defer l.done()
+	if err := l.expect(ctx, websocket.MessageText, greetingText); err != nil {
+		return fail("the first message: %v", err)
+	}
+	if err := l.expect(ctx, websocket.MessageBinary, greetingBinary); err != nil {
+		return fail("the second message: %v", err)
+	}
+	if err := l.echo(ctx, websocket.MessageText, []byte("and then an echo")); err != nil {
+		return failErr(err)
+	}
+	l.s.mu.Lock()
+	together := l.s.framesWithResponse
+	l.s.mu.Unlock()
+	note := ""
+	if e.r == peerServer && together {
+		note = " (this time the first frame came in the same read as the 101)"
+	}
+	return pass("both of the peer's opening messages read whole and in order, then an echo%s", note)
 }
 
 func (e *env) fragFromPeer(ctx context.Context) result {

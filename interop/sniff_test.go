@@ -47,6 +47,9 @@ type sniffer struct {
 	// response is closed when the head of an HTTP response has passed,
 	// whichever way.
 	response chan struct{}
+	// framesWithResponse: bytes of frames came in the same read as the
+	// end of the response's head (so the relay passed them on together).
+	framesWithResponse bool
 }
 
 func newSniffer() *sniffer { return &sniffer{response: make(chan struct{})} }
@@ -83,6 +86,7 @@ func (s *sniffer) feed(out bool, p []byte) {
 			st.head = st.head[: i+4 : i+4]
 			st.headDone = true
 			if bytes.HasPrefix(st.head, []byte("HTTP/")) {
+				s.framesWithResponse = len(p) > 0
 				select {
 				case <-s.response:
 				default:

@@ -12,6 +12,7 @@ import https from 'node:https';
 import readline from 'node:readline';
 
 const PREFIX = '@@ws13 ';
+const GREETING = 'hello from the peer ✓';
 const MAX = 64 << 20;
 
 function emit(ev) {
@@ -21,8 +22,19 @@ function emit(ev) {
 // agent echoes every data message and obeys the commands of the driver.
 // extensions is the Sec-WebSocket-Extensions value of the handshake's
 // response, as the peer sent (server) or received (client) it.
-function agent(ws, id, extensions) {
+function agent(ws, id, extensions, url) {
   const reply = (obj) => ws.send(PREFIX + JSON.stringify(obj), { compress: false });
+  // greet=1 in the connection's URL: two messages at once, before
+  // anything is read, so that they follow the handshake's response closely.
+  if (new URL(url, 'http://x').searchParams.get('greet') === '1') {
+    const greet = () => {
+      ws.send(GREETING);
+      ws.send(Buffer.from(Array.from({ length: 256 }, (_, i) => i)));
+    };
+    // A client's agent starts before the handshake is done.
+    if (ws.readyState === WebSocket.OPEN) greet();
+    else ws.once('open', greet);
+  }
   ws.on('message', (data, isBinary) => {
     if (!isBinary && data.length >= PREFIX.length && data.subarray(0, PREFIX.length).toString() === PREFIX) {
       const cmd = JSON.parse(data.subarray(PREFIX.length).toString());
@@ -110,7 +122,7 @@ function server() {
     const u = new URL(req.url, 'http://x');
     const wss = configs[u.pathname.slice(1)];
     if (!wss) return socket.destroy();
-    wss.handleUpgrade(req, socket, head, (ws) => agent(ws, u.searchParams.get('id'), () => req.extensionsResponse));
+    wss.handleUpgrade(req, socket, head, (ws) => agent(ws, u.searchParams.get('id'), () => req.extensionsResponse, req.url));
   };
   const notFound = (req, res) => res.writeHead(404).end();
   const srv = http.createServer(notFound).on('upgrade', upgrade);
@@ -145,7 +157,7 @@ function client() {
     let extensions = '';
     ws.on('upgrade', (res) => { extensions = res.headers['sec-websocket-extensions'] || ''; });
     ws.on('open', () => emit({ id: job.id, event: 'open' }));
-    agent(ws, job.id, () => extensions);
+    agent(ws, job.id, () => extensions, job.url);
   });
   rl.on('close', () => process.exit(0));
 }

@@ -19,6 +19,7 @@ import websockets
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
 
 PREFIX = "@@ws13 "
+GREETING = "hello from the peer ✓"
 MAX = 64 << 20
 PROTOCOLS = ["chat.v1", "chat.v2"]
 
@@ -109,8 +110,13 @@ async def command(ws, cmd):
         await ws.send(PREFIX + json.dumps({"error": "unknown command " + kind}))
 
 
-async def agent(ws, conn_id):
+async def agent(ws, conn_id, url):
     """Echoes every data message and obeys the commands of the driver."""
+    if "greet=1" in url.partition("?")[2].split("&"):
+        # Two messages at once, before anything is read, so that they
+        # follow the handshake's response closely.
+        await ws.send(GREETING)
+        await ws.send(bytes(range(256)))
     tasks = set()
     try:
         async for msg in ws:
@@ -128,9 +134,12 @@ async def agent(ws, conn_id):
     emit({"id": conn_id, "event": "close", "code": ws.close_code, "reason": ws.close_reason})
 
 
+def request_path(ws):
+    return getattr(ws, "path", None) or ws.request.path
+
+
 def request_id(ws):
-    path = getattr(ws, "path", None) or ws.request.path
-    query = path.partition("?")[2]
+    query = request_path(ws).partition("?")[2]
     for pair in query.split("&"):
         key, _, value = pair.partition("=")
         if key == "id":
@@ -140,16 +149,16 @@ def request_id(ws):
 
 async def server():
     common = dict(subprotocols=PROTOCOLS, max_size=MAX, ping_interval=None)
-    plain = await websockets.serve(lambda ws, *_: agent(ws, request_id(ws)), "127.0.0.1", 0, compression=None, **common)
+    plain = await websockets.serve(lambda ws, *_: agent(ws, request_id(ws), request_path(ws)), "127.0.0.1", 0, compression=None, **common)
     # compression="deflate" (the default): websockets asks for 12-bit windows.
-    deflate = await websockets.serve(lambda ws, *_: agent(ws, request_id(ws)), "127.0.0.1", 0, **common)
+    deflate = await websockets.serve(lambda ws, *_: agent(ws, request_id(ws), request_path(ws)), "127.0.0.1", 0, **common)
     # wss:// with the certificate the driver made.
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(os.environ["INTEROP_TLS_CERT"], os.environ["INTEROP_TLS_KEY"])
-    secure = await websockets.serve(lambda ws, *_: agent(ws, request_id(ws)), "127.0.0.1", 0, compression=None, ssl=ctx, **common)
+    secure = await websockets.serve(lambda ws, *_: agent(ws, request_id(ws), request_path(ws)), "127.0.0.1", 0, compression=None, ssl=ctx, **common)
     servers = [("plain", plain), ("deflate", deflate), ("frag", plain), ("tls", secure)]
     for name, params in IMPOSED.items():
-        srv = await websockets.serve(lambda ws, *_: agent(ws, request_id(ws)), "127.0.0.1", 0, compression=None,
+        srv = await websockets.serve(lambda ws, *_: agent(ws, request_id(ws), request_path(ws)), "127.0.0.1", 0, compression=None,
                                      extensions=[ServerPerMessageDeflateFactory(**params)], **common)
         servers.append((name, srv))
     urls = {}
@@ -193,7 +202,7 @@ async def client_conn(job):
         emit({"id": job["id"], "event": "error", "detail": repr(err)})
         return
     emit({"id": job["id"], "event": "open"})
-    await agent(ws, job["id"])
+    await agent(ws, job["id"], job["url"])
 
 
 async def client():
