@@ -948,35 +948,52 @@ func (e *env) utf8EdgesFromPeer(ctx context.Context) result {
 		{"a surrogate", []byte("a\xed\xa0\x80b"), []int{2}},
 		{"a code point past U+10FFFF", []byte("a\xf4\x90\x80\x80b"), []int{2, 3}},
 	} {
-		l, err := e.connect(ctx, kindFrag)
-		if err != nil {
+		if err := e.refusedAs1007(ctx, kindFrag, bad.data, bad.splits, false); err != nil {
 			return fail("%s: %v", bad.name, err)
-		}
-		mark := l.s.mark()
-		if err := l.command(ctx, map[string]any{"cmd": "frag", "type": "text", "data": bad.data, "splits": bad.splits}); err != nil {
-			l.c.CloseNow()
-			return failErr(err)
-		}
-		_, _, err = l.c.Read(ctx)
-		var pe *websocket.ProtocolError
-		if !errors.As(err, &pe) || pe.Code != websocket.StatusInvalidPayload {
-			l.c.CloseNow()
-			return fail("%s: Read returned %v, not a ProtocolError with 1007", bad.name, err)
-		}
-		ev, err := waitEvent(l.ev, "close", 10*time.Second)
-		l.c.CloseNow()
-		if err != nil {
-			return fail("%s: %v", bad.name, err)
-		}
-		if ev.Code != int(websocket.StatusInvalidPayload) {
-			return fail("%s: the peer saw close %d", bad.name, ev.Code)
-		}
-		sent, err := closeFrameOf(l, mark, true)
-		if err != nil || closeCode(sent.payload) != int(websocket.StatusInvalidPayload) {
-			return fail("%s: ws13's close frame: %v %x", bad.name, err, sent.payload)
 		}
 	}
-	return pass("cuts after each byte of a 4-byte character put together; an unfinished character, a surrogate and a code point past U+10FFFF across fragments refused with 1007")
+	// The same surrogate, inside compressed text: ws13 checks what it
+	// inflates.
+	data = slices.Concat(wordsOf(3000, 81), []byte("\xed\xa0\x80"), wordsOf(1000, 82))
+	if err := e.refusedAs1007(ctx, kindNCT, data, []int{3001}, true); err != nil {
+		return fail("a surrogate in compressed text: %v", err)
+	}
+	return pass("cuts after each byte of a 4-byte character put together; an unfinished character, a surrogate and a code point past U+10FFFF across fragments refused with 1007, and a surrogate in compressed fragments")
+}
+
+// refusedAs1007 has the peer send data as text in fragments cut at splits
+// (compressed if compress) on a new connection of kind, and checks that
+// ws13 fails the connection with 1007.
+func (e *env) refusedAs1007(ctx context.Context, kind string, data []byte, splits []int, compress bool) error {
+	l, err := e.connect(ctx, kind)
+	if err != nil {
+		return err
+	}
+	defer l.c.CloseNow()
+	mark := l.s.mark()
+	if err := l.command(ctx, map[string]any{"cmd": "frag", "type": "text", "data": data, "splits": splits, "compress": compress}); err != nil {
+		return err
+	}
+	_, _, err = l.c.Read(ctx)
+	var pe *websocket.ProtocolError
+	if !errors.As(err, &pe) || pe.Code != websocket.StatusInvalidPayload {
+		return fmt.Errorf("Read returned %v, not a ProtocolError with 1007", err)
+	}
+	ev, err := waitEvent(l.ev, "close", 10*time.Second)
+	if err != nil {
+		return err
+	}
+	if ev.Code != int(websocket.StatusInvalidPayload) {
+		return fmt.Errorf("the peer saw close %d", ev.Code)
+	}
+	sent, err := closeFrameOf(l, mark, true)
+	if err != nil || closeCode(sent.payload) != int(websocket.StatusInvalidPayload) {
+		return fmt.Errorf("ws13's close frame: %v %x", err, sent.payload)
+	}
+	if in := l.s.since(mark, dataIn); compress && (len(in) == 0 || !in[0].rsv1) {
+		return fmt.Errorf("the peer did not compress: %+v", in)
+	}
+	return nil
 }
 
 // utf8EdgesToPeer: ws13 cuts 4-byte characters after their first, second
