@@ -29,6 +29,7 @@ const (
 	featBinaryEcho         = "binary echo: the same sizes"
 	featLengths            = "frames of 124–127 B and 65534–65537 B: minimal length encoding, masked by the client alone"
 	featGreeting           = "the peer's messages right on open, behind the handshake's response"
+	featReadLimit          = "a message over ws13's read limit, plain and compressed: 1009"
 	featFragFromPeer       = "fragmented message, peer → ws13"
 	featFragToPeer         = "fragmented message, ws13 → peer"
 	featUTF8FromPeer       = "UTF-8 split inside a character across fragments, peer → ws13"
@@ -60,7 +61,7 @@ const (
 )
 
 var features = []string{
-	featTextEcho, featBinaryEcho, featLengths, featGreeting, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
+	featTextEcho, featBinaryEcho, featLengths, featGreeting, featReadLimit, featFragFromPeer, featFragToPeer, featUTF8FromPeer, featUTF8ToPeer,
 	featUTF8EdgesFromPeer, featUTF8EdgesToPeer,
 	featPingToPeer, featPingFromPeer, featPingSizes, featCloseToPeer, featCloseFromPeer, featCloseCodesToPeer, featCloseCodesFromPeer,
 	featCloseMidMessage,
@@ -541,6 +542,8 @@ func (e *env) runFeature(f string, deadline time.Time) result {
 		return e.frameLengths(ctx)
 	case featGreeting:
 		return e.greeting(ctx)
+	case featReadLimit:
+		return e.readLimit1009(ctx)
 	case featFragFromPeer:
 		return e.fragFromPeer(ctx)
 	case featFragToPeer:
@@ -709,6 +712,57 @@ func (e *env) greeting(ctx context.Context) result {
 		note = " (this time the first frame came in the same read as the 101)"
 	}
 	return pass("both of the peer's opening messages read whole and in order, then an echo%s", note)
+}
+
+// readLimit1009: the peer sends a message over ws13's read limit, plainly,
+// then compressed to far less than the limit on the wire (a small bomb):
+// ws13 must fail the connection with 1009 (RFC 6455 §7.4.1) before it
+// holds the whole message, and the peer must see 1009.
+func (e *env) readLimit1009(ctx context.Context) result {
+	const limit = 4096
+	for _, c := range []struct {
+		kind string
+		data []byte
+	}{
+		{kindPlain, binaryOf(10000, 95)},
+		{kindNCT, bytes.Repeat([]byte("ws13 "), 20000)},
+	} {
+		l, err := e.connect(ctx, c.kind)
+		if err != nil {
+			return fail("%s: %v", c.kind, err)
+		}
+		l.c.SetReadLimit(limit)
+		mark := l.s.mark()
+		if err := l.c.Write(ctx, websocket.MessageBinary, c.data); err != nil {
+			l.c.CloseNow()
+			return fail("%s: write: %v", c.kind, err)
+		}
+		_, _, err = l.c.Read(ctx)
+		var pe *websocket.ProtocolError
+		if !errors.As(err, &pe) || pe.Code != websocket.StatusMessageTooBig {
+			l.c.CloseNow()
+			return fail("%s: Read of the %d B echo returned %v, not a ProtocolError with 1009", c.kind, len(c.data), err)
+		}
+		ev, err := waitEvent(l.ev, "close", 10*time.Second)
+		l.c.CloseNow()
+		if err != nil {
+			return fail("%s: %v", c.kind, err)
+		}
+		if ev.Code != int(websocket.StatusMessageTooBig) {
+			return fail("%s: the peer saw close %d", c.kind, ev.Code)
+		}
+		sent, err := closeFrameOf(l, mark, true)
+		if err != nil || closeCode(sent.payload) != int(websocket.StatusMessageTooBig) {
+			return fail("%s: ws13's close frame: %v %x", c.kind, err, sent.payload)
+		}
+		if c.kind == kindNCT {
+			in := l.s.since(mark, dataIn)
+			if len(in) == 0 || !in[0].rsv1 || in[0].length >= limit {
+				return fail("the peer's echo was not a small compressed frame: %+v", in)
+			}
+		}
+	}
+	return pass("a plain echo of 10000 B and a compressed one of 100000 B (under the %d B limit on the wire) both closed with 1009", limit)
 }
 
 func (e *env) fragFromPeer(ctx context.Context) result {
