@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -360,8 +361,57 @@ func (c *Conn) failLocked(pe *ProtocolError) {
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason] // our own messages are ASCII
 	}
-	c.writeControlBounded(OpClose, appendClosePayload(payload[:0], pe.Code, reason), c.closingDeadlineLocked())
+	err := c.writeControlBounded(OpClose, appendClosePayload(payload[:0], pe.Code, reason), c.closingDeadlineLocked())
+	if err == nil && c.isServer {
+		// Only when this close frame opened the closing handshake: once
+		// Close has sent one, it runs the handshake within its deadline.
+		c.lingerLocked()
+	}
 	c.closeTransportLocked()
+}
+
+// failLingerTimeout bounds how long a server that failed the connection
+// reads on after its FIN (lingerLocked).
+const failLingerTimeout = time.Second
+
+// lingerLocked lets a server's close frame reach a client that may still
+// be sending when the server fails the connection (a message over the read
+// limit, say). Closing a socket with bytes unread makes the kernel answer
+// with a reset rather than a FIN, and a reset lets the client's kernel
+// drop what its application had not read yet: the close frame, so that
+// the client never learns the code (Chromium reports 1006 instead of
+// 1009). So the server ends its side first, a FIN behind the close frame,
+// and reads and discards until the client closes too, or the close
+// deadline. The caller holds readLock.
+func (c *Conn) lingerLocked() {
+	if c.isNetClosed() || isDone(c.rd.done) {
+		return
+	}
+	tcp, ok := c.netConn.(*net.TCPConn)
+	if tc, isTLS := c.netConn.(*tls.Conn); isTLS {
+		// The TLS stream may end without close_notify: the close frame
+		// already says where the WebSocket ends.
+		tcp, ok = tc.NetConn().(*net.TCPConn)
+	}
+	if !ok {
+		return // an HTTP/2 stream, or a net.Conn we cannot half-close
+	}
+	if tcp.CloseWrite() != nil {
+		return
+	}
+	// A client answers the FIN at once; one that does not is not waited
+	// for long: the failed read is held up meanwhile.
+	deadline := c.closingDeadlineLocked()
+	if d := time.Now().Add(failLingerTimeout); d.Before(deadline) {
+		deadline = d
+	}
+	c.netConn.SetReadDeadline(deadline)
+	// The reader's context may have ended just before the deadline was
+	// set, which would undo its interruption: look again.
+	if isDone(c.rd.done) {
+		c.netConn.SetReadDeadline(aLongTimeAgo)
+	}
+	io.Copy(io.Discard, c.br)
 }
 
 // closeTransportLocked is _Close the WebSocket Connection_ (§7.1.1) once the

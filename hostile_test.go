@@ -383,6 +383,47 @@ func TestHostileLimitThroughReader(t *testing.T) {
 	})
 }
 
+// A server that fails the connection while the client is still sending
+// must not close its socket with bytes unread: the kernel would answer with
+// a reset, and a reset may make the client's kernel drop the close frame
+// before the client reads it (Chromium then reported 1006, not 1009). The
+// server ends its side with a FIN behind the close frame and reads on until
+// the client closes.
+func TestHostileServerFailureEndsWithFIN(t *testing.T) {
+	checkLeaks(t)
+	const limit = 4096
+	c, p := hostileConn(t, true, withReadLimit(limit))
+	// Far over the limit and over any read buffer: most of it is still in
+	// the server's socket when the header fails the connection.
+	wire := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, make([]byte, 16<<20))
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := p.conn.Write(wire)
+		wrote <- err
+	}()
+	readErr := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _, err := c.Read(ctx)
+		readErr <- err
+	}()
+	if code := p.expectClose(); code != StatusMessageTooBig {
+		t.Errorf("close code %v, want 1009", code)
+	}
+	// After the close frame, the server's FIN: not a reset.
+	if _, err := io.Copy(io.Discard, p.br); err != nil {
+		t.Errorf("after the close frame: %v, want the end of the stream", err)
+	}
+	if err := <-wrote; err != nil {
+		t.Errorf("the client's message was not taken in whole: %v", err)
+	}
+	p.conn.Close()
+	if err := <-readErr; CloseStatus(err) != StatusMessageTooBig {
+		t.Errorf("Read: %v", err)
+	}
+}
+
 // A frame declaring a large length, a byte of it, then the end of the
 // stream: the read ends with 1006 (no close frame, §7.1.5), it does not wait.
 func TestHostileDeclaredLengthThenEOF(t *testing.T) {
