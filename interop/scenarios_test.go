@@ -2030,8 +2030,40 @@ func (e *env) overHTTP2(ctx context.Context) result {
 	if err := e.sharedHTTP2(ctx, base, e.srv.h2Base+"/h2prime"); err != nil {
 		return failErr(err)
 	}
+	if err := e.failOverHTTP2(ctx, base, e.srv.h2Base+"/h2prime"); err != nil {
+		return failErr(err)
+	}
 	return pass("on an HTTP/2 stream: %s; 1 MiB of words, 64 KiB binary, empty and streamed messages echoed; closed 1000, clean; "+
-		"three WebSockets on one HTTP/2 connection, one closed by each side, the third unharmed", *in.Extensions)
+		"three WebSockets on one HTTP/2 connection, one closed by each side, the third unharmed; 1009 over the read limit seen by the browser", *in.Extensions)
+}
+
+// failOverHTTP2: a message over ws13's read limit on an HTTP/2 stream;
+// ws13 fails the WebSocket with 1009, and the browser must get that close
+// frame before the stream ends.
+func (e *env) failOverHTTP2(ctx context.Context, base, prime string) error {
+	l, err := e.await(ctx, job{URL: base + "/ws/plain", Deflate: "off", Prime: prime})
+	if err != nil {
+		return err
+	}
+	defer l.c.CloseNow()
+	if l.proto != 2 {
+		return fmt.Errorf("the WebSocket came over HTTP/%d", l.proto)
+	}
+	l.c.SetReadLimit(4096)
+	if err := l.c.Write(ctx, websocket.MessageBinary, binaryOf(100000, 93)); err != nil {
+		return err
+	}
+	if _, _, err := l.c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		return fmt.Errorf("over the read limit: Read returned %v", err)
+	}
+	ev, err := waitEvent(l.ev, "close", 10*time.Second)
+	if err != nil {
+		return err
+	}
+	if ev.Code != int(websocket.StatusMessageTooBig) {
+		return fmt.Errorf("over the read limit: the browser saw close %d, not 1009", ev.Code)
+	}
+	return nil
 }
 
 // sharedHTTP2 opens three WebSockets on streams of one HTTP/2 connection;
