@@ -103,6 +103,10 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // final: a *CloseError when the peer closed the connection (the close has
 // been answered), a *ProtocolError when the peer broke the protocol (the
 // connection has been failed with the close code it carries), or ErrClosed.
+// A server's read that fails the connection returns once the client has
+// closed its side too, or after a second at most: closing a socket the
+// client is still writing to would reset it, and the reset could discard
+// the close frame before the client reads it.
 //
 // Control frames that arrive meanwhile are answered before the read goes
 // on (§5.5.2). A pong goes out at once, or, if another goroutine is
