@@ -2003,7 +2003,9 @@ func (e *env) overHTTP2(ctx context.Context) result {
 	for _, m := range []struct {
 		typ  websocket.MessageType
 		data []byte
-	}{{websocket.MessageText, wordsOf(1<<20, 90)}, {websocket.MessageBinary, binaryOf(65536, 91)}, {websocket.MessageText, nil}} {
+	}{{websocket.MessageText, wordsOf(1<<20, 90)}, {websocket.MessageBinary, binaryOf(65536, 91)}, {websocket.MessageText, nil},
+		// Far over HTTP/2's flow-control windows, both ways.
+		{websocket.MessageBinary, binaryOf(16<<20, 94)}} {
 		if err := l.echo(ctx, m.typ, m.data); err != nil {
 			l.c.CloseNow()
 			return failErr(err)
@@ -2033,7 +2035,7 @@ func (e *env) overHTTP2(ctx context.Context) result {
 	if err := e.failOverHTTP2(ctx, base, e.srv.h2Base+"/h2prime"); err != nil {
 		return failErr(err)
 	}
-	return pass("on an HTTP/2 stream: %s; 1 MiB of words, 64 KiB binary, empty and streamed messages echoed; closed 1000, clean; "+
+	return pass("on an HTTP/2 stream: %s; 1 MiB of words, 64 KiB and 16 MiB binary, empty and streamed messages echoed; closed 1000, clean; "+
 		"three WebSockets on one HTTP/2 connection, one closed by each side, the third unharmed; 1009 over the read limit seen by the browser", *in.Extensions)
 }
 
