@@ -135,8 +135,14 @@ func (s *ourServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
 		ch <- accepted{c: c, err: err, s: s.taps.of(r), nc: nc, proto: r.ProtoMajor}
 		if c != nil && r.ProtoMajor == 2 {
-			// The stream is the handler's: returning would end it.
-			<-c.Done()
+			// The stream is the handler's: returning would end it. The
+			// request's context ends with the connection, also when
+			// stop closes the server under a Conn left open.
+			select {
+			case <-c.Done():
+			case <-r.Context().Done():
+				c.CloseNow()
+			}
 		}
 	default:
 		http.NotFound(w, r)
