@@ -98,6 +98,7 @@ const (
 	kindProto    = "proto"    // the client offers chat.v0 and chat.v1
 	kindNoProto  = "noproto"  // the client offers chat.v0 alone, which no server speaks
 	kindGreet    = "greet"    // plain, and the peer sends two messages as soon as it opens
+	kindGreetCT  = "greetct"  // the same, with compression and context takeover
 	kindNCT      = "nct"
 	kindCT       = "ct"
 	kindWB       = "wb"
@@ -153,6 +154,8 @@ func (e *env) connect(ctx context.Context, kind string) (*link, error) {
 		}
 	case kindCT, kindWB:
 		j.URL, j.Deflate = base+kind, "default"
+	case kindGreetCT:
+		j.URL, j.Deflate = base+"ct?greet=1", "default"
 	case kindSNCT, kindCNCT, kindW8, kindW9, kindW15:
 		j.URL, j.Deflate, j.Offer = base+"ct", "offer", peerOffers[kind]
 	}
@@ -267,7 +270,7 @@ func (e *env) dial(ctx context.Context, kind string) (l *link, err error) {
 		opts.Subprotocols = []string{"chat.v0"}
 	case kindNCT:
 		url, opts.Compression.Mode = e.urls["deflate"], websocket.CompressionNoContextTakeover
-	case kindCT:
+	case kindCT, kindGreetCT:
 		url, opts.Compression.Mode = e.urls["deflate"], websocket.CompressionContextTakeover
 	case kindWB:
 		url, opts.Compression = e.urls["deflate"], websocket.CompressionOptions{
@@ -280,7 +283,7 @@ func (e *env) dial(ctx context.Context, kind string) (l *link, err error) {
 		opts.Compression.Mode = websocket.CompressionContextTakeover
 	}
 	id, ev := events.newID(e.p.name)
-	if kind == kindGreet {
+	if kind == kindGreet || kind == kindGreetCT {
 		url += "?greet=1&id=" + id
 	} else {
 		url += "?id=" + id
@@ -690,28 +693,37 @@ var (
 // read past the response on to the Conn. As client it sends them as soon
 // as the response has come.
 func (e *env) greeting(ctx context.Context) result {
-	l, err := e.connect(ctx, kindGreet)
-	if err != nil {
-		return failErr(err)
+	kinds := []string{kindGreet}
+	if e.na(featDeflateCT) == "" {
+		// Compressed (python compresses even these), so that the
+		// decompressor must be ready when the first frame is.
+		kinds = append(kinds, kindGreetCT)
 	}
-	defer l.done()
-	if err := l.expect(ctx, websocket.MessageText, greetingText); err != nil {
-		return fail("the first message: %v", err)
+	together := false
+	for _, kind := range kinds {
+		l, err := e.connect(ctx, kind)
+		if err != nil {
+			return fail("%s: %v", kind, err)
+		}
+		defer l.done()
+		if err := l.expect(ctx, websocket.MessageText, greetingText); err != nil {
+			return fail("%s: the first message: %v", kind, err)
+		}
+		if err := l.expect(ctx, websocket.MessageBinary, greetingBinary); err != nil {
+			return fail("%s: the second message: %v", kind, err)
+		}
+		if err := l.echo(ctx, websocket.MessageText, wordsOf(2000, 96)); err != nil {
+			return fail("%s: %v", kind, err)
+		}
+		l.s.mu.Lock()
+		together = together || l.s.framesWithResponse
+		l.s.mu.Unlock()
 	}
-	if err := l.expect(ctx, websocket.MessageBinary, greetingBinary); err != nil {
-		return fail("the second message: %v", err)
-	}
-	if err := l.echo(ctx, websocket.MessageText, []byte("and then an echo")); err != nil {
-		return failErr(err)
-	}
-	l.s.mu.Lock()
-	together := l.s.framesWithResponse
-	l.s.mu.Unlock()
 	note := ""
 	if e.r == peerServer && together {
-		note = " (this time the first frame came in the same read as the 101)"
+		note = " (this time a first frame came in the same read as the 101)"
 	}
-	return pass("both of the peer's opening messages read whole and in order, then an echo%s", note)
+	return pass("both of the peer's opening messages read whole and in order, then an echo, on %s%s", strings.Join(kinds, " and "), note)
 }
 
 // readLimit1009: the peer sends a message over ws13's read limit, plainly,
