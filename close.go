@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -387,16 +386,15 @@ func (c *Conn) lingerLocked() {
 	if c.isNetClosed() || isDone(c.rd.done) {
 		return
 	}
-	tcp, ok := c.netConn.(*net.TCPConn)
-	if tc, isTLS := c.netConn.(*tls.Conn); isTLS {
+	socket := c.netConn
+	if tc, isTLS := socket.(*tls.Conn); isTLS {
 		// The TLS stream may end without close_notify: the close frame
 		// already says where the WebSocket ends.
-		tcp, ok = tc.NetConn().(*net.TCPConn)
+		socket = tc.NetConn()
 	}
-	if !ok {
-		return // an HTTP/2 stream, or a net.Conn we cannot half-close
-	}
-	if tcp.CloseWrite() != nil {
+	// A TCP or Unix socket; not an HTTP/2 stream.
+	halfCloser, ok := socket.(interface{ CloseWrite() error })
+	if !ok || halfCloser.CloseWrite() != nil {
 		return
 	}
 	// A client answers the FIN at once; one that does not is not waited
