@@ -365,8 +365,9 @@ func coderPeer() *peer {
 			}
 			return ""
 		},
-		splitsExact:    true,
-		ownPingPayload: "coder/websocket's Ping sends a counter of its own",
+		splitsExact:          true,
+		ownPingPayload:       "coder/websocket's Ping sends a counter of its own",
+		ownCloseAnswerUnseen: true,
 	}
 }
 

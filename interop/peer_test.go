@@ -169,6 +169,11 @@ type peer struct {
 	// unsendableClose, if set, says why the peer cannot send a close frame
 	// with a code (StatusNoStatusRcvd: with none), or "".
 	unsendableClose func(code websocket.StatusCode) string
+	// ownCloseAnswerUnseen: when the peer closes first, its agent may not
+	// learn the code of ws13's answer, and reports 1006 (coder's Close
+	// reads the answer itself when it takes the read lock before the
+	// agent's Read, which then returns only net.ErrClosed).
+	ownCloseAnswerUnseen bool
 	// needsProtocol, if set, says why the peer's client fails a
 	// connection on which the server chose none of the subprotocols it
 	// offered.
