@@ -100,7 +100,7 @@ func (p *extensionParser) skipSpace() {
 // token reads 1*tchar and returns it, or "" if there is none.
 func (p *extensionParser) token() string {
 	start := p.i
-	for p.i < len(p.s) && isExtensionTokenChar(p.s[p.i]) {
+	for p.i < len(p.s) && isTokenChar(p.s[p.i]) {
 		p.i++
 	}
 	return p.s[start:p.i]
@@ -159,7 +159,7 @@ func (p *extensionParser) value() (string, error) {
 		switch c {
 		case '"':
 			v := b.String()
-			if v == "" || !isExtensionToken(v) {
+			if v == "" || !isToken(v) {
 				return "", ErrExtensionSyntax
 			}
 			return v, nil
@@ -172,34 +172,12 @@ func (p *extensionParser) value() (string, error) {
 		}
 		// Any byte that is not a tchar makes the value invalid anyway; stop
 		// early rather than building a long string to reject.
-		if !isExtensionTokenChar(c) {
+		if !isTokenChar(c) {
 			return "", ErrExtensionSyntax
 		}
 		b.WriteByte(c)
 	}
 	return "", ErrExtensionSyntax // no closing DQUOTE
-}
-
-// isExtensionTokenChar reports whether c is a tchar (RFC 9110 §5.6.2):
-// a visible ASCII character that is not a delimiter.
-func isExtensionTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-func isExtensionToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isExtensionTokenChar(s[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // appendExtension formats one offer as "name; p1; p2=v". Values are written

@@ -86,17 +86,28 @@ func headerListsAny(h http.Header, name string, match func(string) bool) bool {
 	return found
 }
 
-// isToken reports whether s is a token (RFC 7230 §3.2.6), the form a
-// subprotocol name must have (§4.1 item 10; §4.3's ABNF, 1#token).
+// isToken reports whether s is a token (RFC 9110 §5.6.2, which replaced
+// RFC 7230 §3.2.6): the form of a header name, of an extension's name and
+// parameters (extension.go), and of a subprotocol name (§4.1 item 10;
+// §4.3's ABNF, 1#token).
 func isToken(s string) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7F || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+		if !isTokenChar(s[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// isTokenChar reports whether c is a tchar (RFC 9110 §5.6.2): a visible
+// ASCII character that is not a delimiter.
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }

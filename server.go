@@ -202,7 +202,7 @@ func appendHandshakeResponse(resp []byte, key string, agreed agreement, header h
 		// is not a token is not written at all (it could hold CR LF and
 		// split the response).
 		canonical := http.CanonicalHeaderKey(name)
-		if handshakeResponseHeaders[canonical] || bodyLengthHeaders[canonical] || !isExtensionToken(name) {
+		if handshakeResponseHeaders[canonical] || bodyLengthHeaders[canonical] || !isToken(name) {
 			continue
 		}
 		for _, v := range values {
