@@ -1725,3 +1725,60 @@ func TestMessageTypeStringNamesTheValue(t *testing.T) {
 		}
 	}
 }
+
+// gatedConn is a net.Conn whose Read waits until the conn is closed and
+// then reports a timeout, whatever deadline was set: it puts a read cut by
+// its context and a connection dropped meanwhile in the order wanted.
+type gatedConn struct {
+	net.Conn
+	reading  chan struct{} // closed when a Read has begun
+	deadline chan struct{} // closed when a read deadline has been set
+	closed   chan struct{}
+	once     [3]sync.Once
+}
+
+func (g *gatedConn) Read([]byte) (int, error) {
+	g.once[0].Do(func() { close(g.reading) })
+	<-g.closed
+	return 0, os.ErrDeadlineExceeded
+}
+
+func (g *gatedConn) SetReadDeadline(time.Time) error {
+	g.once[1].Do(func() { close(g.deadline) })
+	return nil
+}
+
+func (g *gatedConn) Close() error {
+	g.once[2].Do(func() { close(g.closed) })
+	return g.Conn.Close()
+}
+
+// TestReadCutAsTheConnectionEndsReportsTheEnd: a read whose context ends
+// while a Write cut by a deadline drops the connection (its cause then
+// wraps context.DeadlineExceeded, a timeout) reports the end of the
+// connection, which it recorded, not its context's error; otherwise a
+// Poller, told the end was returned, would never tell its handler.
+func TestReadCutAsTheConnectionEndsReportsTheEnd(t *testing.T) {
+	ours, _ := net.Pipe()
+	g := &gatedConn{Conn: ours, reading: make(chan struct{}), deadline: make(chan struct{}), closed: make(chan struct{})}
+	c := newConn(g, nil, connConfig{isServer: true})
+	defer c.CloseNow()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	result := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(ctx)
+		result <- err
+	}()
+	<-g.reading
+	cancel()
+	<-g.deadline                                                     // the interruption has fired, the read not yet returned
+	c.closeNetWith(errors.Join(ErrClosed, context.DeadlineExceeded)) // as breakWrites does
+	err := <-result
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read = %v, want the end of the connection (ErrClosed)", err)
+	}
+	if !c.endReturned.Load() {
+		t.Fatal("the end was returned but not noted")
+	}
+}

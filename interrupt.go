@@ -170,11 +170,17 @@ func (in *interrupter) close() {
 
 // contextError turns an I/O error caused by an interruption into ctx's error.
 func contextError(ctx context.Context, interrupted bool, err error) error {
-	if interrupted && err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return ctx.Err()
-		}
+	if cutByContext(interrupted, err) {
+		return ctx.Err()
 	}
 	return err
+}
+
+// cutByContext reports whether err is the timeout an interruption caused.
+func cutByContext(interrupted bool, err error) bool {
+	if !interrupted || err == nil {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

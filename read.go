@@ -382,9 +382,18 @@ func (c *Conn) watchReadLocked(ctx context.Context) (watching bool) {
 // unwatchReadLocked ends what watchReadLocked began, and returns err, or
 // ctx.Err() in its place if err is the timeout ctx's end caused. It notes
 // an err that is the end of the read side (endReturned).
+//
+// The end of the read side is returned as it is, even if ctx ended too and
+// the end looks like a timeout (a Write cut by its deadline dropped the
+// connection: its cause wraps context.DeadlineExceeded). Returned as
+// ctx.Err(), the end would be noted as told when it was not, and a Poller
+// would never tell its handler.
 func (c *Conn) unwatchReadLocked(ctx context.Context, watching bool, err error) error {
 	if watching {
-		err = contextError(ctx, c.readInterrupt.end(), err)
+		interrupted := c.readInterrupt.end()
+		if cutByContext(interrupted, err) && (c.rd.err == nil || !errors.Is(err, c.rd.err)) {
+			return ctx.Err() // the end, if there is one, is still untold
+		}
 	}
 	if err != nil && c.rd.err != nil {
 		c.endReturned.Store(true)
