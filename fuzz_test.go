@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -29,9 +30,12 @@ func (s *scriptedConn) SetDeadline(time.Time) error      { return nil }
 func (s *scriptedConn) SetReadDeadline(time.Time) error  { return nil }
 func (s *scriptedConn) SetWriteDeadline(time.Time) error { return nil }
 
-// FuzzReadMessage feeds arbitrary bytes to a Conn on either side. Only
-// documented errors may come out, never a panic or a hang, and no message
-// may exceed the read limit.
+// FuzzReadMessage feeds arbitrary bytes to a Conn on either side and holds
+// what it reads against refRead, an independent decoder of the same bytes:
+// the same messages, then the same end (close frame, violation with the
+// close code §7.4.1 names for it, or the stream's end). The bytes are fed
+// again in pieces of fuzzed sizes, and read through Reader in fuzzed small
+// reads: how the bytes arrive and are asked for must change nothing.
 func FuzzReadMessage(f *testing.F) {
 	masked := func(h Header, p string) []byte {
 		h.Masked, h.Mask, h.Length = true, [4]byte{1, 2, 3, 4}, int64(len(p))
@@ -39,37 +43,78 @@ func FuzzReadMessage(f *testing.F) {
 		Mask(h.Mask, 0, b)
 		return append(AppendHeader(nil, h), b...)
 	}
-	f.Add(masked(Header{Fin: true, Opcode: OpText}, "hello"), true)
-	f.Add(append(masked(Header{Opcode: OpText}, "he"), masked(Header{Fin: true, Opcode: OpContinuation}, "llo")...), true)
-	f.Add(masked(Header{Fin: true, Opcode: OpPing}, "p"), true)
-	f.Add(masked(Header{Fin: true, Opcode: OpClose}, "\x03\xe8bye"), true)
-	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'}, false)
-	f.Add([]byte{0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, false)
-	f.Fuzz(func(t *testing.T, data []byte, isServer bool) {
-		readFuzzed(t, connConfig{isServer: isServer, readLimit: fuzzReadLimit, closeTimeout: time.Millisecond}, data)
+	f.Add(masked(Header{Fin: true, Opcode: OpText}, "hello"), true, uint64(0))
+	f.Add(append(masked(Header{Opcode: OpText}, "he"), masked(Header{Fin: true, Opcode: OpContinuation}, "llo")...), true, uint64(0x0102030405))
+	f.Add(masked(Header{Fin: true, Opcode: OpPing}, "p"), true, uint64(1))
+	f.Add(masked(Header{Fin: true, Opcode: OpClose}, "\x03\xe8bye"), true, uint64(7))
+	f.Add(append(masked(Header{Opcode: OpText}, "\xce"), masked(Header{Fin: true, Opcode: OpContinuation}, "\xbaok")...), true, uint64(3))
+	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'}, false, uint64(0))
+	f.Add([]byte{0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, false, uint64(0))
+	f.Add([]byte{0x82, 0x7e, 0x10, 0x01}, false, uint64(0))
+	f.Fuzz(func(t *testing.T, data []byte, isServer bool, pieces uint64) {
+		cfg := connConfig{isServer: isServer, readLimit: fuzzReadLimit, closeTimeout: time.Millisecond}
+		got := readFuzzed(t, cfg, bytes.NewReader(data), 0)
+		if want := refRead(data, isServer, fuzzReadLimit, fuzzReadMessages); !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %+v\nreference decoder %+v", got, want)
+		}
+		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, pieces); !reflect.DeepEqual(split, got) {
+			t.Fatalf("in pieces (%#x) read %+v\nwhole read %+v", pieces, split, got)
+		}
 	})
 }
 
 // fuzzReadLimit is the read limit of the Conns the fuzz targets feed.
 const fuzzReadLimit = 4096
 
-// readFuzzed feeds data to a Conn made with cfg and reads messages until it
+// fuzzReadMessages is how many messages the fuzz targets read at most.
+const fuzzReadMessages = 100
+
+// readOutcome is what reading a stream to its end gave: the messages, then
+// how the read side ended (Code 0 if it had not after fuzzReadMessages).
+type readOutcome struct {
+	Messages []readMessage
+	Closed   bool       // the end is a *CloseError (else a *ProtocolError)
+	Code     StatusCode // its close code
+	Reason   string     // the peer's close reason
+}
+
+type readMessage struct {
+	Type    MessageType
+	Payload string
+}
+
+// readFuzzed feeds r to a Conn made with cfg and reads messages until it
 // fails: only documented errors may come out, no message may pass the read
-// limit, and no text message may be invalid UTF-8.
-func readFuzzed(t *testing.T, cfg connConfig, data []byte) {
+// limit, and no text message may be invalid UTF-8. With reads nonzero, the
+// messages are read through Reader, in reads of sizes taken from it (as
+// piecewiseReader takes them), rather than by AppendMessage.
+func readFuzzed(t *testing.T, cfg connConfig, r io.Reader, reads uint64) readOutcome {
 	t.Helper()
-	c := newConn(&scriptedConn{r: bytes.NewReader(data)}, nil, cfg)
+	c := newConn(&scriptedConn{r: r}, nil, cfg)
 	defer c.CloseNow()
+	var out readOutcome
 	var buf []byte
-	for i := 0; i < 100; i++ {
-		typ, msg, err := c.AppendMessage(context.Background(), buf[:0])
+	for range fuzzReadMessages {
+		var typ MessageType
+		var msg []byte
+		var err error
+		if reads == 0 {
+			typ, msg, err = c.AppendMessage(context.Background(), buf[:0])
+		} else {
+			typ, msg, err = readInPieces(c, &reads)
+		}
 		if err != nil {
 			var ce *CloseError
 			var pe *ProtocolError
-			if !errors.As(err, &ce) && !errors.As(err, &pe) && !errors.Is(err, ErrClosed) {
+			switch {
+			case errors.As(err, &ce):
+				out.Closed, out.Code, out.Reason = true, ce.Code, ce.Reason
+			case errors.As(err, &pe):
+				out.Code = pe.Code
+			default:
 				t.Fatalf("undocumented error %T: %v", err, err)
 			}
-			return
+			return out
 		}
 		if int64(len(msg)) > cfg.readLimit {
 			t.Fatalf("message of %d bytes passed a limit of %d", len(msg), cfg.readLimit)
@@ -77,8 +122,192 @@ func readFuzzed(t *testing.T, cfg connConfig, data []byte) {
 		if typ == MessageText && !utf8.Valid(msg) {
 			t.Fatalf("invalid UTF-8 delivered: %q", msg)
 		}
+		out.Messages = append(out.Messages, readMessage{typ, string(msg)})
 		buf = msg
 	}
+	return out
+}
+
+// readInPieces reads the next message through Reader, asking for 1 to 16
+// bytes at a time, the sizes taken from *sizes a nibble at a time.
+func readInPieces(c *Conn, sizes *uint64) (MessageType, []byte, error) {
+	typ, r, err := c.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	var msg []byte
+	var p [16]byte
+	for {
+		size := 1 + int(*sizes&15)
+		*sizes = *sizes>>4 | *sizes<<60
+		n, err := r.Read(p[:size])
+		msg = append(msg, p[:n]...)
+		if err == io.EOF {
+			return typ, msg, nil
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
+// piecewiseReader hands data over in pieces of 1 to 16 bytes, the sizes
+// taken from sizes a nibble at a time, round and round.
+type piecewiseReader struct {
+	data  []byte
+	sizes uint64
+}
+
+func (r *piecewiseReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	size := 1 + int(r.sizes&15)
+	r.sizes = r.sizes>>4 | r.sizes<<60
+	n := copy(p[:min(len(p), size)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// refRead decodes data as the frames a peer sent (RFC 6455 §5), the oracle
+// of FuzzReadMessage: written for plainness, not speed, and sharing no code
+// with the Conn. It returns the first maxMessages messages and how the
+// stream ends: the peer's close frame (§5.5.1), a violation with the code
+// of §7.4.1 (1002 for framing, 1007 for text or a close reason that is not
+// UTF-8, 1009 for a message past limit), or the stream ending (1006).
+func refRead(data []byte, isServer bool, limit int64, maxMessages int) readOutcome {
+	var out readOutcome
+	end := func(closed bool, code StatusCode) readOutcome {
+		out.Closed, out.Code = closed, code
+		return out
+	}
+	var message []byte
+	var messageType MessageType
+	inMessage := false
+	for len(out.Messages) < maxMessages {
+		if len(data) < 2 {
+			return end(true, StatusAbnormal)
+		}
+		fin := data[0]&0x80 != 0
+		rsv := data[0] >> 4 & 7
+		opcode := data[0] & 0xF
+		masked := data[1]&0x80 != 0
+		length := uint64(data[1] & 0x7F)
+		headerSize := 2
+		switch length {
+		case 126:
+			headerSize += 2
+		case 127:
+			headerSize += 8
+		}
+		if masked {
+			headerSize += 4
+		}
+		if len(data) < headerSize {
+			return end(true, StatusAbnormal)
+		}
+		switch length {
+		case 126:
+			length = uint64(data[2])<<8 | uint64(data[3])
+			if length < 126 {
+				return end(false, StatusProtocolError)
+			}
+		case 127:
+			length = 0
+			for _, b := range data[2:10] {
+				length = length<<8 | uint64(b)
+			}
+			if length < 1<<16 || length >= 1<<63 {
+				return end(false, StatusProtocolError)
+			}
+		}
+		var key []byte
+		if masked {
+			key = data[headerSize-4 : headerSize]
+		}
+		data = data[headerSize:]
+		control := opcode >= 8
+		messageLength := length
+		if opcode == 0 {
+			messageLength += uint64(len(message))
+		}
+		switch {
+		case rsv != 0,
+			opcode >= 3 && opcode <= 7, opcode >= 0xB,
+			masked != isServer,
+			control && (!fin || length > 125),
+			!control && (opcode == 0) != inMessage:
+			return end(false, StatusProtocolError)
+		case !control && messageLength > uint64(limit):
+			return end(false, StatusMessageTooBig)
+		}
+		payload := data[:min(uint64(len(data)), length)]
+		data = data[len(payload):]
+		unmasked := make([]byte, len(payload))
+		for i := range payload {
+			unmasked[i] = payload[i]
+			if masked {
+				unmasked[i] ^= key[i%4]
+			}
+		}
+		truncated := uint64(len(payload)) < length
+		if control {
+			if truncated {
+				return end(true, StatusAbnormal)
+			}
+			if opcode != 8 {
+				continue // a ping, answered, or a pong
+			}
+			switch {
+			case len(unmasked) == 0:
+				return end(true, StatusNoStatusRcvd)
+			case len(unmasked) == 1:
+				return end(false, StatusProtocolError)
+			}
+			code := StatusCode(unmasked[0])<<8 | StatusCode(unmasked[1])
+			if !(code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999) {
+				return end(false, StatusProtocolError)
+			}
+			if !utf8.Valid(unmasked[2:]) {
+				return end(false, StatusInvalidPayload)
+			}
+			out.Reason = string(unmasked[2:])
+			return end(true, code)
+		}
+		if opcode != 0 {
+			inMessage, messageType, message = true, MessageType(opcode), nil
+		}
+		message = append(message, unmasked...)
+		if messageType == MessageText && !couldBeUTF8(message) {
+			return end(false, StatusInvalidPayload)
+		}
+		if truncated {
+			return end(true, StatusAbnormal)
+		}
+		if fin {
+			if messageType == MessageText && !utf8.Valid(message) {
+				return end(false, StatusInvalidPayload)
+			}
+			out.Messages = append(out.Messages, readMessage{messageType, string(message)})
+			inMessage = false
+		}
+	}
+	return out
+}
+
+// couldBeUTF8 reports whether b is the start of some valid UTF-8 text:
+// valid up to an incomplete character at its end that some bytes after it
+// could complete. utf8.FullRune tells the two apart: an impossible sequence
+// counts as full (a width-1 error), an incomplete one does not.
+func couldBeUTF8(b []byte) bool {
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			return !utf8.FullRune(b)
+		}
+		b = b[size:]
+	}
+	return true
 }
 
 // FuzzServerHandshake parses arbitrary requests and runs the server's

@@ -20,10 +20,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc64"
 	"io"
 	"math"
 	"net"
 	"os"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -1549,7 +1551,9 @@ func TestPongAfterALargeFrameHasTheCloseTimeoutForItsWrite(t *testing.T) {
 // FuzzReadMessageDeflate feeds arbitrary bytes to a Conn with
 // permessage-deflate, on either side, with or without context takeover.
 // Only documented errors may come out, never a panic or a hang; no message
-// exceeds the read limit and no text message is invalid UTF-8.
+// exceeds the read limit and no text message is invalid UTF-8; and fed in
+// pieces, and read in small reads through Reader, the bytes must read the
+// same as whole.
 func FuzzReadMessageDeflate(f *testing.F) {
 	for _, s := range readDeflateSeeds() {
 		f.Add(s.data, s.isServer, s.takeover)
@@ -1557,7 +1561,12 @@ func FuzzReadMessageDeflate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, isServer, takeover bool) {
 		cfg := connConfig{isServer: isServer, readLimit: fuzzReadLimit, closeTimeout: time.Millisecond}
 		withDeflate(takeover)(&cfg)
-		readFuzzed(t, cfg, data)
+		whole := readFuzzed(t, cfg, bytes.NewReader(data), 0)
+		// How the bytes arrive and are asked for must change nothing.
+		pieces := crc64.Checksum(data, crc64.MakeTable(crc64.ECMA)) | 1
+		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, pieces); !reflect.DeepEqual(split, whole) {
+			t.Fatalf("in pieces (%#x) read %+v\nwhole read %+v", pieces, split, whole)
+		}
 	})
 }
 
