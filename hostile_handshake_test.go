@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -486,21 +487,66 @@ func FuzzClientHandshake(f *testing.F) {
 		if c.decompressor != nil && !compress {
 			t.Fatal("compression without an offer")
 		}
-		for i := 0; i < 20; i++ {
-			_, msg, err := c.Read(context.Background())
-			if err != nil {
-				var ce *CloseError
-				var pe *ProtocolError
-				if !errors.As(err, &ce) && !errors.As(err, &pe) && !errors.Is(err, ErrClosed) {
-					t.Fatalf("undocumented error %T: %v", err, err)
-				}
-				return
-			}
-			if len(msg) > limit {
-				t.Fatalf("message of %d bytes passed a limit of %d", len(msg), limit)
+		if !fuzzListIs(resp.Header.Values("Upgrade"), "websocket") || !fuzzListHas(resp.Header.Values("Connection"), "upgrade") {
+			t.Fatalf("accepted a response that fails §4.1 steps 2 and 3: Upgrade %q, Connection %q",
+				resp.Header.Values("Upgrade"), resp.Header.Values("Connection"))
+		}
+		// The frames behind the response read as the reference decoder
+		// reads them, whether they came with the response or after it.
+		frames := append(leftover[:len(leftover):len(leftover)], raw[len(raw)-nc.r.(*bytes.Reader).Len():]...)
+		got := readFuzzed(t, cfg, bytes.NewReader(frames), 0)
+		if cfg.deflate == nil {
+			if want := refRead(frames, false, limit, fuzzReadMessages); !reflect.DeepEqual(got, want) {
+				t.Fatalf("read %+v\nreference decoder %+v", got, want)
 			}
 		}
 	})
+}
+
+// fuzzListIs reports whether the comma-separated lists in values hold
+// some elements, each an ASCII case-insensitive match for want (§4.1).
+func fuzzListIs(values []string, want string) bool {
+	elems := fuzzListElements(values)
+	for _, elem := range elems {
+		if !strings.EqualFold(elem, want) || !fuzzIsASCII(elem) {
+			return false
+		}
+	}
+	return len(elems) > 0
+}
+
+// fuzzListHas reports whether the comma-separated lists in values hold an
+// ASCII case-insensitive match for want.
+func fuzzListHas(values []string, want string) bool {
+	for _, elem := range fuzzListElements(values) {
+		if strings.EqualFold(elem, want) && fuzzIsASCII(elem) {
+			return true
+		}
+	}
+	return false
+}
+
+// fuzzListElements splits header values into the non-empty elements of
+// their lists (RFC 9110 §5.6.1), trimmed of spaces and tabs.
+func fuzzListElements(values []string) []string {
+	var elems []string
+	for _, v := range values {
+		for elem := range strings.SplitSeq(v, ",") {
+			if elem = strings.Trim(elem, " \t"); elem != "" {
+				elems = append(elems, elem)
+			}
+		}
+	}
+	return elems
+}
+
+func fuzzIsASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // fuzzDialRequest is the request Dial would send for opts.
