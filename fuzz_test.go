@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -311,7 +315,9 @@ func couldBeUTF8(b []byte) bool {
 }
 
 // FuzzServerHandshake parses arbitrary requests and runs the server's
-// checks on them: no panic, and a refusal always names an HTTP error status.
+// checks on them: no panic, a refusal always names an HTTP error status,
+// and a request accepted meets every item of §4.2.1, as checked here
+// afresh; the subprotocol selected is one both sides listed.
 func FuzzServerHandshake(f *testing.F) {
 	f.Add([]byte("GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n" +
@@ -326,6 +332,60 @@ func FuzzServerHandshake(f *testing.F) {
 		if (err != nil) != (status >= 400) {
 			t.Fatalf("status %d with error %v", status, err)
 		}
-		selectSubprotocol(req.Header, []string{"chat", "v2.json"})
+		if err == nil {
+			if why := failsOpeningHandshake(req, "*.example.com"); why != "" {
+				t.Fatalf("accepted a request that fails §4.2.1: %s\n%q", why, raw)
+			}
+		}
+		supported := []string{"chat", "v2.json"}
+		if p := selectSubprotocol(req.Header, supported); p != "" &&
+			(!slices.Contains(supported, p) || !slices.Contains(fuzzListElements(req.Header.Values("Sec-WebSocket-Protocol")), p)) {
+			t.Fatalf("selected subprotocol %q, offered %q", p, req.Header.Values("Sec-WebSocket-Protocol"))
+		}
 	})
+}
+
+// failsOpeningHandshake says which item of §4.2.1 req fails, or "": the
+// oracle of FuzzServerHandshake. An Origin must name the Host's host or one
+// under the domain that originPattern ("*.domain") allows.
+func failsOpeningHandshake(req *http.Request, originPattern string) string {
+	switch {
+	case req.Method != "GET" || req.ProtoMajor < 1 || req.ProtoMajor == 1 && req.ProtoMinor < 1:
+		return "1: not an HTTP/1.1 GET"
+	case req.Host == "":
+		return "2: no Host"
+	case !fuzzListHas(req.Header.Values("Upgrade"), "websocket"):
+		return "3: Upgrade does not list websocket"
+	case !fuzzListHas(req.Header.Values("Connection"), "upgrade"):
+		return "4: Connection does not list Upgrade"
+	}
+	keys := req.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return "5: not one Sec-WebSocket-Key"
+	}
+	if key, err := base64.StdEncoding.DecodeString(keys[0]); err != nil || len(key) != 16 {
+		return "5: Sec-WebSocket-Key is not 16 bytes in base64"
+	}
+	if v := req.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		return "6: Sec-WebSocket-Version is not 13"
+	}
+	origins := req.Header.Values("Origin")
+	if len(origins) == 0 {
+		return ""
+	}
+	if len(origins) > 1 {
+		return "7: more than one Origin"
+	}
+	origin, err := url.Parse(origins[0])
+	if err != nil {
+		return "7: Origin is no URL"
+	}
+	// Folding more than ASCII, and a pattern's "*" taking any name, only
+	// make this check lenient.
+	originHost, requestHost := origin.Hostname(), (&url.URL{Host: req.Host}).Hostname()
+	if originHost == "" || !strings.EqualFold(originHost, requestHost) &&
+		!strings.HasSuffix(strings.ToLower(originHost), strings.TrimPrefix(originPattern, "*")) {
+		return "7: Origin is neither the Host nor allowed"
+	}
+	return ""
 }
