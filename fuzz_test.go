@@ -3,6 +3,7 @@ package websocket
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -180,14 +181,53 @@ func (r *piecewiseReader) Read(p []byte) (int, error) {
 // of §7.4.1 (1002 for framing, 1007 for text or a close reason that is not
 // UTF-8, 1009 for a message past limit), or the stream ending (1006).
 func refRead(data []byte, isServer bool, limit int64, maxMessages int) readOutcome {
-	var out readOutcome
-	end := func(closed bool, code StatusCode) readOutcome {
-		out.Closed, out.Code = closed, code
-		return out
+	out, _ := refDecode(data, isServer, nil, limit, maxMessages)
+	return out
+}
+
+// refInflater decompresses the messages of one direction of a
+// permessage-deflate connection (RFC 7692 §7.2.2), a whole message at a
+// time, for refDecode. compress/flate does the inflating; the test of the
+// Conn is in what surrounds it: the tail, the window carried over, the
+// limit, the final block.
+type refInflater struct {
+	takeover bool
+	window   []byte // the output of the compressed messages so far
+}
+
+// inflate decompresses one message's payload, reading at most limit+1
+// bytes of output. A message ends where its payload and the tail do, on a
+// block boundary, or with a final block, after which the rest of the
+// payload does not count (§7.2.3.4).
+func (d *refInflater) inflate(payload []byte, limit int64) ([]byte, error) {
+	src := bytes.NewReader(append(payload[:len(payload):len(payload)], 0x00, 0x00, 0xff, 0xff))
+	var dict []byte
+	if d.takeover {
+		dict = d.window[max(0, len(d.window)-32768):]
 	}
+	out, err := io.ReadAll(io.LimitReader(flate.NewReaderDict(src, dict), limit+1))
+	if errors.Is(err, io.ErrUnexpectedEOF) && src.Len() == 0 {
+		err = nil // the decoder looked for a block header past the tail
+	}
+	if err == nil && int64(len(out)) <= limit {
+		d.window = append(d.window, out...)
+	}
+	return out, err
+}
+
+// refDecode is refRead, with permessage-deflate negotiated if inflater is
+// not nil. Then loose reports that the stream ended in a compressed message
+// before refDecode saw all its frames: the Conn, which inflates as frames
+// arrive, may find the message fails to decompress (1007) or inflates past
+// the limit (1009) before it comes to that end.
+func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, maxMessages int) (out readOutcome, loose bool) {
 	var message []byte
 	var messageType MessageType
-	inMessage := false
+	inMessage, compressed := false, false
+	end := func(closed bool, code StatusCode) (readOutcome, bool) {
+		out.Closed, out.Code = closed, code
+		return out, inMessage && compressed
+	}
 	for len(out.Messages) < maxMessages {
 		if len(data) < 2 {
 			return end(true, StatusAbnormal)
@@ -231,18 +271,26 @@ func refRead(data []byte, isServer bool, limit int64, maxMessages int) readOutco
 		}
 		data = data[headerSize:]
 		control := opcode >= 8
-		messageLength := length
+		// RFC 7692 §6.1: RSV1 marks the first frame of a compressed
+		// message, and no other frame.
+		perMessageCompressed := rsv == 4 && inflater != nil && (opcode == 1 || opcode == 2)
+		messageLength, messageLimit := length, uint64(limit)
 		if opcode == 0 {
 			messageLength += uint64(len(message))
 		}
+		if perMessageCompressed || opcode == 0 && compressed {
+			// What the Conn allows on the wire for a compressed
+			// message (compressedWireLimit).
+			messageLimit = 2*messageLimit + 256
+		}
 		switch {
-		case rsv != 0,
+		case rsv != 0 && !perMessageCompressed,
 			opcode >= 3 && opcode <= 7, opcode >= 0xB,
 			masked != isServer,
 			control && (!fin || length > 125),
 			!control && (opcode == 0) != inMessage:
 			return end(false, StatusProtocolError)
-		case !control && messageLength > uint64(limit):
+		case !control && messageLength > messageLimit:
 			return end(false, StatusMessageTooBig)
 		}
 		payload := data[:min(uint64(len(data)), length)]
@@ -279,24 +327,39 @@ func refRead(data []byte, isServer bool, limit int64, maxMessages int) readOutco
 			return end(true, code)
 		}
 		if opcode != 0 {
-			inMessage, messageType, message = true, MessageType(opcode), nil
+			inMessage, messageType, message, compressed = true, MessageType(opcode), nil, perMessageCompressed
 		}
 		message = append(message, unmasked...)
-		if messageType == MessageText && !couldBeUTF8(message) {
+		if messageType == MessageText && !compressed && !couldBeUTF8(message) {
 			return end(false, StatusInvalidPayload)
 		}
 		if truncated {
 			return end(true, StatusAbnormal)
 		}
-		if fin {
-			if messageType == MessageText && !utf8.Valid(message) {
+		if !fin {
+			continue
+		}
+		inMessage = false
+		if compressed {
+			inflated, err := inflater.inflate(message, limit)
+			// The Conn checks text as it inflates: invalid UTF-8 within
+			// the limit comes first, then the limit, then corruption.
+			switch {
+			case messageType == MessageText && !couldBeUTF8(inflated[:min(int64(len(inflated)), limit)]):
+				return end(false, StatusInvalidPayload)
+			case int64(len(inflated)) > limit:
+				return end(false, StatusMessageTooBig)
+			case err != nil:
 				return end(false, StatusInvalidPayload)
 			}
-			out.Messages = append(out.Messages, readMessage{messageType, string(message)})
-			inMessage = false
+			message = inflated
 		}
+		if messageType == MessageText && !utf8.Valid(message) {
+			return end(false, StatusInvalidPayload)
+		}
+		out.Messages = append(out.Messages, readMessage{messageType, string(message)})
 	}
-	return out
+	return out, false
 }
 
 // couldBeUTF8 reports whether b is the start of some valid UTF-8 text:

@@ -1551,9 +1551,11 @@ func TestPongAfterALargeFrameHasTheCloseTimeoutForItsWrite(t *testing.T) {
 // FuzzReadMessageDeflate feeds arbitrary bytes to a Conn with
 // permessage-deflate, on either side, with or without context takeover.
 // Only documented errors may come out, never a panic or a hang; no message
-// exceeds the read limit and no text message is invalid UTF-8; and fed in
-// pieces, and read in small reads through Reader, the bytes must read the
-// same as whole.
+// exceeds the read limit and no text message is invalid UTF-8; what is read
+// is what refDecode reads, inflating with compress/flate (or, where the
+// stream ends inside a compressed message, a decompression failure met on
+// the way); and fed in pieces, and read in small reads through Reader, the
+// bytes must read the same as whole.
 func FuzzReadMessageDeflate(f *testing.F) {
 	for _, s := range readDeflateSeeds() {
 		f.Add(s.data, s.isServer, s.takeover)
@@ -1562,6 +1564,11 @@ func FuzzReadMessageDeflate(f *testing.F) {
 		cfg := connConfig{isServer: isServer, readLimit: fuzzReadLimit, closeTimeout: time.Millisecond}
 		withDeflate(takeover)(&cfg)
 		whole := readFuzzed(t, cfg, bytes.NewReader(data), 0)
+		want, loose := refDecode(data, isServer, &refInflater{takeover: takeover}, fuzzReadLimit, fuzzReadMessages)
+		if !reflect.DeepEqual(whole, want) && !(loose && reflect.DeepEqual(whole.Messages, want.Messages) &&
+			!whole.Closed && (whole.Code == StatusInvalidPayload || whole.Code == StatusMessageTooBig)) {
+			t.Fatalf("read %+v\nreference decoder %+v (loose %v)", whole, want, loose)
+		}
 		// How the bytes arrive and are asked for must change nothing.
 		pieces := crc64.Checksum(data, crc64.MakeTable(crc64.ECMA)) | 1
 		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, pieces); !reflect.DeepEqual(split, whole) {
