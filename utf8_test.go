@@ -64,6 +64,10 @@ func TestUTF8ValidatorFailsFast(t *testing.T) {
 	}
 }
 
+// FuzzUTF8Validator holds the validator against unicode/utf8: split in two
+// anywhere, and fed a byte at a time, it must fail exactly at the first
+// piece after which no bytes could make the text valid (§8.1 fails fast;
+// couldBeUTF8 says so from utf8.FullRune), and complete on valid text only.
 func FuzzUTF8Validator(f *testing.F) {
 	for _, tt := range utf8Cases {
 		f.Add([]byte(tt.s), uint8(1))
@@ -74,9 +78,22 @@ func FuzzUTF8Validator(f *testing.F) {
 			c = len(b)
 		}
 		var v utf8Validator
-		got := v.write(b[:c]) && v.write(b[c:]) && v.complete()
-		if want := utf8.Valid(b); got != want {
+		if got, want := v.write(b[:c]), couldBeUTF8(b[:c]); got != want {
+			t.Fatalf("% x: first %d bytes: got %v, want %v", b, c, got, want)
+		}
+		if got, want := v.write(b[c:]), couldBeUTF8(b); got != want {
 			t.Fatalf("% x split at %d: got %v, want %v", b, c, got, want)
+		}
+		if got, want := v.complete(), utf8.Valid(b); got != want {
+			t.Fatalf("% x split at %d: complete %v, want %v", b, c, got, want)
+		}
+		// A byte at a time, over a bounded prefix: checking every prefix
+		// afresh is quadratic.
+		v.reset()
+		for i := range min(len(b), 256) {
+			if got, want := v.write(b[i:i+1]), couldBeUTF8(b[:i+1]); got != want {
+				t.Fatalf("% x a byte at a time: after %d bytes got %v, want %v", b, i+1, got, want)
+			}
 		}
 	})
 }
