@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -75,12 +76,17 @@ const fuzzReadLimit = 4096
 const fuzzReadMessages = 100
 
 // readOutcome is what reading a stream to its end gave: the messages, then
-// how the read side ended (Code 0 if it had not after fuzzReadMessages).
+// how the read side ended (Code 0 if it had not after fuzzReadMessages),
+// and the frames the reader sent meanwhile.
 type readOutcome struct {
 	Messages []readMessage
 	Closed   bool       // the end is a *CloseError (else a *ProtocolError)
 	Code     StatusCode // its close code
 	Reason   string     // the peer's close reason
+	// Sent are the control frames written back, as "pong <payload>" and
+	// "close <code>": a pong for every ping (§5.5.2), and a close frame
+	// answering the peer's (§5.5.1) or failing the connection (§7.1.7).
+	Sent []string
 }
 
 type readMessage struct {
@@ -95,8 +101,17 @@ type readMessage struct {
 // piecewiseReader takes them), rather than by AppendMessage.
 func readFuzzed(t *testing.T, cfg connConfig, r io.Reader, reads uint64) readOutcome {
 	t.Helper()
-	c := newConn(&scriptedConn{r: r}, nil, cfg)
+	nc := &scriptedConn{r: r}
+	c := newConn(nc, nil, cfg)
 	defer c.CloseNow()
+	out := readMessagesFuzzed(t, c, cfg.readLimit, reads)
+	out.Sent = sentControlFrames(t, nc.written.Bytes(), !cfg.isServer)
+	return out
+}
+
+// readMessagesFuzzed is readFuzzed's reading.
+func readMessagesFuzzed(t *testing.T, c *Conn, limit int64, reads uint64) readOutcome {
+	t.Helper()
 	var out readOutcome
 	var buf []byte
 	for range fuzzReadMessages {
@@ -121,8 +136,8 @@ func readFuzzed(t *testing.T, cfg connConfig, r io.Reader, reads uint64) readOut
 			}
 			return out
 		}
-		if int64(len(msg)) > cfg.readLimit {
-			t.Fatalf("message of %d bytes passed a limit of %d", len(msg), cfg.readLimit)
+		if int64(len(msg)) > limit {
+			t.Fatalf("message of %d bytes passed a limit of %d", len(msg), limit)
 		}
 		if typ == MessageText && !utf8.Valid(msg) {
 			t.Fatalf("invalid UTF-8 delivered: %q", msg)
@@ -131,6 +146,33 @@ func readFuzzed(t *testing.T, cfg connConfig, r io.Reader, reads uint64) readOut
 		buf = msg
 	}
 	return out
+}
+
+// sentControlFrames lists the frames in wire, which must all be control
+// frames, masked if a client sent them (§5.1), as readOutcome.Sent does.
+func sentControlFrames(t *testing.T, wire []byte, client bool) []string {
+	t.Helper()
+	var sent []string
+	for len(wire) > 0 {
+		h, n, err := ParseHeader(wire)
+		if err != nil || h.Masked != client || !h.Fin || h.Rsv != 0 || h.Length > 125 || int64(len(wire)-n) < h.Length {
+			t.Fatalf("wrote % x: %+v, %v", wire, h, err)
+		}
+		payload := append([]byte(nil), wire[n:n+int(h.Length)]...)
+		wire = wire[n+int(h.Length):]
+		Mask(h.Mask, 0, payload)
+		switch {
+		case h.Opcode == OpPong:
+			sent = append(sent, "pong "+string(payload))
+		case h.Opcode == OpClose && len(payload) == 0:
+			sent = append(sent, "close")
+		case h.Opcode == OpClose && len(payload) >= 2:
+			sent = append(sent, fmt.Sprint("close ", uint16(payload[0])<<8|uint16(payload[1])))
+		default:
+			t.Fatalf("wrote a %v frame, payload %q", h.Opcode, payload)
+		}
+	}
+	return sent
 }
 
 // readInPieces reads the next message through Reader, asking for 1 to 16
@@ -226,6 +268,12 @@ func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, m
 	inMessage, compressed := false, false
 	end := func(closed bool, code StatusCode) (readOutcome, bool) {
 		out.Closed, out.Code = closed, code
+		switch {
+		case code == StatusNoStatusRcvd:
+			out.Sent = append(out.Sent, "close") // echoing no code
+		case code != StatusAbnormal:
+			out.Sent = append(out.Sent, fmt.Sprint("close ", uint16(code)))
+		}
 		return out, inMessage && compressed
 	}
 	for len(out.Messages) < maxMessages {
@@ -307,8 +355,11 @@ func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, m
 			if truncated {
 				return end(true, StatusAbnormal)
 			}
+			if opcode == 9 {
+				out.Sent = append(out.Sent, "pong "+string(unmasked))
+			}
 			if opcode != 8 {
-				continue // a ping, answered, or a pong
+				continue
 			}
 			switch {
 			case len(unmasked) == 0:
