@@ -640,8 +640,9 @@ func TestDeflateCorruptAndTrailing(t *testing.T) {
 
 // ---------------------------------------------------------------------------
 // Fuzzing: the inflate path never panics, never returns more than the
-// limit, and fails only with the documented errors; the deflate path round
-// trips.
+// limit, fails only with the documented errors, and inflates as
+// compress/flate does the whole message (refInflater); the deflate path
+// round trips.
 
 func FuzzDeflateInflate(f *testing.F) {
 	f.Add(deflateHex("0xf2 0x48 0xcd 0xc9 0xc9 0x07 0x00"), uint16(100), false)
@@ -649,13 +650,29 @@ func FuzzDeflateInflate(f *testing.F) {
 	f.Add(deflateBomb(1<<16), uint16(1000), true)
 	f.Fuzz(func(t *testing.T, data []byte, limit uint16, takeover bool) {
 		d := newDeflateDecompressor(15, takeover)
-		for range 2 { // the second message decodes with the first as window
+		ref := &refInflater{takeover: takeover}
+		for i := range 2 { // the second message decodes with the first as window
 			got, err := inflateAll(d, bytes.NewReader(data), int64(limit))
 			if len(got) > int(limit) {
 				t.Fatalf("%d bytes out, limit %d", len(got), limit)
 			}
 			if err != nil && !errors.Is(err, ErrDeflateTooLarge) && !errors.Is(err, ErrDeflateCorrupt) {
 				t.Fatalf("undocumented error %v", err)
+			}
+			// The same message inflated whole by compress/flate.
+			want, refErr := ref.inflate(data, int64(limit))
+			var wantErr error
+			switch {
+			case len(want) > int(limit):
+				wantErr = ErrDeflateTooLarge
+			case refErr != nil:
+				wantErr = ErrDeflateCorrupt
+			}
+			if wantErr == nil && (err != nil || !bytes.Equal(got, want)) || wantErr != nil && !errors.Is(err, wantErr) {
+				t.Fatalf("message %d: %q, %v; compress/flate whole: %q, %v", i+1, got, err, want, refErr)
+			}
+			if err != nil {
+				break // the window is undefined after a failure
 			}
 		}
 		// The round trip at 8 bits costs a writer reset every 128 bytes;
