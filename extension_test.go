@@ -319,7 +319,8 @@ func TestCompressionOptionsCheck(t *testing.T) {
 }
 
 // FuzzExtensionParse: any header either parses or fails with
-// ErrExtensionSyntax, and what parses formats and parses back the same.
+// ErrExtensionSyntax, and what parses formats and parses back the same;
+// a server's answer to it meets RFC 7692 §7.1 (checkDeflateAnswer).
 func FuzzExtensionParse(f *testing.F) {
 	f.Add("permessage-deflate; client_max_window_bits")
 	f.Add(`permessage-deflate; server_max_window_bits="10", x; y=z`)
@@ -339,7 +340,65 @@ func FuzzExtensionParse(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(back, offers) {
 			t.Fatalf("%q: round trip %+v, %v", s, back, err)
 		}
-		negotiateDeflate([]string{s}, &CompressionOptions{Mode: CompressionContextTakeover})
+		for _, opts := range []CompressionOptions{
+			{Mode: CompressionContextTakeover},
+			{Mode: CompressionNoContextTakeover, ServerMaxWindowBits: 10, ClientMaxWindowBits: 9},
+			{Mode: CompressionContextTakeover, ServerMaxWindowBits: 12},
+		} {
+			params, response, ok := negotiateDeflate([]string{s}, &opts)
+			if ok {
+				checkDeflateAnswer(t, offers, params, response)
+			}
+		}
 		acceptDeflateResponse([]string{s}, &CompressionOptions{Mode: CompressionNoContextTakeover})
 	})
+}
+
+// checkDeflateAnswer holds the server's answer to the first valid
+// permessage-deflate offer among offers to RFC 7692 §7.1: the response
+// says what the offer requires it to, and the client, doing what the
+// response allows, stays within what the server's params can decode.
+func checkDeflateAnswer(t *testing.T, offers []extensionOffer, params deflateParams, response string) {
+	t.Helper()
+	var offer deflateOfferParams
+	found := false
+	for _, e := range offers {
+		if e.name == deflateExtensionName {
+			if p, reason := parseDeflateOffer(e); reason == "" {
+				offer, found = p, true
+				break
+			}
+		}
+	}
+	answered, err := parseExtensions([]string{response})
+	if !found || err != nil || len(answered) != 1 || answered[0].name != deflateExtensionName {
+		t.Fatalf("response %q (%v) to %+v, found %v", response, err, offers, found)
+	}
+	r, reason := parseDeflateOffer(answered[0])
+	fail := func(why string) {
+		t.Helper()
+		t.Fatalf("%s: offer %+v, response %q, params %+v", why, offer, response, params)
+	}
+	switch {
+	case reason != "":
+		fail(reason)
+	case offer.serverNoTakeover && !r.serverNoTakeover:
+		fail("§7.1.1.1: server_no_context_takeover accepted without saying so")
+	case r.serverNoTakeover && !params.serverNoContextTakeover:
+		fail("server_no_context_takeover said, yet the server takes over")
+	case params.clientNoContextTakeover && !r.clientNoTakeover:
+		fail("the server resets its window for the client's messages, and the client was not told")
+	case offer.clientMaxWindow == 0 && r.clientMaxWindow != 0:
+		fail("§7.1.2.2: client_max_window_bits in a response to an offer without it")
+	case r.clientMaxWindow != 0 && !r.clientMaxWindowValue:
+		fail("client_max_window_bits without a value in the response")
+	case r.clientMaxWindow == 0 && params.clientMaxWindowBits != deflateMaxWindowBits,
+		r.clientMaxWindow != 0 && params.clientMaxWindowBits < r.clientMaxWindow:
+		fail("the client may compress with a window the server does not keep")
+	case offer.serverMaxWindow != 0 && (r.serverMaxWindow == 0 || r.serverMaxWindow > offer.serverMaxWindow),
+		offer.serverMaxWindow != 0 && params.serverMaxWindowBits > offer.serverMaxWindow:
+		fail("§7.1.2.1: server_max_window_bits not answered with the same or smaller value")
+	case r.serverMaxWindow != 0 && params.serverMaxWindowBits > r.serverMaxWindow:
+		fail("the server compresses with a larger window than it said")
+	}
 }
