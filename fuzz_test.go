@@ -36,12 +36,14 @@ func (s *scriptedConn) SetDeadline(time.Time) error      { return nil }
 func (s *scriptedConn) SetReadDeadline(time.Time) error  { return nil }
 func (s *scriptedConn) SetWriteDeadline(time.Time) error { return nil }
 
-// FuzzReadMessage feeds arbitrary bytes to a Conn on either side and holds
-// what it reads against refRead, an independent decoder of the same bytes:
-// the same messages, then the same end (close frame, violation with the
-// close code §7.4.1 names for it, or the stream's end). The bytes are fed
-// again in pieces of fuzzed sizes, and read through Reader in fuzzed small
-// reads: how the bytes arrive and are asked for must change nothing.
+// FuzzReadMessage feeds arbitrary bytes to a Conn on either side, with a
+// fuzzed read limit, and holds what it reads against refRead, an
+// independent decoder of the same bytes: the same messages, then the same
+// end (close frame, violation with the close code §7.4.1 names for it, or
+// the stream's end), and the same control frames sent back. The bytes are
+// fed again in pieces of fuzzed sizes, and read through Reader in fuzzed
+// small reads: how the bytes arrive and are asked for must change nothing,
+// nor the capacity of the buffer AppendMessage is given.
 func FuzzReadMessage(f *testing.F) {
 	masked := func(h Header, p string) []byte {
 		h.Masked, h.Mask, h.Length = true, [4]byte{1, 2, 3, 4}, int64(len(p))
@@ -49,21 +51,26 @@ func FuzzReadMessage(f *testing.F) {
 		Mask(h.Mask, 0, b)
 		return append(AppendHeader(nil, h), b...)
 	}
-	f.Add(masked(Header{Fin: true, Opcode: OpText}, "hello"), true, uint64(0))
-	f.Add(append(masked(Header{Opcode: OpText}, "he"), masked(Header{Fin: true, Opcode: OpContinuation}, "llo")...), true, uint64(0x0102030405))
-	f.Add(masked(Header{Fin: true, Opcode: OpPing}, "p"), true, uint64(1))
-	f.Add(masked(Header{Fin: true, Opcode: OpClose}, "\x03\xe8bye"), true, uint64(7))
-	f.Add(append(masked(Header{Opcode: OpText}, "\xce"), masked(Header{Fin: true, Opcode: OpContinuation}, "\xbaok")...), true, uint64(3))
-	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'}, false, uint64(0))
-	f.Add([]byte{0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, false, uint64(0))
-	f.Add([]byte{0x82, 0x7e, 0x10, 0x01}, false, uint64(0))
-	f.Fuzz(func(t *testing.T, data []byte, isServer bool, pieces uint64) {
-		cfg := connConfig{isServer: isServer, readLimit: fuzzReadLimit, closeTimeout: time.Millisecond}
-		got := readFuzzed(t, cfg, bytes.NewReader(data), 0)
-		if want := refRead(data, isServer, fuzzReadLimit, fuzzReadMessages); !reflect.DeepEqual(got, want) {
+	f.Add(masked(Header{Fin: true, Opcode: OpText}, "hello"), true, uint16(0), uint64(0))
+	f.Add(append(masked(Header{Opcode: OpText}, "he"), masked(Header{Fin: true, Opcode: OpContinuation}, "llo")...), true, uint16(5), uint64(0x0102030405))
+	f.Add(masked(Header{Fin: true, Opcode: OpPing}, "p"), true, uint16(0), uint64(1))
+	f.Add(masked(Header{Fin: true, Opcode: OpClose}, "\x03\xe8bye"), true, uint16(0), uint64(7))
+	f.Add(append(masked(Header{Opcode: OpText}, "\xce"), masked(Header{Fin: true, Opcode: OpContinuation}, "\xbaok")...), true, uint16(3), uint64(3))
+	f.Add(append(masked(Header{Opcode: OpBinary}, "abcd"), masked(Header{Fin: true, Opcode: OpContinuation}, "")...), true, uint16(4), uint64(4<<56))
+	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'}, false, uint16(0), uint64(0))
+	f.Add([]byte{0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, false, uint16(0), uint64(0))
+	f.Add([]byte{0x82, 0x7e, 0x10, 0x01}, false, uint16(0), uint64(0))
+	f.Fuzz(func(t *testing.T, data []byte, isServer bool, limit uint16, pieces uint64) {
+		readLimit := int64(limit)
+		if readLimit == 0 {
+			readLimit = fuzzReadLimit
+		}
+		cfg := connConfig{isServer: isServer, readLimit: readLimit, closeTimeout: time.Millisecond}
+		got := readFuzzed(t, cfg, bytes.NewReader(data), 0, int(pieces>>56))
+		if want := refRead(data, isServer, readLimit, fuzzReadMessages); !reflect.DeepEqual(got, want) {
 			t.Fatalf("read %+v\nreference decoder %+v", got, want)
 		}
-		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, pieces); !reflect.DeepEqual(split, got) {
+		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, pieces, 0); !reflect.DeepEqual(split, got) {
 			t.Fatalf("in pieces (%#x) read %+v\nwhole read %+v", pieces, split, got)
 		}
 	})
@@ -98,22 +105,22 @@ type readMessage struct {
 // fails: only documented errors may come out, no message may pass the read
 // limit, and no text message may be invalid UTF-8. With reads nonzero, the
 // messages are read through Reader, in reads of sizes taken from it (as
-// piecewiseReader takes them), rather than by AppendMessage.
-func readFuzzed(t *testing.T, cfg connConfig, r io.Reader, reads uint64) readOutcome {
+// piecewiseReader takes them), rather than by AppendMessage, whose first
+// buffer has a capacity of bufCap.
+func readFuzzed(t *testing.T, cfg connConfig, r io.Reader, reads uint64, bufCap int) readOutcome {
 	t.Helper()
 	nc := &scriptedConn{r: r}
 	c := newConn(nc, nil, cfg)
 	defer c.CloseNow()
-	out := readMessagesFuzzed(t, c, cfg.readLimit, reads)
+	out := readMessagesFuzzed(t, c, cfg.readLimit, reads, make([]byte, 0, bufCap))
 	out.Sent = sentControlFrames(t, nc.written.Bytes(), !cfg.isServer)
 	return out
 }
 
 // readMessagesFuzzed is readFuzzed's reading.
-func readMessagesFuzzed(t *testing.T, c *Conn, limit int64, reads uint64) readOutcome {
+func readMessagesFuzzed(t *testing.T, c *Conn, limit int64, reads uint64, buf []byte) readOutcome {
 	t.Helper()
 	var out readOutcome
-	var buf []byte
 	for range fuzzReadMessages {
 		var typ MessageType
 		var msg []byte

@@ -494,7 +494,7 @@ func FuzzClientHandshake(f *testing.F) {
 		// The frames behind the response read as the reference decoder
 		// reads them, whether they came with the response or after it.
 		frames := append(leftover[:len(leftover):len(leftover)], raw[len(raw)-nc.r.(*bytes.Reader).Len():]...)
-		got := readFuzzed(t, cfg, bytes.NewReader(frames), 0)
+		got := readFuzzed(t, cfg, bytes.NewReader(frames), 0, 0)
 		if cfg.deflate == nil {
 			if want := refRead(frames, false, limit, fuzzReadMessages); !reflect.DeepEqual(got, want) {
 				t.Fatalf("read %+v\nreference decoder %+v", got, want)

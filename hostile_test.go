@@ -1564,14 +1564,14 @@ func FuzzReadMessageDeflate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, isServer, takeover bool) {
 		cfg := connConfig{isServer: isServer, readLimit: fuzzReadLimit, closeTimeout: time.Millisecond}
 		withDeflate(takeover)(&cfg)
-		whole := readFuzzed(t, cfg, bytes.NewReader(data), 0)
+		pieces := crc64.Checksum(data, crc64.MakeTable(crc64.ECMA)) | 1
+		whole := readFuzzed(t, cfg, bytes.NewReader(data), 0, int(pieces>>56))
 		want, loose := refDecode(data, isServer, &refInflater{takeover: takeover}, fuzzReadLimit, fuzzReadMessages)
 		if !reflect.DeepEqual(whole, want) && !(loose && failedInflatingEarlier(whole, want)) {
 			t.Fatalf("read %+v\nreference decoder %+v (loose %v)", whole, want, loose)
 		}
 		// How the bytes arrive and are asked for must change nothing.
-		pieces := crc64.Checksum(data, crc64.MakeTable(crc64.ECMA)) | 1
-		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, pieces); !reflect.DeepEqual(split, whole) {
+		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, pieces, 0); !reflect.DeepEqual(split, whole) {
 			t.Fatalf("in pieces (%#x) read %+v\nwhole read %+v", pieces, split, whole)
 		}
 	})
