@@ -241,7 +241,11 @@ func refRead(data []byte, isServer bool, limit int64, maxMessages int) readOutco
 // limit, the final block.
 type refInflater struct {
 	takeover bool
-	window   []byte // the output of the compressed messages so far
+	// windowSize is how far back into the messages before it a message
+	// may refer with takeover: the negotiated window, 2^bits (§7.1.2),
+	// or 32 KiB if 0.
+	windowSize int
+	window     []byte // the output of the compressed messages so far
 }
 
 // inflate decompresses one message's payload, reading at most limit+1
@@ -252,7 +256,11 @@ func (d *refInflater) inflate(payload []byte, limit int64) ([]byte, error) {
 	src := bytes.NewReader(append(payload[:len(payload):len(payload)], 0x00, 0x00, 0xff, 0xff))
 	var dict []byte
 	if d.takeover {
-		dict = d.window[max(0, len(d.window)-32768):]
+		size := d.windowSize
+		if size == 0 {
+			size = 32 << 10
+		}
+		dict = d.window[max(0, len(d.window)-size):]
 	}
 	out, err := io.ReadAll(io.LimitReader(flate.NewReaderDict(src, dict), limit+1))
 	if errors.Is(err, io.ErrUnexpectedEOF) && src.Len() == 0 {
