@@ -204,6 +204,30 @@ func FuzzParseHeader(f *testing.F) {
 	f.Add([]byte{0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 1, 2, 3, 4})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, n, err := ParseHeader(b)
+		// The header as §5.2's diagram lays it out, read afresh.
+		want, wantN, wantErr := Header{}, 0, io.ErrUnexpectedEOF
+		if size := fuzzHeaderSize(b); size > 0 && len(b) >= size {
+			want, wantN, wantErr = fuzzHeaderFields(b), size, nil
+			switch length := b[1] & 0x7F; {
+			case length == 126 && want.Length < 126, length == 127 && want.Length < 1<<16 && b[2]&0x80 == 0:
+				wantErr = ErrNonMinimalLength
+			case length == 127 && b[2]&0x80 != 0:
+				wantErr = ErrLengthTopBit
+			}
+		}
+		if h != want || n != wantN || err != wantErr {
+			t.Fatalf("ParseHeader(% x) = %+v, %d, %v; want %+v, %d, %v", b, h, n, err, want, wantN, wantErr)
+		}
+		// ReadHeader reads the same, from a bufio.Reader or a byte at a
+		// time, and at the end of the stream says how it ended.
+		if wantErr == io.ErrUnexpectedEOF && len(b) == 0 {
+			wantErr = io.EOF
+		}
+		for _, r := range []io.Reader{bufio.NewReader(bytes.NewReader(b)), iotest.OneByteReader(bytes.NewReader(b))} {
+			if h, err := ReadHeader(r); h != want && wantErr == nil || err != wantErr {
+				t.Fatalf("ReadHeader(% x) from %T = %+v, %v; want %+v, %v", b, r, h, err, want, wantErr)
+			}
+		}
 		if err != nil {
 			return
 		}
@@ -212,6 +236,42 @@ func FuzzParseHeader(f *testing.F) {
 			t.Fatalf("round trip % x -> %+v -> % x", b[:n], h, got)
 		}
 	})
+}
+
+// fuzzHeaderSize is the size of the header b starts with, or 0 if b holds
+// less than its first two bytes.
+func fuzzHeaderSize(b []byte) int {
+	if len(b) < 2 {
+		return 0
+	}
+	size := 2 + map[byte]int{126: 2, 127: 8}[b[1]&0x7F]
+	if b[1]&0x80 != 0 {
+		size += 4
+	}
+	return size
+}
+
+// fuzzHeaderFields decodes the whole header b starts with, bit by bit; a
+// 64-bit length keeps its low 63 bits.
+func fuzzHeaderFields(b []byte) Header {
+	h := Header{Fin: b[0]&0x80 != 0, Rsv: b[0] >> 4 & 7, Opcode: Opcode(b[0] & 0xF), Masked: b[1]&0x80 != 0}
+	rest := b[2:]
+	switch length := b[1] & 0x7F; length {
+	case 126:
+		h.Length, rest = int64(rest[0])<<8|int64(rest[1]), rest[2:]
+	case 127:
+		for _, x := range rest[:8] {
+			h.Length = h.Length<<8 | int64(x)
+		}
+		h.Length &= 1<<63 - 1
+		rest = rest[8:]
+	default:
+		h.Length = int64(length)
+	}
+	if h.Masked {
+		copy(h.Mask[:], rest)
+	}
+	return h
 }
 
 // A header with a bad length still comes back whole, mask key included.
