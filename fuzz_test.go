@@ -51,27 +51,37 @@ func FuzzReadMessage(f *testing.F) {
 		Mask(h.Mask, 0, b)
 		return append(AppendHeader(nil, h), b...)
 	}
-	f.Add(masked(Header{Fin: true, Opcode: OpText}, "hello"), true, uint16(0), uint64(0))
-	f.Add(append(masked(Header{Opcode: OpText}, "he"), masked(Header{Fin: true, Opcode: OpContinuation}, "llo")...), true, uint16(5), uint64(0x0102030405))
-	f.Add(masked(Header{Fin: true, Opcode: OpPing}, "p"), true, uint16(0), uint64(1))
-	f.Add(masked(Header{Fin: true, Opcode: OpClose}, "\x03\xe8bye"), true, uint16(0), uint64(7))
-	f.Add(append(masked(Header{Opcode: OpText}, "\xce"), masked(Header{Fin: true, Opcode: OpContinuation}, "\xbaok")...), true, uint16(3), uint64(3))
-	f.Add(append(masked(Header{Opcode: OpBinary}, "abcd"), masked(Header{Fin: true, Opcode: OpContinuation}, "")...), true, uint16(4), uint64(4<<56))
-	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'}, false, uint16(0), uint64(0))
-	f.Add([]byte{0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, false, uint16(0), uint64(0))
-	f.Add([]byte{0x82, 0x7e, 0x10, 0x01}, false, uint16(0), uint64(0))
-	f.Fuzz(func(t *testing.T, data []byte, isServer bool, limit uint16, pieces uint64) {
+	f.Add(masked(Header{Fin: true, Opcode: OpText}, "hello"), true, uint16(0), uint64(0), uint8(0))
+	f.Add(append(masked(Header{Opcode: OpText}, "he"), masked(Header{Fin: true, Opcode: OpContinuation}, "llo")...), true, uint16(5), uint64(0x0102030405), uint8(0))
+	f.Add(masked(Header{Fin: true, Opcode: OpPing}, "p"), true, uint16(0), uint64(1), uint8(0))
+	f.Add(masked(Header{Fin: true, Opcode: OpClose}, "\x03\xe8bye"), true, uint16(0), uint64(7), uint8(0))
+	f.Add(append(masked(Header{Opcode: OpText}, "\xce"), masked(Header{Fin: true, Opcode: OpContinuation}, "\xbaok")...), true, uint16(3), uint64(3), uint8(0))
+	f.Add(append(masked(Header{Opcode: OpBinary}, "abcd"), masked(Header{Fin: true, Opcode: OpContinuation}, "")...), true, uint16(4), uint64(4<<56), uint8(0))
+	f.Add(append(append(masked(Header{Opcode: OpText}, "\xff"), masked(Header{Fin: true, Opcode: OpPing}, "p")...),
+		append(masked(Header{Fin: true, Opcode: OpContinuation}, "x"), masked(Header{Fin: true, Opcode: OpText}, "ok")...)...), true, uint16(0), uint64(2), uint8(1))
+	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'}, false, uint16(0), uint64(0), uint8(0))
+	f.Add([]byte{0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, false, uint16(0), uint64(0), uint8(0))
+	f.Add([]byte{0x82, 0x7e, 0x10, 0x01}, false, uint16(0), uint64(0), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, isServer bool, limit uint16, pieces uint64, skips uint8) {
 		readLimit := int64(limit)
 		if readLimit == 0 {
 			readLimit = fuzzReadLimit
 		}
 		cfg := connConfig{isServer: isServer, readLimit: readLimit, closeTimeout: time.Millisecond}
-		got := readFuzzed(t, cfg, bytes.NewReader(data), 0, int(pieces>>56))
+		got := readFuzzed(t, cfg, bytes.NewReader(data), fuzzReading{bufCap: int(pieces >> 56)})
 		if want := refRead(data, isServer, readLimit, fuzzReadMessages); !reflect.DeepEqual(got, want) {
 			t.Fatalf("read %+v\nreference decoder %+v", got, want)
 		}
-		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, pieces, 0); !reflect.DeepEqual(split, got) {
+		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, fuzzReading{reads: pieces | 1}); !reflect.DeepEqual(split, got) {
 			t.Fatalf("in pieces (%#x) read %+v\nwhole read %+v", pieces, split, got)
+		}
+		// Messages begun and skipped unread: what comes after them reads
+		// the same.
+		if skips != 0 {
+			skipping := readFuzzed(t, cfg, bytes.NewReader(data), fuzzReading{reads: pieces | 1, skips: skips})
+			if want, _ := refDecode(data, isServer, nil, readLimit, fuzzReadMessages, skips); !reflect.DeepEqual(skipping, want) {
+				t.Fatalf("skipping %08b read %+v\nreference decoder %+v", skips, skipping, want)
+			}
 		}
 	})
 }
@@ -99,36 +109,51 @@ type readOutcome struct {
 type readMessage struct {
 	Type    MessageType
 	Payload string
+	Skipped bool // begun, and left for the next read to skip unread
+}
+
+// fuzzReading is how readFuzzed reads.
+type fuzzReading struct {
+	// reads, if not zero, has the messages read through Reader, in reads
+	// of sizes taken from it (as piecewiseReader takes them); else they
+	// are read by AppendMessage, with a first buffer of capacity bufCap.
+	reads  uint64
+	bufCap int
+	// skips has Reader begin message i (i < 8), if bit i is set, and the
+	// next read skip it whole.
+	skips uint8
 }
 
 // readFuzzed feeds r to a Conn made with cfg and reads messages until it
-// fails: only documented errors may come out, no message may pass the read
-// limit, and no text message may be invalid UTF-8. With reads nonzero, the
-// messages are read through Reader, in reads of sizes taken from it (as
-// piecewiseReader takes them), rather than by AppendMessage, whose first
-// buffer has a capacity of bufCap.
-func readFuzzed(t *testing.T, cfg connConfig, r io.Reader, reads uint64, bufCap int) readOutcome {
+// fails, as how says: only documented errors may come out, no message may
+// pass the read limit, and no text message may be invalid UTF-8.
+func readFuzzed(t *testing.T, cfg connConfig, r io.Reader, how fuzzReading) readOutcome {
 	t.Helper()
 	nc := &scriptedConn{r: r}
 	c := newConn(nc, nil, cfg)
 	defer c.CloseNow()
-	out := readMessagesFuzzed(t, c, cfg.readLimit, reads, make([]byte, 0, bufCap))
+	out := readMessagesFuzzed(t, c, cfg.readLimit, how)
 	out.Sent = sentControlFrames(t, nc.written.Bytes(), !cfg.isServer)
 	return out
 }
 
 // readMessagesFuzzed is readFuzzed's reading.
-func readMessagesFuzzed(t *testing.T, c *Conn, limit int64, reads uint64, buf []byte) readOutcome {
+func readMessagesFuzzed(t *testing.T, c *Conn, limit int64, how fuzzReading) readOutcome {
 	t.Helper()
 	var out readOutcome
-	for range fuzzReadMessages {
+	buf := make([]byte, 0, how.bufCap)
+	for i := range fuzzReadMessages {
 		var typ MessageType
 		var msg []byte
 		var err error
-		if reads == 0 {
+		skip := i < 8 && how.skips>>i&1 != 0
+		switch {
+		case skip:
+			typ, _, err = c.Reader(context.Background())
+		case how.reads == 0:
 			typ, msg, err = c.AppendMessage(context.Background(), buf[:0])
-		} else {
-			typ, msg, err = readInPieces(c, &reads)
+		default:
+			typ, msg, err = readInPieces(c, &how.reads)
 		}
 		if err != nil {
 			var ce *CloseError
@@ -149,8 +174,10 @@ func readMessagesFuzzed(t *testing.T, c *Conn, limit int64, reads uint64, buf []
 		if typ == MessageText && !utf8.Valid(msg) {
 			t.Fatalf("invalid UTF-8 delivered: %q", msg)
 		}
-		out.Messages = append(out.Messages, readMessage{typ, string(msg)})
-		buf = msg
+		out.Messages = append(out.Messages, readMessage{typ, string(msg), skip})
+		if msg != nil {
+			buf = msg
+		}
 	}
 	return out
 }
@@ -230,7 +257,7 @@ func (r *piecewiseReader) Read(p []byte) (int, error) {
 // of §7.4.1 (1002 for framing, 1007 for text or a close reason that is not
 // UTF-8, 1009 for a message past limit), or the stream ending (1006).
 func refRead(data []byte, isServer bool, limit int64, maxMessages int) readOutcome {
-	out, _ := refDecode(data, isServer, nil, limit, maxMessages)
+	out, _ := refDecode(data, isServer, nil, limit, maxMessages, 0)
 	return out
 }
 
@@ -273,14 +300,16 @@ func (d *refInflater) inflate(payload []byte, limit int64) ([]byte, error) {
 }
 
 // refDecode is refRead, with permessage-deflate negotiated if inflater is
-// not nil. Then loose reports that the stream ended in a compressed message
+// not nil, and message i (i < 8) skipped if bit i of skips is set: it is
+// begun by its first frame, and the rest of it is held to the framing
+// rules and the limit, but not read as text. Then loose reports that the stream ended in a compressed message
 // before refDecode saw all its frames: the Conn, which inflates as frames
 // arrive, may find the message fails to decompress (1007) or inflates past
 // the limit (1009) before it comes to that end.
-func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, maxMessages int) (out readOutcome, loose bool) {
+func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, maxMessages int, skips uint8) (out readOutcome, loose bool) {
 	var message []byte
 	var messageType MessageType
-	inMessage, compressed := false, false
+	inMessage, compressed, skipped := false, false, false
 	end := func(closed bool, code StatusCode) (readOutcome, bool) {
 		out.Closed, out.Code = closed, code
 		switch {
@@ -394,9 +423,19 @@ func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, m
 		}
 		if opcode != 0 {
 			inMessage, messageType, message, compressed = true, MessageType(opcode), nil, perMessageCompressed
+			if i := len(out.Messages); i < 8 && skips>>i&1 != 0 {
+				skipped = true
+				out.Messages = append(out.Messages, readMessage{messageType, "", true})
+				// Reading for it stops here, at its first header, as
+				// a read stops at the end of a message.
+				if len(out.Messages) == maxMessages {
+					return out, false
+				}
+			}
 		}
 		message = append(message, unmasked...)
-		if messageType == MessageText && !compressed && !couldBeUTF8(message) {
+		text := messageType == MessageText && !skipped
+		if text && !compressed && !couldBeUTF8(message) {
 			return end(false, StatusInvalidPayload)
 		}
 		if truncated {
@@ -411,7 +450,7 @@ func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, m
 			// The Conn checks text as it inflates: invalid UTF-8 within
 			// the limit comes first, then the limit, then corruption.
 			switch {
-			case messageType == MessageText && !couldBeUTF8(inflated[:min(int64(len(inflated)), limit)]):
+			case text && !couldBeUTF8(inflated[:min(int64(len(inflated)), limit)]):
 				return end(false, StatusInvalidPayload)
 			case int64(len(inflated)) > limit:
 				return end(false, StatusMessageTooBig)
@@ -420,10 +459,14 @@ func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, m
 			}
 			message = inflated
 		}
-		if messageType == MessageText && !utf8.Valid(message) {
+		if skipped {
+			skipped = false
+			continue
+		}
+		if text && !utf8.Valid(message) {
 			return end(false, StatusInvalidPayload)
 		}
-		out.Messages = append(out.Messages, readMessage{messageType, string(message)})
+		out.Messages = append(out.Messages, readMessage{messageType, string(message), false})
 	}
 	return out, false
 }

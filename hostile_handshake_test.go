@@ -495,14 +495,14 @@ func FuzzClientHandshake(f *testing.F) {
 		// reads them, with what was negotiated, whether they came with
 		// the response or after it.
 		frames := append(leftover[:len(leftover):len(leftover)], raw[len(raw)-nc.r.(*bytes.Reader).Len():]...)
-		got := readFuzzed(t, cfg, bytes.NewReader(frames), 0, 0)
+		got := readFuzzed(t, cfg, bytes.NewReader(frames), fuzzReading{})
 		var inflater *refInflater
 		if p := cfg.deflate; p != nil {
 			// Messages refer back no further than the server's window,
 			// which zlib makes 9 bits when told 8 (compress.go).
 			inflater = &refInflater{takeover: !p.serverNoContextTakeover, windowSize: 1 << max(p.serverMaxWindowBits, 9)}
 		}
-		want, loose := refDecode(frames, false, inflater, limit, fuzzReadMessages)
+		want, loose := refDecode(frames, false, inflater, limit, fuzzReadMessages, 0)
 		if !reflect.DeepEqual(got, want) && !(loose && failedInflatingEarlier(got, want)) {
 			t.Fatalf("read %+v\nreference decoder %+v (loose %v)", got, want, loose)
 		}

@@ -1565,14 +1565,23 @@ func FuzzReadMessageDeflate(f *testing.F) {
 		cfg := connConfig{isServer: isServer, readLimit: fuzzReadLimit, closeTimeout: time.Millisecond}
 		withDeflate(takeover)(&cfg)
 		pieces := crc64.Checksum(data, crc64.MakeTable(crc64.ECMA)) | 1
-		whole := readFuzzed(t, cfg, bytes.NewReader(data), 0, int(pieces>>56))
-		want, loose := refDecode(data, isServer, &refInflater{takeover: takeover}, fuzzReadLimit, fuzzReadMessages)
+		whole := readFuzzed(t, cfg, bytes.NewReader(data), fuzzReading{bufCap: int(pieces >> 56)})
+		want, loose := refDecode(data, isServer, &refInflater{takeover: takeover}, fuzzReadLimit, fuzzReadMessages, 0)
 		if !reflect.DeepEqual(whole, want) && !(loose && failedInflatingEarlier(whole, want)) {
 			t.Fatalf("read %+v\nreference decoder %+v (loose %v)", whole, want, loose)
 		}
 		// How the bytes arrive and are asked for must change nothing.
-		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, pieces, 0); !reflect.DeepEqual(split, whole) {
+		if split := readFuzzed(t, cfg, &piecewiseReader{data: data, sizes: pieces}, fuzzReading{reads: pieces}); !reflect.DeepEqual(split, whole) {
 			t.Fatalf("in pieces (%#x) read %+v\nwhole read %+v", pieces, split, whole)
+		}
+		// Messages begun and skipped unread, which the decompressor must
+		// still inflate: what comes after them reads the same.
+		if skips := uint8(pieces >> 48); skips != 0 {
+			skipping := readFuzzed(t, cfg, bytes.NewReader(data), fuzzReading{reads: pieces, skips: skips})
+			want, loose := refDecode(data, isServer, &refInflater{takeover: takeover}, fuzzReadLimit, fuzzReadMessages, skips)
+			if !reflect.DeepEqual(skipping, want) && !(loose && failedInflatingEarlier(skipping, want)) {
+				t.Fatalf("skipping %08b read %+v\nreference decoder %+v (loose %v)", skips, skipping, want, loose)
+			}
 		}
 	})
 }
