@@ -151,7 +151,7 @@ func readMessagesFuzzed(t *testing.T, c *Conn, limit int64, how fuzzReading) rea
 		case skip:
 			typ, _, err = c.Reader(context.Background())
 		case how.reads == 0:
-			typ, msg, err = c.AppendMessage(context.Background(), buf[:0])
+			typ, msg, err = appendAfter(t, c, buf[:0], "prefix"[:how.bufCap%7])
 		default:
 			typ, msg, err = readInPieces(c, &how.reads)
 		}
@@ -180,6 +180,23 @@ func readMessagesFuzzed(t *testing.T, c *Conn, limit int64, how fuzzReading) rea
 		}
 	}
 	return out
+}
+
+// appendAfter reads the next message with AppendMessage, appending it to
+// buf after prefix, and returns the message alone: AppendMessage must keep
+// what buf held, count only the message against the read limit, and on
+// failure give buf back as it was.
+func appendAfter(t *testing.T, c *Conn, buf []byte, prefix string) (MessageType, []byte, error) {
+	t.Helper()
+	buf = append(buf, prefix...)
+	typ, out, err := c.AppendMessage(context.Background(), buf)
+	if !bytes.HasPrefix(out, []byte(prefix)) || err != nil && len(out) != len(prefix) {
+		t.Fatalf("AppendMessage after %q returned %q, %v", prefix, out, err)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return typ, out[len(prefix):], nil
 }
 
 // sentControlFrames lists the frames in wire, which must all be control
