@@ -319,10 +319,12 @@ func (d *refInflater) inflate(payload []byte, limit int64) ([]byte, error) {
 // refDecode is refRead, with permessage-deflate negotiated if inflater is
 // not nil, and message i (i < 8) skipped if bit i of skips is set: it is
 // begun by its first frame, and the rest of it is held to the framing
-// rules and the limit, but not read as text. Then loose reports that the stream ended in a compressed message
-// before refDecode saw all its frames: the Conn, which inflates as frames
-// arrive, may find the message fails to decompress (1007) or inflates past
-// the limit (1009) before it comes to that end.
+// rules and the limit, but not read as text. Then loose reports that the
+// stream ended in a compressed message, which refDecode inflates only once
+// it has all its frames: the Conn, which inflates as frames arrive, may
+// find it fails to decompress (1007) or inflates past the limit (1009)
+// before the frames that come to that end, or before the pings between
+// its frames that refDecode answered.
 func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, maxMessages int, skips uint8) (out readOutcome, loose bool) {
 	var message []byte
 	var messageType MessageType
@@ -461,8 +463,9 @@ func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, m
 		if !fin {
 			continue
 		}
-		inMessage = false
 		if compressed {
+			// The message ends here if it fails to inflate: inMessage
+			// stays set, and the end is loose.
 			inflated, err := inflater.inflate(message, limit)
 			// The Conn checks text as it inflates: invalid UTF-8 within
 			// the limit comes first, then the limit, then corruption.
@@ -476,6 +479,7 @@ func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, m
 			}
 			message = inflated
 		}
+		inMessage = false
 		if skipped {
 			skipped = false
 			continue

@@ -1587,10 +1587,10 @@ func FuzzReadMessageDeflate(f *testing.F) {
 }
 
 // failedInflatingEarlier reports whether got is what a Conn may read where
-// refDecode read want, ending inside a compressed message before it saw
-// all its frames: the same messages, then a failure to inflate (1007) or
-// inflating past the limit (1009), met before that end; so the pongs sent
-// are those of want up to some point, and then the close frame.
+// refDecode read want, ending inside a compressed message (loose): the
+// same messages, then a failure to inflate (1007) or inflating past the
+// limit (1009), met as early as the first frame of that message; so the
+// pongs sent are those of want up to some point, and then the close frame.
 func failedInflatingEarlier(got, want readOutcome) bool {
 	if !reflect.DeepEqual(got.Messages, want.Messages) || got.Closed ||
 		got.Code != StatusInvalidPayload && got.Code != StatusMessageTooBig {
