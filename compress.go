@@ -1234,6 +1234,13 @@ func (d *deflateDecompressor) Read(p []byte) (int, error) {
 	}
 	n, err := d.st.fr.Read(p)
 	if probing && n > 0 {
+		if srcErr := d.sourceError(); srcErr != nil {
+			// flate may hand over what it holds only once its source
+			// has failed: the message ended there, with the peer's
+			// close frame, which has been answered, or a broken stream,
+			// and that is what the reader must report, not the overflow.
+			return 0, d.fail(srcErr)
+		}
 		return 0, d.fail(ErrDeflateTooLarge)
 	}
 	d.n += int64(n)
@@ -1259,6 +1266,16 @@ func (d *deflateDecompressor) Read(p []byte) (int, error) {
 	default:
 		return n, d.fail(fmt.Errorf("%w: %v", ErrDeflateCorrupt, err))
 	}
+}
+
+// sourceError returns the error the source of the message in progress
+// failed with, if it did: flate holds it back until it has handed over the
+// output before it.
+func (d *deflateDecompressor) sourceError() error {
+	if d.st == nil || d.st.src.err == io.EOF {
+		return nil
+	}
+	return d.st.src.err
 }
 
 // drainDeflateSource reads s to its end; it returns nil at io.EOF.

@@ -11,9 +11,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -850,6 +852,61 @@ func TestCloseInsideACompressedMessageDiscardsItUndecoded(t *testing.T) {
 			}
 			if code := <-sent; code != StatusNormalClosure {
 				t.Errorf("takeover=%v: our close frame said %v, want 1000", takeover, code)
+			}
+		})
+	}
+}
+
+// A close frame between the fragments of a compressed message is answered
+// (§5.5.1), and the read ends with the peer's CloseError, even when
+// compress/flate hands over the message's last output only together with
+// the failure of its source, the close: output that is invalid UTF-8, or
+// past the read limit, cannot make it a violation (§7.1.7) once the closing
+// handshake is over, and no close frame with 1007 or 1009 ever went out.
+func TestDeflateCloseInsideMessageEndsReadWithPeersClose(t *testing.T) {
+	toClient := &rawPeer{}
+	// A stored block (BTYPE 00) of 3 bytes, then the first byte of another,
+	// whose length the close frame cuts off: flate keeps the 3 bytes until
+	// its source fails.
+	storedThenCut := func(data string) []byte {
+		b := []byte{0x00, byte(len(data)), 0x00, ^byte(len(data)), 0xff}
+		return append(append(b, data...), 0x00)
+	}
+	for _, tc := range []struct {
+		name  string
+		typ   Opcode
+		data  string
+		limit int64
+	}{
+		{"invalid UTF-8", OpText, "a\xdd0", 100},
+		{"past the limit", OpBinary, "abc", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wire := append(peerFrame(toClient, Header{Rsv: Rsv1, Opcode: tc.typ}, storedThenCut(tc.data)),
+				peerFrame(toClient, Header{Fin: true, Opcode: OpClose}, []byte{0x03, 0xe8})...)
+			// Read whole, and a byte at a time: flate hands the 3 bytes
+			// over in one piece or in several, the first without the
+			// error.
+			for _, oneByte := range []bool{false, true} {
+				cfg := connConfig{readLimit: tc.limit, closeTimeout: time.Second}
+				withDeflate(false)(&cfg)
+				nc := &scriptedConn{r: bytes.NewReader(wire)}
+				c := newConn(nc, nil, cfg)
+				var err error
+				if oneByte {
+					_, r, _ := c.Reader(context.Background())
+					_, err = io.Copy(io.Discard, iotest.OneByteReader(r))
+				} else {
+					_, _, err = c.Read(context.Background())
+				}
+				c.CloseNow()
+				var ce *CloseError
+				if !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
+					t.Errorf("byte at a time %v: read %v, want the peer's CloseError with 1000", oneByte, err)
+				}
+				if sent := sentControlFrames(t, nc.written.Bytes(), true); !slices.Equal(sent, []string{"close 1000"}) {
+					t.Errorf("byte at a time %v: sent %q, want the echo of the peer's close only", oneByte, sent)
+				}
 			}
 		})
 	}

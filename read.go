@@ -498,6 +498,14 @@ func (c *Conn) readMessageDataLocked(p []byte) (int, error) {
 		c.decompressor.setLimit(c.readLimit.Load())
 		n, err = c.decompressor.Read(p)
 		if err != nil {
+			if _, peerClosed := err.(*CloseError); peerClosed {
+				// The peer's close frame came inside the message and
+				// was answered (§5.5.1): the closing handshake is over,
+				// and the read ends with it. What flate handed over
+				// with it is part of a message that will never end, and
+				// cannot fail a connection that is closed (§7.1.7).
+				return 0, err
+			}
 			err = c.inflateFailedLocked(err)
 		}
 	} else {
@@ -511,6 +519,14 @@ func (c *Conn) readMessageDataLocked(p []byte) (int, error) {
 		n, err = c.readFramedLocked(p)
 	}
 	if c.rd.msgType == MessageText && n > 0 && !c.rd.utf8.write(p[:n]) {
+		if c.rd.compressed {
+			if ce, peerClosed := c.decompressor.sourceError().(*CloseError); peerClosed {
+				// flate gave this output only after reading on to the
+				// peer's close frame, which has been answered: see
+				// above.
+				return 0, ce
+			}
+		}
 		// Fail fast: §8.1 leaves no reason to read on once a byte cannot
 		// belong to valid UTF-8. The piece that holds it is not handed
 		// over (n = 0): an io.Reader's caller uses n before looking at
