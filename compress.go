@@ -1254,9 +1254,15 @@ func (d *deflateDecompressor) Read(p []byte) (int, error) {
 		// The decoder wants a block header after payload and tail: the
 		// message ended on a block boundary.
 		return n, d.finish()
+	case err == io.EOF && n > 0:
+		// A final block (BFINAL=1) ended the DEFLATE stream. Its output
+		// goes to the caller first, to be checked before the rest of
+		// the payload, and the frames it spans, are read (§8.1 fails
+		// fast); flate says io.EOF again on the next Read.
+		return n, nil
 	case err == io.EOF:
-		// A final block (BFINAL=1) ended the DEFLATE stream. Read the rest
-		// of the message's payload and ignore it.
+		// The final block's output is all handed over. Read the rest of
+		// the message's payload and ignore it.
 		if derr := drainDeflateSource(&d.st.src); derr != nil {
 			return n, d.fail(derr)
 		}

@@ -911,3 +911,37 @@ func TestDeflateCloseInsideMessageEndsReadWithPeersClose(t *testing.T) {
 		})
 	}
 }
+
+// The output of a final DEFLATE block (BFINAL, §7.2.3.4 of RFC 7692) is
+// checked as it comes, before the rest of the message's payload, and the
+// frames after it, are read: however large the reads, a text message whose
+// final block holds invalid UTF-8 fails with 1007 (§8.1) before the close
+// frame behind it is read, answered, and made the end of the read instead.
+func TestDeflateFinalBlockCheckedBeforeTheFramesAfterIt(t *testing.T) {
+	toClient := &rawPeer{}
+	// A final stored block holding invalid UTF-8, a byte the message
+	// ignores after it, and the peer's close before the message's end.
+	payload := append([]byte{0x01, 0x05, 0x00, 0xfa, 0xff}, "ok\xff!!?"...)
+	wire := append(peerFrame(toClient, Header{Rsv: Rsv1, Opcode: OpText}, payload),
+		peerFrame(toClient, Header{Fin: true, Opcode: OpClose}, []byte{0x03, 0xe8})...)
+	for _, oneByte := range []bool{false, true} {
+		cfg := connConfig{readLimit: 100, closeTimeout: time.Second}
+		withDeflate(true)(&cfg)
+		nc := &scriptedConn{r: bytes.NewReader(wire)}
+		c := newConn(nc, nil, cfg)
+		var err error
+		if oneByte {
+			_, r, _ := c.Reader(context.Background())
+			_, err = io.Copy(io.Discard, iotest.OneByteReader(r))
+		} else {
+			_, _, err = c.Read(context.Background())
+		}
+		c.CloseNow()
+		if CloseStatus(err) != StatusInvalidPayload {
+			t.Errorf("byte at a time %v: read %v, want 1007", oneByte, err)
+		}
+		if sent := sentControlFrames(t, nc.written.Bytes(), true); !slices.Equal(sent, []string{"close 1007"}) {
+			t.Errorf("byte at a time %v: sent %q, want the close frame with 1007 only", oneByte, sent)
+		}
+	}
+}
