@@ -1301,19 +1301,10 @@ func (e *env) closeFromPeer(ctx context.Context) result {
 	if err := l.command(ctx, map[string]any{"cmd": "close", "code": 4001, "reason": reason}); err != nil {
 		return failErr(err)
 	}
-	_, _, err = l.c.Read(ctx)
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) {
-		return fail("Read returned %v, not a *CloseError", err)
-	}
-	if ce.Code != 4001 || ce.Reason != reason {
-		return fail("ws13 saw %d %q", ce.Code, ce.Reason)
-	}
-	ev, err := waitEvent(l.ev, "close", 10*time.Second)
-	if err != nil {
+	if err := readPeersClose(ctx, l.c, 4001, reason); err != nil {
 		return failErr(err)
 	}
-	if err := e.gotBack(ev, 4001); err != nil {
+	if err := e.peerGotBack(l, 4001); err != nil {
 		return failErr(err)
 	}
 	echo := l.s.since(mark, isOp(opClose, true))
@@ -1374,6 +1365,30 @@ func (e *env) gotBack(ev event, code int) error {
 		return nil
 	}
 	return fmt.Errorf("the peer got back %d", ev.Code)
+}
+
+// readPeersClose reads from c, which the peer closes with code and reason,
+// and checks that the read ends with them.
+func readPeersClose(ctx context.Context, c *websocket.Conn, code websocket.StatusCode, reason string) error {
+	_, _, err := c.Read(ctx)
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("Read returned %v, not a *CloseError", err)
+	}
+	if ce.Code != code || ce.Reason != reason {
+		return fmt.Errorf("ws13 saw %d %q", ce.Code, ce.Reason)
+	}
+	return nil
+}
+
+// peerGotBack waits for the peer's close event and checks that ws13's
+// answer to its close carried code (gotBack).
+func (e *env) peerGotBack(l *link, code int) error {
+	ev, err := waitEvent(l.ev, "close", 10*time.Second)
+	if err != nil {
+		return err
+	}
+	return e.gotBack(ev, code)
 }
 
 func (e *env) closeCodesToPeer(ctx context.Context) result {
@@ -1438,14 +1453,10 @@ func (e *env) closeCodesFromPeer(ctx context.Context) result {
 			l.c.CloseNow()
 			return failErr(err)
 		}
-		_, _, err = l.c.Read(ctx)
+		err = readPeersClose(ctx, l.c, cc.code, cc.reason)
 		l.c.CloseNow()
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) {
-			return fail("%v: Read returned %v, not a *CloseError", cc, err)
-		}
-		if ce.Code != cc.code || ce.Reason != cc.reason {
-			return fail("%v: ws13 saw %d %q", cc, ce.Code, ce.Reason)
+		if err != nil {
+			return fail("%v: %v", cc, err)
 		}
 		got, err := closeFrameOf(l, mark, false)
 		if err != nil {
@@ -1455,11 +1466,7 @@ func (e *env) closeCodesFromPeer(ctx context.Context) result {
 			return fail("%v: the peer's close frame carried %x", cc, got.payload)
 		}
 		// The peer's event comes once ws13's echo has passed the tap.
-		ev, err := waitEvent(l.ev, "close", 10*time.Second)
-		if err != nil {
-			return fail("%v: %v", cc, err)
-		}
-		if err := e.gotBack(ev, int(cc.code)); err != nil {
+		if err := e.peerGotBack(l, int(cc.code)); err != nil {
 			return fail("%v: %v", cc, err)
 		}
 		// §5.5.1: the echo "typically" carries the code received; with
@@ -1497,19 +1504,10 @@ func (e *env) closeMidMessage(ctx context.Context) result {
 	if err != nil {
 		return failErr(err)
 	}
-	_, _, err = l.c.Read(ctx)
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) {
-		return fail("Read returned %v, not a *CloseError", err)
-	}
-	if ce.Code != 4002 || ce.Reason != reason {
-		return fail("ws13 saw %d %q", ce.Code, ce.Reason)
-	}
-	ev, err := waitEvent(l.ev, "close", 10*time.Second)
-	if err != nil {
+	if err := readPeersClose(ctx, l.c, 4002, reason); err != nil {
 		return failErr(err)
 	}
-	if err := e.gotBack(ev, 4002); err != nil {
+	if err := e.peerGotBack(l, 4002); err != nil {
 		return failErr(err)
 	}
 	in := l.s.since(mark, func(f frame) bool { return !f.out && (f.isData() || f.opcode == opClose) })
