@@ -890,21 +890,12 @@ func TestDeflateCloseInsideMessageEndsReadWithPeersClose(t *testing.T) {
 			for _, oneByte := range []bool{false, true} {
 				cfg := connConfig{readLimit: tc.limit, closeTimeout: time.Second}
 				withDeflate(false)(&cfg)
-				nc := &scriptedConn{r: bytes.NewReader(wire)}
-				c := newConn(nc, nil, cfg)
-				var err error
-				if oneByte {
-					_, r, _ := c.Reader(context.Background())
-					_, err = io.Copy(io.Discard, iotest.OneByteReader(r))
-				} else {
-					_, _, err = c.Read(context.Background())
-				}
-				c.CloseNow()
+				sent, err := readScriptedMessage(t, wire, cfg, oneByte)
 				var ce *CloseError
 				if !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
 					t.Errorf("byte at a time %v: read %v, want the peer's CloseError with 1000", oneByte, err)
 				}
-				if sent := sentControlFrames(t, nc.written.Bytes(), true); !slices.Equal(sent, []string{"close 1000"}) {
+				if !slices.Equal(sent, []string{"close 1000"}) {
 					t.Errorf("byte at a time %v: sent %q, want the echo of the peer's close only", oneByte, sent)
 				}
 			}
@@ -927,21 +918,28 @@ func TestDeflateFinalBlockCheckedBeforeTheFramesAfterIt(t *testing.T) {
 	for _, oneByte := range []bool{false, true} {
 		cfg := connConfig{readLimit: 100, closeTimeout: time.Second}
 		withDeflate(true)(&cfg)
-		nc := &scriptedConn{r: bytes.NewReader(wire)}
-		c := newConn(nc, nil, cfg)
-		var err error
-		if oneByte {
-			_, r, _ := c.Reader(context.Background())
-			_, err = io.Copy(io.Discard, iotest.OneByteReader(r))
-		} else {
-			_, _, err = c.Read(context.Background())
-		}
-		c.CloseNow()
+		sent, err := readScriptedMessage(t, wire, cfg, oneByte)
 		if CloseStatus(err) != StatusInvalidPayload {
 			t.Errorf("byte at a time %v: read %v, want 1007", oneByte, err)
 		}
-		if sent := sentControlFrames(t, nc.written.Bytes(), true); !slices.Equal(sent, []string{"close 1007"}) {
+		if !slices.Equal(sent, []string{"close 1007"}) {
 			t.Errorf("byte at a time %v: sent %q, want the close frame with 1007 only", oneByte, sent)
 		}
 	}
+}
+
+// readScriptedMessage reads one message, whole or through a Reader a byte
+// at a time, from a client Conn whose peer sends wire, and returns the
+// error it ends with and the control frames the Conn sent meanwhile.
+func readScriptedMessage(t *testing.T, wire []byte, cfg connConfig, oneByte bool) (sent []string, err error) {
+	nc := &scriptedConn{r: bytes.NewReader(wire)}
+	c := newConn(nc, nil, cfg)
+	if oneByte {
+		_, r, _ := c.Reader(context.Background())
+		_, err = io.Copy(io.Discard, iotest.OneByteReader(r))
+	} else {
+		_, _, err = c.Read(context.Background())
+	}
+	c.CloseNow()
+	return sentControlFrames(t, nc.written.Bytes(), true), err
 }
