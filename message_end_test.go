@@ -34,18 +34,7 @@ func TestReaderOfASkippedMessageIsNotAtItsEnd(t *testing.T) {
 				t.Fatalf("Read = %v, want DeadlineExceeded", err)
 			}
 		}, func(err error) bool { return errors.Is(err, ErrStaleReader) }},
-		{"by Close", func(t *testing.T, c *Conn, p *rawPeer) {
-			// The peer answers our close frame, then closes TCP.
-			go func() {
-				if _, _, ok := peerReadClose(p); ok {
-					p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
-				}
-				p.conn.Close()
-			}()
-			if err := c.Close(StatusNormalClosure, ""); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-		}, func(err error) bool { return err != nil && err != io.EOF }},
+		{"by Close", closeWithAnsweringPeer, func(err error) bool { return err != nil && err != io.EOF }},
 	}
 	for _, tt := range skips {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,16 +62,7 @@ func TestReaderOfAMessageCloseReadPastReportsTheEnd(t *testing.T) {
 		first := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, []byte("0123456789abcdef"))
 		second := peerFrame(p, Header{Fin: true, Opcode: OpText}, []byte("a message after it"))
 		r := readerPartway(t, c, p, append(first, second...))
-		// The peer answers our close frame, then closes TCP.
-		go func() {
-			if _, _, ok := peerReadClose(p); ok {
-				p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
-			}
-			p.conn.Close()
-		}()
-		if err := c.Close(StatusNormalClosure, ""); err != nil {
-			t.Fatalf("Close: %v", err)
-		}
+		closeWithAnsweringPeer(t, c, p)
 		var ce *CloseError
 		if n, err := r.Read(make([]byte, 4)); !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
 			t.Errorf("reader after 4 bytes, then Close: n=%d err=%v; want the peer's *CloseError (1000)", n, err)
@@ -257,4 +237,18 @@ func readerPartway(t *testing.T, c *Conn, p *rawPeer, wire []byte) io.Reader {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// closeWithAnsweringPeer closes c with 1000 while the peer answers our
+// close frame, then closes TCP.
+func closeWithAnsweringPeer(t *testing.T, c *Conn, p *rawPeer) {
+	go func() {
+		if _, _, ok := peerReadClose(p); ok {
+			p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+		}
+		p.conn.Close()
+	}()
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
 }
