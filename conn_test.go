@@ -1782,3 +1782,35 @@ func TestReadCutAsTheConnectionEndsReportsTheEnd(t *testing.T) {
 		t.Fatal("the end was returned but not noted")
 	}
 }
+
+// A write whose context is done before it begins returns ctx.Err() and
+// sends nothing, as a read does (doc.go, Contexts): Write, WritePrepared,
+// and Writer itself, which would otherwise hand out a writer whose writes
+// are buffered only to fail at its Close. The Conn stays usable.
+func TestWriteWithDoneContextSendsNothing(t *testing.T) {
+	server, client := connPair(t)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := server.Write(done, MessageText, []byte("lost")); err != context.Canceled {
+		t.Fatalf("Write under a done context = %v; want context.Canceled", err)
+	}
+	pm, err := NewPreparedMessage(MessageText, []byte("lost"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.WritePrepared(done, pm); err != context.Canceled {
+		t.Fatalf("WritePrepared under a done context = %v; want context.Canceled", err)
+	}
+	if w, err := server.Writer(done, MessageText); err != context.Canceled {
+		if w != nil {
+			w.Close()
+		}
+		t.Fatalf("Writer under a done context = %v; want context.Canceled", err)
+	}
+	if err := server.Write(context.Background(), MessageText, []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := client.Read(context.Background()); err != nil || string(msg) != "kept" {
+		t.Fatalf("client read %q, %v; want only \"kept\"", msg, err)
+	}
+}

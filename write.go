@@ -68,10 +68,15 @@ func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte)
 	return c.writeFrame(ctx, Header{Fin: true, Opcode: Opcode(typ)}, p)
 }
 
-// lockMessage takes messageLock for a new message, which a closed Conn
-// refuses at once: a message would fail at its first frame, after the
-// compressor had done its work or a Writer had been handed out for nothing.
+// lockMessage takes messageLock for a new message, which a closed Conn or
+// a done ctx refuses at once: a message would fail at its first frame,
+// after the compressor had done its work or a Writer had been handed out
+// for nothing (doc.go, Contexts: a call whose ctx is done before a message
+// began to move returns ctx.Err()).
 func (c *Conn) lockMessage(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := c.lock(ctx, &c.messageLock); err != nil {
 		return err
 	}
