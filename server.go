@@ -27,7 +27,7 @@ type AcceptOptions struct {
 	// OriginPatterns lists the hosts, besides the request's own Host, whose
 	// pages may open a connection: patterns in path.Match syntax compared
 	// with the Origin's host (and port, if the pattern has one), without
-	// regard to case, e.g. "example.com" or "*.example.com:8443"; an IP
+	// regard to ASCII case, e.g. "example.com" or "*.example.com:8443"; an IP
 	// address matches only as written ("[::1]:8443", "::1"): its brackets
 	// are no character class. An Origin
 	// without a port has its scheme's default (RFC 6454 §4), so
@@ -417,7 +417,7 @@ func checkOrigin(r *http.Request, opts *AcceptOptions) error {
 			// would take the origin "http://1:8443".
 			continue
 		}
-		ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(target))
+		ok, err := path.Match(asciiLower(pattern), asciiLower(target))
 		if err != nil {
 			return fmt.Errorf("websocket: AcceptOptions.OriginPatterns: %q: %w", pattern, err)
 		}
@@ -426,6 +426,20 @@ func checkOrigin(r *http.Request, opts *AcceptOptions) error {
 		}
 	}
 	return fmt.Errorf("%w: %q is not %q and matches no OriginPatterns", ErrOriginRefused, u.Host, r.Host)
+}
+
+// asciiLower lowercases the ASCII letters of s and leaves every other byte
+// as it is. Origins are ASCII (RFC 6454 §6.2 serializes a host as
+// punycode), and strings.ToLower would fold Unicode too: the Kelvin sign
+// U+212A would become 'k', and "ban\u212a.example" match "bank.example".
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // parseOriginPattern tells how an OriginPatterns entry is compared. An IP

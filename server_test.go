@@ -652,3 +652,26 @@ func TestAcceptHandlerStackStaysAt4KiB(t *testing.T) {
 		p.conn.Close()
 	}
 }
+
+// OriginPatterns compare without regard to ASCII case only: an origin's
+// host is ASCII (RFC 6454 §6.2 serializes it as punycode), and Unicode
+// folding would let U+212A (Kelvin sign) stand for 'k', so that a host a
+// browser would send as "xn--..." could pass for "bank.example".
+func TestOriginPatternIsASCIICaseInsensitive(t *testing.T) {
+	tests := []struct {
+		pattern, origin string
+		ok              bool
+	}{
+		{"*.bank.example", "https://evil.ban\u212a.example", false},
+		{"*.BAN\u212a.example", "https://app.bank.example", false},
+		{"*.bank.example", "https://APP.BANK.example", true},
+		{"*.BANK.example", "https://app.bank.EXAMPLE", true},
+	}
+	for _, tt := range tests {
+		r := &http.Request{Host: "server.example", Header: http.Header{"Origin": {tt.origin}}}
+		err := checkOrigin(r, &AcceptOptions{OriginPatterns: []string{tt.pattern}})
+		if (err == nil) != tt.ok {
+			t.Errorf("pattern %q, origin %q: %v; want accepted %v", tt.pattern, tt.origin, err, tt.ok)
+		}
+	}
+}
