@@ -327,6 +327,14 @@ func checkClientHandshake(r *http.Request, opts *AcceptOptions) (int, error) {
 	if !headerHasToken(r.Header, "Upgrade", "websocket") {
 		return http.StatusBadRequest, fmt.Errorf("%w: Upgrade header does not list websocket", ErrNotUpgrade)
 	}
+	// The handshake is a request without a body (§4.1), and the frames
+	// follow the request message (RFC 9110 §7.8). A body, of a
+	// Content-Length or chunked (-1), is HTTP's, as an intermediary reads
+	// it, and would be taken for frames: the bytes behind the headers
+	// begin the stream (Accept's leftover).
+	if r.ContentLength != 0 {
+		return http.StatusBadRequest, fmt.Errorf("%w: request has a body", ErrNotUpgrade)
+	}
 	// Item 6: "A |Sec-WebSocket-Version| header field, with a value of 13."
 	// §4.2.2: otherwise answer 426 listing the versions we speak.
 	switch v := r.Header.Values("Sec-WebSocket-Version"); {

@@ -675,3 +675,32 @@ func TestOriginPatternIsASCIICaseInsensitive(t *testing.T) {
 		}
 	}
 }
+
+// The WebSocket stream begins after the request message, and a request
+// with a body (Content-Length or chunked) has not ended at its headers: the
+// body is HTTP's, which an intermediary forwards as such, and must not be
+// read as frames. No WebSocket client sends one (§4.1), so Accept refuses
+// the request with 400 rather than take a body shaped as a frame for the
+// client's first message.
+func TestAcceptRefusesRequestBody(t *testing.T) {
+	checkLeaks(t)
+	h := Header{Fin: true, Opcode: OpText, Masked: true, Mask: [4]byte{9, 8, 7, 6}, Length: 5}
+	payload := []byte("hello")
+	Mask(h.Mask, 0, payload)
+	frame := string(append(AppendHeader(nil, h), payload...))
+	for name, request := range map[string]string{
+		"Content-Length": validRequest + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(frame)) + frame,
+		"chunked":        validRequest + fmt.Sprintf("Transfer-Encoding: chunked\r\n\r\n%x\r\n", len(frame)) + frame + "\r\n0\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, err := sendRaw(t, nil, request)
+			if resp.StatusCode != http.StatusBadRequest || !errors.Is(err, ErrNotUpgrade) {
+				t.Errorf("upgrade request with a body: status %d, Accept error %v; want 400 and ErrNotUpgrade", resp.StatusCode, err)
+			}
+		})
+	}
+	// An empty body said so is no body.
+	if resp, err := sendRaw(t, nil, validRequest+"Content-Length: 0\r\n\r\n"); resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("Content-Length: 0: status %d, Accept error %v; want 101", resp.StatusCode, err)
+	}
+}
