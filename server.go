@@ -75,7 +75,7 @@ var (
 	ErrBadVersion     = errors.New("websocket: handshake: unsupported Sec-WebSocket-Version") // 426; 400 if missing, or over HTTP/2
 	ErrBadKey         = errors.New("websocket: handshake: bad Sec-WebSocket-Key")             // 400
 	ErrOriginRefused  = errors.New("websocket: handshake: origin not allowed")                // 403
-	ErrHijack         = errors.New("websocket: handshake: cannot take over the connection")   // 500
+	ErrHijack         = errors.New("websocket: handshake: cannot take over the connection")   // 500; none if already hijacked
 )
 
 // handshakeTimeout bounds writing the 101 response.
@@ -152,7 +152,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		err = fmt.Errorf("%w: %w", ErrHijack, err)
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		// A connection already taken over (by an earlier Accept, say) is
+		// no longer net/http's to answer on: it would refuse, and log the
+		// attempt as the handler's misuse.
+		if !errors.Is(err, http.ErrHijacked) {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
 		return nil, err
 	}
 	// The server's deadlines belong to HTTP; from here on the Conn manages

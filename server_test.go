@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -702,5 +703,41 @@ func TestAcceptRefusesRequestBody(t *testing.T) {
 	// An empty body said so is no body.
 	if resp, err := sendRaw(t, nil, validRequest+"Content-Length: 0\r\n\r\n"); resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Errorf("Content-Length: 0: status %d, Accept error %v; want 101", resp.StatusCode, err)
+	}
+}
+
+// A second Accept of the same request finds the connection already taken
+// over: it fails with ErrHijack wrapping http.ErrHijacked, and writes no
+// 500 there, which net/http would refuse and log as a handler's misuse of
+// a hijacked connection.
+func TestAcceptTwiceWritesNothing(t *testing.T) {
+	checkLeaks(t)
+	// Written by the handler before it reports on second.
+	var serverLog bytes.Buffer
+	second := make(chan error, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			second <- fmt.Errorf("first Accept: %w", err)
+			return
+		}
+		defer c.CloseNow()
+		_, err = Accept(w, r, nil)
+		second <- err
+	}))
+	srv.Config.ErrorLog = log.New(&serverLog, "", 0)
+	srv.Start()
+	defer srv.Close()
+	sendRequest(t, srv, validRequest+"\r\n")
+	select {
+	case err := <-second:
+		if !errors.Is(err, ErrHijack) || !errors.Is(err, http.ErrHijacked) {
+			t.Errorf("second Accept: %v, want ErrHijack wrapping http.ErrHijacked", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler did not finish")
+	}
+	if serverLog.Len() != 0 {
+		t.Errorf("the second Accept wrote to the hijacked connection: %q", serverLog.String())
 	}
 }
