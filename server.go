@@ -85,8 +85,12 @@ const handshakeTimeout = 10 * time.Second
 // (§4.2) and returns the connection. Headers set on w before the call (a
 // cookie, say) are sent with the 101 response (over HTTP/2, the 200),
 // except those the handshake itself decides (Upgrade, Connection,
-// Sec-WebSocket-Accept, -Protocol and -Extensions: use AcceptOptions) and
-// names that are not tokens.
+// Sec-WebSocket-Accept, -Protocol and -Extensions: use AcceptOptions),
+// Content-Length and Transfer-Encoding (the answer has no body), and names
+// that are not tokens. Nothing may be written to w before the call
+// (WriteHeader, Write, Flush): net/http sends that response first, the
+// client takes it for the answer to its handshake and fails, and Accept,
+// which cannot see that it was sent, returns a Conn all the same.
 //
 // If the request is not an acceptable WebSocket handshake, Accept writes the
 // HTTP error response itself (405, 400, 426 or 403) and returns an error
