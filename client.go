@@ -358,7 +358,7 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 	}
 	limited := &limitedReader{r: nc, n: maxResponseHeader}
 	br := bufio.NewReaderSize(limited, 512)
-	resp, err := http.ReadResponse(br, connect)
+	resp, err := readFinalResponse(br, connect)
 	if err != nil {
 		return fail(fmt.Errorf("websocket: dial: proxy: %w", err))
 	}
@@ -391,20 +391,11 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 	// the Conn.
 	limited := &limitedReader{r: nc, n: maxResponseHeader}
 	br := bufio.NewReaderSize(limited, readBufferSize)
-	var resp *http.Response
-	for interim := 0; ; interim++ {
-		var err error
-		resp, err = http.ReadResponse(br, req)
-		if err != nil {
-			return connConfig{}, nil, nil, fmt.Errorf("websocket: dial: reading the response: %w", err)
-		}
-		// §4.1 step 1: a status other than 101 is handled "per HTTP
-		// procedures", and RFC 9110 §15.2 has a client parse the 1xx
-		// interim responses that may come before the final one. A few
-		// are skipped (as net/http does), within the same header limit.
-		if resp.StatusCode/100 != 1 || resp.StatusCode == http.StatusSwitchingProtocols || interim == 4 {
-			break
-		}
+	// §4.1 step 1: a status other than 101 is handled "per HTTP
+	// procedures", interim responses among them.
+	resp, err := readFinalResponse(br, req)
+	if err != nil {
+		return connConfig{}, nil, nil, fmt.Errorf("websocket: dial: reading the response: %w", err)
 	}
 	deflate, compress, err := checkServerHandshake(resp, key, req.Header, &opts.Compression)
 	if err != nil {
@@ -413,6 +404,23 @@ func clientHandshake(nc net.Conn, req *http.Request, key string, opts *DialOptio
 	}
 	cfg := opts.connConfig(resp.Header.Get("Sec-WebSocket-Protocol"), deflate, compress)
 	return cfg, peekAll(br), resp, nil
+}
+
+// readFinalResponse reads the response to req, past the 1xx interim
+// responses that RFC 9110 §15.2 has a client parse before the final one
+// ("even if the client does not expect one"). A few are skipped (as
+// net/http does), within br's header limit; a 101 ends the wait, being the
+// switch itself, or, to a CONNECT, no tunnel.
+func readFinalResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	for interim := 0; ; interim++ {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode/100 != 1 || resp.StatusCode == http.StatusSwitchingProtocols || interim == 4 {
+			return resp, nil
+		}
+	}
 }
 
 // checkSubprotocolOffer checks the subprotocols a client offers: "The

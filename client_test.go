@@ -388,6 +388,29 @@ func TestDialProxyTunnelStartsAfterTheHeader(t *testing.T) {
 	}
 }
 
+// RFC 9110 §15.2: "A client MUST be able to parse one or more 1xx responses
+// received prior to a final response, even if the client does not expect
+// one." A proxy's 100 or 103 before its 200 to CONNECT is not a refusal.
+func TestDialProxySkipsInterimResponses(t *testing.T) {
+	checkLeaks(t)
+	wsURL := startServer(t, nil, echoHandler)
+	proxyURL := scriptedProxy(t, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"+
+		"HTTP/1.1 200 Connection established\r\n\r\n", true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := Dial(ctx, wsURL, &DialOptions{Proxy: http.ProxyURL(proxyURL)})
+	if err != nil {
+		t.Fatalf("through a proxy answering 100 and 103 before 200: %v", err)
+	}
+	if err := c.Write(ctx, MessageText, []byte("via proxy")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "via proxy" {
+		t.Fatalf("echo %q %v", msg, err)
+	}
+	c.CloseNow()
+}
+
 // A refusal is reported as soon as its header arrives, not after waiting
 // for a body that is never read anyway.
 func TestDialProxyRefusalWaitsForNoBody(t *testing.T) {
