@@ -38,8 +38,9 @@ type DialOptions struct {
 	Subprotocols []string
 
 	// TLSConfig for wss:// URLs and https:// proxies; nil means the
-	// defaults. ServerName is filled in from the URL when empty, and is
-	// the proxy's name for the connection to a proxy.
+	// defaults. ServerName is filled in from the URL when empty (an
+	// internationalized name in its ASCII form, as DNS and certificates
+	// know it), and is the proxy's name for the connection to a proxy.
 	TLSConfig *tls.Config
 
 	// NetDialContext dials the TCP connection (to the proxy, if there is
@@ -259,7 +260,7 @@ func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (n
 		cfg = &tls.Config{}
 	}
 	if cfg.ServerName == "" {
-		cfg.ServerName = req.URL.Hostname()
+		cfg.ServerName = aLabelHostname(req.URL)
 	}
 	// An h2 ALPN would make the server expect HTTP/2, which this handshake
 	// is not; RFC 8441 is a different exchange.
@@ -290,7 +291,9 @@ func (opts *DialOptions) proxyFor(req *http.Request) (*url.URL, error) {
 	return http.ProxyFromEnvironment(req)
 }
 
-// hostPort returns the host:port to dial for u, with the scheme's default port.
+// hostPort returns the host:port to dial for u, with the scheme's default
+// port and the host name in A-labels (idna.go): Go's resolver refuses a
+// name outside ASCII.
 func hostPort(u *url.URL) string {
 	port := u.Port()
 	if port == "" {
@@ -299,7 +302,7 @@ func hostPort(u *url.URL) string {
 			port = "443"
 		}
 	}
-	return net.JoinHostPort(u.Hostname(), port)
+	return net.JoinHostPort(aLabelHostname(u), port)
 }
 
 // dialProxy opens a tunnel to target through an HTTP proxy with CONNECT,
@@ -320,7 +323,7 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 		if cfg == nil {
 			cfg = &tls.Config{}
 		}
-		cfg.ServerName = proxyURL.Hostname()
+		cfg.ServerName = aLabelHostname(proxyURL)
 		cfg.NextProtos = nil // CONNECT is HTTP/1.1; the ALPN offer is for the server
 		tc := tls.Client(nc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {

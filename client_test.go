@@ -925,3 +925,114 @@ func TestWriteWithDoneContextOverTLSLeavesConnUsable(t *testing.T) {
 		t.Fatalf("echo %q %v", msg, err)
 	}
 }
+
+// A host name outside ASCII is an internationalized domain name: DNS, the
+// TLS server_name extension (RFC 6066 §3: "ASCII encoding") and the
+// certificate know it only by its A-label form (RFC 5890 §2.3.2.1), the
+// Punycode (RFC 3492) that net/http already writes in the Host header. Go's
+// resolver refuses the Unicode form ("no such host"), so the address
+// dialed, the CONNECT target and the TLS ServerName must all be the same
+// A-labels as the Host header, as net/http's Transport dials them.
+func TestDialInternationalizedHostUsesALabels(t *testing.T) {
+	checkLeaks(t)
+	const unicodeHost, aLabelHost = "bücher.example.com", "xn--bcher-kva.example.com"
+	for _, mode := range []string{"ws", "wss", "proxy", "HTTP/2 over TLS"} {
+		t.Run(mode, func(t *testing.T) {
+			hosts := make(chan string, 1)
+			handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hosts <- r.Host
+				if c, err := Accept(w, r, nil); err == nil {
+					c.CloseNow()
+				}
+			})
+			serverNames := make(chan string, 1)
+			ts := httptest.NewUnstartedServer(handler)
+			ts.TLS = &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				serverNames <- hello.ServerName
+				return nil, nil
+			}}
+			opts := &DialOptions{Proxy: func(*http.Request) (*url.URL, error) { return nil, nil }}
+			scheme := "ws"
+			switch mode {
+			case "ws", "proxy":
+				ts.Start()
+			case "wss":
+				ts.StartTLS()
+				scheme = "wss"
+			case "HTTP/2 over TLS":
+				requireXConnect(t)
+				ts.EnableHTTP2 = true
+				ts.StartTLS()
+				scheme = "wss"
+				opts.HTTP2 = true
+			}
+			t.Cleanup(ts.Close)
+			if scheme == "wss" {
+				opts.TLSConfig = ts.Client().Transport.(*http.Transport).TLSClientConfig
+			}
+			serverAddr := ts.Listener.Addr().String()
+			_, port, _ := net.SplitHostPort(serverAddr)
+
+			dialed := make(chan string, 1)
+			opts.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dialed <- addr
+				var d net.Dialer
+				return d.DialContext(ctx, network, serverAddr) // only 127.0.0.1 is ever dialed
+			}
+			connectTargets := make(chan string, 1)
+			if mode == "proxy" {
+				proxyAddr := scriptServer(t, func(client net.Conn, br *bufio.Reader) {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					connectTargets <- req.Host
+					upstream, err := net.Dial("tcp", serverAddr)
+					if err != nil {
+						return
+					}
+					defer upstream.Close()
+					io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n")
+					go func() {
+						io.Copy(upstream, br)
+						upstream.Close()
+					}()
+					io.Copy(client, upstream)
+				})
+				// The proxy's own name is an IDN too: it is dialed as A-labels.
+				opts.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: net.JoinHostPort(unicodeHost, "1")})
+				opts.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+					dialed <- addr
+					var d net.Dialer
+					return d.DialContext(ctx, network, proxyAddr)
+				}
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, _, err := Dial(ctx, scheme+"://"+net.JoinHostPort(unicodeHost, port)+"/", opts)
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			c.CloseNow()
+			wantDialed := net.JoinHostPort(aLabelHost, port)
+			if mode == "proxy" {
+				wantDialed = net.JoinHostPort(aLabelHost, "1")
+				if got := <-connectTargets; got != net.JoinHostPort(aLabelHost, port) {
+					t.Errorf("CONNECT target %q, want %q", got, net.JoinHostPort(aLabelHost, port))
+				}
+			}
+			if got := <-dialed; got != wantDialed {
+				t.Errorf("dialed %q, want %q", got, wantDialed)
+			}
+			if got := <-hosts; got != net.JoinHostPort(aLabelHost, port) {
+				t.Errorf("Host %q, want %q", got, net.JoinHostPort(aLabelHost, port))
+			}
+			if scheme == "wss" {
+				if got := <-serverNames; got != aLabelHost {
+					t.Errorf("TLS server name %q, want %q", got, aLabelHost)
+				}
+			}
+		})
+	}
+}

@@ -171,6 +171,7 @@
 //	handshake.go  Sec-WebSocket-Accept, header token lists                 §1.3, §4
 //	server.go     Accept: the server's opening handshake                   §4.2
 //	client.go     Dial: the client's opening handshake, TLS, proxies      §4.1
+//	idna.go       a host name outside ASCII as DNS and TLS know it (A-labels)  RFC 3492
 //	conn.go       Conn: state shared by reading and writing                §5, §6
 //	lock.go       the locks reads and writes wait on, which a context can abandon
 //	interrupt.go  how a context interrupts blocked reads and writes

@@ -387,7 +387,7 @@ func dialHTTP2Conn(ctx context.Context, u *url.URL, header http.Header, opts *Di
 			cfg = &tls.Config{}
 		}
 		if cfg.ServerName == "" {
-			cfg.ServerName = u.Hostname()
+			cfg.ServerName = aLabelHostname(u)
 		}
 		// Offering http/1.1 too lets a server without HTTP/2 finish the
 		// TLS handshake, so that its refusal is recognised below rather
