@@ -21,10 +21,12 @@
 // (Starting one per member for each message made a broadcast a quarter
 // slower.) It tries a member a few times in a row at most, so that one to
 // which more keeps coming waits for its next pass behind the others. A
-// member whose socket is full, or whose messages need its own compressor
-// (context takeover), gets a writer goroutine of its own, which writes
-// with WritePrepared, waiting as long as WriteTimeout, until its queue is
-// empty; then it ends, and the flusher has the member back. A
+// member whose socket is full, or whose next message cannot be tried (it
+// needs the member's own compressor, with context takeover, or its frame
+// does not fit in the Conn's 16 KiB write buffer: every member gets a
+// writer for such a large message), gets a writer goroutine of its own,
+// which writes with WritePrepared, waiting as long as WriteTimeout, until
+// its queue is empty; then it ends, and the flusher has the member back. A
 // member over TLS or HTTP/2, whose writes cannot be tried without waiting,
 // is always written by a writer of its own: there a broadcast starts a
 // goroutine per member.
@@ -410,8 +412,8 @@ func (m *Member) flush() (more bool) {
 		}
 		if written == 0 {
 			// The socket is full, the Conn busy, or the first message
-			// needs the Conn's own compressor: a writer that may wait
-			// takes over.
+			// needs the Conn's own compressor or is too large for one
+			// write buffer: a writer that may wait takes over.
 			m.queued = false
 			m.running = true
 			m.mu.Unlock()
