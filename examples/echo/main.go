@@ -3,7 +3,7 @@
 //
 //	go run ./examples/echo                 # ws://127.0.0.1:8080/
 //	go run ./examples/echo -addr :9000
-//	go run ./examples/echo -poller         # no goroutine per quiet connection
+//	go run ./examples/echo -poller         # on Linux, no goroutine per quiet connection
 package main
 
 import (
@@ -96,9 +96,10 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pollerEcho accepts a connection and hands it to poller, then returns: the
-// connection holds no goroutine until a message arrives, and then only for
-// as long as echoOne runs.
+// pollerEcho accepts a connection and hands it to poller, then returns: on
+// Linux, where the Poller waits with epoll, the connection holds no
+// goroutine until a message arrives, and then only for as long as echoOne
+// runs (elsewhere the Poller keeps one waiting per connection).
 func pollerEcho(poller *websocket.Poller) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		conn, err := websocket.Accept(w, r, nil)
