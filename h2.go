@@ -124,12 +124,17 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*
 		return nil, fmt.Errorf("websocket: handshake: sending the response: %w", err)
 	}
 
-	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
-		local = h2Addr("")
+	// A handler called outside net/http may know neither address: the
+	// stream then says so with the placeholder NetConn's doc names.
+	var local, remote net.Addr = websocketAddr{}, websocketAddr{}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && a != nil {
+		local = a
+	}
+	if r.RemoteAddr != "" {
+		remote = h2Addr(r.RemoteAddr)
 	}
 	out := &h2ResponseSender{w: w, rc: rc, ctx: r.Context()}
-	s := newH2Stream(r.Body, out, local, h2Addr(r.RemoteAddr), func(writing bool) {
+	s := newH2Stream(r.Body, out, local, remote, func(writing bool) {
 		r.Body.Close() // wakes the pump's read
 		if writing {
 			out.abort()

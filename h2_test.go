@@ -1622,3 +1622,39 @@ func TestH2RequestContextEndingKeepsTheStream(t *testing.T) {
 		}
 	})
 }
+
+// A handler may be called outside net/http (a test, a framework of its
+// own), with no http.LocalAddrContextKey in the request's context and no
+// RemoteAddr. The stream then knows neither address, and says so as
+// NetConn's doc promises: with the "websocket" placeholder, not as a TCP
+// address with an empty string. No GODEBUG is needed: nothing here is
+// net/http's HTTP/2.
+func TestH2AcceptOutsideNetHTTPAddressesArePlaceholders(t *testing.T) {
+	checkLeaks(t)
+	body, peer := io.Pipe()
+	defer peer.Close()
+	r := httptest.NewRequest(http.MethodConnect, "/ws", body)
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+	r.RemoteAddr = ""
+	r.Header.Set(":protocol", "websocket")
+	r.Header.Set("Sec-WebSocket-Version", "13")
+	c, err := Accept(httptest.NewRecorder(), r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	nc := NetConn(context.Background(), c, MessageBinary)
+	for _, a := range []struct {
+		name string
+		addr net.Addr
+	}{
+		{"NetConn().LocalAddr", c.NetConn().LocalAddr()},
+		{"NetConn().RemoteAddr", c.NetConn().RemoteAddr()},
+		{"NetConn(c).LocalAddr", nc.LocalAddr()},
+		{"NetConn(c).RemoteAddr", nc.RemoteAddr()},
+	} {
+		if a.addr == nil || a.addr.Network() != "websocket" {
+			t.Errorf("%s: %#v, want the \"websocket\" placeholder", a.name, a.addr)
+		}
+	}
+}
