@@ -11,10 +11,15 @@
 // the server understood), Sec-WebSocket-Version 13, Origin,
 // Sec-WebSocket-Protocol and Sec-WebSocket-Extensions as before, and a 200
 // response instead of a 101. The stream's DATA frames then carry the
-// WebSocket frames, masked as on TCP; closing the WebSocket ends the stream:
-// a server ends it with END_STREAM after the close frames, or RST_STREAM
-// when it is dropped; Dial opens an HTTP/2 connection for each WebSocket,
-// and its Conn closes that connection's TCP outright.
+// WebSocket frames, masked as on TCP; closing the WebSocket ends the stream.
+// A server's handler returns once its Conn is closed, and net/http then
+// ends the stream with END_STREAM, the TCP FIN's counterpart: after the
+// close frames, or without them after CloseNow or a failed connection
+// (followed by RST_STREAM with NO_ERROR while the client's half is still
+// open, RFC 9113 §8.1, which ends nothing the client still reads). Only a
+// write cut short, by its deadline or by CloseNow, resets the stream
+// (RST_STREAM, INTERNAL_ERROR). Dial opens an HTTP/2 connection for each
+// WebSocket, and its Conn closes that connection's TCP outright.
 //
 // This file turns a stream into a net.Conn, so that Conn runs on it
 // unchanged: the bytes the peer sends are a request body (server) or a

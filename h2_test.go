@@ -1658,3 +1658,37 @@ func TestH2AcceptOutsideNetHTTPAddressesArePlaceholders(t *testing.T) {
 		}
 	}
 }
+
+// What h2.go's header says a client sees when a server drops its Conn
+// with CloseNow: the handler returns and net/http ends the stream with
+// END_STREAM (its RST_STREAM with NO_ERROR comes after, and ends nothing
+// the client reads), so the response body ends in io.EOF, not in a reset.
+func TestH2ServerCloseNowEndsTheStreamWithEndStream(t *testing.T) {
+	requireXConnect(t)
+	checkLeaks(t)
+	srv := serveH2(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, nil); err == nil {
+			c.CloseNow()
+		}
+	}))
+	u, _ := url.Parse(srv.ts.URL + "/ws")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, rt, err := dialHTTP2Conn(ctx, u, make(http.Header), srv.dialOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	body, send := io.Pipe()
+	defer send.Close()
+	req := (&http.Request{Method: http.MethodConnect, URL: u, Host: u.Host, Body: body, ContentLength: -1,
+		Header: http.Header{":protocol": {"websocket"}, "Sec-Websocket-Version": {"13"}}}).WithContext(ctx)
+	resp, err := rt.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("handshake: %v, %v", resp, err)
+	}
+	defer resp.Body.Close()
+	if got, err := io.ReadAll(resp.Body); err != nil || len(got) != 0 {
+		t.Errorf("the stream after the server's CloseNow: %q, %v; want END_STREAM (io.EOF) and nothing before it", got, err)
+	}
+}
