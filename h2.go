@@ -512,6 +512,8 @@ type h2Stream struct {
 	local, remote net.Addr
 	teardown      func(writing bool) // ends the stream; makes in.Read and out.send return
 	gone          <-chan struct{}    // closed once net/http has ended the stream (server: the request's context); nil for never
+	goneGrace     time.Duration      // how long a read past its deadline waits for the body's end once gone is closed
+	goneDisproved bool               // a grace passed with the body still open: gone was not the stream's end; the reader's
 
 	rdl, wdl h2Deadline
 
@@ -548,14 +550,15 @@ const h2ChunkSize = 16 << 10
 
 func newH2Stream(in io.ReadCloser, out h2Sender, local, remote net.Addr, teardown func(writing bool)) *h2Stream {
 	s := &h2Stream{
-		in:       in,
-		out:      out,
-		local:    local,
-		remote:   remote,
-		teardown: teardown,
-		chunks:   make(chan h2Chunk),
-		consumed: make(chan struct{}, 1),
-		closed:   make(chan struct{}),
+		in:        in,
+		out:       out,
+		local:     local,
+		remote:    remote,
+		teardown:  teardown,
+		goneGrace: h2GoneGrace,
+		chunks:    make(chan h2Chunk),
+		consumed:  make(chan struct{}, 1),
+		closed:    make(chan struct{}),
 	}
 	s.rdl.init(nil)
 	if a, ok := out.(interface{ abort() }); ok {
@@ -605,7 +608,16 @@ func (s *h2Stream) Read(b []byte) (int, error) {
 		// context moving it into the past: on a server, r.Context(), which
 		// that same end cancels) must not hide how the stream ended:
 		// what is left of it, then the body's error, is read first.
-		gone := isDone(s.gone)
+		// net/http closes the body before it cancels the context, so a
+		// grace that passes with the body still open proves the stream
+		// goes on: the context was not the stream's, but one a
+		// middleware gave the handler and ended. From then on gone is
+		// ignored, lest every read past its deadline wait the grace.
+		watch := s.gone
+		if s.goneDisproved {
+			watch = nil
+		}
+		gone := isDone(watch)
 		select {
 		case <-s.closed:
 			return 0, net.ErrClosed
@@ -626,13 +638,13 @@ func (s *h2Stream) Read(b []byte) (int, error) {
 			return 0, s.readErr
 		}
 		expired := s.rdl.done()
-		goneCh := s.gone
+		goneCh := watch
 		if gone {
 			goneCh = nil
 			if isDone(expired) {
 				// The body ends right after; bound the wait all the
 				// same, in case net/http has not closed it.
-				t := time.NewTimer(h2GoneGrace)
+				t := time.NewTimer(s.goneGrace)
 				select {
 				case c := <-s.chunks:
 					t.Stop()
@@ -642,6 +654,7 @@ func (s *h2Stream) Read(b []byte) (int, error) {
 					t.Stop()
 					return 0, net.ErrClosed
 				case <-t.C:
+					s.goneDisproved = true
 					return 0, os.ErrDeadlineExceeded
 				}
 			}
@@ -650,7 +663,7 @@ func (s *h2Stream) Read(b []byte) (int, error) {
 		case c := <-s.chunks:
 			s.take(c)
 		case <-expired:
-			if !isDone(s.gone) {
+			if !isDone(watch) {
 				return 0, os.ErrDeadlineExceeded
 			}
 		case <-goneCh:
@@ -661,7 +674,8 @@ func (s *h2Stream) Read(b []byte) (int, error) {
 }
 
 // h2GoneGrace bounds how long a read past its deadline waits for the end
-// of a stream that is over (see Read).
+// of a stream that is over (see Read). A request's context that ends
+// without the stream costs one such wait, not one per read.
 const h2GoneGrace = time.Second
 
 // take makes c the chunk the reader reads from.

@@ -934,6 +934,63 @@ func TestH2StreamReadAfterGone(t *testing.T) {
 	})
 }
 
+// A request's context may end before its stream does: a middleware gives
+// the handler a context of its own (TestH2RequestContextEndingKeepsTheStream).
+// Read cannot tell that end from the stream's at first, and waits the grace
+// for the body's end; once a grace has passed with the body still open, the
+// stream has shown it goes on, and a later read past its deadline returns
+// then and there, as doc.go promises of a read's context, instead of
+// waiting the grace again: every read's timeout, the close handshake's
+// included, would otherwise run h2GoneGrace late for the Conn's whole life.
+func TestH2StreamGoneWithoutItsEndWaitsTheGraceOnce(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	out := newH2BodyPipe()
+	s := newH2Stream(pr, out, nil, nil, func(bool) {
+		pr.Close()
+		out.Close()
+	})
+	defer s.Close()
+	gone := make(chan struct{})
+	close(gone)
+	s.gone = gone
+	s.goneGrace = 20 * time.Millisecond
+	s.SetReadDeadline(aLongTimeAgo)
+	buf := make([]byte, 10)
+	if _, err := s.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("first Read past its deadline: %v, want os.ErrDeadlineExceeded after the grace", err)
+	}
+
+	// Were the grace waited again, this Read would outlast the test.
+	s.goneGrace = time.Hour
+	read := make(chan error, 1)
+	go func() {
+		_, err := s.Read(buf)
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("second Read past its deadline: %v, want os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second Read past its deadline waited the grace again") // the deferred Close ends it
+	}
+
+	// The stream goes on, and its end is still read as such.
+	s.SetReadDeadline(time.Time{})
+	go func() {
+		pw.Write([]byte("alive"))
+		pw.Close()
+	}()
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "alive" {
+		t.Fatalf("Read after the grace: %q, %v", buf[:n], err)
+	}
+	if _, err := s.Read(buf); err != io.EOF {
+		t.Fatalf("Read at the body's end: %v, want io.EOF", err)
+	}
+}
+
 // A server that answers the Extended CONNECT with 200 but picks a
 // subprotocol (or an extension) the client never offered is a WebSocket
 // server from its own point of view: its response "body" is the WebSocket
