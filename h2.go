@@ -94,8 +94,21 @@ func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*
 	// may still want to be told.
 	rc.EnableFullDuplex()
 	// The server's ReadTimeout and WriteTimeout are per stream in HTTP/2;
-	// they belong to HTTP, and from here on the Conn manages its own.
-	rc.SetReadDeadline(time.Time{})
+	// they belong to HTTP, and from here on the Conn manages its own. The
+	// stream's write deadline is also what ends a write the peer's flow
+	// control holds (h2ResponseSender.abort): without it neither a write's
+	// context nor CloseNow could. A ResponseWriter that cannot set them (a
+	// middleware's without Unwrap) cannot carry a Conn, as one that cannot
+	// be hijacked cannot over HTTP/1.1.
+	err = rc.SetReadDeadline(time.Time{})
+	if err == nil {
+		err = rc.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: the stream's deadlines: %w", ErrHijack, err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return nil, err
+	}
 
 	// §5: a 2xx response, without Sec-WebSocket-Accept, completes the
 	// handshake. It is flushed now: the client waits for it before sending.

@@ -934,6 +934,46 @@ func TestH2StreamReadAfterGone(t *testing.T) {
 	})
 }
 
+// flushOnlyWriter is a middleware's ResponseWriter that forwards Flush but
+// has no Unwrap method: http.ResponseController can flush through it and
+// can do nothing else.
+type flushOnlyWriter struct{ http.ResponseWriter }
+
+func (w flushOnlyWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+
+// The Conn ends a server write that the peer's flow control holds (at its
+// context's end, or at CloseNow) by the stream's write deadline, and frees
+// the stream from http.Server's ReadTimeout and WriteTimeout by its
+// deadlines too. Through a ResponseWriter that cannot set them, such a
+// write would never return, nor would CloseNow, which waits for it; so
+// Accept refuses one with 500 and ErrHijack, as over HTTP/1.1 it refuses a
+// ResponseWriter that cannot be hijacked, rather than return a Conn that
+// breaks doc.go's promise for a write's context.
+func TestH2AcceptRefusesAResponseWriterWithoutDeadlines(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		acceptErr := make(chan error, 1)
+		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := Accept(flushOnlyWriter{w}, r, nil)
+			if err == nil {
+				c.CloseNow()
+			}
+			acceptErr <- err
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, resp, err := Dial(ctx, srv.url+"/ws", srv.dialOptions())
+		if c != nil {
+			c.CloseNow()
+		}
+		if err := <-acceptErr; !errors.Is(err, ErrHijack) {
+			t.Errorf("Accept: %v, want ErrHijack", err)
+		}
+		if !errors.Is(err, ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusInternalServerError {
+			t.Errorf("Dial: %v, response %v; want ErrBadHandshake and a 500", err, resp)
+		}
+	})
+}
+
 // A request's context may end before its stream does: a middleware gives
 // the handler a context of its own (TestH2RequestContextEndingKeepsTheStream).
 // Read cannot tell that end from the stream's at first, and waits the grace
@@ -1680,6 +1720,13 @@ func TestH2RequestContextEndingKeepsTheStream(t *testing.T) {
 	})
 }
 
+// deadlineRecorder is a ResponseRecorder that takes the deadlines Accept
+// sets on an HTTP/2 stream, and ignores them.
+type deadlineRecorder struct{ *httptest.ResponseRecorder }
+
+func (deadlineRecorder) SetReadDeadline(time.Time) error  { return nil }
+func (deadlineRecorder) SetWriteDeadline(time.Time) error { return nil }
+
 // A handler may be called outside net/http (a test, a framework of its
 // own), with no http.LocalAddrContextKey in the request's context and no
 // RemoteAddr. The stream then knows neither address, and says so as
@@ -1695,7 +1742,7 @@ func TestH2AcceptOutsideNetHTTPAddressesArePlaceholders(t *testing.T) {
 	r.RemoteAddr = ""
 	r.Header.Set(":protocol", "websocket")
 	r.Header.Set("Sec-WebSocket-Version", "13")
-	c, err := Accept(httptest.NewRecorder(), r, nil)
+	c, err := Accept(deadlineRecorder{httptest.NewRecorder()}, r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,8 +96,8 @@ const handshakeTimeout = 10 * time.Second
 // HTTP error response itself (405, 400, 426 or 403) and returns an error
 // wrapping one of the Err* handshake errors above; the handler should simply
 // return. A mistake of the server's own (invalid Compression options, a
-// malformed origin pattern, a ResponseWriter that cannot be hijacked) is
-// answered with 500.
+// malformed origin pattern, a ResponseWriter that cannot be hijacked or,
+// over HTTP/2, cannot set the stream's deadlines) is answered with 500.
 //
 // The connection is taken over with http.ResponseController, so Accept
 // works through middleware whose ResponseWriter has an Unwrap method. The
