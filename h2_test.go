@@ -1639,12 +1639,22 @@ func TestH2CloseNowWaitsForTheWriteInTheResponseWriter(t *testing.T) {
 	forEachH2(t, func(t *testing.T, tlsMode bool) {
 		checkLeaks(t)
 		inWrite := make(chan int32, 1)
+		dialed := make(chan struct{})
 		srv := serveH2(t, tlsMode, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hw := &heldResponseWriter{ResponseWriter: w, entered: make(chan struct{}, 1), release: make(chan struct{})}
 			c, err := Accept(hw, r, nil)
 			if err != nil {
 				inWrite <- -1
 				return
+			}
+			// CloseNow resets the stream (the Write is under way). With
+			// no header set, Accept's Flush hands net/http the 200
+			// without waiting for it to be written, and net/http sends
+			// an RST_STREAM ahead of the frames still queued: the client
+			// would see the reset and never the 200.
+			select {
+			case <-dialed:
+			case <-r.Context().Done():
 			}
 			hw.hold.Store(true)
 			written := make(chan struct{})
@@ -1669,6 +1679,7 @@ func TestH2CloseNowWaitsForTheWriteInTheResponseWriter(t *testing.T) {
 			<-written
 		}))
 		c, _ := dialH2(t, srv, srv.dialOptions())
+		close(dialed)
 		if n := <-inWrite; n != 0 {
 			t.Errorf("CloseNow returned with %d Write(s) still inside the ResponseWriter", n)
 		}
