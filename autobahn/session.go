@@ -1118,8 +1118,9 @@ func (s *session) onEnd() {
 		if err != nil {
 			// The official endpoint inflates with zlib, whose error nothing
 			// catches up to Twisted's dataReceived: Twisted disconnects at
-			// once, with no closing handshake (RFC 7692 §8 leaves the reaction
-			// open; the verdict follows the official one).
+			// once, with no closing handshake (RFC 7692 §7.2.2 says how to
+			// inflate but sets no reaction to data that does not; the
+			// verdict follows the official one).
 			s.transportFailed()
 			return
 		}
