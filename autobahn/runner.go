@@ -69,6 +69,11 @@ func (rn *Runner) WriteReports(outdir string) error { return WriteReports(outdir
 // connection per case, then writes the reports to the spec's outdir. As in
 // the official suite, a server that refuses a connection is skipped for
 // the rest of the run.
+//
+// When ctx ends, the case under way stops at once: its connection is
+// closed and, as it did not run to its end, it gets no result. RunClient
+// then returns an error wrapping ctx.Err() and writes no reports; Results
+// and WriteReports still give the cases that finished.
 func (rn *Runner) RunClient(ctx context.Context) error {
 	outdir := rn.spec.Outdir
 	if outdir == "" {
@@ -77,9 +82,12 @@ func (rn *Runner) RunClient(ctx context.Context) error {
 	for _, srv := range rn.spec.Servers {
 		for _, c := range rn.cases {
 			if err := ctx.Err(); err != nil {
-				return err
+				return fmt.Errorf("autobahn: run cut short before case %s: %w", c.ID, err)
 			}
 			if err := rn.clientCase(ctx, srv, c); err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("autobahn: run cut short in case %s, which has no result: %w", c.ID, ctx.Err())
+				}
 				fmt.Fprintf(rn.log, "Connection to %s failed (%v); skipping the rest of its cases\n", srv.URL, err)
 				break
 			}
@@ -98,7 +106,8 @@ func (rn *Runner) caseIndex(c *Case) int {
 }
 
 // clientCase runs one case against srv. It returns an error only when the
-// TCP connection could not be made.
+// TCP connection could not be made, or when ctx ended before the case did
+// (then the case is not recorded).
 func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 	u, err := url.Parse(srv.URL)
 	if err != nil {
@@ -116,6 +125,10 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 	if err != nil {
 		return err
 	}
+	// Closing the connection is what ends the opening handshake or the
+	// session promptly, whatever they wait for (a read, a case timer).
+	stopWatching := context.AfterFunc(ctx, func() { conn.Close() })
+	cutShort := func() bool { return !stopWatching() }
 	r := newRun(c)
 	r.connected = time.Now()
 	r.store = rn.store
@@ -212,6 +225,9 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 		agent = "UnknownServer"
 	}
 	if hsErr != nil {
+		if cutShort() {
+			return ctx.Err()
+		}
 		if errors.Is(hsErr, context.DeadlineExceeded) || isTimeout(hsErr) {
 			s.wasOpenHandshakeTimeout = true
 		}
@@ -226,6 +242,10 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 	conn.SetDeadline(time.Time{})
 	fmt.Fprintf(rn.log, "Running test case ID %s for agent %s from peer %s\n", c.ID, agent, u.Host)
 	rn.runOpen(r, agent)
+	if cutShort() {
+		fmt.Fprintf(rn.log, "Case %s for %s cut short: no result\n", c.ID, agent)
+		return ctx.Err()
+	}
 	if !r.skipped {
 		rn.record(r, agent, rn.caseIndex(c), httpReq, httpResp)
 	}

@@ -3,6 +3,7 @@ package autobahn
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -349,5 +350,67 @@ func TestServeEndsItsSessions(t *testing.T) {
 	}
 	if stacks, left := goroutinesLeft(5*time.Second, "autobahn.(*session)", "autobahn.(*Runner).serveWS"); left {
 		t.Fatalf("a session of the fuzzing server outlived Serve:\n%s", stacks)
+	}
+}
+
+// TestCancelEndsTheCaseUnderWay: Ctrl-C (a cancelled ctx) must not wait for
+// the case under way, which can take minutes (9.1.3 waits 100 s for its
+// echo), and that case, cut short, must get no verdict: it did not fail,
+// the runner stopped it.
+func TestCancelEndsTheCaseUnderWay(t *testing.T) {
+	messageArrived := make(chan struct{})
+	connectionClosed := make(chan struct{})
+	url := startScriptedServer(t, "", func(p *refPeer) {
+		defer close(connectionClosed)
+		p.conn.SetReadDeadline(time.Now().Add(time.Minute))
+		first := true
+		for {
+			// Never echoes: the case waits for its timer.
+			if _, _, err := p.readFrame(); err != nil {
+				return
+			}
+			if first {
+				close(messageArrived)
+				first = false
+			}
+		}
+	})
+	spec := &Spec{Servers: []Server{{Agent: "scripted", URL: url}}, Cases: []string{"9.1.3", "9.1.4"}, Outdir: t.TempDir()}
+	rn, err := NewRunner(spec, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- rn.RunClient(ctx) }()
+
+	select {
+	case <-messageArrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the runner sent no message for 9.1.3")
+	}
+	cancel()
+	select {
+	case err := <-ran:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("RunClient after cancel: %v, want an error wrapping context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("RunClient still runs the case after its context was cancelled")
+	}
+	select {
+	case <-connectionClosed:
+	case <-time.After(10 * time.Second):
+		t.Error("the case's connection stayed open after RunClient returned")
+	}
+	if res := rn.Results()["scripted"]; len(res) != 0 {
+		t.Errorf("results after a cancel during the first case: %v, want none", res)
+	}
+	if _, err := os.Stat(filepath.Join(spec.Outdir, "index.json")); !os.IsNotExist(err) {
+		t.Errorf("reports written for a run cut short (stat index.json: %v)", err)
+	}
+	if stacks, left := goroutinesLeft(5*time.Second, "autobahn.(*session)"); left {
+		t.Fatalf("a session outlived RunClient:\n%s", stacks)
 	}
 }
