@@ -324,7 +324,8 @@ func (rn *Runner) Handler() http.Handler {
 }
 
 // Serve accepts clients on ln until ctx is done, and then drops the
-// connections of the sessions still running, which end with them.
+// connections of the sessions still running, which end with them; a case
+// cut short that way gets no result.
 func (rn *Runner) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           rn.Handler(),
@@ -332,7 +333,7 @@ func (rn *Runner) Serve(ctx context.Context, ln net.Listener) error {
 		// Every request's context ends with ctx: a session runs on a
 		// hijacked connection, which srv.Close leaves open, and watches
 		// its request's context to end with Serve (serveWS).
-		BaseContext: func(net.Listener) context.Context { return ctx },
+		BaseContext: func(net.Listener) context.Context { return context.WithValue(ctx, serveContextKey{}, ctx) },
 	}
 	// Serve also returns when ln fails, with ctx perhaps never done: what
 	// watches ctx must end with Serve, not wait for ctx forever.
@@ -344,6 +345,10 @@ func (rn *Runner) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return err
 }
+
+// serveContextKey is the key of Serve's ctx in the context of every
+// request it serves.
+type serveContextKey struct{}
 
 func (rn *Runner) outdirServer() string {
 	if rn.spec.Outdir != "" {
@@ -487,6 +492,13 @@ func (rn *Runner) serveWS(w http.ResponseWriter, req *http.Request) {
 		r.s = s
 		s.h = r
 		rn.runOpen(r, agent)
+		// The request's own context ends also when the session reads the
+		// end of the connection (net/http cancels it on a read error), so
+		// it is Serve's ctx that tells a case cut short.
+		if serving, _ := req.Context().Value(serveContextKey{}).(context.Context); serving != nil && serving.Err() != nil {
+			fmt.Fprintf(rn.log, "Case %s for %s cut short: no result\n", c.ID, agent)
+			return
+		}
 		if !r.skipped {
 			rn.record(r, agent, caseNumber, string(dump), resp.String())
 		}

@@ -414,3 +414,55 @@ func TestCancelEndsTheCaseUnderWay(t *testing.T) {
 		t.Fatalf("a session outlived RunClient:\n%s", stacks)
 	}
 }
+
+// TestServeRecordsNoVerdictForACaseItCutShort: when Serve stops, it drops
+// the connections of the cases under way; such a case did not fail, the
+// runner stopped it, so it must get no result (which Results and a later
+// WriteReports would show).
+func TestServeRecordsNoVerdictForACaseItCutShort(t *testing.T) {
+	rn, err := NewRunner(&Spec{Cases: []string{"9.1.3"}, Outdir: t.TempDir()}, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- rn.Serve(ctx, ln) }()
+
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(client, "GET /runCase?case=1&agent=x HTTP/1.1\r\nHost: "+ln.Addr().String()+
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(client)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %s, want 101", resp.Status)
+	}
+	// The case is under way once its message starts to arrive; it waits
+	// 100 s for an echo that never comes.
+	if _, err := br.ReadByte(); err != nil {
+		t.Fatal(err)
+	}
+
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if stacks, left := goroutinesLeft(10*time.Second, "autobahn.(*session)", "autobahn.(*Runner).serveWS"); left {
+		t.Fatalf("a session of the fuzzing server outlived Serve:\n%s", stacks)
+	}
+	if res := rn.Results()["x"]; len(res) != 0 {
+		t.Errorf("results after Serve stopped during the case: %v, want none", res)
+	}
+}
