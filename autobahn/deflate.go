@@ -275,6 +275,12 @@ type deflateCodec struct {
 	// §3.2.3) ended the peer's stream, so nothing more inflates.
 	recvEnded bool
 	inbuf     bytes.Buffer
+	// For a window below 2^15, what checkReach needs (inflatereach.go):
+	// where in inbuf each piece of the message began, and how much the
+	// peer's stream had put out before the message.
+	recvPieces []int
+	recvOut    int
+	reach      *deflateWalk
 }
 
 // windowSize is the LZ77 window of max_window_bits n (§7.1.2; 0: not
@@ -345,10 +351,16 @@ func (c *deflateCodec) compress(p []byte) []byte {
 	return append([]byte(nil), b...)
 }
 
-func (c *deflateCodec) startDecompress() { c.inbuf.Reset() }
+func (c *deflateCodec) startDecompress() {
+	c.inbuf.Reset()
+	c.recvPieces = c.recvPieces[:0]
+}
 
 // decompress collects compressed data; the message is inflated at its end.
+// Each call is one piece of a frame, as the official endpoint hands it to
+// its inflater.
 func (c *deflateCodec) decompress(p []byte) ([]byte, error) {
+	c.recvPieces = append(c.recvPieces, c.inbuf.Len())
 	c.inbuf.Write(p)
 	return nil, nil
 }
@@ -358,11 +370,23 @@ func (c *deflateCodec) decompress(p []byte) ([]byte, error) {
 // preset dictionary is the window the sender's stream had at that point,
 // cut to the window the sender agreed to (§7.1.2): like the official
 // endpoint's zlib inflater, which keeps only that window, the runner fails
-// on a message that refers back past it into earlier messages. (Within one
-// message compress/flate allows distances up to 32 KiB; zlib allows them
-// only within what one inflate call produced, so for messages above a few
-// KiB the official endpoint can be stricter still.)
+// on a message that refers back past it into earlier messages. Within one
+// message compress/flate allows distances up to 32 KiB, where zlib allows
+// them only within what one inflate call produced: for a window below 2^15
+// checkReach first finds what the official inflater would refuse.
 func (c *deflateCodec) endDecompress() ([]byte, error) {
+	if c.recvWindow < 1<<15 && !c.recvEnded {
+		if c.reach == nil {
+			c.reach = new(deflateWalk)
+		}
+		base := 0
+		if !c.recvNoContext {
+			base = c.recvOut
+		}
+		if err := c.reach.checkReach(c.inbuf.Bytes(), c.recvPieces, base, c.recvWindow); err != nil {
+			return nil, err
+		}
+	}
 	// The sync-flush tail the sender removed, then an empty final stored
 	// block so the reader ends cleanly at io.EOF.
 	c.inbuf.Write([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff})
@@ -389,6 +413,7 @@ func (c *deflateCodec) endDecompress() ([]byte, error) {
 		return nil, err
 	}
 	if !c.recvNoContext {
+		c.recvOut += len(out)
 		c.recvHist = keepTail(c.recvHist, out, c.recvWindow)
 		// The reader stopped before the empty final block appended above:
 		// the peer's data had a final block of its own.

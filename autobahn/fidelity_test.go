@@ -295,6 +295,37 @@ func TestCompressionBeyondTheAgreedWindowFails(t *testing.T) {
 	}
 }
 
+// A server that agrees to server_max_window_bits=9 without context
+// takeover (13.5.x) and compresses each message with a 32 KiB window
+// anyway. Every message starts afresh, so only references within the
+// message are in question.
+//
+// Official (autobahn 0.10.9 protocol.py onFrameData, compress_deflate.py;
+// PyPy's zlib binding, rpython/rlib/rzlib.py _operate): each piece of frame
+// payload goes to a new zlib.decompressobj(-9) of the message, which PyPy
+// runs as inflate() calls into a 32 KiB buffer. Within one call zlib
+// follows any distance into what that call wrote; across calls only its
+// 512-octet window. 13.5.9 echoes 65536 characters (octets: the data is
+// ASCII), two calls' worth, and the 32 KiB-window echo refers back across
+// the boundary past 512 octets: "invalid distance too far back", Twisted
+// drops the connection, FAILED / FAILED. (13.5.8's 32768 octets fit one
+// call and pass there too.) The runner inflated the whole message with
+// compress/flate, which follows any distance up to 32 KiB: OK / OK.
+func TestCompressionBeyondTheWindowWithinAMessageFails(t *testing.T) {
+	url := startDeflateEchoServer(t, "permessage-deflate; server_no_context_takeover; server_max_window_bits=9",
+		pmdParams{serverNoContextTakeover: true, serverMaxWindowBits: 9}, func(msg []byte) []byte {
+			var out bytes.Buffer
+			zw, _ := flate.NewWriter(&out, flate.BestCompression) // a 32 KiB window
+			zw.Write(msg)
+			zw.Flush()
+			return bytes.TrimSuffix(out.Bytes(), []byte{0, 0, 0xff, 0xff})
+		})
+	r := runScripted(t, url, "13.5.9")
+	if r.Behavior != Failed || r.BehaviorClose != Failed {
+		t.Errorf("13.5.9 with a server compressing beyond its window: %s / %s, official FAILED / FAILED", r.Behavior, r.BehaviorClose)
+	}
+}
+
 // A server that ends every compressed message with a final block (BFINAL,
 // RFC 1951 §3.2.3; RFC 7692 §7.2.3.4 allows it) while context takeover is
 // on.
