@@ -309,13 +309,14 @@ func goroutinesLeft(wait time.Duration, funcs ...string) (stacks string, left bo
 	}
 }
 
-// TestServeEndsItsSessions: a session of the fuzzing server runs on a
-// hijacked connection, which stopping the http.Server does not close. Once
-// Serve has returned for its ctx, no session may go on: here a client
-// waiting for the status of a case that never runs, which the session
-// would otherwise poll for until its safety deadline, 15 minutes on.
-func TestServeEndsItsSessions(t *testing.T) {
-	rn, err := NewRunner(&Spec{Cases: []string{"1.1.1"}, Outdir: t.TempDir()}, testLog{t})
+// serveOneSession runs a Runner's Serve (fuzzingserver mode) for the case
+// selected by cases, and opens one WebSocket session on path with a raw
+// client whose I/O is bounded by deadline. It returns the Runner, Serve's
+// result to come, the cancel that stops Serve, and the client's reader,
+// past the 101.
+func serveOneSession(t *testing.T, cases, path string, deadline time.Duration) (*Runner, <-chan error, context.CancelFunc, *bufio.Reader) {
+	t.Helper()
+	rn, err := NewRunner(&Spec{Cases: []string{cases}, Outdir: t.TempDir()}, testLog{t})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func TestServeEndsItsSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	served := make(chan error, 1)
 	go func() { served <- rn.Serve(ctx, ln) }()
 
@@ -332,18 +333,28 @@ func TestServeEndsItsSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	client.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(client, "GET /getCaseStatus?case=1&agent=x HTTP/1.1\r\nHost: "+ln.Addr().String()+
+	t.Cleanup(func() { client.Close() })
+	client.SetDeadline(time.Now().Add(deadline))
+	io.WriteString(client, "GET "+path+" HTTP/1.1\r\nHost: "+ln.Addr().String()+
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+	br := bufio.NewReader(client)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("status %s, want 101", resp.Status)
 	}
+	return rn, served, cancel, br
+}
 
+// TestServeEndsItsSessions: a session of the fuzzing server runs on a
+// hijacked connection, which stopping the http.Server does not close. Once
+// Serve has returned for its ctx, no session may go on: here a client
+// waiting for the status of a case that never runs, which the session
+// would otherwise poll for until its safety deadline, 15 minutes on.
+func TestServeEndsItsSessions(t *testing.T) {
+	_, served, cancel, _ := serveOneSession(t, "1.1.1", "/getCaseStatus?case=1&agent=x", 5*time.Second)
 	cancel()
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v", err)
@@ -420,35 +431,7 @@ func TestCancelEndsTheCaseUnderWay(t *testing.T) {
 // runner stopped it, so it must get no result (which Results and a later
 // WriteReports would show).
 func TestServeRecordsNoVerdictForACaseItCutShort(t *testing.T) {
-	rn, err := NewRunner(&Spec{Cases: []string{"9.1.3"}, Outdir: t.TempDir()}, testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- rn.Serve(ctx, ln) }()
-
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	client.SetDeadline(time.Now().Add(30 * time.Second))
-	io.WriteString(client, "GET /runCase?case=1&agent=x HTTP/1.1\r\nHost: "+ln.Addr().String()+
-		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(client)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("status %s, want 101", resp.Status)
-	}
+	rn, served, cancel, br := serveOneSession(t, "9.1.3", "/runCase?case=1&agent=x", 30*time.Second)
 	// The case is under way once its message starts to arrive; it waits
 	// 100 s for an echo that never comes.
 	if _, err := br.ReadByte(); err != nil {
