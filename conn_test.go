@@ -621,6 +621,38 @@ func TestAfterClose(t *testing.T) {
 	}
 }
 
+// AfterClose on an open Conn starts no goroutine: a registry of many idle
+// connections (the hub) would otherwise pay a parked goroutine for each,
+// more than the Conn costs (README.md, "Concurrency contract": no goroutine
+// waiting meanwhile). Every function still runs once the connection closes.
+func TestAfterCloseHoldsNoGoroutineWhileItWaits(t *testing.T) {
+	checkLeaks(t)
+	_, client := connPair(t)
+	before := goroutineStacks()
+	const hooks = 100
+	var ran sync.WaitGroup
+	ran.Add(hooks)
+	for range hooks {
+		client.AfterClose(ran.Done)
+	}
+	for id, stack := range goroutineStacks() {
+		if _, old := before[id]; !old && strings.Contains(stack, "ws13/websocket") {
+			t.Fatalf("a goroutine of the package waits for the close of an open Conn:\n%s", stack)
+		}
+	}
+	client.CloseNow()
+	allRan := make(chan struct{})
+	go func() {
+		ran.Wait()
+		close(allRan)
+	}()
+	select {
+	case <-allRan:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not all %d functions ran 10s after the close", hooks)
+	}
+}
+
 func TestCloseArguments(t *testing.T) {
 	url := startServer(t, nil, echoHandler)
 	c := dialTest(t, url, nil)
