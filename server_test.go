@@ -677,6 +677,31 @@ func TestOriginPatternIsASCIICaseInsensitive(t *testing.T) {
 	}
 }
 
+// OriginPatterns are matched against the Origin's host (and port) only,
+// so a pattern written with a scheme, as a whole origin, matches nothing
+// (MIGRATING.md, coder's OriginPatterns row), rather than the wrong origins;
+// the same pattern without its scheme matches.
+func TestOriginPatternWithASchemeMatchesNothing(t *testing.T) {
+	for _, origin := range []string{"https://good.example", "https://app.good.example", "http://good.example:8080"} {
+		r := &http.Request{Host: "server.example", Header: http.Header{"Origin": {origin}}}
+		for _, pattern := range []string{"https://good.example", "https://*.good.example", "*://good.example", "*://*", "http://good.example:8080", "https://good.example:443"} {
+			if err := checkOrigin(r, &AcceptOptions{OriginPatterns: []string{pattern}}); !errors.Is(err, ErrOriginRefused) {
+				t.Errorf("pattern %q, origin %q: %v; want ErrOriginRefused", pattern, origin, err)
+			}
+		}
+	}
+	for pattern, origin := range map[string]string{
+		"good.example":      "https://good.example",
+		"*.good.example":    "https://app.good.example",
+		"good.example:8080": "http://good.example:8080",
+	} {
+		r := &http.Request{Host: "server.example", Header: http.Header{"Origin": {origin}}}
+		if err := checkOrigin(r, &AcceptOptions{OriginPatterns: []string{pattern}}); err != nil {
+			t.Errorf("pattern %q, origin %q: %v; want it accepted", pattern, origin, err)
+		}
+	}
+}
+
 // The WebSocket stream begins after the request message, and a request
 // with a body (Content-Length or chunked) has not ended at its headers: the
 // body is HTTP's, which an intermediary forwards as such, and must not be
