@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -447,5 +451,100 @@ func TestServeRecordsNoVerdictForACaseItCutShort(t *testing.T) {
 	}
 	if res := rn.Results()["x"]; len(res) != 0 {
 		t.Errorf("results after Serve stopped during the case: %v, want none", res)
+	}
+}
+
+// The judge shares no code with what it judges (README.md's file tour,
+// doc.go): the runner and its commands take from the root package only
+// its frame API (the exported names of frame.go and mask.go), AcceptKey
+// and the status codes, never a Conn, Dial, Accept or anything else that
+// reads or writes messages. ws13's own testees are what is judged, and may.
+func TestJudgeUsesOnlyTheRootPackagesFrameAPI(t *testing.T) {
+	const rootImport = "github.com/ws13/websocket"
+	allowed := map[string]bool{"AcceptKey": true, "StatusCode": true}
+	fset := token.NewFileSet()
+	for _, name := range []string{"frame.go", "mask.go", "close.go"} {
+		f, err := parser.ParseFile(fset, filepath.Join("..", name), nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil && name != "close.go" {
+					allowed[d.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch s := spec.(type) {
+					case *ast.TypeSpec:
+						if name != "close.go" {
+							allowed[s.Name.Name] = true
+						}
+					case *ast.ValueSpec:
+						for _, id := range s.Names {
+							if name != "close.go" || strings.HasPrefix(id.Name, "Status") && d.Tok == token.CONST {
+								allowed[id.Name] = true
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if !allowed["ParseHeader"] || !allowed["Mask"] || !allowed["StatusProtocolError"] || allowed["Conn"] {
+		t.Fatalf("the frame API read from the root package is wrong: %v", allowed)
+	}
+
+	used := 0
+	for _, dir := range []string{".", "cmd/wstest", "cmd/summary"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range files {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			local := ""
+			for _, imp := range f.Imports {
+				p, _ := strconv.Unquote(imp.Path.Value)
+				if p == rootImport {
+					local = "websocket"
+					if imp.Name != nil {
+						local = imp.Name.Name
+					}
+				} else if strings.HasPrefix(p, rootImport+"/") && !strings.HasPrefix(p, rootImport+"/autobahn") {
+					t.Errorf("%s imports %s, a package of what the judge judges", path, p)
+				}
+			}
+			if local == "." || local == "_" {
+				t.Errorf("%s imports the root package as %q", path, local)
+				continue
+			}
+			if local == "" {
+				continue
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				if x, ok := sel.X.(*ast.Ident); ok && x.Name == local {
+					used++
+					if !allowed[sel.Sel.Name] {
+						t.Errorf("%s: %s.%s is not the root package's frame API", fset.Position(sel.Pos()), local, sel.Sel.Name)
+					}
+				}
+				return true
+			})
+		}
+	}
+	if used == 0 {
+		t.Fatal("no use of the root package found: the check looked at nothing")
 	}
 }
