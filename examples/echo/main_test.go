@@ -56,6 +56,43 @@ func TestEcho(t *testing.T) {
 	}
 }
 
+// The echo server answers at any path, as the README and the command's
+// doc say (ws://127.0.0.1:8080/ is only the shortest URL), both ways of
+// serving alike.
+func TestEchoAtAnyPath(t *testing.T) {
+	poller, err := websocket.NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer poller.Close()
+	for name, handler := range map[string]http.Handler{
+		"read loop": http.HandlerFunc(echo),
+		"poller":    pollerEcho(poller),
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(handler)
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, path := range []string{"/echo", "/a/deeper/path", "/?query=1"} {
+				c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, nil)
+				if err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
+				if err := c.Write(ctx, websocket.MessageText, []byte(path)); err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
+				if _, got, err := c.Read(ctx); err != nil || string(got) != path {
+					t.Fatalf("%s: echo %q, %v", path, got, err)
+				}
+				if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+					t.Errorf("%s: Close: %v", path, err)
+				}
+			}
+		})
+	}
+}
+
 // The command says which URL it listens on, and a client can dial that URL:
 // with the port the system chose for -addr :0, and a host to connect to
 // for a listener on every interface (-addr :9000, as the doc shows), where
