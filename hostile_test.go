@@ -987,6 +987,49 @@ func TestHostileDeflate(t *testing.T) {
 	}
 }
 
+// A compressed message may take up to twice the read limit plus 256
+// bytes on the wire (SECURITY.md's defaults: room for encoders that flush
+// often), however little it inflates to: a message of exactly that many
+// bytes, mostly empty deflate blocks, is delivered, and one a byte longer
+// fails the connection with 1009.
+func TestCompressedMessageWireBoundIsTwiceTheLimitPlus256(t *testing.T) {
+	checkLeaks(t)
+	const limit = 4096
+	const bound = 2*limit + 256
+	tail := deflateRaw(t, []byte("hello"))
+	// payload returns a deflate stream of exactly size bytes: empty stored
+	// blocks, one stored block of up to 4 bytes of "x" to make up the
+	// size, then "hello".
+	payload := func(size int) (wire []byte, inflated string) {
+		rest := size - 5 - len(tail)
+		extra := rest % 5
+		for range rest / 5 {
+			wire = append(wire, 0x00, 0x00, 0x00, 0xff, 0xff)
+		}
+		wire = append(wire, 0x00, byte(extra), 0x00, ^byte(extra), 0xff)
+		wire = append(wire, strings.Repeat("x", extra)...)
+		wire = append(wire, tail...)
+		if len(wire) != size {
+			t.Fatalf("built %d bytes, want %d", len(wire), size)
+		}
+		return wire, strings.Repeat("x", extra) + "hello"
+	}
+	both(t, func(t *testing.T, isServer bool) {
+		c, p := hostileConn(t, isServer, withReadLimit(limit), withDeflate(false))
+		wire, want := payload(bound)
+		go p.conn.Write(peerFrame(p, Header{Fin: true, Rsv: Rsv1, Opcode: OpBinary}, wire))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, got, err := c.Read(ctx); err != nil || string(got) != want {
+			t.Fatalf("a compressed message of %d bytes on the wire: %q, %v; want %q", bound, got, err, want)
+		}
+
+		c, p = hostileConn(t, isServer, withReadLimit(limit), withDeflate(false))
+		wire, _ = payload(bound + 1)
+		provoke(t, c, p, peerFrame(p, Header{Fin: true, Rsv: Rsv1, Opcode: OpBinary}, wire)).check(t, StatusMessageTooBig, ErrMessageTooBig)
+	})
+}
+
 // A bomb costs the client about its read limit in memory, as it does the
 // server (TestDeflateBomb).
 func TestHostileDeflateBombMemory(t *testing.T) {
