@@ -768,6 +768,37 @@ func TestH2ServerWriteContextCancel(t *testing.T) {
 	})
 }
 
+// Each Dial over HTTP/2 opens a connection of its own (README.md, RFC 8441
+// section): Conns dialled one after the other, all open at once, sit on
+// distinct TCP connections, each the one the server saw the request on.
+func TestH2EachDialOpensItsOwnConnection(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		remotes := make(chan string, 3)
+		srv := startH2Server(t, tlsMode, nil, nil, func(c *Conn) {
+			remotes <- c.NetConn().RemoteAddr().String()
+			echoHandler(c)
+		})
+		seen := map[string]bool{}
+		for range 3 {
+			c, _ := dialH2(t, srv, srv.dialOptions())
+			local := c.NetConn().LocalAddr().String()
+			var remote string
+			select {
+			case remote = <-remotes:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the server's handler never ran")
+			}
+			if local != remote {
+				t.Errorf("the client's stream is on %s, the server's request came from %s", local, remote)
+			}
+			if seen[local] {
+				t.Errorf("a second Conn on the connection from %s", local)
+			}
+			seen[local] = true
+		}
+	})
+}
+
 // After Close and CloseNow on either side, no goroutine of the package is
 // left, and the HTTP/2 connections the client owned are gone with theirs.
 func TestH2NoGoroutineOutlivesConn(t *testing.T) {
