@@ -252,11 +252,23 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	timer := time.NewTimer(c.closeTimeout)
 	defer timer.Stop()
 
-	var payload [125]byte
-	sendErr := c.writeControlBounded(OpClose, appendClosePayload(payload[:0], code, reason), deadline)
-	if sendErr == ErrClosed {
-		// Already sent: the peer closed first, or a failure did.
-		sendErr = nil
+	// The close frame goes out while we wait for the peer's: a peer
+	// closing at the same moment (§7.1.3) may read ours only once its own
+	// is out, which on a transport that buffers little (net.Pipe, a socket
+	// the peer filled, an HTTP/2 window) needs us to read it first. It is
+	// the next frame on the wire all the same: frameLock is taken here, so
+	// that a close frame of the peer's read meanwhile is not echoed ahead
+	// of ours.
+	sent := make(chan error, 1)
+	if c.lockFrameBounded(deadline) {
+		payload := appendClosePayload(make([]byte, 0, 125), code, reason)
+		go func() {
+			err := c.writeControlLocked(OpClose, payload, deadline)
+			c.sendDuePong()
+			sent <- err
+		}()
+	} else {
+		sent <- ErrClosed
 	}
 
 	// Wait for the peer's close frame. If no one is reading, read here.
@@ -298,6 +310,11 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	endedEarly := c.isNetClosed() && time.Now().Before(deadline)
 	c.closeNet()
 
+	sendErr := <-sent // soon: the connection is closed
+	if sendErr == ErrClosed {
+		// Already sent: the peer closed first, or a failure did.
+		sendErr = nil
+	}
 	if sendErr != nil {
 		return sendErr
 	}

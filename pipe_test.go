@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"testing"
+	"time"
 )
 
 // pipePair joins a server and a client Conn with net.Pipe: synchronous, no
@@ -72,5 +74,40 @@ func TestStaleReader(t *testing.T) {
 	}
 	if _, err := r1.Read(buf); !errors.Is(err, ErrStaleReader) {
 		t.Errorf("stale reader: %v", err)
+	}
+}
+
+// Both sides Close at the same moment, with nobody reading (RFC 6455
+// §7.1.3: "two endpoints may both send a Close frame at the same time").
+// On a pipe a close frame goes out only as the peer reads it, and the peer,
+// itself closing, reads only once its own close frame is out: each Close
+// must read while its close frame waits for the wire, and each side ends
+// with a close frame from the other, not a timeout.
+func TestSimultaneousCloseWithoutReadersOverNetPipe(t *testing.T) {
+	checkLeaks(t)
+	a, b := net.Pipe()
+	cfg := connConfig{isServer: true, closeTimeout: time.Second}
+	server := newConn(a, nil, cfg)
+	cfg.isServer = false
+	client := newConn(b, nil, cfg)
+	defer server.CloseNow()
+	defer client.CloseNow()
+
+	var wg sync.WaitGroup
+	var serverErr, clientErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); serverErr = server.Close(4001, "server") }()
+	go func() { defer wg.Done(); clientErr = client.Close(4002, "client") }()
+	wg.Wait()
+	if serverErr != nil || clientErr != nil {
+		t.Errorf("Close: server %v, client %v", serverErr, clientErr)
+	}
+	// Each read reports a close frame the peer sent: its own, or the echo
+	// of ours if it read ours before sending its own.
+	for _, c := range []*Conn{server, client} {
+		_, _, err := c.Read(context.Background())
+		if code := CloseStatus(err); code != 4001 && code != 4002 {
+			t.Errorf("Read after Close (server %v): %v", c.isServer, err)
+		}
 	}
 }

@@ -316,18 +316,28 @@ func (c *Conn) endWrite(ctx context.Context, watching bool, err error) error {
 // ping, sending a close), and a peer that stops reading must not hold it
 // forever.
 func (c *Conn) writeControlBounded(op Opcode, payload []byte, deadline time.Time) error {
-	if !c.frameLock.tryLock() {
-		t := time.NewTimer(time.Until(deadline))
-		locked := c.frameLock.lockSlow(nil, c.netClosed, t.C)
-		t.Stop()
-		if !locked {
-			c.closeNet() // the frame in progress is stuck (or it is closed already)
-			return ErrClosed
-		}
+	if !c.lockFrameBounded(deadline) {
+		return ErrClosed
 	}
 	err := c.writeControlLocked(op, payload, deadline)
 	c.sendDuePong()
 	return err
+}
+
+// lockFrameBounded takes frameLock for a control frame, waiting until
+// deadline at most. If it cannot, the frame in progress is stuck (or the
+// connection is closed already): it closes the connection and reports false.
+func (c *Conn) lockFrameBounded(deadline time.Time) bool {
+	if c.frameLock.tryLock() {
+		return true
+	}
+	t := time.NewTimer(time.Until(deadline))
+	locked := c.frameLock.lockSlow(nil, c.netClosed, t.C)
+	t.Stop()
+	if !locked {
+		c.closeNet()
+	}
+	return locked
 }
 
 // duePong is the payload of a pong owed to the peer and not yet sent.
