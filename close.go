@@ -363,6 +363,13 @@ func (c *Conn) handlePeerCloseLocked(payload []byte) error {
 		return err
 	}
 	close(c.closeRecv)
+	// The read side ends here, whatever carries the error up: inside a
+	// compressed message it is the decompressor's source, and flate may
+	// hand over output it held before it reports the failure, which must
+	// not leave a later read (Close's, skipping the message) to parse the
+	// bytes that came after the close frame, another close frame among
+	// them (§5.5.1: nothing follows a close frame).
+	c.rd.err = &ce
 	var echo [2]byte
 	c.writeControlBounded(OpClose, appendClosePayload(echo[:0], ce.Code, ""), c.closingDeadlineLocked())
 	c.closeTransportLocked()

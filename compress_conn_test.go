@@ -903,6 +903,42 @@ func TestDeflateCloseInsideMessageEndsReadWithPeersClose(t *testing.T) {
 	}
 }
 
+// The peer's close frame inside a compressed message ends the read side
+// even when compress/flate, whose source the close frame failed, hands over
+// what it held first, in pieces: Close, skipping the rest of the message
+// after a read took one piece, must not read on past the close frame into
+// what came after it, here a second close frame, which it would handle
+// again (a panic: closeRecv closed twice). The reader then reports the
+// first close frame (§5.5.1: nothing follows a close frame).
+func TestDeflatePeersCloseInsideMessageEndsTheReadSide(t *testing.T) {
+	checkLeaks(t)
+	c, p := hostileConn(t, true, withDeflate(false))
+	// A stored block whose data flate holds until the next block header,
+	// which the close frame cuts off (as in the test above).
+	data := "abcdef"
+	block := append([]byte{0x00, byte(len(data)), 0x00, ^byte(len(data)), 0xff}, data...)
+	wire := peerFrame(p, Header{Rsv: Rsv1, Opcode: OpBinary}, append(block, 0x00))
+	wire = append(wire, peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, ""))...)
+	wire = append(wire, peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusGoingAway, ""))...)
+	if _, err := p.conn.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	_, r, err := c.Reader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one [1]byte
+	if n, err := r.Read(one[:]); n != 1 || err != nil {
+		t.Fatalf("first Read = %d, %v; want a byte", n, err)
+	}
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := r.Read(one[:]); CloseStatus(err) != StatusNormalClosure {
+		t.Errorf("Read after Close = %v, want the peer's first close frame, 1000", err)
+	}
+}
+
 // The output of a final DEFLATE block (BFINAL, §7.2.3.4 of RFC 7692) is
 // checked as it comes, before the rest of the message's payload, and the
 // frames after it, are read: however large the reads, a text message whose
