@@ -939,6 +939,40 @@ func TestDeflatePeersCloseInsideMessageEndsTheReadSide(t *testing.T) {
 	}
 }
 
+// A malformed close frame inside a compressed message fails the
+// connection with 1002 (§5.5.1, §7.1.7) even when compress/flate hands
+// over what it held before reporting it, and Close, skipping the rest of
+// the message after a read took a piece of that, reports the failure: the
+// malformed frame was consumed when it was read, and skipping on would read
+// past it to the frames after it, here a valid close frame that Close
+// would have taken for the end of the handshake.
+func TestCloseInsideACompressedMessageReportsAMalformedCloseFrameFlateHeldBack(t *testing.T) {
+	checkLeaks(t)
+	c, p := hostileConn(t, true, withDeflate(false))
+	data := "abcdef"
+	block := append([]byte{0x00, byte(len(data)), 0x00, ^byte(len(data)), 0xff}, data...)
+	wire := peerFrame(p, Header{Rsv: Rsv1, Opcode: OpBinary}, append(block, 0x00))
+	wire = append(wire, peerFrame(p, Header{Fin: true, Opcode: OpClose}, []byte{0x03})...)
+	wire = append(wire, peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusGoingAway, ""))...)
+	if _, err := p.conn.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	_, r, err := c.Reader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one [1]byte
+	if n, err := r.Read(one[:]); n != 1 || err != nil {
+		t.Fatalf("first Read = %d, %v; want a byte", n, err)
+	}
+	if err := c.Close(StatusNormalClosure, ""); CloseStatus(err) != StatusProtocolError || !errors.Is(err, ErrCloseFrameTooShort) {
+		t.Errorf("Close = %v, want the failure with 1002 for the 1-byte close frame", err)
+	}
+	if _, err := r.Read(one[:]); CloseStatus(err) != StatusProtocolError || !errors.Is(err, ErrCloseFrameTooShort) {
+		t.Errorf("Read after Close = %v, want the failure with 1002", err)
+	}
+}
+
 // The output of a final DEFLATE block (BFINAL, §7.2.3.4 of RFC 7692) is
 // checked as it comes, before the rest of the message's payload, and the
 // frames after it, are read: however large the reads, a text message whose

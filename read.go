@@ -416,6 +416,15 @@ func (c *Conn) beginMessageLocked() error {
 		c.rd.generation++
 	}
 	if c.rd.inMessage && !c.rd.closeBy.IsZero() {
+		if c.rd.compressed && !c.rd.inflateAbandoned {
+			if err := c.decompressor.sourceError(); err != nil && !isTimeout(err) {
+				// The message's frames already failed (a malformed close
+				// frame, which is consumed once read, §5.5.1), and flate
+				// handed over the output it held before saying so: that
+				// is the end of the read side, not something to skip.
+				return c.readFailedLocked(err)
+			}
+		}
 		// Close discards the rest of the message in progress undecoded,
 		// as it does the messages after it (nextDataFrameLocked): nothing
 		// will be decoded after it, and inflating it would hold it to
