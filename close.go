@@ -362,6 +362,16 @@ func (c *Conn) handlePeerCloseLocked(payload []byte) error {
 	if err != nil {
 		return err
 	}
+	if isDone(c.closeRecv) {
+		// A second close frame. Reads stop at the first (rd.err, below),
+		// so none should come here; if one did, nothing the peer sends
+		// after its close frame counts (§5.5.1), and closing closeRecv
+		// twice would panic.
+		if c.rd.err != nil {
+			return c.rd.err
+		}
+		return &ce
+	}
 	close(c.closeRecv)
 	// The read side ends here, whatever carries the error up: inside a
 	// compressed message it is the decompressor's source, and flate may

@@ -1846,3 +1846,22 @@ func TestWriteWithDoneContextSendsNothing(t *testing.T) {
 		t.Fatalf("client read %q, %v; want only \"kept\"", msg, err)
 	}
 }
+
+// A close frame handled after the first, which reads never reach (they
+// stop at the first), would have closed closeRecv twice: a panic a peer
+// could set off. Nothing after a close frame counts (§5.5.1): the second
+// is answered with the end the first recorded.
+func TestSecondCloseFrameIsIgnored(t *testing.T) {
+	ours, theirs := loopback(t)
+	go io.Copy(io.Discard, theirs)
+	c := newConn(ours, nil, connConfig{isServer: true})
+	defer c.CloseNow()
+	c.readLock.lock(nil, nil, nil)
+	defer c.readLock.unlock()
+	first := c.handlePeerCloseLocked(appendClosePayload(nil, StatusGoingAway, "first"))
+	second := c.handlePeerCloseLocked(appendClosePayload(nil, StatusNormalClosure, "second"))
+	var ce *CloseError
+	if !errors.As(second, &ce) || ce.Code != StatusGoingAway || ce.Reason != "first" {
+		t.Fatalf("second close frame: %v; want the first's end, %v", second, first)
+	}
+}
