@@ -1626,7 +1626,60 @@ func FuzzReadMessageDeflate(f *testing.F) {
 				t.Fatalf("skipping %08b read %+v\nreference decoder %+v (loose %v)", skips, skipping, want, loose)
 			}
 		}
+		// Close with a message part read (its first byte, or 2 to 17
+		// bytes of messages): it skips the rest undecoded, and must still
+		// end on the first close frame, sending at most one of its own
+		// (§5.5.1).
+		for _, read := range []int{1, 2 + int(pieces>>40&15)} {
+			closeMidway(t, cfg, data, read)
+		}
 	})
+}
+
+// closeMidway reads data through a Conn made with cfg until read bytes of
+// messages are read (or the reads end), then calls Close: no panic, at
+// most one close frame sent, and the reads after it end with a documented
+// error.
+func closeMidway(t *testing.T, cfg connConfig, data []byte, read int) {
+	t.Helper()
+	nc := &scriptedConn{r: bytes.NewReader(data)}
+	c := newConn(nc, nil, cfg)
+	defer c.CloseNow()
+	ctx := context.Background()
+	var p [16]byte
+reading:
+	for read > 0 {
+		_, r, err := c.Reader(ctx)
+		if err != nil {
+			break
+		}
+		for read > 0 {
+			n, err := r.Read(p[:min(len(p), read)])
+			read -= n
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				break reading
+			}
+		}
+	}
+	c.Close(StatusNormalClosure, "")
+	closes := 0
+	for _, frame := range sentControlFrames(t, nc.written.Bytes(), !cfg.isServer) {
+		if strings.HasPrefix(frame, "close") {
+			closes++
+		}
+	}
+	if closes > 1 {
+		t.Fatalf("%d close frames sent", closes)
+	}
+	_, _, err := c.Read(ctx)
+	var ce *CloseError
+	var pe *ProtocolError
+	if !errors.As(err, &ce) && !errors.As(err, &pe) && !errors.Is(err, ErrClosed) {
+		t.Fatalf("read after Close: undocumented error %T: %v", err, err)
+	}
 }
 
 // failedInflatingEarlier reports whether got is what a Conn may read where
@@ -1681,6 +1734,13 @@ func readDeflateSeeds() []readDeflateSeed {
 			peerFrame(toServer, Header{Fin: true, Rsv: Rsv1, Opcode: OpContinuation}, hello[2:])), true, false},
 		{"compressed invalid UTF-8", peerFrame(toClient, Header{Fin: true, Rsv: Rsv1, Opcode: OpText},
 			newDeflateCompressor(1, 15, false).appendCompressed(nil, []byte("ok \xed\xa0\x80"))), false, false},
+		{"close inside compressed, then another", frames(
+			// A stored block flate holds until the next block header,
+			// which the close frame cuts off: the held output comes out
+			// before the close is reported (TestDeflatePeersCloseInsideMessageEndsTheReadSide).
+			peerFrame(toServer, Header{Rsv: Rsv1, Opcode: OpBinary}, []byte{0x00, 0x06, 0x00, 0xf9, 0xff, 'a', 'b', 'c', 'd', 'e', 'f', 0x00}),
+			peerFrame(toServer, Header{Fin: true, Opcode: OpClose}, []byte{0x03, 0xe8}),
+			peerFrame(toServer, Header{Fin: true, Opcode: OpClose}, []byte{0x03, 0xe9})), true, false},
 		{"close after compressed", frames(
 			peerFrame(toClient, Header{Fin: true, Rsv: Rsv1, Opcode: OpBinary}, hello),
 			peerFrame(toClient, Header{Fin: true, Opcode: OpClose}, []byte{0x03, 0xe8})), false, true},
