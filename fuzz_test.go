@@ -83,6 +83,9 @@ func FuzzReadMessage(f *testing.F) {
 				t.Fatalf("skipping %08b read %+v\nreference decoder %+v", skips, skipping, want)
 			}
 		}
+		for _, read := range []int{1, 2 + int(pieces>>40&15)} {
+			closeMidway(t, cfg, data, read)
+		}
 	})
 }
 
