@@ -164,9 +164,16 @@ func (w *deflateWalk) bits(n int) (uint32, bool) {
 	return v, true
 }
 
-// huffmanCode decodes one Huffman code (§3.2.2): indexed by the next 15
-// bits as read, each entry is symbol<<4 | code length, 0 for no code.
-type huffmanCode [1 << 15]uint16
+// huffmanCode decodes one Huffman code (§3.2.2): table, indexed by the
+// next maxLen bits as read (maxLen, the code's longest length, is at most
+// 15), holds symbol<<4 | code length, 0 for no code. Only the first
+// 1<<maxLen entries are used: a bounded peer's compressor starts a block
+// every few hundred bytes, and filling all 2^15 entries for each made the
+// walk slower than the case it judges.
+type huffmanCode struct {
+	table  [1 << 15]uint16
+	maxLen uint8
+}
 
 // build makes the canonical code of the given code lengths (§3.2.2). It
 // reports false for lengths that describe no prefix code.
@@ -186,7 +193,15 @@ func (h *huffmanCode) build(lengths []uint8) bool {
 			return false // oversubscribed
 		}
 	}
-	clear(h[:])
+	h.maxLen = 0
+	for l := 15; l > 0; l-- {
+		if count[l] > 0 {
+			h.maxLen = uint8(l)
+			break
+		}
+	}
+	table := h.table[:1<<h.maxLen]
+	clear(table)
 	for sym, l := range lengths {
 		if l == 0 {
 			continue
@@ -199,8 +214,8 @@ func (h *huffmanCode) build(lengths []uint8) bool {
 		for i := 0; i < int(l); i++ {
 			r = r<<1 | c>>i&1
 		}
-		for i := r; i < len(h); i += 1 << l {
-			h[i] = uint16(sym)<<4 | uint16(l)
+		for i := r; i < len(table); i += 1 << l {
+			table[i] = uint16(sym)<<4 | uint16(l)
 		}
 	}
 	return true
@@ -213,7 +228,7 @@ func (w *deflateWalk) decode(h *huffmanCode) (int, bool) {
 	for k := 0; k < 3 && i+k < len(w.in); k++ {
 		v |= uint32(w.in[i+k]) << (8 * k)
 	}
-	e := h[v>>(w.bit&7)&(1<<15-1)]
+	e := h.table[v>>(w.bit&7)&(1<<h.maxLen-1)]
 	n := int(e & 15)
 	if n == 0 || w.bit+n > len(w.in)*8 {
 		return 0, false
