@@ -15,8 +15,9 @@ import (
 	"github.com/ws13/websocket"
 )
 
-// Both ways of serving echo every message back with its type.
-func TestEcho(t *testing.T) {
+// eachWayOfServing runs test as a subtest against an httptest server of
+// each way the command serves: the read loop and the Poller.
+func eachWayOfServing(t *testing.T, test func(t *testing.T, url string)) {
 	poller, err := websocket.NewPoller()
 	if err != nil {
 		t.Fatal(err)
@@ -29,68 +30,63 @@ func TestEcho(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := httptest.NewServer(handler)
 			defer srv.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.CloseNow()
-			for i, msg := range []string{"hello", "", strings.Repeat("x", 70000)} {
-				typ := websocket.MessageText
-				if i == 1 {
-					typ = websocket.MessageBinary
-				}
-				if err := c.Write(ctx, typ, []byte(msg)); err != nil {
-					t.Fatal(err)
-				}
-				gotTyp, got, err := c.Read(ctx)
-				if err != nil || gotTyp != typ || string(got) != msg {
-					t.Fatalf("echo of %d bytes: %v %d bytes, %v", len(msg), gotTyp, len(got), err)
-				}
-			}
-			if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
-				t.Errorf("Close: %v", err)
-			}
+			test(t, "ws"+strings.TrimPrefix(srv.URL, "http"))
 		})
 	}
+}
+
+// Both ways of serving echo every message back with its type.
+func TestEcho(t *testing.T) {
+	eachWayOfServing(t, func(t *testing.T, url string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		for i, msg := range []string{"hello", "", strings.Repeat("x", 70000)} {
+			typ := websocket.MessageText
+			if i == 1 {
+				typ = websocket.MessageBinary
+			}
+			if err := c.Write(ctx, typ, []byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			gotTyp, got, err := c.Read(ctx)
+			if err != nil || gotTyp != typ || string(got) != msg {
+				t.Fatalf("echo of %d bytes: %v %d bytes, %v", len(msg), gotTyp, len(got), err)
+			}
+		}
+		if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 }
 
 // The echo server answers at any path, as the README and the command's
 // doc say (ws://127.0.0.1:8080/ is only the shortest URL), both ways of
 // serving alike.
 func TestEchoAtAnyPath(t *testing.T) {
-	poller, err := websocket.NewPoller()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer poller.Close()
-	for name, handler := range map[string]http.Handler{
-		"read loop": http.HandlerFunc(echo),
-		"poller":    pollerEcho(poller),
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv := httptest.NewServer(handler)
-			defer srv.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			for _, path := range []string{"/echo", "/a/deeper/path", "/?query=1"} {
-				c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, nil)
-				if err != nil {
-					t.Fatalf("%s: %v", path, err)
-				}
-				if err := c.Write(ctx, websocket.MessageText, []byte(path)); err != nil {
-					t.Fatalf("%s: %v", path, err)
-				}
-				if _, got, err := c.Read(ctx); err != nil || string(got) != path {
-					t.Fatalf("%s: echo %q, %v", path, got, err)
-				}
-				if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
-					t.Errorf("%s: Close: %v", path, err)
-				}
+	eachWayOfServing(t, func(t *testing.T, url string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, path := range []string{"/echo", "/a/deeper/path", "/?query=1"} {
+			c, _, err := websocket.Dial(ctx, url+path, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
 			}
-		})
-	}
+			if err := c.Write(ctx, websocket.MessageText, []byte(path)); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			if _, got, err := c.Read(ctx); err != nil || string(got) != path {
+				t.Fatalf("%s: echo %q, %v", path, got, err)
+			}
+			if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+				t.Errorf("%s: Close: %v", path, err)
+			}
+		}
+	})
 }
 
 // The command says which URL it listens on, and a client can dial that URL:
