@@ -903,22 +903,20 @@ func TestDeflateCloseInsideMessageEndsReadWithPeersClose(t *testing.T) {
 	}
 }
 
-// The peer's close frame inside a compressed message ends the read side
-// even when compress/flate, whose source the close frame failed, hands over
-// what it held first, in pieces: Close, skipping the rest of the message
-// after a read took one piece, must not read on past the close frame into
-// what came after it, here a second close frame, which it would handle
-// again (a panic: closeRecv closed twice). The reader then reports the
-// first close frame (§5.5.1: nothing follows a close frame).
-func TestDeflatePeersCloseInsideMessageEndsTheReadSide(t *testing.T) {
+// closeBehindHeldDeflateOutput has a raw client send, to a server with
+// permessage-deflate, a compressed message cut by a close frame with
+// payload closePayload, then a close frame with 1001: the message is a
+// stored block whose data compress/flate holds until the next block
+// header, which the close frame cuts off. It returns the server's Conn and
+// the message's reader, one byte of it read.
+func closeBehindHeldDeflateOutput(t *testing.T, closePayload []byte) (*Conn, io.Reader) {
+	t.Helper()
 	checkLeaks(t)
 	c, p := hostileConn(t, true, withDeflate(false))
-	// A stored block whose data flate holds until the next block header,
-	// which the close frame cuts off (as in the test above).
 	data := "abcdef"
 	block := append([]byte{0x00, byte(len(data)), 0x00, ^byte(len(data)), 0xff}, data...)
 	wire := peerFrame(p, Header{Rsv: Rsv1, Opcode: OpBinary}, append(block, 0x00))
-	wire = append(wire, peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, ""))...)
+	wire = append(wire, peerFrame(p, Header{Fin: true, Opcode: OpClose}, closePayload)...)
 	wire = append(wire, peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusGoingAway, ""))...)
 	if _, err := p.conn.Write(wire); err != nil {
 		t.Fatal(err)
@@ -931,6 +929,19 @@ func TestDeflatePeersCloseInsideMessageEndsTheReadSide(t *testing.T) {
 	if n, err := r.Read(one[:]); n != 1 || err != nil {
 		t.Fatalf("first Read = %d, %v; want a byte", n, err)
 	}
+	return c, r
+}
+
+// The peer's close frame inside a compressed message ends the read side
+// even when compress/flate, whose source the close frame failed, hands over
+// what it held first, in pieces: Close, skipping the rest of the message
+// after a read took one piece, must not read on past the close frame into
+// what came after it, here a second close frame, which it would handle
+// again (a panic: closeRecv closed twice). The reader then reports the
+// first close frame (§5.5.1: nothing follows a close frame).
+func TestDeflatePeersCloseInsideMessageEndsTheReadSide(t *testing.T) {
+	c, r := closeBehindHeldDeflateOutput(t, closeBody(StatusNormalClosure, ""))
+	var one [1]byte
 	if err := c.Close(StatusNormalClosure, ""); err != nil {
 		t.Errorf("Close: %v", err)
 	}
@@ -947,24 +958,8 @@ func TestDeflatePeersCloseInsideMessageEndsTheReadSide(t *testing.T) {
 // past it to the frames after it, here a valid close frame that Close
 // would have taken for the end of the handshake.
 func TestCloseInsideACompressedMessageReportsAMalformedCloseFrameFlateHeldBack(t *testing.T) {
-	checkLeaks(t)
-	c, p := hostileConn(t, true, withDeflate(false))
-	data := "abcdef"
-	block := append([]byte{0x00, byte(len(data)), 0x00, ^byte(len(data)), 0xff}, data...)
-	wire := peerFrame(p, Header{Rsv: Rsv1, Opcode: OpBinary}, append(block, 0x00))
-	wire = append(wire, peerFrame(p, Header{Fin: true, Opcode: OpClose}, []byte{0x03})...)
-	wire = append(wire, peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusGoingAway, ""))...)
-	if _, err := p.conn.Write(wire); err != nil {
-		t.Fatal(err)
-	}
-	_, r, err := c.Reader(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, r := closeBehindHeldDeflateOutput(t, []byte{0x03})
 	var one [1]byte
-	if n, err := r.Read(one[:]); n != 1 || err != nil {
-		t.Fatalf("first Read = %d, %v; want a byte", n, err)
-	}
 	if err := c.Close(StatusNormalClosure, ""); CloseStatus(err) != StatusProtocolError || !errors.Is(err, ErrCloseFrameTooShort) {
 		t.Errorf("Close = %v, want the failure with 1002 for the 1-byte close frame", err)
 	}
