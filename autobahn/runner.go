@@ -182,10 +182,10 @@ func (rn *Runner) clientCase(ctx context.Context, srv Server, c *Case) error {
 			return fmt.Errorf("status %s", resp.Status)
 		}
 		if up := strings.Join(resp.Header.Values("Upgrade"), ", "); !strings.EqualFold(strings.TrimSpace(up), "websocket") {
-			return fmt.Errorf("Upgrade header %q is not websocket", up)
+			return fmt.Errorf("the Upgrade header %q is not websocket", up)
 		}
 		if !headerHasToken(resp.Header, "Connection", "upgrade") {
-			return errors.New("Connection header without upgrade")
+			return errors.New("the Connection header has no upgrade token")
 		}
 		if len(resp.Header.Values("Sec-WebSocket-Accept")) > 1 {
 			return errors.New("Sec-WebSocket-Accept appears more than once")

@@ -16,7 +16,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -112,7 +111,6 @@ type session struct {
 	msgFrameLeft     int64
 	msgFrameMask     [4]byte
 	msgFramePos      int
-	msgSendComp      bool
 
 	// statistics for the report
 	txFrameStats  map[int]int
@@ -1278,5 +1276,3 @@ func (s *session) connectionLost() {
 	s.out.finish(true)
 	<-s.out.exited
 }
-
-var errHandshake = errors.New("autobahn: opening handshake failed")
