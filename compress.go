@@ -1143,10 +1143,13 @@ var inflatePool sync.Pool
 // Memory. Without takeover nothing is kept between messages (96 B per idle
 // connection, TestDeflateMemory). With takeover the decompressor keeps the
 // last 2^max(bits,9) bytes of output as the next message's dictionary
-// (zlib silently raises a window of 8 bits to 9, so a zlib peer told 8 may
-// still refer 512 bytes back): 33 KB per idle connection at 15 bits, 4 KB
-// at 12. flate's reader (about 43 KB) goes back to a pool at the end of
-// every message, and the next one is Reset with the dictionary;
+// (a peer told 8 bits may deflate with 9: zlib has refused a raw 8-bit
+// window since 1.2.9, and Node raises it to 9; zlib's matches then reach
+// at most 250 bytes back, its 512-byte window less 262 bytes of
+// lookahead, and 512 bytes leave room for an encoder that uses the whole
+// 9-bit window): 33 KB per idle connection at 15 bits, 4 KB at 12.
+// flate's reader (about 43 KB) goes back to a pool at the end of every
+// message, and the next one is Reset with the dictionary;
 // TestDeflateDictionaryReach decodes a reference 32 KiB back across a
 // message. Keeping the reader while the connection is busy, as the
 // compressor keeps its writer, would save nothing: flate's reader ends
