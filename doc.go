@@ -163,29 +163,29 @@
 //
 // Each file holds one concern of the protocol; read them in this order:
 //
-//	frame.go      frame header: Opcode, Header, ParseHeader, AppendHeader   RFC 6455 §5.2
-//	mask.go       client-to-server masking (mask_amd64.s: AVX2)           §5.3
+//	frame.go      frame header: Opcode, Header, ParseHeader, AppendHeader       RFC 6455 §5.2
+//	mask.go       client-to-server masking (mask_amd64.s: AVX2)                 §5.3
 //	              (mask_amd64.go, mask_generic.go: which loop; race.go, norace.go:
 //	              the race detector's view of it)
-//	utf8.go       incremental UTF-8 validation                             §8.1
-//	handshake.go  Sec-WebSocket-Accept, header token lists                 §1.3, §4
-//	server.go     Accept: the server's opening handshake                   §4.2
-//	client.go     Dial: the client's opening handshake, TLS, proxies      §4.1
-//	idna.go       a host name outside ASCII as DNS and TLS know it (A-labels)  RFC 3492
-//	conn.go       Conn: state shared by reading and writing                §5, §6
+//	utf8.go       incremental UTF-8 validation                                  §8.1
+//	handshake.go  Sec-WebSocket-Accept, header token lists                      §1.3, §4
+//	server.go     Accept: the server's opening handshake                        §4.2
+//	client.go     Dial: the client's opening handshake, TLS, proxies            §4.1
+//	idna.go       a host name outside ASCII as DNS and TLS know it (A-labels)   RFC 3492
+//	conn.go       Conn: state shared by reading and writing                     §5, §6
 //	lock.go       the locks reads and writes wait on, which a context can abandon
 //	interrupt.go  how a context interrupts blocked reads and writes
 //	readbuf.go    the read buffer, held only while bytes wait in it
 //	              (readbuf_unix.go: raw socket reads; readbuf_other.go)
-//	read.go       frames into messages, control frames, limits            §5.4, §5.5, §6.2
-//	write.go      messages into frames                                     §5.3, §5.4, §6.1
-//	ping.go       ping, pong, keepalive                                    §5.5.2, §5.5.3
-//	close.go      status codes and the closing handshake                   §5.5.1, §7
+//	read.go       frames into messages, control frames, limits                  §5.4, §5.5, §6.2
+//	write.go      messages into frames                                          §5.3, §5.4, §6.1
+//	ping.go       ping, pong, keepalive                                         §5.5.2, §5.5.3
+//	close.go      status codes and the closing handshake                        §5.5.1, §7
 //	netconn.go    NetConn: a byte stream over messages, as a net.Conn
 //	poll.go       Poller: a handler per message, no goroutine while quiet
 //	              (poll_linux.go: epoll; poll_other.go: a goroutine each)
-//	extension.go  the Sec-WebSocket-Extensions grammar                     §9.1
-//	compress.go   permessage-deflate: negotiation, codec, window bits      RFC 7692
+//	extension.go  the Sec-WebSocket-Extensions grammar                          §9.1
+//	compress.go   permessage-deflate: negotiation, codec, window bits           RFC 7692
 //	prepared.go   PreparedMessage: one message for many Conns, compressed once
 //	h2.go         WebSockets over HTTP/2: Extended CONNECT, stream as net.Conn  RFC 8441 §4, §5
 //
