@@ -253,7 +253,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	defer timer.Stop()
 
 	// The close frame goes out while we wait for the peer's: a peer
-	// closing at the same moment (§7.1.3) may read ours only once its own
+	// closing at the same moment (§5.5.1) may read ours only once its own
 	// is out, which on a transport that buffers little (net.Pipe, a socket
 	// the peer filled, an HTTP/2 window) needs us to read it first. It is
 	// the next frame on the wire all the same: frameLock is taken here, so
