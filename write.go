@@ -422,8 +422,9 @@ func (c *Conn) writeControlLocked(op Opcode, payload []byte, deadline time.Time)
 	return nil
 }
 
-// Frames of at least splitFrameSize bytes go out in two writes, the first
-// of splitFrameLead bytes of payload (see writeFrameLocked).
+// A server's frame of at least splitFrameSize bytes leads with a write of
+// splitFrameLead bytes of payload, and the rest follows progressChunk bytes
+// at a time (see writeFrameLocked and writeInChunks).
 const (
 	splitFrameSize = 512 << 10
 	splitFrameLead = 4 << 10
