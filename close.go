@@ -171,10 +171,13 @@ func parseClosePayload(p []byte) (CloseError, error) {
 // ProtocolError reports that the connection was failed (§7.1.7), almost
 // always because the peer broke the protocol. Code is the close code the
 // connection was failed with (§7.4.1): 1002 for framing, 1007 for invalid
-// UTF-8, 1009 for a message over the read limit, 1011 when a context ended
-// a read that could not be resumed (ErrDeflateInterrupted), 1003 for a
-// message of the wrong type on a NetConn (ErrUnexpectedMessageType). Err is one of the
-// package's named errors, so errors.Is(err, ErrReservedOpcode) and the like work.
+// UTF-8 or DEFLATE data, 1009 for a message over the read limit, 1011 when
+// a context ended a read that could not be resumed (ErrDeflateInterrupted)
+// or a Poller's handler returned without reading the message it was called
+// for (see Poller.Add), 1003 for a message of the wrong type on a NetConn
+// (ErrUnexpectedMessageType). Err is one of the package's named errors, so
+// errors.Is(err, ErrReservedOpcode) and the like work; only the Poller's
+// 1011 carries an unexported one.
 type ProtocolError struct {
 	Code StatusCode
 	Err  error
