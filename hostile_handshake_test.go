@@ -499,7 +499,8 @@ func FuzzClientHandshake(f *testing.F) {
 		var inflater *refInflater
 		if p := cfg.deflate; p != nil {
 			// Messages refer back no further than the server's window,
-			// which zlib makes 9 bits when told 8 (compress.go).
+			// which the decoder keeps at 9 bits when told 8: a peer told
+			// 8 may deflate with 9 (compress.go).
 			inflater = &refInflater{takeover: !p.serverNoContextTakeover, windowSize: 1 << max(p.serverMaxWindowBits, 9)}
 		}
 		want, loose := refDecode(frames, false, inflater, limit, fuzzReadMessages, 0)

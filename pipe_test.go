@@ -78,7 +78,8 @@ func TestStaleReader(t *testing.T) {
 }
 
 // Both sides Close at the same moment, with nobody reading (RFC 6455
-// §7.1.3: "two endpoints may both send a Close frame at the same time").
+// §5.5.1: "If a client and server both send a Close message at the same
+// time, both endpoints will have sent and received a Close message").
 // On a pipe a close frame goes out only as the peer reads it, and the peer,
 // itself closing, reads only once its own close frame is out: each Close
 // must read while its close frame waits for the wire, and each side ends
