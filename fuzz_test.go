@@ -385,7 +385,7 @@ func refDecode(data []byte, isServer bool, inflater *refInflater, limit int64, m
 		}
 		data = data[headerSize:]
 		control := opcode >= 8
-		// RFC 7692 §6.1: RSV1 marks the first frame of a compressed
+		// RFC 7692 §6: RSV1 marks the first frame of a compressed
 		// message, and no other frame.
 		perMessageCompressed := rsv == 4 && inflater != nil && (opcode == 1 || opcode == 2)
 		messageLength, messageLimit := length, uint64(limit)

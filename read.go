@@ -682,7 +682,7 @@ var controlPayloads = sync.Pool{New: func() any { return new([125]byte) }}
 func (c *Conn) checkHeaderLocked(h Header) error {
 	// "MUST be 0 unless an extension is negotiated that defines meanings
 	// for non-zero values." permessage-deflate gives RSV1 a meaning on the
-	// first frame of a data message only (RFC 7692 §6.1: "An endpoint MUST
+	// first frame of a data message only (RFC 7692 §6: "An endpoint MUST
 	// NOT set the "Per-Message Compressed" bit of control frames and
 	// non-first fragments of a data message").
 	if h.Rsv != 0 {
