@@ -88,6 +88,42 @@ func TestWriterContextEndsBetweenFragments(t *testing.T) {
 	}
 }
 
+// The calls after a Writer gave up between its fragments learn that the
+// connection is gone, and not that their context ended: the context that
+// ended was the Writer's. As after a frame torn midway
+// (TestWriteCutMidFrameSaysTheConnectionIsGone), they match ErrClosed
+// alone, whatever reads the error: a Write, a Ping, a Read or Close.
+func TestWriterCutBetweenFragmentsLeavesItsContextErrorToItself(t *testing.T) {
+	server, _ := connPair(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := server.Writer(ctx, MessageBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, fragmentSize)); err != nil {
+		t.Fatal(err) // the first fragment is out
+	}
+	cancel()
+	if err := w.Close(); !errors.Is(err, ErrClosed) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("the Writer's Close = %v, want ErrClosed and context.Canceled", err)
+	}
+	background := context.Background()
+	_, _, readErr := server.Read(background)
+	for _, call := range []struct {
+		name string
+		err  error
+	}{
+		{"Write", server.Write(background, MessageBinary, []byte("x"))},
+		{"Ping", server.Ping(background)},
+		{"Read", readErr},
+		{"Close", server.Close(StatusNormalClosure, "")},
+	} {
+		if !errors.Is(call.err, ErrClosed) || errors.Is(call.err, context.Canceled) {
+			t.Errorf("%s after the Writer gave up = %v, want ErrClosed alone", call.name, call.err)
+		}
+	}
+}
+
 // AppendMessage into a buffer with exactly the message's capacity fills it
 // and returns it as it is, allocating nothing, also where the end of the
 // message shows only after its last byte: a final fragment that is empty

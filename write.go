@@ -566,12 +566,19 @@ type frameVector struct {
 
 var frameVectors = sync.Pool{New: func() any { return new(frameVector) }}
 
+// errMessageCut is why the connection ended when a streamed message of ours
+// stopped between its fragments (breakWrites). Later calls report it: the
+// error of the call that gave up, ctx.Err() mostly, is not theirs, and
+// would read as "your context ended, try again", as a frame torn midway
+// does not (breakWritesLocked closes with ErrClosed alone).
+var errMessageCut = fmt.Errorf("%w: a message sent was cut between its fragments", ErrClosed)
+
 // breakWrites records that the outgoing stream is torn and drops the
 // connection: nothing more can be framed on it. It drops the connection
 // before it takes frameLock: the holder may be blocked writing to a peer
 // that stopped reading, and only the close sets it free.
 func (c *Conn) breakWrites(err error) {
-	c.closeNetWith(errors.Join(ErrClosed, err))
+	c.closeNetWith(errMessageCut)
 	c.frameLock.lock(nil, nil, nil)
 	c.breakWritesLocked(err)
 	c.unlockFrame()
