@@ -1741,6 +1741,49 @@ func TestPingsBothWaysBehindLargeFramesBothWays(t *testing.T) {
 	}
 }
 
+// A pong the reader left to the holder of the frame lock (it came due while
+// a write held the lock) goes out even when the holder hands the lock, as
+// it lets go, to a writer whose context ended while it waited: that writer
+// gives the lock up again (connLock.leave passes it on), and the pong must
+// not stay behind with the lock free and perhaps no write to come, leaving
+// the peer's ping unanswered (RFC 6455 §5.5.2). The hand-over and the
+// context's end race, so the scene is played a number of times; before
+// the pong was sent on that way, some round left it due.
+func TestDuePongSurvivesAWriterGivingUpAsTheFrameLockIsHandedToIt(t *testing.T) {
+	checkLeaks(t)
+	ours, theirs := loopback(t)
+	c := newConn(ours, nil, connConfig{isServer: true})
+	defer c.CloseNow()
+	const rounds = 40
+	for round := range rounds {
+		c.frameLock.lock(nil, nil, nil) // a write in progress
+		ctx, cancel := context.WithCancel(context.Background())
+		written := make(chan error, 1)
+		go func() { written <- c.Write(ctx, MessageBinary, []byte("late")) }()
+		waitFor(t, "the Write to queue for frameLock", func() bool { return c.frameLock.state.Load() == lockQueued })
+		c.readLock.lock(nil, nil, nil)
+		c.answerPingLocked([]byte{byte(round)}) // the reader's ping: its pong is left to the holder
+		c.readLock.unlock()
+		cancel()
+		c.unlockFrame() // hands the lock to the Write, or finds it gone
+		if err := <-written; err != context.Canceled {
+			t.Fatalf("round %d: the Write whose context ended = %v, want context.Canceled", round, err)
+		}
+		theirs.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, should the pong never come
+		h, err := ReadHeader(theirs)
+		if err != nil {
+			t.Fatalf("round %d: no pong came: %v", round, err)
+		}
+		payload := make([]byte, h.Length)
+		if _, err := io.ReadFull(theirs, payload); err != nil {
+			t.Fatal(err)
+		}
+		if h.Opcode != OpPong || !bytes.Equal(payload, []byte{byte(round)}) {
+			t.Fatalf("round %d: got %v %v, want the pong %v", round, h.Opcode, payload, []byte{byte(round)})
+		}
+	}
+}
+
 // TestMessageTypeStringNamesTheValue: a MessageType that is no opcode at
 // all prints its own number, not that of its low byte as an Opcode.
 func TestMessageTypeStringNamesTheValue(t *testing.T) {

@@ -79,7 +79,7 @@ func (c *Conn) writePing(ctx context.Context, done chan struct{}, answerWithin t
 		}
 	} else {
 		if !c.frameLock.tryLock() {
-			if err := c.lock(ctx, &c.frameLock); err != nil {
+			if err := c.lockFrame(ctx); err != nil {
 				return key, err
 			}
 			if c.tookFrameWithin(answerWithin) {

@@ -260,10 +260,24 @@ func (c *Conn) writeFrame(ctx context.Context, h Header, p []byte) error {
 // says what the write's error means. If beginWrite fails, the lock is not
 // held and nothing is written.
 func (c *Conn) beginWrite(ctx context.Context) (watching bool, err error) {
-	if err := c.lock(ctx, &c.frameLock); err != nil {
+	if err := c.lockFrame(ctx); err != nil {
 		return false, err
 	}
 	return c.beginWriteLocked(ctx)
+}
+
+// lockFrame takes frameLock for a write bounded by ctx. A wait that ends as
+// the lock is handed to it lets go of the lock at once (connLock.leave),
+// without sending the pong that may have come due while the holder wrote,
+// which whoever lets go of frameLock sends (unlockFrame): the holder left
+// it to us. A goroutine of the Conn sends it then, as TryWritePrepared's
+// does: this call's context has ended, and the pong may wait for the wire.
+func (c *Conn) lockFrame(ctx context.Context) error {
+	err := c.lock(ctx, &c.frameLock)
+	if err != nil && c.duePong.Load() != nil {
+		c.startBackground(c.sendDuePong)
+	}
+	return err
 }
 
 // beginWriteLocked is beginWrite once frameLock is held: if it fails, it
