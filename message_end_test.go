@@ -70,6 +70,48 @@ func TestReaderOfAMessageCloseReadPastReportsTheEnd(t *testing.T) {
 	})
 }
 
+// Only the application's reads make a Reader stale (ErrStaleReader says the
+// application began the next message), not Close reading past messages on
+// its way to the peer's close frame: a Reader whose message the
+// application skipped, reading the next one, stays stale once Close has
+// ended the connection, and a Reader that read its message whole, with
+// Close reading past a later one, stays at its end (io.EOF).
+func TestReaderIsStaleOnlyOnceTheApplicationBeginsTheNextMessage(t *testing.T) {
+	t.Run("the application read the next message, then Close", func(t *testing.T) {
+		both(t, func(t *testing.T, isServer bool) {
+			c, p := hostileConn(t, isServer)
+			first := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, []byte("0123456789abcdef"))
+			second := peerFrame(p, Header{Fin: true, Opcode: OpText}, []byte("next"))
+			r := readerPartway(t, c, p, append(first, second...))
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			if typ, got, err := c.Read(ctx); err != nil || typ != MessageText || string(got) != "next" {
+				t.Fatalf("the next message: %v %q, %v; want text \"next\"", typ, got, err)
+			}
+			closeWithAnsweringPeer(t, c, p)
+			if n, err := r.Read(make([]byte, 4)); !errors.Is(err, ErrStaleReader) {
+				t.Errorf("reader after 4 bytes, the next message and Close: n=%d err=%v; want ErrStaleReader", n, err)
+			}
+		})
+	})
+	t.Run("read whole, then Close read past the next message", func(t *testing.T) {
+		both(t, func(t *testing.T, isServer bool) {
+			c, p := hostileConn(t, isServer)
+			msg := "0123456789abcdef"
+			first := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, []byte(msg))
+			second := peerFrame(p, Header{Fin: true, Opcode: OpText}, []byte("a message after it"))
+			r := readerPartway(t, c, p, append(first, second...))
+			if rest, err := io.ReadAll(r); err != nil || string(rest) != msg[4:] {
+				t.Fatalf("the rest of the message: %q, %v", rest, err)
+			}
+			closeWithAnsweringPeer(t, c, p)
+			if n, err := r.Read(make([]byte, 4)); err != io.EOF {
+				t.Errorf("reader at its end, then Close: n=%d err=%v; want io.EOF", n, err)
+			}
+		})
+	})
+}
+
 // The connection ends (TCP FIN, no close frame) right after a non-final
 // fragment. The message was never finished: the read must fail with 1006,
 // not return the first fragment as a whole message.

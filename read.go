@@ -63,6 +63,12 @@ type readState struct {
 	// message is skipped without compress/flate.
 	inflateAbandoned bool
 	utf8             utf8Validator
+	// appGeneration is generation as the application's reads last moved
+	// it. Close, reading past messages on its way to the peer's close
+	// frame, moves generation alone: a Reader whose message only Close
+	// read on from is not stale, the application having begun no next
+	// message.
+	appGeneration uint64
 
 	// The data frame being read.
 	fin       bool  // it is the final fragment
@@ -266,18 +272,26 @@ func (r *messageReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	defer c.readLock.unlock()
+	onlyCloseReadOn := c.rd.generation != r.generation && c.rd.appGeneration == r.generation
 	switch {
-	case c.rd.generation != r.generation && !r.eof && c.isNetClosed():
-		// Close may have taken the rest of the message, reading past it
-		// and the messages after it to the peer's close frame: then the
-		// application began no next message, and the reader reports the
-		// end of the connection, as a read waiting meanwhile does.
+	case onlyCloseReadOn && r.eof:
+		// Close read past messages after this one, whole, on its way to
+		// the peer's close frame: the application began no next message,
+		// and the reader is at the end of its own, as it would have been
+		// had the peer sent none.
+		return 0, io.EOF
+	case onlyCloseReadOn && c.isNetClosed():
+		// Close took the rest of the message, reading past it and the
+		// messages after it to the peer's close frame: the application
+		// began no next message, and the reader reports the end of the
+		// connection, as a read waiting meanwhile does.
 		c.endReturned.Store(true)
 		if c.rd.err != nil {
 			return 0, c.rd.err
 		}
 		return 0, c.closeCause
 	case c.rd.generation != r.generation:
+		// The application began the next message (or to skip to it).
 		return 0, ErrStaleReader
 	case !c.rd.inMessage && r.eof:
 		return 0, io.EOF
@@ -414,6 +428,7 @@ func (c *Conn) beginMessageLocked() error {
 		// frame, which discarding does not advance). Close, skipping it,
 		// leaves it to report the end of the connection instead.
 		c.rd.generation++
+		c.rd.appGeneration = c.rd.generation
 	}
 	if c.rd.inMessage && !c.rd.closeBy.IsZero() {
 		if c.rd.compressed && !c.rd.inflateAbandoned {
@@ -603,6 +618,9 @@ func (c *Conn) nextDataFrameLocked() error {
 		if h.Opcode != OpContinuation {
 			c.rd.inMessage = true
 			c.rd.generation++
+			if c.rd.closeBy.IsZero() {
+				c.rd.appGeneration = c.rd.generation
+			}
 			c.rd.msgType = MessageType(h.Opcode)
 			c.rd.msgLen = 0
 			c.rd.utf8.reset()
