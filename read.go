@@ -63,6 +63,12 @@ type readState struct {
 	// message is skipped without compress/flate.
 	inflateAbandoned bool
 	utf8             utf8Validator
+	// Of the data frame being read (below), beside the flags above so
+	// that the five pack into one word with utf8: the Conn holds a
+	// readState, and 8 bytes more would move the Conn up a size class
+	// (TestIdleConnHeapBytes).
+	fin    bool // it is the final fragment
+	masked bool
 	// appGeneration is generation as the application's reads last moved
 	// it. Close, reading past messages on its way to the peer's close
 	// frame, moves generation alone: a Reader whose message only Close
@@ -70,12 +76,10 @@ type readState struct {
 	// message.
 	appGeneration uint64
 
-	// The data frame being read.
-	fin       bool  // it is the final fragment
+	// The data frame being read (and fin and masked, above).
 	remaining int64 // payload bytes not yet read
-	masked    bool
 	mask      [4]byte
-	maskPos   int
+	maskPos   uint8 // the mask byte the next payload byte takes, 0–3 (a byte, to share mask's word)
 
 	// done is the Done channel of the context of the read in progress (nil
 	// for none): what a read does on the reader's behalf, like waiting for
@@ -585,7 +589,9 @@ func (c *Conn) readFramedLocked(p []byte) (int, error) {
 	var n int
 	var err error
 	if c.rd.masked {
-		n, c.rd.maskPos, err = c.br.readUnmasking(p, c.rd.mask, c.rd.maskPos)
+		var pos int
+		n, pos, err = c.br.readUnmasking(p, c.rd.mask, int(c.rd.maskPos))
+		c.rd.maskPos = uint8(pos)
 	} else {
 		n, err = c.br.Read(p)
 	}
