@@ -124,8 +124,11 @@ func NewPoller() (*Poller, error) {
 //
 // c stays watched until it is closed, by either side, for any reason. A Conn
 // that Accept made from an HTTP/2 request cannot be watched
-// (ErrPollerHTTP2). If Add returns an error, nothing watches c: it is the
-// caller's to close.
+// (ErrPollerHTTP2). A Conn is watched by one Poller at a time: Add refuses
+// one watched already, by this Poller or another, and that watch goes on.
+// If Add returns an error, this call watches nothing and c is as it was:
+// unless it was watched already, nothing watches it, and it is the caller's
+// to close.
 func (p *Poller) Add(c *Conn, handler func(*Conn)) error {
 	if handler == nil {
 		return errors.New("websocket: Poller.Add with a nil handler")

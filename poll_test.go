@@ -507,6 +507,30 @@ func TestPollerAddTwice(t *testing.T) {
 	}
 }
 
+// A Conn is watched by one Poller at a time: a second Poller refuses it,
+// and the first goes on serving it, also after the second is closed, which
+// does not close a Conn it never watched.
+func TestPollerAddToASecondPollerLeavesTheFirstWatch(t *testing.T) {
+	checkLeaks(t)
+	first, second := newTestPoller(t), newTestPoller(t)
+	server, client := connPair(t)
+	if err := first.Add(server, newCountingEcho().handle); err != nil {
+		t.Fatal(err)
+	}
+	refused := newCountingEcho()
+	if err := second.Add(server, refused.handle); err == nil {
+		t.Fatal("a second Poller's Add of a watched Conn succeeded")
+	}
+	second.Close()
+	if server.isNetClosed() {
+		t.Fatal("closing the Poller that refused the Conn closed it")
+	}
+	echoOnce(t, client, "still served by the first")
+	if n := refused.calls.Load(); n != 0 {
+		t.Errorf("the refused handler was called %d times", n)
+	}
+}
+
 // Hostile input on a watched connection ends it with the right code, as it
 // would with a reader: here a control frame longer than 125 bytes, seen
 // by the Poller before any handler runs.
