@@ -421,11 +421,15 @@ var gorillaWritePool = &sync.Pool{}
 var gorillaLib = &library{
 	name:     "gorilla",
 	utf8:     "does not validate text messages",
-	settings: "Upgrader/Dialer with 4 KiB read and write buffers, WriteBufferPool; NextReader into a reused buffer, WriteMessage; deflate level 1 (no context takeover only)",
+	settings: "Upgrader/Dialer with 4 KiB read and write buffers (the server reads through the HTTP server's 4 KiB bufio.Reader, ReadBufferSize 0, as its documentation offers), WriteBufferPool; NextReader into a reused buffer, WriteMessage; deflate level 1 (no context takeover only)",
 	deflate:  []deflateMode{deflateNoTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
 		up := &gorilla.Upgrader{
-			ReadBufferSize:    bufferSize,
+			// 0: read through the HTTP server's bufio.Reader, which
+			// is bufferSize (4 KiB) already and which net/http keeps
+			// alive while the handler runs; a size of gorilla's own
+			// would add a second 4 KiB to every connection.
+			ReadBufferSize:    0,
 			WriteBufferSize:   bufferSize,
 			WriteBufferPool:   gorillaWritePool,
 			CheckOrigin:       func(*http.Request) bool { return true },

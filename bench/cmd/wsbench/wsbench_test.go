@@ -617,3 +617,55 @@ func TestRSSFromPSMatchesProc(t *testing.T) {
 		t.Errorf("RSS from ps %.1f MiB, from /proc %.1f MiB: want within 10%%", ps/(1<<20), proc/(1<<20))
 	}
 }
+
+// gorilla's server reads through the HTTP server's 4 KiB bufio.Reader, as
+// its documentation offers for a ReadBufferSize of 0, instead of a second
+// 4 KiB buffer of its own: net/http keeps its reader alive for as long as
+// the handler runs, so a buffer of gorilla's own would cost every idle
+// connection 4 KiB that no other library pays.
+func TestGorillaServerReusesTheHTTPServersReader(t *testing.T) {
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1 // every allocation from here on is recorded
+	ln := listen()
+	stop := echoServer(gorillaLib, ln, config{readLimit: 1 << 20})
+	defer stop()
+	c, err := dialRaw(ln.Addr().String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.setMessage(payload(16))
+	if n, err := c.Echo(); err != nil || n != 16 {
+		t.Fatalf("echo gave %d, %v", n, err)
+	}
+	// The profile holds what was allocated up to the last collection.
+	runtime.GC()
+	runtime.GC()
+	var records []runtime.MemProfileRecord
+	for range 10 {
+		n, ok := runtime.MemProfile(records, true)
+		if ok {
+			records = records[:n]
+			break
+		}
+		records = make([]runtime.MemProfileRecord, n+64)
+	}
+	if len(records) == 0 {
+		t.Fatal("no heap profile records")
+	}
+	for _, r := range records {
+		var upgrade, reader bool
+		frames := runtime.CallersFrames(r.Stack())
+		for {
+			f, more := frames.Next()
+			upgrade = upgrade || strings.HasSuffix(f.Function, "gorilla/websocket.(*Upgrader).Upgrade")
+			reader = reader || f.Function == "bufio.NewReaderSize"
+			if !more {
+				break
+			}
+		}
+		if upgrade && reader {
+			t.Fatalf("gorilla's Upgrade allocated a read buffer of its own (%d bytes in %d objects)", r.AllocBytes, r.AllocObjects)
+		}
+	}
+}
