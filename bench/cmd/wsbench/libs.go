@@ -414,24 +414,27 @@ func gorillaType(text bool) int {
 	return gorilla.BinaryMessage
 }
 
-// gorilla's write buffers go back to a pool between messages, as its
-// documentation recommends for many connections (ws13 pools its own too).
-var gorillaWritePool = &sync.Pool{}
+// gorilla is given no WriteBufferPool: a pool boxes the buffer it puts
+// back after every message, an allocation per write, and saves no memory
+// that is measured here. A server connection keeps net/http's 4 KiB
+// bufio.Writer for as long as its handler runs, and gorilla, given no pool
+// and no write buffer size, writes from that one; client memory is not
+// measured.
 
 var gorillaLib = &library{
 	name:     "gorilla",
 	utf8:     "does not validate text messages",
-	settings: "Upgrader/Dialer with 4 KiB read and write buffers (the server reads through the HTTP server's 4 KiB bufio.Reader, ReadBufferSize 0, as its documentation offers), WriteBufferPool; NextReader into a reused buffer, WriteMessage; deflate level 1 (no context takeover only)",
+	settings: "Upgrader/Dialer with 4 KiB read and write buffers (the server's are the HTTP server's 4 KiB bufio.Reader and Writer, reused as its documentation offers for sizes of 0), no WriteBufferPool (it costs an allocation per write); NextReader into a reused buffer, WriteMessage; deflate level 1 (no context takeover only)",
 	deflate:  []deflateMode{deflateNoTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
 		up := &gorilla.Upgrader{
-			// 0: read through the HTTP server's bufio.Reader, which
-			// is bufferSize (4 KiB) already and which net/http keeps
-			// alive while the handler runs; a size of gorilla's own
-			// would add a second 4 KiB to every connection.
+			// 0: read and write through the HTTP server's
+			// bufio.Reader and Writer, which are bufferSize (4 KiB)
+			// already and which net/http keeps alive while the
+			// handler runs; sizes of gorilla's own would add
+			// buffers to every connection.
 			ReadBufferSize:    0,
-			WriteBufferSize:   bufferSize,
-			WriteBufferPool:   gorillaWritePool,
+			WriteBufferSize:   0,
 			CheckOrigin:       func(*http.Request) bool { return true },
 			EnableCompression: cfg.deflate != deflateOff,
 		}
@@ -449,7 +452,6 @@ var gorillaLib = &library{
 			NetDialContext:    cfg.dial,
 			ReadBufferSize:    bufferSize,
 			WriteBufferSize:   bufferSize,
-			WriteBufferPool:   gorillaWritePool,
 			EnableCompression: cfg.deflate != deflateOff,
 			HandshakeTimeout:  10 * time.Second,
 		}

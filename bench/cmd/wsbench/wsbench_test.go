@@ -669,3 +669,26 @@ func TestGorillaServerReusesTheHTTPServersReader(t *testing.T) {
 		}
 	}
 }
+
+// gorilla writes a message without allocating on its server (WriteMessage's
+// fast path) and with one allocation on its client (NextWriter's writer):
+// a WriteBufferPool would add one more to each, boxing the buffer it puts
+// back after every message, and save no memory the figures measure (the
+// server's idle connection keeps net/http's 4 KiB writer either way, and
+// gorilla writes from it when given no pool and no size).
+func TestGorillaWritesWithoutAPoolsAllocation(t *testing.T) {
+	s, err := serverAllocs(gorillaLib, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.writeAllocs != 0 {
+		t.Errorf("gorilla's server: %g allocs/op to write, want 0", s.writeAllocs)
+	}
+	c, err := clientAllocs(gorillaLib, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.writeAllocs > 1 {
+		t.Errorf("gorilla's client: %g allocs/op to write, want at most 1", c.writeAllocs)
+	}
+}
