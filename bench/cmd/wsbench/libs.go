@@ -85,6 +85,10 @@ type library struct {
 	// itself (echoRunner), so that no adapter stands between a reply and
 	// the next message. Otherwise the echo figures go through dial.
 	dialEcho func(addr string, cfg config, msg []byte) (echoer, error)
+	// dialCorpus, if set, is the library's own client for the deflate
+	// echo, driving the round trips itself as dialEcho does; otherwise
+	// that echo goes through dial.
+	dialCorpus func(addr string, cfg config, corpus [][]byte) (corpusEchoer, error)
 	// pollsIdle says that the server keeps no goroutine for a quiet
 	// connection (the idle measure then cannot count goroutines).
 	pollsIdle bool
@@ -958,7 +962,7 @@ func gwsServerOption(cfg config) *gws.ServerOption {
 var gwsLib = &library{
 	name:     "gws",
 	utf8:     "does not validate text (CheckUtf8Enabled off, its default)",
-	settings: "Upgrader/NewClient with a 4 KiB read buffer (its WriteBufferSize, set to 4 KiB too, is deprecated and unused: each frame is built whole in a pooled buffer and written at once), ReadLoop in its own goroutine as documented; the echo server answers in OnMessage, and for the echo figures its own client sends each next message from OnMessage too (elsewhere a channel carries each message from OnMessage to the reader); deflate level 1, threshold 128",
+	settings: "Upgrader/NewClient with a 4 KiB read buffer (its WriteBufferSize, set to 4 KiB too, is deprecated and unused: each frame is built whole in a pooled buffer and written at once), ReadLoop in its own goroutine as documented; the echo server answers in OnMessage, and for the echo and deflate figures its own client sends each next message from OnMessage too (elsewhere, in the allocation counts and the broadcast's server, a channel carries each message from OnMessage to the reader); deflate level 1, threshold 128",
 	deflate:  []deflateMode{deflateNoTakeover, deflateTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
 		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
@@ -992,6 +996,16 @@ var gwsLib = &library{
 	},
 	dialEcho: func(addr string, cfg config, msg []byte) (echoer, error) {
 		e := &gwsEchoClient{op: gwsOpcode(cfg.text), msg: msg, done: make(chan struct{}, 1)}
+		s, _, err := gws.NewClient(e, gwsClientOption(addr, cfg))
+		if err != nil {
+			return nil, err
+		}
+		e.c = s
+		go s.ReadLoop()
+		return e, nil
+	},
+	dialCorpus: func(addr string, cfg config, corpus [][]byte) (corpusEchoer, error) {
+		e := &gwsCorpusClient{op: gwsOpcode(cfg.text), corpus: corpus, done: make(chan struct{}, 1)}
 		s, _, err := gws.NewClient(e, gwsClientOption(addr, cfg))
 		if err != nil {
 			return nil, err
@@ -1093,6 +1107,82 @@ func (e *gwsEchoClient) Echo() (int, error) {
 }
 
 func (e *gwsEchoClient) Close() error { return e.c.NetConn().Close() }
+
+// gwsCorpusClient is gws's own client driving the deflate echo as
+// gwsEchoClient drives the others: OnMessage checks each reply against the
+// message sent and sends the next one of the corpus.
+type gwsCorpusClient struct {
+	gws.BuiltinEventHandler
+	c      *gws.Conn
+	op     gws.Opcode
+	corpus [][]byte
+	// next is the corpus index of the message under way: ReadLoop's
+	// goroutine's during a Run, Run's between them.
+	next int
+	run  atomic.Pointer[gwsCorpusRun] // published as gwsEchoClient's
+	done chan struct{}
+}
+
+// gwsCorpusRun is one Run's state, owned as gwsRun's is.
+type gwsCorpusRun struct {
+	n, target int
+	bytes     int64
+	deadline  time.Time
+	err       error
+	finished  bool
+}
+
+func (e *gwsCorpusClient) finish(r *gwsCorpusRun, err error) {
+	if r == nil || r.finished {
+		return
+	}
+	r.finished, r.err = true, err
+	e.done <- struct{}{}
+}
+
+func (e *gwsCorpusClient) OnMessage(s *gws.Conn, m *gws.Message) {
+	r := e.run.Load()
+	i := e.next % len(e.corpus)
+	same := bytes.Equal(m.Bytes(), e.corpus[i])
+	m.Close()
+	if !same {
+		e.finish(r, fmt.Errorf("message %d came back changed", i))
+		return
+	}
+	e.next++
+	r.n++
+	r.bytes += int64(len(e.corpus[i]))
+	if r.n >= r.target || !r.deadline.IsZero() && time.Now().After(r.deadline) {
+		e.finish(r, nil)
+		return
+	}
+	if err := s.WriteMessage(e.op, e.corpus[e.next%len(e.corpus)]); err != nil {
+		e.finish(r, err)
+	}
+}
+
+func (e *gwsCorpusClient) OnClose(s *gws.Conn, err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	e.finish(e.run.Load(), err)
+}
+
+func (e *gwsCorpusClient) Run(n int, deadline time.Time) (int, int64, error) {
+	if n <= 0 {
+		return 0, 0, nil
+	}
+	r := &gwsCorpusRun{target: n, deadline: deadline}
+	msg := e.corpus[e.next%len(e.corpus)]
+	e.run.Store(r)
+	if err := e.c.WriteMessage(e.op, msg); err != nil {
+		return 0, 0, err
+	}
+	<-e.done
+	return r.n, r.bytes, r.err
+}
+
+func (e *gwsCorpusClient) Close() error { return e.c.NetConn().Close() }
 
 type gwsDialer struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)

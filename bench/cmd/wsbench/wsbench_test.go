@@ -692,3 +692,50 @@ func TestGorillaWritesWithoutAPoolsAllocation(t *testing.T) {
 		t.Errorf("gorilla's client: %g allocs/op to write, want at most 1", c.writeAllocs)
 	}
 }
+
+// gws's own client drives the deflate echo from OnMessage, as it does the
+// echo figures: the channel that carries its messages to Read elsewhere
+// put a goroutine switch into every round trip, which no other library's
+// client pays. Both corpus echoers go round the corpus from where the last
+// Run stopped, count its bytes, and stop at a deadline.
+func TestGwsDeflateClientRunsInOnMessage(t *testing.T) {
+	corpus, err := loadCorpus("../../../testdata/deflate/messages.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, m := range corpus {
+		total += int64(len(m))
+	}
+	for _, l := range []*library{gwsLib, ws13Lib} {
+		ln := listen()
+		cfg := config{readLimit: 4 << 20, text: true, deflate: deflateNoTakeover, dial: dialTCP}
+		stop := echoServer(l, ln, cfg)
+		var e corpusEchoer
+		if l.dialCorpus != nil {
+			e, err = l.dialCorpus(ln.Addr().String(), cfg, corpus)
+		} else {
+			var c msgConn
+			c, err = l.dial(ln.Addr().String(), cfg)
+			e = &msgCorpusEchoer{c: c, corpus: corpus}
+		}
+		if err != nil {
+			stop()
+			t.Fatalf("%s: %v", l.name, err)
+		}
+		if _, ok := e.(*gwsCorpusClient); l == gwsLib && !ok {
+			t.Errorf("gws's deflate client is a %T, not its OnMessage runner", e)
+		}
+		if n, b, err := e.Run(len(corpus)-1, time.Time{}); err != nil || n != len(corpus)-1 || b != total-int64(len(corpus[len(corpus)-1])) {
+			t.Errorf("%s: first Run: %d messages, %d bytes, %v", l.name, n, b, err)
+		}
+		if n, b, err := e.Run(2, time.Time{}); err != nil || n != 2 || b != int64(len(corpus[len(corpus)-1])+len(corpus[0])) {
+			t.Errorf("%s: a Run round the end of the corpus: %d messages, %d bytes, %v", l.name, n, b, err)
+		}
+		if n, _, err := e.Run(100, time.Now()); err != nil || n != 1 {
+			t.Errorf("%s: a Run past its deadline: %d messages, %v; want 1", l.name, n, err)
+		}
+		e.Close()
+		stop()
+	}
+}
