@@ -156,6 +156,15 @@ func (nc *netConn) Read(p []byte) (int, error) {
 	case ctx.Err() != nil:
 		// Checked here, as bytes already buffered would be returned
 		// without the I/O that the context interrupts.
+		if nc.msg != nil && context.Cause(ctx) == errDeadline {
+			// An earlier Read may have been cut inside a compressed
+			// message and still returned bytes: flate hands over what
+			// it decoded before its source failed, and says so only
+			// after. That failure is this Read's, not a timeout.
+			if ferr := nc.c.failCutCompressed(nc.msg.generation, true); ferr != nil {
+				return 0, nc.ended(ferr)
+			}
+		}
 		return 0, nc.ctxError("read", ctx)
 	}
 	// Each turn either returns or reads a message to its end: only empty
@@ -210,7 +219,7 @@ func (nc *netConn) readFailed(ctx context.Context, err error) error {
 	// a bare timeout: compress/flate first returns what it decoded before
 	// its source failed, then the failure.
 	if nc.msg != nil && (cut || isTimeout(err)) {
-		if ferr := nc.c.failCutCompressed(nc.msg.generation); ferr != nil {
+		if ferr := nc.c.failCutCompressed(nc.msg.generation, false); ferr != nil {
 			return nc.ended(ferr)
 		}
 	}
@@ -275,8 +284,10 @@ func (nc *netConn) unexpectedType(ctx context.Context, typ MessageType) error {
 // decoded (compress/flate does not survive its source failing), and a byte
 // stream cannot skip it: the connection is failed with 1011, as read.go
 // does itself with context takeover. It returns nil if the message can be
-// resumed.
-func (c *Conn) failCutCompressed(gen uint64) error {
+// resumed. With sourceFailed, the message counts as cut only if its
+// decompressor's source failed with a timeout: a deadline that passed
+// between Reads interrupted nothing.
+func (c *Conn) failCutCompressed(gen uint64, sourceFailed bool) error {
 	if c.decompressor == nil {
 		return nil
 	}
@@ -288,6 +299,8 @@ func (c *Conn) failCutCompressed(gen uint64) error {
 	case c.rd.err != nil:
 		return c.rd.err
 	case c.rd.generation != gen || !c.rd.inMessage || !c.rd.compressed:
+		return nil
+	case sourceFailed && !isTimeout(c.decompressor.sourceError()):
 		return nil
 	}
 	// A client closes at once, without waiting for the server's FIN: the

@@ -881,3 +881,42 @@ func TestNetConnDeflateCutIsNotATimeout(t *testing.T) {
 		})
 	}
 }
+
+// A Read cut by its deadline inside a compressed message may still return
+// bytes: compress/flate hands over what it decoded before its source failed,
+// and only then the failure. The Reads after it, while the deadline is still
+// past, must report that failure, 1011 with ErrDeflateInterrupted, not a
+// bare timeout, which would look as if moving the deadline let the stream go
+// on; and the peer must be told with 1011 then, not only once a later Read
+// gets past the deadline.
+func TestNetConnDeflateCutAfterDecodedBytesIsNotATimeout(t *testing.T) {
+	for _, takeover := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no_takeover", true: "takeover"}[takeover], func(t *testing.T) {
+			server, peer := hostileConn(t, true, withDeflate(takeover))
+			sn := NetConn(context.Background(), server, MessageBinary)
+			// A first fragment whose deflate block is whole but whose sync
+			// flush is cut short: flate decodes the block into its window
+			// and hands it over only once its source fails.
+			data := make([]byte, 10000)
+			rand.NewChaCha8([32]byte{2}).Read(data)
+			var b bytes.Buffer
+			fw, _ := flate.NewWriter(&b, flate.BestSpeed)
+			fw.Write(data)
+			fw.Flush()
+			peer.writeFrame(Header{Rsv: Rsv1, Opcode: OpBinary}, b.Bytes()[:b.Len()-4])
+			buf := make([]byte, 100)
+			sn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, err := sn.Read(buf)
+			if err != nil || !bytes.Equal(buf[:n], data[:n]) {
+				t.Fatalf("cut Read: %d bytes, %v; want decoded bytes", n, err)
+			}
+			_, err = sn.Read(buf)
+			if !errors.Is(err, ErrDeflateInterrupted) || CloseStatus(err) != StatusInternalError {
+				t.Fatalf("Read after the cut, deadline past = %v; want *ProtocolError{1011, ErrDeflateInterrupted}", err)
+			}
+			if code := peer.expectClose(); code != StatusInternalError {
+				t.Fatalf("peer got close %v, want 1011", code)
+			}
+		})
+	}
+}
