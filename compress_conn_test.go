@@ -277,6 +277,54 @@ func TestDeflateSkipCutByContext(t *testing.T) {
 	}
 }
 
+// A message reader's Read cut by its context may return bytes all the same:
+// compress/flate hands over what it had decoded before its source failed,
+// and holds the failure back. The next read must still find the message cut:
+// without context takeover it skips the rest and returns the next message,
+// not the stale timeout of the cut read; with it, it fails the connection
+// with 1011.
+func TestDeflateCutAfterDecodedBytesNextReadSkips(t *testing.T) {
+	for _, takeover := range []bool{false, true} {
+		t.Run(fmt.Sprintf("takeover=%v", takeover), func(t *testing.T) {
+			c, p := hostileConn(t, true, withDeflate(takeover))
+			// A whole deflate block whose sync flush is late: flate keeps
+			// its output in the window until the source fails.
+			data := make([]byte, 10000)
+			rand.NewChaCha8([32]byte{3}).Read(data)
+			var b bytes.Buffer
+			fw, _ := flate.NewWriter(&b, flate.BestSpeed)
+			fw.Write(data)
+			fw.Flush()
+			first := b.Bytes()
+			p.conn.Write(peerFrame(p, Header{Rsv: Rsv1, Opcode: OpBinary}, first[:len(first)-4]))
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			_, r, err := c.Reader(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 100)
+			if n, err := r.Read(buf); err != nil || !bytes.Equal(buf[:n], data[:n]) {
+				t.Fatalf("cut Read: %d bytes, %v; want decoded bytes", n, err)
+			}
+			cancel()
+			p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpContinuation}, first[len(first)-4:]))
+			p.conn.Write(peerFrame(p, Header{Fin: true, Rsv: Rsv1, Opcode: OpBinary}, deflateRaw(t, []byte("second"))))
+			ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, msg, err := c.Read(ctx)
+			if takeover {
+				if !errors.Is(err, ErrDeflateInterrupted) || CloseStatus(err) != StatusInternalError {
+					t.Fatalf("Read after the cut: %v; want ErrDeflateInterrupted, 1011", err)
+				}
+				return
+			}
+			if err != nil || string(msg) != "second" {
+				t.Fatalf("Read after the cut = %q, %v; want the next message", msg, err)
+			}
+		})
+	}
+}
+
 // A read whose context is done before it begins, inside a message
 // compressed with context takeover, returns ctx.Err() and leaves the Conn
 // usable: cutting the decompressor would fail the connection, but a read

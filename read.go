@@ -468,11 +468,18 @@ func (c *Conn) skipMessageLocked() error {
 		// The decompressor must see the whole message: with context
 		// takeover the next one may refer back into it.
 		c.decompressor.setLimit(c.readLimit.Load())
-		if _, err := io.Copy(io.Discard, c.decompressor); err != nil {
-			return c.inflateFailedLocked(err)
+		_, err := io.Copy(io.Discard, c.decompressor)
+		if err == nil {
+			c.rd.inMessage = false
+			return nil
 		}
-		c.rd.inMessage = false
-		return nil
+		if err = c.inflateFailedLocked(err); !c.rd.inflateAbandoned {
+			return err
+		}
+		// A read of this message was cut, this skip or an earlier read
+		// that flate answered with the bytes it had decoded before its
+		// source failed, holding the failure back until now: without
+		// context takeover the rest is skipped raw, as after any cut.
 	}
 	for {
 		for c.rd.remaining > 0 {
