@@ -56,7 +56,10 @@ func TestReadLimitLoweredMidFrame(t *testing.T) {
 // message, and the connection is dropped for it; the Writer's errors say
 // so, matching ErrClosed as well as the context's error, as a frame cut in
 // the middle does (TestWriteCutMidFrameSaysTheConnectionIsGone): the
-// context's error alone reads as "try again later".
+// context's error alone reads as "try again later". The calls after it
+// learn that the connection is gone, and not that their context ended (the
+// context that ended was the Writer's): they match ErrClosed alone,
+// whatever reads the error, a Write, a Ping, a Read or Close.
 func TestWriterContextEndsBetweenFragments(t *testing.T) {
 	for _, viaClose := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Write", true: "Close"}[viaClose], func(t *testing.T) {
@@ -84,43 +87,22 @@ func TestWriterContextEndsBetweenFragments(t *testing.T) {
 			if err := w.Close(); !errors.Is(err, ErrClosed) {
 				t.Errorf("Close = %v, want ErrClosed", err)
 			}
+			background := context.Background()
+			_, _, readErr := server.Read(background)
+			for _, call := range []struct {
+				name string
+				err  error
+			}{
+				{"Write", server.Write(background, MessageBinary, []byte("x"))},
+				{"Ping", server.Ping(background)},
+				{"Read", readErr},
+				{"Close", server.Close(StatusNormalClosure, "")},
+			} {
+				if !errors.Is(call.err, ErrClosed) || errors.Is(call.err, context.Canceled) {
+					t.Errorf("%s after the Writer gave up = %v, want ErrClosed alone", call.name, call.err)
+				}
+			}
 		})
-	}
-}
-
-// The calls after a Writer gave up between its fragments learn that the
-// connection is gone, and not that their context ended: the context that
-// ended was the Writer's. As after a frame torn midway
-// (TestWriteCutMidFrameSaysTheConnectionIsGone), they match ErrClosed
-// alone, whatever reads the error: a Write, a Ping, a Read or Close.
-func TestWriterCutBetweenFragmentsLeavesItsContextErrorToItself(t *testing.T) {
-	server, _ := connPair(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	w, err := server.Writer(ctx, MessageBinary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(make([]byte, fragmentSize)); err != nil {
-		t.Fatal(err) // the first fragment is out
-	}
-	cancel()
-	if err := w.Close(); !errors.Is(err, ErrClosed) || !errors.Is(err, context.Canceled) {
-		t.Fatalf("the Writer's Close = %v, want ErrClosed and context.Canceled", err)
-	}
-	background := context.Background()
-	_, _, readErr := server.Read(background)
-	for _, call := range []struct {
-		name string
-		err  error
-	}{
-		{"Write", server.Write(background, MessageBinary, []byte("x"))},
-		{"Ping", server.Ping(background)},
-		{"Read", readErr},
-		{"Close", server.Close(StatusNormalClosure, "")},
-	} {
-		if !errors.Is(call.err, ErrClosed) || errors.Is(call.err, context.Canceled) {
-			t.Errorf("%s after the Writer gave up = %v, want ErrClosed alone", call.name, call.err)
-		}
 	}
 }
 
