@@ -899,11 +899,7 @@ func TestNetConnDeflateCutAfterDecodedBytesIsNotATimeout(t *testing.T) {
 			// and hands it over only once its source fails.
 			data := make([]byte, 10000)
 			rand.NewChaCha8([32]byte{2}).Read(data)
-			var b bytes.Buffer
-			fw, _ := flate.NewWriter(&b, flate.BestSpeed)
-			fw.Write(data)
-			fw.Flush()
-			peer.writeFrame(Header{Rsv: Rsv1, Opcode: OpBinary}, b.Bytes()[:b.Len()-4])
+			peer.writeFrame(Header{Rsv: Rsv1, Opcode: OpBinary}, deflateRaw(t, data))
 			buf := make([]byte, 100)
 			sn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 			n, err := sn.Read(buf)
