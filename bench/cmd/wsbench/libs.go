@@ -995,7 +995,7 @@ var gwsLib = &library{
 		return &gwsConn{s, h.msgs, gwsOpcode(cfg.text)}, nil
 	},
 	dialEcho: func(addr string, cfg config, msg []byte) (echoer, error) {
-		e := &gwsEchoClient{op: gwsOpcode(cfg.text), msg: msg, done: make(chan struct{}, 1)}
+		e := &gwsEchoClient{op: gwsOpcode(cfg.text), msg: msg, gwsRuns: newGwsRuns()}
 		s, _, err := gws.NewClient(e, gwsClientOption(addr, cfg))
 		if err != nil {
 			return nil, err
@@ -1005,7 +1005,7 @@ var gwsLib = &library{
 		return e, nil
 	},
 	dialCorpus: func(addr string, cfg config, corpus [][]byte) (corpusEchoer, error) {
-		e := &gwsCorpusClient{op: gwsOpcode(cfg.text), corpus: corpus, done: make(chan struct{}, 1)}
+		e := &gwsCorpusClient{op: gwsOpcode(cfg.text), corpus: corpus, gwsRuns: newGwsRuns()}
 		s, _, err := gws.NewClient(e, gwsClientOption(addr, cfg))
 		if err != nil {
 			return nil, err
@@ -1035,7 +1035,12 @@ type gwsEchoClient struct {
 	c   *gws.Conn
 	op  gws.Opcode
 	msg []byte
+	*gwsRuns
+}
 
+// gwsRuns is what a gws client driving round trips from OnMessage shares
+// with its Run: the Run under way, and the signal that it finished.
+type gwsRuns struct {
 	// run is the Run under way. Run publishes a new one before its first
 	// message, so that ReadLoop's goroutine sees its fields (the socket
 	// orders them too, but the race detector cannot see that).
@@ -1043,22 +1048,33 @@ type gwsEchoClient struct {
 	done chan struct{}
 }
 
+func newGwsRuns() *gwsRuns { return &gwsRuns{done: make(chan struct{}, 1)} }
+
 // gwsRun is one Run's state. Its counters belong to ReadLoop's goroutine
 // until done is signalled, and to Run's after.
 type gwsRun struct {
 	n, target  int
+	bytes      int64 // payload echoed (the corpus client's)
 	deadline   time.Time
 	clockEvery int
 	err        error
 	finished   bool // done was signalled
 }
 
-func (e *gwsEchoClient) finish(r *gwsRun, err error) {
+func (e *gwsRuns) finish(r *gwsRun, err error) {
 	if r == nil || r.finished {
 		return
 	}
 	r.finished, r.err = true, err
 	e.done <- struct{}{}
+}
+
+// closed ends the Run under way, if any, as the connection did.
+func (e *gwsRuns) closed(err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	e.finish(e.run.Load(), err)
 }
 
 func (e *gwsEchoClient) OnMessage(s *gws.Conn, m *gws.Message) {
@@ -1080,12 +1096,7 @@ func (e *gwsEchoClient) OnMessage(s *gws.Conn, m *gws.Message) {
 	}
 }
 
-func (e *gwsEchoClient) OnClose(s *gws.Conn, err error) {
-	if err == nil {
-		err = io.EOF
-	}
-	e.finish(e.run.Load(), err)
-}
+func (e *gwsEchoClient) OnClose(_ *gws.Conn, err error) { e.closed(err) }
 
 // Run does round trips until target or, checked every clockEvery,
 // deadline.
@@ -1119,25 +1130,7 @@ type gwsCorpusClient struct {
 	// next is the corpus index of the message under way: ReadLoop's
 	// goroutine's during a Run, Run's between them.
 	next int
-	run  atomic.Pointer[gwsCorpusRun] // published as gwsEchoClient's
-	done chan struct{}
-}
-
-// gwsCorpusRun is one Run's state, owned as gwsRun's is.
-type gwsCorpusRun struct {
-	n, target int
-	bytes     int64
-	deadline  time.Time
-	err       error
-	finished  bool
-}
-
-func (e *gwsCorpusClient) finish(r *gwsCorpusRun, err error) {
-	if r == nil || r.finished {
-		return
-	}
-	r.finished, r.err = true, err
-	e.done <- struct{}{}
+	*gwsRuns
 }
 
 func (e *gwsCorpusClient) OnMessage(s *gws.Conn, m *gws.Message) {
@@ -1161,18 +1154,13 @@ func (e *gwsCorpusClient) OnMessage(s *gws.Conn, m *gws.Message) {
 	}
 }
 
-func (e *gwsCorpusClient) OnClose(s *gws.Conn, err error) {
-	if err == nil {
-		err = io.EOF
-	}
-	e.finish(e.run.Load(), err)
-}
+func (e *gwsCorpusClient) OnClose(_ *gws.Conn, err error) { e.closed(err) }
 
 func (e *gwsCorpusClient) Run(n int, deadline time.Time) (int, int64, error) {
 	if n <= 0 {
 		return 0, 0, nil
 	}
-	r := &gwsCorpusRun{target: n, deadline: deadline}
+	r := &gwsRun{target: n, deadline: deadline}
 	msg := e.corpus[e.next%len(e.corpus)]
 	e.run.Store(r)
 	if err := e.c.WriteMessage(e.op, msg); err != nil {
