@@ -225,7 +225,7 @@ func newConn(nc net.Conn, leftover []byte, cfg connConfig) *Conn {
 		if cfg.pingTimeout <= 0 {
 			cfg.pingTimeout = DefaultPingTimeout
 		}
-		c.startBackground(func() { c.keepalive(cfg.pingInterval, cfg.pingTimeout) })
+		c.startKeepalive(cfg.pingInterval, cfg.pingTimeout)
 	}
 	return c
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -127,41 +129,54 @@ func (c *Conn) pongReceived(payload []byte) {
 	}
 }
 
-// keepalive pings every interval and drops a peer that leaves a ping
+// startKeepalive pings every interval and drops a peer that leaves a ping
 // unanswered for timeout: a peer that vanished without a FIN is otherwise
-// only found by TCP after many minutes. A ping waits for the frame being
-// written, which on a slow link a large one makes long; the peer is then
-// dropped only if it took nothing of that frame (a MiB at a time, see
-// writeInChunks) for timeout. It ends with the connection.
-func (c *Conn) keepalive(interval, timeout time.Duration) {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-c.netClosed:
-			return
-		case <-ticker.C:
-		}
-		// A ping the wire does not take in time, whose write is cut and
-		// breaks the connection (midway through the frame, or over TLS
-		// at all), is unanswered too: the cause says so (closingCause).
-		ctx, cancel := context.WithTimeoutCause(context.Background(), timeout, ErrKeepaliveTimeout)
-		sent, err := c.ping(ctx, timeout)
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			if !sent && c.tookFrameWithin(timeout) {
-				// The ping waited behind a large frame of ours, which the
-				// peer keeps taking: it is there. The next round pings
-				// again.
-				continue
-			}
-			c.closeNetWith(ErrKeepaliveTimeout)
+// only found by TCP after many minutes. The rounds run from a timer, not
+// from a goroutine waiting on a ticker: a goroutine exists only while a
+// ping is out, so a quiet Conn that a Poller watches holds none between
+// rounds. Each round is counted among the Conn's background goroutines,
+// which Close waits for, and the timer stops with the connection.
+func (c *Conn) startKeepalive(interval, timeout time.Duration) {
+	var timer atomic.Pointer[time.Timer]
+	round := func() {
+		if !c.joinBackground() {
 			return
 		}
-		if err != nil {
-			return
+		defer c.background.Done()
+		if c.keepaliveRound(timeout) && !c.isNetClosed() {
+			timer.Load().Reset(interval)
 		}
 	}
+	// Made to fire never, then set: round finds the timer stored, however
+	// short interval is.
+	timer.Store(time.AfterFunc(math.MaxInt64, round))
+	timer.Load().Reset(interval)
+	c.AfterClose(func() { timer.Load().Stop() })
+}
+
+// keepaliveRound sends one ping and waits for its pong, and reports
+// whether keepalive goes on. A ping waits for the frame being written,
+// which on a slow link a large one makes long; the peer is then dropped
+// only if it took nothing of that frame (a MiB at a time, see
+// writeInChunks) for timeout.
+func (c *Conn) keepaliveRound(timeout time.Duration) bool {
+	// A ping the wire does not take in time, whose write is cut and
+	// breaks the connection (midway through the frame, or over TLS at
+	// all), is unanswered too: the cause says so (closingCause).
+	ctx, cancel := context.WithTimeoutCause(context.Background(), timeout, ErrKeepaliveTimeout)
+	sent, err := c.ping(ctx, timeout)
+	cancel()
+	if errors.Is(err, context.DeadlineExceeded) {
+		if !sent && c.tookFrameWithin(timeout) {
+			// The ping waited behind a large frame of ours, which the
+			// peer keeps taking: it is there. The next round pings
+			// again.
+			return true
+		}
+		c.closeNetWith(ErrKeepaliveTimeout)
+		return false
+	}
+	return err == nil
 }
 
 // CloseRead starts a goroutine that reads from the Conn and discards
@@ -193,16 +208,26 @@ func (c *Conn) CloseRead(ctx context.Context) context.Context {
 // backgroundMu, as closeNetWith does to close netClosed, puts each Add
 // before that wait, or finds the connection closed.
 func (c *Conn) startBackground(f func()) bool {
+	if !c.joinBackground() {
+		return false
+	}
+	go func() {
+		defer c.background.Done()
+		f()
+	}()
+	return true
+}
+
+// joinBackground counts the calling goroutine among the Conn's background
+// ones (startBackground), unless the connection is closed already; it
+// reports whether it did. The caller calls background.Done when it ends.
+func (c *Conn) joinBackground() bool {
 	c.backgroundMu.Lock()
 	defer c.backgroundMu.Unlock()
 	if c.isNetClosed() {
 		return false
 	}
 	c.background.Add(1)
-	go func() {
-		defer c.background.Done()
-		f()
-	}()
 	return true
 }
 

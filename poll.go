@@ -9,7 +9,8 @@
 // connections have data (epoll on Linux), and only then gives one a
 // goroutine, which runs the handler and ends. A quiet connection costs its
 // Conn and its socket, and nothing else (readbuf.go already holds no buffer
-// for it).
+// for it; keepalive pings from a timer, with a goroutine only while a ping
+// is out).
 //
 // Control frames need no handler: a ping that arrives on a quiet
 // connection is answered, and a pong recorded, by the Poller itself, which

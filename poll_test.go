@@ -137,40 +137,51 @@ func pieces(b []byte, n int) func(func([]byte) bool) {
 }
 
 // Over TCP on Linux a quiet watched connection holds no goroutine: that is
-// the Poller's purpose.
+// the Poller's purpose. Keepalive (PingInterval) holds none either between
+// its rounds, which run from a timer.
 func TestPollerQuietConnectionsHoldNoGoroutine(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the system poller is epoll")
 	}
-	checkLeaks(t)
-	p := newTestPoller(t)
-	h := newCountingEcho()
-	const conns = 50
-	clients := make([]*Conn, conns)
-	servers := make([]*Conn, conns)
-	for i := range clients {
-		servers[i], clients[i] = connPair(t)
+	for _, keepalive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keepalive=%v", keepalive), func(t *testing.T) {
+			checkLeaks(t)
+			p := newTestPoller(t)
+			h := newCountingEcho()
+			var cfg connConfig
+			if keepalive {
+				// No round comes due during the test: the clients do not
+				// read, and would leave a ping unanswered.
+				cfg.pingInterval, cfg.pingTimeout = time.Hour, time.Minute
+			}
+			const conns = 50
+			clients := make([]*Conn, conns)
+			servers := make([]*Conn, conns)
+			before := runtime.NumGoroutine()
+			for i := range clients {
+				servers[i], clients[i] = connPairConfig(t, cfg, connConfig{})
+			}
+			for i := range servers {
+				if err := p.Add(servers[i], h.handle); err != nil {
+					t.Fatal(err)
+				}
+				echoOnce(t, clients[i], "hello")
+			}
+			// The goroutines that served the echoes end once they find
+			// nothing more to read.
+			waitFor(t, "serving goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
+			for i, s := range servers {
+				s.lock(context.Background(), &s.readLock)
+				holds := s.br.buf != nil
+				s.readLock.unlock()
+				if holds {
+					t.Fatalf("quiet conn %d holds a read buffer", i)
+				}
+			}
+			// And they still answer.
+			echoOnce(t, clients[7], "still there")
+		})
 	}
-	before := runtime.NumGoroutine()
-	for i := range servers {
-		if err := p.Add(servers[i], h.handle); err != nil {
-			t.Fatal(err)
-		}
-		echoOnce(t, clients[i], "hello")
-	}
-	// The goroutines that served the echoes end once they find nothing
-	// more to read.
-	waitFor(t, "serving goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
-	for i, s := range servers {
-		s.lock(context.Background(), &s.readLock)
-		holds := s.br.buf != nil
-		s.readLock.unlock()
-		if holds {
-			t.Fatalf("quiet conn %d holds a read buffer", i)
-		}
-	}
-	// And they still answer.
-	echoOnce(t, clients[7], "still there")
 }
 
 // A ping on a quiet connection is answered by the Poller, without calling

@@ -57,7 +57,8 @@ type AcceptOptions struct {
 	// DefaultPingTimeout). Pongs are seen only while someone reads. A ping
 	// waits for a frame being written; while a large one goes out, the
 	// peer is dropped only if it takes none of it (a MiB at a time) for
-	// PingTimeout.
+	// PingTimeout. The pings run from a timer: between them keepalive
+	// holds no goroutine.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 
