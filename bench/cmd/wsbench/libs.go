@@ -996,22 +996,16 @@ var gwsLib = &library{
 	},
 	dialEcho: func(addr string, cfg config, msg []byte) (echoer, error) {
 		e := &gwsEchoClient{op: gwsOpcode(cfg.text), msg: msg, gwsRuns: newGwsRuns()}
-		s, _, err := gws.NewClient(e, gwsClientOption(addr, cfg))
-		if err != nil {
+		if err := e.dial(e, addr, cfg); err != nil {
 			return nil, err
 		}
-		e.c = s
-		go s.ReadLoop()
 		return e, nil
 	},
 	dialCorpus: func(addr string, cfg config, corpus [][]byte) (corpusEchoer, error) {
 		e := &gwsCorpusClient{op: gwsOpcode(cfg.text), corpus: corpus, gwsRuns: newGwsRuns()}
-		s, _, err := gws.NewClient(e, gwsClientOption(addr, cfg))
-		if err != nil {
+		if err := e.dial(e, addr, cfg); err != nil {
 			return nil, err
 		}
-		e.c = s
-		go s.ReadLoop()
 		return e, nil
 	},
 }
@@ -1032,15 +1026,16 @@ func gwsClientOption(addr string, cfg config) *gws.ClientOption {
 // sends the next message; Run waits only for the last.
 type gwsEchoClient struct {
 	gws.BuiltinEventHandler
-	c   *gws.Conn
 	op  gws.Opcode
 	msg []byte
 	*gwsRuns
 }
 
 // gwsRuns is what a gws client driving round trips from OnMessage shares
-// with its Run: the Run under way, and the signal that it finished.
+// with its Run: its connection, the Run under way, and the signal that it
+// finished.
 type gwsRuns struct {
+	c *gws.Conn
 	// run is the Run under way. Run publishes a new one before its first
 	// message, so that ReadLoop's goroutine sees its fields (the socket
 	// orders them too, but the race detector cannot see that).
@@ -1049,6 +1044,18 @@ type gwsRuns struct {
 }
 
 func newGwsRuns() *gwsRuns { return &gwsRuns{done: make(chan struct{}, 1)} }
+
+// dial connects the client whose events handler takes, and starts its
+// ReadLoop, which calls handler's OnMessage with each reply.
+func (e *gwsRuns) dial(handler gws.Event, addr string, cfg config) error {
+	s, _, err := gws.NewClient(handler, gwsClientOption(addr, cfg))
+	if err != nil {
+		return err
+	}
+	e.c = s
+	go s.ReadLoop()
+	return nil
+}
 
 // gwsRun is one Run's state. Its counters belong to ReadLoop's goroutine
 // until done is signalled, and to Run's after.
@@ -1124,7 +1131,6 @@ func (e *gwsEchoClient) Close() error { return e.c.NetConn().Close() }
 // message sent and sends the next one of the corpus.
 type gwsCorpusClient struct {
 	gws.BuiltinEventHandler
-	c      *gws.Conn
 	op     gws.Opcode
 	corpus [][]byte
 	// next is the corpus index of the message under way: ReadLoop's
