@@ -724,6 +724,11 @@ func newDeflateCompressor(level, windowBits int, takeover bool) *deflateCompress
 // payload to send (RSV1 set on its first frame) to dst. It does not retain
 // p or dst.
 func (c *deflateCompressor) appendCompressed(dst, p []byte) []byte {
+	if c.level == flate.BestSpeed && !c.takeover && c.engine == nil {
+		// A whole message on its own at the default level: deflate.go's
+		// encoder, which needs no priming to bound its window either.
+		return appendDeflateMessage(dst, p, 1<<c.windowBits)
+	}
 	return c.appendFinish(c.appendWrite(dst, p))
 }
 

@@ -11,13 +11,13 @@ import (
 	"testing/iotest"
 )
 
-// bits turns a drawing of header bits into bytes: "1 000 0001" is FIN, no
+// drawnBits turns a drawing of header bits into bytes: "1 000 0001" is FIN, no
 // RSV, opcode 1. Spaces only separate the fields for the reader.
-func bits(t *testing.T, s string) []byte {
+func drawnBits(t *testing.T, s string) []byte {
 	t.Helper()
 	s = strings.ReplaceAll(s, " ", "")
 	if len(s)%8 != 0 {
-		t.Fatalf("bits(%q): %d bits, not whole bytes", s, len(s))
+		t.Fatalf("drawnBits(%q): %d bits, not whole bytes", s, len(s))
 	}
 	out := make([]byte, len(s)/8)
 	for i, c := range s {
@@ -96,9 +96,9 @@ func TestExtendedLengths(t *testing.T) {
 		length int64
 		wire   []byte
 	}{
-		{0, bits(t, "1 000 0010  0 0000000")},
-		{125, bits(t, "1 000 0010  0 1111101")},
-		{126, append(bits(t, "1 000 0010  0 1111110"), 0x00, 0x7E)},
+		{0, drawnBits(t, "1 000 0010  0 0000000")},
+		{125, drawnBits(t, "1 000 0010  0 1111101")},
+		{126, append(drawnBits(t, "1 000 0010  0 1111110"), 0x00, 0x7E)},
 		{256, mustHex(t, "82 7e 01 00")},
 		{65535, mustHex(t, "82 7e ff ff")},
 		{65536, mustHex(t, "82 7f 00 00 00 00 00 01 00 00")},

@@ -1,0 +1,650 @@
+// A DEFLATE encoder (RFC 1951) for whole messages, written for
+// permessage-deflate's common case: a short message, compressed on its own.
+//
+// compress/flate is built for streams. For each block it sorts the symbol
+// frequencies through sort.Interface to build its Huffman codes, and on a
+// corpus of JSON messages of a few hundred bytes that costs more than
+// finding the matches does. This encoder makes the same kind of matches as
+// compress/flate's BestSpeed (one hash probe per position, as in Snappy)
+// and spends its care on the per-block work: frequencies counted while the
+// matches are found, codes built from a sorted slice of integers, and the
+// cheapest of the three block types (stored, fixed or dynamic codes,
+// §3.2.3) chosen from their exact sizes.
+//
+// Reading order: appendMessage, then tokenize (LZ77), then writeBlock and
+// the Huffman codes, then the bit writer.
+
+package websocket
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"slices"
+	"sync"
+)
+
+const (
+	// deflateMinMatch is the shortest match the encoder looks for. DEFLATE
+	// allows 3 (§3.2.5); hashing 4 bytes finds fewer but better candidates,
+	// and a 3-byte match rarely pays for its length and distance codes.
+	deflateMinMatch = 4
+	// deflateMaxMatch is the longest length code (§3.2.5). Longer runs are
+	// sent as several matches at the same distance.
+	deflateMaxMatch = 258
+	// deflateMaxBlock is how much input one block covers: it keeps every
+	// symbol count below 2^16 and fits a stored block's 16-bit LEN.
+	deflateMaxBlock = 1<<16 - 1
+	// deflateMaxHashBits sizes the largest hash table: 16 Ki positions,
+	// 64 KiB. A small message uses a table scaled to its length, since the
+	// table is cleared for every message.
+	deflateMaxHashBits = 14
+	// deflateMaxPiece bounds the input one hash table serves, so that
+	// positions fit in an int32. A longer message is encoded in pieces,
+	// each referring only within itself.
+	deflateMaxPiece = 1 << 30
+
+	// The alphabets of §3.2.5: literals 0–255, end of block 256, length
+	// symbols 257–285; distance symbols 0–29.
+	deflateEndOfBlock = 256
+	deflateNumLitLen  = 286
+	deflateNumDist    = 30
+	deflateMaxBits    = 15 // longest Huffman code, §3.2.7
+	deflateMaxCLBits  = 7  // longest code-length code, §3.2.7 (3-bit lengths)
+
+	// A match token has this bit set, its length-3 in bits 16–23 and its
+	// distance-1 in bits 0–14; a literal token is the byte.
+	deflateMatchFlag = 1 << 31
+)
+
+// deflateCodeLengthOrder is the order in which a dynamic block's header
+// sends the code-length code's lengths (§3.2.7), rarely used ones last so
+// that trailing zeros can be left out.
+var deflateCodeLengthOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
+
+// deflateEncoder holds what encoding a message needs, so that a pooled one
+// allocates nothing. It is not safe for concurrent use.
+type deflateEncoder struct {
+	table    [1 << deflateMaxHashBits]int32 // hash of 4 bytes → position+1
+	tokens   []uint32
+	litFreq  [deflateNumLitLen]uint32
+	distFreq [deflateNumDist]uint32
+	extra    int // extra bits of the block's lengths and distances
+
+	lit, dist, codeLen huffmanCode
+
+	// The dynamic header's code lengths, run-length coded (§3.2.7): each
+	// entry is a symbol 0–18 and, above it, the repeat count's bits.
+	clSymbols []uint16
+	clFreq    [19]uint32
+
+	huff huffmanScratch
+	bw   bitWriter
+}
+
+var deflateEncoderPool = sync.Pool{New: func() any { return new(deflateEncoder) }}
+
+// appendDeflateMessage appends p compressed as one message of
+// permessage-deflate without context takeover (RFC 7692 §7.2.1): DEFLATE
+// blocks that refer back at most maxDist bytes and never before p, ending
+// in a sync flush whose 0x00 0x00 0xff 0xff is left out.
+func appendDeflateMessage(dst, p []byte, maxDist int) []byte {
+	e := deflateEncoderPool.Get().(*deflateEncoder)
+	dst = e.appendMessage(dst, p, maxDist)
+	deflateEncoderPool.Put(e)
+	return dst
+}
+
+func (e *deflateEncoder) appendMessage(dst, p []byte, maxDist int) []byte {
+	e.bw = bitWriter{buf: dst}
+	for len(p) > 0 {
+		piece := p[:min(len(p), deflateMaxPiece)]
+		e.clearTable(len(piece))
+		for start := 0; start < len(piece); start += deflateMaxBlock {
+			end := min(start+deflateMaxBlock, len(piece))
+			e.tokenize(piece, start, end, maxDist)
+			e.writeBlock(piece[start:end])
+		}
+		p = p[len(piece):]
+	}
+	// The sync flush (RFC 7692 §7.2.1): an empty stored block, whose
+	// header is three zero bits, padded to a byte; its LEN and NLEN are
+	// the 0x00 0x00 0xff 0xff the message leaves out. An empty message is
+	// this one byte, 0x00 (§7.2.3.6).
+	e.bw.writeBits(0, 3)
+	e.bw.alignToByte()
+	dst, e.bw.buf = e.bw.buf, nil
+	return dst
+}
+
+// ---------------------------------------------------------------------------
+// LZ77: finding matches, §4.
+
+// hashBits is the table size for an input of n bytes: about two slots per
+// byte, so that a short message clears little.
+func hashBits(n int) uint {
+	return uint(min(max(bits.Len(uint(n))+1, 8), deflateMaxHashBits))
+}
+
+func (e *deflateEncoder) clearTable(n int) {
+	clear(e.table[:1<<hashBits(n)])
+}
+
+func hash4(v uint32, tableBits uint) uint32 {
+	return (v * 0x1e35a7bd) >> (32 - tableBits)
+}
+
+func load32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i:]) }
+
+// tokenize turns src[start:end] into literals and matches in e.tokens and
+// counts their symbols. Matches refer back at most maxDist bytes, not
+// before src[0], and end by end; the hash table carries positions from one
+// block to the next. The search is greedy: at each position it probes the
+// one earlier position with the same hash of the next 4 bytes, and after a
+// run of misses it steps further ahead each time, so that incompressible
+// input passes quickly (and then goes out as a stored block).
+func (e *deflateEncoder) tokenize(src []byte, start, end, maxDist int) {
+	e.tokens = e.tokens[:0]
+	clear(e.litFreq[:])
+	clear(e.distFreq[:])
+	e.extra = 0
+	tableBits := hashBits(len(src))
+
+	nextEmit := start
+	s := start
+	// The last position whose 4 bytes can be loaded and hashed, and still
+	// leave a match of deflateMinMatch inside the block.
+	lastSearch := end - deflateMinMatch
+	for s <= lastSearch {
+		// Find a match at s, or skip ahead.
+		misses := 32
+		var cand int
+		for {
+			h := hash4(load32(src, s), tableBits)
+			cand = int(e.table[h]) - 1
+			e.table[h] = int32(s + 1)
+			if cand >= 0 && s-cand <= maxDist && load32(src, cand) == load32(src, s) {
+				break
+			}
+			s += misses >> 5
+			misses++
+			if s > lastSearch {
+				goto tail
+			}
+		}
+		// Grow the match backwards over literals not yet emitted.
+		for s > nextEmit && cand > 0 && src[s-1] == src[cand-1] {
+			s--
+			cand--
+		}
+		e.addLiterals(src[nextEmit:s])
+		length := deflateMinMatch + matchLength(src[cand+deflateMinMatch:end], src[s+deflateMinMatch:end])
+		e.addMatch(length, s-cand)
+		s += length
+		nextEmit = s
+		// Remember the positions just before s, which the next search would
+		// otherwise never see: repeated structure often resumes there.
+		if s-2 <= lastSearch && s-2 >= 0 {
+			e.table[hash4(load32(src, s-2), tableBits)] = int32(s - 2 + 1)
+		}
+		if s-1 <= lastSearch {
+			e.table[hash4(load32(src, s-1), tableBits)] = int32(s - 1 + 1)
+		}
+	}
+tail:
+	e.addLiterals(src[nextEmit:end])
+}
+
+// matchLength is how many leading bytes a and b share, 8 at a time.
+func matchLength(a, b []byte) int {
+	n := 0
+	for len(a)-n >= 8 && len(b)-n >= 8 {
+		if x := binary.LittleEndian.Uint64(a[n:]) ^ binary.LittleEndian.Uint64(b[n:]); x != 0 {
+			return n + bits.TrailingZeros64(x)>>3
+		}
+		n += 8
+	}
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+func (e *deflateEncoder) addLiterals(lits []byte) {
+	for _, b := range lits {
+		e.tokens = append(e.tokens, uint32(b))
+		e.litFreq[b]++
+	}
+}
+
+// addMatch adds a match of any length ≥ 3 at distance dist, as several
+// tokens of at most 258 bytes: each copies from the same distance back,
+// which §3.2.3 allows to overlap the bytes being produced.
+func (e *deflateEncoder) addMatch(length, dist int) {
+	for length > 0 {
+		n := min(length, deflateMaxMatch)
+		if rest := length - n; rest > 0 && rest < 3 {
+			n -= 3 - rest // leave at least 3 for the last token
+		}
+		length -= n
+		lsym, lextra, _ := lengthSymbol(n)
+		dsym, dextra, _ := distSymbol(dist)
+		e.litFreq[lsym]++
+		e.distFreq[dsym]++
+		e.extra += int(lextra + dextra)
+		e.tokens = append(e.tokens, deflateMatchFlag|uint32(n-3)<<16|uint32(dist-1))
+	}
+}
+
+// lengthSymbol returns the symbol for a match length of 3–258 and its extra
+// bits (§3.2.5). Lengths 3–10 have a symbol each; after that each group of
+// four symbols covers twice the span of the group before, with one more
+// extra bit; 258 has symbol 285 of its own.
+func lengthSymbol(length int) (sym int, extraBits uint, extra uint32) {
+	l := uint32(length - 3)
+	switch {
+	case l < 8:
+		return 257 + int(l), 0, 0
+	case l == 255:
+		return 285, 0, 0
+	}
+	n := uint(bits.Len32(l)) - 3 // extra bits: 1 for 8–15, …, 5 for 128–254
+	return 257 + 4*int(n+1) + int(l>>n&3), n, l & (1<<n - 1)
+}
+
+// distSymbol returns the symbol for a distance of 1–32768 and its extra
+// bits (§3.2.5): distances 1–4 have a symbol each; after that symbols go in
+// pairs, each pair covering twice the span of the pair before.
+func distSymbol(dist int) (sym int, extraBits uint, extra uint32) {
+	d := uint32(dist - 1)
+	if d < 4 {
+		return int(d), 0, 0
+	}
+	n := uint(bits.Len32(d)) - 2
+	return 2*int(n+1) + int(d>>n&1), n, d & (1<<n - 1)
+}
+
+// ---------------------------------------------------------------------------
+// Blocks, §3.2.3–§3.2.7.
+
+// writeBlock writes the block for raw, whose tokens and symbol counts
+// tokenize left in e, as whichever of the three block types is shortest.
+func (e *deflateEncoder) writeBlock(raw []byte) {
+	e.litFreq[deflateEndOfBlock] = 1
+
+	// Fixed codes (§3.2.6): literals 0–143 take 8 bits, 144–255 take 9,
+	// symbols 256–279 take 7 and 280–287 take 8; distances take 5.
+	fixedBits := 3 + e.extra
+	for sym, f := range e.litFreq {
+		fixedBits += int(f) * int(fixedLitLenBits(sym))
+	}
+	for _, f := range e.distFreq {
+		fixedBits += int(f) * 5
+	}
+
+	// A stored block: header, padding to a byte, LEN and NLEN, the bytes.
+	storedBits := 3 + int(7-(e.bw.n+2)%8) + 32 + 8*len(raw)
+
+	// Dynamic codes pay for their header but fit the counts. Below a few
+	// dozen bytes the header alone outweighs anything they could save.
+	dynamicBits := storedBits + 1
+	if len(raw) > 32 {
+		e.lit.build(e.litFreq[:], deflateMaxBits, &e.huff)
+		e.dist.build(e.distFreq[:], deflateMaxBits, &e.huff)
+		dynamicBits = 3 + e.dynamicHeaderBits() + e.extra + e.lit.bitsFor(e.litFreq[:]) + e.dist.bitsFor(e.distFreq[:])
+	}
+
+	switch {
+	case storedBits <= fixedBits && storedBits <= dynamicBits:
+		e.bw.writeBits(0, 3) // BFINAL 0, BTYPE 00
+		e.bw.alignToByte()
+		e.bw.writeBits(uint64(len(raw))|uint64(^uint16(len(raw)))<<16, 32)
+		e.bw.writeBytes(raw)
+	case fixedBits <= dynamicBits:
+		e.bw.writeBits(1<<1, 3) // BFINAL 0, BTYPE 01
+		e.lit.setFixedLitLen()
+		e.dist.setFixedDist()
+		e.writeTokens()
+	default:
+		e.bw.writeBits(2<<1, 3) // BFINAL 0, BTYPE 10
+		e.writeDynamicHeader()
+		e.writeTokens()
+	}
+}
+
+func fixedLitLenBits(sym int) uint8 {
+	switch {
+	case sym < 144:
+		return 8
+	case sym < 256:
+		return 9
+	case sym < 280:
+		return 7
+	}
+	return 8
+}
+
+// writeTokens writes the block's symbols with the codes in e.lit and
+// e.dist, then the end of the block.
+func (e *deflateEncoder) writeTokens() {
+	lit, dist, w := &e.lit, &e.dist, &e.bw
+	for _, t := range e.tokens {
+		if t&deflateMatchFlag == 0 {
+			w.writeBits(uint64(lit.code[t]), uint(lit.length[t]))
+			continue
+		}
+		lsym, lextraBits, lextra := lengthSymbol(int(t>>16&0xff) + 3)
+		dsym, dextraBits, dextra := distSymbol(int(t&0x7fff) + 1)
+		// At most 15+5+15+13 = 48 bits: two writes.
+		w.writeBits(uint64(lit.code[lsym])|uint64(lextra)<<lit.length[lsym], uint(lit.length[lsym])+lextraBits)
+		w.writeBits(uint64(dist.code[dsym])|uint64(dextra)<<dist.length[dsym], uint(dist.length[dsym])+dextraBits)
+	}
+	w.writeBits(uint64(lit.code[deflateEndOfBlock]), uint(lit.length[deflateEndOfBlock]))
+}
+
+// codeLengthsToSend returns how many literal/length and distance code
+// lengths the header sends (§3.2.7: HLIT+257, HDIST+1): trailing zeros are
+// left out, down to the minimum counts.
+func (e *deflateEncoder) codeLengthsToSend() (numLit, numDist int) {
+	numLit, numDist = deflateNumLitLen, deflateNumDist
+	for numLit > 257 && e.lit.length[numLit-1] == 0 {
+		numLit--
+	}
+	for numDist > 1 && e.dist.length[numDist-1] == 0 {
+		numDist--
+	}
+	return numLit, numDist
+}
+
+// dynamicHeaderBits run-length codes the code lengths into e.clSymbols,
+// builds the code-length code and returns the header's size in bits.
+func (e *deflateEncoder) dynamicHeaderBits() int {
+	numLit, numDist := e.codeLengthsToSend()
+	e.clSymbols = e.clSymbols[:0]
+	clear(e.clFreq[:])
+	// The two lists of lengths are coded as one sequence: a run may cross
+	// from one into the other (§3.2.7).
+	e.runLengths(e.lit.length[:numLit], e.dist.length[:numDist])
+	e.codeLen.build(e.clFreq[:], deflateMaxCLBits, &e.huff)
+
+	numCL := len(deflateCodeLengthOrder)
+	for numCL > 4 && e.codeLen.length[deflateCodeLengthOrder[numCL-1]] == 0 {
+		numCL--
+	}
+	n := 5 + 5 + 4 + 3*numCL
+	for _, s := range e.clSymbols {
+		n += int(e.codeLen.length[s&0x1f]) + int(clExtraBits(s&0x1f))
+	}
+	return n
+}
+
+// clExtraBits is how many bits follow a code-length symbol: 16 repeats the
+// previous length 3–6 times (2 bits), 17 repeats zero 3–10 times (3 bits),
+// 18 repeats zero 11–138 times (7 bits).
+func clExtraBits(sym uint16) uint {
+	switch sym {
+	case 16:
+		return 2
+	case 17:
+		return 3
+	case 18:
+		return 7
+	}
+	return 0
+}
+
+// runLengths appends the code lengths of the sequence a then b to
+// e.clSymbols, run-length coded, and counts the symbols.
+func (e *deflateEncoder) runLengths(a, b []uint8) {
+	at := func(i int) uint8 {
+		if i < len(a) {
+			return a[i]
+		}
+		return b[i-len(a)]
+	}
+	add := func(sym, repeat uint16) {
+		e.clSymbols = append(e.clSymbols, sym|repeat<<5)
+		e.clFreq[sym]++
+	}
+	total := len(a) + len(b)
+	for i := 0; i < total; {
+		v := at(i)
+		run := 1
+		for i+run < total && at(i+run) == v {
+			run++
+		}
+		i += run
+		if v == 0 {
+			for run >= 11 {
+				n := min(run, 138)
+				add(18, uint16(n-11))
+				run -= n
+			}
+			if run >= 3 {
+				add(17, uint16(run-3))
+				run = 0
+			}
+		} else {
+			add(uint16(v), 0)
+			run--
+			for run >= 3 {
+				n := min(run, 6)
+				add(16, uint16(n-3))
+				run -= n
+			}
+		}
+		for ; run > 0; run-- {
+			add(uint16(v), 0)
+		}
+	}
+}
+
+// writeDynamicHeader writes what dynamicHeaderBits measured (§3.2.7).
+func (e *deflateEncoder) writeDynamicHeader() {
+	numLit, numDist := e.codeLengthsToSend()
+	numCL := len(deflateCodeLengthOrder)
+	for numCL > 4 && e.codeLen.length[deflateCodeLengthOrder[numCL-1]] == 0 {
+		numCL--
+	}
+	w := &e.bw
+	w.writeBits(uint64(numLit-257)|uint64(numDist-1)<<5|uint64(numCL-4)<<10, 14)
+	for _, sym := range deflateCodeLengthOrder[:numCL] {
+		w.writeBits(uint64(e.codeLen.length[sym]), 3)
+	}
+	for _, s := range e.clSymbols {
+		sym := s & 0x1f
+		w.writeBits(uint64(e.codeLen.code[sym])|uint64(s>>5)<<e.codeLen.length[sym], uint(e.codeLen.length[sym])+clExtraBits(sym))
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Huffman codes, §3.2.2.
+
+// huffmanCode is a prefix code for an alphabet of up to 286 symbols: each
+// symbol's code length (0 for an unused symbol) and its code, bit-reversed,
+// since DEFLATE sends Huffman codes starting from their most significant
+// bit while it packs everything else least significant bit first (§3.1.1).
+type huffmanCode struct {
+	length [deflateNumLitLen + 2]uint8
+	code   [deflateNumLitLen + 2]uint16
+}
+
+// huffmanScratch is the working space of huffmanCode.build.
+type huffmanScratch struct {
+	leaves []uint64 // frequency<<16 | symbol, sorted
+	weight []uint64
+	parent []int32
+	count  [deflateMaxBits + 1]int
+}
+
+// build makes an optimal prefix code for freq whose codes are at most
+// maxBits long. A code with fewer than two symbols gets a second one of
+// length 1, unused, so that every code is complete: decoders differ on
+// which incomplete codes they accept.
+func (h *huffmanCode) build(freq []uint32, maxBits int, s *huffmanScratch) {
+	clear(h.length[:])
+	s.leaves = s.leaves[:0]
+	for sym, f := range freq {
+		if f > 0 {
+			s.leaves = append(s.leaves, uint64(f)<<16|uint64(sym))
+		}
+	}
+	if len(s.leaves) < 2 {
+		used := 0
+		if len(s.leaves) == 1 {
+			used = int(s.leaves[0] & 0xffff)
+		}
+		h.length[used] = 1
+		h.length[min(used^1, len(freq)-1)] = 1 // 0 and 1, or the only two
+		h.assignCodes(len(freq))
+		return
+	}
+	slices.Sort(s.leaves)
+
+	// Huffman's algorithm with two queues (the leaves in order, then the
+	// inner nodes, made in order of weight): join the two lightest nodes
+	// until one is left. Node i < n is leaf i; inner nodes follow.
+	n := len(s.leaves)
+	s.weight = s.weight[:0]
+	for _, l := range s.leaves {
+		s.weight = append(s.weight, l>>16)
+	}
+	s.parent = append(s.parent[:0], make([]int32, 2*n-1)...)
+	nextLeaf, nextInner := 0, n
+	lightest := func() int {
+		if nextLeaf < n && (nextInner == len(s.weight) || s.weight[nextLeaf] <= s.weight[nextInner]) {
+			nextLeaf++
+			return nextLeaf - 1
+		}
+		nextInner++
+		return nextInner - 1
+	}
+	for len(s.weight) < 2*n-1 {
+		a, b := lightest(), lightest()
+		s.parent[a] = int32(len(s.weight))
+		s.parent[b] = int32(len(s.weight))
+		s.weight = append(s.weight, s.weight[a]+s.weight[b])
+	}
+
+	// Depths: the root is last, and every node's parent comes after it.
+	depth := s.weight // reused: weights are no longer needed
+	root := 2*n - 2
+	depth[root] = 0
+	clear(s.count[:])
+	for i := root - 1; i >= 0; i-- {
+		depth[i] = depth[s.parent[i]] + 1
+		if i < n {
+			s.count[min(depth[i], uint64(maxBits))]++
+		}
+	}
+
+	// Limit the lengths to maxBits. Clamping the deepest leaves to maxBits
+	// over-fills the code (the Kraft sum exceeds 1); each round below moves
+	// one leaf of the longest length below maxBits one level down, where it
+	// and a clamped leaf share the room it had: one unit of 2^-maxBits less.
+	excess := -(1 << maxBits)
+	for l := 1; l <= maxBits; l++ {
+		excess += s.count[l] << (maxBits - l)
+	}
+	for ; excess > 0; excess-- {
+		l := maxBits - 1
+		for s.count[l] == 0 {
+			l--
+		}
+		s.count[l]--
+		s.count[l+1] += 2
+		s.count[maxBits]--
+	}
+
+	// The counts per length are the code's shape; the least frequent
+	// symbols take the longest codes.
+	i := 0
+	for l := maxBits; l >= 1; l-- {
+		for range s.count[l] {
+			h.length[s.leaves[i]&0xffff] = uint8(l)
+			i++
+		}
+	}
+	h.assignCodes(len(freq))
+}
+
+// assignCodes gives the symbols their canonical codes from their lengths
+// (§3.2.2): shorter codes first, and within a length, in symbol order.
+func (h *huffmanCode) assignCodes(numSymbols int) {
+	var count [deflateMaxBits + 1]uint16
+	for _, l := range h.length[:numSymbols] {
+		count[l]++
+	}
+	count[0] = 0
+	var next [deflateMaxBits + 1]uint16
+	code := uint16(0)
+	for l := 1; l <= deflateMaxBits; l++ {
+		code = (code + count[l-1]) << 1
+		next[l] = code
+	}
+	for sym, l := range h.length[:numSymbols] {
+		if l != 0 {
+			h.code[sym] = bits.Reverse16(next[l]) >> (16 - l)
+			next[l]++
+		}
+	}
+}
+
+// bitsFor is the size in bits of symbols counted in freq, in this code.
+func (h *huffmanCode) bitsFor(freq []uint32) int {
+	n := 0
+	for sym, f := range freq {
+		n += int(f) * int(h.length[sym])
+	}
+	return n
+}
+
+// setFixedLitLen and setFixedDist set the fixed codes of §3.2.6.
+func (h *huffmanCode) setFixedLitLen() {
+	for sym := range 288 {
+		h.length[sym] = fixedLitLenBits(sym)
+	}
+	h.assignCodes(288)
+}
+
+func (h *huffmanCode) setFixedDist() {
+	for sym := range deflateNumDist {
+		h.length[sym] = 5
+	}
+	h.assignCodes(deflateNumDist)
+}
+
+// ---------------------------------------------------------------------------
+// Bits, §3.1.1: packed into bytes starting with the least significant bit.
+
+type bitWriter struct {
+	buf []byte
+	acc uint64 // bits not yet appended, the next one lowest
+	n   uint   // how many bits acc holds, < 32 between calls
+}
+
+// writeBits appends the low n bits of v, n ≤ 32.
+func (w *bitWriter) writeBits(v uint64, n uint) {
+	w.acc |= v << w.n
+	w.n += n
+	if w.n >= 32 {
+		w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(w.acc))
+		w.acc >>= 32
+		w.n -= 32
+	}
+}
+
+// alignToByte appends the bits held, padded with zeros to a whole byte.
+func (w *bitWriter) alignToByte() {
+	for w.n > 0 {
+		w.buf = append(w.buf, byte(w.acc))
+		w.acc >>= 8
+		w.n -= min(w.n, 8)
+	}
+	w.acc = 0
+}
+
+// writeBytes appends p after aligning to a byte.
+func (w *bitWriter) writeBytes(p []byte) {
+	w.alignToByte()
+	w.buf = append(w.buf, p...)
+}
