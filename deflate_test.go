@@ -227,3 +227,154 @@ func BenchmarkDeflateEncoder(b *testing.B) {
 		}
 	})
 }
+
+// TestDeflateEncoderSymbols checks every match length 3–258 and distance
+// 1–32768 against the base and extra-bit tables of RFC 1951 §3.2.5 (those
+// of compress_test.go's decoder), and that the token packing keeps them.
+func TestDeflateEncoderSymbols(t *testing.T) {
+	for length := 3; length <= deflateMaxMatch; length++ {
+		sym, nb, extra := lengthSymbol(length)
+		i := sym - 257
+		if i < 0 || i >= len(inflateTestLenBase) || nb != inflateTestLenExtra[i] ||
+			extra >= 1<<nb || inflateTestLenBase[i]+int(extra) != length {
+			t.Fatalf("length %d: symbol %d, %d extra bits %d", length, sym, nb, extra)
+		}
+	}
+	for dist := 1; dist <= 1<<15; dist++ {
+		sym, nb, extra := distSymbol(dist)
+		if sym < 0 || sym >= len(inflateTestDistBase) || nb != inflateTestDistExt[sym] ||
+			extra >= 1<<nb || inflateTestDistBase[sym]+int(extra) != dist {
+			t.Fatalf("distance %d: symbol %d, %d extra bits %d", dist, sym, nb, extra)
+		}
+	}
+	var e deflateEncoder
+	for _, length := range []int{3, 4, 258, 259, 260, 261, 516, 517, 518, 1000} {
+		for _, dist := range []int{1, 2, 32767, 32768} {
+			e.tokens = e.tokens[:0]
+			e.addMatch(length, dist)
+			total := 0
+			for _, tok := range e.tokens {
+				n, d := int(tok>>16&0xff)+3, int(tok&0x7fff)+1
+				if tok&deflateMatchFlag == 0 || n > deflateMaxMatch || d != dist {
+					t.Fatalf("match %d at %d: token %#x", length, dist, tok)
+				}
+				total += n
+			}
+			if total != length {
+				t.Fatalf("match %d at %d: tokens cover %d", length, dist, total)
+			}
+		}
+	}
+}
+
+// TestDeflateEncoderRunLengths decodes the header's run-length coded code
+// lengths (§3.2.7) for random lengths with long runs, and checks they give
+// back the literal/length then distance lengths, with every repeat count
+// in its symbol's range and no 16 first.
+func TestDeflateEncoderRunLengths(t *testing.T) {
+	r := rand.New(rand.NewPCG(16, 18))
+	var e deflateEncoder
+	for range 2000 {
+		a := make([]uint8, 257+r.IntN(30))
+		b := make([]uint8, 1+r.IntN(30))
+		v := uint8(0)
+		for i := range len(a) + len(b) {
+			if r.IntN(8) == 0 {
+				v = uint8(r.IntN(2) * (1 + r.IntN(15)))
+			}
+			if i < len(a) {
+				a[i] = v
+			} else {
+				b[i-len(a)] = v
+			}
+		}
+		e.clSymbols = e.clSymbols[:0]
+		e.runLengths(a, b)
+		var got []uint8
+		for _, s := range e.clSymbols {
+			sym, rep := s&0x1f, int(s>>5)
+			switch {
+			case sym < 16:
+				if rep != 0 {
+					t.Fatalf("literal length %d with bits %d", sym, rep)
+				}
+				got = append(got, uint8(sym))
+			case sym == 16:
+				if len(got) == 0 || rep > 3 {
+					t.Fatalf("16 with %d after %d lengths", rep, len(got))
+				}
+				for range 3 + rep {
+					got = append(got, got[len(got)-1])
+				}
+			case sym == 17 && rep <= 7:
+				got = append(got, make([]uint8, 3+rep)...)
+			case sym == 18 && rep <= 127:
+				got = append(got, make([]uint8, 11+rep)...)
+			default:
+				t.Fatalf("symbol %d with bits %d", sym, rep)
+			}
+		}
+		if want := append(bytes.Clone(a), b...); !bytes.Equal(got, want) {
+			t.Fatalf("run-length coding of\n%v\ndecodes to\n%v", want, got)
+		}
+	}
+}
+
+// TestDeflateEncoderSizes round-trips every length up to 300 and the
+// lengths around one and two blocks, of inputs with short and long matches
+// near the block ends, and checks each block is no longer than it would be
+// stored or with fixed codes, counted here on their own.
+func TestDeflateEncoderSizes(t *testing.T) {
+	r := rand.New(rand.NewPCG(65535, 65536))
+	src := make([]byte, 2*deflateMaxBlock+300)
+	for i := range src {
+		if i >= 16 && r.IntN(4) > 0 {
+			src[i] = src[i-1-r.IntN(16)]
+		} else {
+			src[i] = 'a' + byte(r.IntN(4))
+		}
+	}
+	zeros := make([]byte, len(src))
+	var sizes []int
+	for n := range 301 {
+		sizes = append(sizes, n)
+	}
+	for _, m := range []int{deflateMaxBlock, 2 * deflateMaxBlock} {
+		for d := -5; d <= 5; d++ {
+			sizes = append(sizes, m+d)
+		}
+	}
+	var e deflateEncoder
+	for _, in := range [][]byte{src, zeros} {
+		for _, n := range sizes {
+			p := in[:n]
+			for _, maxDist := range []int{1 << 8, 1 << 15} {
+				checkDeflateMessage(t, appendDeflateMessage(nil, p, maxDist), p, maxDist)
+
+				e.bw = bitWriter{}
+				e.clearTable(len(p))
+				for start := 0; start < len(p); start += deflateMaxBlock {
+					end := min(start+deflateMaxBlock, len(p))
+					e.tokenize(p, start, end, maxDist)
+					before := 8*len(e.bw.buf) + int(e.bw.n)
+					stored := 3 + (8-(before+3)%8)%8 + 32 + 8*(end-start)
+					fixed := 3 + 7
+					for _, tok := range e.tokens {
+						if tok&deflateMatchFlag == 0 {
+							fixed += int(fixedLitLenBits(int(tok)))
+							continue
+						}
+						lsym, lnb, _ := lengthSymbol(int(tok>>16&0xff) + 3)
+						_, dnb, _ := distSymbol(int(tok&0x7fff) + 1)
+						fixed += int(fixedLitLenBits(lsym)+5) + int(lnb+dnb)
+					}
+					e.writeBlock(p[start:end])
+					got := 8*len(e.bw.buf) + int(e.bw.n) - before
+					if got > stored || got > fixed {
+						t.Fatalf("%d bytes, block at %d: %d bits, stored %d, fixed %d", n, start, got, stored, fixed)
+					}
+				}
+			}
+		}
+	}
+}
