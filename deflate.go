@@ -493,8 +493,14 @@ func (h *huffmanCode) build(freq []uint32, maxBits int, s *huffmanScratch) {
 		if len(s.leaves) == 1 {
 			used = int(s.leaves[0] & 0xffff)
 		}
+		// Its neighbour: 0 and 1 with none used; the one below the
+		// last symbol of an alphabet of odd size.
+		other := used ^ 1
+		if other >= len(freq) {
+			other = used - 1
+		}
 		h.length[used] = 1
-		h.length[min(used^1, len(freq)-1)] = 1 // 0 and 1, or the only two
+		h.length[other] = 1
 		h.assignCodes(len(freq))
 		return
 	}

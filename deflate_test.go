@@ -124,7 +124,7 @@ func TestHuffmanCodeIsCompleteAndLimited(t *testing.T) {
 			a, b = b, a+b
 		}
 	}
-	cases := [][]uint32{fib, fib[:19], make([]uint32, 30), {0, 5}, {5, 0, 0}}
+	cases := [][]uint32{fib, fib[:19], make([]uint32, 30), {0, 5}, {5, 0, 0}, {0, 0, 5}, {18: 1}}
 	for range 300 {
 		n := 2 + r.IntN(deflateNumLitLen-1)
 		f := make([]uint32, n)
