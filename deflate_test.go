@@ -345,6 +345,7 @@ func TestDeflateEncoderSizes(t *testing.T) {
 		}
 	}
 	var e deflateEncoder
+	dynamic := 0
 	for _, in := range [][]byte{src, zeros} {
 		for _, n := range sizes {
 			p := in[:n]
@@ -373,8 +374,23 @@ func TestDeflateEncoderSizes(t *testing.T) {
 					if got > stored || got > fixed {
 						t.Fatalf("%d bytes, block at %d: %d bits, stored %d, fixed %d", n, start, got, stored, fixed)
 					}
+					if got < stored && got < fixed {
+						// Dynamic codes: e still holds them; the size
+						// writeBlock chose them for must be what it wrote.
+						lit := e.litFreq
+						lit[deflateEndOfBlock] = 1
+						want := 3 + e.dynamicHeaderBits() + e.extra + e.lit.bitsFor(lit[:]) + e.dist.bitsFor(e.distFreq[:])
+						if got != want {
+							t.Fatalf("%d bytes, block at %d: a dynamic block of %d bits, counted as %d", n, start, got, want)
+						}
+						dynamic++
+					}
 				}
 			}
 		}
 	}
+	if dynamic == 0 {
+		t.Fatal("no block had dynamic codes")
+	}
+	t.Logf("%d dynamic blocks", dynamic)
 }
