@@ -119,8 +119,9 @@ func (e *deflateEncoder) appendMessage(dst, p []byte, maxDist int) []byte {
 // ---------------------------------------------------------------------------
 // LZ77: finding matches, §4.
 
-// hashBits is the table size for an input of n bytes: about two slots per
-// byte, so that a short message clears little.
+// hashBits is the table size for an input of n bytes: two to four slots
+// per byte (at least 256, at most 2^14), so that a short message clears
+// little.
 func hashBits(n int) uint {
 	return uint(min(max(bits.Len(uint(n))+1, 8), deflateMaxHashBits))
 }
@@ -628,7 +629,7 @@ type bitWriter struct {
 	n   uint   // how many bits acc holds, < 32 between calls
 }
 
-// writeBits appends the low n bits of v, n ≤ 32.
+// writeBits appends v, which must fit in n bits, n ≤ 32: it is not masked.
 func (w *bitWriter) writeBits(v uint64, n uint) {
 	w.acc |= v << w.n
 	w.n += n
