@@ -98,8 +98,14 @@ type CompressionOptions struct {
 	// for a compressor with context takeover and a 15-bit window, where it
 	// means level 2: BestSpeed only looks one message back. On the JSON
 	// corpus of the tests with takeover (BenchmarkDeflateLevel), BestSpeed
-	// compresses to 0.47 of the size at 39 MB/s, level 2 to 0.33 at
-	// 43 MB/s and level 6 to 0.30 at 22 MB/s.
+	// compresses to 0.47 of the size at 46 MB/s, level 2 to 0.33 at
+	// 53 MB/s and level 6 to 0.30 at 28 MB/s.
+	//
+	// Without context takeover, BestSpeed is ws13's own encoder
+	// (deflate.go) for every message written whole, which makes the same
+	// kind of matches as compress/flate's BestSpeed at nearly twice its
+	// speed (BenchmarkDeflateEncoder); a message streamed through Writer
+	// goes through compress/flate.
 	Level int
 }
 
@@ -181,7 +187,7 @@ func (o *CompressionOptions) shouldCompress(n int) bool {
 // There BestSpeed only refers back into the previous flush (one message),
 // while level 2 and up refer into the whole window; on the JSON corpus
 // level 2 is both smaller and faster than BestSpeed (0.33 against 0.47,
-// 43 against 39 MB/s) and twice as fast as level 6, which gains only 0.03
+// 53 against 46 MB/s) and twice as fast as level 6, which gains only 0.03
 // more (BenchmarkDeflateLevel). Below 15 bits every reset of a writer of
 // level 2 and up clears 640 KB of hash tables, so BestSpeed stays the
 // default there.
@@ -574,6 +580,12 @@ func putFlateEngine(level int, e *flateEngine) {
 // each message is DEFLATE data ending in a sync flush, whose trailing
 // 0x00 0x00 0xff 0xff is removed.
 //
+// Two encoders. A whole message without context takeover at BestSpeed, the
+// default, goes to deflate.go's encoder (appendDeflateMessage), which
+// bounds its distances to the window itself and keeps nothing between
+// messages. Everything else (takeover, other levels, a message streamed
+// through Writer) goes through a flate.Writer, as below.
+//
 // Windows. compress/flate always uses a 32 KiB window (15 bits) and has no
 // option to shrink it, so for fewer bits the compressor bounds the history
 // its flate.Writer has instead: it counts the bytes the writer has seen
@@ -591,18 +603,19 @@ func putFlateEngine(level int, e *flateEngine) {
 // bytes sent and at the start of every message with takeover, plus a sync
 // marker (4–5 bytes) and a block header per reset. BenchmarkDeflateWindow
 // on the JSON corpus of testdata/deflate (900 messages of 50 B–4 KiB,
-// 520 KB), level BestSpeed, one amd64 core:
+// 520 KB), level BestSpeed, one amd64 core (without takeover: deflate.go,
+// whatever the window):
 //
 //	go test -run '^$' -bench 'DeflateWindow|DeflateLevel' .
 //
 //	bits  takeover            no takeover
 //	      ratio  speed        ratio  speed
-//	  8   0.71    7 MB/s      0.67   10 MB/s
-//	  9   0.56   11 MB/s      0.56   18 MB/s
-//	 12   0.40   12 MB/s      0.49   38 MB/s
-//	 15   0.47   39 MB/s      0.49   38 MB/s
-//	 15   0.33   43 MB/s                     (level 2, BenchmarkDeflateLevel)
-//	 15   0.30   22 MB/s      0.47   24 MB/s   (level 6, BenchmarkDeflateLevel)
+//	  8   0.71   10 MB/s      0.48   84 MB/s
+//	  9   0.56   14 MB/s      0.48   84 MB/s
+//	 12   0.40   15 MB/s      0.48   83 MB/s
+//	 15   0.47   46 MB/s      0.48   85 MB/s
+//	 15   0.33   53 MB/s      0.48   33 MB/s   (level 2, BenchmarkDeflateLevel)
+//	 15   0.30   28 MB/s      0.47   29 MB/s   (level 6, BenchmarkDeflateLevel)
 //
 // (ratio = compressed/original.) BestSpeed only ever refers to the previous
 // block, i.e. the previous message, hence the small gain from takeover at
@@ -632,11 +645,12 @@ func putFlateEngine(level int, e *flateEngine) {
 //	go test -run '^$' -bench DeflatePark .
 //
 //	               ratio  speed      per message
-//	active         0.33   43 MB/s     14 µs
-//	parked         0.34   5.2 MB/s   111 µs
+//	active         0.33   53 MB/s     11 µs
+//	parked         0.34   6.2 MB/s    94 µs
 //
 // Memory per idle connection (TestDeflateMemory, -v). A flate.Writer
-// allocates 1.2 MB at BestSpeed and 0.8 MB at other levels. Without
+// allocates 1.2 MB at BestSpeed and 0.8 MB at other levels; deflate.go's
+// encoder, borrowed from its pool for one message, 70 KB. Without
 // takeover, and with takeover below 15 bits, the writer goes back to a pool
 // at the end of each message and an idle connection keeps at most
 // 2^(bits-1) bytes of history (2.1 KB at 12 bits, 112 B at 15 without
