@@ -76,6 +76,7 @@ type deflateEncoder struct {
 	// entry is a symbol 0–18 and, above it, the repeat count's bits.
 	clSymbols []uint16
 	clFreq    [19]uint32
+	lengths   [deflateNumLitLen + deflateNumDist]uint8 // what is run-length coded
 
 	huff huffmanScratch
 	bw   bitWriter
@@ -364,7 +365,8 @@ func (e *deflateEncoder) dynamicHeaderBits() int {
 	clear(e.clFreq[:])
 	// The two lists of lengths are coded as one sequence: a run may cross
 	// from one into the other (§3.2.7).
-	e.runLengths(e.lit.length[:numLit], e.dist.length[:numDist])
+	all := append(append(e.lengths[:0], e.lit.length[:numLit]...), e.dist.length[:numDist]...)
+	e.runLengths(all)
 	e.codeLen.build(e.clFreq[:], deflateMaxCLBits, &e.huff)
 
 	numCL := len(deflateCodeLengthOrder)
@@ -393,50 +395,44 @@ func clExtraBits(sym uint16) uint {
 	return 0
 }
 
-// runLengths appends the code lengths of the sequence a then b to
-// e.clSymbols, run-length coded, and counts the symbols.
-func (e *deflateEncoder) runLengths(a, b []uint8) {
-	at := func(i int) uint8 {
-		if i < len(a) {
-			return a[i]
-		}
-		return b[i-len(a)]
-	}
-	add := func(sym, repeat uint16) {
-		e.clSymbols = append(e.clSymbols, sym|repeat<<5)
-		e.clFreq[sym]++
-	}
-	total := len(a) + len(b)
-	for i := 0; i < total; {
-		v := at(i)
+// runLengths appends the code lengths to e.clSymbols, run-length coded,
+// and counts the symbols.
+func (e *deflateEncoder) runLengths(lengths []uint8) {
+	for i := 0; i < len(lengths); {
+		v := lengths[i]
 		run := 1
-		for i+run < total && at(i+run) == v {
+		for i+run < len(lengths) && lengths[i+run] == v {
 			run++
 		}
 		i += run
 		if v == 0 {
 			for run >= 11 {
 				n := min(run, 138)
-				add(18, uint16(n-11))
+				e.addCodeLength(18, n-11)
 				run -= n
 			}
 			if run >= 3 {
-				add(17, uint16(run-3))
+				e.addCodeLength(17, run-3)
 				run = 0
 			}
 		} else {
-			add(uint16(v), 0)
+			e.addCodeLength(v, 0) // 16 repeats the length before it
 			run--
 			for run >= 3 {
 				n := min(run, 6)
-				add(16, uint16(n-3))
+				e.addCodeLength(16, n-3)
 				run -= n
 			}
 		}
 		for ; run > 0; run-- {
-			add(uint16(v), 0)
+			e.addCodeLength(v, 0)
 		}
 	}
+}
+
+func (e *deflateEncoder) addCodeLength(sym uint8, repeat int) {
+	e.clSymbols = append(e.clSymbols, uint16(sym)|uint16(repeat)<<5)
+	e.clFreq[sym]++
 }
 
 // writeDynamicHeader writes what dynamicHeaderBits measured (§3.2.7).

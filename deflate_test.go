@@ -289,7 +289,7 @@ func TestDeflateEncoderRunLengths(t *testing.T) {
 			}
 		}
 		e.clSymbols = e.clSymbols[:0]
-		e.runLengths(a, b)
+		e.runLengths(append(bytes.Clone(a), b...)) // as dynamicHeaderBits joins them
 		var got []uint8
 		for _, s := range e.clSymbols {
 			sym, rep := s&0x1f, int(s>>5)
