@@ -75,8 +75,8 @@ type CompressionOptions struct {
 	// window (at least 9 bits) is kept for the next message to refer to.
 	// Below 15, a compressor with context takeover keeps only
 	// 2^(bits-1) bytes between messages instead of a whole flate.Writer,
-	// even while the connection is busy, at a cost in ratio and speed
-	// (figures on deflateCompressor).
+	// even while the connection is busy, at a cost in ratio (figures on
+	// deflateCompressor).
 	ServerMaxWindowBits int
 
 	// ClientMaxWindowBits (8–15, 0 means 15) is the same for the client's
@@ -101,11 +101,12 @@ type CompressionOptions struct {
 	// compresses to 0.47 of the size at 46 MB/s, level 2 to 0.33 at
 	// 53 MB/s and level 6 to 0.30 at 28 MB/s.
 	//
-	// Without context takeover, BestSpeed is ws13's own encoder
-	// (deflate.go) for every message written whole, which makes the same
-	// kind of matches as compress/flate's BestSpeed at nearly twice its
-	// speed (BenchmarkDeflateEncoder); a message streamed through Writer
-	// goes through compress/flate.
+	// BestSpeed is ws13's own encoder (deflate.go) for every message
+	// written whole, but with context takeover at 15 bits: it makes the
+	// same kind of matches as compress/flate's BestSpeed at nearly twice
+	// its speed (BenchmarkDeflateEncoder), and with takeover below 15 bits
+	// five times its speed (BenchmarkDeflateWindow). A message streamed
+	// through Writer goes through compress/flate.
 	Level int
 }
 
@@ -580,11 +581,12 @@ func putFlateEngine(level int, e *flateEngine) {
 // each message is DEFLATE data ending in a sync flush, whose trailing
 // 0x00 0x00 0xff 0xff is removed.
 //
-// Two encoders. A whole message without context takeover at BestSpeed, the
-// default, goes to deflate.go's encoder (appendDeflateMessage), which
-// bounds its distances to the window itself and keeps nothing between
-// messages. Everything else (takeover, other levels, a message streamed
-// through Writer) goes through a flate.Writer, as below.
+// Two encoders. A whole message at BestSpeed, the default but with
+// takeover at 15 bits, goes to deflate.go's encoder (appendDeflateMessage),
+// which bounds its distances to the window itself and, with takeover,
+// refers into window (below) directly, with no priming. Everything else
+// (takeover at 15 bits, other levels, a message streamed through Writer)
+// goes through a flate.Writer, as below.
 //
 // Windows. compress/flate always uses a 32 KiB window (15 bits) and has no
 // option to shrink it, so for fewer bits the compressor bounds the history
@@ -603,17 +605,18 @@ func putFlateEngine(level int, e *flateEngine) {
 // bytes sent and at the start of every message with takeover, plus a sync
 // marker (4–5 bytes) and a block header per reset. BenchmarkDeflateWindow
 // on the JSON corpus of testdata/deflate (900 messages of 50 B–4 KiB,
-// 520 KB), level BestSpeed, one amd64 core (without takeover: deflate.go,
-// whatever the window):
+// 520 KB), level BestSpeed, one amd64 core (all but the 15-bit rows with
+// takeover: deflate.go; with takeover it refers to the last 2^(bits-1)
+// bytes, and its priming-free speed is what sets it apart):
 //
 //	go test -run '^$' -bench 'DeflateWindow|DeflateLevel' .
 //
 //	bits  takeover            no takeover
 //	      ratio  speed        ratio  speed
-//	  8   0.71   10 MB/s      0.48   84 MB/s
-//	  9   0.56   14 MB/s      0.48   84 MB/s
-//	 12   0.40   15 MB/s      0.48   83 MB/s
-//	 15   0.47   46 MB/s      0.48   85 MB/s
+//	  8   0.46   80 MB/s      0.48   84 MB/s   (takeover through compress/flate: 0.71, 10 MB/s)
+//	  9   0.44   77 MB/s      0.48   83 MB/s   (takeover through compress/flate: 0.56, 14 MB/s)
+//	 12   0.38   67 MB/s      0.48   85 MB/s   (takeover through compress/flate: 0.40, 15 MB/s)
+//	 15   0.47   48 MB/s      0.48   85 MB/s
 //	 15   0.33   53 MB/s      0.48   33 MB/s   (level 2, BenchmarkDeflateLevel)
 //	 15   0.30   28 MB/s      0.47   29 MB/s   (level 6, BenchmarkDeflateLevel)
 //
@@ -675,8 +678,9 @@ type deflateCompressor struct {
 	// reset, primed bytes included: the furthest a back-reference can reach.
 	span int
 	// window (bounded only) holds the last ≤ 2^(windowBits-1) bytes of
-	// input: what a reset writer is primed with. Emptied at the end of each
-	// message without takeover.
+	// input: what a reset writer is primed with, and what deflate.go's
+	// encoder refers into. Emptied at the end of each message without
+	// takeover.
 	window []byte
 
 	// history (hold only) is a ring holding the last ≤ deflateHistorySize
@@ -738,10 +742,16 @@ func newDeflateCompressor(level, windowBits int, takeover bool) *deflateCompress
 // payload to send (RSV1 set on its first frame) to dst. It does not retain
 // p or dst.
 func (c *deflateCompressor) appendCompressed(dst, p []byte) []byte {
-	if c.level == flate.BestSpeed && !c.takeover && c.engine == nil {
-		// A whole message on its own at the default level: deflate.go's
-		// encoder, which needs no priming to bound its window either.
-		return appendDeflateMessage(dst, p, 1<<c.windowBits)
+	if c.level == flate.BestSpeed && (!c.takeover || c.bounded) && c.engine == nil {
+		// A whole message at BestSpeed, but for takeover at 15 bits (see
+		// compressLevel): deflate.go's encoder, which bounds its
+		// distances itself and refers into window directly, with no
+		// priming.
+		dst = appendDeflateMessage(dst, c.window, p, 1<<c.windowBits)
+		if c.takeover {
+			c.window = slideDeflateWindow(c.window, p, 1<<(c.windowBits-1))
+		}
+		return dst
 	}
 	return c.appendFinish(c.appendWrite(dst, p))
 }

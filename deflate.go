@@ -78,6 +78,10 @@ type deflateEncoder struct {
 	clFreq    [19]uint32
 	lengths   [deflateNumLitLen + deflateNumDist]uint8 // what is run-length coded
 
+	// joined is history followed by the first block of a message, when
+	// the message may refer into history.
+	joined []byte
+
 	huff huffmanScratch
 	bw   bitWriter
 }
@@ -85,27 +89,41 @@ type deflateEncoder struct {
 var deflateEncoderPool = sync.Pool{New: func() any { return new(deflateEncoder) }}
 
 // appendDeflateMessage appends p compressed as one message of
-// permessage-deflate without context takeover (RFC 7692 §7.2.1): DEFLATE
-// blocks that refer back at most maxDist bytes and never before p, ending
-// in a sync flush whose 0x00 0x00 0xff 0xff is left out.
-func appendDeflateMessage(dst, p []byte, maxDist int) []byte {
+// permessage-deflate (RFC 7692 §7.2.1): DEFLATE blocks that refer back at
+// most maxDist bytes, ending in a sync flush whose 0x00 0x00 0xff 0xff is
+// left out. history is what the peer's decoder holds from earlier messages
+// (context takeover, §7.1.1), empty without takeover: p may refer into it,
+// and never before it.
+func appendDeflateMessage(dst, history, p []byte, maxDist int) []byte {
 	e := deflateEncoderPool.Get().(*deflateEncoder)
-	dst = e.appendMessage(dst, p, maxDist)
+	dst = e.appendMessage(dst, history, p, maxDist)
 	deflateEncoderPool.Put(e)
 	return dst
 }
 
-func (e *deflateEncoder) appendMessage(dst, p []byte, maxDist int) []byte {
+func (e *deflateEncoder) appendMessage(dst, history, p []byte, maxDist int) []byte {
 	e.bw = bitWriter{buf: dst}
+	history = history[len(history)-min(len(history), maxDist):] // all that is in reach
 	for len(p) > 0 {
-		piece := p[:min(len(p), deflateMaxPiece)]
-		e.clearTable(len(piece))
-		for start := 0; start < len(piece); start += deflateMaxBlock {
-			end := min(start+deflateMaxBlock, len(piece))
-			e.tokenize(piece, start, end, maxDist)
-			e.writeBlock(piece[start:end])
+		n := min(len(p), deflateMaxPiece)
+		src, start := p[:n], 0
+		if len(history) > 0 {
+			// The first block goes after history in one slice, so that
+			// one table of positions covers both. The pieces after it
+			// refer only within themselves, as after any piece.
+			n = min(len(p), deflateMaxBlock)
+			e.joined = append(append(e.joined[:0], history...), p[:n]...)
+			src, start = e.joined, len(history)
+			history = nil
 		}
-		p = p[len(piece):]
+		e.clearTable(len(src))
+		e.rememberPositions(src, start)
+		for ; start < len(src); start += deflateMaxBlock {
+			end := min(start+deflateMaxBlock, len(src))
+			e.tokenize(src, start, end, maxDist)
+			e.writeBlock(src[start:end])
+		}
+		p = p[n:]
 	}
 	// The sync flush (RFC 7692 §7.2.1): an empty stored block, whose
 	// header is three zero bits, padded to a byte; its LEN and NLEN are
@@ -129,6 +147,15 @@ func hashBits(n int) uint {
 
 func (e *deflateEncoder) clearTable(n int) {
 	clear(e.table[:1<<hashBits(n)])
+}
+
+// rememberPositions enters in the table the positions of src before end:
+// the history a message may refer into.
+func (e *deflateEncoder) rememberPositions(src []byte, end int) {
+	tableBits := hashBits(len(src))
+	for i := 0; i < end && i+4 <= len(src); i++ {
+		e.table[hash4(load32(src, i), tableBits)] = int32(i + 1)
+	}
 }
 
 func hash4(v uint32, tableBits uint) uint32 {

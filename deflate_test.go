@@ -14,12 +14,19 @@ import (
 // and checks both give want with no distance beyond maxDist.
 func checkDeflateMessage(t testing.TB, wire, want []byte, maxDist int) {
 	t.Helper()
+	checkDeflateMessageAfter(t, nil, wire, want, maxDist)
+}
+
+// checkDeflateMessageAfter is checkDeflateMessage for a message that may
+// refer into history.
+func checkDeflateMessageAfter(t testing.TB, history, wire, want []byte, maxDist int) {
+	t.Helper()
 	stream := append(bytes.Clone(wire), deflateTail[:]...)
-	got, err := io.ReadAll(flate.NewReader(bytes.NewReader(stream)))
+	got, err := io.ReadAll(flate.NewReaderDict(bytes.NewReader(stream), history))
 	if err != io.ErrUnexpectedEOF && err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("compress/flate decodes %d bytes of %d (%v)", len(got), len(want), err)
 	}
-	ref, dist, err := inflateForTest(stream, nil)
+	ref, dist, err := inflateForTest(stream, history)
 	if err != nil || !bytes.Equal(ref, want) {
 		t.Fatalf("reference decoder: %d bytes of %d (%v)", len(ref), len(want), err)
 	}
@@ -83,13 +90,49 @@ func TestDeflateEncoderRoundTrip(t *testing.T) {
 		for _, windowBits := range []int{8, 9, 12, 15} {
 			t.Run(fmt.Sprintf("%s/bits=%d", name, windowBits), func(t *testing.T) {
 				maxDist := 1 << windowBits
-				wire := appendDeflateMessage(nil, p, maxDist)
+				wire := appendDeflateMessage(nil, nil, p, maxDist)
 				checkDeflateMessage(t, wire, p, maxDist)
 				// Appends to dst, and the pooled encoder starts afresh.
 				prefix := []byte("prefix")
-				again := appendDeflateMessage(prefix, p, maxDist)
+				again := appendDeflateMessage(prefix, nil, p, maxDist)
 				if !bytes.HasPrefix(again, prefix) || !bytes.Equal(again[len(prefix):], wire) {
 					t.Fatal("a second encoding differs from the first")
+				}
+			})
+		}
+	}
+}
+
+// TestDeflateEncoderHistory: with context takeover a message refers into
+// the history the peer holds, as far back as the window and no further,
+// and its blocks after the first refer back as usual.
+func TestDeflateEncoderHistory(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 1))
+	history := make([]byte, 20000)
+	for i := range history {
+		history[i] = byte(r.Uint32())
+	}
+	for _, windowBits := range []int{8, 9, 12, 15} {
+		maxDist := 1 << windowBits
+		// Slices of history from near and far, then the same again, then
+		// past one block.
+		var p []byte
+		for _, back := range []int{maxDist, maxDist + 100, maxDist / 2, 64, len(history)} {
+			from := max(len(history)-back, 0)
+			p = append(p, history[from:from+min(60, back)]...)
+		}
+		p = append(p, p...)
+		long := append(bytes.Clone(p), bytes.Repeat(p, deflateMaxBlock/len(p)+2)...)
+		for name, msg := range map[string][]byte{"short": p, "two blocks": long, "empty": nil} {
+			t.Run(fmt.Sprintf("bits=%d/%s", windowBits, name), func(t *testing.T) {
+				wire := appendDeflateMessage(nil, history, msg, maxDist)
+				checkDeflateMessageAfter(t, history, wire, msg, maxDist)
+				if name == "short" {
+					// The slices within reach come out as matches.
+					alone := appendDeflateMessage(nil, nil, msg, maxDist)
+					if len(wire) >= len(alone) {
+						t.Errorf("%d bytes with history, %d without: history unused", len(wire), len(alone))
+					}
 				}
 			})
 		}
@@ -99,11 +142,11 @@ func TestDeflateEncoderRoundTrip(t *testing.T) {
 // TestDeflateEncoderRFC7692Vector: "Hello" on its own is the example of
 // RFC 7692 §7.2.3.1 byte for byte, a block with fixed codes.
 func TestDeflateEncoderRFC7692Vector(t *testing.T) {
-	got := appendDeflateMessage(nil, []byte("Hello"), 1<<15)
+	got := appendDeflateMessage(nil, nil, []byte("Hello"), 1<<15)
 	if want := deflateHex("0xf2 0x48 0xcd 0xc9 0xc9 0x07 0x00"); !bytes.Equal(got, want) {
 		t.Fatalf("Hello = % x, want % x", got, want)
 	}
-	if got := appendDeflateMessage(nil, nil, 1<<15); !bytes.Equal(got, []byte{0}) {
+	if got := appendDeflateMessage(nil, nil, nil, 1<<15); !bytes.Equal(got, []byte{0}) {
 		t.Fatalf("empty = % x, want 00 (§7.2.3.6)", got)
 	}
 }
@@ -168,7 +211,7 @@ func TestDeflateEncoderRatio(t *testing.T) {
 	var buf bytes.Buffer
 	fw, _ := flate.NewWriter(&buf, flate.BestSpeed)
 	for _, m := range deflateJSONCorpus() {
-		ours += len(appendDeflateMessage(nil, m, 1<<15))
+		ours += len(appendDeflateMessage(nil, nil, m, 1<<15))
 		buf.Reset()
 		fw.Reset(&buf)
 		fw.Write(m)
@@ -184,12 +227,13 @@ func TestDeflateEncoderRatio(t *testing.T) {
 func FuzzDeflateEncoder(f *testing.F) {
 	for _, p := range deflateEncoderInputs() {
 		if len(p) < 4096 {
-			f.Add(p, uint8(15))
+			f.Add([]byte(nil), p, uint8(15))
+			f.Add(p, p, uint8(1)) // takeover: p again, 9 window bits
 		}
 	}
-	f.Fuzz(func(t *testing.T, p []byte, windowBits uint8) {
+	f.Fuzz(func(t *testing.T, history, p []byte, windowBits uint8) {
 		maxDist := 1 << (8 + windowBits%8)
-		checkDeflateMessage(t, appendDeflateMessage(nil, p, maxDist), p, maxDist)
+		checkDeflateMessageAfter(t, history, appendDeflateMessage(nil, history, p, maxDist), p, maxDist)
 	})
 }
 
@@ -209,7 +253,7 @@ func BenchmarkDeflateEncoder(b *testing.B) {
 		var wire []byte
 		for b.Loop() {
 			for _, m := range msgs {
-				wire = appendDeflateMessage(wire[:0], m, 1<<15)
+				wire = appendDeflateMessage(wire[:0], nil, m, 1<<15)
 			}
 		}
 	})
@@ -350,7 +394,7 @@ func TestDeflateEncoderSizes(t *testing.T) {
 		for _, n := range sizes {
 			p := in[:n]
 			for _, maxDist := range []int{1 << 8, 1 << 15} {
-				checkDeflateMessage(t, appendDeflateMessage(nil, p, maxDist), p, maxDist)
+				checkDeflateMessage(t, appendDeflateMessage(nil, nil, p, maxDist), p, maxDist)
 
 				e.bw = bitWriter{}
 				e.clearTable(len(p))
