@@ -261,7 +261,7 @@ func ws13Type(text bool) ws13.MessageType {
 var ws13Lib = &library{
 	name:     "ws13",
 	utf8:     "validates every text message (always on)",
-	settings: "Accept/Dial; AppendMessage into a reused buffer, Write; context.Background(); buffer sizes fixed by the library, larger than the peers' 4 KiB: a frame of up to 16 KiB is assembled in a pooled 16 KiB buffer; a larger one goes out from the caller's bytes on a server (header and payload in one writev; from 512 KiB, its first 4 KiB on their own) and, on a client, masked into a pooled buffer of 32 KiB to 1 MiB, a write per buffer; reads borrow a pooled 4 KiB buffer, or a 68 KiB one after a data frame of 4 KiB or more, each held only while in use; deflate at its default level, threshold 128: level 1 (BestSpeed), and 2 with context takeover, where BestSpeed looks only one message back",
+	settings: "Accept/Dial; AppendMessage into a reused buffer, Write; context.Background(); buffer sizes fixed by the library, larger than the peers' 4 KiB: a frame of up to 16 KiB is assembled in a pooled 16 KiB buffer; a larger one goes out from the caller's bytes on a server (header and payload in one writev; from 512 KiB, its first 4 KiB on their own) and, on a client, masked into a pooled buffer of 32 KiB to 1 MiB, a write per buffer; reads borrow a pooled 4 KiB buffer, or a 68 KiB one after a data frame of 4 KiB or more, each held only while in use; deflate at its default level, threshold 128: level 1, and 2 with context takeover, where compress/flate's BestSpeed looks only one message back; level 1 without takeover is ws13's own encoder (deflate.go), inflating is compress/flate's",
 	deflate:  []deflateMode{deflateNoTakeover, deflateTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
 		opts := &ws13.AcceptOptions{InsecureSkipOriginCheck: true, ReadLimit: cfg.readLimit, Compression: ws13Compression(cfg.deflate)}
@@ -962,7 +962,7 @@ func gwsServerOption(cfg config) *gws.ServerOption {
 var gwsLib = &library{
 	name:     "gws",
 	utf8:     "does not validate text (CheckUtf8Enabled off, its default)",
-	settings: "Upgrader/NewClient with a 4 KiB read buffer (its WriteBufferSize, set to 4 KiB too, is deprecated and unused: each frame is built whole in a pooled buffer and written at once), ReadLoop in its own goroutine as documented; the echo server answers in OnMessage, and for the echo and deflate figures its own client sends each next message from OnMessage too (elsewhere, in the allocation counts and the broadcast's server, a channel carries each message from OnMessage to the reader); deflate level 1, threshold 128",
+	settings: "Upgrader/NewClient with a 4 KiB read buffer (its WriteBufferSize, set to 4 KiB too, is deprecated and unused: each frame is built whole in a pooled buffer and written at once), ReadLoop in its own goroutine as documented; the echo server answers in OnMessage, and for the echo and deflate figures its own client sends each next message from OnMessage too (elsewhere, in the allocation counts and the broadcast's server, a channel carries each message from OnMessage to the reader); deflate level 1, threshold 128, through github.com/klauspost/compress/flate both ways (its dependency)",
 	deflate:  []deflateMode{deflateNoTakeover, deflateTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
 		return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
