@@ -101,12 +101,12 @@ type CompressionOptions struct {
 	// compresses to 0.47 of the size at 46 MB/s, level 2 to 0.33 at
 	// 53 MB/s and level 6 to 0.30 at 28 MB/s.
 	//
-	// BestSpeed is ws13's own encoder (deflate.go) for every message
-	// written whole, but with context takeover at 15 bits: it makes the
-	// same kind of matches as compress/flate's BestSpeed at nearly twice
-	// its speed (BenchmarkDeflateEncoder), and with takeover below 15 bits
-	// five times its speed (BenchmarkDeflateWindow). A message streamed
-	// through Writer goes through compress/flate.
+	// BestSpeed, but with context takeover at 15 bits, is ws13's own
+	// encoder (deflate.go), for messages written whole or streamed through
+	// Writer: it makes the same kind of matches as compress/flate's
+	// BestSpeed at nearly twice its speed (BenchmarkDeflateEncoder), and
+	// with takeover below 15 bits five times its speed
+	// (BenchmarkDeflateWindow).
 	Level int
 }
 
@@ -581,12 +581,12 @@ func putFlateEngine(level int, e *flateEngine) {
 // each message is DEFLATE data ending in a sync flush, whose trailing
 // 0x00 0x00 0xff 0xff is removed.
 //
-// Two encoders. A whole message at BestSpeed, the default but with
-// takeover at 15 bits, goes to deflate.go's encoder (appendDeflateMessage),
-// which bounds its distances to the window itself and, with takeover,
-// refers into window (below) directly, with no priming. Everything else
-// (takeover at 15 bits, other levels, a message streamed through Writer)
-// goes through a flate.Writer, as below.
+// Two encoders. A message at BestSpeed, the default but with takeover at 15
+// bits, goes to deflate.go's encoder, whole (appendDeflateMessage) or
+// streamed a block at a time (appendStreamed); it bounds its distances to
+// the window itself and, with takeover, refers into window (below)
+// directly, with no priming. Everything else (takeover at 15 bits, other
+// levels) goes through a flate.Writer, as below.
 //
 // Windows. compress/flate always uses a 32 KiB window (15 bits) and has no
 // option to shrink it, so for fewer bits the compressor bounds the history
@@ -653,8 +653,10 @@ func putFlateEngine(level int, e *flateEngine) {
 //
 // Memory per idle connection (TestDeflateMemory, -v). A flate.Writer
 // allocates 1.2 MB at BestSpeed and 0.8 MB at other levels; deflate.go's
-// encoder, borrowed from its pool for one message, 70 KB. Without
-// takeover, and with takeover below 15 bits, the writer goes back to a pool
+// encoder, borrowed from its pool while it compresses, 70 KB, and a message
+// streamed through it holds a pooled 96 KiB stream buffer until its end.
+// Without takeover, and with takeover below 15 bits, the writer goes back
+// to a pool
 // at the end of each message and an idle connection keeps at most
 // 2^(bits-1) bytes of history (2.1 KB at 12 bits, 112 B at 15 without
 // takeover). With takeover at 15 bits an active compressor holds its
@@ -669,6 +671,16 @@ type deflateCompressor struct {
 	// hold: takeover at 15 bits and a level that makes back-references;
 	// the engine is kept between messages until the compressor is parked.
 	hold bool
+	// own: BestSpeed but for takeover at 15 bits. deflate.go's encoder
+	// compresses, and engine, span and history stay unused.
+	own bool
+
+	// stream (own only) holds a message streamed through appendWrite from
+	// its first byte to its end: the last bytes before the input not yet
+	// compressed that it may refer to (streamHist of them; window, at the
+	// start), then that input, up to a block. Pooled.
+	stream     *[]byte
+	streamHist int
 
 	// engine is held from the first byte of a message to its end, and
 	// across messages while a hold compressor is active.
@@ -735,6 +747,7 @@ func newDeflateCompressor(level, windowBits int, takeover bool) *deflateCompress
 		// and nothing worth keeping between messages.
 		bounded: windowBits < deflateMaxWindowBits && level != flate.HuffmanOnly,
 		hold:    takeover && windowBits == deflateMaxWindowBits && level != flate.HuffmanOnly,
+		own:     level == flate.BestSpeed && !(takeover && windowBits == deflateMaxWindowBits),
 	}
 }
 
@@ -742,11 +755,9 @@ func newDeflateCompressor(level, windowBits int, takeover bool) *deflateCompress
 // payload to send (RSV1 set on its first frame) to dst. It does not retain
 // p or dst.
 func (c *deflateCompressor) appendCompressed(dst, p []byte) []byte {
-	if c.level == flate.BestSpeed && (!c.takeover || c.bounded) && c.engine == nil {
-		// A whole message at BestSpeed, but for takeover at 15 bits (see
-		// compressLevel): deflate.go's encoder, which bounds its
-		// distances itself and refers into window directly, with no
-		// priming.
+	if c.own && c.stream == nil {
+		// deflate.go's encoder bounds its distances itself and refers
+		// into window directly, with no priming.
 		dst = appendDeflateMessage(dst, c.window, p, 1<<c.windowBits)
 		if c.takeover {
 			c.window = slideDeflateWindow(c.window, p, 1<<(c.windowBits-1))
@@ -763,6 +774,9 @@ func (c *deflateCompressor) appendCompressed(dst, p []byte) []byte {
 func (c *deflateCompressor) appendWrite(dst, p []byte) []byte {
 	if len(p) == 0 {
 		return dst
+	}
+	if c.own {
+		return c.appendStreamed(dst, p)
 	}
 	e := c.begin()
 	e.sink.buf = dst
@@ -792,6 +806,15 @@ func (c *deflateCompressor) appendWrite(dst, p []byte) []byte {
 // yields the single byte 0x00 (the empty stored block's header bits, as in
 // §7.2.3.6).
 func (c *deflateCompressor) appendFinish(dst []byte) []byte {
+	if c.own && c.stream != nil {
+		dst = c.compressStream(dst)
+		if c.takeover {
+			c.window = slideDeflateWindow(c.window[:0], *c.stream, 1<<(c.windowBits-1))
+		}
+		deflateStreamPool.Put(c.stream)
+		c.stream = nil
+		return dst
+	}
 	if c.engine == nil {
 		// Nothing written since the last flush (an empty message): the
 		// flush would be 00 00 00 ff ff.
@@ -816,6 +839,48 @@ func (c *deflateCompressor) appendFinish(dst []byte) []byte {
 	}
 	return dst
 }
+
+// appendStreamed is appendWrite for deflate.go's encoder. It gathers the
+// input and compresses a block's worth at a time, ending each in a sync
+// flush (0x00 0x00 0xff 0xff kept: the message goes on), so that the next
+// begins on a byte, with no encoder state carried over; the bytes before
+// the next block that it may refer to stay in stream.
+func (c *deflateCompressor) appendStreamed(dst, p []byte) []byte {
+	if c.stream == nil {
+		c.stream = deflateStreamPool.Get().(*[]byte)
+		*c.stream = append((*c.stream)[:0], c.window...)
+		c.streamHist = len(c.window)
+	}
+	for len(p) > 0 {
+		s := *c.stream
+		n := min(len(p), c.streamHist+deflateMaxBlock-len(s))
+		*c.stream = append(s, p[:n]...)
+		p = p[n:]
+		if len(*c.stream)-c.streamHist == deflateMaxBlock {
+			dst = append(c.compressStream(dst), deflateTail[:]...)
+		}
+	}
+	return dst
+}
+
+// compressStream compresses the input in stream, ending in the header bits
+// of a sync flush, and keeps the last 2^windowBits bytes as what the next
+// block may refer to.
+func (c *deflateCompressor) compressStream(dst []byte) []byte {
+	s := *c.stream
+	dst = appendDeflateMessage(dst, s[:c.streamHist], s[c.streamHist:], 1<<c.windowBits)
+	keep := min(len(s), 1<<c.windowBits)
+	*c.stream = s[:copy(s, s[len(s)-keep:])]
+	c.streamHist = keep
+	return dst
+}
+
+// deflateStreamPool holds the stream buffers of messages streamed through
+// deflate.go's encoder: room for a whole window and a block.
+var deflateStreamPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1<<deflateMaxWindowBits+deflateMaxBlock)
+	return &b
+}}
 
 // begin returns the engine for the current message, taking one from the
 // pool, reset, and primed when bounded or when a hold compressor wakes, at
@@ -916,6 +981,10 @@ func (c *deflateCompressor) reset() {
 	if c.engine != nil {
 		putFlateEngine(c.level, c.engine)
 		c.engine = nil
+	}
+	if c.stream != nil {
+		deflateStreamPool.Put(c.stream)
+		c.stream = nil
 	}
 	c.window = c.window[:0]
 	c.span = 0

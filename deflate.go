@@ -1,6 +1,7 @@
-// A DEFLATE encoder (RFC 1951) for whole messages, written for
-// permessage-deflate's common case: a short message, compressed on its own
-// or after a short history (context takeover in a small window).
+// A DEFLATE encoder (RFC 1951) for messages, written for permessage-deflate's
+// common case: a short message, compressed on its own or after a short
+// history (context takeover in a small window). compress.go hands it a
+// long message a block at a time, with what came before as history.
 //
 // compress/flate is built for streams. For each block it sorts the symbol
 // frequencies through sort.Interface to build its Huffman codes, and on a

@@ -139,6 +139,58 @@ func TestDeflateEncoderHistory(t *testing.T) {
 	}
 }
 
+// TestDeflateStreamedMessage streams messages through a compressor at
+// BestSpeed in pieces of random size, as Writer does: deflate.go's encoder
+// sends a block's worth at a time, each after a sync flush, referring back
+// across blocks and, with takeover below 15 bits, into the window of the
+// messages before; the output decodes to the message with no distance
+// beyond the window.
+func TestDeflateStreamedMessage(t *testing.T) {
+	var text []byte
+	for _, m := range deflateJSONCorpus() {
+		text = append(text, m...)
+	}
+	text = text[:3*deflateMaxBlock+1000]
+	for _, tc := range []struct {
+		bits     int
+		takeover bool
+	}{{15, false}, {12, false}, {12, true}, {9, true}} {
+		t.Run(fmt.Sprintf("bits=%d/takeover=%v", tc.bits, tc.takeover), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(tc.bits), 1))
+			c := newDeflateCompressor(flate.BestSpeed, tc.bits, tc.takeover)
+			defer c.release()
+			if !c.own {
+				t.Fatal("deflate.go's encoder does not take this compressor")
+			}
+			var history []byte
+			for i, m := range [][]byte{text, text[1000:5000], nil, text[:100]} {
+				var wire []byte
+				early := -1 // bytes out while the message was still being fed
+				for rest := m; len(rest) > 0; {
+					n := min(len(rest), 1+r.IntN(5000))
+					wire = c.appendWrite(wire, rest[:n])
+					rest = rest[n:]
+					if early < 0 && len(m)-len(rest) > deflateMaxBlock {
+						early = len(wire)
+					}
+				}
+				wire = c.appendFinish(wire)
+				if len(m) > deflateMaxBlock && early <= 0 {
+					t.Errorf("message %d: nothing out after %d bytes in", i, deflateMaxBlock+1)
+				}
+				if !tc.takeover {
+					history = nil
+				}
+				checkDeflateMessageAfter(t, history, wire, m, 1<<tc.bits)
+				history = append(history, m...)
+			}
+			if c.stream != nil {
+				t.Error("the compressor holds a stream buffer between messages")
+			}
+		})
+	}
+}
+
 // TestDeflateEncoderRFC7692Vector: "Hello" on its own is the example of
 // RFC 7692 §7.2.3.1 byte for byte, a block with fixed codes.
 func TestDeflateEncoderRFC7692Vector(t *testing.T) {

@@ -186,7 +186,7 @@
 //	              (poll_linux.go: epoll; poll_other.go: a goroutine each)
 //	extension.go  the Sec-WebSocket-Extensions grammar                          §9.1
 //	compress.go   permessage-deflate: negotiation, codec, window bits           RFC 7692
-//	deflate.go    a DEFLATE encoder for whole messages at BestSpeed             RFC 1951
+//	deflate.go    a DEFLATE encoder for messages at BestSpeed                   RFC 1951
 //	prepared.go   PreparedMessage: one message for many Conns, compressed once
 //	h2.go         WebSockets over HTTP/2: Extended CONNECT, stream as net.Conn  RFC 8441 §4, §5
 //
