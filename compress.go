@@ -657,7 +657,7 @@ func putFlateEngine(level int, e *flateEngine) {
 // streamed through it holds a pooled 96 KiB stream buffer until its end.
 // Without takeover, and with takeover below 15 bits, the writer goes back
 // to a pool at the end of each message and an idle connection keeps at
-// most 2^(bits-1) bytes of history (2.1 KB at 12 bits, 112 B at 15 without
+// most 2^(bits-1) bytes of history (2.2 KB at 12 bits, 128 B at 15 without
 // takeover). With takeover at 15 bits an active compressor holds its
 // writer (0.82 MB at levels 2 and up) and a parked one 8.3 KB. A whole
 // idle Conn with takeover both ways, parked, decompressor's window
