@@ -33,8 +33,9 @@ const (
 	// deflateMaxMatch is the longest length code (§3.2.5). Longer runs are
 	// sent as several matches at the same distance.
 	deflateMaxMatch = 258
-	// deflateMaxBlock is how much input one block covers: it keeps every
-	// symbol count below 2^16 and fits a stored block's 16-bit LEN.
+	// deflateMaxBlock is how much input one block covers: the most a
+	// stored block holds, its LEN having 16 bits (§3.2.4), so that any
+	// block can go out stored when its codes would not pay.
 	deflateMaxBlock = 1<<16 - 1
 	// deflateMaxHashBits sizes the largest hash table: 16 Ki positions,
 	// 64 KiB. A small message uses a table scaled to its length, since the
@@ -485,10 +486,12 @@ func (e *deflateEncoder) writeDynamicHeader() {
 // ---------------------------------------------------------------------------
 // Huffman codes, §3.2.2.
 
-// huffmanCode is a prefix code for an alphabet of up to 286 symbols: each
-// symbol's code length (0 for an unused symbol) and its code, bit-reversed,
-// since DEFLATE sends Huffman codes starting from their most significant
-// bit while it packs everything else least significant bit first (§3.1.1).
+// huffmanCode is a prefix code for an alphabet of up to 288 symbols (the
+// fixed literal/length code's 286 and 287 never occur in data but take
+// part in building it, §3.2.6): each symbol's code length (0 for an unused
+// symbol) and its code, bit-reversed, since DEFLATE sends Huffman codes
+// starting from their most significant bit while it packs everything else
+// least significant bit first (§3.1.1).
 type huffmanCode struct {
 	length [deflateNumLitLen + 2]uint8
 	code   [deflateNumLitLen + 2]uint16
