@@ -67,7 +67,9 @@ var deflateCodeLengthOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 
 // deflateEncoder holds what encoding a message needs, so that a pooled one
 // allocates nothing. It is not safe for concurrent use.
 type deflateEncoder struct {
-	table    [1 << deflateMaxHashBits]int32 // hash of 4 bytes → position+1
+	// table maps the hash of 4 bytes to position+1: 0 is no position, so
+	// clearing empties it.
+	table    [1 << deflateMaxHashBits]int32
 	tokens   []uint32
 	litFreq  [deflateNumLitLen]uint32
 	distFreq [deflateNumDist]uint32
@@ -161,6 +163,8 @@ func (e *deflateEncoder) rememberPositions(src []byte, end int) {
 	}
 }
 
+// hash4 multiplies by an odd constant and keeps the top bits: carries move
+// every input bit upwards, so the top bits depend on all four bytes.
 func hash4(v uint32, tableBits uint) uint32 {
 	return (v * 0x1e35a7bd) >> (32 - tableBits)
 }
@@ -203,7 +207,9 @@ func (e *deflateEncoder) tokenize(src []byte, start, end, maxDist int) {
 				goto tail
 			}
 		}
-		// Grow the match backwards over literals not yet emitted.
+		// Grow the match backwards over literals not yet emitted: the
+		// search may have stepped over the position where it begins, or
+		// found another position in that one's slot.
 		for s > nextEmit && cand > 0 && src[s-1] == src[cand-1] {
 			s--
 			cand--
@@ -313,7 +319,9 @@ func (e *deflateEncoder) writeBlock(raw []byte) {
 		fixedBits += int(f) * 5
 	}
 
-	// A stored block: header, padding to a byte, LEN and NLEN, the bytes.
+	// A stored block (§3.2.4): header, padding to a byte, LEN and NLEN,
+	// the bytes. The padding follows the 3 header bits, after the e.bw.n
+	// bits already pending.
 	storedBits := 3 + int(7-(e.bw.n+2)%8) + 32 + 8*len(raw)
 
 	// Dynamic codes pay for their header but fit the counts. Below a few
@@ -508,7 +516,8 @@ type huffmanScratch struct {
 // build makes an optimal prefix code for freq whose codes are at most
 // maxBits long. A code with fewer than two symbols gets a second one of
 // length 1, unused, so that every code is complete: decoders differ on
-// which incomplete codes they accept.
+// which incomplete codes they accept (§3.2.7 names only one: a single
+// distance code, sent with one bit).
 func (h *huffmanCode) build(freq []uint32, maxBits int, s *huffmanScratch) {
 	clear(h.length[:])
 	s.leaves = s.leaves[:0]
@@ -609,7 +618,7 @@ func (h *huffmanCode) assignCodes(numSymbols int) {
 	for _, l := range h.length[:numSymbols] {
 		count[l]++
 	}
-	count[0] = 0
+	count[0] = 0 // unused symbols take no room (§3.2.2, bl_count[0] = 0)
 	var next [deflateMaxBits + 1]uint16
 	code := uint16(0)
 	for l := 1; l <= deflateMaxBits; l++ {
