@@ -191,6 +191,73 @@ func TestDeflateStreamedMessage(t *testing.T) {
 	}
 }
 
+// TestDeflateOwnCallSequences drives a BestSpeed compressor through random
+// sequences of whole and streamed messages, empty writes, writes of exactly
+// a block, messages of a multiple of a block and messages abandoned with
+// reset, and checks after each message that it decodes after what the
+// peer holds, within the window, and that no stream buffer is kept.
+func TestDeflateOwnCallSequences(t *testing.T) {
+	var text []byte
+	for _, m := range deflateJSONCorpus() {
+		text = append(text, m...)
+	}
+	for bits := 8; bits <= 15; bits++ {
+		for _, takeover := range []bool{false, true} {
+			if bits == 15 && takeover {
+				continue // compress/flate's (see compressLevel)
+			}
+			t.Run(fmt.Sprintf("bits=%d/takeover=%v", bits, takeover), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(uint64(bits), 25))
+				c := newDeflateCompressor(flate.BestSpeed, bits, takeover)
+				defer c.release()
+				var history []byte // what the peer's decoder holds
+				for i := range 40 {
+					var m []byte
+					switch r.IntN(4) {
+					case 0:
+						m = text[:deflateMaxBlock*(1+r.IntN(2))]
+					case 1:
+						m = text[r.IntN(1000) : 1000+r.IntN(3*deflateMaxBlock)]
+					case 2:
+						m = nil
+					default:
+						m = text[r.IntN(1000):][:r.IntN(300)]
+					}
+					var wire []byte
+					switch r.IntN(3) {
+					case 0:
+						wire = c.appendCompressed(nil, m)
+					case 1:
+						for rest := m; ; {
+							n := min(len(rest), []int{0, deflateMaxBlock, 1 + r.IntN(5000)}[r.IntN(3)])
+							wire = c.appendWrite(wire, rest[:n])
+							if rest = rest[n:]; len(rest) == 0 {
+								break
+							}
+						}
+						wire = c.appendFinish(wire)
+					default:
+						// Abandoned after a write: nothing of it was sent,
+						// and the compressor forgets everything.
+						c.appendWrite(nil, m)
+						c.reset()
+						history = nil
+						continue
+					}
+					if !takeover {
+						history = nil
+					}
+					checkDeflateMessageAfter(t, history, wire, m, 1<<bits)
+					if c.stream != nil {
+						t.Fatalf("message %d: a stream buffer kept after the message", i)
+					}
+					history = append(history, m...)
+				}
+			})
+		}
+	}
+}
+
 // TestDeflateEncoderRFC7692Vector: "Hello" on its own is the example of
 // RFC 7692 §7.2.3.1 byte for byte, a block with fixed codes.
 func TestDeflateEncoderRFC7692Vector(t *testing.T) {
