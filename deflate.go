@@ -311,13 +311,7 @@ func (e *deflateEncoder) writeBlock(raw []byte) {
 
 	// Fixed codes (§3.2.6): literals 0–143 take 8 bits, 144–255 take 9,
 	// symbols 256–279 take 7 and 280–287 take 8; distances take 5.
-	fixedBits := 3 + e.extra
-	for sym, f := range e.litFreq {
-		fixedBits += int(f) * int(fixedLitLenBits(sym))
-	}
-	for _, f := range e.distFreq {
-		fixedBits += int(f) * 5
-	}
+	fixedBits := 3 + e.extra + fixedLitLenCode.bitsFor(e.litFreq[:]) + fixedDistCode.bitsFor(e.distFreq[:])
 
 	// A stored block (§3.2.4): header, padding to a byte, LEN and NLEN,
 	// the bytes. The padding follows the 3 header bits, after the e.bw.n
@@ -341,13 +335,11 @@ func (e *deflateEncoder) writeBlock(raw []byte) {
 		e.bw.writeBytes(raw)
 	case fixedBits <= dynamicBits:
 		e.bw.writeBits(1<<1, 3) // BFINAL 0, BTYPE 01
-		e.lit.setFixedLitLen()
-		e.dist.setFixedDist()
-		e.writeTokens()
+		e.writeTokens(&fixedLitLenCode, &fixedDistCode)
 	default:
 		e.bw.writeBits(2<<1, 3) // BFINAL 0, BTYPE 10
 		e.writeDynamicHeader()
-		e.writeTokens()
+		e.writeTokens(&e.lit, &e.dist)
 	}
 }
 
@@ -363,10 +355,10 @@ func fixedLitLenBits(sym int) uint8 {
 	return 8
 }
 
-// writeTokens writes the block's symbols with the codes in e.lit and
-// e.dist, then the end of the block.
-func (e *deflateEncoder) writeTokens() {
-	lit, dist, w := &e.lit, &e.dist, &e.bw
+// writeTokens writes the block's symbols with the codes lit and dist, then
+// the end of the block.
+func (e *deflateEncoder) writeTokens(lit, dist *huffmanCode) {
+	w := &e.bw
 	for _, t := range e.tokens {
 		if t&deflateMatchFlag == 0 {
 			w.writeBits(uint64(lit.code[t]), uint(lit.length[t]))
@@ -642,20 +634,19 @@ func (h *huffmanCode) bitsFor(freq []uint32) int {
 	return n
 }
 
-// setFixedLitLen and setFixedDist set the fixed codes of §3.2.6.
-func (h *huffmanCode) setFixedLitLen() {
+// fixedLitLenCode and fixedDistCode are the fixed codes of §3.2.6, made
+// once.
+var fixedLitLenCode, fixedDistCode = func() (lit, dist huffmanCode) {
 	for sym := range 288 {
-		h.length[sym] = fixedLitLenBits(sym)
+		lit.length[sym] = fixedLitLenBits(sym)
 	}
-	h.assignCodes(288)
-}
-
-func (h *huffmanCode) setFixedDist() {
+	lit.assignCodes(288)
 	for sym := range deflateNumDist {
-		h.length[sym] = 5
+		dist.length[sym] = 5
 	}
-	h.assignCodes(deflateNumDist)
-}
+	dist.assignCodes(deflateNumDist)
+	return lit, dist
+}()
 
 // ---------------------------------------------------------------------------
 // Bits, §3.1.1: packed into bytes starting with the least significant bit.
