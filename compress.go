@@ -613,9 +613,9 @@ func putFlateEngine(level int, e *flateEngine) {
 //
 //	bits  takeover            no takeover
 //	      ratio  speed        ratio  speed
-//	  8   0.46   80 MB/s      0.48   84 MB/s   (takeover through compress/flate: 0.71, 10 MB/s)
-//	  9   0.44   77 MB/s      0.48   83 MB/s   (takeover through compress/flate: 0.56, 14 MB/s)
-//	 12   0.38   67 MB/s      0.48   85 MB/s   (takeover through compress/flate: 0.40, 15 MB/s)
+//	  8   0.46   80 MB/s      0.48   84 MB/s   (primed compress/flate at 5e5b02a: 0.71, 10 MB/s)
+//	  9   0.44   77 MB/s      0.48   83 MB/s   (primed compress/flate at 5e5b02a: 0.56, 14 MB/s)
+//	 12   0.38   67 MB/s      0.48   85 MB/s   (primed compress/flate at 5e5b02a: 0.40, 15 MB/s)
 //	 15   0.47   48 MB/s      0.48   85 MB/s
 //	 15   0.33   53 MB/s      0.48   33 MB/s   (level 2, BenchmarkDeflateLevel)
 //	 15   0.30   28 MB/s      0.47   29 MB/s   (level 6, BenchmarkDeflateLevel)
