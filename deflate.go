@@ -83,6 +83,10 @@ type deflateEncoder struct {
 	clFreq    [19]uint32
 	lengths   [deflateNumLitLen + deflateNumDist]uint8 // what is run-length coded
 
+	// How many lengths of each code the header sends (HLIT+257, HDIST+1,
+	// HCLEN+4), as dynamicHeaderBits counted them for writeDynamicHeader.
+	numLit, numDist, numCL int
+
 	// joined is history followed by the first block of a message, when
 	// the message may refer into history.
 	joined []byte
@@ -388,9 +392,11 @@ func (e *deflateEncoder) codeLengthsToSend() (numLit, numDist int) {
 }
 
 // dynamicHeaderBits run-length codes the code lengths into e.clSymbols,
-// builds the code-length code and returns the header's size in bits.
+// builds the code-length code, records how many lengths of each code the
+// header sends and returns its size in bits.
 func (e *deflateEncoder) dynamicHeaderBits() int {
 	numLit, numDist := e.codeLengthsToSend()
+	e.numLit, e.numDist = numLit, numDist
 	e.clSymbols = e.clSymbols[:0]
 	clear(e.clFreq[:])
 	// The two lists of lengths are coded as one sequence: a run may cross
@@ -403,6 +409,7 @@ func (e *deflateEncoder) dynamicHeaderBits() int {
 	for numCL > 4 && e.codeLen.length[deflateCodeLengthOrder[numCL-1]] == 0 {
 		numCL--
 	}
+	e.numCL = numCL
 	n := 5 + 5 + 4 + 3*numCL
 	for _, s := range e.clSymbols {
 		n += int(e.codeLen.length[s&0x1f]) + int(clExtraBits(s&0x1f))
@@ -467,11 +474,7 @@ func (e *deflateEncoder) addCodeLength(sym uint8, repeat int) {
 
 // writeDynamicHeader writes what dynamicHeaderBits measured (§3.2.7).
 func (e *deflateEncoder) writeDynamicHeader() {
-	numLit, numDist := e.codeLengthsToSend()
-	numCL := len(deflateCodeLengthOrder)
-	for numCL > 4 && e.codeLen.length[deflateCodeLengthOrder[numCL-1]] == 0 {
-		numCL--
-	}
+	numLit, numDist, numCL := e.numLit, e.numDist, e.numCL
 	w := &e.bw
 	w.writeBits(uint64(numLit-257)|uint64(numDist-1)<<5|uint64(numCL-4)<<10, 14)
 	for _, sym := range deflateCodeLengthOrder[:numCL] {
