@@ -429,6 +429,15 @@ func TestDeflateRFC7692Vectors(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Round trips.
 
+// randomBytes returns n bytes drawn from r: input no compressor shrinks.
+func randomBytes(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
 func deflateTestMessages(r *rand.Rand) [][]byte {
 	corpus := deflateJSONCorpus()
 	var msgs [][]byte
@@ -437,11 +446,7 @@ func deflateTestMessages(r *rand.Rand) [][]byte {
 		case 0:
 			msgs = append(msgs, nil)
 		case 1: // random bytes: incompressible
-			b := make([]byte, r.IntN(3000))
-			for i := range b {
-				b[i] = byte(r.Uint32())
-			}
-			msgs = append(msgs, b)
+			msgs = append(msgs, randomBytes(r, r.IntN(3000)))
 		case 2: // long repetitive
 			msgs = append(msgs, bytes.Repeat([]byte("abcdefgh"), r.IntN(20000)))
 		default: // JSON
@@ -512,16 +517,11 @@ func TestDeflateWindowBound(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	for bits := 8; bits <= 15; bits++ {
 		w := 1 << bits
-		block := make([]byte, 64)
-		for i := range block {
-			block[i] = byte(r.Uint32())
-		}
+		block := randomBytes(r, 64)
 		var msg []byte
 		for _, gap := range []int{w - 70, w - 64, w + 1, w, w / 2, 3 * w / 2, 2 * w} {
 			msg = append(msg, block...)
-			for range gap - len(block) {
-				msg = append(msg, byte(r.Uint32()))
-			}
+			msg = append(msg, randomBytes(r, gap-len(block))...)
 			msg = append(msg, block...)
 		}
 		for _, level := range []int{flate.BestSpeed, 5, flate.BestCompression} {
@@ -1008,20 +1008,18 @@ func TestDeflateHistoryRing(t *testing.T) {
 	c := newDeflateCompressor(flate.DefaultCompression, 15, true)
 	var all []byte
 	for i := range 300 {
-		var p []byte
+		var n int
 		switch i % 4 {
 		case 0:
-			p = make([]byte, r.IntN(64))
+			n = r.IntN(64)
 		case 1:
-			p = make([]byte, r.IntN(deflateHistorySize))
+			n = r.IntN(deflateHistorySize)
 		case 2:
-			p = make([]byte, deflateHistorySize-1+r.IntN(3))
+			n = deflateHistorySize - 1 + r.IntN(3)
 		default:
-			p = make([]byte, r.IntN(3*deflateHistorySize))
+			n = r.IntN(3 * deflateHistorySize)
 		}
-		for j := range p {
-			p[j] = byte(r.Uint32())
-		}
+		p := randomBytes(r, n)
 		c.remember(p)
 		all = append(all, p...)
 		want := all[max(0, len(all)-deflateHistorySize):]
@@ -1136,13 +1134,6 @@ func deflateFixedMatch(dist int) []byte {
 // decodes; one reaching a byte before the first message fails.
 func TestDeflateDictionaryReach(t *testing.T) {
 	r := rand.New(rand.NewPCG(32, 768))
-	random := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-		return b
-	}
 	for _, tc := range []struct {
 		sizes []int // of the messages before the one with the reference
 		dist  int
@@ -1157,7 +1148,7 @@ func TestDeflateDictionaryReach(t *testing.T) {
 		c := newDeflateCompressor(flate.BestSpeed, 15, false)
 		var history []byte
 		for _, n := range tc.sizes {
-			m := random(n)
+			m := randomBytes(r, n)
 			got, err := inflateAll(d, bytes.NewReader(c.appendCompressed(nil, m)), 1<<20)
 			if err != nil || !bytes.Equal(got, m) {
 				t.Fatalf("%v: message of %d bytes: got %d, %v", tc.sizes, n, len(got), err)

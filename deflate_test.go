@@ -41,21 +41,14 @@ func checkDeflateMessageAfter(t testing.TB, history, wire, want []byte, maxDist 
 // block and piece ends, and more than one block.
 func deflateEncoderInputs() map[string][]byte {
 	r := rand.New(rand.NewPCG(1951, 7692))
-	random := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-		return b
-	}
 	in := map[string][]byte{
 		"empty":         {},
 		"one byte":      {'x'},
 		"Hello":         []byte("Hello"),
 		"four":          []byte("abcd"),
 		"five repeated": []byte("aaaaa"),
-		"random 100":    random(100),
-		"random 70000":  random(70000),
+		"random 100":    randomBytes(r, 100),
+		"random 70000":  randomBytes(r, 70000),
 		"zeros 1000":    make([]byte, 1000),
 		"zeros 200000":  make([]byte, 200000),
 		"run 259":       bytes.Repeat([]byte{'z'}, 1+259),
@@ -108,10 +101,7 @@ func TestDeflateEncoderRoundTrip(t *testing.T) {
 // and its blocks after the first refer back as usual.
 func TestDeflateEncoderHistory(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 1))
-	history := make([]byte, 20000)
-	for i := range history {
-		history[i] = byte(r.Uint32())
-	}
+	history := randomBytes(r, 20000)
 	for _, windowBits := range []int{8, 9, 12, 15} {
 		maxDist := 1 << windowBits
 		// Slices of history from near and far, then the same again, then
