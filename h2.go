@@ -574,13 +574,14 @@ func newH2Stream(in io.ReadCloser, out h2Sender, local, remote net.Addr, teardow
 		closed:    make(chan struct{}),
 	}
 	s.rdl.init(nil)
-	if a, ok := out.(interface{ abort() }); ok {
+	if a, ok := out.(interface{ abort() bool }); ok {
 		// A send that cannot watch its deadline is aborted when it passes.
+		// A stream that had already ended is not reset, and its send fails
+		// with the end's error, not the deadline's.
 		s.wdl.init(func() {
 			s.mu.Lock()
-			if s.writing && s.wdl.isExpired() {
+			if s.writing && s.wdl.isExpired() && a.abort() {
 				s.expired = true
-				a.abort()
 			}
 			s.mu.Unlock()
 		})
@@ -874,7 +875,26 @@ func (o *h2ResponseSender) send(p []byte, _ <-chan struct{}) (n int, err error) 
 	return n, err
 }
 
-func (o *h2ResponseSender) abort() { o.rc.SetWriteDeadline(aLongTimeAgo) }
+// abort resets the stream: a write deadline in the past makes net/http
+// send RST_STREAM (RFC 9113 §6.4) and fail the write it holds. It reports
+// whether it did. It runs on the deadline's timer or in Close, not in the
+// handler, so it may come after the handler returned (the misuse send
+// guards against): net/http has then taken the ResponseWriter back, and
+// its SetWriteDeadline dereferences nil, on a goroutine where the panic
+// would end the process. There is nothing left to reset then: the stream
+// is over, and the send under way fails with errStreamEnded.
+func (o *h2ResponseSender) abort() (reset bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if o.ctx.Err() == nil {
+				panic(v)
+			}
+			reset = false
+		}
+	}()
+	o.rc.SetWriteDeadline(aLongTimeAgo)
+	return true
+}
 
 // h2BodyPipe is the request body of a client's stream: the Transport reads
 // from it what Write hands over, with no copy in between. Unlike io.Pipe, a

@@ -75,7 +75,16 @@ func startH2Server(t *testing.T, tlsMode bool, opts *AcceptOptions, acceptErrs c
 // serveH2 runs an HTTP server speaking HTTP/2 with handler, closed when
 // the test ends.
 func serveH2(t *testing.T, tlsMode bool, handler http.Handler) *h2Server {
+	return serveH2With(t, tlsMode, nil, handler)
+}
+
+// serveH2With is serveH2 with configure, if not nil, run on the server
+// before it starts.
+func serveH2With(t *testing.T, tlsMode bool, configure func(*http.Server), handler http.Handler) *h2Server {
 	ts := httptest.NewUnstartedServer(handler)
+	if configure != nil {
+		configure(ts.Config)
+	}
 	s := &h2Server{ts: ts, tlsMode: tlsMode}
 	if tlsMode {
 		ts.EnableHTTP2 = true
@@ -1837,4 +1846,97 @@ func TestH2ServerCloseNowEndsTheStreamWithEndStream(t *testing.T) {
 	if got, err := io.ReadAll(resp.Body); err != nil || len(got) != 0 {
 		t.Errorf("the stream after the server's CloseNow: %q, %v; want END_STREAM (io.EOF) and nothing before it", got, err)
 	}
+}
+
+// A handler that returns while its Conn is open, the misuse acceptHTTP2's
+// doc warns of, leaves the stream on a ResponseWriter net/http has taken
+// back. A write deadline passing during a send then ran abort on the
+// timer's goroutine, whose SetWriteDeadline dereferenced net/http's nil
+// state: a panic that ended the whole server. Now nothing is reset (the
+// stream is over), and each Write fails without taking anything: with
+// errStreamEnded, or with the deadline if it passed before the Write.
+func TestH2DeadlineAfterTheHandlerReturned(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		checkLeaks(t)
+		conns := make(chan *Conn, 1)
+		probed := make(chan struct{}, 1)
+		srv := serveH2With(t, tlsMode, func(hs *http.Server) {
+			// One handler at a time per connection: the probe's handler
+			// starts only once the serve goroutine has seen the first
+			// handler done, which net/http tells it after taking the
+			// ResponseWriter back. That orders the two, for the race
+			// detector too: net/http synchronizes nothing else with it.
+			hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1}
+		}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodConnect {
+				probed <- struct{}{}
+				return
+			}
+			c, err := Accept(w, r, nil)
+			if err != nil {
+				t.Errorf("Accept: %v", err)
+			}
+			conns <- c // and return with c open
+		}))
+
+		u, err := url.Parse(srv.ts.URL + "/ws")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		nc, rt, err := dialHTTP2Conn(ctx, u, make(http.Header), srv.dialOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		body, bodyWriter := io.Pipe() // the client's half stays open
+		defer bodyWriter.Close()
+		header := http.Header{":protocol": {"websocket"}, "Sec-Websocket-Version": {"13"}}
+		req := (&http.Request{Method: http.MethodConnect, URL: u, Header: header, Host: u.Host, Body: body, ContentLength: -1}).WithContext(ctx)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		c := <-conns
+		if c == nil {
+			return
+		}
+		defer c.CloseNow()
+		// The client opens the probe's stream once the first one has
+		// ended, which the handler's return does.
+		for {
+			resp, err := rt.RoundTrip((&http.Request{Method: http.MethodGet, URL: u, Header: make(http.Header), Host: u.Host}).WithContext(ctx))
+			if err == nil {
+				resp.Body.Close()
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("probe: %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		<-probed
+
+		s := c.NetConn().(*h2Stream)
+		if s.out.(*h2ResponseSender).abort() {
+			t.Error("abort reports a reset of a stream whose handler returned")
+		}
+		// Deadlines a few microseconds ahead, on the timer's goroutine:
+		// most pass before the Write or after it, a few during its send
+		// (before the fix, a panic within a few thousand Writes under the
+		// race detector).
+		for start, i := time.Now(), 0; time.Since(start) < 500*time.Millisecond; i++ {
+			s.SetWriteDeadline(time.Now().Add(time.Duration(i%50) * time.Microsecond))
+			n, err := s.Write([]byte("x"))
+			if n != 0 || !errors.Is(err, errStreamEnded) && !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Write after the handler returned: %d, %v; want 0 and errStreamEnded or the deadline", n, err)
+			}
+		}
+		s.SetWriteDeadline(time.Time{})
+		if err := c.Write(context.Background(), MessageText, []byte("x")); !errors.Is(err, errStreamEnded) {
+			t.Errorf("Conn.Write after the handler returned: %v, want errStreamEnded", err)
+		}
+	})
 }
