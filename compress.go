@@ -41,9 +41,9 @@ const (
 	// previous ones (the LZ77 window is carried over), unless the peer asks
 	// otherwise. Small, similar messages compress far better; the price is
 	// state kept per connection between messages: at 15 window bits a
-	// compressor of about 0.8 MB while the connection sends (kept until it
-	// has sent nothing for a second or two), then about 43 KB per idle
-	// connection. See deflateCompressor and deflateDecompressor for the
+	// compressor of 232 KiB while the connection sends (0.8 MB at a Level
+	// other than BestSpeed; kept until it has sent nothing for a second or
+	// two), then about 43 KB per idle connection. See deflateCompressor and deflateDecompressor for the
 	// measured cost.
 	CompressionContextTakeover
 )
@@ -94,19 +94,20 @@ type CompressionOptions struct {
 	Threshold int
 
 	// Level is the compress/flate level: flate.HuffmanOnly (-2),
-	// flate.DefaultCompression (-1) or 1–9. 0 means flate.BestSpeed, except
-	// for a compressor with context takeover and a 15-bit window, where it
-	// means level 2: BestSpeed only looks one message back. On the JSON
-	// corpus of the tests with takeover (BenchmarkDeflateLevel), BestSpeed
-	// compresses to 0.47 of the size at 46 MB/s, level 2 to 0.33 at
-	// 53 MB/s and level 6 to 0.30 at 28 MB/s.
+	// flate.DefaultCompression (-1) or 1–9. 0 means flate.BestSpeed.
 	//
-	// BestSpeed, but with context takeover at 15 bits, is ws13's own
-	// encoder (deflate.go), for messages written whole or streamed through
-	// Writer: it makes the same kind of matches as compress/flate's
-	// BestSpeed at nearly twice its speed (BenchmarkDeflateEncoder), and
-	// with takeover below 15 bits five times its speed
-	// (BenchmarkDeflateWindow).
+	// BestSpeed is ws13's own encoder (deflate.go), for messages written
+	// whole or streamed through Writer. It makes the same kind of matches
+	// as compress/flate's BestSpeed at nearly twice its speed
+	// (BenchmarkDeflateEncoder), and with takeover below 15 bits five
+	// times its speed (BenchmarkDeflateWindow). With context takeover at
+	// 15 bits, where compress/flate's BestSpeed looks only one message
+	// back, it searches the whole window as compress/flate's level 2 does:
+	// on the JSON corpus of the tests (BenchmarkDeflateLevel) 0.32 of the
+	// size at 58 MB/s, where compress/flate makes 0.47 at 47 MB/s at
+	// BestSpeed, 0.33 at 49 MB/s at level 2 and 0.30 at 26 MB/s at level
+	// 6, and it holds 232 KiB while a connection sends, where a
+	// compress/flate writer holds 0.8 MB.
 	Level int
 }
 
@@ -183,16 +184,9 @@ func (o *CompressionOptions) shouldCompress(n int) bool {
 	return n >= t
 }
 
-// compressLevel is the flate level for a compressor with this window and
-// takeover. The default is BestSpeed, except with takeover at 15 bits.
-// There BestSpeed only refers back into the previous flush (one message),
-// while level 2 and up refer into the whole window; on the JSON corpus
-// level 2 is both smaller and faster than BestSpeed (0.33 against 0.47,
-// 53 against 46 MB/s) and twice as fast as level 6, which gains only 0.03
-// more (BenchmarkDeflateLevel). Below 15 bits every reset of a writer of
-// level 2 and up clears 640 KB of hash tables, so BestSpeed stays the
-// default there.
-func (o *CompressionOptions) compressLevel(windowBits int, takeover bool) int {
+// compressLevel is the flate level of a compressor: BestSpeed unless the
+// options say otherwise.
+func (o *CompressionOptions) compressLevel() int {
 	switch {
 	case o != nil && o.Level == flate.DefaultCompression:
 		// Level 6 by its other name: one level, one pool of flate
@@ -200,15 +194,9 @@ func (o *CompressionOptions) compressLevel(windowBits int, takeover bool) int {
 		return 6
 	case o != nil && o.Level != 0:
 		return o.Level
-	case takeover && windowBits == deflateMaxWindowBits:
-		return deflateTakeoverLevel
 	}
 	return flate.BestSpeed
 }
-
-// deflateTakeoverLevel is the default level with context takeover at 15
-// bits (compressLevel).
-const deflateTakeoverLevel = 2
 
 // deflateWindowBits maps an option's 0 to 15.
 func deflateWindowBits(bits int) int {
@@ -265,7 +253,7 @@ func (p deflateParams) side(isServer bool) deflateSide {
 
 // newCompressor returns the compressor for this side's outgoing messages.
 func (s deflateSide) newCompressor(opts *CompressionOptions) *deflateCompressor {
-	level := opts.compressLevel(s.compressWindowBits, s.compressTakeover)
+	level := opts.compressLevel()
 	return newDeflateCompressor(level, s.compressWindowBits, s.compressTakeover)
 }
 
@@ -581,12 +569,13 @@ func putFlateEngine(level int, e *flateEngine) {
 // each message is DEFLATE data ending in a sync flush, whose trailing
 // 0x00 0x00 0xff 0xff is removed.
 //
-// Two encoders. A message at BestSpeed, the default but with takeover at 15
-// bits, goes to deflate.go's encoder, whole (appendDeflateMessage) or
-// streamed a block at a time (appendStreamed); it bounds its distances to
-// the window itself and, with takeover, refers into window (below)
-// directly, with no priming. Everything else (takeover at 15 bits, other
-// levels) goes through a flate.Writer, as below.
+// Two encoders. At BestSpeed, the default, deflate.go's encoder compresses
+// (own), whole messages and messages streamed a block at a time alike. It
+// bounds its distances to the window itself. With takeover below 15 bits
+// it refers into window (below) directly, with no priming
+// (appendDeflateMessage, appendStreamed); with takeover at 15 bits it
+// keeps its window and hash chains between messages (chains, deflate.go's
+// deflateChains). Other levels go through a flate.Writer, as below.
 //
 // Windows. compress/flate always uses a 32 KiB window (15 bits) and has no
 // option to shrink it, so for fewer bits the compressor bounds the history
@@ -605,9 +594,9 @@ func putFlateEngine(level int, e *flateEngine) {
 // bytes sent and at the start of every message with takeover, plus a sync
 // marker (4–5 bytes) and a block header per reset. BenchmarkDeflateWindow
 // on the JSON corpus of testdata/deflate (900 messages of 50 B–4 KiB,
-// 520 KB), level BestSpeed, one amd64 core (all but the 15-bit rows with
-// takeover: deflate.go; with takeover it refers to the last 2^(bits-1)
-// bytes, and its priming-free speed is what sets it apart):
+// 520 KB), level BestSpeed, one amd64 core (all deflate.go; below 15 bits
+// with takeover it refers to the last 2^(bits-1) bytes, and its
+// priming-free speed is what sets it apart):
 //
 //	go test -run '^$' -bench 'DeflateWindow|DeflateLevel' .
 //
@@ -616,65 +605,80 @@ func putFlateEngine(level int, e *flateEngine) {
 //	  8   0.46   80 MB/s      0.48   84 MB/s   (primed compress/flate at 5e5b02a: 0.71, 10 MB/s)
 //	  9   0.44   77 MB/s      0.48   83 MB/s   (primed compress/flate at 5e5b02a: 0.56, 14 MB/s)
 //	 12   0.38   67 MB/s      0.48   85 MB/s   (primed compress/flate at 5e5b02a: 0.40, 15 MB/s)
-//	 15   0.47   48 MB/s      0.48   85 MB/s
-//	 15   0.33   53 MB/s      0.48   33 MB/s   (level 2, BenchmarkDeflateLevel)
-//	 15   0.30   28 MB/s      0.47   29 MB/s   (level 6, BenchmarkDeflateLevel)
+//	 15   0.32   58 MB/s      0.48   83 MB/s
+//	 15   0.47   47 MB/s      —                 (compress/flate's BestSpeed, at 13d62f0)
+//	 15   0.33   49 MB/s      0.48   31 MB/s   (compress/flate's level 2, BenchmarkDeflateLevel)
+//	 15   0.30   26 MB/s      0.47   27 MB/s   (compress/flate's level 6, BenchmarkDeflateLevel)
 //
-// (ratio = compressed/original.) BestSpeed only ever refers to the previous
-// block, i.e. the previous message, hence the small gain from takeover at
-// 15 bits; levels 2 and up use the whole window.
+// (ratio = compressed/original.) compress/flate's BestSpeed only ever
+// refers to the previous block, i.e. the previous message, hence its small
+// gain from takeover at 15 bits; its levels 2 and up, and deflate.go's
+// chains, use the whole window.
 //
-// Takeover at 15 bits: active and parked. A flate.Writer weighs the same
-// whatever it holds (its hash tables are fixed arrays), yet all that the
-// next message can refer to is the last 32 KiB of input. So the compressor
-// has two states. Active, it keeps its writer between messages, exactly as
-// fast as a writer kept for ever, and also copies its input into history,
-// a ring of the last deflateHistorySize bytes (8 KiB; one copy per byte, no
-// allocation). Parked, it keeps only history: on a Conn, a timer
-// (deflateIdle) parks a compressor that has compressed nothing for
-// deflateIdleDelay, giving the writer back to the pool. The next message
-// takes a writer, resets it and primes it with history into the dropping
-// sink, as restart does below 15 bits, and the compressor is active again.
-// This is correct for the same reason: history is exactly the last bytes
-// the peer decoded, within its 32 KiB window, and the writer refers only to
-// bytes it was given. TestDeflateParkRoundTrip parks between messages and
-// checks the output with the independent inflater.
+// Takeover at 15 bits: active and parked. All that the next message can
+// refer to is the last 32 KiB of input, yet the encoder's state is larger:
+// deflate.go's chains take 232 KiB and a flate.Writer 0.8 MB (its hash
+// tables are fixed arrays), whatever they hold. So the compressor has two
+// states. Active, it keeps that state between messages, exactly as fast as
+// one kept for ever; a flate.Writer's compressor also copies its input
+// into history, a ring of the last deflateHistorySize bytes (8 KiB; one
+// copy per byte, no allocation), where deflate.go's window holds them
+// already. Parked, it keeps only history: on a Conn, a timer (deflateIdle)
+// parks a compressor that has compressed nothing for deflateIdleDelay,
+// giving its state back to a pool (deflate.go's window leaves its last
+// 8 KiB in history as it goes). The next message takes state from the
+// pool and starts it with history (a flate.Writer is reset and primed
+// into the dropping sink, as restart does below 15 bits), and the
+// compressor is active again. This is correct for the same reason: history
+// is exactly the last bytes the peer decoded, within its 32 KiB window,
+// and the encoder refers only to bytes it was given. TestDeflateParkRoundTrip
+// parks between messages and checks the output with the independent
+// inflater.
 //
-// Waking costs one priming, about 0.1 ms of CPU at the default level 2
-// (8 times the compression of an average corpus message; twice that at
-// level 6), which is why an active compressor is not primed per message.
-// Parked after every message, the worst case, BenchmarkDeflatePark:
+// Waking costs 20 µs of CPU at BestSpeed (two tables cleared and 8 Ki
+// positions entered, twice the compression of an average corpus message),
+// 0.1 ms with a flate.Writer of level 2 and 0.2 ms at level 6, which is
+// why an active compressor is not started again per message. Parked after
+// every message, the worst case, BenchmarkDeflatePark:
 //
 //	go test -run '^$' -bench DeflatePark .
 //
 //	               ratio  speed      per message
-//	active         0.33   53 MB/s     11 µs
-//	parked         0.34   6.2 MB/s    94 µs
+//	active         0.32   58 MB/s     10 µs
+//	parked         0.33   19 MB/s     30 µs
+//	(compress/flate's level 2, the default here at 13d62f0: 0.33 and
+//	 50 MB/s active, 11 µs per message; 0.34 and 6.2 MB/s parked, 94 µs)
 //
 // Memory per idle connection (TestDeflateMemory, -v). A flate.Writer
 // allocates 1.2 MB at BestSpeed and 0.8 MB at other levels; deflate.go's
 // encoder, borrowed from its pool while it compresses, 70 KB, and a message
 // streamed through it holds a pooled 96 KiB stream buffer until its end.
-// Without takeover, and with takeover below 15 bits, the writer goes back
+// Without takeover, and with takeover below 15 bits, the encoder goes back
 // to a pool at the end of each message and an idle connection keeps at
 // most 2^(bits-1) bytes of history (2.2 KB at 12 bits, 128 B at 15 without
 // takeover). With takeover at 15 bits an active compressor holds its
-// writer (0.82 MB at levels 2 and up) and a parked one 8.3 KB. A whole
-// idle Conn with takeover both ways, parked, decompressor's window
-// included, costs 43 KB instead of 857 KB (TestDeflateIdleConnMemory).
+// chains (232 KiB; a flate.Writer's 0.82 MB at levels 2 and up) and a
+// parked one 8.3 KB. A whole idle Conn with takeover both ways,
+// decompressor's window included, costs 273 KB active (857 KB with
+// compress/flate's level 2) and 43 KB parked (TestDeflateIdleConnMemory).
 type deflateCompressor struct {
 	level      int
 	windowBits int
 	takeover   bool
 	bounded    bool // windowBits < 15 and the level makes back-references
 	// hold: takeover at 15 bits and a level that makes back-references;
-	// the engine is kept between messages until the compressor is parked.
+	// the engine, or chains, is kept between messages until the compressor
+	// is parked.
 	hold bool
-	// own: BestSpeed but for takeover at 15 bits. deflate.go's encoder
-	// compresses, and engine, span and history stay unused.
+	// own: BestSpeed. deflate.go's encoder compresses, and engine and
+	// span stay unused.
 	own bool
 
-	// stream (own only) holds a message streamed through appendWrite from
+	// chains (own and hold only) is the encoder's window, kept between
+	// messages while the compressor is active.
+	chains *deflateChains
+
+	// stream (own but not hold) holds a message streamed through appendWrite from
 	// its first byte to its end: the last bytes before the input not yet
 	// compressed that it may refer to (streamHist of them; window, at the
 	// start), then that input, up to a block. Pooled.
@@ -696,7 +700,8 @@ type deflateCompressor struct {
 
 	// history (hold only) is a ring holding the last ≤ deflateHistorySize
 	// bytes of input, oldest first from histPos: history[histPos:] then
-	// history[:histPos]. It is what a parked compressor is primed with.
+	// history[:histPos]. It is what a parked compressor starts again with.
+	// With chains it is filled only when the compressor is parked.
 	history []byte
 	histPos int
 
@@ -706,12 +711,13 @@ type deflateCompressor struct {
 	idle *deflateIdle
 }
 
-// deflateHistorySize is what a parked compressor keeps and primes a new
-// writer with. The longer the history, the longer priming takes, and more
-// than in proportion; a shorter one makes the first message after a pause
-// gain a little less. Parked after every message, on the JSON corpus at
-// level 6 (0.47 without takeover, 0.30 active; level 2 wakes in half the
-// time):
+// deflateHistorySize is what a parked compressor keeps and starts its
+// encoder with again. The longer the history, the longer priming a
+// flate.Writer takes, and more than in proportion; a shorter one makes the
+// first message after a pause gain a little less. Parked after every
+// message, on the JSON corpus with compress/flate's level 6 (0.47 without
+// takeover, 0.30 active; level 2 wakes in half the time, deflate.go's
+// chains in a tenth):
 //
 //	history   2 KiB   4 KiB   8 KiB   16 KiB   32 KiB
 //	ratio     0.36    0.34    0.32    0.31     0.30
@@ -724,14 +730,15 @@ const deflateHistorySize = 8 << 10
 
 // deflateIdleDelay is how long an active compressor (takeover at 15 bits)
 // waits without compressing before it is parked; it is parked 1–2 delays
-// after its last message. Waking costs a priming (0.1 ms of CPU at level
-// 2, 0.2 ms at level 6), so whatever the pattern of messages parking costs
-// at most 0.01–0.02% of a core per connection, while a connection that
-// pauses for more than a couple of seconds (the common case: chat,
-// notifications, dashboards) keeps 8 KB instead of 0.8 MB. A connection sending at least once a second never
-// pays it; a longer delay would keep busier connections' writers longer
-// for little CPU saved. An active compressor costs one timer event per
-// delay, none per message.
+// after its last message. Waking costs 20 µs of CPU at BestSpeed (a
+// priming of a flate.Writer: 0.1 ms at level 2, 0.2 ms at level 6), so
+// whatever the pattern of messages parking costs at most 0.002–0.02% of a
+// core per connection, while a connection that pauses for more than a
+// couple of seconds (the common case: chat, notifications, dashboards)
+// keeps 8 KB instead of 232 KB (0.8 MB with a flate.Writer). A connection
+// sending at least once a second never pays it; a longer delay would keep
+// busier connections' state longer for little CPU saved. An active
+// compressor costs one timer event per delay, none per message.
 const deflateIdleDelay = time.Second
 
 // newDeflateCompressor returns a compressor with the flate level (a valid
@@ -746,7 +753,7 @@ func newDeflateCompressor(level, windowBits int, takeover bool) *deflateCompress
 		// and nothing worth keeping between messages.
 		bounded: windowBits < deflateMaxWindowBits && level != flate.HuffmanOnly,
 		hold:    takeover && windowBits == deflateMaxWindowBits && level != flate.HuffmanOnly,
-		own:     level == flate.BestSpeed && !(takeover && windowBits == deflateMaxWindowBits),
+		own:     level == flate.BestSpeed,
 	}
 }
 
@@ -754,6 +761,9 @@ func newDeflateCompressor(level, windowBits int, takeover bool) *deflateCompress
 // payload to send (RSV1 set on its first frame) to dst. It does not retain
 // p or dst.
 func (c *deflateCompressor) appendCompressed(dst, p []byte) []byte {
+	if c.own && c.hold {
+		return c.activeChains().appendMessage(dst, p)
+	}
 	if c.own && c.stream == nil {
 		// deflate.go's encoder bounds its distances itself and refers
 		// into window directly, with no priming.
@@ -772,6 +782,17 @@ func (c *deflateCompressor) appendCompressed(dst, p []byte) []byte {
 // nor p.
 func (c *deflateCompressor) appendWrite(dst, p []byte) []byte {
 	if len(p) == 0 {
+		return dst
+	}
+	if c.own && c.hold {
+		w := c.activeChains()
+		for len(p) > 0 {
+			n, full := w.write(p)
+			p = p[n:]
+			if full {
+				dst = append(w.appendPending(dst), deflateTail[:]...)
+			}
+		}
 		return dst
 	}
 	if c.own {
@@ -805,6 +826,9 @@ func (c *deflateCompressor) appendWrite(dst, p []byte) []byte {
 // yields the single byte 0x00 (the empty stored block's header bits, as in
 // §7.2.3.6).
 func (c *deflateCompressor) appendFinish(dst []byte) []byte {
+	if c.own && c.hold && c.chains != nil {
+		return c.chains.appendPending(dst)
+	}
 	if c.own && c.stream != nil {
 		dst = c.compressStream(dst)
 		if c.takeover {
@@ -936,6 +960,19 @@ func (c *deflateCompressor) wake() {
 	c.idle.arm()
 }
 
+// activeChains returns the window of an own hold compressor, taking one
+// from the pool and starting it with history if the compressor is parked
+// (or new), as wake does for an engine.
+func (c *deflateCompressor) activeChains() *deflateChains {
+	if c.chains == nil {
+		c.chains = deflateChainsPool.Get().(*deflateChains)
+		c.chains.reset(c.history[c.histPos:], c.history[:c.histPos])
+		c.idle.arm()
+	}
+	c.used = true
+	return c.chains
+}
+
 // remember adds p, input the engine was given, to history.
 func (c *deflateCompressor) remember(p []byte) {
 	if c.history == nil {
@@ -971,6 +1008,13 @@ func (c *deflateCompressor) park() {
 		putFlateEngine(c.level, c.engine)
 		c.engine = nil
 	}
+	if c.chains != nil {
+		// The chains hold the whole window; history keeps its end.
+		c.history = slideDeflateWindow(c.history[:0], c.chains.win, deflateHistorySize)
+		c.histPos = 0
+		deflateChainsPool.Put(c.chains)
+		c.chains = nil
+	}
 }
 
 // reset abandons the current message, if any. With takeover this is only
@@ -984,6 +1028,10 @@ func (c *deflateCompressor) reset() {
 	if c.stream != nil {
 		deflateStreamPool.Put(c.stream)
 		c.stream = nil
+	}
+	if c.chains != nil {
+		deflateChainsPool.Put(c.chains)
+		c.chains = nil
 	}
 	c.window = c.window[:0]
 	c.span = 0

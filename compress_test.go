@@ -21,6 +21,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unsafe"
 )
 
 // ---------------------------------------------------------------------------
@@ -325,11 +326,11 @@ func TestDeflateRFC7692Vectors(t *testing.T) {
 	again := deflateHex("0xf2 0x00 0x11 0x00 0x00")
 
 	// Our own encoding of the second "Hello" of §7.2.3.2: compress/flate
-	// codes the same match (length 5, distance 5) in a fixed block one
-	// byte shorter than the RFC's zlib output. Both decode alike.
+	// and deflate.go code the same match (length 5, distance 5) in a fixed
+	// block one byte shorter than the RFC's zlib output. Both decode alike.
 	againOurs := deflateHex("0x02 0x13 0x00 0x00")
-	// §7.2.3.3: "Hello" in a stored block, which is what BestSpeed emits
-	// for inputs of 16 bytes or less.
+	// §7.2.3.3: "Hello" in a stored block, which compress/flate's
+	// BestSpeed emits for inputs of 16 bytes or less.
 	stored := deflateHex("0x00 0x05 0x00 0xfa 0xff 0x48 0x65 0x6c 0x6c 0x6f 0x00")
 
 	t.Run("encode", func(t *testing.T) {
@@ -346,12 +347,16 @@ func TestDeflateRFC7692Vectors(t *testing.T) {
 				t.Errorf("no takeover: Hello = % x, want % x", got, one)
 			}
 		}
+		// deflate.go's encoder, with takeover at 15 bits.
 		c = newDeflateCompressor(flate.BestSpeed, 15, true)
-		if got := c.appendCompressed(nil, hello); !bytes.Equal(got, stored) {
-			t.Errorf("BestSpeed: Hello = % x, want % x", got, stored)
+		if got := c.appendCompressed(nil, hello); !bytes.Equal(got, one) {
+			t.Errorf("BestSpeed: first Hello = % x, want % x", got, one)
+		}
+		if got := c.appendCompressed(nil, hello); !bytes.Equal(got, againOurs) {
+			t.Errorf("BestSpeed: second Hello = % x, want % x", got, againOurs)
 		}
 		d := newDeflateDecompressor(15, true)
-		for _, wire := range [][]byte{one, again, againOurs} {
+		for _, wire := range [][]byte{one, again, againOurs, stored} {
 			if got, err := inflateAll(d, bytes.NewReader(wire), 5); err != nil || !bytes.Equal(got, hello) {
 				t.Errorf("% x: %q, %v", wire, got, err)
 			}
@@ -461,7 +466,7 @@ func deflateTestMessages(r *rand.Rand) [][]byte {
 // decompressor and with the reference decoder, and checks the window bound
 // of §7.1.2: no back-reference reaches further back than 2^bits bytes.
 func TestDeflateRoundTrip(t *testing.T) {
-	levels := []int{flate.BestSpeed, deflateTakeoverLevel, flate.DefaultCompression, flate.BestCompression, flate.HuffmanOnly}
+	levels := []int{flate.BestSpeed, 2, flate.DefaultCompression, flate.BestCompression, flate.HuffmanOnly}
 	for bits := 8; bits <= 15; bits++ {
 		for _, takeover := range []bool{false, true} {
 			for _, level := range levels {
@@ -757,40 +762,46 @@ func TestDeflateCorpus(t *testing.T) {
 	}
 }
 
-// TestDeflateDefaultLevel: a zero Level means BestSpeed, except with
-// context takeover at 15 bits, where BestSpeed looks only one message back
-// and the default level refers into the whole window: on the JSON corpus
-// it must compress clearly smaller than BestSpeed does.
+// TestDeflateDefaultLevel: a zero Level means BestSpeed, deflate.go's
+// encoder. With context takeover at 15 bits it refers into the whole
+// window, not just the message before as compress/flate's BestSpeed does:
+// on the JSON corpus it must compress far smaller than without takeover,
+// and no larger than compress/flate's level 2, which was the default there
+// before it.
 func TestDeflateDefaultLevel(t *testing.T) {
 	var zero CompressionOptions
 	for _, tc := range []struct {
-		opts     *CompressionOptions
-		bits     int
-		takeover bool
-		want     int
+		opts *CompressionOptions
+		want int
 	}{
-		{nil, 15, false, flate.BestSpeed},
-		{&zero, 15, false, flate.BestSpeed},
-		{&zero, 15, true, deflateTakeoverLevel},
-		{&zero, 12, true, flate.BestSpeed},
-		{&CompressionOptions{Level: flate.BestSpeed}, 15, true, flate.BestSpeed},
-		{&CompressionOptions{Level: 9}, 12, false, 9},
+		{nil, flate.BestSpeed},
+		{&zero, flate.BestSpeed},
+		{&CompressionOptions{Level: flate.BestSpeed}, flate.BestSpeed},
+		{&CompressionOptions{Level: flate.DefaultCompression}, 6},
+		{&CompressionOptions{Level: 9}, 9},
 	} {
-		if got := tc.opts.compressLevel(tc.bits, tc.takeover); got != tc.want {
-			t.Errorf("%+v, %d bits, takeover %v: level %d, want %d", tc.opts, tc.bits, tc.takeover, got, tc.want)
+		if got := tc.opts.compressLevel(); got != tc.want {
+			t.Errorf("%+v: level %d, want %d", tc.opts, got, tc.want)
 		}
 	}
 
-	def := corpusCompressedSize(deflateTakeoverLevel, true, false)
-	fast := corpusCompressedSize(flate.BestSpeed, true, false)
-	if float64(def) > 0.8*float64(fast) {
-		t.Errorf("with takeover the default level compresses the corpus to %d bytes, BestSpeed to %d: want at least 20%% smaller", def, fast)
+	def := corpusCompressedSize(flate.BestSpeed, true, false)
+	none := corpusCompressedSize(flate.BestSpeed, false, false)
+	level2 := corpusCompressedSize(2, true, false)
+	t.Logf("corpus at 15 bits: %d bytes with takeover, %d without, %d at compress/flate's level 2", def, none, level2)
+	if float64(def) > 0.8*float64(none) || def > level2 {
+		t.Errorf("with takeover the default compresses the corpus to %d bytes: want at least 20%% below %d without takeover, and no more than compress/flate's level 2, %d", def, none, level2)
 	}
 }
 
 // corpusCompressedSize is the bytes the JSON corpus takes on the wire, one
 // message after another at 15 bits, parking the compressor after each
 // message if park is set.
+// holdsEncoder reports whether c holds the large state an active
+// compressor keeps: a flate engine, or deflate.go's window (takeover at
+// 15 bits).
+func (c *deflateCompressor) holdsEncoder() bool { return c.engine != nil || c.chains != nil }
+
 func corpusCompressedSize(level int, takeover, park bool) int {
 	c := newDeflateCompressor(level, 15, takeover)
 	defer c.release()
@@ -846,7 +857,7 @@ func BenchmarkDeflateLevel(b *testing.B) {
 	for _, m := range msgs {
 		total += len(m)
 	}
-	for _, level := range []int{flate.HuffmanOnly, flate.BestSpeed, deflateTakeoverLevel, flate.DefaultCompression, flate.BestCompression} {
+	for _, level := range []int{flate.HuffmanOnly, flate.BestSpeed, 2, flate.DefaultCompression, flate.BestCompression} {
 		for _, takeover := range []bool{true, false} {
 			b.Run(fmt.Sprintf("level=%d/takeover=%v", level, takeover), func(b *testing.B) {
 				benchmarkDeflateCorpus(b, msgs, total, level, 15, takeover)
@@ -959,6 +970,14 @@ func TestDeflateMemory(t *testing.T) {
 					c.appendCompressed(nil, msg)
 					return c
 				})
+				// deflate.go's window and chains, each in whole pages of
+				// 8 KiB: 232 KiB.
+				chains := int64(unsafe.Sizeof(deflateChains{})) + deflateWindowSize + deflateMaxBlock
+				measure("compressor bits=15 takeover=true active BestSpeed", chains+16<<10, func() any {
+					c := newDeflateCompressor(flate.BestSpeed, bits, takeover)
+					c.appendCompressed(nil, msg)
+					return c
+				})
 			}
 			name := fmt.Sprintf("compressor bits=%d takeover=%v", bits, takeover)
 			if bits == 15 && takeover {
@@ -985,7 +1004,7 @@ func TestDeflateMemory(t *testing.T) {
 			})
 		}
 	}
-	for _, level := range []int{flate.HuffmanOnly, flate.BestSpeed, deflateTakeoverLevel, flate.DefaultCompression} {
+	for _, level := range []int{flate.HuffmanOnly, flate.BestSpeed, 2, flate.DefaultCompression} {
 		var m0, m1 runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&m0)
@@ -1036,7 +1055,7 @@ func TestDeflateHistoryRing(t *testing.T) {
 // inflater, refers no further back than the 32 KiB window, and still gains
 // from takeover.
 func TestDeflateParkRoundTrip(t *testing.T) {
-	for _, level := range []int{flate.BestSpeed, deflateTakeoverLevel, flate.DefaultCompression, flate.BestCompression} {
+	for _, level := range []int{flate.BestSpeed, 2, flate.DefaultCompression, flate.BestCompression} {
 		for _, every := range []int{1, 3} { // park after every message, or every third
 			t.Run(fmt.Sprintf("level=%d/every=%d", level, every), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(level+10), uint64(every)))
@@ -1048,7 +1067,7 @@ func TestDeflateParkRoundTrip(t *testing.T) {
 				var history []byte
 				woke := 0
 				for i, m := range msgs {
-					parked := c.engine == nil
+					parked := !c.holdsEncoder()
 					wire := compressTestMessage(c, m, i%2 == 1, r)
 					got, err := inflateAll(d, bytes.NewReader(wire), int64(len(m)))
 					if err != nil || !bytes.Equal(got, m) {
@@ -1070,8 +1089,8 @@ func TestDeflateParkRoundTrip(t *testing.T) {
 					}
 					if i%every == 0 {
 						c.park()
-						if c.engine != nil {
-							t.Fatal("park kept the engine")
+						if c.holdsEncoder() {
+							t.Fatal("park kept the engine or the window")
 						}
 					}
 				}
@@ -1085,13 +1104,15 @@ func TestDeflateParkRoundTrip(t *testing.T) {
 	// The gain of takeover survives parking: on the JSON corpus, parked
 	// after every message, nearly as small as active, far smaller than
 	// without takeover.
-	size := func(takeover, park bool) int {
-		return corpusCompressedSize(flate.DefaultCompression, takeover, park)
-	}
-	none, active, parked := size(false, false), size(true, false), size(true, true)
-	t.Logf("corpus: %d bytes without takeover, %d with, %d parked after every message", none, active, parked)
-	if parked > none*3/4 || parked > active*12/10 {
-		t.Errorf("parked after every message: %d bytes, against %d without takeover and %d active", parked, none, active)
+	for _, level := range []int{flate.BestSpeed, flate.DefaultCompression} {
+		size := func(takeover, park bool) int {
+			return corpusCompressedSize(level, takeover, park)
+		}
+		none, active, parked := size(false, false), size(true, false), size(true, true)
+		t.Logf("level %d, corpus: %d bytes without takeover, %d with, %d parked after every message", level, none, active, parked)
+		if parked > none*3/4 || parked > active*12/10 {
+			t.Errorf("level %d, parked after every message: %d bytes, against %d without takeover and %d active", level, parked, none, active)
+		}
 	}
 }
 
@@ -1227,7 +1248,7 @@ func BenchmarkDeflatePark(b *testing.B) {
 			var wire []byte
 			compressed := 0
 			for b.Loop() {
-				c := newDeflateCompressor(deflateTakeoverLevel, 15, true)
+				c := newDeflateCompressor(flate.BestSpeed, 15, true)
 				compressed = 0
 				for _, m := range msgs {
 					wire = c.appendCompressed(wire[:0], m)

@@ -132,9 +132,9 @@ func TestDeflateEncoderHistory(t *testing.T) {
 // TestDeflateStreamedMessage streams messages through a compressor at
 // BestSpeed in pieces of random size, as Writer does: deflate.go's encoder
 // sends a block's worth at a time, each after a sync flush, referring back
-// across blocks and, with takeover below 15 bits, into the window of the
-// messages before; the output decodes to the message with no distance
-// beyond the window.
+// across blocks and, with takeover, into the window of the messages
+// before; the output decodes to the message with no distance beyond the
+// window.
 func TestDeflateStreamedMessage(t *testing.T) {
 	var text []byte
 	for _, m := range deflateJSONCorpus() {
@@ -144,7 +144,7 @@ func TestDeflateStreamedMessage(t *testing.T) {
 	for _, tc := range []struct {
 		bits     int
 		takeover bool
-	}{{15, false}, {12, false}, {12, true}, {9, true}} {
+	}{{15, false}, {15, true}, {12, false}, {12, true}, {9, true}} {
 		t.Run(fmt.Sprintf("bits=%d/takeover=%v", tc.bits, tc.takeover), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(tc.bits), 1))
 			c := newDeflateCompressor(flate.BestSpeed, tc.bits, tc.takeover)
@@ -183,9 +183,11 @@ func TestDeflateStreamedMessage(t *testing.T) {
 
 // TestDeflateOwnCallSequences drives a BestSpeed compressor through random
 // sequences of whole and streamed messages, empty writes, writes of exactly
-// a block, messages of a multiple of a block and messages abandoned with
-// reset, and checks after each message that it decodes after what the
-// peer holds, within the window, and that no stream buffer is kept.
+// a block, messages of a multiple of a block, messages abandoned with
+// reset, and parking between messages (which the idle timer does with
+// takeover at 15 bits), and checks after each message that it decodes
+// after what the peer holds, within the window, and that no stream buffer
+// is kept.
 func TestDeflateOwnCallSequences(t *testing.T) {
 	var text []byte
 	for _, m := range deflateJSONCorpus() {
@@ -193,9 +195,6 @@ func TestDeflateOwnCallSequences(t *testing.T) {
 	}
 	for bits := 8; bits <= 15; bits++ {
 		for _, takeover := range []bool{false, true} {
-			if bits == 15 && takeover {
-				continue // compress/flate's (see compressLevel)
-			}
 			t.Run(fmt.Sprintf("bits=%d/takeover=%v", bits, takeover), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(bits), 25))
 				c := newDeflateCompressor(flate.BestSpeed, bits, takeover)
@@ -242,6 +241,9 @@ func TestDeflateOwnCallSequences(t *testing.T) {
 						t.Fatalf("message %d: a stream buffer kept after the message", i)
 					}
 					history = append(history, m...)
+					if r.IntN(5) == 0 {
+						c.park()
+					}
 				}
 			})
 		}
@@ -343,7 +345,53 @@ func FuzzDeflateEncoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, history, p []byte, windowBits uint8) {
 		maxDist := 1 << (8 + windowBits%8)
 		checkDeflateMessageAfter(t, history, appendDeflateMessage(nil, history, p, maxDist), p, maxDist)
+		if maxDist == deflateWindowSize {
+			// Context takeover at 15 bits: history as the message before,
+			// or as what a parked compressor kept, then p.
+			w := deflateChainsPool.Get().(*deflateChains)
+			defer deflateChainsPool.Put(w)
+			w.reset()
+			checkDeflateMessage(t, w.appendMessage(nil, history), history, maxDist)
+			checkDeflateMessageAfter(t, history, w.appendMessage(nil, p), p, maxDist)
+			w.reset(history)
+			checkDeflateMessageAfter(t, history, w.appendMessage(nil, p), p, maxDist)
+		}
 	})
+}
+
+// TestDeflateChainsAcrossWrap: deflateChains counts stream positions in
+// 32 bits, which wrap after 4 GiB on a long-lived connection. Started just
+// before the wrap, the JSON corpus, sent twice over so that the window
+// slides many times, decodes as it does from position 0, and compresses
+// as well to within a few bytes (a position whose count + 1 wraps to 0 is
+// not entered).
+func TestDeflateChainsAcrossWrap(t *testing.T) {
+	corpus := deflateJSONCorpus()
+	corpus = append(corpus, corpus...)
+	sizes := make(map[uint32]int)
+	for _, base := range []uint32{0, 1<<32 - 100_000} {
+		w := deflateChainsPool.Get().(*deflateChains)
+		w.reset()
+		w.base = base
+		var history []byte
+		for i, m := range corpus {
+			wire := w.appendMessage(nil, m)
+			checkDeflateMessageAfter(t, history, wire, m, deflateWindowSize)
+			sizes[base] += len(wire)
+			history = append(history, m...)
+			if len(history) > 4*deflateWindowSize {
+				history = history[len(history)-deflateWindowSize:]
+			}
+			if i == len(corpus)-1 && w.base-base < 1<<19 {
+				t.Fatalf("the window slid %d bytes", w.base-base)
+			}
+		}
+		deflateChainsPool.Put(w)
+	}
+	t.Logf("corpus twice: %d bytes from position 0, %d across the wrap", sizes[0], sizes[1<<32-100_000])
+	if d := sizes[0] - sizes[1<<32-100_000]; d < -16 || d > 16 {
+		t.Errorf("%d bytes from position 0, %d across the wrap", sizes[0], sizes[1<<32-100_000])
+	}
 }
 
 // BenchmarkDeflateEncoder compresses the JSON corpus one message at a

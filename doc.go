@@ -199,7 +199,7 @@
 // compresses each message alone and keeps nothing between messages;
 // CompressionContextTakeover lets messages refer back to earlier ones,
 // which shrinks small similar messages far more, at a memory cost per
-// connection (about 0.8 MB while a compressor at 15 window bits is busy,
+// connection (about 270 KB while a compressor at 15 window bits is busy,
 // about 43 KB once the connection has been idle for 1–2 s; see
 // compress.go). Window bits below 15 are honoured
 // for real. The read limit applies to the decompressed size.

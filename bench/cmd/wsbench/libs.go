@@ -243,9 +243,8 @@ func ws13Compression(m deflateMode) ws13.CompressionOptions {
 	case deflateNoTakeover:
 		return ws13.CompressionOptions{Mode: ws13.CompressionNoContextTakeover, Level: 1}
 	case deflateTakeover:
-		// The default level: 2 here, because compress/flate's BestSpeed
-		// refers only one message back and gains almost nothing from
-		// takeover; level 2 is faster than BestSpeed on the corpus too.
+		// The default level, BestSpeed: ws13's own encoder, which with
+		// takeover searches hash chains over the whole window.
 		return ws13.CompressionOptions{Mode: ws13.CompressionContextTakeover}
 	}
 	return ws13.CompressionOptions{}
@@ -261,7 +260,7 @@ func ws13Type(text bool) ws13.MessageType {
 var ws13Lib = &library{
 	name:     "ws13",
 	utf8:     "validates every text message (always on)",
-	settings: "Accept/Dial; AppendMessage into a reused buffer, Write; context.Background(); buffer sizes fixed by the library, larger than the peers' 4 KiB: a frame of up to 16 KiB is assembled in a pooled 16 KiB buffer; a larger one goes out from the caller's bytes on a server (header and payload in one writev; from 512 KiB, its first 4 KiB on their own) and, on a client, masked into a pooled buffer of 32 KiB to 1 MiB, a write per buffer; reads borrow a pooled 4 KiB buffer, or a 68 KiB one after a data frame of 4 KiB or more, each held only while in use; deflate at its default level, threshold 128: level 1, and 2 with context takeover, where compress/flate's BestSpeed looks only one message back; level 1 without takeover is ws13's own encoder (deflate.go), inflating is compress/flate's",
+	settings: "Accept/Dial; AppendMessage into a reused buffer, Write; context.Background(); buffer sizes fixed by the library, larger than the peers' 4 KiB: a frame of up to 16 KiB is assembled in a pooled 16 KiB buffer; a larger one goes out from the caller's bytes on a server (header and payload in one writev; from 512 KiB, its first 4 KiB on their own) and, on a client, masked into a pooled buffer of 32 KiB to 1 MiB, a write per buffer; reads borrow a pooled 4 KiB buffer, or a 68 KiB one after a data frame of 4 KiB or more, each held only while in use; deflate at its default level, threshold 128: level 1, ws13's own encoder (deflate.go), which with context takeover searches hash chains over the whole window (where compress/flate's BestSpeed looks only one message back); inflating is compress/flate's",
 	deflate:  []deflateMode{deflateNoTakeover, deflateTakeover},
 	serve: func(ln net.Listener, cfg config, handle func(msgConn)) func() {
 		opts := &ws13.AcceptOptions{InsecureSkipOriginCheck: true, ReadLimit: cfg.readLimit, Compression: ws13Compression(cfg.deflate)}

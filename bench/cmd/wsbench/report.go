@@ -495,7 +495,7 @@ func (r *results) markdown(o *options) string {
 	fmt.Fprintf(&b, "Idle memory: the server runs in a child process; the parent opens the connections with the common client (handshake only) and keeps them open; the child runs the GC and returns freed pages to the OS (debug.FreeOSMemory) before reading VmRSS and runtime.MemStats (HeapAlloc + StackInuse), before and after; the difference is divided by the number of connections. ")
 	fmt.Fprintf(&b, "With deflate, each connection first exchanges one compressed message, so that context takeover has state to keep; with takeover it then stays quiet for 3 s before the measure. Each mode has rows of its own, with the libraries that offer it.\n\n")
 	if r.corpusNote != "" {
-		fmt.Fprintf(&b, "Deflate corpus: %s. Each library at its default level (settings above): level 1 (BestSpeed; for ws13 without takeover, its own encoder) for all but ws13 with context takeover, whose default there is level 2; a threshold of 128 bytes where the library lets one choose.\n\n", r.corpusNote)
+		fmt.Fprintf(&b, "Deflate corpus: %s. Each library at its default level (settings above): level 1 (BestSpeed; for ws13, its own encoder); a threshold of 128 bytes where the library lets one choose.\n\n", r.corpusNote)
 	}
 	if len(r.errors) > 0 {
 		b.WriteString("## Failed measurements\n\n")
