@@ -285,21 +285,30 @@ func TestH2CompressionAndSubprotocol(t *testing.T) {
 	})
 }
 
-// extendedConnect sends a hand-made Extended CONNECT (or any request) over
-// a fresh HTTP/2 connection and returns the response, body read.
-func extendedConnect(t *testing.T, srv *h2Server, method string, header http.Header) (*http.Response, string) {
+// handMadeClient dials srv over a fresh HTTP/2 connection, closed when the
+// test ends, for requests made by hand: it returns the URL of /ws and the
+// connection's RoundTripper.
+func (srv *h2Server) handMadeClient(t *testing.T, ctx context.Context) (*url.URL, http.RoundTripper) {
 	t.Helper()
 	u, err := url.Parse(srv.ts.URL + "/ws")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	nc, rt, err := dialHTTP2Conn(ctx, u, make(http.Header), srv.dialOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(func() { nc.Close() })
+	return u, rt
+}
+
+// extendedConnect sends a hand-made Extended CONNECT (or any request) over
+// a fresh HTTP/2 connection and returns the response, body read.
+func extendedConnect(t *testing.T, srv *h2Server, method string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, rt := srv.handMadeClient(t, ctx)
 	req := (&http.Request{Method: method, URL: u, Header: header, Host: u.Host}).WithContext(ctx)
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
@@ -374,14 +383,9 @@ func TestH2HandshakeRefusals(t *testing.T) {
 		// The hand-made handshake itself works, and needs no key: the
 		// response is a bare 200.
 		t.Run("accepted", func(t *testing.T) {
-			u, _ := url.Parse(srv.ts.URL + "/ws")
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			nc, rt, err := dialHTTP2Conn(ctx, u, make(http.Header), srv.dialOptions())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
+			u, rt := srv.handMadeClient(t, ctx)
 			pr, pw := io.Pipe()
 			defer pw.Close()
 			req := (&http.Request{Method: http.MethodConnect, URL: u, Header: ws(), Host: u.Host, Body: pr}).WithContext(ctx)
@@ -1826,14 +1830,9 @@ func TestH2ServerCloseNowEndsTheStreamWithEndStream(t *testing.T) {
 			c.CloseNow()
 		}
 	}))
-	u, _ := url.Parse(srv.ts.URL + "/ws")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	nc, rt, err := dialHTTP2Conn(ctx, u, make(http.Header), srv.dialOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	u, rt := srv.handMadeClient(t, ctx)
 	body, send := io.Pipe()
 	defer send.Close()
 	req := (&http.Request{Method: http.MethodConnect, URL: u, Host: u.Host, Body: body, ContentLength: -1,
@@ -1879,17 +1878,9 @@ func TestH2DeadlineAfterTheHandlerReturned(t *testing.T) {
 			conns <- c // and return with c open
 		}))
 
-		u, err := url.Parse(srv.ts.URL + "/ws")
-		if err != nil {
-			t.Fatal(err)
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		nc, rt, err := dialHTTP2Conn(ctx, u, make(http.Header), srv.dialOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
+		u, rt := srv.handMadeClient(t, ctx)
 		body, bodyWriter := io.Pipe() // the client's half stays open
 		defer bodyWriter.Close()
 		header := http.Header{":protocol": {"websocket"}, "Sec-Websocket-Version": {"13"}}
