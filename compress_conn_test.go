@@ -614,6 +614,78 @@ func TestDeflateIdleTimer(t *testing.T) {
 	}
 }
 
+// TestDeflateIdleTimerUnderLoad: the idle timer fires all the time while
+// messages go out whole and through Writers, in writes that cross block
+// boundaries, and while the Conn closes. It may park the compressor only
+// between messages (it takes messageLock), so every message decodes;
+// under -race, the chains are touched by one goroutine at a time.
+func TestDeflateIdleTimerUnderLoad(t *testing.T) {
+	server, client := deflateConnPair(t, CompressionContextTakeover)
+	ctx := context.Background()
+	text := bytes.Join(deflateJSONCorpus(), nil)
+	r := rand.New(rand.NewPCG(13, 26))
+	msgs := make([][]byte, 200)
+	for i := range msgs {
+		n := []int{0, 200, 5000, deflateMaxBlock, 2*deflateMaxBlock + 7}[r.IntN(5)]
+		msgs[i] = text[r.IntN(len(text)-n):][:n]
+	}
+	stop, fired := make(chan struct{}), make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				fired <- n
+				return
+			default:
+			}
+			if fireIdle(server) {
+				n++
+			}
+		}
+	}()
+	read := make(chan error, 1)
+	go func() {
+		for i, m := range msgs {
+			if _, got, err := client.Read(ctx); err != nil || !bytes.Equal(got, m) {
+				read <- fmt.Errorf("message %d: %d bytes of %d (%v)", i, len(got), len(m), err)
+				return
+			}
+		}
+		read <- nil
+	}()
+	for i, m := range msgs {
+		if i%2 == 0 {
+			if err := server.Write(ctx, MessageText, m); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		w, err := server.Writer(ctx, MessageText)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rest := m; len(rest) > 0; {
+			n := min(len(rest), 1+r.IntN(30_000))
+			if _, err := w.Write(rest[:n]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	server.CloseNow() // while the timer still fires
+	close(stop)
+	if n := <-fired; n < len(msgs) {
+		t.Errorf("the timer fired %d times for %d messages", n, len(msgs))
+	}
+}
+
 // The real timer parks an idle Conn: one slow test of the whole path.
 func TestDeflateIdleTimerReal(t *testing.T) {
 	if testing.Short() {

@@ -394,6 +394,96 @@ func TestDeflateChainsAcrossWrap(t *testing.T) {
 	}
 }
 
+// TestDeflateChainsStaleEntries: whatever head and prev hold, the chains
+// compress correctly. After 4 GiB a position count comes round again, and
+// the tables may then name any position within a window of the current
+// one; stale entries must only cost probes. So the tables are filled with
+// such values, again after every simulated wake, while messages of every
+// kind (random, runs, text, copies from exactly a window back, sizes at
+// and around a block) go through whole or streamed in pieces of every
+// size, from positions before, at and after the wrap, and each message
+// must decode after what the peer holds with no distance beyond 32 KiB,
+// and the window never grows.
+func TestDeflateChainsStaleEntries(t *testing.T) {
+	text := bytes.Join(deflateJSONCorpus(), nil)
+	for seed := range 8 {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(seed), 1951))
+			w := deflateChainsPool.Get().(*deflateChains)
+			defer deflateChainsPool.Put(w)
+			w.reset()
+			w.base = []uint32{0, 1<<32 - 70_000, 1<<32 - 1, r.Uint32()}[seed%4]
+			scribble := func() {
+				for i := range w.head {
+					// Around the window, or around its first bytes, where
+					// a candidate one byte too far back would be before it.
+					w.head[i] = w.base + []uint32{uint32(r.IntN(1<<17)) - 1<<16, uint32(r.IntN(64)) - 32}[i%2]
+				}
+				for i := range w.prev {
+					w.prev[i] = uint16(r.IntN(deflateWindowSize + 1))
+				}
+			}
+			scribble()
+			var peer []byte // what the peer's decoder holds, at least
+			for i := range 40 {
+				var m []byte
+				switch r.IntN(6) {
+				case 0:
+					m = randomBytes(r, r.IntN(3*deflateMaxBlock))
+				case 1:
+					m = bytes.Repeat([]byte{byte(r.IntN(256))}, r.IntN(3*deflateMaxBlock))
+				case 2:
+					n := []int{0, 1, 3, 4, deflateMaxBlock - 1, deflateMaxBlock, deflateMaxBlock + 1, 2 * deflateMaxBlock}[r.IntN(8)]
+					m = text[r.IntN(len(text)-n):][:n]
+				case 3:
+					// Pieces of what lies 32 KiB back, and a byte either side.
+					for range 1 + r.IntN(5) {
+						if d := deflateWindowSize + 1 - r.IntN(3) - len(m); len(peer) >= d {
+							m = append(m, peer[len(peer)-d:][:min(d, 200)]...)
+						}
+					}
+				default:
+					// Most of the window again, one byte changed.
+					m = bytes.Clone(peer[max(len(peer)-r.IntN(40_000), 0):])
+					if len(m) > 0 {
+						m[r.IntN(len(m))] ^= 1
+					}
+				}
+				var wire []byte
+				if r.IntN(2) == 0 {
+					wire = w.appendMessage(nil, m)
+				} else {
+					// As deflateCompressor.appendWrite and appendFinish do.
+					for rest := m; len(rest) > 0; {
+						n, full := w.write(rest[:min(len(rest), []int{1, 3, 1 + r.IntN(70_000), deflateMaxBlock - 1}[r.IntN(4)])])
+						rest = rest[n:]
+						if full {
+							wire = append(w.appendPending(wire), deflateTail[:]...)
+						}
+					}
+					wire = w.appendPending(wire)
+				}
+				checkDeflateMessageAfter(t, peer[max(len(peer)-deflateWindowSize, 0):], wire, m, deflateWindowSize)
+				if peer = append(peer, m...); len(peer) > 4*deflateWindowSize {
+					peer = bytes.Clone(peer[len(peer)-deflateWindowSize:])
+				}
+				if cap(w.win) != deflateWindowSize+deflateMaxBlock {
+					t.Fatalf("message %d: the window grew to %d", i, cap(w.win))
+				}
+				if r.IntN(6) == 0 {
+					// Parked and woken, as activeChains does, with the
+					// tables stale again and the count further on.
+					keep := peer[max(len(peer)-deflateHistorySize, 0):]
+					base := w.base
+					w.reset(keep[:len(keep)/2], keep[len(keep)/2:])
+					w.base = base + uint32(r.IntN(1000))
+					scribble()
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkDeflateEncoder compresses the JSON corpus one message at a
 // time, as permessage-deflate without context takeover does, with this
 // encoder and with compress/flate's BestSpeed, and reports the ratio of
