@@ -625,8 +625,8 @@ func putFlateEngine(level int, e *flateEngine) {
 // copy per byte, no allocation), where deflate.go's window holds them
 // already. Parked, it keeps only history: on a Conn, a timer (deflateIdle)
 // parks a compressor that has compressed nothing for deflateIdleDelay,
-// giving its state back to a pool (deflate.go's window leaves its last
-// 8 KiB in history as it goes). The next message takes state from the
+// giving its state back to a pool (deflate.go's window first leaves its
+// last 8 KiB in history). The next message takes state from the
 // pool and starts it with history (a flate.Writer is reset and primed
 // into the dropping sink, as restart does below 15 bits), and the
 // compressor is active again. This is correct for the same reason: history
@@ -999,10 +999,10 @@ func (c *deflateCompressor) remember(p []byte) {
 	}
 }
 
-// park gives a hold compressor's engine back to the pool, keeping history,
-// which the next message primes a new engine with. Call it between
-// messages only, holding what guards the compressor (the Conn's
-// messageLock).
+// park gives a hold compressor's engine or chains back to their pool,
+// keeping history, which the next message starts new ones with (wake,
+// activeChains). Call it between messages only, holding what guards the
+// compressor (the Conn's messageLock).
 func (c *deflateCompressor) park() {
 	if c.hold && c.engine != nil {
 		putFlateEngine(c.level, c.engine)

@@ -731,12 +731,18 @@ const (
 // 2 makes 0.33 at 49 MB/s (BenchmarkDeflateLevel, level=1 against
 // level=2, with takeover).
 //
-// Positions in head and prev count from the start of the stream, wrapping
-// at 2^32. A wrapped or stale entry can only name a position whose bytes
-// are then compared, so it costs a probe, never a wrong match.
+// head holds stream positions, counted from the start of the stream and
+// wrapping at 2^32; prev is indexed by them modulo the window, which runs
+// on across the wrap since 2^32 is a multiple of the window. A wrapped or
+// stale entry can only name a position whose bytes are then compared, so
+// it costs a probe, never a wrong match (TestDeflateChainsStaleEntries).
+// Entries also outlive the bytes add drops from win; a search stops at the
+// first candidate before win[0], as every one after it is further back.
 type deflateChains struct {
-	// win is the input: the last ≤ 32 KiB compressed, then what waits to
-	// be (pending, a block at most). Its capacity is fixed.
+	// win is the input: bytes compressed already, at least the last
+	// 32 KiB of them (all there are, early on), the only ones a match may
+	// reach; then what waits to be (pending, a block at most). Its
+	// capacity, a window and a block, is fixed: add slides it instead.
 	win     []byte
 	pending int
 	// base is the stream position of win[0].
@@ -768,8 +774,10 @@ func (w *deflateChains) reset(history ...[]byte) {
 	}
 }
 
-// add appends p, at most a window, to the window, dropping first all
-// but the last 32 KiB before pending when there is no room.
+// add appends p to win, dropping first all but the last 32 KiB before
+// pending when there is no room. p is at most what the pending block lacks
+// (write) or a window with nothing pending (reset), so after the drop it
+// fits (32 KiB + pending + p ≤ cap(win)) and win is never reallocated.
 func (w *deflateChains) add(p []byte) {
 	if len(w.win)+len(p) > cap(w.win) {
 		drop := len(w.win) - min(len(w.win), deflateWindowSize+w.pending)
@@ -823,6 +831,7 @@ func (w *deflateChains) longestMatch(s, end int) (length int, dist uint32) {
 	pos := w.base + uint32(s)
 	length = deflateMinMatch - 1
 	first := load32(src, s)
+	// d <= s: the candidate is still in win (see deflateChains).
 	for probes := deflateChainProbes; d != 0 && int(d) <= s && probes > 0; probes-- {
 		c := s - int(d)
 		// The byte that would make a match longer than the best yet is
