@@ -901,7 +901,7 @@ func (c *deflateCompressor) compressStream(dst []byte) []byte {
 // deflateStreamPool holds the stream buffers of messages streamed through
 // deflate.go's encoder: room for a whole window and a block.
 var deflateStreamPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, 1<<deflateMaxWindowBits+deflateMaxBlock)
+	b := make([]byte, 0, deflateWindowSize+deflateMaxBlock)
 	return &b
 }}
 

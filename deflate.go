@@ -703,7 +703,7 @@ func (w *bitWriter) writeBytes(p []byte) {
 const (
 	// deflateWindowSize is the farthest a distance reaches back (§3.2.5),
 	// and so all that context takeover keeps of earlier messages.
-	deflateWindowSize = 1 << 15
+	deflateWindowSize = 1 << deflateMaxWindowBits
 	// deflateChainHashBits sizes deflateChains's head table: 16 Ki
 	// entries, 64 KiB. Twice as many finds 0.1% more on the JSON corpus.
 	deflateChainHashBits = 14
