@@ -17,7 +17,6 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
-	"unsafe"
 )
 
 // Our client and server agree on permessage-deflate in every mode and with
@@ -819,7 +818,7 @@ func TestDeflateIdleConnMemory(t *testing.T) {
 		// Active: deflate.go's window and chains besides.
 		bound := deflateHistorySize + (32 << 10) + (16 << 10)
 		if !park {
-			bound = int(unsafe.Sizeof(deflateChains{})) + deflateWindowSize + deflateMaxBlock + (32 << 10) + (16 << 10)
+			bound = int(deflateChainsBytes) + (32 << 10) + (16 << 10)
 		}
 		if per > int64(bound) {
 			t.Errorf("%s: %d bytes per idle Conn, bound %d", state, per, bound)
