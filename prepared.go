@@ -15,7 +15,6 @@
 package websocket
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -26,10 +25,11 @@ import (
 // PreparedMessage is a data message to be written to many connections with
 // Conn.WritePrepared, encoded once: each compressed form it needs (one per
 // compression level and window size among the connections) is made the
-// first time a connection needs it, and kept. On a server, a message that
-// fits in a write buffer (16 KiB) is written to each connection straight
-// from a frame it keeps, made the first time: uncompressed, that is a copy
-// of the payload. It is safe for concurrent use.
+// first time a connection needs it, and kept. On a server, a message is
+// written to each connection straight from a frame it keeps, made the
+// first time: uncompressed, that is a copy of the payload, made for a
+// message larger than a write buffer (16 KiB) only once TryWritePrepared
+// needs it. It is safe for concurrent use.
 type PreparedMessage struct {
 	typ     MessageType
 	payload []byte
@@ -37,8 +37,7 @@ type PreparedMessage struct {
 	// serverFrame is the message's frame as a server sends it uncompressed,
 	// header and payload together, so that writing it to each connection
 	// is a system call from it, without copying it into a buffer first:
-	// made the first time a server connection writes it, if it fits in a
-	// write buffer (serverFrameFor).
+	// made the first time a server connection needs it (serverFrameFor).
 	serverFrameOnce sync.Once
 	serverFrame     []byte
 
@@ -53,8 +52,8 @@ type preparedPayload struct {
 	level, windowBits int
 	done              chan struct{}
 	payload           []byte
-	// serverFrame is the compressed payload's frame as a server sends it,
-	// if it fits in a write buffer; payload is then its tail.
+	// serverFrame is the compressed payload's frame as a server sends it;
+	// payload is its tail.
 	serverFrame []byte
 }
 
@@ -94,40 +93,37 @@ func (m *PreparedMessage) formFor(ctx context.Context, stop <-chan struct{}, lev
 	m.mu.Unlock()
 	bufp := getWriteBuffer()
 	*bufp = newDeflateCompressor(level, windowBits, false).appendCompressed((*bufp)[:0], m.payload)
-	if frame, ok := newServerFrame(preparedFrame{typ: m.typ, compressed: true}.header(), *bufp); ok {
-		// A few bytes more than the payload alone, which is the frame's
-		// tail.
-		f.serverFrame = frame
-		f.payload = frame[len(frame)-len(*bufp):]
-	} else {
-		f.payload = bytes.Clone(*bufp) // kept as long as m is: no spare capacity
-	}
+	// The compressed bytes are copied out of the buffer anyway: into the
+	// frame, a few bytes more than the payload alone, which is its tail.
+	f.serverFrame = newServerFrame(preparedFrame{typ: m.typ, compressed: true}.header(), *bufp)
+	f.payload = f.serverFrame[len(f.serverFrame)-len(*bufp):]
 	putWriteBuffer(bufp)
 	close(f.done)
 	return f, nil
 }
 
 // newServerFrame returns the frame of h and p as a server sends it, in a
-// slice of its own with no spare capacity, if it fits in a write buffer.
-func newServerFrame(h Header, p []byte) ([]byte, bool) {
-	if MaxHeaderSize+len(p) > writeBufferSize {
-		return nil, false
-	}
+// slice of its own with no spare capacity.
+func newServerFrame(h Header, p []byte) []byte {
 	h.Length = int64(len(p))
 	var header [MaxHeaderSize]byte
 	head := AppendHeader(header[:0], h)
 	frame := make([]byte, len(head)+len(p))
 	copy(frame[copy(frame, head):], p)
-	return frame, true
+	return frame
 }
 
-// serverFrameFor returns m's uncompressed frame as a server sends it, or
-// nil if it does not fit in a write buffer. It is made once, the first
-// time a server needs it: a copy of the payload that m keeps, made so that
-// writing m to many connections copies nothing per connection.
+// serverFrameFor returns m's uncompressed frame as a server sends it. It is
+// made once, the first time a server needs it: a copy of the payload that m
+// keeps, made so that writing m to many connections copies nothing per
+// connection. WritePrepared asks for it only for a frame that fits in a
+// write buffer, and writes a larger one from the payload (writeFrame, which
+// copies nothing either); TryWritePrepared asks at any size, as its one
+// system call must hold the whole frame for a socket that takes it all to
+// need no goroutine.
 func (m *PreparedMessage) serverFrameFor() []byte {
 	m.serverFrameOnce.Do(func() {
-		m.serverFrame, _ = newServerFrame(preparedFrame{typ: m.typ}.header(), m.payload)
+		m.serverFrame = newServerFrame(preparedFrame{typ: m.typ}.header(), m.payload)
 	})
 	return m.serverFrame
 }
@@ -184,7 +180,10 @@ func (c *Conn) WritePrepared(ctx context.Context, msgs ...*PreparedMessage) erro
 		case n == 0:
 			err = c.writeCompressedLocked(ctx, msgs[0].typ, msgs[0].payload)
 			n = 1
-		case n == 1 && batch[0].wire == nil: // perhaps larger than a buffer
+		case n == 1 && !fitsWriteBuffer(len(batch[0].payload)), n == 1 && batch[0].wire == nil:
+			// Larger than a buffer: written as Write writes it, from the
+			// payload, a MiB at a time for keepalive's sake
+			// (writeInChunks). Or a client's, which masks a copy anyway.
 			err = c.writeFrame(ctx, batch[0].header(), batch[0].payload)
 		default:
 			err = c.writeFramesTogether(ctx, batch[:n])
@@ -216,7 +215,7 @@ func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch 
 			clear(batch[:n])
 			return 0, err
 		}
-		if !shared || n > 0 && size+MaxHeaderSize+len(f.payload) > writeBufferSize {
+		if !shared || n > 0 && !fitsWriteBuffer(size+len(f.payload)) {
 			break
 		}
 		batch[n] = f
@@ -225,6 +224,10 @@ func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch 
 	}
 	return n, nil
 }
+
+// fitsWriteBuffer reports whether frames with payloads of size bytes in all
+// fit in a write buffer, however long their headers.
+func fitsWriteBuffer(size int) bool { return MaxHeaderSize+size <= writeBufferSize }
 
 // TryWritePrepared writes msgs, or as many of them from the first as it
 // can, without waiting, and returns how many it wrote. It is for a
@@ -238,10 +241,13 @@ func (c *Conn) gatherFrames(ctx context.Context, msgs []*PreparedMessage, batch 
 // buffer is full, or while another goroutine is still compressing the
 // message for connections that compress as this one does (a message that
 // none has needed compressed yet, it compresses, as WritePrepared would).
-// It writes only what WritePrepared would send in one system call,
-// together: messages sent as they are or compressed without context
-// takeover, in frames that fit in a write buffer (16 KiB) together; it
-// stops at the first other one. It writes only to a TCP or
+// It writes what one system call can send: messages sent as they are or
+// compressed without context takeover, in frames that fit in a write
+// buffer (16 KiB) together, or, on a server, one such message however
+// large, from the frame the message keeps (made for the first
+// connection, and then shared); it stops at the first other one. A
+// client's message larger than a write buffer, which it would mask into
+// a copy, it leaves to WritePrepared. It writes only to a TCP or
 // Unix-domain socket: over TLS or HTTP/2 (whose writes cannot be tried
 // without waiting) it returns 0.
 //
@@ -277,10 +283,22 @@ func (c *Conn) TryWritePrepared(timeout time.Duration, msgs ...*PreparedMessage)
 	var batch [preparedBatchMax]preparedFrame
 	n, err := c.gatherFrames(context.Background(), msgs, &batch, false)
 	defer clear(batch[:n]) // holds no payload past the call
-	if err != nil || n == 0 || MaxHeaderSize+len(batch[0].payload) > writeBufferSize {
+	if n == 1 && !fitsWriteBuffer(len(batch[0].payload)) {
+		// Larger than a buffer: a server writes the frame the message
+		// keeps, whole, made now if no server needed it before. A client
+		// would mask a copy of it, a buffer at a time, and leave it to
+		// WritePrepared.
+		switch {
+		case !c.isServer:
+			n = 0
+		case batch[0].wire == nil:
+			batch[0].wire = msgs[0].serverFrameFor()
+		}
+	}
+	if err != nil || n == 0 {
 		// An error; or the first message needs the Conn's compressor, or
-		// its form is still being made, or it is too large for one
-		// buffer: WritePrepared's to write.
+		// its form is still being made, or it is a client's and too large
+		// for one buffer: WritePrepared's to write.
 		c.messageLock.unlock()
 		return 0, err
 	}
@@ -352,7 +370,10 @@ func (c *Conn) finishFrames(buf []byte, from int, bufp *[]byte, deadline time.Ti
 	if !deadline.IsZero() {
 		c.netConn.SetWriteDeadline(deadline)
 	}
-	n, err := c.netConn.Write(buf[from:])
+	// The rest of a large frame takes long on a slow link, and keepalive's
+	// ping waits behind it: it learns from writeInChunks that the peer is
+	// taking it.
+	n, err := c.writeInChunks(buf[from:])
 	if err == nil && !deadline.IsZero() {
 		c.netConn.SetWriteDeadline(time.Time{})
 	}
@@ -417,7 +438,7 @@ func (f preparedFrame) header() Header {
 func (c *Conn) preparedFrameFor(ctx context.Context, m *PreparedMessage, wait bool) (f preparedFrame, shared bool, err error) {
 	if c.compressor == nil || !c.compression.shouldCompress(len(m.payload)) {
 		f = preparedFrame{typ: m.typ, payload: m.payload}
-		if c.isServer { // a client masks each frame with a key of its own
+		if c.isServer && fitsWriteBuffer(len(m.payload)) { // a client masks each frame with a key of its own
 			f.wire = m.serverFrameFor()
 		}
 		return f, true, nil

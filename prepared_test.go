@@ -434,11 +434,61 @@ func TestTryWritePrepared(t *testing.T) {
 	}
 }
 
+// A server's TryWritePrepared writes a message larger than a write buffer
+// too, uncompressed or compressed, from the frame the message keeps: made
+// once, for the first connection, and the same bytes for the next. If
+// the socket does not take it all, a goroutine of the Conn writes the
+// rest, and the message counts as written. A client's it leaves to
+// WritePrepared. (The bytes are random: compressed, a message of text
+// would fit in a buffer.)
+func TestTryWritePreparedLargeFrames(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, mode := range []CompressionMode{CompressionDisabled, CompressionNoContextTakeover} {
+		t.Run(mode.String(), func(t *testing.T) {
+			for _, size := range []int{writeBufferSize, 300 << 10} {
+				payload := make([]byte, size)
+				rand.NewChaCha8([32]byte{byte(size)}).Read(payload)
+				m, err := NewPreparedMessage(MessageBinary, payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var kept []byte
+				for conn := range 2 {
+					server, client := preparedPair(t, mode, 15)
+					if n, err := client.TryWritePrepared(0, m); n != 0 || err != nil {
+						t.Fatalf("%d bytes from a client: %d, %v; want 0, nil", size, n, err)
+					}
+					if n, err := server.TryWritePrepared(0, m); n != 1 || err != nil {
+						t.Fatalf("%d bytes, connection %d: %d, %v; want 1, nil", size, conn, n, err)
+					}
+					typ, got, err := client.Read(ctx)
+					if err != nil || typ != MessageBinary || !bytes.Equal(got, payload) {
+						t.Fatalf("%d bytes, connection %d: read %v, %d bytes, %v", size, conn, typ, len(got), err)
+					}
+					frame := m.serverFrame
+					if mode != CompressionDisabled {
+						frame = m.compressed[0].serverFrame
+					}
+					switch {
+					case len(frame) == 0:
+						t.Fatalf("%d bytes: the message keeps no frame", size)
+					case conn == 0:
+						kept = frame
+					case &frame[0] != &kept[0]:
+						t.Fatalf("%d bytes: the second connection made a frame of its own", size)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TryWritePrepared writes nothing where it would have to wait, or where
 // WritePrepared would not send the message together with others: behind
-// a message being streamed, for a frame larger than a write buffer, for a
-// message compressed with context takeover, and on a net.Conn that is not
-// a socket. It stops at the first such message, and fails on a closed Conn.
+// a message being streamed, for a client's frame larger than a write
+// buffer, for a message compressed with context takeover, and on a
+// net.Conn that is not a socket. It stops at the first such message, and fails on a closed Conn.
 func TestTryWritePreparedWritesNothingWhereItWouldWait(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -475,10 +525,14 @@ func TestTryWritePreparedWritesNothingWhereItWouldWait(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	try(server, 0, large)
+	try(server, 1, large) // a server's, from the frame the message keeps
 	try(server, 1, small, large, small)
+	try(client, 0, large) // a client's, which would mask a copy
+	try(client, 1, small, large)
 	read(client, len("streamed"))
+	read(client, 20<<10)
 	read(client, 100)
+	read(server, 100)
 
 	server, client = preparedPair(t, CompressionContextTakeover, 15)
 	try(server, 1, small) // below the threshold: sent as it is
@@ -562,12 +616,12 @@ func fillUntilPartial(t *testing.T, c, peer *Conn, size, batch int, timeout time
 // anything else: a Write waiting behind it follows it, and the peer reads
 // every message whole and in order.
 func TestTryWritePreparedFinishesAPartialWrite(t *testing.T) {
-	for _, batch := range []int{1, 2} {
-		t.Run(fmt.Sprintf("%d at a time", batch), func(t *testing.T) {
+	for _, tc := range []struct{ size, batch int }{{15000, 1}, {7500, 2}, {100 << 10, 1}} {
+		t.Run(fmt.Sprintf("%d bytes, %d at a time", tc.size, tc.batch), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			server, client := connPair(t)
-			sent := fillUntilPartial(t, server, client, 15000/batch, batch, 20*time.Second)
+			sent := fillUntilPartial(t, server, client, tc.size, tc.batch, 20*time.Second)
 			wrote := make(chan error, 1)
 			go func() { wrote <- server.Write(ctx, MessageText, []byte("after")) }()
 			client.netConn.(*net.TCPConn).SetReadBuffer(1 << 20) // a small window would slow the rest down

@@ -77,6 +77,46 @@ func TestFlushTriesAMemberABoundedNumberOfTimes(t *testing.T) {
 	}
 }
 
+// A message larger than the Conn's write buffer goes out from the flusher
+// too, in one try, with no writer of the member's own: the Conn writes it
+// from the frame the PreparedMessage keeps (and finishes it itself if the
+// socket takes only part).
+func TestFlusherWritesALargeMessage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	server, client := connectedPair(t, 10*time.Second)
+	defer client.CloseNow()
+	h := New(nil)
+	defer h.Close()
+	m, err := h.Join(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte(strings.Repeat("a large message ", 4<<10)) // 64 KiB
+	msg, err := websocket.NewPreparedMessage(websocket.MessageText, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Queued as Broadcast would queue it, without waking the flusher,
+	// whose part this test plays.
+	m.mu.Lock()
+	m.queue = append(m.queue, msg)
+	m.queued = true
+	m.mu.Unlock()
+	if more := m.flush(); more {
+		t.Fatal("flush left the message queued")
+	}
+	m.mu.Lock()
+	left, running := len(m.queue), m.running
+	m.mu.Unlock()
+	if running || left != 0 {
+		t.Fatalf("after the flusher's try: %d left, writer started: %v; want it written by the flusher", left, running)
+	}
+	if _, got, err := client.Read(ctx); err != nil || string(got) != string(payload) {
+		t.Fatalf("read %d bytes, %v; want the %d-byte message", len(got), err, len(payload))
+	}
+}
+
 // Leave and Close return once nothing of the hub runs for the members they
 // removed, also when the connection closed before the member left, as when
 // the peer goes and the application's reader calls Leave: the Conn has

@@ -21,12 +21,15 @@
 // (Starting one per member for each message made a broadcast a quarter
 // slower.) It tries a member a few times in a row at most, so that one to
 // which more keeps coming waits for its next pass behind the others. A
+// message larger than the Conn's 16 KiB write buffer is tried as well (on a
+// server: a client masks each frame into a copy of its own): the
+// Conn writes it from one frame the message keeps for all, and finishes
+// on a goroutine of its own a frame the socket took only part of. A
 // member whose socket is full, or whose next message cannot be tried (it
-// needs the member's own compressor, with context takeover, or its frame
-// does not fit in the Conn's 16 KiB write buffer: every member gets a
-// writer for such a large message), gets a writer goroutine of its own,
-// which writes with WritePrepared, waiting as long as WriteTimeout, until
-// its queue is empty; then it ends, and the flusher has the member back. A
+// needs the member's own compressor, with context takeover), gets a
+// writer goroutine of its own, which writes with WritePrepared, waiting
+// as long as WriteTimeout, until its queue is empty; then it ends, and
+// the flusher has the member back. A
 // member over TLS or HTTP/2, whose writes cannot be tried without waiting,
 // is always written by a writer of its own: there a broadcast starts a
 // goroutine per member.
@@ -412,8 +415,8 @@ func (m *Member) flush() (more bool) {
 		}
 		if written == 0 {
 			// The socket is full, the Conn busy, or the first message
-			// needs the Conn's own compressor or is too large for one
-			// write buffer: a writer that may wait takes over.
+			// needs the Conn's own compressor: a writer that may wait
+			// takes over.
 			m.queued = false
 			m.running = true
 			m.mu.Unlock()
