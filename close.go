@@ -202,7 +202,8 @@ func protocolError(err error) *ProtocolError {
 // already ended (the peer vanished, CloseNow, a failed read or write) there
 // is no handshake to run, and on one that ends so while Close waits for the
 // peer's close frame none left to finish: Close returns why it ended, an
-// error matching ErrClosed.
+// error matching ErrClosed (1006 to CloseStatus if the peer's stream ended
+// without a close frame).
 //
 // code must be one that may be sent (StatusCode.ValidOnWire), or
 // StatusNoStatusRcvd to send a close frame with no code; reason must be
@@ -488,6 +489,20 @@ func isDone(done <-chan struct{}) bool {
 		return false
 	}
 }
+
+// streamEnded is why the connection was closed when the peer's stream ended,
+// or broke, without a close frame (§7.1.5: the connection is closed with
+// status 1006). The reader that met the end reports the *CloseError
+// itself; the writes and the Close that find the connection closed report
+// this, which matches ErrClosed as the end of a connection does, and says
+// what ended it (CloseStatus gives 1006, errors.Is the stream's error).
+type streamEnded struct{ end *CloseError }
+
+func (e streamEnded) Error() string {
+	return "websocket: connection closed without a close frame, " + e.end.Code.String() + ": " + e.end.cause.Error()
+}
+
+func (e streamEnded) Unwrap() []error { return []error{ErrClosed, e.end} }
 
 // closeNet closes the TCP connection once, waking everything that waits on it.
 func (c *Conn) closeNet() { c.closeNetWith(ErrClosed) }

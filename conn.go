@@ -70,7 +70,10 @@ const (
 // Errors returned by Conn methods.
 var (
 	// ErrClosed is returned by operations on a Conn that has been closed,
-	// by either side, or whose closing handshake has begun.
+	// by either side, or whose closing handshake has begun; wrapped, with
+	// why, where the Conn knows: a keepalive timeout, or the stream ended
+	// without a close frame (CloseStatus then gives 1006, and errors.Is the
+	// stream's error, io.EOF for a plain end).
 	ErrClosed = errors.New("websocket: connection closed")
 	// ErrKeepaliveTimeout is wrapped by the errors of a Conn that keepalive
 	// dropped because a ping went unanswered.

@@ -686,6 +686,19 @@ func TestCloseAfterTheConnectionEnded(t *testing.T) {
 		if !errors.Is(err, ErrClosed) || strings.Contains(err.Error(), "in time") {
 			t.Errorf("%s: Close returned %v, want an error matching ErrClosed that blames no slow peer", name, err)
 		}
+		// A stream that ended without a close frame is 1006 (§7.1.5),
+		// for Close and the writes after it as for the read that met it;
+		// CloseNow ended no stream of the peer's.
+		want := StatusAbnormal
+		if c == dropped {
+			want = 0
+		}
+		if CloseStatus(err) != want {
+			t.Errorf("%s: CloseStatus of Close's %v = %v, want %v", name, err, CloseStatus(err), want)
+		}
+	}
+	if err := c.Write(context.Background(), MessageText, []byte("x")); !errors.Is(err, ErrClosed) || CloseStatus(err) != StatusAbnormal || !errors.Is(err, io.EOF) {
+		t.Errorf("Write after the peer vanished: %v, want ErrClosed, 1006 and io.EOF", err)
 	}
 }
 
@@ -710,6 +723,9 @@ func TestCloseEndedDuringTheHandshakeBlamesNoSlowPeer(t *testing.T) {
 			err := <-closed
 			if !errors.Is(err, ErrClosed) || strings.Contains(err.Error(), "in time") {
 				t.Errorf("Close returned %v, want an error matching ErrClosed that blames no slow peer", err)
+			}
+			if how != "CloseNow" && (CloseStatus(err) != StatusAbnormal || !errors.Is(err, io.EOF)) {
+				t.Errorf("Close returned %v, want it to say the stream ended (io.EOF) without a close frame (1006)", err)
 			}
 		})
 	}

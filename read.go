@@ -815,8 +815,9 @@ func (c *Conn) readFailedLocked(err error) error {
 	default:
 		// The stream ended, or broke, without a close frame (§7.1.5: the
 		// status is 1006).
-		err = &CloseError{Code: StatusAbnormal, cause: err}
-		c.closeNet()
+		end := &CloseError{Code: StatusAbnormal, cause: err}
+		err = end
+		c.closeNetWith(streamEnded{end})
 	}
 	c.rd.err = err
 	return err
