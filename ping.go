@@ -158,7 +158,12 @@ func (c *Conn) startKeepalive(interval, timeout time.Duration) {
 // whether keepalive goes on. A ping waits for the frame being written,
 // which on a slow link a large one makes long; the peer is then dropped
 // only if it took nothing of that frame (a MiB at a time, see
-// writeInChunks) for timeout.
+// writeInChunks) for timeout. Its pong, likewise, waits for the frame the
+// peer is sending: control frames go only between frames (RFC 6455 §5.4),
+// and a browser sends a message of any size as one. A peer whose pong is
+// late is then dropped only if no bytes of an unfinished frame of its
+// arrived for timeout (receivedFrameChunk). Either way the next round
+// pings again.
 func (c *Conn) keepaliveRound(timeout time.Duration) bool {
 	// A ping the wire does not take in time, whose write is cut and
 	// breaks the connection (midway through the frame, or over TLS at
@@ -171,6 +176,15 @@ func (c *Conn) keepaliveRound(timeout time.Duration) bool {
 			// The ping waited behind a large frame of ours, which the
 			// peer keeps taking: it is there. The next round pings
 			// again.
+			return true
+		}
+		if sent && c.receivedFrameWithin(timeout) {
+			// The ping went out, and the pong may be behind a large
+			// frame the peer is still sending, whose bytes keep
+			// coming: it is there. (A ping that did not go out is not
+			// excused so: its pong is not due, and the peer took
+			// nothing of ours for timeout; a write cut midway also
+			// leaves a stream no later ping could use.)
 			return true
 		}
 		c.closeNetWith(ErrKeepaliveTimeout)
@@ -244,6 +258,21 @@ func (c *Conn) tookFrameWithin(d time.Duration) bool {
 	return last != 0 && time.Since(progressEpoch)-time.Duration(last) < d
 }
 
-// progressEpoch is what writeProgress counts from: time.Since reads the
-// monotonic clock from it, which a change of the wall clock does not move.
+// receivedFrameChunk records that a read from the socket brought bytes of a
+// data frame's payload and left the frame unfinished (readFramedLocked,
+// skipFrameLocked).
+func (c *Conn) receivedFrameChunk() {
+	c.br.frameProgress.Store(int64(time.Since(progressEpoch)))
+}
+
+// receivedFrameWithin reports whether a read from the socket brought bytes
+// of an unfinished data frame less than d ago.
+func (c *Conn) receivedFrameWithin(d time.Duration) bool {
+	last := c.br.frameProgress.Load()
+	return last != 0 && time.Since(progressEpoch)-time.Duration(last) < d
+}
+
+// progressEpoch is what writeProgress and frameProgress count from:
+// time.Since reads the monotonic clock from it, which a change of the wall
+// clock does not move.
 var progressEpoch = time.Now()

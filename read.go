@@ -482,12 +482,8 @@ func (c *Conn) skipMessageLocked() error {
 		// context takeover the rest is skipped raw, as after any cut.
 	}
 	for {
-		for c.rd.remaining > 0 {
-			n, err := c.br.Discard(int(min(c.rd.remaining, 1<<30)))
-			c.rd.remaining -= int64(n)
-			if err != nil {
-				return noEOF(err)
-			}
+		if err := c.skipFrameLocked(); err != nil {
+			return err
 		}
 		if c.rd.fin {
 			c.rd.inMessage = false
@@ -577,6 +573,25 @@ func (c *Conn) readMessageDataLocked(p []byte) (int, error) {
 	return n, err
 }
 
+// skipFrameLocked discards the rest of the data frame being read. Like
+// readFramedLocked it records the bytes of the frame that keep arriving
+// (receivedFrameChunk), so it discards one read of the socket at a time:
+// what is buffered, then what one fill brings.
+func (c *Conn) skipFrameLocked() error {
+	for c.rd.remaining > 0 {
+		buffered := c.br.Buffered()
+		n, err := c.br.Discard(int(min(c.rd.remaining, int64(max(buffered, 1)))))
+		c.rd.remaining -= int64(n)
+		if err != nil {
+			return noEOF(err)
+		}
+		if buffered == 0 && c.rd.remaining > 0 {
+			c.receivedFrameChunk()
+		}
+	}
+	return nil
+}
+
 // readFramedLocked reads the payload of the message in progress, frame after
 // frame, unmasked. It returns io.EOF after the final frame.
 func (c *Conn) readFramedLocked(p []byte) (int, error) {
@@ -595,6 +610,17 @@ func (c *Conn) readFramedLocked(p []byte) (int, error) {
 	}
 	var n int
 	var err error
+	// Keepalive's evidence that a peer whose pong is late is still there
+	// (keepaliveRound): a pong is a control frame, which goes only between
+	// frames (RFC 6455 §5.4), so an answer to our ping (§5.5.2) waits
+	// behind the frame the peer is sending, for minutes if that is a
+	// large message over a slow link, sent as one frame as browsers do.
+	// Bytes of that frame arriving show the peer is there. Only a read
+	// that reached the socket (nothing buffered before it) and left the
+	// frame unfinished counts, and only then is the clock read: a small
+	// frame comes whole out of the buffer and costs a compare, and a large
+	// one a clock read per read of the socket, which costs far more.
+	fromSocket := c.br.Buffered() == 0
 	if c.rd.masked {
 		var pos int
 		n, pos, err = c.br.readUnmasking(p, c.rd.mask, int(c.rd.maskPos))
@@ -603,6 +629,9 @@ func (c *Conn) readFramedLocked(p []byte) (int, error) {
 		n, err = c.br.Read(p)
 	}
 	c.rd.remaining -= int64(n)
+	if fromSocket && n > 0 && c.rd.remaining > 0 {
+		c.receivedFrameChunk()
+	}
 	if c.rd.remaining == 0 && c.rd.fin && (err == nil || err == io.EOF) {
 		// The message is complete; if the stream ended with it, the next
 		// read finds that again.
