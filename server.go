@@ -57,8 +57,12 @@ type AcceptOptions struct {
 	// DefaultPingTimeout). Pongs are seen only while someone reads. A ping
 	// waits for a frame being written; while a large one goes out, the
 	// peer is dropped only if it takes none of it (a MiB at a time) for
-	// PingTimeout. The pings run from a timer: between them keepalive
-	// holds no goroutine.
+	// PingTimeout. Likewise the peer's pong waits for the frame it is
+	// sending (control frames go only between frames, and a browser sends
+	// a message of any size as one): the peer is dropped only if no bytes
+	// of that frame arrive for PingTimeout. A peer that sends no frame
+	// in progress and no pong is dropped. The pings run from a timer:
+	// between them keepalive holds no goroutine.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 
