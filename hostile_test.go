@@ -1386,6 +1386,174 @@ func TestKeepaliveWhileALargeFrameGoesOut(t *testing.T) {
 	}
 }
 
+// A large frame of the peer's holds its pong back for as long as the frame
+// takes to arrive (control frames go only between frames, RFC 6455 §5.4),
+// as a browser's upload of a large message over a slow link does: a peer
+// whose frame keeps coming is alive, and is not dropped for the pong it
+// could not send yet; the message arrives whole, and the pongs sent after
+// it are taken. A peer that stops halfway through the frame is dropped, as
+// one that vanished. Likewise for a Conn a Poller watches, whose handler
+// reads the frame, or reads its start and leaves the rest for the Poller
+// to skip.
+func TestKeepaliveWhileALargeFrameComesIn(t *testing.T) {
+	checkLeaks(t)
+	const interval, timeout = 30 * time.Millisecond, 100 * time.Millisecond
+	const size, pieces = 60 << 10, 60 // a KiB every 10 ms: the frame in about 0.6 s
+	for _, mode := range []string{"read", "polled", "polled and skipped"} {
+		polled, skipped := mode != "read", mode == "polled and skipped"
+		for _, stops := range []bool{false, true} {
+			name := mode + "/" + map[bool]string{false: "the peer sends on", true: "the peer stops sending"}[stops]
+			t.Run(name, func(t *testing.T) {
+				c, p := hostileConn(t, true, func(cfg *connConfig) {
+					cfg.pingInterval, cfg.pingTimeout = interval, timeout
+				})
+				payload := make([]byte, size)
+				for i := range payload {
+					payload[i] = byte(i * 7)
+				}
+				frame := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, payload)
+
+				// The peer reads our pings as they come, and holds its
+				// pongs until its frame is out.
+				pings := make(chan []byte, 1000)
+				go func() {
+					defer close(pings)
+					for {
+						h, payload, ok := p.readFrame()
+						if !ok {
+							return
+						}
+						if h.Opcode == OpPing {
+							pings <- payload
+						}
+					}
+				}()
+				// What the peer sent: all it meant to (ok), when it
+				// finished, and how many pings had come by then.
+				type sending struct {
+					ok    bool
+					at    time.Time
+					pings int
+				}
+				sent := make(chan sending, 1)
+				peerDone := make(chan struct{})
+				go func() {
+					defer close(peerDone)
+					end := len(frame)
+					if stops {
+						end = len(frame) / 3
+					}
+					piece := (len(frame) + pieces - 1) / pieces
+					for off := 0; off < end; off += piece {
+						if _, err := p.conn.Write(frame[off:min(off+piece, end)]); err != nil {
+							sent <- sending{} // dropped while sending
+							return
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+					sent <- sending{ok: true, at: time.Now(), pings: len(pings)}
+					if stops {
+						return // the socket stays open: a peer that vanished
+					}
+					// The frame is out: answer the pings held, and those
+					// to come.
+					for payload := range pings {
+						if _, err := p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpPong}, payload)); err != nil {
+							return
+						}
+					}
+				}()
+
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				type result struct {
+					msg []byte
+					err error
+				}
+				results := make(chan result, 2)
+				if polled {
+					poller := newTestPoller(t)
+					calls := 0
+					if err := poller.Add(c, func(c *Conn) {
+						calls++
+						if !skipped || calls > 1 {
+							_, msg, err := c.Read(ctx)
+							results <- result{msg, err}
+							return
+						}
+						// Only the start: the Poller skips the rest,
+						// which comes as slowly.
+						_, rd, err := c.Reader(ctx)
+						if err != nil {
+							results <- result{nil, err}
+							return
+						}
+						head := make([]byte, 3)
+						n, err := io.ReadFull(rd, head)
+						results <- result{head[:n], err}
+					}); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					go func() {
+						_, msg, err := c.Read(ctx)
+						results <- result{msg, err}
+					}()
+				}
+				r := <-results
+				if skipped {
+					if r.err != nil || !bytes.Equal(r.msg, payload[:3]) {
+						t.Fatalf("the start of the message: %v, %v", r.msg, r.err)
+					}
+					if stops {
+						r = <-results // the end, after the Poller skipped what came
+					} else {
+						r.msg = payload // skipped, not read
+					}
+				}
+				if stops {
+					if !errors.Is(r.err, ErrKeepaliveTimeout) {
+						t.Errorf("Read from a peer that stopped mid-frame: %v, want ErrKeepaliveTimeout", r.err)
+					}
+					if s := <-sent; !s.ok {
+						t.Error("dropped while the peer was still sending")
+					} else if d := time.Since(s.at); d > 2*(interval+timeout)+slack {
+						t.Errorf("dropped %v after the peer stopped", d)
+					}
+					c.CloseNow()
+					<-peerDone
+					return
+				}
+				if r.err != nil {
+					t.Fatalf("Read: %v; the peer was sending all along", r.err)
+				}
+				if !bytes.Equal(r.msg, payload) {
+					t.Fatalf("message of %d bytes, not the %d sent", len(r.msg), len(payload))
+				}
+				if s := <-sent; s.pings < 2 {
+					t.Errorf("%d pings went out while the frame came in; keepalive was not tested", s.pings)
+				}
+				if !polled {
+					c.CloseRead(ctx) // pongs are seen only while someone reads
+				}
+				// The pongs held back, and those after, are taken: keepalive
+				// goes on, and a Ping of ours is answered.
+				time.Sleep(4 * (interval + timeout))
+				pingCtx, pingCancel := context.WithTimeout(ctx, 2*time.Second)
+				defer pingCancel()
+				if err := c.Ping(pingCtx); err != nil {
+					t.Fatalf("Ping after the frame: %v", err)
+				}
+				if c.isNetClosed() {
+					t.Fatalf("dropped after the frame: %v", c.closeCause)
+				}
+				c.CloseNow()
+				<-peerDone
+			})
+		}
+	}
+}
+
 // A peer that sends a message a byte at a time: every read is bounded by
 // its context, returns exactly ctx.Err(), and leaves the Conn usable; the
 // interrupted message is skipped as a whole (doc.go, Contexts), never
