@@ -1505,6 +1505,12 @@ func TestIdleConnHeapBytes(t *testing.T) {
 	if size := unsafe.Sizeof(Conn{}); size > 568 {
 		t.Errorf("unsafe.Sizeof(Conn{}) = %d, more than 568: with its header the Conn leaves the 576-byte size class", size)
 	}
+	// Every Conn holds its readBuffer too, a separate object (no header
+	// below 512 bytes): 8 bytes more would take it from the 160-byte size
+	// class to the 176-byte one. (See frameProgress.)
+	if size := unsafe.Sizeof(readBuffer{}); size > 160 {
+		t.Errorf("unsafe.Sizeof(readBuffer{}) = %d, more than 160: the buffer leaves its size class", size)
+	}
 	for _, c := range conns {
 		c.CloseNow()
 	}
