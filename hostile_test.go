@@ -1554,6 +1554,44 @@ func TestKeepaliveWhileALargeFrameComesIn(t *testing.T) {
 	}
 }
 
+// A peer that keeps sending small messages, each frame whole, but answers
+// no ping is dropped: its pong could have gone between any two of them, so
+// no frame in progress excuses it (TestKeepaliveWhileALargeFrameComesIn).
+func TestKeepaliveDropsAPeerThatSendsWholeFramesButNoPong(t *testing.T) {
+	checkLeaks(t)
+	const interval, timeout = 30 * time.Millisecond, 100 * time.Millisecond
+	c, p := hostileConn(t, true, func(cfg *connConfig) {
+		cfg.pingInterval, cfg.pingTimeout = interval, timeout
+	})
+	go io.Copy(io.Discard, p.br) // reads pings, never answers
+	peerDone := make(chan struct{})
+	go func() {
+		defer close(peerDone)
+		msg := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, make([]byte, 100))
+		for {
+			if _, err := p.conn.Write(msg); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	var err error
+	for err == nil {
+		_, _, err = c.Read(ctx)
+	}
+	if !errors.Is(err, ErrKeepaliveTimeout) {
+		t.Errorf("Read = %v, want ErrKeepaliveTimeout", err)
+	}
+	if d := time.Since(start); d > 2*(interval+timeout)+slack {
+		t.Errorf("dropped after %v", d)
+	}
+	c.CloseNow()
+	<-peerDone
+}
+
 // A peer that sends a message a byte at a time: every read is bounded by
 // its context, returns exactly ctx.Err(), and leaves the Conn usable; the
 // interrupted message is skipped as a whole (doc.go, Contexts), never
