@@ -1319,8 +1319,15 @@ func TestKeepaliveDropsAPeerThatTakesNotEvenThePingOverTLS(t *testing.T) {
 // that stops taking the frame halfway is dropped, as one that vanished.
 func TestKeepaliveWhileALargeFrameGoesOut(t *testing.T) {
 	checkLeaks(t)
-	const interval, timeout = 50 * time.Millisecond, 200 * time.Millisecond
-	const size = 8 << 20
+	// The timeout is five times what a MiB takes (progressChunk), so that
+	// a loaded machine, which stretches the peer's sleeps, does not make
+	// the peer look gone.
+	const interval, timeout = 50 * time.Millisecond, 400 * time.Millisecond
+	const size = 16 << 20
+	// Made before the Conn, so that its Write begins at once: a ping that
+	// went out first, while 16 MiB were being zeroed, would wait behind the
+	// frame for its pong.
+	payload := make([]byte, size)
 	for _, stops := range []bool{false, true} {
 		t.Run(map[bool]string{false: "the peer reads on", true: "the peer stops reading"}[stops], func(t *testing.T) {
 			c, p := hostileConn(t, true, func(cfg *connConfig) {
@@ -1335,7 +1342,7 @@ func TestKeepaliveWhileALargeFrameGoesOut(t *testing.T) {
 			go c.Read(ctx) // pongs are seen only while someone reads
 			pongs := make(chan int, 1)
 			go func() {
-				// About 12 MB/s, a MiB in about 80 ms: the frame in 0.7 s.
+				// About 12 MB/s, a MiB in about 80 ms: the frame in 1.4 s.
 				left := int64(size + 10) // and its header
 				if stops {
 					left = size / 4
@@ -1364,7 +1371,7 @@ func TestKeepaliveWhileALargeFrameGoesOut(t *testing.T) {
 					}
 				}
 			}()
-			err := c.Write(ctx, MessageBinary, make([]byte, size))
+			err := c.Write(ctx, MessageBinary, payload)
 			if stops {
 				if !errors.Is(err, ErrKeepaliveTimeout) {
 					t.Errorf("Write to a peer that stopped reading: %v, want ErrKeepaliveTimeout", err)
