@@ -41,7 +41,7 @@ const (
 	// previous ones (the LZ77 window is carried over), unless the peer asks
 	// otherwise. Small, similar messages compress far better; the price is
 	// state kept per connection between messages: at 15 window bits a
-	// compressor of 232 KiB while the connection sends (0.8 MB at a Level
+	// compressor of 200 KiB while the connection sends (0.8 MB at a Level
 	// other than BestSpeed; kept until it has sent nothing for a second or
 	// two), then about 43 KB per idle connection. See deflateCompressor and deflateDecompressor for the
 	// measured cost.
@@ -106,7 +106,7 @@ type CompressionOptions struct {
 	// on the JSON corpus of the tests (BenchmarkDeflateLevel) 0.32 of the
 	// size at 58 MB/s, where compress/flate makes 0.47 at 47 MB/s at
 	// BestSpeed, 0.33 at 49 MB/s at level 2 and 0.30 at 26 MB/s at level
-	// 6, and it holds 232 KiB while a connection sends, where a
+	// 6, and it holds 200 KiB while a connection sends, where a
 	// compress/flate writer holds 0.8 MB.
 	Level int
 }
@@ -617,7 +617,7 @@ func putFlateEngine(level int, e *flateEngine) {
 //
 // Takeover at 15 bits: active and parked. All that the next message can
 // refer to is the last 32 KiB of input, yet the encoder's state is larger:
-// deflate.go's chains take 232 KiB and a flate.Writer 0.8 MB (its hash
+// deflate.go's chains take 200 KiB and a flate.Writer 0.8 MB (its hash
 // tables are fixed arrays), whatever they hold. So the compressor has two
 // states. Active, it keeps that state between messages, exactly as fast as
 // one kept for ever; a flate.Writer's compressor also copies its input
@@ -657,9 +657,9 @@ func putFlateEngine(level int, e *flateEngine) {
 // to a pool at the end of each message and an idle connection keeps at
 // most 2^(bits-1) bytes of history (2.2 KB at 12 bits, 128 B at 15 without
 // takeover). With takeover at 15 bits an active compressor holds its
-// chains (232 KiB; a flate.Writer's 0.82 MB at levels 2 and up) and a
+// chains (200 KiB; a flate.Writer's 0.82 MB at levels 2 and up) and a
 // parked one 8.3 KB. A whole idle Conn with takeover both ways,
-// decompressor's window included, costs 273 KB active (857 KB with
+// decompressor's window included, costs 240 KB active (857 KB with
 // compress/flate's level 2) and 43 KB parked (TestDeflateIdleConnMemory).
 type deflateCompressor struct {
 	level      int
@@ -735,7 +735,7 @@ const deflateHistorySize = 8 << 10
 // whatever the pattern of messages parking costs at most 0.002–0.02% of a
 // core per connection, while a connection that pauses for more than a
 // couple of seconds (the common case: chat, notifications, dashboards)
-// keeps 8 KB instead of 232 KB (0.8 MB with a flate.Writer). A connection
+// keeps 8 KB instead of 200 KB (0.8 MB with a flate.Writer). A connection
 // sending at least once a second never pays it; a longer delay would keep
 // busier connections' state longer for little CPU saved. An active
 // compressor costs one timer event per delay, none per message.

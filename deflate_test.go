@@ -433,7 +433,7 @@ func TestDeflateChainsStaleEntries(t *testing.T) {
 				case 1:
 					m = bytes.Repeat([]byte{byte(r.IntN(256))}, r.IntN(3*deflateMaxBlock))
 				case 2:
-					n := []int{0, 1, 3, 4, deflateMaxBlock - 1, deflateMaxBlock, deflateMaxBlock + 1, 2 * deflateMaxBlock}[r.IntN(8)]
+					n := []int{0, 1, 3, 4, deflateChainBlock - 1, deflateChainBlock, deflateChainBlock + 1, 2 * deflateChainBlock}[r.IntN(8)]
 					m = text[r.IntN(len(text)-n):][:n]
 				case 3:
 					// Pieces of what lies 32 KiB back, and a byte either side.
@@ -455,7 +455,7 @@ func TestDeflateChainsStaleEntries(t *testing.T) {
 				} else {
 					// As deflateCompressor.appendWrite and appendFinish do.
 					for rest := m; len(rest) > 0; {
-						n, full := w.write(rest[:min(len(rest), []int{1, 3, 1 + r.IntN(70_000), deflateMaxBlock - 1}[r.IntN(4)])])
+						n, full := w.write(rest[:min(len(rest), []int{1, 3, 1 + r.IntN(70_000), deflateChainBlock - 1}[r.IntN(4)])])
 						rest = rest[n:]
 						if full {
 							wire = append(w.appendPending(wire), deflateTail[:]...)
@@ -467,7 +467,7 @@ func TestDeflateChainsStaleEntries(t *testing.T) {
 				if peer = append(peer, m...); len(peer) > 4*deflateWindowSize {
 					peer = bytes.Clone(peer[len(peer)-deflateWindowSize:])
 				}
-				if cap(w.win) != deflateWindowSize+deflateMaxBlock {
+				if cap(w.win) != deflateWindowSize+deflateChainBlock {
 					t.Fatalf("message %d: the window grew to %d", i, cap(w.win))
 				}
 				if r.IntN(6) == 0 {
