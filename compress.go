@@ -1134,10 +1134,14 @@ func (t *deflateIdle) fire() {
 	if !rearm {
 		t.armed = false
 	}
-	t.mu.Unlock()
+	// messageLock goes first: a stop that waits for mu then finds it free
+	// and releases the compressor itself, where it would otherwise find
+	// it held, by us, and leave an active compressor's state to the
+	// garbage collector.
 	if locked {
 		t.lock.unlock()
 	}
+	t.mu.Unlock()
 	if !rearm {
 		t.background.Done()
 	}
