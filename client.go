@@ -521,7 +521,9 @@ type limitedReader struct {
 	n int64
 }
 
-var errResponseTooLarge = errors.New("websocket: dial: response header too large")
+// errResponseTooLarge ends the read of a response header past its limit. The
+// callers' errors say where ("websocket: dial: reading the response: ...").
+var errResponseTooLarge = fmt.Errorf("response header larger than %d KiB", maxResponseHeader>>10)
 
 func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.n < 0 {

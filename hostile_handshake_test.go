@@ -410,6 +410,8 @@ func TestHostileDialHeaderSize(t *testing.T) {
 		_, _, err := Dial(context.Background(), "ws://"+addr, &DialOptions{HandshakeTimeout: time.Minute})
 		if !errors.Is(err, errResponseTooLarge) {
 			t.Errorf("Dial error %v, want errResponseTooLarge", err)
+		} else if msg := err.Error(); strings.Count(msg, "websocket:") != 1 {
+			t.Errorf("Dial error %q says websocket: more than once", msg)
 		}
 	})
 	t.Run("2,000 header lines", func(t *testing.T) {
