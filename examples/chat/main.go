@@ -101,12 +101,18 @@ func main() {
 
 	// Say goodbye (1001, going away) to every guest, then stop serving.
 	// WebSockets are hijacked connections: Shutdown does not wait for them.
+	// A guest that arrived as the room closed is told goodbye by its own
+	// handler, which the room waits for too: a process that ended first
+	// would leave that guest with no close frame (1006).
 	log.Print("chat: shutting down")
 	room.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := server.Shutdown(ctx); err != nil {
 		log.Print(err)
+	}
+	if err := room.wait(ctx); err != nil {
+		log.Printf("chat: guests still being told goodbye: %v", err)
 	}
 }
 
@@ -132,6 +138,10 @@ type room struct {
 
 	lineInterval time.Duration // see lineBurst; tests change it
 
+	// handlers counts the WebSocket handlers running: their connections
+	// are hijacked, and the server's Shutdown does not wait for them.
+	handlers sync.WaitGroup
+
 	mu    sync.Mutex
 	hosts map[string]*host // guarded by mu; see enter and leave
 }
@@ -155,7 +165,25 @@ func newRoom() *room {
 func (rm *room) ServeHTTP(w http.ResponseWriter, r *http.Request) { rm.mux.ServeHTTP(w, r) }
 
 // Close closes every guest's connection and waits until they are closed.
+// A guest that connects after it is turned away, with 1001, by its handler.
 func (rm *room) Close() { rm.hub.Close() }
+
+// wait waits until every WebSocket handler has returned, each having closed
+// its connection, or ctx is done. Call it after Close, once the server has
+// stopped accepting connections.
+func (rm *room) wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		rm.handlers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func (rm *room) servePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -163,6 +191,8 @@ func (rm *room) servePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (rm *room) serveWS(w http.ResponseWriter, r *http.Request) {
+	rm.handlers.Add(1)
+	defer rm.handlers.Done()
 	key := hostKey(r.RemoteAddr)
 	h := rm.enter(key)
 	if h == nil {

@@ -186,6 +186,30 @@ func TestCloseSaysGoodbye(t *testing.T) {
 	expectClose(t, late, websocket.StatusGoingAway)
 }
 
+// A guest that arrives as the room closes is told goodbye by its own
+// handler, which wait waits for: a server that stopped there would leave it
+// with no close frame (1006).
+func TestWaitOutlastsALateGoodbye(t *testing.T) {
+	rm, url := startRoom(t)
+	rm.Close()
+	late := dial(t, url) // its handler now closes it, and waits for its answer
+	waited := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		waited <- rm.wait(ctx)
+	}()
+	select {
+	case err := <-waited:
+		t.Fatalf("wait returned (%v) while the late guest's handler was still closing it", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	expectClose(t, late, websocket.StatusGoingAway) // reading, the guest answers the close
+	if err := <-waited; err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+}
+
 // A guest cannot start a line of its own inside a message: line breaks and
 // other control characters reach the others as spaces.
 func TestALineCannotPassForAnother(t *testing.T) {
