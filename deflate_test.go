@@ -565,6 +565,40 @@ func BenchmarkDeflateEncoder(b *testing.B) {
 	})
 }
 
+// BenchmarkDeflateIncompressible compresses 128 KiB messages of random
+// bytes one after the other, as already-compressed data is sent with
+// permessage-deflate: with context takeover at 15 bits (ws13's chains,
+// which step over positions where no match turns up), and with
+// compress/flate at BestSpeed and level 2 for comparison:
+//
+//	go test -run '^$' -bench DeflateIncompressible .
+func BenchmarkDeflateIncompressible(b *testing.B) {
+	msg := randomBytes(rand.New(rand.NewPCG(1, 2)), 128<<10)
+	b.Run("ws13-takeover", func(b *testing.B) {
+		c := newDeflateCompressor(flate.BestSpeed, 15, true)
+		defer c.release()
+		var wire []byte
+		b.SetBytes(int64(len(msg)))
+		for b.Loop() {
+			wire = c.appendCompressed(wire[:0], msg)
+		}
+		b.ReportMetric(float64(len(wire))/float64(len(msg)), "ratio")
+	})
+	for _, level := range []int{flate.BestSpeed, 2} {
+		b.Run(fmt.Sprintf("compress-flate-%d", level), func(b *testing.B) {
+			var buf bytes.Buffer
+			fw, _ := flate.NewWriter(&buf, level)
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				buf.Reset()
+				fw.Write(msg)
+				fw.Flush()
+			}
+			b.ReportMetric(float64(buf.Len()-len(deflateTail))/float64(len(msg)), "ratio")
+		})
+	}
+}
+
 // TestDeflateEncoderSymbols checks every match length 3–258 and distance
 // 1–32768 against the base and extra-bit tables of RFC 1951 §3.2.5 (those
 // of compress_test.go's decoder), and that the token packing keeps them.
