@@ -180,10 +180,10 @@ func (c *Conn) WritePrepared(ctx context.Context, msgs ...*PreparedMessage) erro
 		case n == 0:
 			err = c.writeCompressedLocked(ctx, msgs[0].typ, msgs[0].payload)
 			n = 1
-		case n == 1 && !fitsWriteBuffer(len(batch[0].payload)), n == 1 && batch[0].wire == nil:
-			// Larger than a buffer: written as Write writes it, from the
-			// payload, a MiB at a time for keepalive's sake
-			// (writeInChunks). Or a client's, which masks a copy anyway.
+		case n == 1 && (batch[0].wire == nil || !fitsWriteBuffer(len(batch[0].payload))):
+			// A client's, which masks a copy anyway; or larger than a
+			// buffer: written as Write writes it, from the payload, a MiB
+			// at a time for keepalive's sake (writeInChunks).
 			err = c.writeFrame(ctx, batch[0].header(), batch[0].payload)
 		default:
 			err = c.writeFramesTogether(ctx, batch[:n])
