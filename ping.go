@@ -247,29 +247,34 @@ func (c *Conn) joinBackground() bool {
 
 // tookFrameChunk records that the socket took a chunk of a large frame
 // (writeFrameLocked).
-func (c *Conn) tookFrameChunk() {
-	c.writeProgress.Store(int64(time.Since(progressEpoch)))
-}
+func (c *Conn) tookFrameChunk() { c.writeProgress.Store(progressNow()) }
 
 // tookFrameWithin reports whether the socket took a chunk of a large frame
 // less than d ago.
 func (c *Conn) tookFrameWithin(d time.Duration) bool {
-	last := c.writeProgress.Load()
-	return last != 0 && time.Since(progressEpoch)-time.Duration(last) < d
+	return progressWithin(c.writeProgress.Load(), d)
 }
 
 // receivedFrameChunk records that a read from the socket brought bytes of a
 // data frame's payload and left the frame unfinished (readFramedLocked,
 // skipFrameLocked).
-func (c *Conn) receivedFrameChunk() {
-	c.br.frameProgress.Store(int64(time.Since(progressEpoch)))
-}
+func (c *Conn) receivedFrameChunk() { c.br.frameProgress.Store(progressNow()) }
 
 // receivedFrameWithin reports whether a read from the socket brought bytes
 // of an unfinished data frame less than d ago.
 func (c *Conn) receivedFrameWithin(d time.Duration) bool {
-	last := c.br.frameProgress.Load()
-	return last != 0 && time.Since(progressEpoch)-time.Duration(last) < d
+	return progressWithin(c.br.frameProgress.Load(), d)
+}
+
+// progressNow is the moment to record in writeProgress or frameProgress:
+// nanoseconds since progressEpoch, set at start-up, so above 0, which
+// stands for none.
+func progressNow() int64 { return int64(time.Since(progressEpoch)) }
+
+// progressWithin reports whether stamp, a moment progressNow gave or 0 for
+// none, is less than d ago.
+func progressWithin(stamp int64, d time.Duration) bool {
+	return stamp != 0 && time.Duration(progressNow()-stamp) < d
 }
 
 // progressEpoch is what writeProgress and frameProgress count from:
