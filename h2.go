@@ -291,13 +291,20 @@ func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http
 		}
 	}
 	if !stop() {
-		err = errors.Join(ctx.Err(), err)
 		if !refused {
 			if resp != nil {
 				resp.Body.Close()
 			}
-			return fail(err)
+			// ctx's end cancelled the stream's context, which net/http
+			// reports as "context canceled" even when a deadline ran out:
+			// ctx's own error says which, and a timeout must not look like
+			// the caller's cancellation to errors.Is.
+			if err == nil || errors.Is(err, context.Canceled) {
+				return fail(fmt.Errorf("websocket: dial: HTTP/2: %w", ctx.Err()))
+			}
+			return fail(errors.Join(ctx.Err(), fmt.Errorf("websocket: dial: HTTP/2: %w", err)))
 		}
+		err = errors.Join(ctx.Err(), err)
 	}
 	switch {
 	case refused:

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -1930,4 +1931,24 @@ func TestH2DeadlineAfterTheHandlerReturned(t *testing.T) {
 			t.Errorf("Conn.Write after the handler returned: %v, want errStreamEnded", err)
 		}
 	})
+}
+
+// A handshake over HTTP/2 that runs out of time fails as one over HTTP/1.1
+// does: with the deadline's error and Dial's prefix. The stream's context,
+// which Dial cancels when ctx ends, made net/http's "context canceled" the
+// error, so that errors.Is(err, context.Canceled) took a timeout for the
+// caller's own cancellation.
+func TestH2DialTimeoutIsNoCancellation(t *testing.T) {
+	// A server that takes the connection and never answers: no SETTINGS
+	// (RFC 9113 §3.4), so the Extended CONNECT waits (RFC 8441 §3).
+	addr := scriptServer(t, func(nc net.Conn, br *bufio.Reader) { io.Copy(io.Discard, br) })
+	for _, http2 := range []bool{false, true} {
+		c, _, err := Dial(context.Background(), "ws://"+addr+"/ws", &DialOptions{HTTP2: http2, HandshakeTimeout: 100 * time.Millisecond})
+		if c != nil {
+			c.CloseNow()
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "websocket: dial") {
+			t.Errorf("HTTP/2 %v: Dial: %v, want a timeout from websocket: dial, not a cancellation", http2, err)
+		}
+	}
 }
