@@ -375,11 +375,32 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 		// (and all inbound proxies) will switch to tunnel mode".
 		return fail(fmt.Errorf("websocket: dial: proxy refused CONNECT: %s", resp.Status))
 	}
-	if br.Buffered() > 0 {
-		return fail(errors.New("websocket: dial: proxy sent data before the tunnel was used"))
-	}
 	nc.SetDeadline(time.Time{})
+	// The bytes behind the header are the tunnel's (§9.3.6 again): a server
+	// may speak first, as one of cleartext HTTP/2 alone sends its preface
+	// at once (RFC 9113 §3.4), and the proxy pass them on in the same read
+	// as its answer. What comes next (TLS, HTTP/1.1 or HTTP/2) judges them.
+	if n := br.Buffered(); n > 0 {
+		head, _ := br.Peek(n)
+		return &tunnelConn{Conn: nc, head: bytes.Clone(head)}, nil
+	}
 	return nc, nil
+}
+
+// tunnelConn is a proxy's tunnel whose first bytes came with the answer to
+// CONNECT: Read returns them before reading the connection.
+type tunnelConn struct {
+	net.Conn
+	head []byte
+}
+
+func (c *tunnelConn) Read(p []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(p, c.head)
+		c.head = c.head[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
 // clientHandshake sends the request and checks the response (§4.1, "the

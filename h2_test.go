@@ -1952,3 +1952,58 @@ func TestH2DialTimeoutIsNoCancellation(t *testing.T) {
 		}
 	}
 }
+
+// A server of cleartext HTTP/2 alone may send its preface, a SETTINGS frame,
+// as soon as the connection opens (RFC 9113 §3.4): through a proxy, those
+// bytes can come in the same read as the 200 to CONNECT. They are the
+// tunnel's, which "A client MUST ignore any Content-Length or
+// Transfer-Encoding" of that 200 makes start right after its header (RFC
+// 9110 §9.3.6), not a proxy's misbehaviour to fail on.
+func TestH2ThroughProxyToAServerThatSpeaksFirst(t *testing.T) {
+	requireXConnect(t)
+	srv := startH2Server(t, false, nil, nil, echoHandler)
+	const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	proxy := scriptServer(t, func(client net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil || req.Method != http.MethodConnect {
+			return
+		}
+		upstream, err := net.Dial("tcp", req.Host)
+		if err != nil {
+			return
+		}
+		defer upstream.Close()
+		// net/http's server speaks once it has the client's preface, so
+		// this proxy sends it that preface first, passes on the SETTINGS
+		// frame it answers with in the same write as the 200, and drops
+		// the client's own preface from what it relays.
+		io.WriteString(upstream, preface)
+		frame := make([]byte, 9)
+		if _, err := io.ReadFull(upstream, frame); err != nil {
+			return
+		}
+		frame = append(frame, make([]byte, int(frame[0])<<16|int(frame[1])<<8|int(frame[2]))...)
+		if _, err := io.ReadFull(upstream, frame[9:]); err != nil {
+			return
+		}
+		client.Write(append([]byte("HTTP/1.1 200 Connection established\r\n\r\n"), frame...))
+		go func() {
+			if _, err := io.CopyN(io.Discard, br, int64(len(preface))); err == nil {
+				io.Copy(upstream, br)
+			}
+			upstream.Close()
+		}()
+		io.Copy(client, upstream)
+	})
+	opts := srv.dialOptions()
+	opts.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: proxy})
+	c, _ := dialH2(t, srv, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, MessageText, []byte("via proxy")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "via proxy" {
+		t.Fatalf("echo %q %v", msg, err)
+	}
+}
