@@ -1930,3 +1930,27 @@ func TestSecondCloseFrameIsIgnored(t *testing.T) {
 		t.Fatalf("second close frame: %v; want the first's end, %v", second, first)
 	}
 }
+
+// A pong that arrives is an answer even when the connection ends right
+// behind it: the peer answered, then went (a close, a FIN). Ping waits for
+// both, and which of them woke it first must not decide what it returns.
+func TestPingAnsweredJustBeforeTheEnd(t *testing.T) {
+	for i := range 40 {
+		c, peer := hostileConn(t, true)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		reading := c.CloseRead(ctx)
+		pinged := make(chan error, 1)
+		go func() { pinged <- c.Ping(ctx) }()
+		h, payload, ok := peer.readFrame()
+		if !ok || h.Opcode != OpPing {
+			t.Fatalf("want a ping, got %v (ok %v)", h.Opcode, ok)
+		}
+		peer.writeFrame(Header{Fin: true, Opcode: OpPong}, payload)
+		peer.conn.Close()
+		if err := <-pinged; err != nil {
+			t.Fatalf("round %d: Ping: %v; its pong arrived before the end", i, err)
+		}
+		<-reading.Done()
+		cancel()
+	}
+}

@@ -53,12 +53,19 @@ func (c *Conn) ping(ctx context.Context, answerWithin time.Duration) (sent bool,
 	case <-done:
 		return true, nil
 	case <-stop:
-		return true, ctx.Err()
+		err = ctx.Err()
 	case <-answerTimeout:
-		return true, context.DeadlineExceeded
+		err = context.DeadlineExceeded
 	case <-c.netClosed:
-		return true, c.closeCause
+		err = c.closeCause
 	}
+	// select picks at random among the cases ready, and the reader closes
+	// done before it can meet the end of the stream behind the pong: a
+	// pong that came is the answer, whatever came with it.
+	if isDone(done) {
+		return true, nil
+	}
+	return true, err
 }
 
 // writePing sends a ping frame within ctx. For keepalive (answerWithin
