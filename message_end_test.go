@@ -112,6 +112,61 @@ func TestReaderIsStaleOnlyOnceTheApplicationBeginsTheNextMessage(t *testing.T) {
 	})
 }
 
+// A Reader's Read that waits for Close, reading for the peer's close frame
+// from another goroutine, finds the Reader where a Read made once Close
+// has returned does: at the end of its message (io.EOF) if it read it
+// whole, stale (ErrStaleReader) if the application read the next message.
+// It returned the peer's close instead, as if the Reader were still inside
+// its message, whenever the Read happened to come during the handshake.
+func TestReaderReadWaitingForCloseKeepsItsPlace(t *testing.T) {
+	for _, before := range []string{"read whole", "next message read"} {
+		t.Run(before, func(t *testing.T) {
+			both(t, func(t *testing.T, isServer bool) {
+				c, p := hostileConn(t, isServer)
+				first := peerFrame(p, Header{Fin: true, Opcode: OpBinary}, []byte("0123456789abcdef"))
+				second := peerFrame(p, Header{Fin: true, Opcode: OpText}, []byte("next"))
+				r := readerPartway(t, c, p, append(first, second...))
+				want := io.EOF
+				if before == "read whole" {
+					if _, err := io.ReadAll(r); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					want = ErrStaleReader
+					ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+					defer cancel()
+					if _, _, err := c.Read(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				closed := make(chan error, 1)
+				go func() { closed <- c.Close(StatusNormalClosure, "") }()
+				if _, _, ok := peerReadClose(p); !ok {
+					t.Fatal("the peer got no close frame")
+				}
+				waitFor(t, "Close to hold readLock", func() bool { return c.readLock.state.Load() != lockFree })
+				readErr := make(chan error, 1)
+				go func() {
+					_, err := r.Read(make([]byte, 4))
+					readErr <- err
+				}()
+				waitFor(t, "the Read to wait for readLock", func() bool { return c.readLock.state.Load() == lockQueued })
+				p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, closeBody(StatusNormalClosure, "")))
+				p.conn.Close()
+				if err := <-readErr; err != want {
+					t.Errorf("Read waiting while Close reads the peer's close frame: %v; want %v", err, want)
+				}
+				if err := <-closed; err != nil {
+					t.Errorf("Close: %v", err)
+				}
+				if _, err := r.Read(make([]byte, 4)); err != want {
+					t.Errorf("Read once Close has returned: %v; want %v", err, want)
+				}
+			})
+		})
+	}
+}
+
 // The connection ends (TCP FIN, no close frame) right after a non-final
 // fragment. The message was never finished: the read must fail with 1006,
 // not return the first fragment as a whole message.

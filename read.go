@@ -272,7 +272,7 @@ type messageReader struct {
 
 func (r *messageReader) Read(p []byte) (int, error) {
 	c := r.c
-	if err := c.lockRead(r.ctx); err != nil {
+	if err := c.lockMessageRead(r.ctx); err != nil {
 		return 0, err
 	}
 	defer c.readLock.unlock()
@@ -349,25 +349,54 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	return end
 }
 
+// lockMessageRead is lockRead for a Read of a message reader. If the Conn
+// is closed while another goroutine holds readLock (Close, reading past
+// the reader's message to the peer's close frame), the Read waits for it
+// as lockRead does, but then takes the lock and lets the reader say where
+// it stands: a reader at the end of its message is there still (io.EOF),
+// and one whose message the application skipped is stale still
+// (ErrStaleReader), as a Read made once Close has returned finds them;
+// only a reader inside its message reports the end of the read side.
+func (c *Conn) lockMessageRead(ctx context.Context) error {
+	if c.readLock.lock(ctx.Done(), c.netClosed, nil) {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c.lockOnceClosed(ctx.Done(), c.closeTimeout) {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.endReturned.Store(true)
+	return c.closeCause
+}
+
 // readEndOnceClosed returns how the read side ended (rd.err), as recorded
-// by another goroutine that held readLock while the connection closed: it
-// waits for that goroutine to let go, which is soon, the connection being
-// closed, and for wait at most (or until stop). It returns nil if the read
-// side has not ended, or if the lock did not come in time.
+// by another goroutine that held readLock while the connection closed
+// (lockOnceClosed). It returns nil if the read side has not ended, or if
+// the lock did not come in time.
 func (c *Conn) readEndOnceClosed(stop <-chan struct{}, wait time.Duration) error {
-	if wait <= 0 {
-		if !c.readLock.tryLock() {
-			return nil
-		}
-	} else {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		if !c.readLock.lock(stop, nil, timer.C) {
-			return nil
-		}
+	if !c.lockOnceClosed(stop, wait) {
+		return nil
 	}
 	defer c.readLock.unlock()
 	return c.rd.err
+}
+
+// lockOnceClosed takes readLock from another goroutine that held it while
+// the connection closed: it waits for that goroutine to let go, which is
+// soon, the connection being closed, and for wait at most (or until stop).
+// It reports whether it took the lock.
+func (c *Conn) lockOnceClosed(stop <-chan struct{}, wait time.Duration) bool {
+	if wait <= 0 {
+		return c.readLock.tryLock()
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	return c.readLock.lock(stop, nil, timer.C)
 }
 
 // doneBeforeReadLocked returns ctx.Err() if ctx is done already, unless the
