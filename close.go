@@ -332,8 +332,14 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 	}
 	if readEnd == nil {
 		// Another goroutine was reading (the application's reader): it
-		// may be the one that met the end.
-		readEnd = c.readEndOnceClosed(nil, time.Until(deadline))
+		// may be the one that met the end. It lets go soon, the
+		// connection being closed, as the send above ends soon, even
+		// past the deadline: a client that failed on a malformed close
+		// frame waits for the server's FIN until a deadline of its own
+		// (closeTransportLocked), which Close's passing cut short, and
+		// looking only at a free lock then missed the failure and
+		// blamed a peer that sent no close frame.
+		readEnd = c.readEndOnceClosed(nil, c.closeTimeout)
 	}
 	var pe *ProtocolError
 	if errors.As(readEnd, &pe) {

@@ -2069,7 +2069,11 @@ func TestDeflateAppendAccumulates(t *testing.T) {
 
 // A peer that answers Close with a malformed close frame (a code that may
 // not be sent, §7.4) makes Close fail the connection with 1002; Close must
-// not report that the peer sent no close frame in time.
+// not report that the peer sent no close frame in time. Nor when the
+// application's reader meets the frame on a client, which then waits for
+// a server's FIN (§7.1.1) that this server, keeping TCP open, never sends:
+// Close's deadline ends that wait, and Close must still learn of the
+// failure from the reader rather than blame a slow peer.
 func TestCloseAnsweredWithABadCloseFrame(t *testing.T) {
 	for _, appReads := range []bool{false, true} {
 		name := "Close reads"
@@ -2077,33 +2081,35 @@ func TestCloseAnsweredWithABadCloseFrame(t *testing.T) {
 			name = "the application reads"
 		}
 		t.Run(name, func(t *testing.T) {
-			c, p := hostileConn(t, true)
-			go func() {
-				if p.skipToClose() {
-					body := []byte{0x03, 0xed} // 1005: local only, never on the wire
-					p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, body))
-					io.Copy(io.Discard, p.br)
-				}
-			}()
-			readEnd := make(chan error, 1)
-			if appReads {
+			both(t, func(t *testing.T, isServer bool) {
+				c, p := hostileConn(t, isServer, func(cfg *connConfig) { cfg.closeTimeout = 500 * time.Millisecond })
 				go func() {
-					_, _, err := c.Read(context.Background())
-					readEnd <- err
+					if p.skipToClose() {
+						body := []byte{0x03, 0xed} // 1005: local only, never on the wire
+						p.conn.Write(peerFrame(p, Header{Fin: true, Opcode: OpClose}, body))
+						io.Copy(io.Discard, p.br)
+					}
 				}()
-				// Close must find the reader in place: it is the one to
-				// meet the bad frame.
-				waitFor(t, "the reader to hold the read lock", func() bool { return c.readLock.state.Load() != lockFree })
-			}
-			err := c.Close(StatusNormalClosure, "")
-			if err == nil || strings.Contains(err.Error(), "in time") || CloseStatus(err) != StatusProtocolError {
-				t.Errorf("Close = %v (CloseStatus %d); the peer's close frame was invalid, and the connection failed with 1002", err, CloseStatus(err))
-			}
-			if appReads {
-				if err := <-readEnd; CloseStatus(err) != StatusProtocolError {
-					t.Errorf("Read = %v (CloseStatus %d), want the ProtocolError", err, CloseStatus(err))
+				readEnd := make(chan error, 1)
+				if appReads {
+					go func() {
+						_, _, err := c.Read(context.Background())
+						readEnd <- err
+					}()
+					// Close must find the reader in place: it is the one to
+					// meet the bad frame.
+					waitFor(t, "the reader to hold the read lock", func() bool { return c.readLock.state.Load() != lockFree })
 				}
-			}
+				err := c.Close(StatusNormalClosure, "")
+				if err == nil || strings.Contains(err.Error(), "in time") || CloseStatus(err) != StatusProtocolError {
+					t.Errorf("Close = %v (CloseStatus %d); the peer's close frame was invalid, and the connection failed with 1002", err, CloseStatus(err))
+				}
+				if appReads {
+					if err := <-readEnd; CloseStatus(err) != StatusProtocolError {
+						t.Errorf("Read = %v (CloseStatus %d), want the ProtocolError", err, CloseStatus(err))
+					}
+				}
+			})
 		})
 	}
 }
