@@ -204,8 +204,10 @@ func (c *Conn) keepaliveRound(timeout time.Duration) bool {
 // nothing silently: it handles control frames (answers pings, delivers
 // pongs to Ping, completes a closing handshake), and if a data message
 // arrives it closes the connection with 1008 (policy violation). Use it when
-// the application only writes. The returned context is done when that
-// goroutine ends: the connection closed, or ctx was done. A Conn watched by
+// the application only writes. The returned context, ctx's child, is done
+// when that goroutine ends, the connection closed, or as soon as ctx is
+// done, when the goroutine may still be finishing (a closing handshake, a
+// pong going out): Close and CloseNow wait for it. A Conn watched by
 // a Poller already has its reader, the Poller: CloseRead there is a second
 // one, which the Poller's contract forbids.
 func (c *Conn) CloseRead(ctx context.Context) context.Context {
