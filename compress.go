@@ -1473,7 +1473,11 @@ func (d *deflateDecompressor) releaseState() {
 	}
 }
 
-// release returns pooled state; call it when the connection is closed.
+// release returns pooled state, for a decompressor used outside a Conn (the
+// tests). A Conn does not call it: its flate reader is back in the pool at
+// the end of each message, and one that a closed connection cut in the
+// middle of a message is left to the GC, as is the window, since taking
+// them back would need readLock, which the cut read may still hold.
 func (d *deflateDecompressor) release() {
 	d.releaseState()
 	d.window = nil
