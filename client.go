@@ -212,7 +212,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	stop := context.AfterFunc(ctx, func() { netConn.SetDeadline(aLongTimeAgo) })
 	cfg, leftover, resp, err := clientHandshake(netConn, req, key, opts)
 	if !stop() {
-		err = errors.Join(ctx.Err(), err)
+		err = dialCut(ctx, err)
 	}
 	if err != nil {
 		netConn.Close()
@@ -222,6 +222,19 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	// keepalive sets deadlines of its own, which clearing these would undo.
 	netConn.SetDeadline(time.Time{})
 	return newConn(netConn, leftover, cfg), resp, nil
+}
+
+// dialCut is err, from a step of the handshake that ctx's end cut short
+// (through a deadline in the past, or the request's cancellation), with
+// ctx's error: on one line, which errors.Join would not give a log, and
+// matching both, so that errors.Is tells a timeout from a cancellation.
+// A step that got through as ctx ended (err nil) fails all the same: the
+// caller has stopped waiting for it.
+func dialCut(ctx context.Context, err error) error {
+	if err == nil {
+		return fmt.Errorf("websocket: dial: %w", ctx.Err())
+	}
+	return fmt.Errorf("%w (%w)", err, ctx.Err())
 }
 
 // dialTransport opens the connection the handshake runs on: TCP, through
@@ -338,7 +351,7 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 		nc.Close()
 		if ctx.Err() != nil {
 			// The deadline that ended the exchange was ctx's: say so.
-			err = errors.Join(ctx.Err(), err)
+			err = dialCut(ctx, err)
 		}
 		return nil, err
 	}

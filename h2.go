@@ -302,9 +302,9 @@ func dialHTTP2(ctx context.Context, u *url.URL, opts *DialOptions) (*Conn, *http
 			if err == nil || errors.Is(err, context.Canceled) {
 				return fail(fmt.Errorf("websocket: dial: HTTP/2: %w", ctx.Err()))
 			}
-			return fail(errors.Join(ctx.Err(), fmt.Errorf("websocket: dial: HTTP/2: %w", err)))
+			return fail(dialCut(ctx, fmt.Errorf("websocket: dial: HTTP/2: %w", err)))
 		}
-		err = errors.Join(ctx.Err(), err)
+		err = dialCut(ctx, err)
 	}
 	switch {
 	case refused:

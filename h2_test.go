@@ -1934,7 +1934,7 @@ func TestH2DeadlineAfterTheHandlerReturned(t *testing.T) {
 }
 
 // A handshake over HTTP/2 that runs out of time fails as one over HTTP/1.1
-// does: with the deadline's error and Dial's prefix. The stream's context,
+// does: with the deadline's error and Dial's prefix, on one line. The stream's context,
 // which Dial cancels when ctx ends, made net/http's "context canceled" the
 // error, so that errors.Is(err, context.Canceled) took a timeout for the
 // caller's own cancellation.
@@ -1949,6 +1949,9 @@ func TestH2DialTimeoutIsNoCancellation(t *testing.T) {
 		}
 		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "websocket: dial") {
 			t.Errorf("HTTP/2 %v: Dial: %v, want a timeout from websocket: dial, not a cancellation", http2, err)
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("HTTP/2 %v: Dial's error takes more than a line of a log: %q", http2, err)
 		}
 	}
 }
