@@ -1954,3 +1954,37 @@ func TestPingAnsweredJustBeforeTheEnd(t *testing.T) {
 		cancel()
 	}
 }
+
+// A Conn keeps no record of pings once they are answered: between
+// keepalive's rounds, and after a burst of Pings, it holds no map.
+func TestPingsAnsweredLeaveNoBookkeeping(t *testing.T) {
+	c, peer := hostileConn(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reading := c.CloseRead(ctx)
+	const pings = 50
+	pinged := make(chan error, pings)
+	for range pings {
+		go func() { pinged <- c.Ping(ctx) }()
+	}
+	for range pings {
+		h, payload, ok := peer.readFrame()
+		if !ok || h.Opcode != OpPing {
+			t.Fatalf("want a ping, got %v (ok %v)", h.Opcode, ok)
+		}
+		peer.writeFrame(Header{Fin: true, Opcode: OpPong}, payload)
+	}
+	for range pings {
+		if err := <-pinged; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.pingMu.Lock()
+	kept := c.pendingPing
+	c.pingMu.Unlock()
+	if kept != nil {
+		t.Errorf("after every Ping returned, the Conn keeps a map of %d pending pings", len(kept))
+	}
+	c.CloseNow()
+	<-reading.Done()
+}

@@ -36,6 +36,12 @@ func (c *Conn) ping(ctx context.Context, answerWithin time.Duration) (sent bool,
 		defer func() {
 			c.pingMu.Lock()
 			delete(c.pendingPing, key)
+			if len(c.pendingPing) == 0 {
+				// A map keeps its buckets once emptied: a quiet Conn that
+				// keepalive pings would hold them between rounds, and a
+				// burst of Pings would leave its high-water mark.
+				c.pendingPing = nil
+			}
 			c.pingMu.Unlock()
 		}()
 	}
