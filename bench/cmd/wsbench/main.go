@@ -451,15 +451,11 @@ func run(o *options, res *results) {
 		for _, m := range []deflateMode{deflateNoTakeover, deflateTakeover} {
 			for r := range o.runs {
 				res.run = r
-				for _, l := range rotate(o.libs, r) {
-					if !slices.Contains(l.deflate, m) {
-						continue
-					}
-					figuref("deflate %s, %s, run %d/%d", m, l.name, r+1, o.runs)
-					mbps, ratio, err := deflateEcho(l, m, corpus, o.deflateDur)
-					res.record(secDeflate, m.String()+": echo MB/s", higher, l.name, mbps, err)
-					res.record(secDeflate, m.String()+": wire ÷ payload (client→server)", lower, l.name, ratio, err)
-				}
+				figuref("deflate %s, run %d/%d", m, r+1, o.runs)
+				measureDeflate(rotate(o.libs, r), m, corpus, o.deflateDur, o.turn, func(name string, mbps, ratio float64, err error) {
+					res.record(secDeflate, m.String()+": echo MB/s", higher, name, mbps, err)
+					res.record(secDeflate, m.String()+": wire ÷ payload (client→server)", lower, name, ratio, err)
+				})
 			}
 		}
 		// Each mode in rows of its own: a library without context

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -377,18 +378,27 @@ func (e *msgCorpusEchoer) Close() error { return e.c.Close() }
 // maxCorpusEchoes bounds the messages of one deflate figure.
 const maxCorpusEchoes = 10_000_000
 
-// deflateEcho echoes the corpus, message after message, as text with
-// compression mode m, with the library's own client and server, for about
-// d. It returns MB/s of uncompressed payload (each message counted once per
-// round trip) and the ratio of the bytes the client wrote (frame headers
-// included) to the payload it sent, over the first pass through the corpus.
-func deflateEcho(l *library, m deflateMode, corpus [][]byte, d time.Duration) (mbps, ratio float64, err error) {
+// deflateSession echoes the corpus, message after message, as text, with
+// one library's own client and server, for measureInTurns: the libraries of
+// a deflate figure take turns as those of an echo figure do.
+type deflateSession struct {
+	name  string // the figure and the library, for the watchdog
+	e     corpusEchoer
+	stop  func()
+	ratio float64 // bytes the client wrote ÷ payload, over the first pass
+}
+
+// openDeflate starts l's echo server with compression mode m, connects l's
+// own client, and echoes the corpus once through: that pass gives the ratio
+// of the bytes the client wrote (frame headers included) to the payload it
+// sent, and the turns measured go on from where it ended.
+func openDeflate(l *library, m deflateMode, corpus [][]byte) (*deflateSession, error) {
 	ln := listen()
 	var written atomic.Int64
 	cfg := config{readLimit: 4 << 20, text: true, deflate: m, dial: countingDial(&written)}
 	stop := echoServer(l, ln, cfg)
-	defer stop()
 	var e corpusEchoer
+	var err error
 	if l.dialCorpus != nil {
 		e, err = l.dialCorpus(ln.Addr().String(), cfg, corpus)
 	} else {
@@ -398,24 +408,59 @@ func deflateEcho(l *library, m deflateMode, corpus [][]byte, d time.Duration) (m
 		}
 	}
 	if err != nil {
-		return 0, 0, err
+		stop()
+		return nil, err
 	}
-	defer e.Close()
 	base := written.Load()
-	start := time.Now()
-	deadline := start.Add(d)
-	// The first pass whole, for the ratio; then on until the deadline.
 	_, sent, err := e.Run(len(corpus), time.Time{})
 	if err != nil {
-		return 0, 0, err
+		e.Close()
+		stop()
+		return nil, err
 	}
-	ratio = float64(written.Load()-base) / float64(sent)
-	_, more, err := e.Run(maxCorpusEchoes-len(corpus), deadline)
-	if err != nil {
-		return 0, 0, err
+	return &deflateSession{e: e, stop: stop, ratio: float64(written.Load()-base) / float64(sent)}, nil
+}
+
+func (s *deflateSession) label() string { return s.name }
+
+// count echoes for about d and returns the payload bytes echoed, each
+// message counted once per round trip.
+func (s *deflateSession) count(d time.Duration) (int, time.Duration, error) {
+	start := time.Now()
+	_, sent, err := s.e.Run(maxCorpusEchoes, start.Add(d))
+	return int(sent), time.Since(start), err
+}
+
+func (s *deflateSession) close() {
+	s.e.Close()
+	s.stop()
+}
+
+// measureDeflate opens a deflate session in mode m with each library that
+// has m, measures them in turns, and records each one's MB/s of
+// uncompressed payload and wire ratio.
+func measureDeflate(libs []*library, m deflateMode, corpus [][]byte, d, turn time.Duration, record func(name string, mbps, ratio float64, err error)) {
+	var sessions []*deflateSession
+	var names []string
+	for _, l := range libs {
+		if !slices.Contains(l.deflate, m) {
+			continue
+		}
+		watching(fmt.Sprintf("deflate %s, %s, connecting", m, l.name))
+		s, err := openDeflate(l, m, corpus)
+		if err != nil {
+			record(l.name, 0, 0, err)
+			continue
+		}
+		defer s.close()
+		s.name = fmt.Sprintf("deflate %s, %s", m, l.name)
+		sessions = append(sessions, s)
+		names = append(names, l.name)
 	}
-	sent += more
-	return float64(sent) / time.Since(start).Seconds() / 1e6, ratio, nil
+	rates, errs := measureInTurns(sessions, d, turn)
+	for i, name := range names {
+		record(name, rates[i]/1e6, sessions[i].ratio, errs[i])
+	}
 }
 
 // ---- floors ----

@@ -32,8 +32,9 @@ var (
 	secIdle  = &section{"Memory per idle connection (server in its own process)", "idle", ""}
 	secAlloc = &section{"Allocations in steady state, 1 KiB binary message", "alloc",
 		"The other end is hand-written and allocates nothing; counts are process-wide (runtime.MemStats), per message."}
-	secDeflate = &section{"permessage-deflate, own client and server", "deflate", ""}
-	secFloor   = &section{"Physical floors, same run", "floor", ""}
+	secDeflate = &section{"permessage-deflate, own client and server", "deflate",
+		"Each library's client echoes the corpus message after message; a first pass through it gives the wire ratio, then the libraries take turns as in the echo figures for the MB/s."}
+	secFloor = &section{"Physical floors, same run", "floor", ""}
 )
 
 var sectionOrder = []*section{secEchoRaw, secEchoOwn, secConcRaw, secConcOwn, secBroadcast, secIdle, secAlloc, secDeflate, secFloor}

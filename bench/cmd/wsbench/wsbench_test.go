@@ -167,11 +167,13 @@ func TestDeflateEveryLibrary(t *testing.T) {
 	}
 	for _, l := range libraries {
 		for _, m := range l.deflate {
-			_, ratio, err := deflateEcho(l, m, corpus, 0)
+			s, err := openDeflate(l, m, corpus)
 			if err != nil {
 				t.Errorf("%s, %s: %v", l.name, m, err)
 				continue
 			}
+			ratio := s.ratio
+			s.close()
 			if ratio <= 0 || ratio >= 1 {
 				t.Errorf("%s, %s: wire ÷ payload %.3f, want under 1", l.name, m, ratio)
 			}
