@@ -211,3 +211,32 @@ func TestEveryInterfaceGivesAnAddressToOpen(t *testing.T) {
 	}
 	c.CloseNow()
 }
+
+// Every HTTP connection ends in bounded time unless it becomes a guest:
+// net/http waits for ever for the next request on a keep-alive connection
+// without IdleTimeout (ReadTimeout stands in for it), and for a request's
+// body without ReadTimeout, and neither kind counts toward
+// maxGuestsPerHost. The timeouts themselves are net/http's, tested there,
+// and too long to wait out here: this checks that the server has them.
+func TestServerHoldsNoConnectionForEver(t *testing.T) {
+	srv := newServer(newRoom())
+	idle := srv.IdleTimeout
+	if idle == 0 {
+		idle = srv.ReadTimeout // as net/http does
+	}
+	for _, tt := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"ReadHeaderTimeout (a header that never ends)", srv.ReadHeaderTimeout},
+		{"ReadTimeout (a body that never ends)", srv.ReadTimeout},
+		{"IdleTimeout (a keep-alive connection that sends nothing more)", idle},
+	} {
+		if tt.d <= 0 {
+			t.Errorf("%s is not set: such a connection is held for ever", tt.name)
+		}
+	}
+	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 64<<10 {
+		t.Errorf("MaxHeaderBytes %d: a request header may take 1 MiB", srv.MaxHeaderBytes)
+	}
+}

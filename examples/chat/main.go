@@ -74,13 +74,7 @@ func main() {
 	flag.Parse()
 
 	room := newRoom()
-	server := &http.Server{
-		Handler: room,
-		// A request that never finishes its header must not hold a
-		// connection forever; see SECURITY.md.
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
+	server := newServer(room)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
@@ -113,6 +107,24 @@ func main() {
 	}
 	if err := room.wait(ctx); err != nil {
 		log.Printf("chat: guests still being told goodbye: %v", err)
+	}
+}
+
+// newServer returns the HTTP server for h. No connection may stay open for
+// ever without being a guest, which maxGuestsPerHost bounds: not one that
+// never finishes its request's header, nor one that trickles a body (the
+// page reads none, but net/http reads up to 256 KiB of it to keep the
+// connection), nor one left idle between requests, as a browser does
+// after loading the page. Without IdleTimeout or ReadTimeout net/http
+// waits for ever in the last two cases; see SECURITY.md. Both stop
+// applying once a WebSocket is accepted: the Conn sets its own deadlines.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second, // header and body; the page takes no body
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
 	}
 }
 
