@@ -240,3 +240,37 @@ func TestServerHoldsNoConnectionForEver(t *testing.T) {
 		t.Errorf("MaxHeaderBytes %d: a request header may take 1 MiB", srv.MaxHeaderBytes)
 	}
 }
+
+// A page on another site can rebind its own name to 127.0.0.1 (DNS
+// rebinding): the browser then sends that name as both Origin and Host, so
+// the origin check alone lets it in. On a loopback listener, only a name
+// that cannot be rebound (localhost, an IP address) may join.
+func TestRebindingNamesAreRefused(t *testing.T) {
+	_, url := startRoom(t) // on 127.0.0.1
+	port := url[strings.LastIndex(url, ":")+1:]
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for _, host := range []string{"evil.example", "localhost.evil.example", "127.0.0.1.nip.io"} {
+		hostPort := host + ":" + port
+		opts := &websocket.DialOptions{Header: http.Header{"Host": {hostPort}, "Origin": {"http://" + hostPort}}}
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws", opts)
+		if err == nil {
+			c.CloseNow()
+			t.Errorf("a page of http://%s, rebound to 127.0.0.1, could join", hostPort)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("Host %s: %v, want a 403 response", hostPort, err)
+		}
+	}
+	for _, host := range []string{"localhost", "chat.localhost", "127.0.0.1", "[::1]"} {
+		hostPort := host + ":" + port
+		opts := &websocket.DialOptions{Header: http.Header{"Host": {hostPort}, "Origin": {"http://" + hostPort}}}
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws", opts)
+		if err != nil {
+			t.Errorf("a page of http://%s could not join: %v", hostPort, err)
+			continue
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+}

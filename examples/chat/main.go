@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -205,6 +206,10 @@ func (rm *room) servePage(w http.ResponseWriter, r *http.Request) {
 func (rm *room) serveWS(w http.ResponseWriter, r *http.Request) {
 	rm.handlers.Add(1)
 	defer rm.handlers.Done()
+	if !unrebindable(r) {
+		http.Error(w, "unknown host name", http.StatusForbidden)
+		return
+	}
 	key := hostKey(r.RemoteAddr)
 	h := rm.enter(key)
 	if h == nil {
@@ -213,7 +218,8 @@ func (rm *room) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rm.leave(key, h)
 	// nil OriginPatterns: only pages from this server's own host may
-	// connect, so another site cannot make a visitor's browser join.
+	// connect, so another site cannot make a visitor's browser join
+	// (unless it renames this server: see unrebindable).
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{ReadLimit: maxMessage, PingInterval: pingInterval})
 	if err != nil {
 		log.Printf("chat: %s: %v", r.RemoteAddr, err)
@@ -361,6 +367,37 @@ func (rm *room) leave(key string, h *host) {
 		return
 	}
 	forget()
+}
+
+// unrebindable reports whether r's Host is a name another site cannot point
+// at this server. The origin check compares the page's origin with Host,
+// and a site may point its own name at 127.0.0.1 once its page has loaded
+// (DNS rebinding): the browser then sends that name as both, and its page
+// joins a room that listens on this machine alone. Only this machine's
+// browsers reach a loopback address, so a request that came to one must
+// name a host no DNS answer changes: localhost or a name under it, which
+// browsers resolve themselves (RFC 6761 §6.3), or an IP address (pageURL
+// gives one of these). A request that came to another address, which
+// others reach (-addr :9000), may name it as they like.
+func unrebindable(r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(local.String())
+	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	_, err = netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil
 }
 
 // hostKey returns the host a connection comes from: its IP address, or for
