@@ -33,19 +33,29 @@ func main() {
 		defer poller.Close()
 		handler = pollerEcho(poller)
 	}
-	server := &http.Server{
-		Handler: handler,
-		// A request that never finishes its header must not hold a
-		// connection forever; see SECURITY.md.
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
+	server := newServer(handler)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	log.Printf("echo: listening on %s", serverURL(ln.Addr()))
 	log.Fatal(server.Serve(ln))
+}
+
+// newServer returns the HTTP server for h. A connection that is no
+// WebSocket must not stay open for ever: not one that never finishes its
+// request's header, nor one that trickles a body (net/http reads up to
+// 256 KiB of it to keep the connection), nor one left idle between
+// requests; see SECURITY.md. None of these applies once a WebSocket is
+// accepted: the Conn sets its own deadlines.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second, // header and body; echo takes no body
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 // serverURL returns the URL a client on this machine dials to reach a

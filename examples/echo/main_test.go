@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -136,5 +139,61 @@ func TestTheURLItListensOnCanBeDialed(t *testing.T) {
 	}
 	if _, got, err := c.Read(ctx); err != nil || string(got) != "hello" {
 		t.Fatalf("echo via %s: %q, %v", url, got, err)
+	}
+}
+
+// The server drops a connection that is no WebSocket once it has been idle
+// or slow too long, and keeps a WebSocket whatever its timeouts: Accept
+// takes the connection off net/http's deadlines. The timeouts are cut short
+// here; the command's own are checked for being set.
+func TestServerTimeoutsSpareWebSockets(t *testing.T) {
+	defaults := newServer(http.HandlerFunc(echo))
+	if defaults.ReadHeaderTimeout <= 0 || defaults.ReadTimeout <= 0 || defaults.IdleTimeout <= 0 {
+		t.Errorf("ReadHeaderTimeout %v, ReadTimeout %v, IdleTimeout %v: a connection that is no WebSocket may be held for ever",
+			defaults.ReadHeaderTimeout, defaults.ReadTimeout, defaults.IdleTimeout)
+	}
+	const short = 200 * time.Millisecond
+	srv := newServer(http.HandlerFunc(echo))
+	srv.ReadHeaderTimeout, srv.ReadTimeout, srv.IdleTimeout = short, short, short
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+
+	// A keep-alive connection that asks for nothing more.
+	idle, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(idle), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("an idle keep-alive connection: read %v, want the server to close it (EOF)", err)
+	}
+
+	// By now the WebSocket has been quiet for longer than every timeout.
+	time.Sleep(2 * short)
+	if err := ws.Write(ctx, websocket.MessageText, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "still here" {
+		t.Fatalf("a WebSocket quiet for longer than the server's timeouts: read %q, %v", msg, err)
 	}
 }
