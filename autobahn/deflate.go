@@ -103,25 +103,28 @@ type extensionParam struct {
 	hasValue   bool
 }
 
-// parseExtensions splits a Sec-WebSocket-Extensions header value. Like the
-// official suite it takes names and keys in any case (lower-casing them), is
-// lenient on whitespace, and strips quotes from values.
+// parseExtensions splits a Sec-WebSocket-Extensions header value as the
+// official endpoint does (autobahn 0.10.9 protocol.py,
+// _parseExtensionsHeader): it takes names and keys in any case (lower-casing
+// them), is lenient on whitespace, skips only items that are empty, and
+// strips one quote at each end of a value. An element with an empty name
+// ("; x") or an empty parameter ("permessage-deflate;") is kept as it is,
+// so that, as there, the client refuses an extension it did not offer and
+// both sides refuse a parameter they do not know.
 func parseExtensions(header string) []extension {
 	var out []extension
 	for _, item := range strings.Split(header, ",") {
-		parts := strings.Split(item, ";")
-		name := strings.ToLower(strings.TrimSpace(parts[0]))
-		if name == "" {
+		item = strings.TrimSpace(item)
+		if item == "" {
 			continue
 		}
-		e := extension{name: name}
+		parts := strings.Split(item, ";")
+		e := extension{name: strings.ToLower(strings.TrimSpace(parts[0]))}
 		for _, p := range parts[1:] {
 			k, v, hasValue := strings.Cut(p, "=")
 			k = strings.ToLower(strings.TrimSpace(k))
-			v = strings.Trim(strings.TrimSpace(v), `"`)
-			if k != "" {
-				e.params = append(e.params, extensionParam{key: k, value: v, hasValue: hasValue})
-			}
+			v = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), `"`), `"`)
+			e.params = append(e.params, extensionParam{key: k, value: v, hasValue: hasValue})
 		}
 		out = append(out, e)
 	}
@@ -202,7 +205,7 @@ func parseOffer(e extension) (pmdOffer, error) {
 			}
 			o.requestNoContextTakeover = true
 		default:
-			return o, fmt.Errorf("unknown parameter %s", p.key)
+			return o, fmt.Errorf("unknown parameter %q", p.key)
 		}
 	}
 	return o, nil
@@ -241,7 +244,7 @@ func parseResponse(e extension) (pmdParams, error) {
 			}
 			r.serverNoContextTakeover = true
 		default:
-			return r, fmt.Errorf("unknown parameter %s", p.key)
+			return r, fmt.Errorf("unknown parameter %q", p.key)
 		}
 	}
 	return r, nil

@@ -529,3 +529,52 @@ func TestWindowOfEightBitsFailsTheOfficialCompressor(t *testing.T) {
 		}
 	})
 }
+
+// Extension headers with an empty parameter or an element without a name:
+// a server answering "permessage-deflate;" (a stray semicolon), or a
+// response element "; x", and a client offering "permessage-deflate; ;
+// client_max_window_bits".
+//
+// Official (autobahn 0.10.9 protocol.py, _parseExtensionsHeader): it skips
+// only items that are empty once stripped, so "; x" is an extension named
+// "", and each ";"-separated part is a parameter, so a stray semicolon is
+// a parameter named "". The client fails the handshake on a name it did not
+// offer ("server wants to use extension ... we did not request") and on a
+// parameter PerMessageDeflateResponse.parse does not know ("illegal
+// extension parameter"): FAILED / FAILED, as for any handshake that fails. The
+// server fails on what PerMessageDeflateOffer.parse does not know, after
+// it has made the case: FAILED / FAILED, recorded. The runner dropped empty
+// names and keys, took "permessage-deflate;" for "permessage-deflate" and
+// judged 12.1.1 OK / OK; as server it accepted the offer.
+func TestEmptyExtensionNamesAndParametersAreRefused(t *testing.T) {
+	plain := func(msg []byte) []byte {
+		var out bytes.Buffer
+		zw, _ := flate.NewWriter(&out, flate.BestSpeed)
+		zw.Write(msg)
+		zw.Flush()
+		return bytes.TrimSuffix(out.Bytes(), []byte{0, 0, 0xff, 0xff})
+	}
+	for _, tc := range []struct{ ext, want string }{
+		{"permessage-deflate; server_no_context_takeover", OK}, // the control: well formed
+		{"permessage-deflate;", Failed},
+		{"permessage-deflate; ; server_no_context_takeover", Failed},
+		{"permessage-deflate, ; x", Failed},
+	} {
+		t.Run(tc.ext, func(t *testing.T) {
+			url := startDeflateEchoServer(t, tc.ext, pmdParams{serverNoContextTakeover: true}, plain)
+			r := runScripted(t, url, "12.1.1")
+			if r.Behavior != tc.want || r.BehaviorClose != tc.want {
+				t.Errorf("12.1.1 with the response %q: %s / %s, official %s / %s", tc.ext, r.Behavior, r.BehaviorClose, tc.want, tc.want)
+			}
+		})
+	}
+
+	rn, addr := serveFuzzing(t, &Spec{Cases: []string{"12.1.1"}, Outdir: t.TempDir()})
+	offer := []string{"permessage-deflate; ; client_max_window_bits"}
+	if status := runCaseStatus(t, addr, "1", http.Header{"Sec-Websocket-Extensions": offer}); status != http.StatusBadRequest {
+		t.Errorf("offer %q: status %d, want 400", offer, status)
+	}
+	if r := rn.Results()["x"]["12.1.1"]; r == nil || r.Behavior != Failed || r.BehaviorClose != Failed {
+		t.Errorf("12.1.1 after the offer %q: %+v, official FAILED / FAILED", offer, r)
+	}
+}
