@@ -1312,6 +1312,50 @@ func TestKeepaliveDropsAPeerThatTakesNotEvenThePingOverTLS(t *testing.T) {
 	}
 }
 
+// Keepalive's goroutines are the Conn's: once CloseNow returns, none is
+// left to run (doc.go, Concurrency), neither a round its timer started
+// just before the close, nor one a timer left armed starts after it. The
+// peer answers every ping, so that a round starts every millisecond, and
+// the Conn is closed at every point of it, many times over. Once CloseNow
+// has returned the test holds backgroundMu, which a round takes first
+// (joinBackground, or arm): a round that was not waited for then waits
+// there, where the test sees it, while one that is only returning ends.
+func TestKeepaliveLeavesNoRoundOnceCloseNowReturns(t *testing.T) {
+	const interval = time.Millisecond
+	for i := range 200 {
+		c, p := hostileConn(t, true, func(cfg *connConfig) {
+			cfg.pingInterval, cfg.pingTimeout = interval, time.Hour
+		})
+		go func() {
+			for {
+				h, payload, ok := p.readFrame()
+				if !ok {
+					return
+				}
+				if h.Opcode == OpPing {
+					p.writeFrame(Header{Fin: true, Opcode: OpPong}, payload)
+				}
+			}
+		}()
+		go c.Read(context.Background()) // pongs are seen only while someone reads
+		time.Sleep(time.Duration(i%7) * interval / 3)
+		c.CloseNow()
+		c.backgroundMu.Lock()
+		time.Sleep(3 * interval) // a timer left armed fires meanwhile
+		var late []string
+		for _, stack := range goroutineStacks() {
+			if strings.Contains(stack, "startKeepalive") && strings.Contains(stack, "sync.(*Mutex).Lock") {
+				late = append(late, stack)
+			}
+		}
+		c.backgroundMu.Unlock()
+		if len(late) > 0 {
+			t.Fatalf("close %d: a round of keepalive runs after CloseNow returned:\n%s", i, late[0])
+		}
+		p.conn.Close()
+	}
+}
+
 // A large frame of ours holds the wire for as long as the peer takes to
 // read it, and a keepalive ping cannot go out before it has: a peer that
 // keeps taking the frame is alive, and is not dropped for the pong it could

@@ -147,24 +147,45 @@ func (c *Conn) pongReceived(payload []byte) {
 // only found by TCP after many minutes. The rounds run from a timer, not
 // from a goroutine waiting on a ticker: a goroutine exists only while a
 // ping is out, so a quiet Conn that a Poller watches holds none between
-// rounds. Each round is counted among the Conn's background goroutines,
-// which Close waits for, and the timer stops with the connection.
+// rounds.
+//
+// Close and CloseNow wait for keepalive's goroutines (doc.go, Concurrency),
+// so each counts among the Conn's background ones before it can start: an
+// armed timer counts for the round it will start, and the function given
+// AfterClose, which stops the timer, counts from the first. A round that
+// counted itself only once it ran, and a timer stopped by an uncounted
+// function, left a round to start after CloseNow had returned.
 func (c *Conn) startKeepalive(interval, timeout time.Duration) {
 	var timer atomic.Pointer[time.Timer]
-	round := func() {
-		if !c.joinBackground() {
-			return
-		}
-		defer c.background.Done()
-		if c.keepaliveRound(timeout) && !c.isNetClosed() {
+	// arm sets the timer for the next round, unless the connection is
+	// closed: backgroundMu puts the Add before Close's wait, and the
+	// Reset before the stop, which closing starts.
+	arm := func() {
+		c.backgroundMu.Lock()
+		defer c.backgroundMu.Unlock()
+		if !c.isNetClosed() {
+			c.background.Add(1)
 			timer.Load().Reset(interval)
+		}
+	}
+	round := func() {
+		defer c.background.Done() // the armed timer's count, now the round's
+		if !c.isNetClosed() && c.keepaliveRound(timeout) {
+			arm()
 		}
 	}
 	// Made to fire never, then set: round finds the timer stored, however
 	// short interval is.
 	timer.Store(time.AfterFunc(math.MaxInt64, round))
-	timer.Load().Reset(interval)
-	c.AfterClose(func() { timer.Load().Stop() })
+	arm()
+	c.background.Add(1) // the stop's, given back as its last act
+	c.AfterClose(func() {
+		defer c.background.Done()
+		if timer.Load().Stop() {
+			// It had not fired: no round will give its count back.
+			c.background.Done()
+		}
+	})
 }
 
 // keepaliveRound sends one ping and waits for its pong, and reports
