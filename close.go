@@ -414,7 +414,7 @@ func (c *Conn) failLocked(pe *ProtocolError) {
 }
 
 // failLingerTimeout bounds how long a server that failed the connection
-// reads on after its FIN (lingerLocked).
+// reads on after its FIN, or over HTTP/2 its close frame (lingerLocked).
 const failLingerTimeout = time.Second
 
 // lingerLocked lets a server's close frame reach a client that may still
@@ -436,9 +436,24 @@ func (c *Conn) lingerLocked() {
 		// already says where the WebSocket ends.
 		socket = tc.NetConn()
 	}
-	// A TCP or Unix socket; not an HTTP/2 stream.
-	halfCloser, ok := socket.(interface{ CloseWrite() error })
-	if !ok || halfCloser.CloseWrite() != nil {
+	switch s := socket.(type) {
+	case *h2Stream:
+		// The close frame is out (a server's send returns once net/http
+		// has written it), and the stream cannot be half-closed: net/http
+		// sends END_STREAM, the FIN's counterpart (RFC 8441 §5), only as
+		// the handler returns, and with it RST_STREAM NO_ERROR to a
+		// client still sending (RFC 9113 §8.1), whose HTTP/2 client then
+		// stops taking its writes. A ws13 client's write failed there and
+		// dropped the connection before its reader met the close frame
+		// (ErrClosed, not 1009). So read on until the client ends its
+		// half, as it does once it has read the close frame
+		// (closeTransportLocked).
+	case interface{ CloseWrite() error }:
+		// A TCP or Unix socket.
+		if s.CloseWrite() != nil {
+			return
+		}
+	default:
 		return
 	}
 	// A client answers the FIN at once; one that does not is not waited

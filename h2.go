@@ -16,7 +16,10 @@
 // ends the stream with END_STREAM, the TCP FIN's counterpart: after the
 // close frames, or without them after CloseNow or a failed connection
 // (followed by RST_STREAM with NO_ERROR while the client's half is still
-// open, RFC 9113 §8.1, which ends nothing the client still reads). Only a
+// open, RFC 9113 §8.1, which ends nothing the client still reads, but
+// stops its sending: so a server that failed the connection first reads
+// on, a second at most, until the client ends its half, lest a client
+// still sending fail its write before it reads the close frame). Only a
 // write cut short, by its deadline or by CloseNow, resets the stream
 // (RST_STREAM, INTERNAL_ERROR). Dial opens an HTTP/2 connection for each
 // WebSocket, and its Conn closes that connection's TCP outright.

@@ -2010,3 +2010,32 @@ func TestH2ThroughProxyToAServerThatSpeaksFirst(t *testing.T) {
 		t.Fatalf("echo %q %v", msg, err)
 	}
 }
+
+// A server that fails the connection while the client is still sending
+// must let its close frame reach that client, as over TCP
+// (TestHostileServerFailureEndsWithFIN). Its handler's return sends
+// END_STREAM and then RST_STREAM NO_ERROR (RFC 9113 §8.1), which stops the
+// client's sending: the client's Write failed mid-frame and dropped the
+// connection, and its Read reported ErrClosed instead of 1009.
+func TestH2ServerFailureReachesAClientStillSending(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		handlerRead := make(chan error, 1)
+		s := startH2Server(t, tlsMode, &AcceptOptions{ReadLimit: 4096}, nil, func(c *Conn) {
+			_, _, err := c.Read(context.Background())
+			handlerRead <- err
+		})
+		c, _ := dialH2(t, s, s.dialOptions())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// Far over the stream's receive window: the message is still on
+		// its way when the server fails the connection at its header.
+		werr := c.Write(ctx, MessageBinary, make([]byte, 8<<20))
+		_, _, err := c.Read(ctx)
+		if CloseStatus(err) != StatusMessageTooBig {
+			t.Errorf("client read %v (its write: %v), want the server's 1009", err, werr)
+		}
+		if err := <-handlerRead; !errors.Is(err, ErrMessageTooBig) {
+			t.Errorf("server read %v", err)
+		}
+	})
+}
