@@ -479,6 +479,12 @@ func (c *Conn) lingerLocked() {
 // caller holds readLock.
 func (c *Conn) closeTransportLocked() {
 	if !c.isServer && !c.isNetClosed() && !isDone(c.rd.done) {
+		if s, ok := c.netConn.(*h2Stream); ok {
+			// RFC 8441 §5: an orderly close ends our half of the stream
+			// with END_STREAM, the FIN's counterpart. A server that
+			// failed the connection waits for it (lingerLocked).
+			s.closeWrite()
+		}
 		c.netConn.SetReadDeadline(c.closingDeadlineLocked())
 		// The reader's context may have ended just before the deadline
 		// was set, which would undo its interruption: look again.

@@ -22,7 +22,10 @@
 // still sending fail its write before it reads the close frame). Only a
 // write cut short, by its deadline or by CloseNow, resets the stream
 // (RST_STREAM, INTERNAL_ERROR). Dial opens an HTTP/2 connection for each
-// WebSocket, and its Conn closes that connection's TCP outright.
+// WebSocket; its Conn ends its half of the stream with END_STREAM once
+// its close frame is out (answered, or failing the connection), waits for
+// the server's END_STREAM as it would for the FIN, and then closes that
+// connection's TCP.
 //
 // This file turns a stream into a net.Conn, so that Conn runs on it
 // unchanged: the bytes the peer sends are a request body (server) or a
@@ -767,6 +770,15 @@ func (s *h2Stream) Close() error {
 		s.wdl.set(time.Time{})
 	})
 	return nil
+}
+
+// closeWrite ends the sending half of a client's stream with END_STREAM
+// (RFC 8441 §5): the Transport reads the end of the request body. A
+// server's half ends only as its handler returns.
+func (s *h2Stream) closeWrite() {
+	if p, ok := s.out.(*h2BodyPipe); ok {
+		p.Close()
+	}
 }
 
 func (s *h2Stream) LocalAddr() net.Addr  { return s.local }

@@ -2039,3 +2039,30 @@ func TestH2ServerFailureReachesAClientStillSending(t *testing.T) {
 		}
 	})
 }
+
+// A client ends its half of the stream with END_STREAM once the close
+// frames are exchanged (RFC 8441 §5: an orderly close is END_STREAM), so
+// that a server that failed the connection, and waits for that end before
+// its own, stops waiting at once: the client closed its TCP without it,
+// and each failure held both sides for failLingerTimeout.
+func TestH2ClientEndsItsHalfAfterTheClose(t *testing.T) {
+	forEachH2(t, func(t *testing.T, tlsMode bool) {
+		s := startH2Server(t, tlsMode, &AcceptOptions{ReadLimit: 4096}, nil, func(c *Conn) {
+			c.Read(context.Background())
+		})
+		c, _ := dialH2(t, s, s.dialOptions())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := c.Write(ctx, MessageBinary, make([]byte, 5000)); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := c.Read(ctx)
+		if CloseStatus(err) != StatusMessageTooBig {
+			t.Errorf("client read %v, want the server's 1009", err)
+		}
+		if d := time.Since(start); d >= failLingerTimeout/2 {
+			t.Errorf("the closing took %v: the server waited for an END_STREAM that did not come", d)
+		}
+	})
+}
