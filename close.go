@@ -339,7 +339,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string) error {
 		// (closeTransportLocked), which Close's passing cut short, and
 		// looking only at a free lock then missed the failure and
 		// blamed a peer that sent no close frame.
-		readEnd = c.readEndOnceClosed(nil, c.closeTimeout)
+		readEnd = c.readEndOnceClosed(nil)
 	}
 	var pe *ProtocolError
 	if errors.As(readEnd, &pe) {

@@ -337,7 +337,7 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	// have had it been the one reading, not the bare close; the holder
 	// returns soon, the connection being closed, and the wait is bounded
 	// anyway.
-	end := c.readEndOnceClosed(ctx.Done(), c.closeTimeout)
+	end := c.readEndOnceClosed(ctx.Done())
 	if end == nil {
 		if err := ctx.Err(); err != nil {
 			// The context ended the wait: the read was cut by it, as any.
@@ -364,7 +364,7 @@ func (c *Conn) lockMessageRead(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if c.lockOnceClosed(ctx.Done(), c.closeTimeout) {
+	if c.lockOnceClosed(ctx.Done()) {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -378,8 +378,8 @@ func (c *Conn) lockMessageRead(ctx context.Context) error {
 // by another goroutine that held readLock while the connection closed
 // (lockOnceClosed). It returns nil if the read side has not ended, or if
 // the lock did not come in time.
-func (c *Conn) readEndOnceClosed(stop <-chan struct{}, wait time.Duration) error {
-	if !c.lockOnceClosed(stop, wait) {
+func (c *Conn) readEndOnceClosed(stop <-chan struct{}) error {
+	if !c.lockOnceClosed(stop) {
 		return nil
 	}
 	defer c.readLock.unlock()
@@ -388,13 +388,10 @@ func (c *Conn) readEndOnceClosed(stop <-chan struct{}, wait time.Duration) error
 
 // lockOnceClosed takes readLock from another goroutine that held it while
 // the connection closed: it waits for that goroutine to let go, which is
-// soon, the connection being closed, and for wait at most (or until stop).
-// It reports whether it took the lock.
-func (c *Conn) lockOnceClosed(stop <-chan struct{}, wait time.Duration) bool {
-	if wait <= 0 {
-		return c.readLock.tryLock()
-	}
-	timer := time.NewTimer(wait)
+// soon, the connection being closed, and for the close timeout at most (or
+// until stop). It reports whether it took the lock.
+func (c *Conn) lockOnceClosed(stop <-chan struct{}) bool {
+	timer := time.NewTimer(c.closeTimeout)
 	defer timer.Stop()
 	return c.readLock.lock(stop, nil, timer.C)
 }
